@@ -1,0 +1,50 @@
+# moat's build, test and benchmark entry points. `make test` sets up a fresh
+# machine (Docker engine, local base image) and then runs every test.
+
+GO        ?= go
+BIN       := bin/moat
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X main.version=$(VERSION)
+E2E_FLAGS ?= -timeout 20m
+
+.PHONY: all build testbed test test-unit test-e2e vet fuzz demo bench clean help
+
+all: build
+
+help:
+	@echo "make demo    - a real sandboxed run of examples/hello"
+	@echo "make test    - set up the machine, then vet, unit and end-to-end tests"
+	@echo "make bench   - benchmarks (warm run overhead, no-op cost)"
+	@echo "make build   - build bin/moat"
+
+build:
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/moat
+
+testbed:
+	bash scripts/testbed.sh
+
+vet:
+	$(GO) vet ./...
+	$(GO) vet -tags e2e ./e2e/
+
+test-unit:
+	$(GO) test ./...
+
+test-e2e: testbed
+	$(GO) test -tags e2e $(E2E_FLAGS) ./e2e/
+
+test: testbed vet test-unit test-e2e
+
+# Short fuzz runs of every parser; the seed corpora also run in test-unit.
+fuzz:
+	$(GO) test ./internal/deps/ -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./internal/config/ -run '^$$' -fuzz FuzzParse -fuzztime 30s
+
+demo: testbed build
+	./$(BIN) run examples/hello
+
+bench: testbed build
+	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 10x -timeout 20m ./bench/
+
+clean:
+	rm -rf bin

@@ -1,0 +1,121 @@
+// Package clean implements 'moat clean': remove finished runs, moat images
+// no run uses, and engine objects whose run is gone.
+package clean
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/run"
+)
+
+// Options are the flags of 'moat clean'.
+type Options struct {
+	IO      *iostreams.IOStreams
+	Manager func(context.Context) (*run.Manager, error)
+
+	DryRun bool
+	Force  bool
+}
+
+// NewCmdClean builds the command; runF replaces the work in tests.
+func NewCmdClean(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Manager: f.Manager}
+	cmd := &cobra.Command{
+		Use:   "clean",
+		Short: "Remove finished runs, unused images and orphaned engine objects",
+		Long: `Remove every finished run (record, logs, container), every moat image that
+no running run uses, and every moat-labelled container, network or volume
+whose run is finished or unknown (left by a crash). It lists what it will
+remove and asks first, unless -f is given. Running runs are never touched.`,
+		Example: `  $ moat clean --dry-run
+  $ moat clean -f`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return clean(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "Only list what would be removed")
+	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "Do not ask for confirmation")
+	return cmd
+}
+
+func clean(ctx context.Context, o *Options) error {
+	mgr, err := o.Manager(ctx)
+	if err != nil {
+		return err
+	}
+	plan, err := mgr.PlanClean(ctx)
+	if err != nil {
+		return err
+	}
+	if plan.Empty() {
+		fmt.Fprintln(o.IO.ErrOut, "Nothing to clean.")
+		return nil
+	}
+	describe(o.IO.ErrOut, plan)
+	if o.DryRun {
+		return nil
+	}
+	if !o.Force {
+		ok, err := confirm(o.IO)
+		if err != nil || !ok {
+			return err
+		}
+	}
+	if err := mgr.Clean(ctx, plan); err != nil {
+		return err
+	}
+	fmt.Fprintln(o.IO.ErrOut, "Cleaned.")
+	return nil
+}
+
+func describe(w io.Writer, p run.CleanPlan) {
+	fmt.Fprintf(w, "Will remove:\n")
+	for _, r := range p.Runs {
+		fmt.Fprintf(w, "  run       %s  %s (%s)\n", r.ID, r.Name, r.Status)
+	}
+	var size int64
+	for _, img := range p.Images {
+		size += img.Size
+		fmt.Fprintf(w, "  image     %s  %s\n", shortID(img.ID), img.Name)
+	}
+	for _, o := range p.Orphans {
+		fmt.Fprintf(w, "  %-9s %s  %s (orphaned)\n", o.Kind, shortID(o.ID), o.Name)
+	}
+	fmt.Fprintf(w, "%d runs, %d images (%.1f MB), %d orphaned objects\n", len(p.Runs), len(p.Images), float64(size)/1e6, len(p.Orphans))
+}
+
+func shortID(id string) string {
+	id = strings.TrimPrefix(id, "sha256:")
+	if len(id) > 12 {
+		return id[:12]
+	}
+	return id
+}
+
+// confirm asks on the terminal; without one it refuses rather than guess.
+func confirm(io *iostreams.IOStreams) (bool, error) {
+	if !io.IsStdinTTY() {
+		return false, cmdutil.WithHint(fmt.Errorf("refusing to clean without confirmation: stdin is not a terminal"),
+			"Run 'moat clean -f' to clean without asking, or 'moat clean --dry-run' to only list.")
+	}
+	fmt.Fprint(io.ErrOut, "Remove these? [y/N] ")
+	line, _ := bufio.NewReader(io.In).ReadString('\n')
+	answer := strings.ToLower(strings.TrimSpace(line))
+	if answer != "y" && answer != "yes" {
+		fmt.Fprintln(io.ErrOut, "Nothing removed.")
+		return false, nil
+	}
+	return true, nil
+}

@@ -1,0 +1,65 @@
+// Package destroy implements 'moat destroy': remove a run and all it left.
+package destroy
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/run"
+)
+
+// Options are the flags and arguments of 'moat destroy'.
+type Options struct {
+	IO      *iostreams.IOStreams
+	Manager func(context.Context) (*run.Manager, error)
+
+	Ref   string
+	Force bool
+}
+
+// NewCmdDestroy builds the command; runF replaces the work in tests.
+func NewCmdDestroy(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Manager: f.Manager}
+	cmd := &cobra.Command{
+		Use:     "destroy [run]",
+		Aliases: []string{"rm"},
+		Short:   "Remove a run, its container, logs and record",
+		Long: `Remove a run, addressed by ID, ID prefix or name (default: the most recent
+finished run): its container, every engine object labelled with it, its logs
+and its record. A running run is refused unless -f is given.`,
+		Example: `  $ moat destroy web
+  $ moat destroy -f 3f9a1c`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Ref = args[0]
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return destroyRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "Destroy a running run too")
+	return cmd
+}
+
+func destroyRun(ctx context.Context, o *Options) error {
+	mgr, err := o.Manager(ctx)
+	if err != nil {
+		return err
+	}
+	r, err := mgr.Find(ctx, o.Ref, run.IsFinished, "finished")
+	if err != nil {
+		return err
+	}
+	if err := mgr.Destroy(ctx, r, o.Force); err != nil {
+		return err
+	}
+	fmt.Fprintln(o.IO.Out, r.ID)
+	return nil
+}

@@ -1,0 +1,135 @@
+// Package root wires moat's command tree and owns how errors become exit
+// codes: the agent's own code passes through, 125 means moat failed before
+// the command started, 128+n that moat was killed by signal n.
+package root
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moatsh/moat/internal/cmd/clean"
+	depscmd "github.com/moatsh/moat/internal/cmd/deps"
+	"github.com/moatsh/moat/internal/cmd/destroy"
+	"github.com/moatsh/moat/internal/cmd/list"
+	"github.com/moatsh/moat/internal/cmd/logs"
+	runcmd "github.com/moatsh/moat/internal/cmd/run"
+	"github.com/moatsh/moat/internal/cmd/stop"
+	"github.com/moatsh/moat/internal/cmd/version"
+	"github.com/moatsh/moat/internal/cmdutil"
+)
+
+// NewCmdRoot builds the command tree.
+func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "moat <command>",
+		Short: "Run AI coding agents in isolated containers",
+		Long: `moat runs AI coding agents (or any command) in containers built from the
+workspace's agent.yaml, so an agent can work unattended without the run of
+your machine.`,
+		SilenceErrors: true,
+		SilenceUsage:  true,
+		Version:       f.Version,
+	}
+	cmd.SetOut(f.IOStreams.Out)
+	cmd.SetErr(f.IOStreams.ErrOut)
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
+	cmd.AddCommand(
+		runcmd.NewCmdRun(f, nil),
+		list.NewCmdList(f, nil),
+		logs.NewCmdLogs(f, nil),
+		stop.NewCmdStop(f, nil),
+		destroy.NewCmdDestroy(f, nil),
+		clean.NewCmdClean(f, nil),
+		depscmd.NewCmdDeps(f),
+		version.NewCmdVersion(f),
+		exitCodesTopic(),
+	)
+	return cmd
+}
+
+func exitCodesTopic() *cobra.Command {
+	return &cobra.Command{
+		Use:   "exit-codes",
+		Short: "What moat's exit codes mean",
+		Long: `moat run exits like docker run:
+  0        the command succeeded
+  N        the command exited with N (passed through)
+  125      moat itself failed before the command started (bad agent.yaml,
+           unknown dependency, engine unreachable, image build failure, ...)
+  126      the command could not be executed (permission denied)
+  127      the command was not found
+  128+n    the run was ended by signal n (130 for Ctrl-C, 143 for SIGTERM)
+Other commands exit 0 on success and 1 on failure (2 for a usage error).`,
+	}
+}
+
+// signalError is the cancellation cause when moat receives a signal.
+type signalError struct{ sig syscall.Signal }
+
+func (e signalError) Error() string { return "received " + e.sig.String() }
+
+// Main runs moat with args and returns the process exit code.
+func Main(f *cmdutil.Factory, args []string) int {
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if s, ok := <-sigs; ok {
+			cancel(signalError{sig: s.(syscall.Signal)})
+		}
+	}()
+	cmd := NewCmdRoot(f)
+	cmd.SetArgs(args)
+	err := cmd.ExecuteContext(ctx)
+	return exitCode(f, cmd, args, err)
+}
+
+func exitCode(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) int {
+	if err == nil {
+		return cmdutil.ExitOK
+	}
+	var exitErr *cmdutil.ExitError
+	if errors.As(err, &exitErr) {
+		return exitErr.Code
+	}
+	var sig signalError
+	if errors.As(err, &sig) {
+		return 128 + int(sig.sig)
+	}
+	w := f.IOStreams.ErrOut
+	fmt.Fprintf(w, "moat: %v\n", err)
+	if hint := cmdutil.HintOf(err); hint != "" {
+		fmt.Fprintf(w, "\n%s\n", hint)
+	}
+	var flagErr *cmdutil.FlagError
+	if errors.As(err, &flagErr) {
+		fmt.Fprintf(w, "\nRun '%s --help' for usage.\n", commandPath(cmd, args))
+		return 2
+	}
+	if isRun(cmd, args) {
+		return cmdutil.ExitMoatFailure
+	}
+	return 1
+}
+
+func commandPath(root *cobra.Command, args []string) string {
+	if c, _, err := root.Find(args); err == nil {
+		return c.CommandPath()
+	}
+	return root.CommandPath()
+}
+
+// isRun reports whether the command that ran was 'moat run', whose own
+// failures exit 125 like docker run's.
+func isRun(root *cobra.Command, args []string) bool {
+	c, _, err := root.Find(args)
+	return err == nil && c.Name() == "run"
+}

@@ -1,0 +1,17 @@
+package cmdutil
+
+import (
+	"context"
+
+	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/run"
+)
+
+// Factory holds what commands need, built lazily so that commands which do
+// not touch the engine (version, deps) work without one.
+type Factory struct {
+	IOStreams *iostreams.IOStreams
+	Version   string
+	// Manager connects to the container engine and returns the orchestrator.
+	Manager func(ctx context.Context) (*run.Manager, error)
+}

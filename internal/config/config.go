@@ -1,0 +1,152 @@
+// Package config owns agent.yaml: its schema, a strict decoder whose errors
+// carry file:line:col and a remedy, validation, and a digest of the result.
+// docs/agent-yaml.md is the user-facing reference; keep the two in step.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"unicode/utf8"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// FileName is the name of the config file in a workspace.
+const FileName = "agent.yaml"
+
+// maxFileSize bounds what Load reads; agent.yaml is a few lines.
+const maxFileSize = 1 << 20
+
+// Config is a decoded and validated agent.yaml. The zero value is the
+// config of a workspace without the file. Fields left out of the file are
+// zero; the defaults they stand for are applied by the caller.
+type Config struct {
+	Name         string            // run name; "" lets the CLI pick a random one
+	Dependencies []string          // specs as written, each accepted by deps.Parse
+	Env          map[string]string // extra environment variables
+	Mounts       []Mount           // Source as written; the caller resolves it against the workspace
+	Command      []string          // default command; nil when not set
+	Path         string            // the file it came from; "" when there was none
+}
+
+// Load reads dir/agent.yaml. A missing file is not an error: it returns an
+// empty Config with Path "". The Path of the result, and of any error, is
+// filepath.Join(dir, FileName), so it is relative when dir is.
+func Load(dir string) (*Config, error) {
+	path := filepath.Join(dir, FileName)
+	data, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Config{}, misnamed(dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return Parse(path, data)
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if len(data) > maxFileSize {
+		return nil, &Error{File: path, Msg: "the file is larger than 1 MiB"}
+	}
+	return data, nil
+}
+
+// misnamed reports an agent.yml that would otherwise be silently ignored.
+func misnamed(dir string) error {
+	yml := filepath.Join(dir, "agent.yml")
+	if _, err := os.Stat(yml); err != nil {
+		return nil
+	}
+	return &Error{
+		File:   yml,
+		Msg:    "moat reads " + FileName + ", not agent.yml",
+		Remedy: fmt.Sprintf("Rename it with 'mv %s %s'.", yml, filepath.Join(dir, FileName)),
+	}
+}
+
+// Parse decodes and validates data read from path. path is used only in
+// messages. An empty document gives an empty Config. Parse stops at the
+// first problem, in file order, and returns it as an *Error.
+func Parse(path string, data []byte) (*Config, error) {
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	if err := checkUTF8(path, data); err != nil {
+		return nil, err
+	}
+	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
+	if err != nil {
+		return nil, syntaxError(path, err)
+	}
+	d := &decoder{file: path, anchors: make(map[string]ast.Node)}
+	body, err := d.body(f)
+	if err != nil {
+		return nil, err
+	}
+	c := &Config{Path: path}
+	if err := d.document(body, c); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkUTF8 rejects a file that is not UTF-8, pointing at the first bad byte.
+func checkUTF8(path string, data []byte) error {
+	if utf8.Valid(data) {
+		return nil
+	}
+	line, col := 1, 1
+	for len(data) > 0 {
+		r, size := utf8.DecodeRune(data)
+		if r == utf8.RuneError && size <= 1 {
+			break
+		}
+		col++
+		if r == '\n' {
+			line, col = line+1, 1
+		}
+		data = data[size:]
+	}
+	return &Error{File: path, Line: line, Col: col, Msg: "the file is not valid UTF-8",
+		Remedy: "Save the file as UTF-8."}
+}
+
+// body returns the one document with content, or nil when there is none.
+// Duplicate keys are found by the decoder, which words the message.
+func (d *decoder) body(f *ast.File) (ast.Node, error) {
+	var body ast.Node
+	for _, doc := range f.Docs {
+		switch doc.Body.(type) {
+		case nil, *ast.DirectiveNode, *ast.CommentGroupNode:
+			continue
+		}
+		if body != nil {
+			return nil, d.secondDocument(doc)
+		}
+		body = doc.Body
+	}
+	return body, nil
+}
+
+// secondDocument reports a second document, at its "---" when there is one.
+func (d *decoder) secondDocument(doc *ast.DocumentNode) error {
+	err := d.errorf(doc.Body, `Remove the "---" line: agent.yaml holds a single document.`,
+		"expected one YAML document, found a second one")
+	if tk := doc.Start; tk != nil && tk.Position != nil {
+		err.Line, err.Col = tk.Position.Line, tk.Position.Column
+	}
+	return err
+}

@@ -1,0 +1,49 @@
+package config
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+)
+
+// digestVersion is hashed first. Bump it only when the encoding below
+// changes meaning; adding a field with omitempty does not need a bump.
+const digestVersion = "moat.config.v1\n"
+
+// digestForm is the normalised config that Digest hashes. Every field is
+// omitempty, so a field added later leaves the digest of configs that do
+// not use it unchanged. Env is a map: encoding/json sorts its keys.
+type digestForm struct {
+	Name         string            `json:"name,omitempty"`
+	Dependencies []string          `json:"dependencies,omitempty"`
+	Env          map[string]string `json:"env,omitempty"`
+	Mounts       []digestMount     `json:"mounts,omitempty"`
+	Command      []string          `json:"command,omitempty"`
+}
+
+type digestMount struct {
+	Source   string `json:"source"`
+	Target   string `json:"target"`
+	ReadOnly bool   `json:"ro,omitempty"`
+}
+
+// Digest returns the hex sha256 of the normalised config, for audit
+// records. It ignores Path and formatting: two files that decode to the same
+// Config have the same digest. A nil Config digests as an empty one.
+// Parse only accepts UTF-8; in a Config built in code, invalid UTF-8 is
+// replaced by U+FFFD before hashing.
+func (c *Config) Digest() string {
+	var f digestForm
+	if c != nil {
+		f = digestForm{Name: c.Name, Dependencies: c.Dependencies, Env: c.Env, Command: c.Command}
+		for _, m := range c.Mounts {
+			f.Mounts = append(f.Mounts, digestMount(m))
+		}
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		panic("config: encoding digest: " + err.Error()) // strings and bools always encode
+	}
+	sum := sha256.Sum256(append([]byte(digestVersion), b...))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,172 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/moatsh/moat/internal/deps"
+)
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
+	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+// Validate checks a Config that did not come from Parse, for example one
+// built or changed in code. Parse already runs the same checks with
+// positions. The returned error is an *Error without a line.
+func (c *Config) Validate() error {
+	if p := c.validate(); p != nil {
+		return &Error{File: c.Path, Msg: p.msg, Remedy: p.hint, Err: p.err}
+	}
+	return nil
+}
+
+func (c *Config) validate() *problem {
+	if c.Name != "" {
+		if p := checkName(c.Name); p != nil {
+			return p
+		}
+	}
+	if _, p := checkDependencies(c.Dependencies); p != nil {
+		return p
+	}
+	if p := checkEnv(c.Env); p != nil {
+		return p
+	}
+	if p := checkMounts(c.Mounts); p != nil {
+		return p
+	}
+	if c.Command != nil {
+		_, p := checkCommand(c.Command)
+		return p
+	}
+	return nil
+}
+
+func checkName(name string) *problem {
+	if name == "" {
+		return newProblem("Remove the name field to let moat pick a random name.",
+			`invalid name "": it must not be empty`)
+	}
+	if nameRE.MatchString(name) {
+		return nil
+	}
+	hint := "Use lowercase letters, digits, \".\", \"_\" and \"-\"."
+	if s := sanitizeName(name); s != "" {
+		hint = fmt.Sprintf("Did you mean %q?", s)
+	}
+	return newProblem(hint, "invalid name %q: it must start with a lowercase letter or digit, "+
+		"contain only a-z, 0-9, \".\", \"_\" and \"-\", and be at most 63 characters long", name)
+}
+
+// sanitizeName turns name into a valid one, or returns "" if nothing is left.
+func sanitizeName(name string) string {
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(name) {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+		switch {
+		case ok:
+			b.WriteRune(r)
+			dash = false
+		case !dash:
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	s := strings.TrimLeft(b.String(), "._-")
+	s = strings.TrimRight(s[:min(len(s), 63)], "._-")
+	if !nameRE.MatchString(s) {
+		return ""
+	}
+	return s
+}
+
+// checkDependencies checks each spec with deps.Parse, then the set with
+// deps.Resolve (two versions of one dependency conflict; exact duplicates
+// are fine). On failure it also returns the index of the spec at fault.
+func checkDependencies(specs []string) (int, *problem) {
+	for i, s := range specs {
+		if _, err := deps.Parse(s); err != nil {
+			return i, dependencyProblem(err)
+		}
+	}
+	if _, err := deps.Resolve(specs); err != nil {
+		return specIndex(specs, err), dependencyProblem(err)
+	}
+	return -1, nil
+}
+
+func dependencyProblem(err error) *problem {
+	p := &problem{msg: err.Error(), err: err}
+	var se *deps.SpecError
+	if errors.As(err, &se) {
+		p.hint = se.Hint
+	}
+	return p
+}
+
+// specIndex finds the spec a deps error is about, or -1.
+func specIndex(specs []string, err error) int {
+	var se *deps.SpecError
+	if errors.As(err, &se) {
+		return slices.Index(specs, se.Spec)
+	}
+	return -1
+}
+
+func checkEnv(env map[string]string) *problem {
+	keys := make([]string, 0, len(env))
+	for k := range env {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if p := checkEnvName(k); p != nil {
+			return p
+		}
+		if p := checkEnvValue(k, env[k]); p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+func checkEnvName(name string) *problem {
+	if envNameRE.MatchString(name) {
+		return nil
+	}
+	return newProblem("Use a name like MY_VAR.",
+		"invalid env name %q: it must start with a letter or \"_\" and contain only letters, digits and \"_\"", name)
+}
+
+func checkEnvValue(name, value string) *problem {
+	if strings.ContainsRune(value, 0) {
+		return newProblem("", "invalid value for env %s: it contains a NUL byte", name)
+	}
+	return nil
+}
+
+// checkCommand checks a command line. On failure it also returns the index
+// of the bad element, or -1 when the whole list is at fault.
+func checkCommand(cmd []string) (int, *problem) {
+	if len(cmd) == 0 {
+		return -1, newProblem("Remove the command field to use the default command.",
+			"invalid command: the list is empty")
+	}
+	if cmd[0] == "" {
+		return 0, newProblem(`Put the program to run first, e.g. command: ["make", "test"].`,
+			"invalid command: the program to run (the first element) is empty")
+	}
+	for i, arg := range cmd {
+		if strings.ContainsRune(arg, 0) {
+			return i, newProblem("", "invalid command: argument %q contains a NUL byte", arg)
+		}
+	}
+	return -1, nil
+}

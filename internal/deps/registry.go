@@ -1,0 +1,119 @@
+package deps
+
+import (
+	"maps"
+	"slices"
+	"strings"
+)
+
+// registry is the recipe table, sorted by name. Apt entries install Debian
+// bookworm packages; node and go download official releases pinned below.
+var registry = []Entry{
+	apt("build-essential", "C/C++ compiler, make and headers", []string{"build-essential"},
+		"build-essentials", "buildessential", "gcc", "g++", "cc"),
+	apt("curl", "HTTP client", []string{"curl"}),
+	{
+		Name:        "docker",
+		Description: "Docker CLI, with the host's engine (docker:host) or a private daemon (docker:dind)",
+		Method:      MethodDocker,
+		Packages:    []string{"docker.io"},
+		Aliases:     []string{"docker-ce", "docker-cli", "docker.io", "dockerd", "dind"},
+	},
+	apt("gh", "GitHub CLI (Debian's build)", []string{"gh"}, "github-cli"),
+	apt("git", "Git version control", []string{"git"}, "git-core"),
+	{
+		Name:        "go",
+		Description: "Go toolchain from go.dev",
+		Method:      MethodGo,
+		Default:     "1.24",
+		Versions:    []string{"1.22", "1.23", "1.24", "1.25", "1.26"},
+		Pins: map[string]string{
+			"1.22": "1.22.12", "1.23": "1.23.12", "1.24": "1.24.13",
+			"1.25": "1.25.14", "1.26": "1.26.11",
+		},
+		Packages: []string{"ca-certificates", "curl"},
+		Aliases:  []string{"golang", "go-lang"},
+	},
+	apt("jq", "JSON processor", []string{"jq"}),
+	apt("less", "pager", []string{"less"}),
+	apt("make", "GNU make", []string{"make"}, "gmake"),
+	{
+		Name:        "node",
+		Description: "Node.js with npm, from nodejs.org",
+		Method:      MethodNode,
+		Default:     "22",
+		Versions:    []string{"18", "20", "22", "24"},
+		Pins: map[string]string{
+			"18": "18.20.8", "20": "20.20.2", "22": "22.23.3", "24": "24.21.0",
+		},
+		Packages: []string{"ca-certificates", "curl", "xz-utils"},
+		Aliases:  []string{"nodejs", "node.js", "npm", "npx"},
+	},
+	apt("psql", "PostgreSQL client", []string{"postgresql-client"},
+		"postgres", "postgresql", "postgresql-client", "pg"),
+	apt("python", "Debian's Python 3.11 with pip and venv", []string{
+		"python-is-python3", "python3", "python3-pip", "python3-venv",
+	}, "python3", "py", "pip", "pip3", "python3.11"),
+	apt("ripgrep", "fast recursive search (command rg)", []string{"ripgrep"}, "rg"),
+	apt("sqlite3", "SQLite command-line shell", []string{"sqlite3"}, "sqlite"),
+	apt("ssh", "OpenSSH client (ssh, scp)", []string{"openssh-client"},
+		"openssh", "openssh-client", "ssh-client", "scp"),
+	apt("unzip", "zip archive extractor", []string{"unzip"}),
+	apt("wget", "HTTP downloader", []string{"wget"}),
+	apt("zip", "zip archive creator", []string{"zip"}),
+}
+
+// methodRequires names the registry entry each package method needs.
+var methodRequires = map[Method]string{
+	MethodNPM:       "node",
+	MethodPip:       "python",
+	MethodGoInstall: "go",
+}
+
+// prefixAliases maps prefixes users write by mistake to the right one.
+var prefixAliases = map[string]string{
+	"golang": "go",
+	"node":   "npm",
+	"pip3":   "pip",
+	"pipx":   "pip",
+	"pnpm":   "npm",
+	"python": "pip",
+	"uv":     "pip",
+	"yarn":   "npm",
+}
+
+// aptPrefixes are prefixes that name the registry itself ("apt:git" -> "git").
+var aptPrefixes = []string{"apt", "apt-get", "deb", "debian"}
+
+func apt(name, desc string, pkgs []string, aliases ...string) Entry {
+	return Entry{Name: name, Description: desc, Method: MethodApt, Packages: pkgs, Aliases: aliases}
+}
+
+// Registry returns a copy of every registry entry, sorted by name.
+func Registry() []Entry {
+	out := make([]Entry, len(registry))
+	for i, e := range registry {
+		out[i] = e.clone()
+	}
+	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Lookup returns a copy of the entry called name.
+func Lookup(name string) (Entry, bool) {
+	for _, e := range registry {
+		if e.Name == name {
+			return e.clone(), true
+		}
+	}
+	return Entry{}, false
+}
+
+func (e Entry) clone() Entry {
+	e.Versions = slices.Clone(e.Versions)
+	e.Pins = maps.Clone(e.Pins)
+	e.Requires = slices.Clone(e.Requires)
+	e.Packages = slices.Clone(e.Packages)
+	e.Aliases = slices.Clone(e.Aliases)
+	return e
+}

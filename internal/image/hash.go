@@ -1,0 +1,45 @@
+package image
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+
+	_ "embed"
+)
+
+// InitScript is the container entrypoint baked into every run image.
+//
+//go:embed moat-init.sh
+var InitScript []byte
+
+// InitFile is the init script's name in the build context.
+const InitFile = "moat-init"
+
+// hashVersion changes when the hash's own layout changes.
+const hashVersion = "moat-image-v1"
+
+// Repository is where moat's run images are tagged.
+const Repository = "moat/run"
+
+// contentHash covers everything that shapes an image: the generated
+// Dockerfile (dependencies with resolved versions and modes, the install
+// recipes, the base image reference), the identity of the base image in the
+// engine, and the init script. Any change to one of them changes the tag.
+func contentHash(dockerfile []byte, baseID string, init []byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\nbase-id %s\n", hashVersion, baseID)
+	writeSection(h, "dockerfile", dockerfile)
+	writeSection(h, "init", init)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// writeSection writes a length-prefixed section so no two inputs can run
+// into each other and collide.
+func writeSection(h interface{ Write([]byte) (int, error) }, name string, data []byte) {
+	fmt.Fprintf(h, "%s %d\n", name, len(data))
+	h.Write(data)
+}
+
+// Tag is the image reference for a content hash.
+func Tag(hash string) string { return Repository + ":" + hash[:20] }

@@ -1,0 +1,54 @@
+#!/bin/sh
+# moat-init: the entrypoint of every moat run container. It starts as root,
+# does the per-run setup, then drops to an unprivileged user whose UID and GID
+# match the owner of the workspace on the host, so files the agent creates
+# belong to the user. Later steps (docker group, nested daemon, CA trust) are
+# added here as functions called from main, each guarded by an environment
+# variable the run sets.
+set -eu
+
+die() { echo "moat-init: $*" >&2; exit 125; }
+
+# ensure_group prints the name of the group with GID $1, creating one if none.
+ensure_group() {
+	name=$(getent group "$1" | cut -d: -f1 || true)
+	if [ -z "$name" ]; then
+		name=moat
+		getent group "$name" >/dev/null && name="moat$1"
+		echo "$name:x:$1:" >>/etc/group
+	fi
+	echo "$name"
+}
+
+# ensure_user prints the name of the user with UID $1, creating one (home
+# /home/moat) if none.
+ensure_user() {
+	name=$(getent passwd "$1" | cut -d: -f1 || true)
+	if [ -z "$name" ]; then
+		name=moat
+		getent passwd "$name" >/dev/null && name="moat$1"
+		echo "$name:x:$1:$2:moat agent:/home/$name:/bin/sh" >>/etc/passwd
+	fi
+	echo "$name"
+}
+
+main() {
+	[ "$#" -gt 0 ] || die "no command given"
+	if [ "$(id -u)" != 0 ]; then
+		exec "$@"
+	fi
+	uid=${MOAT_UID:?MOAT_UID is not set}
+	gid=${MOAT_GID:?MOAT_GID is not set}
+	[ "$uid" != 0 ] || die "refusing to run the agent as root (MOAT_UID=0)"
+	ensure_group "$gid" >/dev/null
+	user=$(ensure_user "$uid" "$gid")
+	home=$(getent passwd "$uid" | cut -d: -f6)
+	if [ ! -d "$home" ]; then
+		mkdir -p "$home"
+		chown "$uid:$gid" "$home"
+	fi
+	export HOME="$home" USER="$user" LOGNAME="$user"
+	exec setpriv --reuid="$uid" --regid="$gid" --init-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
+}
+
+main "$@"

@@ -1,0 +1,177 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/moatsh/moat/internal/labels"
+	"github.com/moatsh/moat/internal/runtime"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// ObjectKind is a kind of engine object moat creates.
+type ObjectKind string
+
+const (
+	KindContainer ObjectKind = "container"
+	KindNetwork   ObjectKind = "network"
+	KindVolume    ObjectKind = "volume"
+	KindImage     ObjectKind = "image"
+)
+
+// Object is an engine object moat created.
+type Object struct {
+	Kind  ObjectKind
+	ID    string
+	Name  string // a tag for images
+	RunID string
+	Size  int64 // images only
+}
+
+// CleanPlan is what Clean would remove.
+type CleanPlan struct {
+	Runs    []*state.Run // finished runs: records, logs and objects
+	Images  []Object     // moat images no remaining run uses
+	Orphans []Object     // objects whose run is finished or unknown
+}
+
+// Empty reports whether there is nothing to clean.
+func (p CleanPlan) Empty() bool { return len(p.Runs)+len(p.Images)+len(p.Orphans) == 0 }
+
+// PlanClean lists finished runs, unused moat images and orphaned engine
+// objects, all found by label.
+func (m *Manager) PlanClean(ctx context.Context) (CleanPlan, error) {
+	runs, err := m.Runs(ctx)
+	if err != nil {
+		return CleanPlan{}, err
+	}
+	var plan CleanPlan
+	active := map[string]*state.Run{}
+	inUse := map[string]bool{}
+	for _, r := range runs {
+		if r.Status.Active() {
+			active[r.ID], inUse[r.Image] = r, true
+		} else {
+			plan.Runs = append(plan.Runs, r)
+		}
+	}
+	objs, err := m.runObjects(ctx, "")
+	if err != nil {
+		return plan, err
+	}
+	for _, o := range objs {
+		if active[o.RunID] == nil && !finishedRun(plan.Runs, o.RunID) {
+			plan.Orphans = append(plan.Orphans, o)
+		}
+	}
+	plan.Images, err = m.unusedImages(ctx, inUse)
+	return plan, err
+}
+
+func finishedRun(runs []*state.Run, id string) bool {
+	for _, r := range runs {
+		if r.ID == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (m *Manager) unusedImages(ctx context.Context, inUse map[string]bool) ([]Object, error) {
+	imgs, err := m.Engine.ListImages(ctx, labels.ManagedFilter)
+	if err != nil {
+		return nil, fmt.Errorf("listing images: %w", err)
+	}
+	var out []Object
+	for _, img := range imgs {
+		used := false
+		for _, t := range img.Tags {
+			used = used || inUse[t]
+		}
+		if !used {
+			name := img.ID
+			if len(img.Tags) > 0 {
+				name = img.Tags[0]
+			}
+			out = append(out, Object{Kind: KindImage, ID: img.ID, Name: name, Size: img.Size})
+		}
+	}
+	return out, nil
+}
+
+// Clean removes what the plan lists. It goes on after a failure and
+// returns every error.
+func (m *Manager) Clean(ctx context.Context, plan CleanPlan) error {
+	var errs []error
+	for _, r := range plan.Runs {
+		errs = append(errs, m.Destroy(ctx, r, false))
+	}
+	for _, o := range plan.Orphans {
+		errs = append(errs, m.removeObject(ctx, o))
+	}
+	for _, img := range plan.Images {
+		errs = append(errs, m.removeObject(ctx, img))
+	}
+	return errors.Join(errs...)
+}
+
+// runObjects lists containers, networks and volumes labelled with runID,
+// or with any run when runID is "".
+func (m *Manager) runObjects(ctx context.Context, runID string) ([]Object, error) {
+	sel := labels.ManagedFilter
+	if runID != "" {
+		sel = labels.RunFilter(runID)
+	}
+	cs, err := m.Engine.ListContainers(ctx, sel)
+	if err != nil {
+		return nil, fmt.Errorf("listing containers: %w", err)
+	}
+	var out []Object
+	for _, c := range cs {
+		out = append(out, Object{Kind: KindContainer, ID: c.ID, Name: c.Name, RunID: c.Labels[labels.RunID]})
+	}
+	for kind, list := range map[ObjectKind]func(context.Context, string) ([]runtime.ObjectInfo, error){
+		KindNetwork: m.Engine.ListNetworks, KindVolume: m.Engine.ListVolumes,
+	} {
+		objs, err := list(ctx, sel)
+		if err != nil {
+			return nil, fmt.Errorf("listing %ss: %w", kind, err)
+		}
+		for _, o := range objs {
+			out = append(out, Object{Kind: kind, ID: o.ID, Name: o.Name, RunID: o.Labels[labels.RunID]})
+		}
+	}
+	return sortObjects(out), nil
+}
+
+// sortObjects orders removal: containers before the networks and volumes
+// they use.
+func sortObjects(objs []Object) []Object {
+	rank := map[ObjectKind]int{KindContainer: 0, KindNetwork: 1, KindVolume: 2, KindImage: 3}
+	out := append([]Object(nil), objs...)
+	for i := 1; i < len(out); i++ {
+		for j := i; j > 0 && rank[out[j].Kind] < rank[out[j-1].Kind]; j-- {
+			out[j], out[j-1] = out[j-1], out[j]
+		}
+	}
+	return out
+}
+
+func (m *Manager) removeObject(ctx context.Context, o Object) error {
+	var err error
+	switch o.Kind {
+	case KindContainer:
+		err = m.Engine.RemoveContainer(ctx, o.ID)
+	case KindNetwork:
+		err = m.Engine.RemoveNetwork(ctx, o.ID)
+	case KindVolume:
+		err = m.Engine.RemoveVolume(ctx, o.ID)
+	case KindImage:
+		err = m.Engine.RemoveImage(ctx, o.ID)
+	}
+	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return fmt.Errorf("removing %s %s: %w", o.Kind, o.Name, err)
+	}
+	return nil
+}

@@ -1,0 +1,246 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+
+	"github.com/moatsh/moat/internal/image"
+	"github.com/moatsh/moat/internal/labels"
+	"github.com/moatsh/moat/internal/runtime"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// Result is how a run ended, or, for a detached run, that it started.
+type Result struct {
+	Run      *state.Run
+	ExitCode int  // the command's exit code (attached runs)
+	Started  bool // the command started: ExitCode is the command's own
+}
+
+// InterruptedError reports that the user stopped an attached run (Ctrl-C,
+// SIGTERM); Cause is the context's cause.
+type InterruptedError struct{ Cause error }
+
+func (e *InterruptedError) Error() string { return "run interrupted" }
+func (e *InterruptedError) Unwrap() error { return e.Cause }
+
+// Run creates a run and, unless detached, attaches to it and waits for the
+// command to end. Every failure before the command starts leaves nothing
+// behind.
+func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
+	p, err := m.resolve(ctx, opts)
+	if err != nil {
+		return Result{}, err
+	}
+	img, err := m.ensureImage(ctx, p, opts.Rebuild)
+	if err != nil {
+		return Result{}, err
+	}
+	var undo cleanupStack
+	defer undo.unwind(ctx)
+	r, err := m.createRun(ctx, p, img, opts, &undo)
+	if err != nil {
+		return Result{}, err
+	}
+	if opts.Detach {
+		if err := m.start(ctx, r); err != nil {
+			return Result{Run: r}, err
+		}
+		undo.release()
+		return Result{Run: r, Started: true}, nil
+	}
+	res, err := m.attachAndWait(ctx, r, opts)
+	undo.release()
+	return res, err
+}
+
+func (m *Manager) ensureImage(ctx context.Context, p *plan, rebuild bool) (image.Result, error) {
+	return image.Ensure(ctx, m.Engine, image.Plan{Base: m.baseImage(), Deps: p.deps}, image.Options{
+		Rebuild: rebuild,
+		Labels:  map[string]string{labels.Managed: "true", labels.Role: labels.RoleImage, labels.Version: m.Version},
+		OnEvent: m.OnBuild,
+	})
+}
+
+// createRun writes the run record and creates its container.
+func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts Options, undo *cleanupStack) (*state.Run, error) {
+	r := &state.Run{
+		ID: state.NewID(), Name: p.name, Workspace: p.workspace, Command: p.command,
+		Image: img.Tag, ImageHash: img.Hash, Deps: depKeys(p), Status: state.Created,
+		Detached: opts.Detach, Keep: opts.Keep, TTY: opts.TTY, CreatedAt: m.now(), MoatVersion: m.Version,
+	}
+	if err := m.Store.Create(r); err != nil {
+		return nil, err
+	}
+	undo.push(func(context.Context) { m.Store.Delete(r.ID) })
+	if err := os.WriteFile(m.Store.Path(r.ID, state.DockerfileFile), img.Dockerfile, 0o600); err != nil {
+		return nil, fmt.Errorf("saving the Dockerfile: %w", err)
+	}
+	id, err := m.Engine.CreateContainer(ctx, m.containerSpec(r, p, opts))
+	if err != nil {
+		return nil, fmt.Errorf("creating the container: %w", err)
+	}
+	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
+	r.ContainerID = id
+	return r, m.Store.Save(r)
+}
+
+func depKeys(p *plan) []string {
+	keys := make([]string, 0, len(p.deps))
+	for _, d := range p.deps {
+		keys = append(keys, d.Key())
+	}
+	return keys
+}
+
+func (m *Manager) containerSpec(r *state.Run, p *plan, opts Options) runtime.ContainerSpec {
+	env := append([]string{
+		"MOAT_UID=" + strconv.Itoa(p.uid), "MOAT_GID=" + strconv.Itoa(p.gid),
+		"MOAT_RUN_ID=" + r.ID, "MOAT_RUN_NAME=" + r.Name,
+	}, p.env...)
+	if opts.TTY {
+		env = append(env, "TERM="+termOrDefault())
+	}
+	lbl := labels.ForRun(r.ID, r.Name, labels.RoleAgent, m.Version)
+	lbl[labels.Workspace] = p.workspace
+	return runtime.ContainerSpec{
+		Name: "moat-" + r.ID, Image: r.Image, Cmd: p.command, Env: env, WorkingDir: WorkspaceTarget,
+		Mounts: p.mounts, Labels: lbl, TTY: opts.TTY, OpenStdin: opts.Interactive,
+	}
+}
+
+func termOrDefault() string {
+	if t := os.Getenv("TERM"); t != "" {
+		return t
+	}
+	return "xterm"
+}
+
+// start starts the container and records that the command runs.
+func (m *Manager) start(ctx context.Context, r *state.Run) error {
+	if err := m.Engine.StartContainer(ctx, r.ContainerID); err != nil {
+		return fmt.Errorf("starting the container: %w", err)
+	}
+	r.Status, r.StartedAt = state.Running, m.now()
+	return m.Store.Save(r)
+}
+
+// attachAndWait streams an attached run's output, waits for its command and
+// finishes the run: logs kept, container removed unless --keep.
+func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options) (Result, error) {
+	stream, err := m.Engine.AttachContainer(ctx, r.ContainerID, runtime.AttachOptions{Stdin: opts.Interactive, TTY: opts.TTY})
+	if err != nil {
+		return Result{Run: r}, fmt.Errorf("attaching to the container: %w", err)
+	}
+	defer stream.Close()
+	outDone := make(chan error, 1)
+	go func() { outDone <- stream.CopyOutput(opts.Stdout, opts.Stderr) }()
+	if opts.Interactive && opts.Stdin != nil {
+		go forwardStdin(stream, opts.Stdin)
+	}
+	if err := m.start(ctx, r); err != nil {
+		return Result{Run: r}, err
+	}
+	if opts.TTY {
+		go m.followResizes(ctx, r.ContainerID, opts)
+	}
+	code, waitErr := m.Engine.WaitContainer(ctx, r.ContainerID)
+	if waitErr != nil && ctx.Err() != nil {
+		return m.interrupt(ctx, r, stream, outDone)
+	}
+	waitOutput(outDone)
+	if waitErr != nil {
+		m.finish(ctx, r, state.Failed, code, waitErr)
+		return Result{Run: r, Started: true, ExitCode: code}, fmt.Errorf("waiting for the container: %w", waitErr)
+	}
+	m.finish(ctx, r, state.Exited, code, nil)
+	return Result{Run: r, Started: true, ExitCode: code}, nil
+}
+
+func forwardStdin(stream runtime.Stream, in interface{ Read([]byte) (int, error) }) {
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := in.Read(buf)
+		if n > 0 {
+			if _, werr := stream.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			stream.CloseWrite()
+			return
+		}
+	}
+}
+
+func (m *Manager) followResizes(ctx context.Context, id string, opts Options) {
+	resize := func() {
+		if opts.TerminalSize == nil {
+			return
+		}
+		if w, h := opts.TerminalSize(); w > 0 && h > 0 {
+			m.Engine.ResizeTTY(ctx, id, uint(h), uint(w))
+		}
+	}
+	resize()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case _, ok := <-opts.Resized:
+			if !ok {
+				return
+			}
+			resize()
+		}
+	}
+}
+
+// outputDrain bounds how long moat waits for the last output after the
+// command ended.
+func waitOutput(done <-chan error) {
+	select {
+	case <-done:
+	case <-afterDrain():
+	}
+}
+
+// interrupt stops an attached run the user interrupted and finishes it.
+func (m *Manager) interrupt(ctx context.Context, r *state.Run, stream runtime.Stream, outDone <-chan error) (Result, error) {
+	cctx, cancel := detached(ctx)
+	defer cancel()
+	m.Engine.StopContainer(cctx, r.ContainerID, stopGrace)
+	code := -1
+	if info, err := m.Engine.InspectContainer(cctx, r.ContainerID); err == nil {
+		code = info.ExitCode
+	}
+	stream.Close()
+	waitOutput(outDone)
+	m.finish(ctx, r, state.Stopped, code, nil)
+	return Result{Run: r, Started: true, ExitCode: code}, &InterruptedError{Cause: context.Cause(ctx)}
+}
+
+// finish records the end of a run, keeps its logs and removes its
+// container unless the user asked to keep it.
+func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status, code int, cause error) {
+	cctx, cancel := detached(ctx)
+	defer cancel()
+	r.SetExit(status, code, m.now())
+	if cause != nil {
+		r.Error = cause.Error()
+	}
+	if err := m.captureLogs(cctx, r); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		m.warnf("saving the logs of run %s: %v", r.ID, err)
+	}
+	if !r.Keep {
+		if err := m.Engine.RemoveContainer(cctx, r.ContainerID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			m.warnf("removing container of run %s: %v", r.ID, err)
+		}
+	}
+	if err := m.Store.Save(r); err != nil {
+		m.warnf("saving run %s: %v", r.ID, err)
+	}
+}

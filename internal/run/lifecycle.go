@@ -1,0 +1,83 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/moatsh/moat/internal/runtime"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// Find returns the run ref addresses (ID, ID prefix or name), or with an
+// empty ref the most recent run match accepts; want names that kind of run
+// in errors. Records are reconciled with the engine first.
+func (m *Manager) Find(ctx context.Context, ref string, match func(*state.Run) bool, want string) (*state.Run, error) {
+	runs, err := m.Runs(ctx)
+	if err != nil && runs == nil {
+		return nil, err
+	}
+	return state.Find(runs, ref, match, want)
+}
+
+// IsActive matches runs that may have a live container.
+func IsActive(r *state.Run) bool { return r.Status.Active() }
+
+// IsFinished matches runs whose command is over.
+func IsFinished(r *state.Run) bool { return !r.Status.Active() }
+
+// Stop stops a run's command (SIGTERM, then SIGKILL after a grace period),
+// keeps its logs and removes its container unless the run was started with
+// --keep. Stopping a finished run does nothing.
+func (m *Manager) Stop(ctx context.Context, r *state.Run) error {
+	if !r.Status.Active() {
+		return nil
+	}
+	err := m.Engine.StopContainer(ctx, r.ContainerID, stopGrace)
+	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return fmt.Errorf("stopping run %s: %w", r.ID, err)
+	}
+	code := -1
+	if info, err := m.Engine.InspectContainer(ctx, r.ContainerID); err == nil {
+		code = info.ExitCode
+	}
+	m.finish(ctx, r, state.Stopped, code, nil)
+	return nil
+}
+
+// RunningError reports an attempt to destroy a run that is still running.
+type RunningError struct{ ID, Name string }
+
+func (e *RunningError) Error() string {
+	return fmt.Sprintf("run %s (%s) is still running", e.ID, e.Name)
+}
+
+func (e *RunningError) Hint() string {
+	return fmt.Sprintf("Stop it first with 'moat stop %s', or destroy it anyway with 'moat destroy -f %s'.", e.ID, e.ID)
+}
+
+// Destroy removes a run: its container, any engine object labelled with its
+// ID, and its record and logs. A running run is refused unless force.
+func (m *Manager) Destroy(ctx context.Context, r *state.Run, force bool) error {
+	if r.Status.Active() && !force {
+		return &RunningError{ID: r.ID, Name: r.Name}
+	}
+	if err := m.removeRunObjects(ctx, r.ID); err != nil {
+		return err
+	}
+	return m.Store.Delete(r.ID)
+}
+
+// removeRunObjects removes every engine object labelled with the run's ID.
+func (m *Manager) removeRunObjects(ctx context.Context, runID string) error {
+	objs, err := m.runObjects(ctx, runID)
+	if err != nil {
+		return err
+	}
+	for _, o := range objs {
+		if err := m.removeObject(ctx, o); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,284 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+
+	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/deps"
+	"github.com/moatsh/moat/internal/runtime"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// Options is what the user asked for.
+type Options struct {
+	Workspace   string   // path to the workspace; "" means the current directory
+	Command     []string // overrides agent.yaml's command
+	Env         []string // KEY=VALUE, or KEY to take the value from moat's environment
+	Name        string   // overrides agent.yaml's name
+	Detach      bool
+	Interactive bool // forward stdin
+	TTY         bool // give the container a terminal
+	Rebuild     bool
+	Keep        bool
+
+	// Streams of an attached run.
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	// TerminalSize reports the user's terminal size for TTY runs; Resized
+	// signals that it changed.
+	TerminalSize func() (width, height int)
+	Resized      <-chan struct{}
+}
+
+// plan is a run resolved from Options and agent.yaml, before any engine
+// object exists.
+type plan struct {
+	workspace string
+	cfg       *config.Config
+	name      string
+	command   []string
+	env       []string
+	mounts    []runtime.Mount
+	deps      []deps.Dep
+	uid, gid  int
+}
+
+// defaultCommand runs when neither the CLI nor agent.yaml names one.
+var defaultCommand = []string{"bash"}
+
+// WorkspaceTarget is where the workspace appears in the container.
+const WorkspaceTarget = "/workspace"
+
+// fallbackUID is the agent's UID when the workspace belongs to root: the
+// agent never runs as root.
+const fallbackUID = 1000
+
+func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
+	ws, err := resolveWorkspace(opts.Workspace)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.Load(ws)
+	if err != nil {
+		return nil, err
+	}
+	p := &plan{workspace: ws, cfg: cfg}
+	steps := []func(*Manager, Options, *plan) error{
+		resolveName, resolveCommand, resolveEnv, resolveMounts, resolveDeps, resolveUser,
+	}
+	for _, step := range steps {
+		if err := step(m, opts, p); err != nil {
+			return nil, err
+		}
+	}
+	return p, m.checkNameFree(ctx, p.name)
+}
+
+// WorkspaceError reports a workspace path that cannot be used.
+type WorkspaceError struct {
+	Path string
+	Err  error
+}
+
+func (e *WorkspaceError) Error() string { return fmt.Sprintf("workspace %s: %v", e.Path, e.Err) }
+func (e *WorkspaceError) Unwrap() error { return e.Err }
+func (e *WorkspaceError) Hint() string {
+	return "Give the path of an existing directory: moat run ./project -- cmd"
+}
+
+func resolveWorkspace(path string) (string, error) {
+	if path == "" {
+		path = "."
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", &WorkspaceError{Path: path, Err: err}
+	}
+	fi, err := os.Stat(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", &WorkspaceError{Path: path, Err: errors.New("no such directory")}
+	}
+	if err != nil {
+		return "", &WorkspaceError{Path: path, Err: err}
+	}
+	if !fi.IsDir() {
+		return "", &WorkspaceError{Path: path, Err: errors.New("not a directory")}
+	}
+	return filepath.EvalSymlinks(abs)
+}
+
+func resolveName(_ *Manager, opts Options, p *plan) error {
+	switch {
+	case opts.Name != "":
+		p.name = opts.Name
+	case p.cfg.Name != "":
+		p.name = p.cfg.Name
+	default:
+		p.name = randomName()
+		return nil
+	}
+	if !validName.MatchString(p.name) {
+		return fmt.Errorf("invalid run name %q: use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit", p.name)
+	}
+	return nil
+}
+
+func resolveCommand(_ *Manager, opts Options, p *plan) error {
+	switch {
+	case len(opts.Command) > 0:
+		p.command = opts.Command
+	case len(p.cfg.Command) > 0:
+		p.command = p.cfg.Command
+	default:
+		p.command = defaultCommand
+	}
+	return nil
+}
+
+// resolveEnv merges agent.yaml's env with -e flags; flags win.
+func resolveEnv(_ *Manager, opts Options, p *plan) error {
+	vals := map[string]string{}
+	var order []string
+	set := func(k, v string) {
+		if _, ok := vals[k]; !ok {
+			order = append(order, k)
+		}
+		vals[k] = v
+	}
+	for _, k := range sortedKeys(p.cfg.Env) {
+		set(k, p.cfg.Env[k])
+	}
+	for _, e := range opts.Env {
+		k, v, hasValue := strings.Cut(e, "=")
+		if !envName.MatchString(k) {
+			return fmt.Errorf("invalid -e %q: the name must match [A-Za-z_][A-Za-z0-9_]*", e)
+		}
+		if !hasValue {
+			hv, ok := os.LookupEnv(k)
+			if !ok {
+				continue // like docker: an unset variable is not passed
+			}
+			v = hv
+		}
+		set(k, v)
+	}
+	for _, k := range order {
+		p.env = append(p.env, k+"="+vals[k])
+	}
+	return nil
+}
+
+func resolveMounts(_ *Manager, _ Options, p *plan) error {
+	p.mounts = []runtime.Mount{{Source: p.workspace, Target: WorkspaceTarget}}
+	for _, mt := range p.cfg.Mounts {
+		src := expandSource(mt.Source, p.workspace)
+		if _, err := os.Stat(src); err != nil {
+			return &MountError{File: p.cfg.Path, Mount: mt, Source: src}
+		}
+		p.mounts = append(p.mounts, runtime.Mount{Source: src, Target: mt.Target, ReadOnly: mt.ReadOnly})
+	}
+	return nil
+}
+
+func expandSource(src, workspace string) string {
+	if rest, ok := strings.CutPrefix(src, "~/"); ok {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, rest)
+		}
+	}
+	if filepath.IsAbs(src) {
+		return filepath.Clean(src)
+	}
+	return filepath.Join(workspace, src)
+}
+
+// MountError reports a mount whose host side does not exist.
+type MountError struct {
+	File   string
+	Mount  config.Mount
+	Source string
+}
+
+func (e *MountError) Error() string {
+	return fmt.Sprintf("%s: mount %s:%s: source %s does not exist", e.File, e.Mount.Source, e.Mount.Target, e.Source)
+}
+
+func (e *MountError) Hint() string {
+	return fmt.Sprintf("Create it ('mkdir -p %s') or remove the mount from %s.", e.Source, e.File)
+}
+
+func resolveDeps(_ *Manager, _ Options, p *plan) error {
+	set, err := deps.Resolve(p.cfg.Dependencies)
+	if err != nil {
+		if p.cfg.Path != "" {
+			return fmt.Errorf("%s: %w", p.cfg.Path, err)
+		}
+		return err
+	}
+	p.deps = set
+	return nil
+}
+
+// resolveUser picks the agent's UID and GID: those of the workspace owner,
+// so files the agent creates belong to the user on the host.
+func resolveUser(m *Manager, _ Options, p *plan) error {
+	fi, err := os.Stat(p.workspace)
+	if err != nil {
+		return &WorkspaceError{Path: p.workspace, Err: err}
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		p.uid, p.gid = os.Getuid(), os.Getgid()
+	} else {
+		p.uid, p.gid = int(st.Uid), int(st.Gid)
+	}
+	if p.uid == 0 {
+		m.warnf("the workspace %s belongs to root; the agent runs as uid %d, not root, and cannot write to it.\n"+
+			"Run moat as the workspace's owner, or chown the workspace to a regular user.", p.workspace, fallbackUID)
+		p.uid, p.gid = fallbackUID, fallbackUID
+	}
+	return nil
+}
+
+// NameInUseError reports that an active run already has the name.
+type NameInUseError struct{ Name, RunID string }
+
+func (e *NameInUseError) Error() string {
+	return fmt.Sprintf("run name %q is already in use by run %s", e.Name, e.RunID)
+}
+
+func (e *NameInUseError) Hint() string {
+	return fmt.Sprintf("Choose another name with --name, or stop that run first: moat stop %s", e.RunID)
+}
+
+// checkNameFree refuses a name held by a run that may still have a live
+// container; finished runs do not hold their name.
+func (m *Manager) checkNameFree(ctx context.Context, name string) error {
+	runs, err := m.Store.List()
+	if err != nil {
+		return err
+	}
+	for _, r := range runs {
+		if r.Name == name && r.Status.Active() {
+			if m.stillActive(ctx, r) {
+				return &NameInUseError{Name: name, RunID: r.ID}
+			}
+		}
+	}
+	return nil
+}
+
+// stillActive re-checks an active-looking record against the engine.
+func (m *Manager) stillActive(ctx context.Context, r *state.Run) bool {
+	if err := m.reconcileOne(ctx, r, nil); err != nil {
+		return true
+	}
+	return r.Status.Active()
+}

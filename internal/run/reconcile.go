@@ -1,0 +1,99 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/moatsh/moat/internal/labels"
+	"github.com/moatsh/moat/internal/runtime"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// createGrace is how long a record may say "created" without a container
+// before it counts as lost: another moat process may be creating it.
+const createGrace = 2 * time.Minute
+
+// Runs returns every run, newest first, with the state of active runs
+// checked against the engine: a run whose container ended while no moat
+// process watched is finished now (logs kept, container removed unless
+// --keep), one whose container vanished is marked lost.
+func (m *Manager) Runs(ctx context.Context) ([]*state.Run, error) {
+	runs, err := m.Store.List()
+	if err != nil {
+		return nil, err
+	}
+	byRun, err := m.containersByRun(ctx)
+	if err != nil {
+		return runs, err
+	}
+	for _, r := range runs {
+		if r.Status.Active() {
+			m.reconcileOne(ctx, r, byRun)
+		}
+	}
+	return runs, nil
+}
+
+func (m *Manager) containersByRun(ctx context.Context) (map[string]runtime.ContainerInfo, error) {
+	cs, err := m.Engine.ListContainers(ctx, labels.ManagedFilter)
+	if err != nil {
+		return nil, err
+	}
+	byRun := make(map[string]runtime.ContainerInfo, len(cs))
+	for _, c := range cs {
+		if c.Labels[labels.Role] == labels.RoleAgent {
+			byRun[c.Labels[labels.RunID]] = c
+		}
+	}
+	return byRun, nil
+}
+
+// reconcileOne brings one active record in line with its container. With a
+// nil byRun it asks the engine about this run's container alone.
+func (m *Manager) reconcileOne(ctx context.Context, r *state.Run, byRun map[string]runtime.ContainerInfo) error {
+	c, found, err := m.lookupContainer(ctx, r, byRun)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !found && r.Status == state.Created && m.now().Sub(r.CreatedAt) < createGrace:
+		return nil
+	case !found:
+		r.Status, r.Error = state.Lost, "the container disappeared while no moat process was watching"
+		return m.Store.Save(r)
+	case c.Running:
+		if r.Status != state.Running {
+			r.Status = state.Running
+			return m.Store.Save(r)
+		}
+		return nil
+	case c.State == "created":
+		return nil // being started by another moat process
+	}
+	info, err := m.Engine.InspectContainer(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	m.finish(ctx, r, state.Exited, info.ExitCode, nil)
+	if !info.FinishedAt.IsZero() {
+		r.FinishedAt = info.FinishedAt
+		m.Store.Save(r)
+	}
+	return nil
+}
+
+func (m *Manager) lookupContainer(ctx context.Context, r *state.Run, byRun map[string]runtime.ContainerInfo) (runtime.ContainerInfo, bool, error) {
+	if byRun != nil {
+		c, ok := byRun[r.ID]
+		return c, ok, nil
+	}
+	if r.ContainerID == "" {
+		return runtime.ContainerInfo{}, false, nil
+	}
+	c, err := m.Engine.InspectContainer(ctx, r.ContainerID)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return c, false, nil
+	}
+	return c, err == nil, err
+}

@@ -1,0 +1,369 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types"
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/mount"
+	"github.com/docker/docker/api/types/network"
+	"github.com/docker/docker/api/types/volume"
+	"github.com/docker/docker/client"
+	"github.com/docker/docker/pkg/stdcopy"
+)
+
+// pingTimeout bounds the first contact with the engine, so a dead socket
+// fails fast instead of hanging the CLI.
+const pingTimeout = 5 * time.Second
+
+// Docker talks to a Docker Engine through its API. It honours DOCKER_HOST
+// and negotiates the API version, so older engines work.
+type Docker struct {
+	cli  *client.Client
+	host string
+}
+
+// NewDocker connects to the engine named by the environment and checks that
+// it answers. An engine that does not answer gives an *UnreachableError.
+func NewDocker(ctx context.Context) (*Docker, error) {
+	cli, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("configuring the Docker client: %w", err)
+	}
+	d := &Docker{cli: cli, host: cli.DaemonHost()}
+	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
+	defer cancel()
+	if _, err := cli.Ping(pctx); err != nil {
+		cli.Close()
+		return nil, &UnreachableError{Engine: "Docker", Host: d.host, Err: unwrapPing(err)}
+	}
+	cli.NegotiateAPIVersion(ctx)
+	return d, nil
+}
+
+func unwrapPing(err error) error {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("no answer within %s", pingTimeout)
+	}
+	return err
+}
+
+// Host is the engine address in use, e.g. unix:///var/run/docker.sock.
+func (d *Docker) Host() string { return d.host }
+
+// Close releases the client's connections.
+func (d *Docker) Close() error { return d.cli.Close() }
+
+// mapErr turns engine errors callers branch on into the package's errors.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errdefs.IsNotFound(err):
+		return fmt.Errorf("%w: %v", ErrNotFound, err)
+	case errdefs.IsConflict(err):
+		return fmt.Errorf("%w: %v", ErrConflict, err)
+	}
+	return err
+}
+
+// CreateContainer creates a container and returns its ID.
+func (d *Docker) CreateContainer(ctx context.Context, spec ContainerSpec) (string, error) {
+	cfg := &container.Config{
+		Image:        spec.Image,
+		Cmd:          spec.Cmd,
+		Env:          spec.Env,
+		WorkingDir:   spec.WorkingDir,
+		Labels:       spec.Labels,
+		Tty:          spec.TTY,
+		OpenStdin:    spec.OpenStdin,
+		StdinOnce:    spec.OpenStdin,
+		AttachStdin:  spec.OpenStdin,
+		AttachStdout: true,
+		AttachStderr: true,
+	}
+	host := &container.HostConfig{Mounts: bindMounts(spec.Mounts)}
+	resp, err := d.cli.ContainerCreate(ctx, cfg, host, &network.NetworkingConfig{}, nil, spec.Name)
+	if err != nil {
+		return "", mapErr(err)
+	}
+	return resp.ID, nil
+}
+
+func bindMounts(ms []Mount) []mount.Mount {
+	out := make([]mount.Mount, 0, len(ms))
+	for _, m := range ms {
+		out = append(out, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+	}
+	return out
+}
+
+// StartContainer starts a created container.
+func (d *Docker) StartContainer(ctx context.Context, id string) error {
+	return mapErr(d.cli.ContainerStart(ctx, id, container.StartOptions{}))
+}
+
+// WaitContainer blocks until the container is not running and returns its
+// exit code.
+func (d *Docker) WaitContainer(ctx context.Context, id string) (int, error) {
+	respC, errC := d.cli.ContainerWait(ctx, id, container.WaitConditionNotRunning)
+	select {
+	case r := <-respC:
+		if r.Error != nil && r.Error.Message != "" {
+			return int(r.StatusCode), errors.New(r.Error.Message)
+		}
+		return int(r.StatusCode), nil
+	case err := <-errC:
+		return -1, mapErr(err)
+	}
+}
+
+// StopContainer sends SIGTERM, then SIGKILL after grace.
+func (d *Docker) StopContainer(ctx context.Context, id string, grace time.Duration) error {
+	secs := int(grace.Seconds())
+	return mapErr(d.cli.ContainerStop(ctx, id, container.StopOptions{Timeout: &secs}))
+}
+
+// RemoveContainer force-removes a container and its anonymous volumes.
+func (d *Docker) RemoveContainer(ctx context.Context, id string) error {
+	return mapErr(d.cli.ContainerRemove(ctx, id, container.RemoveOptions{Force: true, RemoveVolumes: true}))
+}
+
+// InspectContainer reports a container's state.
+func (d *Docker) InspectContainer(ctx context.Context, id string) (ContainerInfo, error) {
+	c, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return ContainerInfo{}, mapErr(err)
+	}
+	info := ContainerInfo{ID: c.ID, Name: trimSlash(c.Name)}
+	if c.Config != nil {
+		info.Image, info.Labels = c.Config.Image, c.Config.Labels
+	}
+	if s := c.State; s != nil {
+		info.State, info.Running, info.ExitCode = string(s.Status), s.Running, s.ExitCode
+		info.StartedAt = parseEngineTime(s.StartedAt)
+		info.FinishedAt = parseEngineTime(s.FinishedAt)
+	}
+	return info, nil
+}
+
+func trimSlash(name string) string {
+	if len(name) > 0 && name[0] == '/' {
+		return name[1:]
+	}
+	return name
+}
+
+func parseEngineTime(s string) time.Time {
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil || t.Year() < 2000 {
+		return time.Time{}
+	}
+	return t
+}
+
+// ListContainers lists all containers, running or not, matching a label
+// selector such as "moat.managed=true".
+func (d *Docker) ListContainers(ctx context.Context, label string) ([]ContainerInfo, error) {
+	cs, err := d.cli.ContainerList(ctx, container.ListOptions{All: true, Filters: labelFilter(label)})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]ContainerInfo, 0, len(cs))
+	for _, c := range cs {
+		info := ContainerInfo{ID: c.ID, Image: c.Image, Labels: c.Labels, State: string(c.State), Running: c.State == container.StateRunning}
+		if len(c.Names) > 0 {
+			info.Name = trimSlash(c.Names[0])
+		}
+		out = append(out, info)
+	}
+	return out, nil
+}
+
+func labelFilter(label string) filters.Args {
+	return filters.NewArgs(filters.Arg("label", label))
+}
+
+// ContainerLogs copies the container's log to stdout and stderr (a TTY
+// container's whole output goes to stdout). With Follow it returns when the
+// container stops or ctx ends.
+func (d *Docker) ContainerLogs(ctx context.Context, id string, opts LogOptions, stdout, stderr io.Writer) error {
+	tail := opts.Tail
+	if tail == "" {
+		tail = "all"
+	}
+	info, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil {
+		return mapErr(err)
+	}
+	rc, err := d.cli.ContainerLogs(ctx, id, container.LogsOptions{
+		ShowStdout: true, ShowStderr: true, Follow: opts.Follow, Timestamps: opts.Timestamps, Tail: tail,
+	})
+	if err != nil {
+		return mapErr(err)
+	}
+	defer rc.Close()
+	return copyOutput(rc, info.Config != nil && info.Config.Tty, stdout, stderr)
+}
+
+// copyOutput copies an engine output stream, demultiplexing it unless it
+// comes from a TTY.
+func copyOutput(r io.Reader, tty bool, stdout, stderr io.Writer) error {
+	var err error
+	if tty {
+		_, err = io.Copy(stdout, r)
+	} else {
+		_, err = stdcopy.StdCopy(stdout, stderr, r)
+	}
+	if errors.Is(err, io.EOF) || errors.Is(err, net.ErrClosed) {
+		return nil
+	}
+	return err
+}
+
+// AttachContainer attaches to a container's standard streams. Attach before
+// start so no output is missed.
+func (d *Docker) AttachContainer(ctx context.Context, id string, opts AttachOptions) (Stream, error) {
+	hr, err := d.cli.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdin: opts.Stdin, Stdout: true, Stderr: true})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	return &hijacked{hr: hr, tty: opts.TTY}, nil
+}
+
+// hijacked adapts the engine's hijacked connection to Stream.
+type hijacked struct {
+	hr  types.HijackedResponse
+	tty bool
+}
+
+func (h *hijacked) Write(p []byte) (int, error) { return h.hr.Conn.Write(p) }
+func (h *hijacked) CloseWrite() error           { return h.hr.CloseWrite() }
+func (h *hijacked) Close() error                { h.hr.Close(); return nil }
+func (h *hijacked) CopyOutput(stdout, stderr io.Writer) error {
+	return copyOutput(h.hr.Reader, h.tty, stdout, stderr)
+}
+
+// ResizeTTY sets the container's terminal size.
+func (d *Docker) ResizeTTY(ctx context.Context, id string, height, width uint) error {
+	return mapErr(d.cli.ContainerResize(ctx, id, container.ResizeOptions{Height: height, Width: width}))
+}
+
+// ImageID returns the ID of a local image, or ErrNotFound.
+func (d *Docker) ImageID(ctx context.Context, ref string) (string, error) {
+	img, err := d.cli.ImageInspect(ctx, ref)
+	if err != nil {
+		return "", mapErr(err)
+	}
+	return img.ID, nil
+}
+
+// BuildImage builds an image with the engine's classic builder, which takes
+// FROM images from the local store (there may be no registry), and passes
+// each stream message to onMsg. It returns an error for a failed build.
+func (d *Docker) BuildImage(ctx context.Context, req BuildRequest, onMsg func(BuildMessage)) error {
+	resp, err := d.cli.ImageBuild(ctx, req.Context, build.ImageBuildOptions{
+		Tags: []string{req.Tag}, Dockerfile: req.Dockerfile, Labels: req.Labels,
+		NoCache: req.NoCache, Remove: true, ForceRemove: true, Version: build.BuilderV1,
+	})
+	if err != nil {
+		return mapErr(err)
+	}
+	defer resp.Body.Close()
+	return decodeBuildStream(resp.Body, onMsg)
+}
+
+// decodeBuildStream reads the engine's JSON message stream; the first error
+// message in it is the build's result.
+func decodeBuildStream(r io.Reader, onMsg func(BuildMessage)) error {
+	dec := json.NewDecoder(r)
+	for {
+		var m struct {
+			Stream      string `json:"stream"`
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&m); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return fmt.Errorf("reading the build stream: %w", err)
+		}
+		msg := BuildMessage{Stream: m.Stream, Error: m.Error}
+		if msg.Error == "" {
+			msg.Error = m.ErrorDetail.Message
+		}
+		if onMsg != nil {
+			onMsg(msg)
+		}
+		if msg.Error != "" {
+			return errors.New(msg.Error)
+		}
+	}
+}
+
+// RemoveImage removes an image by ID or reference.
+func (d *Docker) RemoveImage(ctx context.Context, ref string) error {
+	_, err := d.cli.ImageRemove(ctx, ref, image.RemoveOptions{PruneChildren: true})
+	return mapErr(err)
+}
+
+// ListImages lists images matching a label selector.
+func (d *Docker) ListImages(ctx context.Context, label string) ([]ImageInfo, error) {
+	imgs, err := d.cli.ImageList(ctx, image.ListOptions{Filters: labelFilter(label)})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]ImageInfo, 0, len(imgs))
+	for _, i := range imgs {
+		out = append(out, ImageInfo{ID: i.ID, Tags: i.RepoTags, Labels: i.Labels, Size: i.Size, Created: time.Unix(i.Created, 0)})
+	}
+	return out, nil
+}
+
+// ListNetworks lists networks matching a label selector.
+func (d *Docker) ListNetworks(ctx context.Context, label string) ([]ObjectInfo, error) {
+	ns, err := d.cli.NetworkList(ctx, network.ListOptions{Filters: labelFilter(label)})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]ObjectInfo, 0, len(ns))
+	for _, n := range ns {
+		out = append(out, ObjectInfo{ID: n.ID, Name: n.Name, Labels: n.Labels})
+	}
+	return out, nil
+}
+
+// RemoveNetwork removes a network.
+func (d *Docker) RemoveNetwork(ctx context.Context, id string) error {
+	return mapErr(d.cli.NetworkRemove(ctx, id))
+}
+
+// ListVolumes lists volumes matching a label selector.
+func (d *Docker) ListVolumes(ctx context.Context, label string) ([]ObjectInfo, error) {
+	resp, err := d.cli.VolumeList(ctx, volume.ListOptions{Filters: labelFilter(label)})
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	out := make([]ObjectInfo, 0, len(resp.Volumes))
+	for _, v := range resp.Volumes {
+		out = append(out, ObjectInfo{ID: v.Name, Name: v.Name, Labels: v.Labels})
+	}
+	return out, nil
+}
+
+// RemoveVolume removes a volume.
+func (d *Docker) RemoveVolume(ctx context.Context, name string) error {
+	return mapErr(d.cli.VolumeRemove(ctx, name, true))
+}

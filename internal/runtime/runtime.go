@@ -1,0 +1,123 @@
+// Package runtime owns moat's view of container engines: the engine-neutral
+// types the orchestrator passes around (container specs, states, build
+// requests) and the typed errors engines map their failures to. Each engine
+// adapter (Docker today; Podman, Apple containers or a cluster later) lives in
+// its own file and satisfies the small interfaces the orchestrator declares.
+package runtime
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Mount is a bind mount of a host path into a container.
+type Mount struct {
+	Source   string // absolute host path
+	Target   string // absolute container path
+	ReadOnly bool
+}
+
+// ContainerSpec describes a container to create.
+type ContainerSpec struct {
+	Name       string
+	Image      string
+	Cmd        []string
+	Env        []string // KEY=VALUE
+	WorkingDir string
+	Mounts     []Mount
+	Labels     map[string]string
+	TTY        bool
+	OpenStdin  bool
+}
+
+// ContainerInfo is what an engine reports about a container.
+type ContainerInfo struct {
+	ID         string
+	Name       string
+	Image      string
+	Labels     map[string]string
+	State      string // engine state: created, running, exited, dead, ...
+	Running    bool
+	ExitCode   int
+	StartedAt  time.Time
+	FinishedAt time.Time
+}
+
+// LogOptions selects what ContainerLogs returns.
+type LogOptions struct {
+	Follow     bool
+	Timestamps bool
+	Tail       string // "all" or a number of lines
+}
+
+// AttachOptions selects what AttachContainer connects.
+type AttachOptions struct {
+	Stdin bool // forward input to the container
+	TTY   bool // the container has a TTY: output is one raw stream
+}
+
+// Stream is an attached container's standard streams: writes go to its
+// stdin, CopyOutput copies its output until the container's streams close.
+type Stream interface {
+	io.WriteCloser
+	CloseWrite() error
+	CopyOutput(stdout, stderr io.Writer) error
+}
+
+// ImageInfo describes an image in the engine's store.
+type ImageInfo struct {
+	ID      string
+	Tags    []string
+	Labels  map[string]string
+	Size    int64
+	Created time.Time
+}
+
+// BuildRequest is an image build from a tar build context.
+type BuildRequest struct {
+	Context    io.Reader // tar stream holding Dockerfile and its files
+	Dockerfile string    // name of the Dockerfile in Context
+	Tag        string
+	Labels     map[string]string
+	NoCache    bool
+}
+
+// BuildMessage is one message from an engine's build stream.
+type BuildMessage struct {
+	Stream string // output text, possibly several lines
+	Error  string // set when the build failed
+}
+
+// ObjectInfo is a network or volume moat created.
+type ObjectInfo struct {
+	ID     string
+	Name   string
+	Labels map[string]string
+}
+
+// ErrNotFound reports that an engine object does not exist.
+var ErrNotFound = errors.New("not found")
+
+// ErrConflict reports that an engine object is in use or already exists.
+var ErrConflict = errors.New("conflict")
+
+// UnreachableError reports that the engine cannot be reached at all.
+type UnreachableError struct {
+	Engine string // "docker"
+	Host   string // where moat tried to reach it
+	Err    error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the %s engine at %s: %v", e.Engine, e.Host, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Hint says what to do about an unreachable engine.
+func (e *UnreachableError) Hint() string {
+	return "Start the Docker engine (for example 'sudo systemctl start docker', or 'sudo dockerd &'),\n" +
+		"or point DOCKER_HOST at a running one, then try again."
+}

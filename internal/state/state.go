@@ -1,0 +1,186 @@
+// Package state owns moat's on-disk layout under the moat home ($MOAT_HOME,
+// default ~/.moat): one directory per run holding its metadata, logs and the
+// Dockerfile its image was built from. Writes are atomic (write, fsync,
+// rename), so a crash never leaves a half-written record.
+package state
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Status is where a run is in its lifecycle.
+type Status string
+
+const (
+	Created Status = "created" // container created, command not started
+	Running Status = "running" // command running
+	Exited  Status = "exited"  // command finished on its own; ExitCode is set
+	Stopped Status = "stopped" // stopped by the user (moat stop, Ctrl-C)
+	Failed  Status = "failed"  // moat failed before or while starting the command
+	Lost    Status = "lost"    // the container vanished without moat seeing it end
+)
+
+// Active reports whether the run may still have a live container.
+func (s Status) Active() bool { return s == Created || s == Running }
+
+// Run is the persisted record of one run.
+type Run struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	Workspace   string    `json:"workspace"`
+	Command     []string  `json:"command"`
+	Image       string    `json:"image"`
+	ImageHash   string    `json:"image_hash"`
+	Deps        []string  `json:"dependencies"`
+	ContainerID string    `json:"container_id,omitempty"`
+	Status      Status    `json:"state"`
+	Detached    bool      `json:"detached"`
+	Keep        bool      `json:"keep"`
+	TTY         bool      `json:"tty"`
+	ExitCode    *int      `json:"exit_code,omitempty"`
+	Error       string    `json:"error,omitempty"`
+	CreatedAt   time.Time `json:"created_at"`
+	StartedAt   time.Time `json:"started_at,omitzero"`
+	FinishedAt  time.Time `json:"finished_at,omitzero"`
+	MoatVersion string    `json:"moat_version"`
+}
+
+// SetExit records the end of the run's command.
+func (r *Run) SetExit(status Status, code int, at time.Time) {
+	r.Status, r.ExitCode, r.FinishedAt = status, &code, at
+}
+
+// Files in a run directory.
+const (
+	metadataFile   = "metadata.json"
+	LogFile        = "logs.jsonl"
+	DockerfileFile = "Dockerfile"
+)
+
+// Store reads and writes run records under Root.
+type Store struct{ Root string }
+
+// DefaultRoot is $MOAT_HOME, or ~/.moat.
+func DefaultRoot() (string, error) {
+	if h := os.Getenv("MOAT_HOME"); h != "" {
+		return filepath.Abs(h)
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("finding the home directory: %w (set MOAT_HOME)", err)
+	}
+	return filepath.Join(home, ".moat"), nil
+}
+
+func (s *Store) runsDir() string { return filepath.Join(s.Root, "runs") }
+
+// Dir is a run's directory.
+func (s *Store) Dir(id string) string { return filepath.Join(s.runsDir(), id) }
+
+// Path is the path of a file in a run's directory.
+func (s *Store) Path(id, file string) string { return filepath.Join(s.Dir(id), file) }
+
+// NewID returns a fresh 12-hex-digit run ID.
+func NewID() string {
+	var b [6]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err) // crypto/rand never fails on supported platforms
+	}
+	return hex.EncodeToString(b[:])
+}
+
+// Create makes the run's directory and writes its first record.
+func (s *Store) Create(r *Run) error {
+	if err := os.MkdirAll(s.Dir(r.ID), 0o700); err != nil {
+		return fmt.Errorf("creating run directory: %w", err)
+	}
+	return s.Save(r)
+}
+
+// Save writes the run's record atomically.
+func (s *Store) Save(r *Run) error {
+	data, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteFileAtomic(s.Path(r.ID, metadataFile), append(data, '\n'), 0o600)
+}
+
+// Load reads one run's record.
+func (s *Store) Load(id string) (*Run, error) {
+	data, err := os.ReadFile(s.Path(id, metadataFile))
+	if err != nil {
+		return nil, err
+	}
+	var r Run
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("reading run %s: %w", id, err)
+	}
+	return &r, nil
+}
+
+// List returns every readable run, newest first. Unreadable records are
+// skipped: one damaged directory must not hide the others.
+func (s *Store) List() ([]*Run, error) {
+	entries, err := os.ReadDir(s.runsDir())
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	runs := make([]*Run, 0, len(entries))
+	for _, e := range entries {
+		if !e.IsDir() {
+			continue
+		}
+		if r, err := s.Load(e.Name()); err == nil {
+			runs = append(runs, r)
+		}
+	}
+	sort.Slice(runs, func(i, j int) bool { return runs[i].CreatedAt.After(runs[j].CreatedAt) })
+	return runs, nil
+}
+
+// Delete removes a run's directory and everything in it.
+func (s *Store) Delete(id string) error {
+	if id == "" || strings.ContainsAny(id, `/\.`) {
+		return fmt.Errorf("invalid run id %q", id)
+	}
+	return os.RemoveAll(s.Dir(id))
+}
+
+// WriteFileAtomic writes data to a temporary file beside path, syncs it and
+// renames it into place.
+func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
