@@ -12,7 +12,7 @@ const workspaceTarget = "/workspace"
 
 // Mount is an extra bind mount from the host into the container.
 type Mount struct {
-	Source   string // host path as written: relative to the workspace, absolute, or ~/...
+	Source   string // host path as written: relative to the workspace, absolute, or starting with ~/
 	Target   string // absolute, cleaned path in the container
 	ReadOnly bool
 }
@@ -75,10 +75,10 @@ func checkMountSource(src, spec string) *problem {
 	case src == "":
 		return mountProblem(spec, `Write the host path before the ":", e.g. "./cache:/cache".`, "the source is empty")
 	case strings.ContainsRune(src, 0):
-		return mountProblem(spec, "", "the source contains a NUL byte")
-	case strings.HasPrefix(src, "~") && src != "~" && !strings.HasPrefix(src, "~/"):
-		return mountProblem(spec, `Use "~/..." for your own home directory, or an absolute path.`,
-			"source %q: only ~/ is expanded, not ~user/", src)
+		return mountProblem(spec, nulHint, "the source contains a NUL byte")
+	case strings.HasPrefix(src, "~") && !strings.HasPrefix(src, "~/"):
+		return mountProblem(spec, `Write "~/" for your home directory, "~/dir" for a directory in it, or an absolute path.`,
+			`source %q: only a leading "~/" is expanded`, src)
 	}
 	return nil
 }
@@ -89,7 +89,7 @@ func checkMountTarget(target, spec string) *problem {
 	case target == "":
 		return mountProblem(spec, `Write the container path after the ":", e.g. "./cache:/cache".`, "the target is empty")
 	case strings.ContainsRune(target, 0):
-		return mountProblem(spec, "", "the target contains a NUL byte")
+		return mountProblem(spec, nulHint, "the target contains a NUL byte")
 	case !path.IsAbs(target):
 		return mountProblem(spec, fmt.Sprintf("Did you mean %q?", path.Clean("/"+target)),
 			"target %q must be an absolute path", target)

@@ -207,7 +207,7 @@ func TestParseErrors(t *testing.T) {
 		{"env name number", "env: {1: x}\n", `agent.yaml:1:7: invalid env name "1": it must start with a letter or "_" and contain only letters, digits and "_"`,
 			"Use a name like MY_VAR."},
 		{"env duplicate", "env:\n  A: x\n  A: y\n", `agent.yaml:3:3: duplicate env name "A" (first at 2:3)`, "Remove one of them."},
-		{"env NUL", "env:\n  A: \"a\\0b\"\n", `agent.yaml:2:6: invalid value for env A: it contains a NUL byte`, ""},
+		{"env NUL", "env:\n  A: \"a\\0b\"\n", `agent.yaml:2:6: invalid value for env A: it contains a NUL byte`, `Remove the NUL byte (a "\0" escape).`},
 
 		// mounts.
 		{"mounts string", "mounts: ./a:/b\n", `agent.yaml:1:9: mounts: expected a list of strings, got a string`,
@@ -231,7 +231,7 @@ func TestParseErrors(t *testing.T) {
 		{"command empty program", "command: [\"\", x]\n", `agent.yaml:1:11: invalid command: the program to run (the first element) is empty`,
 			`Put the program to run first, e.g. command: ["make", "test"].`},
 		{"command number", "command: [sleep, 10]\n", `agent.yaml:1:18: command: expected a string, got a number`, `Quote it: "10".`},
-		{"command NUL", "command:\n  - echo\n  - \"\\0\"\n", `agent.yaml:3:5: invalid command: argument "\x00" contains a NUL byte`, ""},
+		{"command NUL", "command:\n  - echo\n  - \"\\0\"\n", `agent.yaml:3:5: invalid command: argument "\x00" contains a NUL byte`, `Remove the NUL byte (a "\0" escape).`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -11,6 +11,9 @@ import (
 	"github.com/moatsh/moat/internal/deps"
 )
 
+// nulHint is the remedy for a NUL byte, usually written as a "\0" escape.
+const nulHint = `Remove the NUL byte (a "\0" escape).`
+
 var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -147,7 +150,7 @@ func checkEnvName(name string) *problem {
 
 func checkEnvValue(name, value string) *problem {
 	if strings.ContainsRune(value, 0) {
-		return newProblem("", "invalid value for env %s: it contains a NUL byte", name)
+		return newProblem(nulHint, "invalid value for env %s: it contains a NUL byte", name)
 	}
 	return nil
 }
@@ -165,7 +168,7 @@ func checkCommand(cmd []string) (int, *problem) {
 	}
 	for i, arg := range cmd {
 		if strings.ContainsRune(arg, 0) {
-			return i, newProblem("", "invalid command: argument %q contains a NUL byte", arg)
+			return i, newProblem(nulHint, "invalid command: argument %q contains a NUL byte", arg)
 		}
 	}
 	return -1, nil

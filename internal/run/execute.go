@@ -108,7 +108,7 @@ func (m *Manager) containerSpec(r *state.Run, p *plan, opts Options) runtime.Con
 	lbl[labels.Workspace] = p.workspace
 	return runtime.ContainerSpec{
 		Name: "moat-" + r.ID, Image: r.Image, Cmd: p.command, Env: env, WorkingDir: WorkspaceTarget,
-		Mounts: p.mounts, Labels: lbl, TTY: opts.TTY, OpenStdin: opts.Interactive,
+		Mounts: p.mounts, Labels: lbl, TTY: opts.TTY, OpenStdin: opts.Interactive, Init: true,
 	}
 }
 

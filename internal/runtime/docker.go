@@ -92,7 +92,7 @@ func (d *Docker) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 		AttachStdout: true,
 		AttachStderr: true,
 	}
-	host := &container.HostConfig{Mounts: bindMounts(spec.Mounts)}
+	host := &container.HostConfig{Mounts: bindMounts(spec.Mounts), Init: &spec.Init}
 	resp, err := d.cli.ContainerCreate(ctx, cfg, host, &network.NetworkingConfig{}, nil, spec.Name)
 	if err != nil {
 		return "", mapErr(err)

@@ -30,6 +30,10 @@ type ContainerSpec struct {
 	Labels     map[string]string
 	TTY        bool
 	OpenStdin  bool
+	// Init runs a minimal init as PID 1 that forwards signals and reaps
+	// zombies, so 'moat stop' ends a command that ignores SIGTERM as PID 1
+	// (a shell) at once instead of after the kill timeout.
+	Init bool
 }
 
 // ContainerInfo is what an engine reports about a container.

@@ -1,0 +1,200 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moatsh/moat/internal/state"
+)
+
+func newTestManager(t *testing.T) (*Manager, *fakeEngine) {
+	t.Helper()
+	eng := newFakeEngine()
+	return &Manager{Engine: eng, Store: &state.Store{Root: t.TempDir()}, Version: "test"}, eng
+}
+
+func writeWorkspace(t *testing.T, agentYAML string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if agentYAML != "" {
+		if err := os.WriteFile(filepath.Join(dir, "agent.yaml"), []byte(agentYAML), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+func TestRunAttachedPassesExitCodeAndRemovesContainer(t *testing.T) {
+	m, eng := newTestManager(t)
+	eng.exitCode = 7
+	ws := writeWorkspace(t, "name: demo\nenv: {FOO: bar, KEEP: yaml}\ncommand: [make, test]\n")
+	var out bytes.Buffer
+	res, err := m.Run(context.Background(), Options{Workspace: ws, Env: []string{"FOO=flag"}, Stdout: &out, Stderr: &out})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.ExitCode != 7 || res.Run.Status != state.Exited || *res.Run.ExitCode != 7 {
+		t.Fatalf("got exit %d, state %s; want 7, exited", res.ExitCode, res.Run.Status)
+	}
+	if len(eng.containers) != 0 {
+		t.Fatalf("got %d containers left, want 0", len(eng.containers))
+	}
+	if out.String() != "hello\n" {
+		t.Fatalf("got output %q, want the stream's", out.String())
+	}
+	if !slices.Equal(res.Run.Command, []string{"make", "test"}) || res.Run.Name != "demo" {
+		t.Fatalf("got command %v name %q, want agent.yaml's", res.Run.Command, res.Run.Name)
+	}
+	if _, err := os.Stat(m.Store.Path(res.Run.ID, state.DockerfileFile)); err != nil {
+		t.Fatalf("Dockerfile not kept with the run: %v", err)
+	}
+}
+
+func TestRunEnvFlagsOverrideAgentYAML(t *testing.T) {
+	m, eng := newTestManager(t)
+	ws := writeWorkspace(t, "env: {FOO: bar, KEEP: yaml}\n")
+	t.Setenv("FROM_HOST", "h")
+	_, err := m.Run(context.Background(), Options{
+		Workspace: ws, Detach: true, Command: []string{"true"},
+		Env: []string{"FOO=flag", "FROM_HOST", "UNSET_VAR_XYZ"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var env []string
+	for _, c := range eng.containers {
+		env = c.spec.Env
+	}
+	for _, want := range []string{"FOO=flag", "KEEP=yaml", "FROM_HOST=h"} {
+		if !slices.Contains(env, want) {
+			t.Errorf("env %v lacks %s", env, want)
+		}
+	}
+	for _, e := range env {
+		if strings.HasPrefix(e, "FOO=bar") || strings.HasPrefix(e, "UNSET_VAR_XYZ") {
+			t.Errorf("env has %s, want it overridden or absent", e)
+		}
+	}
+}
+
+func TestRunCreateFailureLeavesNothing(t *testing.T) {
+	m, eng := newTestManager(t)
+	eng.createErr = errors.New("boom")
+	_, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Command: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "creating the container: boom") {
+		t.Fatalf("got %v, want the create error", err)
+	}
+	if runs, _ := m.Store.List(); len(runs) != 0 {
+		t.Fatalf("got %d run records after a failed create, want 0", len(runs))
+	}
+}
+
+func TestRunRefusesNameOfActiveRun(t *testing.T) {
+	m, _ := newTestManager(t)
+	ws := writeWorkspace(t, "")
+	ctx := context.Background()
+	first, err := m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"sleep"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"sleep"}})
+	var inUse *NameInUseError
+	if !errors.As(err, &inUse) || inUse.RunID != first.Run.ID {
+		t.Fatalf("got %v, want NameInUseError naming %s", err, first.Run.ID)
+	}
+	if err := m.Stop(ctx, first.Run); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"true"}}); err != nil {
+		t.Fatalf("name of a stopped run refused: %v", err)
+	}
+}
+
+func TestRunsReconcilesWithEngine(t *testing.T) {
+	m, eng := newTestManager(t)
+	ws := writeWorkspace(t, "")
+	ctx := context.Background()
+	exited, _ := m.Run(ctx, Options{Workspace: ws, Detach: true, Command: []string{"true"}})
+	vanished, _ := m.Run(ctx, Options{Workspace: ws, Detach: true, Command: []string{"true"}})
+	eng.containers[exited.Run.ContainerID].logs = "2026-11-28T10:00:00.5Z done\n"
+	eng.exit(exited.Run.ContainerID, 5)
+	delete(eng.containers, vanished.Run.ContainerID)
+
+	runs, err := m.Runs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]*state.Run{}
+	for _, r := range runs {
+		got[r.ID] = r
+	}
+	if r := got[exited.Run.ID]; r.Status != state.Exited || *r.ExitCode != 5 {
+		t.Errorf("exited run: got %s, want exited (5)", r.Status)
+	}
+	if r := got[vanished.Run.ID]; r.Status != state.Lost {
+		t.Errorf("vanished run: got %s, want lost", r.Status)
+	}
+	if len(eng.containers) != 0 {
+		t.Errorf("the exited run's container was not removed")
+	}
+	var out bytes.Buffer
+	if err := m.Logs(ctx, got[exited.Run.ID], LogsOptions{Stdout: &out, Stderr: &out, Timestamps: true}); err != nil {
+		t.Fatal(err)
+	}
+	if want := "2026-11-28T10:00:00.5Z done\n"; out.String() != want {
+		t.Errorf("saved logs: got %q, want %q", out.String(), want)
+	}
+}
+
+func TestDestroyRefusesRunningUnlessForced(t *testing.T) {
+	m, eng := newTestManager(t)
+	ctx := context.Background()
+	res, _ := m.Run(ctx, Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"sleep"}})
+	var running *RunningError
+	if err := m.Destroy(ctx, res.Run, false); !errors.As(err, &running) {
+		t.Fatalf("got %v, want RunningError", err)
+	}
+	if err := m.Destroy(ctx, res.Run, true); err != nil {
+		t.Fatal(err)
+	}
+	if len(eng.containers) != 0 {
+		t.Fatal("container left after destroy -f")
+	}
+	if _, err := os.Stat(m.Store.Dir(res.Run.ID)); !os.IsNotExist(err) {
+		t.Fatal("run directory left after destroy")
+	}
+}
+
+func TestRootWorkspaceRunsAsFallbackUser(t *testing.T) {
+	if os.Getuid() != 0 {
+		t.Skip("needs a root-owned workspace, so root")
+	}
+	m, eng := newTestManager(t)
+	var warned string
+	m.Warnf = func(f string, a ...any) { warned = f }
+	if _, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"id"}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range eng.containers {
+		if !slices.Contains(c.spec.Env, "MOAT_UID=1000") {
+			t.Fatalf("env %v: want MOAT_UID=1000 for a root-owned workspace", c.spec.Env)
+		}
+	}
+	if !strings.Contains(warned, "belongs to root") {
+		t.Fatalf("got warning %q, want one about root ownership", warned)
+	}
+}
+
+func TestRandomNameShape(t *testing.T) {
+	for i := 0; i < 50; i++ {
+		if n := randomName(); !validName.MatchString(n) || !strings.Contains(n, "-") {
+			t.Fatalf("random name %q is not adjective-animal", n)
+		}
+	}
+}
