@@ -144,9 +144,15 @@ func (f *fakeEngine) AttachContainer(_ context.Context, id string, _ runtime.Att
 	return fakeStream{out: "hello\n"}, nil
 }
 
-func (f *fakeEngine) ListNetworks(context.Context, string) ([]runtime.ObjectInfo, error) { return nil, nil }
-func (f *fakeEngine) ListVolumes(context.Context, string) ([]runtime.ObjectInfo, error)  { return nil, nil }
-func (f *fakeEngine) ListImages(context.Context, string) ([]runtime.ImageInfo, error)    { return nil, nil }
+func (f *fakeEngine) ListNetworks(context.Context, string) ([]runtime.ObjectInfo, error) {
+	return nil, nil
+}
+func (f *fakeEngine) ListVolumes(context.Context, string) ([]runtime.ObjectInfo, error) {
+	return nil, nil
+}
+func (f *fakeEngine) ListImages(context.Context, string) ([]runtime.ImageInfo, error) {
+	return nil, nil
+}
 
 type fakeStream struct{ out string }
 
