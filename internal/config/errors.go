@@ -48,6 +48,9 @@ type problem struct {
 
 func (p *problem) Error() string { return p.msg }
 
+// Hint is the remedy, printed by the CLI after the error.
+func (p *problem) Hint() string { return p.hint }
+
 func newProblem(hint, format string, args ...any) *problem {
 	return &problem{msg: fmt.Sprintf(format, args...), hint: hint}
 }

@@ -6,9 +6,10 @@ import (
 	"strings"
 )
 
-// workspaceTarget is where the workspace itself is mounted in the container.
+// WorkspaceTarget is where the workspace itself is mounted in the container.
 // A mount may go inside it (to shadow a directory) but not replace it.
-const workspaceTarget = "/workspace"
+// WorkspaceTarget is where the workspace appears in the container.
+const WorkspaceTarget = "/workspace"
 
 // Mount is an extra bind mount from the host into the container.
 type Mount struct {
@@ -95,9 +96,9 @@ func checkMountTarget(target, spec string) *problem {
 			"target %q must be an absolute path", target)
 	case clean == "/":
 		return mountProblem(spec, "Mount at a directory such as /data.", `the target cannot be "/"`)
-	case clean == workspaceTarget:
+	case clean == WorkspaceTarget:
 		return mountProblem(spec, "Pick another target; a directory inside /workspace is fine.",
-			"the target cannot be %s: the workspace is mounted there", workspaceTarget)
+			"the target cannot be %s: the workspace is mounted there", WorkspaceTarget)
 	}
 	return nil
 }

@@ -173,3 +173,15 @@ func checkCommand(cmd []string) (int, *problem) {
 	}
 	return -1, nil
 }
+
+// CheckName validates a run name given outside agent.yaml (--name); the
+// error carries a remedy (Hint).
+func CheckName(name string) error {
+	if p := checkName(name); p != nil {
+		return p
+	}
+	return nil
+}
+
+// ValidEnvName reports whether name may be an environment variable's name.
+func ValidEnvName(name string) bool { return envNameRE.MatchString(name) }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/state"
 )
 
@@ -193,7 +194,7 @@ func TestRootWorkspaceRunsAsFallbackUser(t *testing.T) {
 
 func TestRandomNameShape(t *testing.T) {
 	for i := 0; i < 50; i++ {
-		if n := randomName(); !validName.MatchString(n) || !strings.Contains(n, "-") {
+		if n := randomName(); config.CheckName(n) != nil || !strings.Contains(n, "-") {
 			t.Fatalf("random name %q is not adjective-animal", n)
 		}
 	}

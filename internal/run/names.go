@@ -1,9 +1,6 @@
 package run
 
-import (
-	"math/rand/v2"
-	"regexp"
-)
+import "math/rand/v2"
 
 var adjectives = []string{
 	"amber", "brave", "calm", "clever", "crisp", "daring", "eager", "fancy", "gentle", "happy",
@@ -21,5 +18,3 @@ var animals = []string{
 func randomName() string {
 	return adjectives[rand.IntN(len(adjectives))] + "-" + animals[rand.IntN(len(animals))]
 }
-
-var validName = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)

@@ -54,7 +54,7 @@ type plan struct {
 var defaultCommand = []string{"bash"}
 
 // WorkspaceTarget is where the workspace appears in the container.
-const WorkspaceTarget = "/workspace"
+const WorkspaceTarget = config.WorkspaceTarget
 
 // fallbackUID is the agent's UID when the workspace belongs to root: the
 // agent never runs as root.
@@ -124,10 +124,7 @@ func resolveName(_ *Manager, opts Options, p *plan) error {
 		p.name = randomName()
 		return nil
 	}
-	if !validName.MatchString(p.name) {
-		return fmt.Errorf("invalid run name %q: use lower-case letters, digits, '.', '_' and '-', starting with a letter or digit", p.name)
-	}
-	return nil
+	return config.CheckName(p.name)
 }
 
 func resolveCommand(_ *Manager, opts Options, p *plan) error {
@@ -157,7 +154,7 @@ func resolveEnv(_ *Manager, opts Options, p *plan) error {
 	}
 	for _, e := range opts.Env {
 		k, v, hasValue := strings.Cut(e, "=")
-		if !envName.MatchString(k) {
+		if !config.ValidEnvName(k) {
 			return fmt.Errorf("invalid -e %q: the name must match [A-Za-z_][A-Za-z0-9_]*", e)
 		}
 		if !hasValue {

@@ -1,11 +1,6 @@
 package run
 
-import (
-	"regexp"
-	"sort"
-)
-
-var envName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+import "sort"
 
 func sortedKeys(m map[string]string) []string {
 	keys := make([]string, 0, len(m))

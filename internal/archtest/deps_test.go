@@ -1,0 +1,123 @@
+package archtest
+
+import (
+	"encoding/json"
+	"os/exec"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/moatsh/moat/"
+
+// forbidden lists, per package, the moat packages it must not import
+// (directly or not), each with the reason.
+var forbidden = map[string]map[string]string{
+	"internal/deps": {
+		"internal/runtime": "deps is pure data and parsing",
+		"internal/image":   "image depends on deps, not the reverse",
+		"internal/run":     "the orchestrator consumes deps",
+	},
+	"internal/config": {
+		"internal/run":     "the orchestrator consumes config",
+		"internal/runtime": "config knows nothing of engines",
+		"internal/cmd":     "config is not CLI-specific",
+	},
+	"internal/image": {
+		"internal/run":       "the orchestrator consumes images",
+		"internal/cmd":       "images know nothing of the CLI",
+		"internal/iostreams": "image emits events; it never prints",
+	},
+	"internal/runtime": {
+		"internal/run":    "engines are below the orchestrator",
+		"internal/config": "engines know nothing of agent.yaml",
+		"internal/cmd":    "engines know nothing of the CLI",
+	},
+	"internal/run": {
+		"internal/cmd":           "the CLI drives the orchestrator, not the reverse",
+		"internal/cmdutil":       "the orchestrator returns errors; the CLI maps them",
+		"internal/iostreams":     "the orchestrator takes writers, never the terminal",
+		"github.com/spf13/cobra": "the orchestrator is not a CLI",
+	},
+	"internal/state":     {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
+	"internal/labels":    {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},
+	"internal/iostreams": {"internal/run": "streams are leaf utilities"},
+}
+
+type pkg struct {
+	ImportPath string
+	Deps       []string
+	Imports    []string
+	Doc        string
+	Name       string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	out, err := exec.Command("go", "list", "-json", module+"...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	return pkgs
+}
+
+func TestDependenciesPointOneWay(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(p.ImportPath, module)
+		rules := forbidden[rel]
+		for _, d := range p.Deps {
+			target := d
+			if strings.HasPrefix(d, module) {
+				target = strings.TrimPrefix(d, module)
+			} else if strings.HasPrefix(d, "internal/") {
+				continue // the standard library's own internal packages
+			}
+			for bad, why := range rules {
+				if target == bad || strings.HasPrefix(target, bad+"/") {
+					t.Errorf("%s imports %s: %s", rel, d, why)
+				}
+			}
+		}
+		if strings.HasPrefix(rel, "internal/cmd/") && !strings.HasPrefix(rel, "internal/cmd/factory") && !strings.HasPrefix(rel, "internal/cmd/root") {
+			for _, d := range p.Imports {
+				if strings.HasPrefix(d, module+"internal/runtime") {
+					t.Errorf("%s imports %s: commands reach engines through the Factory", rel, d)
+				}
+			}
+		}
+	}
+}
+
+// mainImports is all cmd/moat may import from moat: main only wires the CLI.
+var mainImports = map[string]bool{
+	module + "internal/cmd/root": true, module + "internal/cmd/factory": true, module + "internal/cmdutil": true,
+}
+
+func TestMainOnlyWiresTheCLI(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if p.ImportPath != module+"cmd/moat" {
+			continue
+		}
+		for _, imp := range p.Imports {
+			if strings.HasPrefix(imp, module) && !mainImports[imp] {
+				t.Errorf("cmd/moat imports %s; main only wires the CLI", imp)
+			}
+		}
+	}
+}
+
+func TestEveryPackageSaysWhatItOwns(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if p.Doc == "" {
+			t.Errorf("%s has no package doc comment", p.ImportPath)
+		}
+	}
+}

@@ -1,0 +1,44 @@
+package list
+
+import (
+	"bytes"
+	"testing"
+	"time"
+
+	"github.com/moatsh/moat/internal/state"
+)
+
+func TestWriteTable(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	seven := 7
+	runs := []*state.Run{
+		{ID: "aaa111bbb222", Name: "web", Status: state.Running, CreatedAt: now.Add(-90 * time.Second),
+			Command: []string{"sh", "-c", "a very long command that goes on and on"}, Workspace: "/w"},
+		{ID: "ccc333ddd444", Name: "tests", Status: state.Exited, ExitCode: &seven, CreatedAt: now.Add(-3 * time.Hour),
+			Command: []string{"make", "test"}, Workspace: "/x"},
+	}
+	tests := []struct {
+		name string
+		tty  bool
+		want string
+	}{
+		{name: "pipe: tab-separated, RFC 3339, untruncated", tty: false, want: "RUN ID\tNAME\tSTATE\tCREATED\tCOMMAND\tWORKSPACE\n" +
+			"aaa111bbb222\tweb\trunning\t2026-11-28T11:58:30Z\tsh -c a very long command that goes on and on\t/w\n" +
+			"ccc333ddd444\ttests\texited (7)\t2026-11-28T09:00:00Z\tmake test\t/x\n"},
+		{name: "terminal: aligned, relative, shortened", tty: true, want: "" +
+			"RUN ID        NAME   STATE       CREATED  COMMAND                         WORKSPACE\n" +
+			"aaa111bbb222  web    running     1m ago   sh -c a very long command tha…  /w\n" +
+			"ccc333ddd444  tests  exited (7)  3h ago   make test                       /x\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var buf bytes.Buffer
+			if err := writeTable(&buf, runs, tt.tty, now); err != nil {
+				t.Fatal(err)
+			}
+			if buf.String() != tt.want {
+				t.Fatalf("got\n%s\nwant\n%s", buf.String(), tt.want)
+			}
+		})
+	}
+}

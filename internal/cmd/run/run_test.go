@@ -1,0 +1,103 @@
+package run
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"testing"
+
+	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/run"
+	"github.com/moatsh/moat/internal/state"
+)
+
+func TestNewCmdRun(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		want    Options
+		wantErr string
+	}{
+		{name: "no args", args: nil, want: Options{}},
+		{name: "path only", args: []string{"./p"}, want: Options{Workspace: "./p"}},
+		{name: "command only", args: []string{"--", "make", "test"}, want: Options{Command: []string{"make", "test"}}},
+		{
+			name: "path, flags and command",
+			args: []string{"-e", "A=1", "--env", "B", "-n", "web", "--rebuild", "--keep", "./p", "--", "sh", "-c", "exit 7"},
+			want: Options{Workspace: "./p", Env: []string{"A=1", "B"}, Name: "web", Rebuild: true, Keep: true, Command: []string{"sh", "-c", "exit 7"}},
+		},
+		{name: "flags after path", args: []string{"./p", "-d"}, want: Options{Workspace: "./p", Detach: true}},
+		{name: "-it", args: []string{"-it", "./p", "--", "bash"}, want: Options{Workspace: "./p", Interactive: true, TTY: true, Command: []string{"bash"}}},
+		{name: "command flags are not moat's", args: []string{"--", "ls", "-d"}, want: Options{Command: []string{"ls", "-d"}}},
+		{name: "two paths", args: []string{"a", "b"}, wantErr: `expected at most one workspace path before --, got ["a" "b"]; put the command after --`},
+		{name: "detach with tty", args: []string{"-d", "-t"}, wantErr: "--detach cannot be combined with --interactive or --tty"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, _, _, _ := iostreams.Test()
+			var got *Options
+			cmd := NewCmdRun(&cmdutil.Factory{IOStreams: ios}, func(_ context.Context, o *Options) error {
+				got = o
+				return nil
+			})
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(ios.Out)
+			cmd.SetErr(ios.ErrOut)
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("got error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			w := tt.want
+			if got.Workspace != w.Workspace || got.Name != w.Name || got.Detach != w.Detach || got.Interactive != w.Interactive ||
+				got.TTY != w.TTY || got.Rebuild != w.Rebuild || got.Keep != w.Keep ||
+				!slices.Equal(got.Env, w.Env) || !slices.Equal(got.Command, w.Command) {
+				t.Fatalf("got %+v, want %+v", *got, w)
+			}
+		})
+	}
+}
+
+func TestReport(t *testing.T) {
+	r := &state.Run{ID: "abc123def456", Name: "web"}
+	tests := []struct {
+		name      string
+		opts      Options
+		res       run.Result
+		err       error
+		wantCode  int
+		wantOut   string
+		wantErrIO string
+	}{
+		{name: "exit 0", res: run.Result{Run: r, Started: true}},
+		{name: "exit 7 passes through", res: run.Result{Run: r, Started: true, ExitCode: 7}, wantCode: 7},
+		{
+			name: "detached prints the ID", opts: Options{Detach: true}, res: run.Result{Run: r, Started: true},
+			wantOut:   "abc123def456\n",
+			wantErrIO: "Started run abc123def456 (web). Follow it with 'moat logs -f web', stop it with 'moat stop web'.\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, _, out, errOut := iostreams.Test()
+			tt.opts.IO = ios
+			err := tt.opts.report(tt.res, tt.err)
+			var exitErr *cmdutil.ExitError
+			switch {
+			case tt.wantCode == 0 && err != nil:
+				t.Fatalf("got %v, want success", err)
+			case tt.wantCode != 0 && (!errors.As(err, &exitErr) || exitErr.Code != tt.wantCode):
+				t.Fatalf("got %v, want exit %d", err, tt.wantCode)
+			}
+			if out.String() != tt.wantOut || errOut.String() != tt.wantErrIO {
+				t.Fatalf("got stdout %q stderr %q, want %q and %q", out, errOut, tt.wantOut, tt.wantErrIO)
+			}
+		})
+	}
+}
