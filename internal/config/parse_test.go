@@ -270,7 +270,7 @@ func TestParseDependencyErrors(t *testing.T) {
 			if !errors.As(depErr, &se) {
 				t.Fatalf("deps error %v is not a *deps.SpecError", depErr)
 			}
-			checkError(t, tt.yaml, "agent.yaml:"+tt.pos+": "+depErr.Error(), se.Hint)
+			checkError(t, tt.yaml, "agent.yaml:"+tt.pos+": "+depErr.Error(), se.Remedy)
 		})
 	}
 }

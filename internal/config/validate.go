@@ -109,7 +109,7 @@ func dependencyProblem(err error) *problem {
 	p := &problem{msg: err.Error(), err: err}
 	var se *deps.SpecError
 	if errors.As(err, &se) {
-		p.hint = se.Hint
+		p.hint = se.Remedy
 	}
 	return p
 }

@@ -4,11 +4,11 @@ import "fmt"
 
 // SpecError reports a dependency spec that cannot be used. Error gives the
 // first line, e.g. `unknown dependency "nodejs": did you mean "node"?`;
-// Hint, when set, is the remedy to print after it.
+// Remedy, when set, is what to do about it, printed after it.
 type SpecError struct {
 	Spec   string // the spec as written
 	Reason string // why it was rejected
-	Hint   string // what to do about it, "" when the reason says it all
+	Remedy string // what to do about it, "" when the reason says it all
 
 	unknown bool // the name is not in the registry
 }
@@ -21,6 +21,9 @@ func (e *SpecError) Error() string {
 	return fmt.Sprintf("%s dependency %q: %s", what, e.Spec, e.Reason)
 }
 
+// Hint returns the remedy, for the CLI to print after the error.
+func (e *SpecError) Hint() string { return e.Remedy }
+
 func invalid(spec, reason string) *SpecError {
 	return &SpecError{Spec: spec, Reason: reason}
 }
@@ -29,7 +32,7 @@ const (
 	listHint   = "Run 'moat deps list' to see the available dependencies."
 	dockerHint = "Use docker:host to share the host's Docker engine (fast, shares its images, " +
 		"but the agent controls the host), or docker:dind for a private Docker daemon " +
-		"inside the run (isolated, starts empty, needs a privileged container)."
+		"inside the run (isolated, starts empty, needs extra container capabilities)."
 	dockerModes = `"docker:host" (the host's engine: fast, full host access) or ` +
 		`"docker:dind" (a private daemon inside the run: isolated)`
 )

@@ -85,12 +85,13 @@ func checkNPMName(name string) string {
 	return ""
 }
 
-func pipByte(c byte) bool { return isAlnum(c) || strings.IndexByte("._-", c) >= 0 }
+// wordByte is a byte of a Python package name or a Go path element.
+func wordByte(c byte) bool { return isAlnum(c) || strings.IndexByte("._-", c) >= 0 }
 
 // checkPipName accepts a PEP 508 name: letters, digits, ".", "_" and "-",
 // starting and ending with a letter or digit.
 func checkPipName(name string) string {
-	if name == "" || len(name) > maxPipNameLen || !only(name, pipByte) ||
+	if name == "" || len(name) > maxPipNameLen || !only(name, wordByte) ||
 		!isAlnum(name[0]) || !isAlnum(name[len(name)-1]) {
 		return fmt.Sprintf(`%q is not a Python package name: use letters, digits, ".", "_" and "-", `+
 			`starting and ending with a letter or digit`, name)
@@ -145,11 +146,12 @@ func pipCanonical(name string) string {
 	return b.String()
 }
 
-func goElemByte(c byte) bool { return isAlnum(c) || strings.IndexByte("._-", c) >= 0 }
 func goHostByte(c byte) bool { return isLower(c) || isDigit(c) || c == '.' || c == '-' }
+
 func goElemOK(e string) bool {
-	return e != "" && only(e, goElemByte) && isAlnum(e[0]) && e[len(e)-1] != '.'
+	return e != "" && only(e, wordByte) && isAlnum(e[0]) && e[len(e)-1] != '.'
 }
+
 func goHostOK(h string) bool { return goElemOK(h) && only(h, goHostByte) && strings.Contains(h, ".") }
 
 // checkGoPath accepts a module or package path like golang.org/x/tools/cmd/goimports:

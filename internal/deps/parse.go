@@ -92,7 +92,7 @@ func parseDocker(spec, mode string) (Spec, *SpecError) {
 }
 
 func dockerError(spec, reason string) *SpecError {
-	return &SpecError{Spec: spec, Reason: reason, Hint: dockerHint}
+	return &SpecError{Spec: spec, Reason: reason, Remedy: dockerHint}
 }
 
 func parseRegistry(spec, s string) (Spec, *SpecError) {
@@ -141,7 +141,7 @@ func unknownPrefix(spec, prefix, rest string) *SpecError {
 		if _, ok := Lookup(rest); ok {
 			e.Reason = fmt.Sprintf("unknown prefix %q: did you mean %q?", prefix+":", rest)
 		}
-		e.Hint = listHint
+		e.Remedy = listHint
 	}
 	return e
 }

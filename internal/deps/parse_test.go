@@ -7,6 +7,7 @@ import (
 )
 
 func TestParse(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		spec string
 		want Spec
@@ -42,6 +43,7 @@ func TestParse(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
+			t.Parallel()
 			got, err := Parse(tt.spec)
 			if err != nil {
 				t.Fatalf("Parse(%q): %v", tt.spec, err)
@@ -55,6 +57,7 @@ func TestParse(t *testing.T) {
 }
 
 func TestParseErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		spec string
 		want string // the whole Error() text
@@ -93,12 +96,13 @@ func TestParseErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
+			t.Parallel()
 			se := parseError(t, tt.spec)
 			if se.Error() != tt.want {
 				t.Fatalf("Parse(%q) error\n got: %s\nwant: %s", tt.spec, se.Error(), tt.want)
 			}
-			if (se.Hint != "") != tt.hint {
-				t.Fatalf("Parse(%q) hint = %q, want hint: %v", tt.spec, se.Hint, tt.hint)
+			if (se.Remedy != "") != tt.hint {
+				t.Fatalf("Parse(%q) hint = %q, want hint: %v", tt.spec, se.Remedy, tt.hint)
 			}
 		})
 	}
@@ -107,6 +111,7 @@ func TestParseErrors(t *testing.T) {
 // TestParseRejectsInjection feeds shell and Dockerfile metacharacters to
 // every form; none may be accepted.
 func TestParseRejectsInjection(t *testing.T) {
+	t.Parallel()
 	payloads := []string{
 		" x", "x y", "'x'", `"x"`, "$x", "$(x)", "`x`", "x;y", "x|y", "x&y", "x\ny", "x\ty",
 		"x>y", "x<y", "-x", "--x", "x\\y", "x*", "x?", "x#y", "x\x00y", "x=y", "x%y",
@@ -137,6 +142,7 @@ func parseError(t *testing.T, spec string) *SpecError {
 }
 
 func TestParseTooLong(t *testing.T) {
+	t.Parallel()
 	spec := "npm:" + strings.Repeat("a", maxSpecLen)
 	se := parseError(t, spec)
 	if !strings.HasSuffix(se.Error(), "the spec is longer than 300 characters") {

@@ -13,6 +13,7 @@ var (
 )
 
 func TestRegistrySorted(t *testing.T) {
+	t.Parallel()
 	names := func(es []Entry) []string {
 		var out []string
 		for _, e := range es {
@@ -30,8 +31,10 @@ func TestRegistrySorted(t *testing.T) {
 }
 
 func TestRegistryEntries(t *testing.T) {
+	t.Parallel()
 	for _, e := range Registry() {
 		t.Run(e.Name, func(t *testing.T) {
+			t.Parallel()
 			checkEntryVersions(t, e)
 			for _, p := range e.Packages {
 				if !debianPackage.MatchString(p) {
@@ -80,6 +83,7 @@ func checkEntryVersions(t *testing.T, e Entry) {
 // TestAliasesUnambiguous checks that no alias is also a name or belongs to
 // two entries, and that every alias is rejected with a suggestion.
 func TestAliasesUnambiguous(t *testing.T) {
+	t.Parallel()
 	owner := map[string]string{}
 	for _, e := range registry {
 		owner[e.Name] = e.Name
@@ -98,6 +102,7 @@ func TestAliasesUnambiguous(t *testing.T) {
 }
 
 func TestMethodRequiresExist(t *testing.T) {
+	t.Parallel()
 	for m, name := range methodRequires {
 		if _, ok := Lookup(name); !ok {
 			t.Errorf("%s requires %q, which is not in the registry", m, name)
@@ -106,6 +111,7 @@ func TestMethodRequiresExist(t *testing.T) {
 }
 
 func TestLookupReturnsCopy(t *testing.T) {
+	t.Parallel()
 	e, ok := Lookup("node")
 	if !ok {
 		t.Fatal(`Lookup("node") not found`)

@@ -16,6 +16,7 @@ func keys(set []Dep) string {
 }
 
 func TestResolve(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name  string
 		specs []string
@@ -43,6 +44,7 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
 			set, err := Resolve(tt.specs)
 			if err != nil {
 				t.Fatalf("Resolve(%q): %v", tt.specs, err)
@@ -55,6 +57,7 @@ func TestResolve(t *testing.T) {
 }
 
 func TestResolveErrors(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		specs []string
 		want  string
@@ -72,6 +75,7 @@ func TestResolveErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.specs, ","), func(t *testing.T) {
+			t.Parallel()
 			set, err := Resolve(tt.specs)
 			if err == nil {
 				t.Fatalf("Resolve(%q) = %q, want an error", tt.specs, keys(set))
@@ -87,6 +91,7 @@ func TestResolveErrors(t *testing.T) {
 }
 
 func TestResolveDeps(t *testing.T) {
+	t.Parallel()
 	set, err := Resolve([]string{"psql", "node@18", "docker:dind", "npm:@scope/pkg@1.0.0"})
 	if err != nil {
 		t.Fatal(err)
@@ -115,6 +120,7 @@ func depEqual(a, b Dep) bool {
 // TestResolveOrderIndependent checks that any order of the same specs
 // resolves to the same set.
 func TestResolveOrderIndependent(t *testing.T) {
+	t.Parallel()
 	specs := []string{"git", "jq", "npm:typescript", "node@20", "pip:requests", "go:example.com/tool",
 		"docker:host", "make", "python", "go@1.25", "npm:@scope/pkg@2"}
 	want, err := Resolve(specs)
@@ -136,6 +142,7 @@ func TestResolveOrderIndependent(t *testing.T) {
 }
 
 func TestKey(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		dep  Dep
 		want string

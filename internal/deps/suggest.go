@@ -11,7 +11,7 @@ const maxSuggestDistance = 2
 // unknownName reports a name missing from the registry, with the closest
 // entry and, when full looks like a package, the prefixed specs that parse.
 func unknownName(spec, name, full string) *SpecError {
-	e := &SpecError{Spec: spec, Reason: "not in the registry", Hint: listHint, unknown: true}
+	e := &SpecError{Spec: spec, Reason: "not in the registry", Remedy: listHint, unknown: true}
 	guess, exact := suggestName(name)
 	pkgs := packageSpecs(full)
 	switch {

@@ -3,6 +3,7 @@ package deps
 import "testing"
 
 func TestUnknownSuggestions(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		spec string
 		want string
@@ -38,18 +39,20 @@ func TestUnknownSuggestions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.spec, func(t *testing.T) {
+			t.Parallel()
 			se := parseError(t, tt.spec)
 			if se.Error() != tt.want {
 				t.Fatalf("Parse(%q) error\n got: %s\nwant: %s", tt.spec, se.Error(), tt.want)
 			}
-			if se.Hint != listHint {
-				t.Fatalf("Parse(%q) hint = %q, want %q", tt.spec, se.Hint, listHint)
+			if se.Remedy != listHint {
+				t.Fatalf("Parse(%q) hint = %q, want %q", tt.spec, se.Remedy, listHint)
 			}
 		})
 	}
 }
 
 func TestEditDistance(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		a, b string
 		want int

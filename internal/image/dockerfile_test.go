@@ -55,8 +55,10 @@ func resolveForTest(t *testing.T, specs []string) []deps.Dep {
 }
 
 func TestDockerfileGolden(t *testing.T) {
+	t.Parallel()
 	for _, tc := range dockerfileCases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			got := Dockerfile(dockerfileTestBase, resolveForTest(t, tc.specs))
 			path := filepath.Join("testdata", tc.name+".golden")
 			if updatingGolden() {
@@ -78,6 +80,7 @@ func TestDockerfileGolden(t *testing.T) {
 
 // TestDockerfileDeterministic resolves shuffled specs and expects the same bytes.
 func TestDockerfileDeterministic(t *testing.T) {
+	t.Parallel()
 	specs := dockerfileCases[len(dockerfileCases)-1].specs
 	want := Dockerfile(dockerfileTestBase, resolveForTest(t, specs))
 	rng := rand.New(rand.NewPCG(7, 11))
@@ -92,8 +95,10 @@ func TestDockerfileDeterministic(t *testing.T) {
 
 // TestDockerfileRules checks properties every generated Dockerfile must have.
 func TestDockerfileRules(t *testing.T) {
+	t.Parallel()
 	for _, tc := range dockerfileCases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			df := string(Dockerfile(dockerfileTestBase, resolveForTest(t, tc.specs)))
 			for _, bad := range []string{"--mount", "\nUSER ", "/root/go", "/root/.cargo", "\t"} {
 				if strings.Contains(df, bad) {
@@ -116,6 +121,7 @@ func TestDockerfileRules(t *testing.T) {
 // TestDockerfileScrubs feeds deps that Resolve would never produce and
 // expects no extra instruction, quote or option to come out.
 func TestDockerfileScrubs(t *testing.T) {
+	t.Parallel()
 	evil := "x'\nRUN touch /pwned #$(id)`id`;|&"
 	set := []deps.Dep{
 		{Name: evil, Method: deps.MethodApt, Packages: []string{evil}},
