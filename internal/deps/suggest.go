@@ -3,6 +3,8 @@ package deps
 import (
 	"fmt"
 	"strings"
+
+	"github.com/moatsh/moat/internal/textdist"
 )
 
 // maxSuggestDistance is the largest edit distance still worth suggesting.
@@ -58,7 +60,7 @@ func closest(name string) (Entry, bool) {
 			if abs(len(name)-len(cand)) > limit {
 				continue // too far apart to be a typo; skip the quadratic work
 			}
-			if d := editDistance(name, cand); d < bestDist {
+			if d := textdist.Distance(name, cand); d < bestDist {
 				best, bestDist = e, d
 			}
 		}
@@ -93,30 +95,4 @@ func packageSpecs(full string) string {
 		}
 	}
 	return strings.Join(ok, " or ")
-}
-
-// editDistance is the optimal-string-alignment distance between a and b:
-// insertions, deletions, substitutions and adjacent transpositions cost 1.
-func editDistance(a, b string) int {
-	prev2 := make([]int, len(b)+1)
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return prev[len(b)]
 }
