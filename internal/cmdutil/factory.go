@@ -5,6 +5,7 @@ import (
 
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
+	"github.com/moatsh/moat/internal/state"
 )
 
 // Factory holds what commands need, built lazily so that commands which do
@@ -14,4 +15,6 @@ type Factory struct {
 	Version   string
 	// Manager connects to the container engine and returns the orchestrator.
 	Manager func(ctx context.Context) (*run.Manager, error)
+	// Store opens the run store alone, for when the engine is unreachable.
+	Store func() (*state.Store, error)
 }

@@ -26,11 +26,20 @@ func New(version string) *cmdutil.Factory {
 		once.Do(func() { mgr, err = newManager(ctx, io, version) })
 		return mgr, err
 	}
+	f.Store = openStore
 	return f
 }
 
-func newManager(ctx context.Context, io *iostreams.IOStreams, version string) (*run.Manager, error) {
+func openStore() (*state.Store, error) {
 	root, err := state.DefaultRoot()
+	if err != nil {
+		return nil, err
+	}
+	return &state.Store{Root: root}, nil
+}
+
+func newManager(ctx context.Context, io *iostreams.IOStreams, version string) (*run.Manager, error) {
+	store, err := openStore()
 	if err != nil {
 		return nil, err
 	}
@@ -41,7 +50,7 @@ func newManager(ctx context.Context, io *iostreams.IOStreams, version string) (*
 	progress := newBuildProgress(io)
 	return &run.Manager{
 		Engine:  eng,
-		Store:   &state.Store{Root: root},
+		Store:   store,
 		Version: version,
 		Warnf: func(format string, args ...any) {
 			fmt.Fprintf(io.ErrOut, "warning: "+format+"\n", args...)

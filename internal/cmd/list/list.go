@@ -22,6 +22,7 @@ import (
 type Options struct {
 	IO      *iostreams.IOStreams
 	Manager func(context.Context) (*run.Manager, error)
+	Store   func() (*state.Store, error)
 	Now     func() time.Time
 
 	JSON  bool
@@ -30,7 +31,7 @@ type Options struct {
 
 // NewCmdList builds the command; runF replaces the work in tests.
 func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Manager: f.Manager, Now: time.Now}
+	opts := &Options{IO: f.IOStreams, Manager: f.Manager, Store: f.Store, Now: time.Now}
 	cmd := &cobra.Command{
 		Use:     "list",
 		Aliases: []string{"ls", "ps"},
@@ -54,11 +55,7 @@ its real state.`,
 }
 
 func listRuns(ctx context.Context, o *Options) error {
-	mgr, err := o.Manager(ctx)
-	if err != nil {
-		return err
-	}
-	runs, err := mgr.Runs(ctx)
+	runs, err := o.runs(ctx)
 	if err != nil {
 		if runs == nil {
 			return err
@@ -82,6 +79,24 @@ func listRuns(ctx context.Context, o *Options) error {
 		return nil
 	}
 	return writeTable(o.IO.Out, runs, o.IO.IsStdoutTTY(), o.Now())
+}
+
+// runs returns the reconciled runs, or, when the engine cannot be reached,
+// the records as they are with the reason they could not be checked.
+func (o *Options) runs(ctx context.Context) ([]*state.Run, error) {
+	mgr, err := o.Manager(ctx)
+	if err == nil {
+		return mgr.Runs(ctx)
+	}
+	store, serr := o.Store()
+	if serr != nil {
+		return nil, err
+	}
+	runs, serr := store.List()
+	if serr != nil {
+		return nil, err
+	}
+	return runs, err
 }
 
 // writeTable prints aligned columns on a terminal and tab-separated,

@@ -89,6 +89,11 @@ func Main(f *cmdutil.Factory, args []string) int {
 	cmd := NewCmdRoot(f)
 	cmd.SetArgs(args)
 	err := cmd.ExecuteContext(ctx)
+	if sig, ok := context.Cause(ctx).(signalError); ok && err != nil {
+		// Interrupted: whatever the error says, the signal is why.
+		fmt.Fprintf(f.IOStreams.ErrOut, "moat: %v\n", sig)
+		return 128 + int(sig.sig)
+	}
 	return exitCode(f, cmd, args, err)
 }
 
@@ -99,10 +104,6 @@ func exitCode(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) 
 	var exitErr *cmdutil.ExitError
 	if errors.As(err, &exitErr) {
 		return exitErr.Code
-	}
-	var sig signalError
-	if errors.As(err, &sig) {
-		return 128 + int(sig.sig)
 	}
 	w := f.IOStreams.ErrOut
 	fmt.Fprintf(w, "moat: %v\n", err)
