@@ -2,9 +2,13 @@ package list
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"testing"
 	"time"
 
+	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/run"
 	"github.com/moatsh/moat/internal/state"
 )
 
@@ -40,5 +44,29 @@ func TestWriteTable(t *testing.T) {
 				t.Fatalf("got\n%s\nwant\n%s", buf.String(), tt.want)
 			}
 		})
+	}
+}
+
+func TestListRunsWithEngineDown(t *testing.T) {
+	store := &state.Store{Root: t.TempDir()}
+	if err := store.Create(&state.Run{ID: "abc123abc123", Name: "web", Status: state.Running, CreatedAt: time.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	ios, _, out, errOut := iostreams.Test()
+	opts := &Options{
+		IO:      ios,
+		Manager: func(context.Context) (*run.Manager, error) { return nil, errors.New("cannot reach the Docker engine") },
+		Store:   func() (*state.Store, error) { return store, nil },
+		Now:     time.Now,
+		Quiet:   true,
+	}
+	if err := listRuns(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if out.String() != "abc123abc123\n" {
+		t.Fatalf("stdout %q, want the stored run", out.String())
+	}
+	if want := "warning: states may be stale: cannot reach the Docker engine\n"; errOut.String() != want {
+		t.Fatalf("stderr %q, want %q", errOut.String(), want)
 	}
 }
