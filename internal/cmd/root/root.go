@@ -50,7 +50,24 @@ your machine.`,
 		version.NewCmdVersion(f),
 		exitCodesTopic(),
 	)
+	argErrorsAreUsageErrors(cmd)
 	return cmd
+}
+
+// argErrorsAreUsageErrors makes a wrong number of arguments a FlagError,
+// so it exits 2 and points at --help like a bad flag does.
+func argErrorsAreUsageErrors(cmd *cobra.Command) {
+	if check := cmd.Args; check != nil {
+		cmd.Args = func(c *cobra.Command, args []string) error {
+			if err := check(c, args); err != nil {
+				return &cmdutil.FlagError{Err: err}
+			}
+			return nil
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		argErrorsAreUsageErrors(sub)
+	}
 }
 
 func exitCodesTopic() *cobra.Command {

@@ -1,0 +1,52 @@
+package root
+
+import (
+	"context"
+	"testing"
+
+	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/run"
+	"github.com/moatsh/moat/internal/state"
+)
+
+func TestMainExitCodes(t *testing.T) {
+	unreachable := cmdutil.WithHint(errString("cannot reach the Docker engine at unix:///x.sock: no such file"),
+		"Start the Docker engine.")
+	tests := []struct {
+		name       string
+		args       []string
+		wantCode   int
+		wantStderr string
+	}{
+		{name: "run fails before start: 125 and the remedy", args: []string{"run", "--", "true"}, wantCode: 125,
+			wantStderr: "moat: cannot reach the Docker engine at unix:///x.sock: no such file\n\nStart the Docker engine.\n"},
+		{name: "other command fails: 1", args: []string{"stop"}, wantCode: 1,
+			wantStderr: "moat: cannot reach the Docker engine at unix:///x.sock: no such file\n\nStart the Docker engine.\n"},
+		{name: "usage error: 2", args: []string{"run", "--bogus"}, wantCode: 2,
+			wantStderr: "moat: unknown flag: --bogus\n\nRun 'moat run --help' for usage.\n"},
+		{name: "too many args: 2", args: []string{"logs", "a", "b"}, wantCode: 2,
+			wantStderr: "moat: accepts at most 1 arg(s), received 2\n\nRun 'moat logs --help' for usage.\n"},
+		{name: "version works without an engine", args: []string{"version"}, wantCode: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, _, _, errOut := iostreams.Test()
+			f := &cmdutil.Factory{
+				IOStreams: ios, Version: "test",
+				Manager: func(context.Context) (*run.Manager, error) { return nil, unreachable },
+				Store:   func() (*state.Store, error) { return &state.Store{Root: t.TempDir()}, nil },
+			}
+			if code := Main(f, tt.args); code != tt.wantCode {
+				t.Fatalf("exit code %d, want %d (stderr %q)", code, tt.wantCode, errOut.String())
+			}
+			if tt.wantStderr != "" && errOut.String() != tt.wantStderr {
+				t.Fatalf("stderr\n%q\nwant\n%q", errOut.String(), tt.wantStderr)
+			}
+		})
+	}
+}
+
+type errString string
+
+func (e errString) Error() string { return string(e) }
