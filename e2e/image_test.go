@@ -1,0 +1,104 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/moatsh/moat/internal/deps"
+	"github.com/moatsh/moat/internal/image"
+	"github.com/moatsh/moat/internal/labels"
+	"github.com/moatsh/moat/internal/runtime"
+)
+
+// imageOnce builds each dependency set's image once per test process, so
+// parallel tests that share a set do not build it side by side on two cores.
+var imageOnce sync.Map // key -> func() error
+
+// needImage makes sure the run image for specs exists, as moat would build
+// it. Tests that assert on moat's own "Building image" output must not
+// use it.
+func needImage(t *testing.T, specs ...string) {
+	t.Helper()
+	key := strings.Join(specs, ",")
+	f, _ := imageOnce.LoadOrStore(key, sync.OnceValue(func() error {
+		set, err := deps.Resolve(specs)
+		if err != nil {
+			return err
+		}
+		ctx := context.Background()
+		eng, err := runtime.NewDocker(ctx)
+		if err != nil {
+			return err
+		}
+		defer eng.Close()
+		_, err = image.Ensure(ctx, eng, image.Plan{Base: baseImage, Deps: set}, image.Options{Labels: imageLabels()})
+		return err
+	}))
+	if err := f.(func() error)(); err != nil {
+		t.Fatalf("building the image for %v: %v", specs, err)
+	}
+}
+
+// imageLabels are the labels moat puts on the images it builds.
+func imageLabels() map[string]string {
+	return map[string]string{labels.Managed: "true", labels.Role: labels.RoleImage, labels.Version: "e2e"}
+}
+
+// TestRecipeChangeRebuilds checks, in process against the real engine, that
+// an unchanged dependency set reuses its image and a changed install recipe
+// builds a new one under a new tag.
+func TestRecipeChangeRebuilds(t *testing.T) {
+	t.Parallel()
+	needImage(t, "jq")
+	ctx := context.Background()
+	eng, err := runtime.NewDocker(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	set, err := deps.Resolve([]string{"jq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := image.Options{Labels: imageLabels()}
+	first, err := image.Ensure(ctx, eng, image.Plan{Base: baseImage, Deps: set}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := image.Ensure(ctx, eng, image.Plan{Base: baseImage, Deps: set}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Built || again.Tag != first.Tag {
+		t.Errorf("second Ensure: got Built %v, tag %s; want Built false, tag %s", again.Built, again.Tag, first.Tag)
+	}
+
+	// The same dependency with a changed recipe: one more Debian package.
+	changed := slices.Clone(set)
+	changed[0].Packages = append(slices.Clone(set[0].Packages), "less")
+	rebuilt, err := image.Ensure(ctx, eng, image.Plan{Base: baseImage, Deps: changed}, opts)
+	// The jq image is shared with other tests and stays; this one is ours.
+	t.Cleanup(func() {
+		if rebuilt.Tag == "" {
+			return
+		}
+		if _, err := docker(t, "rmi", rebuilt.Tag); err != nil {
+			t.Errorf("removing the test's image: %v", err)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !rebuilt.Built || rebuilt.Tag == first.Tag {
+		t.Errorf("Ensure after a recipe change: got Built %v, tag %s; want Built true, a tag other than %s", rebuilt.Built, rebuilt.Tag, first.Tag)
+	}
+	out, err := docker(t, "run", "--rm", "--entrypoint", "less", rebuilt.Tag, "--version")
+	if err != nil || !strings.Contains(out, "less") {
+		t.Errorf("the rebuilt image has no working less: %v\n%s", err, out)
+	}
+}
