@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"strings"
 	"sync"
@@ -100,5 +101,42 @@ func TestRecipeChangeRebuilds(t *testing.T) {
 	out, err := docker(t, "run", "--rm", "--entrypoint", "less", rebuilt.Tag, "--version")
 	if err != nil || !strings.Contains(out, "less") {
 		t.Errorf("the rebuilt image has no working less: %v\n%s", err, out)
+	}
+}
+
+// TestBuildFailureNamesStepAndOutput checks, against the real engine, that a
+// failing install step is reported with the step and the tail of its output,
+// and that no image is left tagged.
+func TestBuildFailureNamesStepAndOutput(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	eng, err := runtime.NewDocker(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	// A unique package name keeps the engine's cache from sharing layers
+	// with other runs of this test.
+	pkg := "moat-no-such-package-" + strings.ToLower(uniqueName(t))
+	bogus := []deps.Dep{{Name: "bogus", Method: deps.MethodApt, Packages: []string{pkg}}}
+	res, err := image.Ensure(ctx, eng, image.Plan{Base: baseImage, Deps: bogus}, image.Options{Labels: imageLabels()})
+	var be *image.BuildError
+	if !errors.As(err, &be) {
+		t.Fatalf("got %v, want a *image.BuildError", err)
+	}
+	if !strings.Contains(be.Step, "apt-get") {
+		t.Errorf("failing step %q, want the apt-get step", be.Step)
+	}
+	if !strings.Contains(strings.Join(be.Output, "\n"), "Unable to locate package "+pkg) {
+		t.Errorf("output tail %q lacks apt's reason", be.Output)
+	}
+	if _, err := eng.ImageID(ctx, res.Tag); !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("image %s exists after a failed build (err %v)", res.Tag, err)
+	}
+	// The layers the failed build committed are labelled, so 'moat clean'
+	// finds them (TestClean removes them on the next run).
+	left := dockerIDs(t, "images", "-q", "--filter", "dangling=true", "--filter", "label=moat.managed=true")
+	if len(left) == 0 {
+		t.Errorf("no labelled layer left by the failed build: 'moat clean' could not find its layers")
 	}
 }
