@@ -109,8 +109,14 @@ func (m *Manager) containerSpec(r *state.Run, p *plan, opts Options) runtime.Con
 	return runtime.ContainerSpec{
 		Name: "moat-" + r.ID, Image: r.Image, Cmd: p.command, Env: env, WorkingDir: WorkspaceTarget,
 		Mounts: p.mounts, Labels: lbl, TTY: opts.TTY, OpenStdin: opts.Interactive, Init: true,
+		CapDrop: []string{"ALL"}, CapAdd: initCapabilities, NoNewPrivileges: true,
 	}
 }
+
+// initCapabilities are all the container keeps: what moat-init needs as
+// root to add the agent's user and drop to it. The agent itself runs with
+// none (moat-init clears them before it executes the command).
+var initCapabilities = []string{"CHOWN", "SETUID", "SETGID", "SETPCAP"}
 
 func termOrDefault() string {
 	if t := os.Getenv("TERM"); t != "" {

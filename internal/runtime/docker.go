@@ -92,7 +92,12 @@ func (d *Docker) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 		AttachStdout: true,
 		AttachStderr: true,
 	}
-	host := &container.HostConfig{Mounts: bindMounts(spec.Mounts), Init: &spec.Init}
+	host := &container.HostConfig{
+		Mounts: bindMounts(spec.Mounts), Init: &spec.Init, CapDrop: spec.CapDrop, CapAdd: spec.CapAdd,
+	}
+	if spec.NoNewPrivileges {
+		host.SecurityOpt = append(host.SecurityOpt, "no-new-privileges:true")
+	}
 	resp, err := d.cli.ContainerCreate(ctx, cfg, host, &network.NetworkingConfig{}, nil, spec.Name)
 	if err != nil {
 		return "", mapErr(err)

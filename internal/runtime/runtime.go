@@ -34,6 +34,12 @@ type ContainerSpec struct {
 	// zombies, so 'moat stop' ends a command that ignores SIGTERM as PID 1
 	// (a shell) at once instead of after the kill timeout.
 	Init bool
+	// CapDrop and CapAdd set the container's capabilities ("ALL" drops
+	// every one); NoNewPrivileges stops any process in it from gaining
+	// privileges through setuid binaries or file capabilities.
+	CapDrop         []string
+	CapAdd          []string
+	NoNewPrivileges bool
 }
 
 // ContainerInfo is what an engine reports about a container.
