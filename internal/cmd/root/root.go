@@ -30,8 +30,10 @@ func NewCmdRoot(f *cmdutil.Factory) *cobra.Command {
 		Use:   "moat <command>",
 		Short: "Run AI coding agents in isolated containers",
 		Long: `moat runs AI coding agents (or any command) in containers built from the
-workspace's agent.yaml, so an agent can work unattended without the run of
-your machine.`,
+workspace's agent.yaml, so an agent can work unattended without being handed
+your machine.
+
+Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		SilenceErrors: true,
 		SilenceUsage:  true,
 		Version:       f.Version,
