@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 
@@ -53,7 +54,9 @@ func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
 		return Result{Run: r, Started: true}, nil
 	}
 	res, err := m.attachAndWait(ctx, r, opts)
-	undo.release()
+	if res.Started {
+		undo.release() // the run is real now: finish owns its container
+	}
 	return res, err
 }
 
@@ -137,13 +140,14 @@ func (m *Manager) start(ctx context.Context, r *state.Run) error {
 // attachAndWait streams an attached run's output, waits for its command and
 // finishes the run: logs kept, container removed unless --keep.
 func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options) (Result, error) {
+	stdout, stderr := orDiscard(opts.Stdout), orDiscard(opts.Stderr)
 	stream, err := m.Engine.AttachContainer(ctx, r.ContainerID, runtime.AttachOptions{Stdin: opts.Interactive, TTY: opts.TTY})
 	if err != nil {
 		return Result{Run: r}, fmt.Errorf("attaching to the container: %w", err)
 	}
 	defer stream.Close()
 	outDone := make(chan error, 1)
-	go func() { outDone <- stream.CopyOutput(opts.Stdout, opts.Stderr) }()
+	go func() { outDone <- stream.CopyOutput(stdout, stderr) }()
 	if opts.Interactive && opts.Stdin != nil {
 		go forwardStdin(stream, opts.Stdin)
 	}
@@ -164,6 +168,13 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options)
 	}
 	m.finish(ctx, r, state.Exited, code, nil)
 	return Result{Run: r, Started: true, ExitCode: code}, nil
+}
+
+func orDiscard(w io.Writer) io.Writer {
+	if w == nil {
+		return io.Discard
+	}
+	return w
 }
 
 func forwardStdin(stream runtime.Stream, in interface{ Read([]byte) (int, error) }) {

@@ -20,6 +20,7 @@ type fakeEngine struct {
 	containers map[string]*fakeContainer
 	nextID     int
 	createErr  error
+	startErr   error
 	exitCode   int
 	builds     int
 }
@@ -69,6 +70,9 @@ func (f *fakeEngine) CreateContainer(_ context.Context, spec runtime.ContainerSp
 func (f *fakeEngine) StartContainer(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.startErr != nil {
+		return f.startErr
+	}
 	c := f.containers[id]
 	c.info.State, c.info.Running = "running", true
 	return nil

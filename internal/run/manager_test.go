@@ -199,3 +199,15 @@ func TestRandomNameShape(t *testing.T) {
 		}
 	}
 }
+
+func TestRunStartFailureLeavesNothing(t *testing.T) {
+	m, eng := newTestManager(t)
+	eng.startErr = errors.New("bind source path does not exist")
+	_, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Command: []string{"true"}})
+	if err == nil || !strings.Contains(err.Error(), "starting the container") {
+		t.Fatalf("got %v, want the start error", err)
+	}
+	if runs, _ := m.Store.List(); len(runs) != 0 || len(eng.containers) != 0 {
+		t.Fatalf("got %d records and %d containers after a failed start, want none", len(runs), len(eng.containers))
+	}
+}
