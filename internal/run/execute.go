@@ -75,7 +75,7 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 		Image: img.Tag, ImageHash: img.Hash, Deps: depKeys(p), Status: state.Created,
 		Detached: opts.Detach, Keep: opts.Keep, TTY: opts.TTY, CreatedAt: m.now(), MoatVersion: m.Version,
 	}
-	if err := m.Store.Create(r); err != nil {
+	if err := m.claimName(ctx, r); err != nil {
 		return nil, err
 	}
 	undo.push(func(context.Context) { m.Store.Delete(r.ID) })
@@ -89,6 +89,20 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
 	r.ContainerID = id
 	return r, m.Store.Save(r)
+}
+
+// claimName creates the run's record if its name is still free, under the
+// store lock, so that two concurrent runs cannot take the same name.
+func (m *Manager) claimName(ctx context.Context, r *state.Run) error {
+	unlock, err := m.Store.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := m.checkNameFree(ctx, r.Name); err != nil {
+		return err
+	}
+	return m.Store.Create(r)
 }
 
 func depKeys(p *plan) []string {
@@ -177,7 +191,7 @@ func orDiscard(w io.Writer) io.Writer {
 	return w
 }
 
-func forwardStdin(stream runtime.Stream, in interface{ Read([]byte) (int, error) }) {
+func forwardStdin(stream runtime.Stream, in io.Reader) {
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := in.Read(buf)

@@ -72,3 +72,30 @@ func TestStoreRoundTrip(t *testing.T) {
 		t.Fatal("Delete accepted a path, want an error")
 	}
 }
+
+func TestLockExcludes(t *testing.T) {
+	s := &Store{Root: t.TempDir()}
+	unlock, err := s.Lock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan struct{})
+	go func() {
+		u, err := s.Lock()
+		if err == nil {
+			u()
+		}
+		close(got)
+	}()
+	select {
+	case <-got:
+		t.Fatal("a second Lock succeeded while the first was held")
+	case <-time.After(100 * time.Millisecond):
+	}
+	unlock()
+	select {
+	case <-got:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the second Lock did not get the lock after unlock")
+	}
+}
