@@ -52,7 +52,7 @@ func TestContainerKeepsOnlyInitCapabilities(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := `["ALL"] ["CAP_CHOWN","CAP_SETGID","CAP_SETPCAP","CAP_SETUID"] ["no-new-privileges:true"] false`
+	want := `["ALL"] ["CAP_CHOWN","CAP_KILL","CAP_SETGID","CAP_SETPCAP","CAP_SETUID"] ["no-new-privileges:true"] false`
 	if out != want {
 		t.Errorf("container privileges: got %s, want %s", out, want)
 	}

@@ -130,10 +130,13 @@ func (m *Manager) containerSpec(r *state.Run, p *plan, opts Options) runtime.Con
 	}
 }
 
-// initCapabilities are all the container keeps: what moat-init needs as
-// root to add the agent's user and drop to it. The agent itself runs with
-// none (moat-init clears them before it executes the command).
-var initCapabilities = []string{"CHOWN", "SETUID", "SETGID", "SETPCAP"}
+// initCapabilities are all the container keeps: what root in the container
+// needs to set the run up. moat-init uses CHOWN, SETUID, SETGID and SETPCAP
+// to add the agent's user and drop to it; the engine's init (PID 1) needs
+// KILL to forward signals to the agent, which runs as another user. The
+// agent itself runs with none: moat-init clears them before it executes
+// the command.
+var initCapabilities = []string{"CHOWN", "KILL", "SETGID", "SETPCAP", "SETUID"}
 
 func termOrDefault() string {
 	if t := os.Getenv("TERM"); t != "" {
