@@ -32,6 +32,27 @@ ensure_user() {
 	echo "$name"
 }
 
+# join_group adds GID $1 to the agent's supplementary groups, creating a
+# group named $2 for it when the image has none with that GID.
+join_group() {
+	if ! getent group "$1" >/dev/null; then
+		name=$2
+		getent group "$name" >/dev/null && name="$2$1"
+		echo "$name:x:$1:" >>/etc/group
+	fi
+	groups="$groups,$1"
+}
+
+# setup_docker_host lets the agent use the host engine's socket: the socket's
+# group is read here, inside the container, because some engines (Docker
+# Desktop) translate ownership, and the agent joins that group.
+setup_docker_host() {
+	sock=$MOAT_DOCKER_SOCKET
+	[ -S "$sock" ] || die "docker:host: $sock is not a socket in the container"
+	[ "$(stat -c %u "$sock")" = "$uid" ] && return 0
+	join_group "$(stat -c %g "$sock")" docker-host
+}
+
 main() {
 	[ "$#" -gt 0 ] || die "no command given"
 	if [ "$(id -u)" != 0 ]; then
@@ -42,13 +63,15 @@ main() {
 	[ "$uid" != 0 ] || die "refusing to run the agent as root (MOAT_UID=0)"
 	ensure_group "$gid" >/dev/null
 	user=$(ensure_user "$uid" "$gid")
+	groups=$gid
+	if [ -n "${MOAT_DOCKER_SOCKET:-}" ]; then setup_docker_host; fi
 	home=$(getent passwd "$uid" | cut -d: -f6)
 	if [ ! -d "$home" ]; then
 		mkdir -p "$home"
 		chown "$uid:$gid" "$home"
 	fi
 	export HOME="$home" USER="$user" LOGNAME="$user"
-	exec setpriv --reuid="$uid" --regid="$gid" --init-groups --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
+	exec setpriv --reuid="$uid" --regid="$gid" --groups="$groups" --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
 }
 
 main "$@"

@@ -82,7 +82,13 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 	if err := os.WriteFile(m.Store.Path(r.ID, state.DockerfileFile), img.Dockerfile, 0o600); err != nil {
 		return nil, fmt.Errorf("saving the Dockerfile: %w", err)
 	}
-	id, err := m.Engine.CreateContainer(ctx, m.containerSpec(r, p, opts))
+	spec := m.containerSpec(r, p, opts)
+	for _, f := range p.features {
+		if err := f.apply(ctx, m, r, p, &spec, undo); err != nil {
+			return nil, err
+		}
+	}
+	id, err := m.Engine.CreateContainer(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("creating the container: %w", err)
 	}

@@ -47,6 +47,7 @@ type plan struct {
 	env       []string
 	mounts    []runtime.Mount
 	deps      []deps.Dep
+	features  []feature
 	uid, gid  int
 }
 
@@ -75,6 +76,11 @@ func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
 	}
 	for _, step := range steps {
 		if err := step(m, opts, p); err != nil {
+			return nil, err
+		}
+	}
+	for _, f := range p.features {
+		if err := f.check(ctx, m, p); err != nil {
 			return nil, err
 		}
 	}
@@ -219,7 +225,7 @@ func resolveDeps(_ *Manager, _ Options, p *plan) error {
 		}
 		return err
 	}
-	p.deps = set
+	p.deps, p.features = set, featuresFor(set)
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/containerd/errdefs"
@@ -95,8 +96,15 @@ func (d *Docker) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 	host := &container.HostConfig{
 		Mounts: bindMounts(spec.Mounts), Init: &spec.Init, CapDrop: spec.CapDrop, CapAdd: spec.CapAdd,
 	}
+	host.SecurityOpt = append(host.SecurityOpt, spec.SecurityOpt...)
 	if spec.NoNewPrivileges {
 		host.SecurityOpt = append(host.SecurityOpt, "no-new-privileges:true")
+	}
+	if spec.UnmaskSystemPaths {
+		host.MaskedPaths, host.ReadonlyPaths = []string{}, []string{}
+	}
+	for _, v := range spec.Volumes {
+		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeVolume, Source: v.Name, Target: v.Target})
 	}
 	resp, err := d.cli.ContainerCreate(ctx, cfg, host, &network.NetworkingConfig{}, nil, spec.Name)
 	if err != nil {
@@ -353,6 +361,28 @@ func (d *Docker) ListNetworks(ctx context.Context, label string) ([]ObjectInfo, 
 // RemoveNetwork removes a network.
 func (d *Docker) RemoveNetwork(ctx context.Context, id string) error {
 	return mapErr(d.cli.NetworkRemove(ctx, id))
+}
+
+// CreateVolume creates a named volume with labels; an existing volume of
+// that name is reused.
+func (d *Docker) CreateVolume(ctx context.Context, name string, labels map[string]string) error {
+	_, err := d.cli.VolumeCreate(ctx, volume.CreateOptions{Name: name, Labels: labels})
+	return mapErr(err)
+}
+
+// SocketPath is the host path of the engine's unix socket, for runs that
+// mount it (docker:host). An engine reached over TCP or SSH has none.
+func (d *Docker) SocketPath() (string, error) {
+	path, ok := strings.CutPrefix(d.host, "unix://")
+	if !ok {
+		return "", &UnsupportedError{
+			Feature: "docker:host", Engine: "the Docker engine at " + d.host,
+			Reason: "moat can only share an engine it reaches through a local unix socket",
+			Remedy: "Point DOCKER_HOST at the engine's unix socket (unix:///var/run/docker.sock,\n" +
+				"or unix:///run/user/$UID/docker.sock for rootless Docker), or use docker:dind.",
+		}
+	}
+	return path, nil
 }
 
 // ListVolumes lists volumes matching a label selector.

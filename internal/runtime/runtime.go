@@ -40,6 +40,19 @@ type ContainerSpec struct {
 	CapDrop         []string
 	CapAdd          []string
 	NoNewPrivileges bool
+	// SecurityOpt are extra engine security options, such as
+	// "seccomp=unconfined"; UnmaskSystemPaths leaves /proc and /sys
+	// unmasked and writable (what a nested daemon needs).
+	SecurityOpt       []string
+	UnmaskSystemPaths bool
+	// Volumes are named engine volumes mounted into the container.
+	Volumes []VolumeMount
+}
+
+// VolumeMount mounts a named volume.
+type VolumeMount struct {
+	Name   string
+	Target string
 }
 
 // ContainerInfo is what an engine reports about a container.
@@ -106,6 +119,22 @@ type ObjectInfo struct {
 	Name   string
 	Labels map[string]string
 }
+
+// UnsupportedError reports that an engine cannot provide a feature a run
+// asks for; Hint says what to do instead.
+type UnsupportedError struct {
+	Feature string // "docker:host"
+	Engine  string
+	Reason  string
+	Remedy  string
+}
+
+func (e *UnsupportedError) Error() string {
+	return fmt.Sprintf("%s is not available with %s: %s", e.Feature, e.Engine, e.Reason)
+}
+
+// Hint says what to do instead.
+func (e *UnsupportedError) Hint() string { return e.Remedy }
 
 // ErrNotFound reports that an engine object does not exist.
 var ErrNotFound = errors.New("not found")

@@ -52,6 +52,17 @@ type Run struct {
 	StartedAt   time.Time `json:"started_at,omitzero"`
 	FinishedAt  time.Time `json:"finished_at,omitzero"`
 	MoatVersion string    `json:"moat_version"`
+	// Privileges lists what the run was given beyond an ordinary
+	// sandbox, each with the reason, so a reader can tell how far the
+	// agent could reach.
+	Privileges []Privilege `json:"privileges,omitempty"`
+}
+
+// Privilege is one elevation a run received.
+type Privilege struct {
+	What   string `json:"what"`   // e.g. "host Docker socket /var/run/docker.sock"
+	Reason string `json:"reason"` // e.g. "docker:host"
+	Effect string `json:"effect"` // what it lets the agent do
 }
 
 // SetExit records the end of the run's command.
