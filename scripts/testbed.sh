@@ -74,6 +74,8 @@ make_base_image() {
 }
 
 main() {
+	# Test tools: busybox-static makes tiny images for nested-daemon tests.
+	apt_install busybox-static
 	start_engine
 	make_base_image
 	log "ready: engine $(docker version -f '{{.Server.Version}}'), base image $BASE_IMAGE"

@@ -32,6 +32,7 @@ type Config struct {
 	Env          map[string]string // extra environment variables
 	Mounts       []Mount           // Source as written; the caller resolves it against the workspace
 	Command      []string          // default command; nil when not set
+	Docker       Docker            // options of the Docker mode
 	Path         string            // the file it came from; "" when there was none
 }
 
@@ -98,6 +99,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	c := &Config{Path: path}
 	if err := d.document(body, c); err != nil {
+		return nil, err
+	}
+	if err := d.checkDocker(c); err != nil {
 		return nil, err
 	}
 	return c, nil

@@ -14,8 +14,9 @@ import (
 // rather than unmarshalling into a struct, gives every key and value a
 // position and keeps every message in moat's own words.
 type decoder struct {
-	file    string
-	anchors map[string]ast.Node // anchor name -> value, in document order
+	file       string
+	anchors    map[string]ast.Node // anchor name -> value, in document order
+	dockerNode ast.Node            // the docker section, checked against dependencies at the end
 }
 
 // errorAt turns a problem found in the value n into an *Error at n.

@@ -19,6 +19,12 @@ type digestForm struct {
 	Env          map[string]string `json:"env,omitempty"`
 	Mounts       []digestMount     `json:"mounts,omitempty"`
 	Command      []string          `json:"command,omitempty"`
+	Docker       *digestDocker     `json:"docker,omitempty"`
+}
+
+type digestDocker struct {
+	Cache        bool  `json:"cache,omitempty"`
+	ReadyTimeout int64 `json:"ready_timeout_ms,omitempty"`
 }
 
 type digestMount struct {
@@ -38,6 +44,9 @@ func (c *Config) Digest() string {
 		f = digestForm{Name: c.Name, Dependencies: c.Dependencies, Env: c.Env, Command: c.Command}
 		for _, m := range c.Mounts {
 			f.Mounts = append(f.Mounts, digestMount(m))
+		}
+		if c.Docker != (Docker{}) {
+			f.Docker = &digestDocker{Cache: c.Docker.Cache, ReadyTimeout: c.Docker.ReadyTimeout.Milliseconds()}
 		}
 	}
 	b, err := json.Marshal(f)

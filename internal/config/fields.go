@@ -18,6 +18,7 @@ type field struct {
 var fields = []field{
 	{"command", (*decoder).command},
 	{"dependencies", (*decoder).dependencies},
+	{"docker", (*decoder).docker},
 	{"env", (*decoder).env},
 	{"mounts", (*decoder).mounts},
 	{"name", (*decoder).name},

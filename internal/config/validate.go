@@ -140,12 +140,20 @@ func checkEnv(env map[string]string) *problem {
 	return nil
 }
 
+// ReservedEnvPrefix starts the variables moat sets for its own init; the
+// user's env cannot override them.
+const ReservedEnvPrefix = "MOAT_"
+
 func checkEnvName(name string) *problem {
-	if envNameRE.MatchString(name) {
-		return nil
+	if !envNameRE.MatchString(name) {
+		return newProblem("Use a name like MY_VAR.",
+			"invalid env name %q: it must start with a letter or \"_\" and contain only letters, digits and \"_\"", name)
 	}
-	return newProblem("Use a name like MY_VAR.",
-		"invalid env name %q: it must start with a letter or \"_\" and contain only letters, digits and \"_\"", name)
+	if strings.HasPrefix(strings.ToUpper(name), ReservedEnvPrefix) {
+		return newProblem("Choose a name that does not start with "+ReservedEnvPrefix+".",
+			"env name %q is reserved: moat sets %s* variables for the run itself", name, ReservedEnvPrefix)
+	}
+	return nil
 }
 
 func checkEnvValue(name, value string) *problem {
@@ -183,5 +191,11 @@ func CheckName(name string) error {
 	return nil
 }
 
-// ValidEnvName reports whether name may be an environment variable's name.
-func ValidEnvName(name string) bool { return envNameRE.MatchString(name) }
+// CheckEnvName validates an environment variable name given outside
+// agent.yaml (-e); the error carries a remedy (Hint).
+func CheckEnvName(name string) error {
+	if p := checkEnvName(name); p != nil {
+		return p
+	}
+	return nil
+}

@@ -53,6 +53,57 @@ setup_docker_host() {
 	join_group "$(stat -c %g "$sock")" docker-host
 }
 
+# remount_rw makes a read-only mount at $1 writable for the nested daemon.
+remount_rw() {
+	mount -o remount,rw,bind "$1" "$1" 2>/dev/null || mount -o remount,rw "$1" 2>/dev/null || true
+}
+
+# dind_ready reports whether the nested daemon answers.
+dind_ready() { docker version >/dev/null 2>&1; }
+
+# start_dockerd starts the nested daemon with storage driver $1 and waits
+# for it; it returns 1 if the daemon died, 2 if it timed out.
+start_dockerd() {
+	# shellcheck disable=SC2086 # MOAT_DIND_ARGS is a list of flags
+	dockerd --storage-driver="$1" --group=docker $MOAT_DIND_ARGS >>"$dind_log" 2>&1 &
+	dind_pid=$!
+	deadline=$(( $(date +%s) + ${MOAT_DIND_TIMEOUT:-30} ))
+	until dind_ready; do
+		kill -0 "$dind_pid" 2>/dev/null || return 1
+		[ "$(date +%s)" -lt "$deadline" ] || return 2
+		sleep 0.05
+	done
+}
+
+# dind_fail reports a daemon that did not start, with its log's tail.
+dind_fail() {
+	echo "moat-init: docker:dind: $1; the last lines of its log (kept with the run as dind/$(basename "$dind_log")):" >&2
+	tail -n 20 "$dind_log" | sed 's/^/  /' >&2
+	exit 125
+}
+
+# setup_dind starts the run's own Docker daemon before the agent's command,
+# with its state on the run's volume so overlay2 works, falling back to vfs
+# (with a warning) where overlay2 cannot mount.
+setup_dind() {
+	dind_log=${MOAT_DIND_LOG:-/var/log/dockerd.log}
+	mkdir -p "$(dirname "$dind_log")"
+	remount_rw /sys
+	for d in /sys/fs/cgroup /sys/fs/cgroup/*; do [ -d "$d" ] && remount_rw "$d"; done
+	rc=0
+	start_dockerd overlay2 || rc=$?
+	if [ "$rc" = 1 ] && grep -q 'overlay' "$dind_log"; then
+		echo "moat-init: warning: docker:dind: overlay2 is not available here; the inner daemon uses vfs, which copies every layer" >&2
+		rc=0
+		start_dockerd vfs || rc=$?
+	fi
+	case $rc in
+	1) dind_fail "the Docker daemon exited while starting" ;;
+	2) dind_fail "the Docker daemon did not become ready within ${MOAT_DIND_TIMEOUT:-30}s" ;;
+	esac
+	join_group "$(getent group docker | cut -d: -f3)" docker
+}
+
 main() {
 	[ "$#" -gt 0 ] || die "no command given"
 	if [ "$(id -u)" != 0 ]; then
@@ -65,6 +116,7 @@ main() {
 	user=$(ensure_user "$uid" "$gid")
 	groups=$gid
 	if [ -n "${MOAT_DOCKER_SOCKET:-}" ]; then setup_docker_host; fi
+	if [ "${MOAT_DIND:-}" = 1 ]; then setup_dind; fi
 	home=$(getent passwd "$uid" | cut -d: -f6)
 	if [ ! -d "$home" ]; then
 		mkdir -p "$home"

@@ -19,8 +19,10 @@ const (
 
 // Roles.
 const (
-	RoleAgent = "agent" // the container running the agent's command
-	RoleImage = "image" // an image moat built
+	RoleAgent     = "agent"      // the container running the agent's command
+	RoleImage     = "image"      // an image moat built
+	RoleDind      = "dind"       // a run's docker:dind daemon state
+	RoleDindCache = "dind-cache" // a workspace's docker:dind state kept between runs
 )
 
 // ManagedFilter is the label selector that matches every moat object.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/runtime"
@@ -26,6 +27,7 @@ type Object struct {
 	ID    string
 	Name  string // a tag for images
 	RunID string
+	Role  string
 	Size  int64 // images only
 }
 
@@ -34,14 +36,16 @@ type CleanPlan struct {
 	Runs    []*state.Run // finished runs: records, logs and objects
 	Images  []Object     // moat images no remaining run uses
 	Orphans []Object     // objects whose run is finished or unknown
+	Caches  []Object     // docker:dind caches, only when asked for
 }
 
 // Empty reports whether there is nothing to clean.
-func (p CleanPlan) Empty() bool { return len(p.Runs)+len(p.Images)+len(p.Orphans) == 0 }
+func (p CleanPlan) Empty() bool { return len(p.Runs)+len(p.Images)+len(p.Orphans)+len(p.Caches) == 0 }
 
 // PlanClean lists finished runs, unused moat images and orphaned engine
-// objects, all found by label.
-func (m *Manager) PlanClean(ctx context.Context) (CleanPlan, error) {
+// objects, all found by label, and with caches the docker:dind caches no
+// active run uses.
+func (m *Manager) PlanClean(ctx context.Context, caches bool) (CleanPlan, error) {
 	runs, err := m.Runs(ctx)
 	if err != nil {
 		return CleanPlan{}, err
@@ -60,8 +64,19 @@ func (m *Manager) PlanClean(ctx context.Context) (CleanPlan, error) {
 	if err != nil {
 		return plan, err
 	}
+	cachesInUse := map[string]bool{}
+	for _, r := range active {
+		for _, v := range r.Volumes {
+			cachesInUse[v.Name] = true
+		}
+	}
 	for _, o := range objs {
-		if active[o.RunID] == nil && !finishedRun(plan.Runs, o.RunID) {
+		switch {
+		case o.Role == labels.RoleDindCache:
+			if caches && !cachesInUse[o.Name] {
+				plan.Caches = append(plan.Caches, o)
+			}
+		case active[o.RunID] == nil && !finishedRun(plan.Runs, o.RunID):
 			plan.Orphans = append(plan.Orphans, o)
 		}
 	}
@@ -85,16 +100,16 @@ func (m *Manager) unusedImages(ctx context.Context, inUse map[string]bool) ([]Ob
 	}
 	var out []Object
 	for _, img := range imgs {
-		used := false
-		for _, t := range img.Tags {
-			used = used || inUse[t]
+		img.Tags = slices.DeleteFunc(slices.Clone(img.Tags), func(t string) bool { return t == "<none>:<none>" })
+		if len(img.Tags) == 0 {
+			out = append(out, Object{Kind: KindImage, ID: img.ID, Name: "<untagged>", Size: img.Size})
 		}
-		if !used {
-			name := img.ID
-			if len(img.Tags) > 0 {
-				name = img.Tags[0]
+		// Removed tag by tag: identical builds share one image under
+		// several tags, and a tag a run uses must stay.
+		for _, t := range img.Tags {
+			if !inUse[t] {
+				out = append(out, Object{Kind: KindImage, ID: t, Name: t, Size: img.Size})
 			}
-			out = append(out, Object{Kind: KindImage, ID: img.ID, Name: name, Size: img.Size})
 		}
 	}
 	return out, nil
@@ -113,6 +128,9 @@ func (m *Manager) Clean(ctx context.Context, plan CleanPlan) error {
 	for _, img := range plan.Images {
 		errs = append(errs, m.removeObject(ctx, img))
 	}
+	for _, c := range plan.Caches {
+		errs = append(errs, m.removeObject(ctx, c))
+	}
 	return errors.Join(errs...)
 }
 
@@ -129,7 +147,7 @@ func (m *Manager) runObjects(ctx context.Context, runID string) ([]Object, error
 	}
 	var out []Object
 	for _, c := range cs {
-		out = append(out, Object{Kind: KindContainer, ID: c.ID, Name: c.Name, RunID: c.Labels[labels.RunID]})
+		out = append(out, Object{Kind: KindContainer, ID: c.ID, Name: c.Name, RunID: c.Labels[labels.RunID], Role: c.Labels[labels.Role]})
 	}
 	for kind, list := range map[ObjectKind]func(context.Context, string) ([]runtime.ObjectInfo, error){
 		KindNetwork: m.Engine.ListNetworks, KindVolume: m.Engine.ListVolumes,
@@ -139,7 +157,7 @@ func (m *Manager) runObjects(ctx context.Context, runID string) ([]Object, error
 			return nil, fmt.Errorf("listing %ss: %w", kind, err)
 		}
 		for _, o := range objs {
-			out = append(out, Object{Kind: kind, ID: o.ID, Name: o.Name, RunID: o.Labels[labels.RunID]})
+			out = append(out, Object{Kind: kind, ID: o.ID, Name: o.Name, RunID: o.Labels[labels.RunID], Role: o.Labels[labels.Role]})
 		}
 	}
 	return sortObjects(out), nil

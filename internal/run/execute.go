@@ -263,6 +263,22 @@ func (m *Manager) interrupt(ctx context.Context, r *state.Run, stream runtime.St
 	return Result{Run: r, Started: true, ExitCode: code}, &InterruptedError{Cause: context.Cause(ctx)}
 }
 
+// removeContainerAndVolumes removes what a finished run no longer needs:
+// its container and the volumes that are not caches.
+func (m *Manager) removeContainerAndVolumes(ctx context.Context, r *state.Run) {
+	if err := m.Engine.RemoveContainer(ctx, r.ContainerID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		m.warnf("removing container of run %s: %v", r.ID, err)
+	}
+	for _, v := range r.Volumes {
+		if v.Keep {
+			continue
+		}
+		if err := m.Engine.RemoveVolume(ctx, v.Name); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			m.warnf("removing volume %s of run %s: %v", v.Name, r.ID, err)
+		}
+	}
+}
+
 // finish records the end of a run, keeps its logs and removes its
 // container unless the user asked to keep it.
 func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status, code int, cause error) {
@@ -276,9 +292,7 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 		m.warnf("saving the logs of run %s: %v", r.ID, err)
 	}
 	if !r.Keep {
-		if err := m.Engine.RemoveContainer(cctx, r.ContainerID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
-			m.warnf("removing container of run %s: %v", r.ID, err)
-		}
+		m.removeContainerAndVolumes(cctx, r)
 	}
 	if err := m.Store.Save(r); err != nil {
 		m.warnf("saving run %s: %v", r.ID, err)

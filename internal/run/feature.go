@@ -23,6 +23,7 @@ type feature interface {
 // dockerModes maps each Docker mode to the feature that provides it.
 var dockerModes = map[deps.DockerMode]feature{
 	deps.DockerHost: dockerHost{},
+	deps.DockerDind: dockerDind{},
 }
 
 // featuresFor returns the features a dependency set asks for.

@@ -160,8 +160,8 @@ func resolveEnv(_ *Manager, opts Options, p *plan) error {
 	}
 	for _, e := range opts.Env {
 		k, v, hasValue := strings.Cut(e, "=")
-		if !config.ValidEnvName(k) {
-			return fmt.Errorf("invalid -e %q: the name must match [A-Za-z_][A-Za-z0-9_]*", e)
+		if err := config.CheckEnvName(k); err != nil {
+			return fmt.Errorf("-e %s: %w", e, err)
 		}
 		if !hasValue {
 			hv, ok := os.LookupEnv(k)

@@ -56,6 +56,14 @@ type Run struct {
 	// sandbox, each with the reason, so a reader can tell how far the
 	// agent could reach.
 	Privileges []Privilege `json:"privileges,omitempty"`
+	// Volumes are the engine volumes the run uses beyond its container.
+	Volumes []Volume `json:"volumes,omitempty"`
+}
+
+// Volume is an engine volume a run uses.
+type Volume struct {
+	Name string `json:"name"`
+	Keep bool   `json:"keep,omitempty"` // a cache that outlives the run
 }
 
 // Privilege is one elevation a run received.

@@ -23,6 +23,7 @@ type Options struct {
 
 	DryRun bool
 	Force  bool
+	Caches bool
 }
 
 // NewCmdClean builds the command; runF replaces the work in tests.
@@ -33,8 +34,10 @@ func NewCmdClean(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 		Short: "Remove finished runs, unused images and orphaned engine objects",
 		Long: `Remove every finished run (record, logs, container), every moat image that
 no running run uses, and every moat-labelled container, network or volume
-whose run is finished or unknown (left by a crash). It lists what it will
-remove and asks first, unless -f is given. Running runs are never touched.`,
+whose run is finished or unknown (left by a crash). With --caches it also
+removes the docker:dind caches (agent.yaml docker.cache) that no running run
+uses. It lists what it will remove and asks first, unless -f is given.
+Running runs are never touched.`,
 		Example: `  $ moat clean --dry-run
   $ moat clean -f`,
 		Args: cobra.NoArgs,
@@ -47,6 +50,7 @@ remove and asks first, unless -f is given. Running runs are never touched.`,
 	}
 	cmd.Flags().BoolVar(&opts.DryRun, "dry-run", false, "Only list what would be removed")
 	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "Do not ask for confirmation")
+	cmd.Flags().BoolVar(&opts.Caches, "caches", false, "Also remove docker:dind caches (docker.cache) no running run uses")
 	return cmd
 }
 
@@ -55,7 +59,7 @@ func clean(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	plan, err := mgr.PlanClean(ctx)
+	plan, err := mgr.PlanClean(ctx, o.Caches)
 	if err != nil {
 		return err
 	}
@@ -88,12 +92,20 @@ func describe(w io.Writer, p run.CleanPlan) {
 	var size int64
 	for _, img := range p.Images {
 		size += img.Size
-		fmt.Fprintf(w, "  image     %s  %s\n", shortID(img.ID), img.Name)
+		if img.Name == "<untagged>" {
+			fmt.Fprintf(w, "  image     %s  (untagged)\n", shortID(img.ID))
+		} else {
+			fmt.Fprintf(w, "  image     %s\n", img.Name)
+		}
 	}
 	for _, o := range p.Orphans {
 		fmt.Fprintf(w, "  %-9s %s  %s (orphaned)\n", o.Kind, shortID(o.ID), o.Name)
 	}
-	fmt.Fprintf(w, "%d runs, %d images (%.1f MB), %d orphaned objects\n", len(p.Runs), len(p.Images), float64(size)/1e6, len(p.Orphans))
+	for _, c := range p.Caches {
+		fmt.Fprintf(w, "  cache     %s\n", c.Name)
+	}
+	fmt.Fprintf(w, "%d runs, %d images (%.1f MB), %d orphaned objects, %d caches\n",
+		len(p.Runs), len(p.Images), float64(size)/1e6, len(p.Orphans), len(p.Caches))
 }
 
 func shortID(id string) string {

@@ -1,0 +1,177 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"archive/tar"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestDockerDind checks the agent's private daemon as the unprivileged
+// agent: overlay2, no view of the host's containers, an imported image runs,
+// a Dockerfile builds, inner containers reach what the run reaches, and the
+// daemon's state volume is gone after the run.
+func TestDockerDind(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	addr := bridgeServer(t, "reached-from-inner")
+	ws := e.workspace(map[string]string{
+		"agent.yaml": "dependencies: [docker:dind]\n",
+		"Dockerfile": "FROM tiny:1\nRUN echo built-inside > /built\nCMD cat /built\n",
+	})
+	writeRootfs(t, filepath.Join(ws, "rootfs.tar"))
+	hostName := uniqueName(t)
+	if _, err := docker(t, "run", "-d", "--name", hostName, "--label", "moat-e2e=dind", baseImage, "sleep", "300"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { docker(t, "rm", "-f", hostName) })
+
+	name := uniqueName(t)
+	res := e.mustRun(0, "run", "-n", name, ws, "--", "sh", "-c", strings.Join([]string{
+		`id`,
+		`echo driver=$(docker info --format '{{.Driver}}')`,
+		`echo containers=$(docker ps -aq | wc -l)`,
+		`docker import rootfs.tar tiny:1 >/dev/null`,
+		`docker run --rm tiny:1 echo inner-run-ok`,
+		`DOCKER_BUILDKIT=0 docker build -q -t built:1 . >/dev/null && docker run --rm built:1`,
+		`docker run --rm tiny:1 wget -q -O- http://` + addr + `/`,
+	}, " && "))
+	mustContain(t, "stdout", res.stdout, "driver=overlay2", "containers=0", "inner-run-ok", "built-inside", "reached-from-inner", "(docker)")
+	if strings.Contains(res.stdout, hostName) || strings.Contains(res.stdout, "uid=0(") {
+		t.Errorf("the agent saw the host's containers or ran as root:\n%s", res.stdout)
+	}
+	mustContain(t, "stderr", res.stderr, "docker:dind runs a Docker daemon inside this run")
+
+	r := e.find(name)
+	if vols := dockerIDs(t, "volume", "ls", "-q", "--filter", "label=moat.run-id="+r.ID); len(vols) > 0 {
+		t.Errorf("the run's dind volume is still there: %v", vols)
+	}
+	if _, err := os.Stat(filepath.Join(e.runsDir(), r.ID, "dind", "dockerd.log")); err != nil {
+		t.Errorf("the inner daemon's log is not kept with the run: %v", err)
+	}
+}
+
+// TestCleanDockerDindCache checks the opt-in cache: a second run of the same
+// workspace finds the image the first one loaded, and clean --caches
+// removes the cache volume. Not parallel, and named TestClean* so that
+// 'make test-e2e' runs it after the others: 'moat clean' works engine-wide.
+func TestCleanDockerDindCache(t *testing.T) {
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	ws := e.workspace(map[string]string{"agent.yaml": "dependencies: [docker:dind]\ndocker: {cache: true}\n"})
+	writeRootfs(t, filepath.Join(ws, "rootfs.tar"))
+	e.mustRun(0, "run", ws, "--", "sh", "-c", "docker import rootfs.tar cached:1 >/dev/null")
+	res := e.mustRun(0, "run", ws, "--", "sh", "-c", "docker run --rm cached:1 echo from-cache")
+	mustContain(t, "stdout", res.stdout, "from-cache")
+
+	vols := dockerIDs(t, "volume", "ls", "-q", "--filter", "label=moat.role=dind-cache", "--filter", "label=moat.workspace="+ws)
+	if len(vols) != 1 {
+		t.Fatalf("got cache volumes %v, want one for the workspace", vols)
+	}
+	t.Cleanup(func() { docker(t, "volume", "rm", "-f", vols[0]) })
+	e.mustRun(0, "clean", "-f")
+	if left := dockerIDs(t, "volume", "ls", "-q", "--filter", "name="+vols[0]); len(left) != 1 {
+		t.Errorf("clean without --caches removed the cache")
+	}
+	e.mustRun(0, "clean", "-f", "--caches")
+	if left := dockerIDs(t, "volume", "ls", "-q", "--filter", "name="+vols[0]); len(left) != 0 {
+		t.Errorf("clean --caches left the cache volume %v", left)
+	}
+}
+
+// TestDockerDindFailure breaks the inner daemon through the test hook: the
+// run fails at once with the daemon's log tail, and leaves no volume.
+func TestDockerDindFailure(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	e.env = append(e.env, "MOAT_TEST_DIND_ARGS=--no-such-daemon-flag")
+	ws := e.workspace(agentYAML("docker:dind"))
+	res := e.run("run", ws, "--", "echo", "must-not-run")
+	if res.code != 125 {
+		t.Errorf("got exit code %d, want 125:\n%s", res.code, res)
+	}
+	mustContain(t, "stderr", res.stderr, "the Docker daemon exited while starting", "unknown flag: --no-such-daemon-flag")
+	if strings.Contains(res.stdout, "must-not-run") {
+		t.Errorf("the command ran although the daemon failed")
+	}
+	r := e.onlyRun()
+	if vols := dockerIDs(t, "volume", "ls", "-q", "--filter", "label=moat.run-id="+r.ID); len(vols) > 0 {
+		t.Errorf("the failed run's volume is still there: %v", vols)
+	}
+}
+
+// writeRootfs writes a tiny image root filesystem (static busybox) for
+// 'docker import' inside runs.
+func writeRootfs(t *testing.T, path string) {
+	t.Helper()
+	bb, err := os.ReadFile("/bin/busybox")
+	if err != nil {
+		t.Fatalf("%v (scripts/testbed.sh installs busybox-static)", err)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tw := tar.NewWriter(f)
+	hdrs := []*tar.Header{
+		{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755},
+		{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777},
+		{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb))},
+	}
+	for _, h := range hdrs {
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		if h.Typeflag == tar.TypeReg {
+			tw.Write(bb)
+		}
+	}
+	for _, cmd := range []string{"sh", "echo", "cat", "wget", "true"} {
+		tw.WriteHeader(&tar.Header{Name: "bin/" + cmd, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(path, 0o644)
+}
+
+// bridgeAddress is the host's IPv4 address on the default Docker bridge.
+func bridgeAddress(t *testing.T) string {
+	t.Helper()
+	ifc, err := net.InterfaceByName("docker0")
+	if err != nil {
+		t.Fatalf("finding the Docker bridge: %v", err)
+	}
+	addrs, _ := ifc.Addrs()
+	for _, a := range addrs {
+		if ipn, ok := a.(*net.IPNet); ok && ipn.IP.To4() != nil {
+			return ipn.IP.String()
+		}
+	}
+	t.Fatal("the Docker bridge docker0 has no IPv4 address")
+	return ""
+}
+
+// bridgeServer serves body over HTTP on the host's Docker bridge address,
+// which the run's containers reach, and returns host:port.
+func bridgeServer(t *testing.T, body string) string {
+	t.Helper()
+	gw := bridgeAddress(t)
+	ln, err := net.Listen("tcp", net.JoinHostPort(gw, "0"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, body) })}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+	return ln.Addr().String()
+}

@@ -1,0 +1,126 @@
+package config
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/goccy/go-yaml/ast"
+
+	"github.com/moatsh/moat/internal/deps"
+)
+
+// Docker holds the options of agent.yaml's docker section, which tune the
+// Docker mode chosen in dependencies.
+type Docker struct {
+	// Cache keeps a docker:dind daemon's state (images, build cache) in a
+	// volume per workspace, so the next run starts with it.
+	Cache bool
+	// ReadyTimeout bounds how long a docker:dind daemon may take to
+	// start; 0 means the default.
+	ReadyTimeout time.Duration
+}
+
+// maxReadyTimeout keeps a typo (3000s) from hanging a run for an hour.
+const maxReadyTimeout = 10 * time.Minute
+
+var dockerFields = []string{"cache", "ready_timeout"}
+
+func (d *decoder) docker(at ast.Node, c *Config) error {
+	n, err := d.resolve(at)
+	if err != nil {
+		return err
+	}
+	kvs, ok := pairs(n)
+	if !ok {
+		return d.errorf(at, "Write it as a mapping, e.g. docker: {cache: true}.",
+			"docker: expected a mapping of options, got %s", kind(n))
+	}
+	seen := map[string]string{}
+	for _, kv := range kvs {
+		if err := d.dockerOption(kv, &c.Docker, seen); err != nil {
+			return err
+		}
+	}
+	d.dockerNode = at
+	return nil
+}
+
+func (d *decoder) dockerOption(kv *ast.MappingValueNode, o *Docker, seen map[string]string) error {
+	k, err := d.key(kv.Key, "docker option")
+	if err != nil {
+		return err
+	}
+	if first, dup := seen[k]; dup {
+		return d.errorf(kv.Key, "Remove one of them.", "duplicate docker option %q%s", k, firstAt(first))
+	}
+	seen[k] = posString(kv.Key)
+	switch k {
+	case "cache":
+		o.Cache, err = d.boolean(kv.Value, "docker.cache")
+	case "ready_timeout":
+		o.ReadyTimeout, err = d.duration(kv.Value, "docker.ready_timeout")
+	default:
+		hint := "Valid docker options: " + strings.Join(dockerFields, ", ") + "."
+		if s := suggest(k, dockerFields); s != "" {
+			hint = fmt.Sprintf("Did you mean %q?", s)
+		}
+		return d.errorf(kv.Key, hint, "unknown docker option %q", k)
+	}
+	return err
+}
+
+func (d *decoder) boolean(at ast.Node, what string) (bool, error) {
+	n, err := d.resolve(at)
+	if err != nil {
+		return false, err
+	}
+	if b, ok := n.(*ast.BoolNode); ok {
+		return b.Value, nil
+	}
+	return false, d.errorf(at, "Write true or false.", "%s: expected true or false, got %s", what, kind(n))
+}
+
+// duration takes a Go duration string ("45s", "2m") or a number of seconds.
+func (d *decoder) duration(at ast.Node, what string) (time.Duration, error) {
+	n, err := d.resolve(at)
+	if err != nil {
+		return 0, err
+	}
+	hint := `Write a duration such as "45s" or "2m", or a number of seconds.`
+	var v time.Duration
+	switch t := n.(type) {
+	case *ast.IntegerNode:
+		secs, ok := t.Value.(uint64)
+		if !ok {
+			return 0, d.errorf(at, hint, "%s: expected a positive duration, got %s", what, t.GetToken().Value)
+		}
+		v = time.Duration(secs) * time.Second
+	case *ast.StringNode:
+		if v, err = time.ParseDuration(t.Value); err != nil {
+			return 0, d.errorf(at, hint, "%s: invalid duration %q", what, t.Value)
+		}
+	default:
+		return 0, d.errorf(at, hint, "%s: expected a duration, got %s", what, kind(n))
+	}
+	if v <= 0 || v > maxReadyTimeout {
+		return 0, d.errorf(at, hint, "%s: %s is out of range: it must be more than 0 and at most %s", what, v, maxReadyTimeout)
+	}
+	return v, nil
+}
+
+// checkDocker relates the docker section to the dependencies: its options
+// only mean something for docker:dind.
+func (d *decoder) checkDocker(c *Config) error {
+	if d.dockerNode == nil {
+		return nil
+	}
+	set, _ := deps.Resolve(c.Dependencies)
+	dind := slices.ContainsFunc(set, func(dep deps.Dep) bool { return dep.Mode == deps.DockerDind })
+	if !dind {
+		return d.errorf(d.dockerNode, "Add docker:dind to dependencies, or remove the docker section.",
+			"docker: these options are for docker:dind, which dependencies does not list")
+	}
+	return nil
+}
