@@ -175,3 +175,42 @@ func bridgeServer(t *testing.T, body string) string {
 	t.Cleanup(func() { srv.Close() })
 	return ln.Addr().String()
 }
+
+// TestDockerDindStopAndStdin checks a detached dind run: 'moat stop' ends
+// the agent, the inner daemon shuts down cleanly (its log says so) and the
+// run's volume is removed; and an attached run still gets its stdin.
+func TestDockerDindStopAndStdin(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	ws := e.workspace(agentYAML("docker:dind"))
+
+	res := e.runInput("through-stdin\n", "run", "-i", ws, "--", "cat")
+	if res.code != 0 || res.stdout != "through-stdin\n" {
+		t.Errorf("stdin of an attached dind run: got %q (exit %d), want it echoed:\n%s", res.stdout, res.code, res)
+	}
+
+	name := uniqueName(t)
+	e.mustRun(0, "run", "-d", "-n", name, ws, "--", "sleep", "600")
+	r := e.waitState(name, "running")
+	waitFor(t, waitTimeout, "the inner daemon to be ready", func() bool {
+		log, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "dind", "dockerd.log"))
+		return strings.Contains(string(log), "API listen on")
+	})
+	e.mustRun(0, "stop", name)
+	log, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "dind", "dockerd.log"))
+	if !strings.Contains(string(log), "Daemon shutdown complete") {
+		t.Errorf("the inner daemon was not shut down cleanly; its log ends:\n%s", tail(string(log), 5))
+	}
+	if vols := dockerIDs(t, "volume", "ls", "-q", "--filter", "label=moat.run-id="+r.ID); len(vols) > 0 {
+		t.Errorf("the stopped run's volume is still there: %v", vols)
+	}
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}

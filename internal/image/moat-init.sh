@@ -123,7 +123,40 @@ main() {
 		chown "$uid:$gid" "$home"
 	fi
 	export HOME="$home" USER="$user" LOGNAME="$user"
-	exec setpriv --reuid="$uid" --regid="$gid" --groups="$groups" --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
+	set -- setpriv --reuid="$uid" --regid="$gid" --groups="$groups" --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
+	if [ "${MOAT_DIND:-}" = 1 ]; then
+		run_then_stop_dind "$@"
+	fi
+	exec "$@"
+}
+
+# run_then_stop_dind runs the agent's command as a child, passing signals
+# on, and when it ends stops the nested daemon cleanly, so a kept state
+# volume (docker.cache) is never left half-written. It exits with the
+# command's status.
+run_then_stop_dind() {
+	# An asynchronous command's stdin is /dev/null unless redirected from a
+	# descriptor saved before: keep the agent's stdin (and terminal).
+	exec 3<&0
+	"$@" 0<&3 3<&- &
+	agent=$!
+	exec 3<&-
+	trap 'kill -TERM "$agent" 2>/dev/null' TERM
+	trap 'kill -INT "$agent" 2>/dev/null' INT
+	trap 'kill -HUP "$agent" 2>/dev/null' HUP
+	status=0
+	wait "$agent" || status=$?
+	while kill -0 "$agent" 2>/dev/null; do
+		status=0
+		wait "$agent" || status=$?
+	done
+	kill -TERM "$dind_pid" 2>/dev/null || true
+	i=0
+	while kill -0 "$dind_pid" 2>/dev/null && [ "$i" -lt 200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	exit "$status"
 }
 
 main "$@"
