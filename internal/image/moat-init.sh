@@ -82,6 +82,23 @@ dind_fail() {
 	exit 125
 }
 
+# write_docker_proxies gives containers and builds the agent starts with the
+# inner daemon the run's proxy settings, through the docker CLI's config
+# (the daemon itself inherits them from this environment).
+write_docker_proxies() {
+	http=${HTTP_PROXY:-${http_proxy:-}}
+	https=${HTTPS_PROXY:-${https_proxy:-}}
+	no=${NO_PROXY:-${no_proxy:-}}
+	[ -n "$http$https" ] || return 0
+	mkdir -p "$home/.docker"
+	printf '{"proxies":{"default":{"httpProxy":"%s","httpsProxy":"%s","noProxy":"%s"}}}\n' \
+		"$(json_escape "$http")" "$(json_escape "$https")" "$(json_escape "$no")" >"$home/.docker/config.json"
+	chown -R "$uid:$gid" "$home/.docker"
+}
+
+# json_escape escapes backslashes and double quotes for a JSON string.
+json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+
 # setup_dind starts the run's own Docker daemon before the agent's command,
 # with its state on the run's volume so overlay2 works, falling back to vfs
 # (with a warning) where overlay2 cannot mount.
@@ -122,6 +139,7 @@ main() {
 		mkdir -p "$home"
 		chown "$uid:$gid" "$home"
 	fi
+	if [ "${MOAT_DIND:-}" = 1 ]; then write_docker_proxies; fi
 	export HOME="$home" USER="$user" LOGNAME="$user"
 	set -- setpriv --reuid="$uid" --regid="$gid" --groups="$groups" --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
 	if [ "${MOAT_DIND:-}" = 1 ]; then
