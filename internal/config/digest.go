@@ -23,8 +23,9 @@ type digestForm struct {
 }
 
 type digestDocker struct {
-	Cache        bool  `json:"cache,omitempty"`
-	ReadyTimeout int64 `json:"ready_timeout_ms,omitempty"`
+	Cache        bool   `json:"cache,omitempty"`
+	ReadyTimeout int64  `json:"ready_timeout_ms,omitempty"`
+	Install      string `json:"install,omitempty"`
 }
 
 type digestMount struct {
@@ -46,7 +47,7 @@ func (c *Config) Digest() string {
 			f.Mounts = append(f.Mounts, digestMount(m))
 		}
 		if c.Docker != (Docker{}) {
-			f.Docker = &digestDocker{Cache: c.Docker.Cache, ReadyTimeout: c.Docker.ReadyTimeout.Milliseconds()}
+			f.Docker = &digestDocker{Cache: c.Docker.Cache, ReadyTimeout: c.Docker.ReadyTimeout.Milliseconds(), Install: c.Docker.Install}
 		}
 	}
 	b, err := json.Marshal(f)

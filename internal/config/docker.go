@@ -20,12 +20,18 @@ type Docker struct {
 	// ReadyTimeout bounds how long a docker:dind daemon may take to
 	// start; 0 means the default.
 	ReadyTimeout time.Duration
+	// Install says where Docker's packages come from: "debian" (the
+	// default, "" here) or "docker" (Docker's own apt repository).
+	Install string
 }
+
+// Docker package sources for docker.install.
+var dockerInstallSources = []string{"debian", "docker"}
 
 // maxReadyTimeout keeps a typo (3000s) from hanging a run for an hour.
 const maxReadyTimeout = 10 * time.Minute
 
-var dockerFields = []string{"cache", "ready_timeout"}
+var dockerFields = []string{"cache", "install", "ready_timeout"}
 
 func (d *decoder) docker(at ast.Node, c *Config) error {
 	n, err := d.resolve(at)
@@ -61,6 +67,11 @@ func (d *decoder) dockerOption(kv *ast.MappingValueNode, o *Docker, seen map[str
 		o.Cache, err = d.boolean(kv.Value, "docker.cache")
 	case "ready_timeout":
 		o.ReadyTimeout, err = d.duration(kv.Value, "docker.ready_timeout")
+	case "install":
+		o.Install, err = d.oneOf(kv.Value, "docker.install", dockerInstallSources)
+		if o.Install == "debian" {
+			o.Install = ""
+		}
 	default:
 		hint := "Valid docker options: " + strings.Join(dockerFields, ", ") + "."
 		if s := suggest(k, dockerFields); s != "" {
@@ -80,6 +91,18 @@ func (d *decoder) boolean(at ast.Node, what string) (bool, error) {
 		return b.Value, nil
 	}
 	return false, d.errorf(at, "Write true or false.", "%s: expected true or false, got %s", what, kind(n))
+}
+
+// oneOf takes a string that must be one of choices.
+func (d *decoder) oneOf(at ast.Node, what string, choices []string) (string, error) {
+	s, err := d.str(at, what)
+	if err != nil {
+		return "", err
+	}
+	if !slices.Contains(choices, s) {
+		return "", d.errorf(at, "Use one of: "+strings.Join(choices, ", ")+".", "%s: unknown value %q", what, s)
+	}
+	return s, nil
 }
 
 // duration takes a Go duration string ("45s", "2m") or a number of seconds.
@@ -110,17 +133,26 @@ func (d *decoder) duration(at ast.Node, what string) (time.Duration, error) {
 	return v, nil
 }
 
-// checkDocker relates the docker section to the dependencies: its options
-// only mean something for docker:dind.
+// checkDocker relates the docker section to the dependencies: install
+// needs a Docker mode, cache and ready_timeout need docker:dind.
 func (d *decoder) checkDocker(c *Config) error {
 	if d.dockerNode == nil {
 		return nil
 	}
 	set, _ := deps.Resolve(c.Dependencies)
-	dind := slices.ContainsFunc(set, func(dep deps.Dep) bool { return dep.Mode == deps.DockerDind })
-	if !dind {
-		return d.errorf(d.dockerNode, "Add docker:dind to dependencies, or remove the docker section.",
-			"docker: these options are for docker:dind, which dependencies does not list")
+	var mode deps.DockerMode
+	for _, dep := range set {
+		if dep.Method == deps.MethodDocker {
+			mode = dep.Mode
+		}
+	}
+	switch {
+	case mode == "":
+		return d.errorf(d.dockerNode, "Add docker:host or docker:dind to dependencies, or remove the docker section.",
+			"docker: these options tune a Docker mode, and dependencies lists none")
+	case mode != deps.DockerDind && (c.Docker.Cache || c.Docker.ReadyTimeout != 0):
+		return d.errorf(d.dockerNode, "Use docker:dind, or remove cache and ready_timeout.",
+			"docker: cache and ready_timeout are for docker:dind, and dependencies lists docker:%s", mode)
 	}
 	return nil
 }

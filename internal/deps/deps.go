@@ -45,6 +45,30 @@ type Dep struct {
 	Version  string     // pinned version for node/go, requested one for packages, "" when none
 	Mode     DockerMode // only for MethodDocker
 	Packages []string   // Debian packages this dep needs, sorted
+	// From says where Docker comes from (MethodDocker only): Debian's
+	// packages (the default) or Docker's own apt repository.
+	From DockerSource
+}
+
+// DockerSource is where a Docker mode's packages come from.
+type DockerSource string
+
+const (
+	FromDebian DockerSource = ""       // Debian's docker.io: works with any Debian mirror
+	FromDocker DockerSource = "docker" // download.docker.com: current releases, needs HTTPS to it
+)
+
+// WithDockerSource returns set with every Docker dependency installed from
+// src; the choice is part of each one's Key and so of the image hash.
+func WithDockerSource(set []Dep, src DockerSource) []Dep {
+	out := make([]Dep, len(set))
+	for i, d := range set {
+		if d.Method == MethodDocker {
+			d.From = src
+		}
+		out[i] = d
+	}
+	return out
 }
 
 // Spec is one parsed dependency spec, before resolution.
@@ -69,6 +93,9 @@ var keyPrefix = map[Method]string{
 // "go:golang.org/x/tools/cmd/goimports@latest", "docker:dind".
 func (d Dep) Key() string {
 	if d.Method == MethodDocker {
+		if d.From != FromDebian {
+			return "docker:" + string(d.Mode) + "+" + string(d.From)
+		}
 		return "docker:" + string(d.Mode)
 	}
 	k := keyPrefix[d.Method] + d.Name

@@ -27,7 +27,7 @@ var dockerfileBasePackages = []string{"ca-certificates"}
 
 // installLayers render, in order, one RUN per install method present in the set.
 var installLayers = []func(*dockerfileWriter, []deps.Dep){
-	aptLayer, nodeLayer, goLayer, npmLayer, pipLayer, goInstallLayer, dockerNote,
+	aptLayer, nodeLayer, goLayer, npmLayer, pipLayer, goInstallLayer, dockerLayer,
 }
 
 // Dockerfile renders the deterministic Dockerfile for a dependency set on a
@@ -58,6 +58,10 @@ func Dockerfile(base string, set []deps.Dep) []byte {
 func aptLayer(w *dockerfileWriter, set []deps.Dep) {
 	pkgs := slices.Clone(dockerfileBasePackages)
 	for _, d := range set {
+		if d.Method == deps.MethodDocker && d.From == deps.FromDocker {
+			pkgs = append(pkgs, "curl") // fetches Docker's signing key; see dockerLayer
+			continue
+		}
 		pkgs = append(pkgs, d.Packages...)
 	}
 	slices.Sort(pkgs)
@@ -128,10 +132,34 @@ func goInstallLayer(w *dockerfileWriter, set []deps.Dep) {
 	w.run(append(cmds, "go clean -cache -modcache")...)
 }
 
-func dockerNote(w *dockerfileWriter, set []deps.Dep) {
+func dockerLayer(w *dockerfileWriter, set []deps.Dep) {
 	for _, d := range withMethod(set, deps.MethodDocker) {
-		w.section("docker:" + scrub(string(d.Mode)) + " is set up by moat-init at run time")
+		mode := scrub(string(d.Mode))
+		if d.From != deps.FromDocker {
+			w.section("docker:" + mode + " (Debian's docker.io, above) is set up by moat-init at run time")
+			continue
+		}
+		pkgs := dockerRepoPackages[d.Mode]
+		w.section("docker:" + mode + " from Docker's apt repository (docker.install: docker); set up by moat-init at run time")
+		w.run("install -m 0755 -d /etc/apt/keyrings",
+			"curl -fsSL "+dockerRepo+"/gpg -o /etc/apt/keyrings/docker.asc",
+			"chmod a+r /etc/apt/keyrings/docker.asc",
+			`echo "deb [arch=$(dpkg --print-architecture) signed-by=/etc/apt/keyrings/docker.asc] `+dockerRepo+
+				` $(. /etc/os-release && echo $VERSION_CODENAME) stable" >/etc/apt/sources.list.d/docker.list`,
+			"apt-get update",
+			"apt-get install -y --no-install-recommends"+wordList(pkgs, scrub),
+			"rm -rf "+aptListsDir)
 	}
+}
+
+// dockerRepo is Docker's apt repository for Debian.
+const dockerRepo = "https://download.docker.com/linux/debian"
+
+// dockerRepoPackages are what each mode installs from Docker's repository:
+// the CLI and its plugins, plus the daemon for dind.
+var dockerRepoPackages = map[deps.DockerMode][]string{
+	deps.DockerHost: {"docker-buildx-plugin", "docker-ce-cli", "docker-compose-plugin"},
+	deps.DockerDind: {"containerd.io", "docker-buildx-plugin", "docker-ce", "docker-ce-cli", "docker-compose-plugin", "iptables"},
 }
 
 // archCase fails the build on an architecture the arms do not handle.

@@ -31,18 +31,21 @@ const dockerfileTestBase = "debian:bookworm-slim"
 var dockerfileCases = []struct {
 	name  string
 	specs []string
+	from  deps.DockerSource
 }{
-	{"empty", nil},
-	{"apt", []string{"git", "jq", "make", "python"}},
-	{"node", []string{"node@20"}},
-	{"go", []string{"go"}},
-	{"npm", []string{"npm:typescript@5.4.0", "npm:@anthropic-ai/claude-code"}},
-	{"pip", []string{"pip:requests@2.31.0", "pip:black", "pip:uvicorn[standard]"}},
-	{"go-install", []string{"go:golang.org/x/tools/cmd/goimports@v0.24.0", "go:honnef.co/go/tools/cmd/staticcheck"}},
-	{"docker-host", []string{"docker:host"}},
-	{"docker-dind", []string{"docker:dind"}},
+	{"empty", nil, ""},
+	{"apt", []string{"git", "jq", "make", "python"}, ""},
+	{"node", []string{"node@20"}, ""},
+	{"go", []string{"go"}, ""},
+	{"npm", []string{"npm:typescript@5.4.0", "npm:@anthropic-ai/claude-code"}, ""},
+	{"pip", []string{"pip:requests@2.31.0", "pip:black", "pip:uvicorn[standard]"}, ""},
+	{"go-install", []string{"go:golang.org/x/tools/cmd/goimports@v0.24.0", "go:honnef.co/go/tools/cmd/staticcheck"}, ""},
+	{"docker-host", []string{"docker:host"}, ""},
+	{"docker-dind", []string{"docker:dind"}, ""},
+	{"docker-host-from-docker", []string{"docker:host"}, deps.FromDocker},
+	{"docker-dind-from-docker", []string{"git", "docker:dind"}, deps.FromDocker},
 	{"mixed", []string{"git", "jq", "make", "python", "ripgrep", "psql", "node@22", "npm:typescript",
-		"pip:ruff@0.5.0", "go@1.25", "go:golang.org/x/vuln/cmd/govulncheck", "docker:dind"}},
+		"pip:ruff@0.5.0", "go@1.25", "go:golang.org/x/vuln/cmd/govulncheck", "docker:dind"}, ""},
 }
 
 func resolveForTest(t *testing.T, specs []string) []deps.Dep {
@@ -59,7 +62,7 @@ func TestDockerfileGolden(t *testing.T) {
 	for _, tc := range dockerfileCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := Dockerfile(dockerfileTestBase, resolveForTest(t, tc.specs))
+			got := Dockerfile(dockerfileTestBase, deps.WithDockerSource(resolveForTest(t, tc.specs), tc.from))
 			path := filepath.Join("testdata", tc.name+".golden")
 			if updatingGolden() {
 				if err := os.WriteFile(path, got, 0o644); err != nil {

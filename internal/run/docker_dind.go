@@ -53,7 +53,19 @@ const dindTestArgsEnv = "MOAT_TEST_DIND_ARGS"
 // before the command, with its state on an engine volume.
 type dockerDind struct{}
 
-func (dockerDind) check(context.Context, *Manager, *plan) error { return nil }
+func (dockerDind) check(_ context.Context, m *Manager, _ *plan) error {
+	_, err := dindEngine(m)
+	return err
+}
+
+func dindEngine(m *Manager) (volumeEngine, error) {
+	ve, ok := m.Engine.(volumeEngine)
+	if !ok {
+		return nil, &runtime.UnsupportedError{Feature: "docker:dind", Engine: "this container runtime",
+			Reason: "it cannot run a nested Docker daemon", Remedy: "Run moat against a Docker engine to use docker:dind."}
+	}
+	return ve, nil
+}
 
 func (dockerDind) apply(ctx context.Context, m *Manager, r *state.Run, p *plan, spec *runtime.ContainerSpec, undo *cleanupStack) error {
 	vol, err := m.dindVolume(ctx, r, p, undo)
@@ -94,10 +106,9 @@ func (dockerDind) apply(ctx context.Context, m *Manager, r *state.Run, p *plan, 
 // removed with it, or, with docker.cache, one per workspace that outlives
 // its runs.
 func (m *Manager) dindVolume(ctx context.Context, r *state.Run, p *plan, undo *cleanupStack) (string, error) {
-	ve, ok := m.Engine.(volumeEngine)
-	if !ok {
-		return "", &runtime.UnsupportedError{Feature: "docker:dind", Engine: "this container runtime",
-			Reason: "it cannot create volumes", Remedy: "Run moat against a Docker engine to use docker:dind."}
+	ve, err := dindEngine(m)
+	if err != nil {
+		return "", err
 	}
 	lbl := map[string]string{labels.Managed: "true", labels.Workspace: p.workspace, labels.Version: m.Version}
 	if p.cfg.Docker.Cache {

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
 
@@ -209,5 +210,22 @@ func TestRunStartFailureLeavesNothing(t *testing.T) {
 	}
 	if runs, _ := m.Store.List(); len(runs) != 0 || len(eng.containers) != 0 {
 		t.Fatalf("got %d records and %d containers after a failed start, want none", len(runs), len(eng.containers))
+	}
+}
+
+func TestDockerModesRefusedWhereTheEngineCannot(t *testing.T) {
+	for _, mode := range []string{"docker:host", "docker:dind"} {
+		t.Run(mode, func(t *testing.T) {
+			m, eng := newTestManager(t) // the fake has no socket and no volumes, like Apple containers
+			ws := writeWorkspace(t, "dependencies: ["+mode+"]\n")
+			_, err := m.Run(context.Background(), Options{Workspace: ws, Command: []string{"true"}})
+			var unsupported *runtime.UnsupportedError
+			if !errors.As(err, &unsupported) || unsupported.Feature != mode || unsupported.Hint() == "" {
+				t.Fatalf("got %v, want an UnsupportedError for %s with a remedy", err, mode)
+			}
+			if eng.builds != 0 || len(eng.containers) != 0 {
+				t.Fatalf("refused late: %d builds, %d containers", eng.builds, len(eng.containers))
+			}
+		})
 	}
 }

@@ -225,6 +225,7 @@ func resolveDeps(_ *Manager, _ Options, p *plan) error {
 		}
 		return err
 	}
+	set = deps.WithDockerSource(set, deps.DockerSource(p.cfg.Docker.Install))
 	p.deps, p.features = set, featuresFor(set)
 	return nil
 }
