@@ -37,6 +37,7 @@ func workspace(b *testing.B) string {
 	if err != nil {
 		b.Fatal(err)
 	}
+	os.Chmod(dir, 0o755) // the agent's unprivileged user reads it
 	b.Cleanup(func() { os.RemoveAll(dir) })
 	return dir
 }

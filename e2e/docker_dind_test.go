@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"archive/tar"
 	"fmt"
 	"net"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/moatsh/moat/internal/testutil"
 )
 
 // TestDockerDind checks the agent's private daemon as the unprivileged
@@ -111,40 +112,12 @@ func TestDockerDindFailure(t *testing.T) {
 	}
 }
 
-// writeRootfs writes a tiny image root filesystem (static busybox) for
-// 'docker import' inside runs.
+// writeRootfs writes a tiny busybox root filesystem for 'docker import'.
 func writeRootfs(t *testing.T, path string) {
 	t.Helper()
-	bb, err := os.ReadFile("/bin/busybox")
-	if err != nil {
-		t.Fatalf("%v (scripts/testbed.sh installs busybox-static)", err)
-	}
-	f, err := os.Create(path)
-	if err != nil {
+	if err := testutil.WriteRootfs(path); err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	tw := tar.NewWriter(f)
-	hdrs := []*tar.Header{
-		{Name: "bin/", Typeflag: tar.TypeDir, Mode: 0o755},
-		{Name: "tmp/", Typeflag: tar.TypeDir, Mode: 0o1777},
-		{Name: "bin/busybox", Typeflag: tar.TypeReg, Mode: 0o755, Size: int64(len(bb))},
-	}
-	for _, h := range hdrs {
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if h.Typeflag == tar.TypeReg {
-			tw.Write(bb)
-		}
-	}
-	for _, cmd := range []string{"sh", "echo", "cat", "wget", "true"} {
-		tw.WriteHeader(&tar.Header{Name: "bin/" + cmd, Typeflag: tar.TypeSymlink, Linkname: "busybox", Mode: 0o777})
-	}
-	if err := tw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	os.Chmod(path, 0o644)
 }
 
 // bridgeAddress is the host's IPv4 address on the default Docker bridge.
