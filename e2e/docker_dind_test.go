@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moatsh/moat/internal/testutil"
 )
@@ -189,4 +190,26 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// TestDockerDindReadyTimeout points the inner daemon at a containerd that
+// does not exist, so it never answers: the run fails once
+// docker.ready_timeout has passed, not when the daemon gives up (a minute).
+func TestDockerDindReadyTimeout(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	e.env = append(e.env, "MOAT_TEST_DIND_ARGS=--containerd=/run/moat-e2e-no-such-containerd.sock")
+	ws := e.workspace(map[string]string{"agent.yaml": "dependencies: [docker:dind]\ndocker: {ready_timeout: 2s}\n"})
+	res := e.run("run", ws, "--", "echo", "must-not-run")
+	if res.code != 125 {
+		t.Errorf("got exit code %d, want 125:\n%s", res.code, res)
+	}
+	mustContain(t, "stderr", res.stderr, "did not become ready within 2s", "kept with the run as dind/dockerd.log")
+	if res.took > 30*time.Second {
+		t.Errorf("the run took %s to fail; the timeout is 2s", res.took)
+	}
+	if strings.Contains(res.stdout, "must-not-run") {
+		t.Errorf("the command ran although the daemon never became ready")
+	}
 }

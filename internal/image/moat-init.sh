@@ -58,8 +58,9 @@ remount_rw() {
 	mount -o remount,rw,bind "$1" "$1" 2>/dev/null || mount -o remount,rw "$1" 2>/dev/null || true
 }
 
-# dind_ready reports whether the nested daemon answers.
-dind_ready() { docker version >/dev/null 2>&1; }
+# dind_ready reports whether the nested daemon answers. The daemon accepts
+# connections before it can answer them, so each try is bounded.
+dind_ready() { timeout 2 docker version >/dev/null 2>&1; }
 
 # start_dockerd starts the nested daemon with storage driver $1 and waits
 # for it; it returns 1 if the daemon died, 2 if it timed out.
