@@ -104,6 +104,9 @@ json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
 # with its state on the run's volume so overlay2 works, falling back to vfs
 # (with a warning) where overlay2 cannot mount.
 setup_dind() {
+	trap 'on_signal TERM 15' TERM
+	trap 'on_signal INT 2' INT
+	trap 'on_signal HUP 1' HUP
 	dind_log=${MOAT_DIND_LOG:-/var/log/dockerd.log}
 	mkdir -p "$(dirname "$dind_log")"
 	remount_rw /sys
@@ -160,22 +163,36 @@ run_then_stop_dind() {
 	"$@" 0<&3 3<&- &
 	agent=$!
 	exec 3<&-
-	trap 'kill -TERM "$agent" 2>/dev/null' TERM
-	trap 'kill -INT "$agent" 2>/dev/null' INT
-	trap 'kill -HUP "$agent" 2>/dev/null' HUP
 	status=0
 	wait "$agent" || status=$?
 	while kill -0 "$agent" 2>/dev/null; do
 		status=0
 		wait "$agent" || status=$?
 	done
-	kill -TERM "$dind_pid" 2>/dev/null || true
+	stop_dind
+	exit "$status"
+}
+
+# on_signal passes signal $1 to the agent once it runs; before that (the
+# daemon is still starting) it stops the daemon and exits as killed by it.
+on_signal() {
+	if [ -n "${agent:-}" ]; then
+		kill -"$1" "$agent" 2>/dev/null
+		return
+	fi
+	stop_dind
+	exit $((128 + $2))
+}
+
+# stop_dind stops the nested daemon, waiting up to 10 s for it to exit.
+stop_dind() {
+	[ -n "${dind_pid:-}" ] || return 0
+	kill -TERM "$dind_pid" 2>/dev/null || return 0
 	i=0
 	while kill -0 "$dind_pid" 2>/dev/null && [ "$i" -lt 200 ]; do
 		sleep 0.05
 		i=$((i + 1))
 	done
-	exit "$status"
 }
 
 main "$@"
