@@ -170,14 +170,19 @@ func TestDockerDindStopAndStdin(t *testing.T) {
 	name := uniqueName(t)
 	e.mustRun(0, "run", "-d", "-n", name, ws, "--", "sleep", "600")
 	r := e.waitState(name, "running")
+	logPath := filepath.Join(e.runsDir(), r.ID, "dind", "dockerd.log")
+	var seen int
 	waitFor(t, waitTimeout, "the inner daemon to be ready", func() bool {
-		log, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "dind", "dockerd.log"))
+		log, _ := os.ReadFile(logPath)
+		seen = len(log)
 		return strings.Contains(string(log), "API listen on")
 	})
-	e.mustRun(0, "stop", name)
-	log, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "dind", "dockerd.log"))
+	stop := e.mustRun(0, "stop", name)
+	log, err := os.ReadFile(logPath)
 	if !strings.Contains(string(log), "Daemon shutdown complete") {
-		t.Errorf("the inner daemon was not shut down cleanly; its log ends:\n%s", tail(string(log), 5))
+		entries, _ := os.ReadDir(filepath.Dir(logPath))
+		t.Errorf("the inner daemon was not shut down cleanly (%v; %d bytes now, %d when ready; dir %v); its log ends:\n%s\nstop:\n%s",
+			err, len(log), seen, entries, tail(string(log), 5), stop)
 	}
 	if vols := dockerIDs(t, "volume", "ls", "-q", "--filter", "label=moat.run-id="+r.ID); len(vols) > 0 {
 		t.Errorf("the stopped run's volume is still there: %v", vols)

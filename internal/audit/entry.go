@@ -1,0 +1,60 @@
+// Package audit owns moat's tamper-evident run log: an append-only chain
+// of entries, each carrying the hash of the one before, with Ed25519-signed
+// checkpoints over the chain head; verification that names the first entry
+// that fails and why; and self-contained bundles for offline checks.
+package audit
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"time"
+)
+
+// Entry is one record in a run's audit log.
+type Entry struct {
+	Seq  uint64            `json:"seq"`
+	Time time.Time         `json:"time"`
+	Kind string            `json:"kind"`
+	Data map[string]string `json:"data,omitempty"`
+	Prev string            `json:"prev"` // hash of the previous entry; Genesis for the first
+	Hash string            `json:"hash"` // ComputeHash of this entry
+}
+
+// Event kinds moat records.
+const (
+	KindRunCreated       = "run.created"
+	KindContainerCreated = "container.created"
+	KindContainerStarted = "container.started"
+	KindContainerStopped = "container.stopped"
+	KindContainerExited  = "container.exited"
+	KindLogsSaved        = "logs.saved"
+	KindRunFinished      = "run.finished"
+	KindCheckpoint       = "checkpoint"
+	KindTornTail         = "audit.torn-tail" // a crash left a partial entry, dropped here
+)
+
+// hashDomain separates this encoding from any other use of SHA-256.
+const hashDomain = "moat-audit-entry-v1"
+
+// Genesis is the Prev of a run's first entry: it binds the chain to the
+// run, so a log moved under another run does not verify.
+func Genesis(runID string) string {
+	sum := sha256.Sum256([]byte("moat-audit-genesis-v1\x00" + runID))
+	return hex.EncodeToString(sum[:])
+}
+
+// ComputeHash is SHA-256 over a domain tag and the entry's canonical line
+// up to (not including) its hash field. The line layout is fixed (see
+// codec.go), so the verifier hashes the bytes it reads, and any edit to a
+// line, however JSON would read it, changes the hash.
+func ComputeHash(e Entry) string {
+	return hashBody(appendBody(nil, e))
+}
+
+func hashBody(body []byte) string {
+	h := sha256.New()
+	h.Write([]byte(hashDomain + "\x00"))
+	h.Write(body)
+	var sum [sha256.Size]byte
+	return hex.EncodeToString(h.Sum(sum[:0]))
+}

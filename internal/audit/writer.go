@@ -1,0 +1,221 @@
+package audit
+
+import (
+	"bytes"
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DefaultCheckpointEvery is how many entries may follow a signed
+// checkpoint before the next one, so truncating a long log's tail is
+// detected even before the run ends.
+const DefaultCheckpointEvery = 100
+
+// Log appends to one run's audit log file. Any number of Logs, in any
+// number of processes, may append to the same file: each append holds an
+// exclusive lock on it, reads the chain head, and writes one whole line.
+type Log struct {
+	path  string
+	runID string
+	key   ed25519.PrivateKey
+	every uint64
+	now   func() time.Time
+
+	mu   sync.Mutex
+	f    *os.File
+	head head // cached; valid while the file's size is head.size
+}
+
+// head is the end of the chain as last seen.
+type head struct {
+	seq  uint64
+	hash string
+	size int64
+}
+
+// Options tune a Log; the zero value is the default.
+type Options struct {
+	CheckpointEvery uint64           // 0 means DefaultCheckpointEvery
+	Now             func() time.Time // nil means time.Now
+}
+
+// Open opens (creating if needed) the audit log at path for run runID,
+// signing checkpoints with key.
+func Open(path, runID string, key ed25519.PrivateKey, opts Options) (*Log, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening the audit log: %w", err)
+	}
+	l := &Log{path: path, runID: runID, key: key, every: opts.CheckpointEvery, now: opts.Now, f: f, head: head{size: -1}}
+	if l.every == 0 {
+		l.every = DefaultCheckpointEvery
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	return l, nil
+}
+
+// Append records an event. With durable set, the entry is on disk before
+// Append returns; use it for events that matter (run start, exit).
+func (l *Log) Append(kind string, data map[string]string, durable bool) (Entry, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX); err != nil {
+		return Entry{}, fmt.Errorf("locking the audit log: %w", err)
+	}
+	defer syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	if err := l.refreshHead(); err != nil {
+		return Entry{}, err
+	}
+	e, err := l.write(kind, data)
+	if err != nil {
+		return e, err
+	}
+	if e.Seq%l.every == 0 {
+		if _, err := l.writeCheckpoint(false); err != nil {
+			return e, err
+		}
+		durable = true
+	}
+	if durable {
+		return e, l.f.Sync()
+	}
+	return e, nil
+}
+
+// Close appends the final signed checkpoint, syncs and closes the file.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	defer l.f.Close()
+	if err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX); err != nil {
+		return fmt.Errorf("locking the audit log: %w", err)
+	}
+	defer syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
+	if err := l.refreshHead(); err != nil {
+		return err
+	}
+	if _, err := l.writeCheckpoint(true); err != nil {
+		return err
+	}
+	return l.f.Sync()
+}
+
+func (l *Log) writeCheckpoint(final bool) (Entry, error) {
+	covers, head := l.head.seq, l.head.hash
+	if covers == 0 {
+		head = Genesis(l.runID)
+	}
+	sig := ed25519.Sign(l.key, checkpointMessage(l.runID, covers, head, final))
+	return l.write(KindCheckpoint, map[string]string{
+		"covers": strconv.FormatUint(covers, 10),
+		"head":   head,
+		"final":  strconv.FormatBool(final),
+		"key":    Fingerprint(l.key.Public().(ed25519.PublicKey)),
+		"sig":    base64.StdEncoding.EncodeToString(sig),
+	})
+}
+
+// write appends one entry after the cached head. The caller holds the lock.
+func (l *Log) write(kind string, data map[string]string) (Entry, error) {
+	e := Entry{Seq: l.head.seq + 1, Time: l.now().UTC(), Kind: kind, Data: data, Prev: l.head.hash}
+	if e.Seq == 1 {
+		e.Prev = Genesis(l.runID)
+	}
+	e.Hash = ComputeHash(e)
+	line := append(appendEntry(nil, e), '\n')
+	if _, err := l.f.Write(line); err != nil {
+		return e, fmt.Errorf("writing the audit log: %w", err)
+	}
+	l.head = head{seq: e.Seq, hash: e.Hash, size: l.head.size + int64(len(line))}
+	return e, nil
+}
+
+// refreshHead makes the cached head match the file: another process may
+// have appended, and a crash may have left a partial last line, which is
+// cut off and recorded.
+func (l *Log) refreshHead() error {
+	fi, err := l.f.Stat()
+	if err != nil {
+		return err
+	}
+	if fi.Size() == l.head.size {
+		return nil
+	}
+	last, end, torn, err := readTail(l.f, fi.Size())
+	if err != nil {
+		return err
+	}
+	l.head = head{size: end}
+	if last != nil {
+		l.head.seq, l.head.hash = last.Seq, last.Hash
+	}
+	if torn == nil {
+		return nil
+	}
+	if err := l.f.Truncate(end); err != nil {
+		return fmt.Errorf("cutting the torn end of the audit log: %w", err)
+	}
+	sum := sha256.Sum256(torn)
+	_, err = l.write(KindTornTail, map[string]string{
+		"bytes": strconv.Itoa(len(torn)), "sha256": hex.EncodeToString(sum[:]),
+		"note": "a writer stopped in the middle of an entry; the partial entry was dropped",
+	})
+	return err
+}
+
+// readTail finds the last complete entry of the file, the offset just
+// after it, and the bytes of a partial line after it, if any.
+func readTail(f *os.File, size int64) (*Entry, int64, []byte, error) {
+	const chunk = 8192
+	var buf []byte
+	for off := size; ; {
+		start := max(off-chunk, 0)
+		part := make([]byte, off-start)
+		if _, err := f.ReadAt(part, start); err != nil && err != io.EOF {
+			return nil, 0, nil, fmt.Errorf("reading the audit log: %w", err)
+		}
+		buf = append(part, buf...)
+		off = start
+		if e, end, torn, ok, err := parseLastEntry(buf, off); ok || off == 0 || err != nil {
+			return e, end, torn, err
+		}
+	}
+}
+
+// lastEntry looks for the last complete line in buf, which starts at file
+// offset base. ok is false when buf may not yet hold that whole line.
+func parseLastEntry(buf []byte, base int64) (*Entry, int64, []byte, bool, error) {
+	var torn []byte
+	body := buf
+	if n := bytes.LastIndexByte(body, '\n'); n != len(body)-1 {
+		torn, body = body[n+1:], body[:n+1]
+	}
+	if len(body) == 0 {
+		return nil, base, torn, base == 0, nil
+	}
+	prev := bytes.LastIndexByte(body[:len(body)-1], '\n')
+	if prev < 0 && base > 0 {
+		return nil, 0, nil, false, nil
+	}
+	e, err := decodeEntry(bytes.TrimSuffix(body[prev+1:], []byte("\n")))
+	if err != nil {
+		return nil, 0, nil, true, errUnreadableTail
+	}
+	return &e, base + int64(len(body)), torn, true, nil
+}
+
+// errUnreadableTail stops appends to a log whose last whole entry does not
+// parse: that is damage, not a crash, and 'moat audit' reports it.
+var errUnreadableTail = errors.New("the audit log's last entry is unreadable; run 'moat audit' to see what is wrong")
