@@ -7,6 +7,7 @@ package bench
 
 import (
 	"context"
+	"crypto/ed25519"
 	"io"
 	"os"
 	"os/exec"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/run"
@@ -29,7 +31,9 @@ func newManager(b *testing.B) (*run.Manager, *runtime.Docker) {
 		b.Fatalf("engine: %v (run 'make testbed')", err)
 	}
 	b.Cleanup(func() { eng.Close() })
-	return &run.Manager{Engine: eng, Store: &state.Store{Root: b.TempDir()}, Version: "bench"}, eng
+	store := &state.Store{Root: b.TempDir()}
+	key := func() (ed25519.PrivateKey, error) { return audit.LoadOrCreateKey(store.KeysDir()) }
+	return &run.Manager{Engine: eng, Store: store, Version: "bench", SigningKey: key}, eng
 }
 
 func workspace(b *testing.B) string {

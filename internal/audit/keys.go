@@ -73,3 +73,23 @@ func Fingerprint(pub ed25519.PublicKey) string {
 func checkpointMessage(runID string, covers uint64, head string, final bool) []byte {
 	return fmt.Appendf(nil, "moat-audit-checkpoint-v1\x00%s\x00%d\x00%s\x00%t", runID, covers, head, final)
 }
+
+// LoadPublicKey reads the user's public key from dir without creating one.
+func LoadPublicKey(dir string) (ed25519.PublicKey, error) {
+	data, err := os.ReadFile(filepath.Join(dir, publicKeyFile))
+	if err != nil {
+		return nil, fmt.Errorf("reading the audit public key: %w", err)
+	}
+	pub, err := base64.StdEncoding.DecodeString(string(bytesTrimSpace(data)))
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		return nil, fmt.Errorf("the audit public key in %s is damaged", dir)
+	}
+	return ed25519.PublicKey(pub), nil
+}
+
+func bytesTrimSpace(b []byte) []byte {
+	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == ' ' || b[len(b)-1] == '\r') {
+		b = b[:len(b)-1]
+	}
+	return b
+}

@@ -219,3 +219,11 @@ func parseLastEntry(buf []byte, base int64) (*Entry, int64, []byte, bool, error)
 // errUnreadableTail stops appends to a log whose last whole entry does not
 // parse: that is damage, not a crash, and 'moat audit' reports it.
 var errUnreadableTail = errors.New("the audit log's last entry is unreadable; run 'moat audit' to see what is wrong")
+
+// Release closes the file without a checkpoint: the run goes on, and a
+// later writer (another moat process) continues the chain.
+func (l *Log) Release() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}

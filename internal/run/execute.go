@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 
+	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/runtime"
@@ -79,6 +80,7 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 		return nil, err
 	}
 	undo.push(func(context.Context) { m.Store.Delete(r.ID) })
+	m.record(r, audit.KindRunCreated, runCreatedEvent(r, p.cfg.Digest()), true)
 	if err := os.WriteFile(m.Store.Path(r.ID, state.DockerfileFile), img.Dockerfile, 0o600); err != nil {
 		return nil, fmt.Errorf("saving the Dockerfile: %w", err)
 	}
@@ -94,6 +96,7 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 	}
 	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
 	r.ContainerID = id
+	m.record(r, audit.KindContainerCreated, containerCreatedEvent(r, spec), false)
 	return r, m.Store.Save(r)
 }
 
@@ -157,6 +160,7 @@ func (m *Manager) start(ctx context.Context, r *state.Run) error {
 		return fmt.Errorf("starting the container: %w", err)
 	}
 	r.Status, r.StartedAt = state.Running, m.now()
+	m.record(r, audit.KindContainerStarted, map[string]string{"container_id": r.ContainerID}, true)
 	return m.Store.Save(r)
 }
 
@@ -288,13 +292,21 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 	if cause != nil {
 		r.Error = cause.Error()
 	}
+	kind := audit.KindContainerExited
+	if status == state.Stopped {
+		kind = audit.KindContainerStopped
+	}
+	m.record(r, kind, map[string]string{"container_id": r.ContainerID, "exit_code": strconv.Itoa(code), "state": string(status), "error": r.Error}, true)
 	if err := m.captureLogs(cctx, r); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		m.warnf("saving the logs of run %s: %v", r.ID, err)
 	}
+	m.record(r, audit.KindLogsSaved, logsDigest(m.Store.Path(r.ID, state.LogFile)), false)
 	if !r.Keep {
 		m.removeContainerAndVolumes(cctx, r)
 	}
 	if err := m.Store.Save(r); err != nil {
 		m.warnf("saving run %s: %v", r.ID, err)
 	}
+	m.record(r, audit.KindRunFinished, map[string]string{"state": string(r.Status), "exit_code": strconv.Itoa(code)}, false)
+	m.closeAudit(r)
 }

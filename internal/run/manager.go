@@ -69,6 +69,9 @@ type Manager struct {
 	Now       func() time.Time     // nil means time.Now
 	Warnf     func(string, ...any) // warnings for the user; nil drops them
 	OnBuild   func(image.Event)    // image build progress; nil drops it
+	// SigningKey returns the key that signs audit checkpoints; nil turns
+	// the audit log off (unit tests).
+	SigningKey SigningKeyFunc
 }
 
 func (m *Manager) now() time.Time {

@@ -203,3 +203,6 @@ func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
 	}
 	return os.Rename(tmp.Name(), path)
 }
+
+// KeysDir holds the user's keys (the audit signing key).
+func (s *Store) KeysDir() string { return filepath.Join(s.Root, "keys") }

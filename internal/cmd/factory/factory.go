@@ -4,9 +4,11 @@ package factory
 
 import (
 	"context"
+	"crypto/ed25519"
 	"fmt"
 	"sync"
 
+	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/iostreams"
@@ -48,10 +50,13 @@ func newManager(ctx context.Context, io *iostreams.IOStreams, version string) (*
 		return nil, err
 	}
 	progress := newBuildProgress(io)
+	keyDir := store.KeysDir()
+	signingKey := sync.OnceValues(func() (ed25519.PrivateKey, error) { return audit.LoadOrCreateKey(keyDir) })
 	return &run.Manager{
-		Engine:  eng,
-		Store:   store,
-		Version: version,
+		SigningKey: signingKey,
+		Engine:     eng,
+		Store:      store,
+		Version:    version,
 		Warnf: func(format string, args ...any) {
 			fmt.Fprintf(io.ErrOut, "warning: "+format+"\n", args...)
 		},

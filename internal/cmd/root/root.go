@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	auditcmd "github.com/moatsh/moat/internal/cmd/audit"
 	"github.com/moatsh/moat/internal/cmd/clean"
 	depscmd "github.com/moatsh/moat/internal/cmd/deps"
 	"github.com/moatsh/moat/internal/cmd/destroy"
@@ -48,6 +49,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		stop.NewCmdStop(f, nil),
 		destroy.NewCmdDestroy(f, nil),
 		clean.NewCmdClean(f, nil),
+		auditcmd.NewCmdAudit(f, nil),
 		depscmd.NewCmdDeps(f),
 		version.NewCmdVersion(f),
 		exitCodesTopic(),

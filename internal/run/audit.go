@@ -1,0 +1,95 @@
+package run
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/runtime"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// AuditFile is a run's audit log in its directory.
+const AuditFile = "audit.jsonl"
+
+// record appends an event to the run's audit log. Auditing never stops a
+// run: a failure to record is reported as a warning.
+func (m *Manager) record(r *state.Run, kind string, data map[string]string, durable bool) {
+	m.withAudit(r, func(l *audit.Log) error {
+		_, err := l.Append(kind, data, durable)
+		return err
+	}, (*audit.Log).Release)
+}
+
+// closeAudit signs the end of the run's log.
+func (m *Manager) closeAudit(r *state.Run) {
+	m.withAudit(r, func(*audit.Log) error { return nil }, (*audit.Log).Close)
+}
+
+func (m *Manager) withAudit(r *state.Run, do func(*audit.Log) error, done func(*audit.Log) error) {
+	if m.SigningKey == nil {
+		return
+	}
+	key, err := m.SigningKey()
+	if err != nil {
+		m.warnf("audit log of run %s: %v", r.ID, err)
+		return
+	}
+	l, err := audit.Open(m.Store.Path(r.ID, AuditFile), r.ID, key, audit.Options{})
+	if err != nil {
+		m.warnf("audit log of run %s: %v", r.ID, err)
+		return
+	}
+	err = do(l)
+	if derr := done(l); err == nil {
+		err = derr
+	}
+	if err != nil {
+		m.warnf("audit log of run %s: %v", r.ID, err)
+	}
+}
+
+// SigningKeyFunc loads the user's audit signing key once.
+type SigningKeyFunc func() (ed25519.PrivateKey, error)
+
+func runCreatedEvent(r *state.Run, configDigest string) map[string]string {
+	return map[string]string{
+		"run_id": r.ID, "name": r.Name, "workspace": r.Workspace, "image": r.Image, "image_hash": r.ImageHash,
+		"dependencies": strings.Join(r.Deps, " "), "command": strings.Join(r.Command, " "),
+		"config_digest": configDigest, "moat_version": r.MoatVersion,
+		"detached": strconv.FormatBool(r.Detached), "keep": strconv.FormatBool(r.Keep),
+	}
+}
+
+func containerCreatedEvent(r *state.Run, spec runtime.ContainerSpec) map[string]string {
+	ev := map[string]string{
+		"container_id": r.ContainerID, "image": spec.Image,
+		"cap_drop": strings.Join(spec.CapDrop, ","), "cap_add": strings.Join(spec.CapAdd, ","),
+		"security_opt":          strings.Join(spec.SecurityOpt, ","),
+		"no_new_privileges":     strconv.FormatBool(spec.NoNewPrivileges),
+		"unmasked_system_paths": strconv.FormatBool(spec.UnmaskSystemPaths),
+	}
+	var what, why []string
+	for _, p := range r.Privileges {
+		what, why = append(what, p.What), append(why, p.Reason)
+	}
+	if len(what) > 0 {
+		ev["elevated"], ev["elevation_reason"] = strings.Join(what, "; "), strings.Join(why, ", ")
+	}
+	return ev
+}
+
+// logsDigest describes the saved output log for the audit trail.
+func logsDigest(path string) map[string]string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return map[string]string{"saved": "false"}
+	}
+	sum := sha256.Sum256(data)
+	return map[string]string{"file": state.LogFile, "sha256": hex.EncodeToString(sum[:]),
+		"bytes": strconv.Itoa(len(data)), "lines": strconv.Itoa(strings.Count(string(data), "\n"))}
+}
