@@ -1,0 +1,101 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+)
+
+// auditKinds returns the event kinds of a run's audit log, in order.
+func auditKinds(t *testing.T, e *moatEnv, runID string) []string {
+	t.Helper()
+	f, err := os.Open(filepath.Join(e.runsDir(), runID, "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var kinds []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var entry struct{ Kind string }
+		if err := json.Unmarshal(sc.Bytes(), &entry); err != nil {
+			t.Fatalf("audit line %q: %v", sc.Text(), err)
+		}
+		kinds = append(kinds, entry.Kind)
+	}
+	return kinds
+}
+
+// TestAuditLog checks a real run's audit log end to end: the events come in
+// order, 'moat audit' passes, an entry edited by hand makes it fail naming
+// that entry, and the bundle exported before verifies after the run
+// directory is gone.
+func TestAuditLog(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	ws := e.workspace(agentYAML("docker:dind"))
+	name := uniqueName(t)
+	e.mustRun(0, "run", "-n", name, ws, "--", "true")
+	r := e.find(name)
+
+	want := []string{"run.created", "container.created", "container.started", "container.exited", "logs.saved", "run.finished", "checkpoint"}
+	if got := auditKinds(t, e, r.ID); !slices.Equal(got, want) {
+		t.Fatalf("audit events: got %v, want %v", got, want)
+	}
+	raw, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "audit.jsonl"))
+	if !strings.Contains(string(raw), `"elevation_reason":"docker:dind"`) || !strings.Contains(string(raw), "SYS_ADMIN") {
+		t.Errorf("container.created does not record the dind privileges and their reason:\n%s", raw)
+	}
+	res := e.mustRun(0, "audit", name)
+	mustContain(t, "stdout", res.stdout, ": OK\n", "7 entries", "1 signed checkpoints")
+
+	bundle := filepath.Join(t.TempDir(), "bundle.json")
+	e.mustRun(0, "audit", name, "--export", bundle)
+
+	// Edit the third entry by hand, as someone covering their tracks would.
+	log := filepath.Join(e.runsDir(), r.ID, "audit.jsonl")
+	lines := strings.SplitAfter(string(raw), "\n")
+	lines[2] = strings.Replace(lines[2], `"container_id":"`, `"container_id":"0`, 1)
+	if err := os.WriteFile(log, []byte(strings.Join(lines, "")), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	res = e.run("audit", name)
+	if res.code != 1 {
+		t.Errorf("audit of an edited log: exit %d, want 1:\n%s", res.code, res)
+	}
+	mustContain(t, "stdout", res.stdout, "TAMPERED", "entry 3 (line 3)")
+
+	e.mustRun(0, "destroy", name)
+	res = e.mustRun(0, "audit", "verify", bundle)
+	mustContain(t, "stdout", res.stdout, ": OK\n", "run.created 1")
+}
+
+// TestAuditAfterCLICrash kills the CLI during a run: the next moat command
+// finishes the run, and the log verifies and is closed.
+func TestAuditAfterCLICrash(t *testing.T) {
+	t.Parallel()
+	needImage(t)
+	e := newMoat(t)
+	ws := e.workspace(agentYAML(""))
+	name := uniqueName(t)
+	p := e.start("run", "-n", name, ws, "--", "sh", "-c", "sleep 2; exit 4")
+	r := e.waitState(name, "running")
+	p.signal(syscall.SIGKILL)
+	p.wait(waitTimeout)
+	res := e.mustRun(0, "audit", name) // the run is still going: open, but sound
+	mustContain(t, "stdout", res.stdout, "OK so far")
+	e.waitState(name, "exited")
+	res = e.mustRun(0, "audit", name)
+	mustContain(t, "stdout", res.stdout, ": OK\n")
+	if got := auditKinds(t, e, r.ID); !slices.Contains(got, "container.exited") || got[len(got)-1] != "checkpoint" {
+		t.Errorf("after the crash: events %v, want the exit recorded by the next moat process and a closing checkpoint", got)
+	}
+}
