@@ -42,11 +42,14 @@ test: testbed vet test-unit test-e2e
 fuzz:
 	$(GO) test ./internal/deps/ -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./internal/config/ -run '^$$' -fuzz FuzzParse -fuzztime 30s
+	$(GO) test ./internal/audit/ -run '^$$' -fuzz FuzzDecodeEntry -fuzztime 30s
 
 demo: testbed build
 	./$(BIN) run examples/hello
 
+# Ratios against a baseline measured in the same run (see docs/benchmarks.md).
 bench: testbed build
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/audit/
 	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 10x -timeout 20m ./bench/
 
 clean:
