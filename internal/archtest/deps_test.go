@@ -38,6 +38,11 @@ var forbidden = map[string]map[string]string{
 		"internal/iostreams":     "the orchestrator takes writers, never the terminal",
 		"github.com/spf13/cobra": "the orchestrator is not a CLI",
 	},
+	"internal/audit": {
+		"internal/run":     "the orchestrator records into the audit log, not the reverse",
+		"internal/runtime": "the audit log knows nothing of engines",
+		"internal/cmd":     "the audit log is not CLI-specific",
+	},
 	"internal/state":     {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
 	"internal/labels":    {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},
 	"internal/iostreams": {"internal/run": "streams are leaf utilities"},
