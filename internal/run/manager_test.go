@@ -11,13 +11,14 @@ import (
 	"testing"
 
 	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/run/runtest"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
 
-func newTestManager(t *testing.T) (*Manager, *fakeEngine) {
+func newTestManager(t *testing.T) (*Manager, *runtest.Engine) {
 	t.Helper()
-	eng := newFakeEngine()
+	eng := runtest.NewEngine(DefaultBaseImage)
 	return &Manager{Engine: eng, Store: &state.Store{Root: t.TempDir()}, Version: "test"}, eng
 }
 
@@ -34,7 +35,7 @@ func writeWorkspace(t *testing.T, agentYAML string) string {
 
 func TestRunAttachedPassesExitCodeAndRemovesContainer(t *testing.T) {
 	m, eng := newTestManager(t)
-	eng.exitCode = 7
+	eng.ExitCode = 7
 	ws := writeWorkspace(t, "name: demo\nenv: {FOO: bar, KEEP: yaml}\ncommand: [make, test]\n")
 	var out bytes.Buffer
 	res, err := m.Run(context.Background(), Options{Workspace: ws, Env: []string{"FOO=flag"}, Stdout: &out, Stderr: &out})
@@ -44,8 +45,8 @@ func TestRunAttachedPassesExitCodeAndRemovesContainer(t *testing.T) {
 	if res.ExitCode != 7 || res.Run.Status != state.Exited || *res.Run.ExitCode != 7 {
 		t.Fatalf("got exit %d, state %s; want 7, exited", res.ExitCode, res.Run.Status)
 	}
-	if len(eng.containers) != 0 {
-		t.Fatalf("got %d containers left, want 0", len(eng.containers))
+	if len(eng.Containers) != 0 {
+		t.Fatalf("got %d containers left, want 0", len(eng.Containers))
 	}
 	if out.String() != "hello\n" {
 		t.Fatalf("got output %q, want the stream's", out.String())
@@ -70,8 +71,8 @@ func TestRunEnvFlagsOverrideAgentYAML(t *testing.T) {
 		t.Fatal(err)
 	}
 	var env []string
-	for _, c := range eng.containers {
-		env = c.spec.Env
+	for _, c := range eng.Containers {
+		env = c.Spec.Env
 	}
 	for _, want := range []string{"FOO=flag", "KEEP=yaml", "FROM_HOST=h"} {
 		if !slices.Contains(env, want) {
@@ -87,7 +88,7 @@ func TestRunEnvFlagsOverrideAgentYAML(t *testing.T) {
 
 func TestRunCreateFailureLeavesNothing(t *testing.T) {
 	m, eng := newTestManager(t)
-	eng.createErr = errors.New("boom")
+	eng.CreateErr = errors.New("boom")
 	_, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Command: []string{"true"}})
 	if err == nil || !strings.Contains(err.Error(), "creating the container: boom") {
 		t.Fatalf("got %v, want the create error", err)
@@ -124,9 +125,9 @@ func TestRunsReconcilesWithEngine(t *testing.T) {
 	ctx := context.Background()
 	exited, _ := m.Run(ctx, Options{Workspace: ws, Detach: true, Command: []string{"true"}})
 	vanished, _ := m.Run(ctx, Options{Workspace: ws, Detach: true, Command: []string{"true"}})
-	eng.containers[exited.Run.ContainerID].logs = "2026-11-28T10:00:00.5Z done\n"
-	eng.exit(exited.Run.ContainerID, 5)
-	delete(eng.containers, vanished.Run.ContainerID)
+	eng.Containers[exited.Run.ContainerID].Logs = "2026-11-28T10:00:00.5Z done\n"
+	eng.Exit(exited.Run.ContainerID, 5)
+	delete(eng.Containers, vanished.Run.ContainerID)
 
 	runs, err := m.Runs(ctx)
 	if err != nil {
@@ -142,7 +143,7 @@ func TestRunsReconcilesWithEngine(t *testing.T) {
 	if r := got[vanished.Run.ID]; r.Status != state.Lost {
 		t.Errorf("vanished run: got %s, want lost", r.Status)
 	}
-	if len(eng.containers) != 0 {
+	if len(eng.Containers) != 0 {
 		t.Errorf("the exited run's container was not removed")
 	}
 	var out bytes.Buffer
@@ -165,7 +166,7 @@ func TestDestroyRefusesRunningUnlessForced(t *testing.T) {
 	if err := m.Destroy(ctx, res.Run, true); err != nil {
 		t.Fatal(err)
 	}
-	if len(eng.containers) != 0 {
+	if len(eng.Containers) != 0 {
 		t.Fatal("container left after destroy -f")
 	}
 	if _, err := os.Stat(m.Store.Dir(res.Run.ID)); !os.IsNotExist(err) {
@@ -183,9 +184,9 @@ func TestRootWorkspaceRunsAsFallbackUser(t *testing.T) {
 	if _, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"id"}}); err != nil {
 		t.Fatal(err)
 	}
-	for _, c := range eng.containers {
-		if !slices.Contains(c.spec.Env, "MOAT_UID=1000") {
-			t.Fatalf("env %v: want MOAT_UID=1000 for a root-owned workspace", c.spec.Env)
+	for _, c := range eng.Containers {
+		if !slices.Contains(c.Spec.Env, "MOAT_UID=1000") {
+			t.Fatalf("env %v: want MOAT_UID=1000 for a root-owned workspace", c.Spec.Env)
 		}
 	}
 	if !strings.Contains(warned, "belongs to root") {
@@ -203,13 +204,13 @@ func TestRandomNameShape(t *testing.T) {
 
 func TestRunStartFailureLeavesNothing(t *testing.T) {
 	m, eng := newTestManager(t)
-	eng.startErr = errors.New("bind source path does not exist")
+	eng.StartErr = errors.New("bind source path does not exist")
 	_, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Command: []string{"true"}})
 	if err == nil || !strings.Contains(err.Error(), "starting the container") {
 		t.Fatalf("got %v, want the start error", err)
 	}
-	if runs, _ := m.Store.List(); len(runs) != 0 || len(eng.containers) != 0 {
-		t.Fatalf("got %d records and %d containers after a failed start, want none", len(runs), len(eng.containers))
+	if runs, _ := m.Store.List(); len(runs) != 0 || len(eng.Containers) != 0 {
+		t.Fatalf("got %d records and %d containers after a failed start, want none", len(runs), len(eng.Containers))
 	}
 }
 
@@ -223,8 +224,8 @@ func TestDockerModesRefusedWhereTheEngineCannot(t *testing.T) {
 			if !errors.As(err, &unsupported) || unsupported.Feature != mode || unsupported.Hint() == "" {
 				t.Fatalf("got %v, want an UnsupportedError for %s with a remedy", err, mode)
 			}
-			if eng.builds != 0 || len(eng.containers) != 0 {
-				t.Fatalf("refused late: %d builds, %d containers", eng.builds, len(eng.containers))
+			if eng.Builds != 0 || len(eng.Containers) != 0 {
+				t.Fatalf("refused late: %d builds, %d containers", eng.Builds, len(eng.Containers))
 			}
 		})
 	}

@@ -1,0 +1,173 @@
+// Package runtest owns a fake container engine for tests of the
+// orchestrator and the commands: containers, images and logs in memory,
+// with knobs to make steps fail.
+package runtest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/moatsh/moat/internal/runtime"
+)
+
+// Engine is an in-memory engine. Containers "run" until WaitContainer,
+// which ends them with ExitCode.
+type Engine struct {
+	mu         sync.Mutex
+	images     map[string]string // ref -> ID
+	Containers map[string]*Container
+	nextID     int
+	CreateErr  error // returned by CreateContainer when set
+	StartErr   error // returned by StartContainer when set
+	ExitCode   int   // what WaitContainer returns
+	Builds     int   // how many images were built
+}
+
+// Container is a fake container.
+type Container struct {
+	Info runtime.ContainerInfo
+	Spec runtime.ContainerSpec
+	Logs string // "TIMESTAMP text" lines, as the engine returns them with timestamps
+}
+
+// NewEngine returns an engine holding only the base image.
+func NewEngine(baseImage string) *Engine {
+	return &Engine{
+		images:     map[string]string{baseImage: "sha256:base"},
+		Containers: map[string]*Container{},
+	}
+}
+
+func (f *Engine) ImageID(_ context.Context, ref string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if id, ok := f.images[ref]; ok {
+		return id, nil
+	}
+	return "", fmt.Errorf("%w: image %s", runtime.ErrNotFound, ref)
+}
+
+func (f *Engine) BuildImage(_ context.Context, req runtime.BuildRequest, _ func(runtime.BuildMessage)) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Builds++
+	f.images[req.Tag] = "sha256:built"
+	return nil
+}
+
+func (f *Engine) CreateContainer(_ context.Context, spec runtime.ContainerSpec) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.CreateErr != nil {
+		return "", f.CreateErr
+	}
+	f.nextID++
+	id := fmt.Sprintf("c%d", f.nextID)
+	f.Containers[id] = &Container{Spec: spec, Info: runtime.ContainerInfo{ID: id, Labels: spec.Labels, State: "created"}}
+	return id, nil
+}
+
+func (f *Engine) StartContainer(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.StartErr != nil {
+		return f.StartErr
+	}
+	c := f.Containers[id]
+	c.Info.State, c.Info.Running = "running", true
+	return nil
+}
+
+// Exit ends a running container with code.
+func (f *Engine) Exit(id string, code int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := f.Containers[id]
+	c.Info.State, c.Info.Running, c.Info.ExitCode = "exited", false, code
+	c.Info.FinishedAt = time.Now()
+}
+
+func (f *Engine) WaitContainer(_ context.Context, id string) (int, error) {
+	f.Exit(id, f.ExitCode)
+	return f.ExitCode, nil
+}
+
+func (f *Engine) StopContainer(_ context.Context, id string, _ time.Duration) error {
+	if _, ok := f.get(id); !ok {
+		return runtime.ErrNotFound
+	}
+	f.Exit(id, 143)
+	return nil
+}
+
+func (f *Engine) get(id string) (*Container, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c, ok := f.Containers[id]
+	return c, ok
+}
+
+func (f *Engine) RemoveContainer(_ context.Context, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.Containers[id]; !ok {
+		return runtime.ErrNotFound
+	}
+	delete(f.Containers, id)
+	return nil
+}
+
+func (f *Engine) InspectContainer(_ context.Context, id string) (runtime.ContainerInfo, error) {
+	c, ok := f.get(id)
+	if !ok {
+		return runtime.ContainerInfo{}, runtime.ErrNotFound
+	}
+	return c.Info, nil
+}
+
+func (f *Engine) ListContainers(_ context.Context, _ string) ([]runtime.ContainerInfo, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []runtime.ContainerInfo
+	for _, c := range f.Containers {
+		out = append(out, c.Info)
+	}
+	return out, nil
+}
+
+func (f *Engine) ContainerLogs(_ context.Context, id string, _ runtime.LogOptions, stdout, _ io.Writer) error {
+	c, ok := f.get(id)
+	if !ok {
+		return runtime.ErrNotFound
+	}
+	_, err := io.WriteString(stdout, c.Logs)
+	return err
+}
+
+func (f *Engine) AttachContainer(_ context.Context, id string, _ runtime.AttachOptions) (runtime.Stream, error) {
+	return stream{out: "hello\n"}, nil
+}
+
+// The fake has no networks, volumes or listed images; removing them
+// succeeds.
+func (f *Engine) ListNetworks(context.Context, string) ([]runtime.ObjectInfo, error) { return nil, nil }
+func (f *Engine) ListVolumes(context.Context, string) ([]runtime.ObjectInfo, error)  { return nil, nil }
+func (f *Engine) ListImages(context.Context, string) ([]runtime.ImageInfo, error)    { return nil, nil }
+func (f *Engine) RemoveNetwork(context.Context, string) error                        { return nil }
+func (f *Engine) RemoveVolume(context.Context, string) error                         { return nil }
+func (f *Engine) RemoveImage(context.Context, string) error                          { return nil }
+func (f *Engine) ResizeTTY(context.Context, string, uint, uint) error                { return nil }
+
+// stream is an attached fake container.
+type stream struct{ out string }
+
+func (s stream) Write(p []byte) (int, error) { return len(p), nil }
+func (s stream) Close() error                { return nil }
+func (s stream) CloseWrite() error           { return nil }
+func (s stream) CopyOutput(stdout, _ io.Writer) error {
+	_, err := io.WriteString(stdout, s.out)
+	return err
+}
