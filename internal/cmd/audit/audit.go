@@ -100,16 +100,8 @@ func auditRun(ctx context.Context, o *Options) error {
 
 // findRun reconciles with the engine when it can; auditing works without it.
 func (o *Options) findRun(ctx context.Context) (*state.Run, *state.Store, error) {
-	if mgr, err := o.Manager(ctx); err == nil {
-		r, err := mgr.Find(ctx, o.Ref, nil, "")
-		return r, mgr.Store, err
-	}
-	store, err := o.Store()
-	if err != nil {
-		return nil, nil, err
-	}
-	runs, err := store.List()
-	if err != nil {
+	runs, store, err := cmdutil.LoadRuns(ctx, &cmdutil.Factory{Manager: o.Manager, Store: o.Store})
+	if runs == nil && err != nil {
 		return nil, nil, err
 	}
 	r, err := state.Find(runs, o.Ref, nil, "")

@@ -55,7 +55,7 @@ its real state.`,
 }
 
 func listRuns(ctx context.Context, o *Options) error {
-	runs, err := o.runs(ctx)
+	runs, _, err := cmdutil.LoadRuns(ctx, &cmdutil.Factory{Manager: o.Manager, Store: o.Store})
 	if err != nil {
 		if runs == nil {
 			return err
@@ -79,24 +79,6 @@ func listRuns(ctx context.Context, o *Options) error {
 		return nil
 	}
 	return writeTable(o.IO.Out, runs, o.IO.IsStdoutTTY(), o.Now())
-}
-
-// runs returns the reconciled runs, or, when the engine cannot be reached,
-// the records as they are with the reason they could not be checked.
-func (o *Options) runs(ctx context.Context) ([]*state.Run, error) {
-	mgr, err := o.Manager(ctx)
-	if err == nil {
-		return mgr.Runs(ctx)
-	}
-	store, serr := o.Store()
-	if serr != nil {
-		return nil, err
-	}
-	runs, serr := store.List()
-	if serr != nil {
-		return nil, err
-	}
-	return runs, err
 }
 
 // writeTable prints aligned columns on a terminal and tab-separated,

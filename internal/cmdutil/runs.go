@@ -1,0 +1,29 @@
+package cmdutil
+
+import (
+	"context"
+
+	"github.com/moatsh/moat/internal/run"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// LoadRuns returns every run, newest first, reconciled with the engine when
+// it answers, and the store they come from. When the engine cannot be
+// reached it still returns the stored records, with the engine's error:
+// commands that only read records go on and say the states may be stale.
+func LoadRuns(ctx context.Context, f *Factory) ([]*state.Run, *state.Store, error) {
+	mgr, err := f.Manager(ctx)
+	if err == nil {
+		runs, err := mgr.Runs(ctx)
+		return runs, mgr.Store, err
+	}
+	store, serr := f.Store()
+	if serr != nil {
+		return nil, nil, err
+	}
+	runs, serr := store.List()
+	if serr != nil {
+		return nil, nil, err
+	}
+	return runs, store, err
+}
