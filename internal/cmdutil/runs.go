@@ -3,7 +3,6 @@ package cmdutil
 import (
 	"context"
 
-	"github.com/moatsh/moat/internal/run"
 	"github.com/moatsh/moat/internal/state"
 )
 
