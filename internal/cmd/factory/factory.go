@@ -6,6 +6,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"io"
+	"strings"
 	"sync"
 
 	"github.com/moatsh/moat/internal/audit"
@@ -19,13 +21,13 @@ import (
 
 // New returns the Factory for a real process.
 func New(version string) *cmdutil.Factory {
-	io := iostreams.System()
-	f := &cmdutil.Factory{IOStreams: io, Version: version}
+	ios := iostreams.System()
+	f := &cmdutil.Factory{IOStreams: ios, Version: version}
 	var once sync.Once
 	var mgr *run.Manager
 	var err error
 	f.Manager = func(ctx context.Context) (*run.Manager, error) {
-		once.Do(func() { mgr, err = newManager(ctx, io, version) })
+		once.Do(func() { mgr, err = newManager(ctx, ios, version) })
 		return mgr, err
 	}
 	f.Store = openStore
@@ -40,7 +42,7 @@ func openStore() (*state.Store, error) {
 	return &state.Store{Root: root}, nil
 }
 
-func newManager(ctx context.Context, io *iostreams.IOStreams, version string) (*run.Manager, error) {
+func newManager(ctx context.Context, ios *iostreams.IOStreams, version string) (*run.Manager, error) {
 	store, err := openStore()
 	if err != nil {
 		return nil, err
@@ -49,7 +51,7 @@ func newManager(ctx context.Context, io *iostreams.IOStreams, version string) (*
 	if err != nil {
 		return nil, err
 	}
-	progress := newBuildProgress(io)
+	progress := newBuildProgress(ios)
 	keyDir := store.KeysDir()
 	signingKey := sync.OnceValues(func() (ed25519.PrivateKey, error) { return audit.LoadOrCreateKey(keyDir) })
 	return &run.Manager{
@@ -58,19 +60,21 @@ func newManager(ctx context.Context, io *iostreams.IOStreams, version string) (*
 		Store:      store,
 		Version:    version,
 		Warnf: func(format string, args ...any) {
-			fmt.Fprintf(io.ErrOut, "warning: "+format+"\n", args...)
+			fmt.Fprintf(ios.ErrOut, "warning: "+format+"\n", args...)
 		},
 		OnBuild: progress.onEvent,
 	}, nil
 }
 
-// buildProgress renders image build events on stderr: a line redrawn per
-// step on a terminal, one line per build otherwise.
+// buildProgress renders image build events on stderr: on a terminal one
+// line, redrawn with the current step and its latest output; otherwise a
+// line when the build starts and one when it ends.
 type buildProgress struct {
-	io *iostreams.IOStreams
+	io   *iostreams.IOStreams
+	step string
 }
 
-func newBuildProgress(io *iostreams.IOStreams) *buildProgress { return &buildProgress{io: io} }
+func newBuildProgress(ios *iostreams.IOStreams) *buildProgress { return &buildProgress{io: ios} }
 
 func (p *buildProgress) onEvent(e image.Event) {
 	w := p.io.ErrOut
@@ -79,11 +83,14 @@ func (p *buildProgress) onEvent(e image.Event) {
 	case image.BuildStarted:
 		fmt.Fprintf(w, "Building image %s (first run with these dependencies; later runs reuse it)\n", e.Text)
 	case image.StepStarted:
+		p.step = fmt.Sprintf("step %d/%d", e.Step, e.Steps)
 		if tty {
-			fmt.Fprintf(w, "\r\033[K  step %d/%d: %s", e.Step, e.Steps, truncate(e.Text, 70))
+			p.redraw(w, e.Text)
 		}
 	case image.StepOutput:
-		// Output is kept for error reports; showing it would drown the steps.
+		if tty {
+			p.redraw(w, e.Text)
+		}
 	case image.BuildDone:
 		if tty {
 			fmt.Fprint(w, "\r\033[K")
@@ -92,9 +99,21 @@ func (p *buildProgress) onEvent(e image.Event) {
 	}
 }
 
+// redraw replaces the progress line with the step and text, cut to the
+// terminal's width.
+func (p *buildProgress) redraw(w io.Writer, text string) {
+	width, _ := p.io.TerminalSize()
+	if width <= 0 {
+		width = 80
+	}
+	line := "  " + p.step + ": " + strings.Join(strings.Fields(text), " ")
+	fmt.Fprint(w, "\r\033[K"+truncate(line, width-1))
+}
+
 func truncate(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n-1] + "…"
+	return string(r[:n-1]) + "…"
 }
