@@ -79,6 +79,9 @@ func newCmdInfo(f *cmdutil.Factory) *cobra.Command {
 				fmt.Fprintf(w, "Requires:     %s (added automatically)\n", strings.Join(e.Requires, ", "))
 			}
 			fmt.Fprintf(w, "\nIn agent.yaml:\n  dependencies: [%s]\n", usage(e))
+			if e.Method == deps.MethodDocker {
+				fmt.Fprintln(w, "  (or docker:dind; docs/docker.md compares the two modes)")
+			}
 			return nil
 		},
 	}
@@ -87,7 +90,7 @@ func newCmdInfo(f *cmdutil.Factory) *cobra.Command {
 func usage(e deps.Entry) string {
 	switch {
 	case e.Method == deps.MethodDocker:
-		return "docker:host   # or docker:dind"
+		return "docker:host"
 	case e.Default != "":
 		return e.Name + "@" + e.Default
 	}
