@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/run/runtest"
@@ -228,5 +229,27 @@ func TestDockerModesRefusedWhereTheEngineCannot(t *testing.T) {
 				t.Fatalf("refused late: %d builds, %d containers", eng.Builds, len(eng.Containers))
 			}
 		})
+	}
+}
+
+func TestRunsFinishesRunsThatNeverStarted(t *testing.T) {
+	m, eng := newTestManager(t)
+	ws := writeWorkspace(t, "")
+	res, err := m.Run(context.Background(), Options{Workspace: ws, Detach: true, Command: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// As if the CLI died between create and start, long ago.
+	c := eng.Containers[res.Run.ContainerID]
+	c.Info.State, c.Info.Running = "created", false
+	res.Run.Status = state.Created
+	m.Store.Save(res.Run)
+	m.Now = func() time.Time { return time.Now().Add(time.Hour) }
+	runs, err := m.Runs(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runs[0].Status != state.Failed || len(eng.Containers) != 0 {
+		t.Fatalf("got state %s and %d containers, want failed and none", runs[0].Status, len(eng.Containers))
 	}
 }

@@ -68,8 +68,11 @@ func (m *Manager) reconcileOne(ctx context.Context, r *state.Run, byRun map[stri
 			return m.Store.Save(r)
 		}
 		return nil
-	case c.State == "created":
+	case c.State == "created" && m.now().Sub(r.CreatedAt) < createGrace:
 		return nil // being started by another moat process
+	case c.State == "created":
+		m.finish(ctx, r, state.Failed, -1, errors.New("the run never started: the moat process creating it stopped first"))
+		return nil
 	}
 	info, err := m.Engine.InspectContainer(ctx, c.ID)
 	if err != nil {
