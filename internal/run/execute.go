@@ -256,10 +256,9 @@ func waitOutput(done <-chan error) {
 func (m *Manager) interrupt(ctx context.Context, r *state.Run, stream runtime.Stream, outDone <-chan error) (Result, error) {
 	cctx, cancel := detached(ctx)
 	defer cancel()
-	m.Engine.StopContainer(cctx, r.ContainerID, stopGrace)
-	code := -1
-	if info, err := m.Engine.InspectContainer(cctx, r.ContainerID); err == nil {
-		code = info.ExitCode
+	code, err := m.stopContainer(cctx, r)
+	if err != nil {
+		m.warnf("%v", err)
 	}
 	stream.Close()
 	waitOutput(outDone)

@@ -33,16 +33,25 @@ func (m *Manager) Stop(ctx context.Context, r *state.Run) error {
 	if !r.Status.Active() {
 		return nil
 	}
-	err := m.Engine.StopContainer(ctx, r.ContainerID, stopGrace)
-	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
-		return fmt.Errorf("stopping run %s: %w", r.ID, err)
-	}
-	code := -1
-	if info, err := m.Engine.InspectContainer(ctx, r.ContainerID); err == nil {
-		code = info.ExitCode
+	code, err := m.stopContainer(ctx, r)
+	if err != nil {
+		return err
 	}
 	m.finish(ctx, r, state.Stopped, code, nil)
 	return nil
+}
+
+// stopContainer stops the run's container and returns the command's exit
+// code, or -1 when the engine no longer knows it.
+func (m *Manager) stopContainer(ctx context.Context, r *state.Run) (int, error) {
+	err := m.Engine.StopContainer(ctx, r.ContainerID, stopGrace)
+	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+		return -1, fmt.Errorf("stopping run %s: %w", r.ID, err)
+	}
+	if info, err := m.Engine.InspectContainer(ctx, r.ContainerID); err == nil {
+		return info.ExitCode, nil
+	}
+	return -1, nil
 }
 
 // RunningError reports an attempt to destroy a run that is still running.
