@@ -43,6 +43,12 @@ var forbidden = map[string]map[string]string{
 		"internal/runtime": "the audit log knows nothing of engines",
 		"internal/cmd":     "the audit log is not CLI-specific",
 	},
+	"internal/policy": {
+		"internal/run":     "policy is pure: the proxy and the orchestrator consume it",
+		"internal/runtime": "policy is pure",
+		"internal/config":  "policy is pure; config passes it plain values",
+		"internal/cmd":     "policy is pure",
+	},
 	"internal/state":     {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
 	"internal/labels":    {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},
 	"internal/iostreams": {"internal/run": "streams are leaf utilities"},

@@ -1,0 +1,90 @@
+package policy
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+)
+
+// The proxy answers a blocked request, and a blocked CONNECT, with status
+// DenyStatus (403 Forbidden: the proxy understood the request and refuses
+// it; 407 would wrongly suggest credentials help), header HeaderName set to
+// Decision.Header and Decision.Body as a text/plain body.
+const (
+	DenyStatus = 403
+	HeaderName = "X-Moat-Blocked"
+)
+
+// Decision is the outcome of a check.
+type Decision struct {
+	Allowed bool
+	Rule    string // the rule that allowed the request, or why it was blocked
+	Hint    string // how to allow a blocked request; may be empty
+}
+
+// Header is the value of the X-Moat-Blocked header: the reason, in
+// printable ASCII. It is empty for an allowed request.
+func (d Decision) Header() string {
+	if d.Allowed {
+		return ""
+	}
+	return printable(d.Rule)
+}
+
+// Body is the text body of the deny response, naming the rule and the hint.
+// It is empty for an allowed request.
+func (d Decision) Body() string {
+	if d.Allowed {
+		return ""
+	}
+	body := "moat blocked this request: " + d.Rule + "\n"
+	if d.Hint != "" {
+		body += "To allow it, " + d.Hint + ".\n"
+	}
+	return body
+}
+
+// printable replaces bytes that may not appear in a header value.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r >= 0x7f {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+func addHint(pattern string) string {
+	return fmt.Sprintf("add %+q to network.allow in agent.yaml", pattern)
+}
+
+func denyNone(host string) Decision {
+	return Decision{
+		Rule: `network.policy "none": the run has no network access`,
+		Hint: fmt.Sprintf(`set network.policy to "strict" in agent.yaml and add %+q to network.allow`, normalizeHost(host)),
+	}
+}
+
+func denyStrict(host string) Decision {
+	return Decision{
+		Rule: fmt.Sprintf(`%+q is not in network.allow (network.policy "strict")`, host),
+		Hint: addHint(host),
+	}
+}
+
+func denyPort(name string, port int, r *Rule) Decision {
+	return Decision{
+		Rule: fmt.Sprintf("%+q is allowed only on port %d (%s %+q)", name, r.Port, r.Source, r.Pattern),
+		Hint: addHint(joinHostPort(name, false, port)),
+	}
+}
+
+func denyPrivate(host string, addr netip.Addr, class string) Decision {
+	rule := fmt.Sprintf("%s is %s", addr, class)
+	hint := addHint(addr.String())
+	if host != "" && host != addr.String() {
+		rule = fmt.Sprintf("%+q resolves to %s, %s", host, addr, class)
+		hint += fmt.Sprintf(", or map %+q under network.hosts", host)
+	}
+	return Decision{Rule: rule, Hint: hint}
+}

@@ -1,0 +1,164 @@
+package policy
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+)
+
+// Mode is the value of network.policy in agent.yaml.
+type Mode string
+
+// Modes. The empty Mode means Strict.
+const (
+	Strict     Mode = "strict"     // only allowed hosts
+	Permissive Mode = "permissive" // every public host, still through the proxy and traced
+	None       Mode = "none"       // no network at all
+)
+
+// Policy is one run's network policy. Build it with New, then add grant
+// hosts with AddGrantHosts before the proxy starts; after that it is only
+// read and is safe for concurrent use.
+type Policy struct {
+	Mode  Mode
+	Allow []Rule                // network.allow, then grant hosts, in order
+	Hosts map[string]netip.Addr // network.hosts: lower-case name to the address it maps to
+
+	// Private lists extra destinations blocked like private ones unless
+	// explicitly allowed, such as the host's own public addresses. Nil adds
+	// nothing.
+	Private []netip.Prefix
+}
+
+// New builds a policy from agent.yaml's network section. It reports every
+// invalid rule and mapping, not just the first.
+func New(mode Mode, allow []string, hosts map[string]string) (*Policy, error) {
+	var errs []error
+	p := &Policy{Mode: mode}
+	if mode == "" {
+		p.Mode = Strict
+	} else if mode != Strict && mode != Permissive && mode != None {
+		errs = append(errs, fmt.Errorf(`invalid network.policy %q: must be "strict", "permissive" or "none"`, mode))
+	}
+	for _, s := range allow {
+		r, err := ParseRule(s, SourceAllow)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.Allow = append(p.Allow, r)
+	}
+	var err error
+	p.Hosts, err = parseHosts(hosts)
+	if err = errors.Join(append(errs, err)...); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+func parseHosts(hosts map[string]string) (map[string]netip.Addr, error) {
+	var errs []error
+	out := make(map[string]netip.Addr, len(hosts))
+	names := make([]string, 0, len(hosts))
+	for name := range hosts {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, name := range names {
+		key, addr, err := parseMapping(name, hosts[name])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out[key] = addr
+	}
+	return out, errors.Join(errs...)
+}
+
+// parseMapping parses one network.hosts entry.
+func parseMapping(name, value string) (string, netip.Addr, error) {
+	r, err := ParseRule(name, "network.hosts")
+	if err != nil {
+		return "", netip.Addr{}, err
+	}
+	if r.Wildcard || r.Port != 0 || r.Prefix != nil {
+		return "", netip.Addr{}, fmt.Errorf("invalid network.hosts entry %q: the key must be a plain host name, without wildcard, port or IP", name)
+	}
+	addr, err := netip.ParseAddr(value)
+	if err != nil || addr.Zone() != "" {
+		return "", netip.Addr{}, fmt.Errorf("invalid network.hosts entry %q: %q is not an IP address", name, value)
+	}
+	return r.Host, addr.Unmap(), nil
+}
+
+// AddGrantHosts allows the hosts a grant needs, recorded with Source
+// "grant <name>". It adds nothing if any host is invalid.
+func (p *Policy) AddGrantHosts(grant string, hosts []string) error {
+	if grant == "" {
+		return errors.New("adding grant hosts: grant name is empty")
+	}
+	var rules []Rule
+	var errs []error
+	for _, h := range hosts {
+		r, err := ParseRule(h, "grant "+grant)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		rules = append(rules, r)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	p.Allow = append(p.Allow, rules...)
+	return nil
+}
+
+// normalizeHost lower-cases a request host and drops a trailing dot and
+// IPv6 brackets.
+func normalizeHost(host string) string {
+	host = strings.TrimSuffix(strings.ToLower(host), ".")
+	if len(host) > 1 && host[0] == '[' && host[len(host)-1] == ']' {
+		host = host[1 : len(host)-1]
+	}
+	return host
+}
+
+// parseIP parses host as an IP literal. It skips the parse for names, which
+// cannot start with a digit in the last label or contain a colon.
+func parseIP(host string) (netip.Addr, bool) {
+	if host == "" || !strings.Contains(host, ":") && !isDigit(host[len(host)-1]) {
+		return netip.Addr{}, false
+	}
+	addr, err := netip.ParseAddr(host)
+	if err != nil {
+		return netip.Addr{}, false
+	}
+	return addr.WithZone("").Unmap(), true
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+func (r *Rule) matchesName(name string) bool {
+	if r.Prefix != nil {
+		return false
+	}
+	if !r.Wildcard {
+		return name == r.Host
+	}
+	n := len(name) - len(r.Host)
+	return n > 1 && name[n-1] == '.' && name[n:] == r.Host
+}
+
+func (r *Rule) matchesPort(port int) bool { return r.Port == 0 || r.Port == port }
+
+func (r *Rule) matchesAddr(addr netip.Addr, port int) bool {
+	return r.Prefix != nil && r.Prefix.Contains(addr) && r.matchesPort(port)
+}
+
+// allowedBy names the rule that allowed a request.
+func allowedBy(r *Rule) Decision {
+	return Decision{Allowed: true, Rule: fmt.Sprintf("%s %+q", r.Source, r.Pattern)}
+}
