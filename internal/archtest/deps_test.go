@@ -43,6 +43,11 @@ var forbidden = map[string]map[string]string{
 		"internal/runtime": "the audit log knows nothing of engines",
 		"internal/cmd":     "the audit log is not CLI-specific",
 	},
+	"internal/grant": {
+		"internal/proxy": "the proxy takes a small credential interface; the store does not know it",
+		"internal/run":   "the orchestrator consumes grants",
+		"internal/cmd":   "the store is not CLI-specific",
+	},
 	"internal/policy": {
 		"internal/run":     "policy is pure: the proxy and the orchestrator consume it",
 		"internal/runtime": "policy is pure",

@@ -1,0 +1,131 @@
+package grant
+
+import (
+	"encoding/base64"
+	"net"
+	"strings"
+)
+
+// Injection is what the proxy does to one request: set each header in
+// Headers (keys are canonical), replacing any value the agent sent.
+type Injection struct {
+	Grant   string            // the grant's name, for request events
+	Headers map[string]Secret // header name -> full value, e.g. "Bearer <token>"
+}
+
+// InjectionFor returns the headers g injects into a request to host (as in
+// the request's Host, with or without a port) for path, and false when g
+// does not apply. The proxy must call it only for requests it has
+// intercepted over TLS, never for plain HTTP.
+//
+// Rules: github sends "Authorization: Bearer <token>" to api.github.com and,
+// on github.com, Basic auth "x-access-token:<token>" to git smart-HTTP and
+// LFS paths only (so the web UI never sees it); anthropic sends "x-api-key"
+// to api.anthropic.com; openai sends "Authorization: Bearer" to
+// api.openai.com; an http grant sends its header, with the secret as the
+// value, to its hosts. Without an explicit port a host matches port 443.
+func (g Grant) InjectionFor(host, path string, secret Secret) (Injection, bool) {
+	if secret.IsZero() || !g.matchesHost(host) {
+		return Injection{}, false
+	}
+	name, value, ok := g.header(hostName(host), path, secret.p.b)
+	if !ok {
+		return Injection{}, false
+	}
+	return Injection{Grant: g.Name, Headers: map[string]Secret{name: {p: &secretBytes{b: value}}}}, true
+}
+
+// header returns the header and its value for a request g applies to.
+func (g Grant) header(host, path string, token []byte) (string, []byte, bool) {
+	switch g.Kind {
+	case GitHub:
+		if host == "github.com" {
+			if !isGitHTTPPath(path) {
+				return "", nil, false
+			}
+			return "Authorization", basicAuth("x-access-token", token), true
+		}
+		return "Authorization", prefixed("Bearer ", token), true
+	case Anthropic:
+		return "X-Api-Key", prefixed("", token), true
+	case OpenAI:
+		return "Authorization", prefixed("Bearer ", token), true
+	case HTTP:
+		return g.Header, prefixed("", token), g.Header != ""
+	}
+	return "", nil, false
+}
+
+// hosts returns the hosts g applies to: the built-in ones for built-in
+// kinds, whatever the grant file says notwithstanding.
+func (g Grant) hosts() []string {
+	if b, ok := Builtin(g.Kind); ok {
+		return b.Hosts
+	}
+	return g.Hosts
+}
+
+func (g Grant) matchesHost(host string) bool {
+	name, port := splitHost(host)
+	for _, pattern := range g.hosts() {
+		if hostMatches(pattern, name, port) {
+			return true
+		}
+	}
+	return false
+}
+
+// hostMatches reports whether pattern ("api.example.com", "*.example.com",
+// "api.example.com:8443") covers name:port. An empty port means 443.
+func hostMatches(pattern, name, port string) bool {
+	pname, pport := splitHost(pattern)
+	if pport != port {
+		return false
+	}
+	if suffix, ok := strings.CutPrefix(pname, "*"); ok {
+		return strings.HasSuffix(name, suffix) && len(name) > len(suffix)
+	}
+	return pname == name
+}
+
+// splitHost lower-cases host, drops a trailing dot and splits off the port,
+// returning "443" when there is none.
+func splitHost(host string) (name, port string) {
+	host = strings.ToLower(host)
+	name, port, err := net.SplitHostPort(host)
+	if err != nil {
+		name, port = host, "443"
+	}
+	return strings.TrimSuffix(name, "."), port
+}
+
+func hostName(host string) string {
+	name, _ := splitHost(host)
+	return name
+}
+
+// isGitHTTPPath reports whether path is a git smart-HTTP or git LFS request
+// for a repository: /OWNER/REPO[.git]/info/refs, .../git-upload-pack,
+// .../git-receive-pack or .../info/lfs/....
+func isGitHTTPPath(path string) bool {
+	parts := strings.SplitN(strings.TrimPrefix(path, "/"), "/", 3)
+	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
+		return false
+	}
+	rest := parts[2]
+	switch rest {
+	case "info/refs", "git-upload-pack", "git-receive-pack":
+		return true
+	}
+	return strings.HasPrefix(rest, "info/lfs/")
+}
+
+func basicAuth(user string, password []byte) []byte {
+	cred := append([]byte(user+":"), password...)
+	out := []byte("Basic ")
+	return base64.StdEncoding.AppendEncode(out, cred)
+}
+
+func prefixed(prefix string, token []byte) []byte {
+	return append([]byte(prefix), token...)
+}
