@@ -43,6 +43,12 @@ var forbidden = map[string]map[string]string{
 		"internal/runtime": "the audit log knows nothing of engines",
 		"internal/cmd":     "the audit log is not CLI-specific",
 	},
+	"internal/proxy": {
+		"internal/run":     "the orchestrator starts the proxy, not the reverse",
+		"internal/runtime": "the proxy knows nothing of engines",
+		"internal/grant":   "the proxy takes a small credential interface, not the store",
+		"internal/cmd":     "the proxy is not CLI-specific",
+	},
 	"internal/grant": {
 		"internal/proxy": "the proxy takes a small credential interface; the store does not know it",
 		"internal/run":   "the orchestrator consumes grants",
