@@ -1,0 +1,145 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/moatsh/moat/internal/policy"
+)
+
+// target is where a request goes: scheme, canonical host and port.
+type target struct {
+	scheme string
+	host   string
+	port   int
+}
+
+// authority is host[:port] for a URL, without the scheme's default port.
+func (t target) authority() string {
+	if (t.scheme == "http" && t.port == 80) || (t.scheme == "https" && t.port == 443) {
+		if ip := net.ParseIP(t.host); ip != nil && ip.To4() == nil {
+			return "[" + t.host + "]"
+		}
+		return t.host
+	}
+	return net.JoinHostPort(t.host, strconv.Itoa(t.port))
+}
+
+// exchange is one forwarded request's state, shared by forward and the
+// ReverseProxy hooks through the request context.
+type exchange struct {
+	target target
+	ev     Event
+	out    atomic.Int64 // request body bytes read from the agent
+}
+
+type exchangeKey struct{}
+
+func exchangeOf(r *http.Request) *exchange {
+	x, _ := r.Context().Value(exchangeKey{}).(*exchange)
+	return x
+}
+
+// forward checks t against the policy, then sends r there through the
+// shared ReverseProxy (injecting credentials in Rewrite) and records one
+// Event.
+func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
+	x := &exchange{target: t, ev: Event{
+		Time: time.Now(), Method: r.Method, Scheme: t.scheme,
+		Host: t.authority(), Path: r.URL.Path,
+	}}
+	if x.ev.Path == "" {
+		x.ev.Path = "/"
+	}
+	if d := s.checkHost(t.host, t.port); !d.Allowed {
+		writeDeny(w, d)
+		x.ev.Status, x.ev.Decision = policy.DenyStatus, denyDecision(d)
+		x.ev.Duration = time.Since(x.ev.Time)
+		s.emit(x.ev)
+		return
+	}
+	x.ev.Decision = "allow"
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = &countingBody{ReadCloser: r.Body, n: &x.out}
+	}
+	cw := &countingWriter{ResponseWriter: w}
+	defer func() {
+		p := recover()
+		if p != nil && x.ev.Err == "" {
+			x.ev.Err = fmt.Sprint("aborted: ", p)
+		}
+		if cw.status != 0 {
+			x.ev.Status = cw.status
+		}
+		x.ev.Duration = time.Since(x.ev.Time)
+		x.ev.BytesIn, x.ev.BytesOut = cw.n, x.out.Load()
+		s.emit(x.ev)
+		if p != nil {
+			panic(p) // http.ErrAbortHandler: the response was cut short
+		}
+	}()
+	s.rp.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+}
+
+// rewrite points the outgoing request at its target and, for requests
+// inside an intercepted TLS tunnel, injects the grant's headers, replacing
+// any the agent sent. ReverseProxy has already
+// removed hop-by-hop headers, Proxy-Authorization among them.
+func (s *Server) rewrite(pr *httputil.ProxyRequest) {
+	x := exchangeOf(pr.In)
+	out := pr.Out
+	out.URL.Scheme = x.target.scheme
+	out.URL.Host = x.target.authority()
+	out.URL.User = nil
+	out.Host = ""
+	out.Header.Del("Proxy-Authorization")
+	// Credentials travel only inside TLS: a plain http:// request would
+	// carry them across the network in the clear.
+	if s.Credentials == nil || x.target.scheme != "https" {
+		return
+	}
+	headers, grant, ok := s.Credentials.For(x.target.host, out.URL.Path)
+	if !ok {
+		return
+	}
+	for k, v := range headers {
+		out.Header.Set(k, v)
+	}
+	x.ev.Grant = grant
+}
+
+// modifyResponse keeps the upstream status, which a 101 upgrade never
+// writes through the ResponseWriter.
+func (s *Server) modifyResponse(res *http.Response) error {
+	if x := exchangeOf(res.Request); x != nil {
+		x.ev.Status = res.StatusCode
+	}
+	return nil
+}
+
+// errorHandler answers a request that could not be forwarded: DenyStatus
+// if the resolved address was refused, else 502.
+func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
+	x := exchangeOf(r)
+	var blocked *blockedError
+	if errors.As(err, &blocked) {
+		x.ev.Decision = denyDecision(blocked.d)
+		writeDeny(w, blocked.d)
+		return
+	}
+	x.ev.Err = err.Error()
+	if !errors.Is(err, context.Canceled) {
+		s.logf("moat proxy: %s %s://%s%s: %v", r.Method, x.target.scheme, x.target.authority(), x.ev.Path, err)
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(http.StatusBadGateway)
+	_, _ = io.WriteString(w, "moat proxy: could not reach "+x.target.authority()+": "+err.Error()+"\n")
+}

@@ -1,0 +1,359 @@
+package proxy
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moatsh/moat/internal/policy"
+)
+
+// Credentials is what the proxy needs from the credential store, for one
+// run. Hosts are passed lower-case, without port or trailing dot.
+type Credentials interface {
+	// For returns the headers to set on a request to host/path (replacing
+	// whatever the agent sent) and the grant's name, or ok=false.
+	For(host, path string) (headers map[string]string, grant string, ok bool)
+	// Intercept reports whether CONNECTs to host must be TLS-intercepted
+	// (a grant covers it). Other hosts are tunnelled blind, but still
+	// policy-checked.
+	Intercept(host string) bool
+}
+
+// closeWait bounds how long Close waits for tunnels to end once their
+// connections are closed.
+const closeWait = 5 * time.Second
+
+// handshakeTimeout bounds the TLS handshake with the agent on an
+// intercepted CONNECT.
+const handshakeTimeout = 10 * time.Second
+
+// Server is one run's egress proxy, an http.Handler to serve on the
+// address the agent's HTTP_PROXY names. Set its fields before the first
+// request and do not change them after; it is safe for concurrent use.
+// Call Close when the run ends.
+type Server struct {
+	// Token is the per-run secret. Every request and CONNECT must carry
+	// Proxy-Authorization: Basic with Token as the password (any user);
+	// others get 407 with Proxy-Authenticate. An empty Token refuses all.
+	Token string
+
+	// Policy decides which hosts and addresses may be reached. Nil allows
+	// everything, private addresses included (for tests only).
+	Policy *policy.Policy
+
+	// Credentials says which hosts are intercepted and what headers are
+	// injected. Nil means no injection and no interception.
+	Credentials Credentials
+
+	// Leaves mints the certificates shown to the agent on intercepted
+	// CONNECTs. It is required when Credentials intercepts any host.
+	Leaves *Leaves
+
+	// UpstreamTLS configures TLS to upstream servers (roots, mainly). It is
+	// cloned; nil means the system roots.
+	UpstreamTLS *tls.Config
+
+	// Resolver resolves host names before every dial; each address is
+	// re-checked with Policy.CheckAddr. Nil means net.DefaultResolver.
+	Resolver func(ctx context.Context, host string) ([]netip.Addr, error)
+
+	// Dial connects to an already checked address ("ip:port"). Nil means a
+	// net.Dialer with a 30-second timeout.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// OnEvent is called once per request, per blind tunnel when it ends,
+	// and per refused CONNECT. It must not block long. Nil drops events.
+	OnEvent func(Event)
+
+	// Logf logs proxy errors; it never sees credentials. Nil discards.
+	Logf func(format string, args ...any)
+
+	initOnce  sync.Once
+	transport *http.Transport
+	rp        *httputil.ReverseProxy
+	inner     *http.Server  // serves requests inside intercepted tunnels
+	innerLn   *connListener // feeds inner
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.Conn]struct{} // hijacked CONNECT connections
+	wg     sync.WaitGroup        // tunnels and the inner server
+}
+
+func (s *Server) init() {
+	s.initOnce.Do(func() {
+		var tlsConf *tls.Config
+		if s.UpstreamTLS != nil {
+			tlsConf = s.UpstreamTLS.Clone()
+		}
+		s.transport = &http.Transport{
+			DialContext:           s.dialChecked,
+			TLSClientConfig:       tlsConf,
+			ForceAttemptHTTP2:     true,
+			MaxIdleConns:          100,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+			TLSHandshakeTimeout:   10 * time.Second,
+			ExpectContinueTimeout: time.Second,
+		}
+		errLog := log.New(logWriter{s}, "", 0)
+		s.rp = &httputil.ReverseProxy{
+			Rewrite:        s.rewrite,
+			Transport:      s.transport,
+			ModifyResponse: s.modifyResponse,
+			ErrorHandler:   s.errorHandler,
+			ErrorLog:       errLog,
+			BufferPool:     bufferPool{},
+		}
+		s.conns = make(map[net.Conn]struct{})
+		s.innerLn = newConnListener()
+		s.inner = &http.Server{
+			Handler:           http.HandlerFunc(s.serveIntercepted),
+			ConnContext:       tunnelContext,
+			ReadHeaderTimeout: 30 * time.Second,
+			IdleTimeout:       5 * time.Minute,
+			ErrorLog:          errLog,
+		}
+		s.wg.Go(func() { _ = s.inner.Serve(s.innerLn) })
+	})
+}
+
+// ServeHTTP handles one request from the agent: a CONNECT, or a plain HTTP
+// request in absolute form.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	s.init()
+	if !s.authorized(r) {
+		w.Header().Set("Proxy-Authenticate", `Basic realm="moat"`)
+		http.Error(w, "moat proxy: missing or wrong proxy credentials", http.StatusProxyAuthRequired)
+		return
+	}
+	if r.Method == http.MethodConnect {
+		s.serveConnect(w, r)
+		return
+	}
+	if r.URL.Scheme != "http" || r.URL.Host == "" {
+		http.Error(w, "moat proxy: send absolute http:// URLs, or CONNECT for https", http.StatusBadRequest)
+		return
+	}
+	host, port, err := splitAuthority(r.URL.Host, 80)
+	if err != nil {
+		http.Error(w, "moat proxy: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	s.forward(w, r, target{scheme: "http", host: host, port: port})
+}
+
+// authorized reports whether r carries Basic proxy credentials whose
+// password is the token.
+func (s *Server) authorized(r *http.Request) bool {
+	if s.Token == "" {
+		return false
+	}
+	scheme, cred, ok := strings.Cut(r.Header.Get("Proxy-Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") {
+		return false
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+	if err != nil {
+		return false
+	}
+	_, pass, ok := strings.Cut(string(raw), ":")
+	return ok && subtle.ConstantTimeCompare([]byte(pass), []byte(s.Token)) == 1
+}
+
+// Close closes every hijacked CONNECT tunnel and the proxy's idle upstream
+// connections, then waits (at most a few seconds) for tunnels to end.
+// Later CONNECTs are refused. It is idempotent and returns nil.
+func (s *Server) Close() error {
+	s.init()
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	conns := make([]net.Conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		_ = c.Close()
+	}
+	_ = s.inner.Close()
+	s.transport.CloseIdleConnections()
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(closeWait):
+		s.logf("moat proxy: tunnels still open %s after Close", closeWait)
+	}
+	return nil
+}
+
+// track records a hijacked connection so Close can close it, reporting
+// false if the server is closed.
+func (s *Server) track(c net.Conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.wg.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c net.Conn) {
+	s.mu.Lock()
+	_, ok := s.conns[c]
+	delete(s.conns, c)
+	s.mu.Unlock()
+	if ok {
+		s.wg.Done()
+	}
+}
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}
+
+func (s *Server) emit(e Event) {
+	if s.OnEvent != nil {
+		s.OnEvent(e)
+	}
+}
+
+// checkHost applies the policy before DNS; a nil policy allows all.
+func (s *Server) checkHost(host string, port int) policy.Decision {
+	if s.Policy == nil {
+		return policy.Decision{Allowed: true, Rule: "no policy"}
+	}
+	return s.Policy.CheckHost(host, port)
+}
+
+// blockedError is a dial refused by Policy.CheckAddr.
+type blockedError struct{ d policy.Decision }
+
+func (e *blockedError) Error() string { return "moat proxy: blocked: " + e.d.Rule }
+
+// dialChecked resolves addr's host, checks every address with
+// Policy.CheckAddr and dials the first allowed one that answers.
+func (s *Server) dialChecked(ctx context.Context, network, addr string) (net.Conn, error) {
+	host, portStr, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("invalid port in %q", addr)
+	}
+	var addrs []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{ip}
+	} else if s.Resolver != nil {
+		addrs, err = s.Resolver(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+	} else {
+		addrs, err = net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		if err != nil {
+			return nil, err
+		}
+	}
+	if len(addrs) == 0 {
+		return nil, fmt.Errorf("resolving %q: no addresses", host)
+	}
+	dial := s.Dial
+	if dial == nil {
+		dial = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	var denied *blockedError
+	var lastErr error
+	for _, a := range addrs {
+		if s.Policy != nil {
+			if d := s.Policy.CheckAddr(host, a, port); !d.Allowed {
+				if denied == nil {
+					denied = &blockedError{d}
+				}
+				continue
+			}
+		}
+		c, err := dial(ctx, "tcp", netip.AddrPortFrom(a.Unmap(), uint16(port)).String())
+		if err == nil {
+			return c, nil
+		}
+		lastErr = err
+	}
+	if lastErr != nil {
+		return nil, lastErr
+	}
+	return nil, denied
+}
+
+// writeDeny answers a request refused by the policy.
+func writeDeny(w http.ResponseWriter, d policy.Decision) {
+	h := w.Header()
+	h.Set(policy.HeaderName, d.Header())
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(policy.DenyStatus)
+	_, _ = io.WriteString(w, d.Body())
+}
+
+func denyDecision(d policy.Decision) string { return "deny: " + d.Rule }
+
+// splitAuthority splits "host[:port]" into a canonical host (lower-case,
+// no brackets or trailing dot) and a port, defaulting to def.
+func splitAuthority(authority string, def int) (string, int, error) {
+	host, port := authority, def
+	if h, p, err := net.SplitHostPort(authority); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil || n <= 0 || n > 65535 {
+			return "", 0, fmt.Errorf("invalid port in %q", authority)
+		}
+		host, port = h, n
+	} else if strings.HasPrefix(authority, "[") && strings.HasSuffix(authority, "]") {
+		host = authority[1 : len(authority)-1]
+	}
+	host = strings.ToLower(strings.TrimSuffix(host, "."))
+	if ip, err := netip.ParseAddr(host); err == nil {
+		host = ip.Unmap().String()
+	}
+	if host == "" {
+		return "", 0, fmt.Errorf("no host in %q", authority)
+	}
+	return host, port, nil
+}
+
+type logWriter struct{ s *Server }
+
+func (l logWriter) Write(p []byte) (int, error) {
+	l.s.logf("%s", strings.TrimSuffix(string(p), "\n"))
+	return len(p), nil
+}
+
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
+
+// bufferPool lends ReverseProxy its 32 KiB copy buffers.
+type bufferPool struct{}
+
+func (bufferPool) Get() []byte  { return *bufPool.Get().(*[]byte) }
+func (bufferPool) Put(b []byte) { bufPool.Put(&b) }
