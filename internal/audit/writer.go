@@ -31,9 +31,10 @@ type Log struct {
 	every uint64
 	now   func() time.Time
 
-	mu   sync.Mutex
-	f    *os.File
-	head head // cached; valid while the file's size is head.size
+	mu      sync.Mutex
+	f       *os.File
+	head    head   // cached; valid while the file's size is head.size
+	pending []byte // entries written but not yet flushed
 }
 
 // head is the end of the chain as last seen.
@@ -69,29 +70,47 @@ func Open(path, runID string, key ed25519.PrivateKey, opts Options) (*Log, error
 // Append records an event. With durable set, the entry is on disk before
 // Append returns; use it for events that matter (run start, exit).
 func (l *Log) Append(kind string, data map[string]string, durable bool) (Entry, error) {
+	entries, err := l.AppendBatch([]Event{{Kind: kind, Data: data}}, durable)
+	if len(entries) == 0 {
+		return Entry{}, err
+	}
+	return entries[0], err
+}
+
+// Event is one thing to record.
+type Event struct {
+	Kind string
+	Data map[string]string
+}
+
+// AppendBatch records events in order under one lock and one write, with
+// the checkpoints that fall among them. It returns the entries written.
+func (l *Log) AppendBatch(events []Event, durable bool) ([]Entry, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX); err != nil {
-		return Entry{}, fmt.Errorf("locking the audit log: %w", err)
+		return nil, fmt.Errorf("locking the audit log: %w", err)
 	}
 	defer syscall.Flock(int(l.f.Fd()), syscall.LOCK_UN)
 	if err := l.refreshHead(); err != nil {
-		return Entry{}, err
+		return nil, err
 	}
-	e, err := l.write(kind, data)
-	if err != nil {
-		return e, err
-	}
-	if e.Seq%l.every == 0 {
-		if _, err := l.writeCheckpoint(false); err != nil {
-			return e, err
+	entries := make([]Entry, 0, len(events))
+	for _, ev := range events {
+		e := l.write(ev.Kind, ev.Data)
+		entries = append(entries, e)
+		if e.Seq%l.every == 0 {
+			l.writeCheckpoint(false)
+			durable = true
 		}
-		durable = true
+	}
+	if err := l.flush(); err != nil {
+		return nil, err
 	}
 	if durable {
-		return e, l.f.Sync()
+		return entries, l.f.Sync()
 	}
-	return e, nil
+	return entries, nil
 }
 
 // Close appends the final signed checkpoint, syncs and closes the file.
@@ -106,13 +125,14 @@ func (l *Log) Close() error {
 	if err := l.refreshHead(); err != nil {
 		return err
 	}
-	if _, err := l.writeCheckpoint(true); err != nil {
+	l.writeCheckpoint(true)
+	if err := l.flush(); err != nil {
 		return err
 	}
 	return l.f.Sync()
 }
 
-func (l *Log) writeCheckpoint(final bool) (Entry, error) {
+func (l *Log) writeCheckpoint(final bool) Entry {
 	covers, head := l.head.seq, l.head.hash
 	if covers == 0 {
 		head = Genesis(l.runID)
@@ -127,19 +147,33 @@ func (l *Log) writeCheckpoint(final bool) (Entry, error) {
 	})
 }
 
-// write appends one entry after the cached head. The caller holds the lock.
-func (l *Log) write(kind string, data map[string]string) (Entry, error) {
+// write adds one entry after the cached head to the pending buffer; flush
+// puts the buffer in the file. The caller holds the lock.
+func (l *Log) write(kind string, data map[string]string) Entry {
 	e := Entry{Seq: l.head.seq + 1, Time: l.now().UTC(), Kind: kind, Data: data, Prev: l.head.hash}
 	if e.Seq == 1 {
 		e.Prev = Genesis(l.runID)
 	}
 	e.Hash = ComputeHash(e)
-	line := append(appendEntry(nil, e), '\n')
-	if _, err := l.f.Write(line); err != nil {
-		return e, fmt.Errorf("writing the audit log: %w", err)
+	l.pending = append(appendEntry(l.pending, e), '\n')
+	l.head.seq, l.head.hash = e.Seq, e.Hash
+	return e
+}
+
+// flush writes the pending entries with one write. On failure the cached
+// head is dropped, so the next append reads the file again.
+func (l *Log) flush() error {
+	if len(l.pending) == 0 {
+		return nil
 	}
-	l.head = head{seq: e.Seq, hash: e.Hash, size: l.head.size + int64(len(line))}
-	return e, nil
+	n, err := l.f.Write(l.pending)
+	l.pending = l.pending[:0]
+	if err != nil {
+		l.head.size = -1
+		return fmt.Errorf("writing the audit log: %w", err)
+	}
+	l.head.size += int64(n)
+	return nil
 }
 
 // refreshHead makes the cached head match the file: another process may
@@ -168,11 +202,11 @@ func (l *Log) refreshHead() error {
 		return fmt.Errorf("cutting the torn end of the audit log: %w", err)
 	}
 	sum := sha256.Sum256(torn)
-	_, err = l.write(KindTornTail, map[string]string{
+	l.write(KindTornTail, map[string]string{
 		"bytes": strconv.Itoa(len(torn)), "sha256": hex.EncodeToString(sum[:]),
 		"note": "a writer stopped in the middle of an entry; the partial entry was dropped",
 	})
-	return err
+	return l.flush()
 }
 
 // readTail finds the last complete entry of the file, the offset just
