@@ -1,10 +1,10 @@
 package run
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
-	"os"
 	"strconv"
 	"strings"
 
@@ -84,12 +84,11 @@ func containerCreatedEvent(r *state.Run, spec runtime.ContainerSpec) map[string]
 }
 
 // logsDigest describes the saved output log for the audit trail.
-func logsDigest(path string) map[string]string {
-	data, err := os.ReadFile(path)
+func logsDigest(logs []byte, err error) map[string]string {
 	if err != nil {
-		return map[string]string{"saved": "false"}
+		return map[string]string{"saved": "false", "error": err.Error()}
 	}
-	sum := sha256.Sum256(data)
+	sum := sha256.Sum256(logs)
 	return map[string]string{"file": state.LogFile, "sha256": hex.EncodeToString(sum[:]),
-		"bytes": strconv.Itoa(len(data)), "lines": strconv.Itoa(strings.Count(string(data), "\n"))}
+		"bytes": strconv.Itoa(len(logs)), "lines": strconv.Itoa(bytes.Count(logs, []byte("\n")))}
 }

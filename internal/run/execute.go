@@ -296,10 +296,11 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 		kind = audit.KindContainerStopped
 	}
 	m.record(r, kind, map[string]string{"container_id": r.ContainerID, "exit_code": strconv.Itoa(code), "state": string(status), "error": r.Error}, true)
-	if err := m.captureLogs(cctx, r); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+	logs, err := m.captureLogs(cctx, r)
+	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		m.warnf("saving the logs of run %s: %v", r.ID, err)
 	}
-	m.record(r, audit.KindLogsSaved, logsDigest(m.Store.Path(r.ID, state.LogFile)), false)
+	m.record(r, audit.KindLogsSaved, logsDigest(logs, err), false)
 	if !r.Keep {
 		m.removeContainerAndVolumes(cctx, r)
 	}

@@ -25,11 +25,11 @@ type LogLine struct {
 }
 
 // captureLogs copies the container's whole log, with the engine's
-// timestamps, into the run's log file. It runs before a container is
-// removed, so the log outlives it.
-func (m *Manager) captureLogs(ctx context.Context, r *state.Run) error {
+// timestamps, into the run's log file and returns what it wrote. It runs
+// before a container is removed, so the log outlives it.
+func (m *Manager) captureLogs(ctx context.Context, r *state.Run) ([]byte, error) {
 	if r.ContainerID == "" {
-		return nil
+		return nil, nil
 	}
 	var buf bytes.Buffer
 	out, errOut := &lineRecorder{stream: "stdout", enc: json.NewEncoder(&buf)}, &lineRecorder{stream: "stderr"}
@@ -38,9 +38,9 @@ func (m *Manager) captureLogs(ctx context.Context, r *state.Run) error {
 	out.flush()
 	errOut.flush()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return state.WriteFileAtomic(m.Store.Path(r.ID, state.LogFile), buf.Bytes(), 0o600)
+	return buf.Bytes(), state.WriteFileAtomic(m.Store.Path(r.ID, state.LogFile), buf.Bytes(), 0o600)
 }
 
 // lineRecorder turns "TIMESTAMP text" lines from the engine into LogLines.
