@@ -154,8 +154,11 @@ func (l *Log) write(kind string, data map[string]string) Entry {
 	if e.Seq == 1 {
 		e.Prev = Genesis(l.runID)
 	}
-	e.Hash = ComputeHash(e)
-	l.pending = append(appendEntry(l.pending, e), '\n')
+	start := len(l.pending)
+	l.pending = appendBody(l.pending, e)
+	e.Hash = hashBody(l.pending[start:]) // the body, encoded once, is what the hash covers
+	l.pending = append(l.pending, `,"hash":`...)
+	l.pending = append(appendString(l.pending, e.Hash), '}', '\n')
 	l.head.seq, l.head.hash = e.Seq, e.Hash
 	return e
 }
