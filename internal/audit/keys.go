@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/moatsh/moat/internal/fsutil"
 )
 
 // Key file names under the key directory.
@@ -45,19 +47,12 @@ func createKey(dir string) (ed25519.PrivateKey, error) {
 		return nil, err
 	}
 	seed := pem.EncodeToMemory(&pem.Block{Type: "MOAT AUDIT ED25519 SEED", Bytes: priv.Seed()})
-	f, err := os.OpenFile(filepath.Join(dir, privateKeyFile), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	err = fsutil.Publish(filepath.Join(dir, privateKeyFile), seed, 0o600)
 	if errors.Is(err, os.ErrExist) {
 		return LoadOrCreateKey(dir) // another process made it first
 	}
 	if err != nil {
 		return nil, fmt.Errorf("creating the audit signing key: %w", err)
-	}
-	if _, err := f.Write(seed); err != nil {
-		f.Close()
-		return nil, err
-	}
-	if err := f.Close(); err != nil {
-		return nil, err
 	}
 	pubText := base64.StdEncoding.EncodeToString(pub) + "\n"
 	return priv, os.WriteFile(filepath.Join(dir, publicKeyFile), []byte(pubText), 0o644)

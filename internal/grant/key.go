@@ -1,6 +1,8 @@
 package grant
 
 import (
+	"github.com/moatsh/moat/internal/fsutil"
+
 	"crypto/rand"
 	"errors"
 	"fmt"
@@ -89,12 +91,7 @@ func (k fileKey) create() error {
 	}
 	key := make([]byte, keySize)
 	rand.Read(key)
-	tmp, err := writeTemp(dir, ".grants-key-*", key)
-	if err != nil {
-		return fail("creating it", err)
-	}
-	defer os.Remove(tmp)
-	if err := os.Link(tmp, k.path); err != nil && !errors.Is(err, fs.ErrExist) {
+	if err := fsutil.Publish(k.path, key, 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fail("creating it", err)
 	}
 	return nil

@@ -1,6 +1,8 @@
 package grant
 
 import (
+	"github.com/moatsh/moat/internal/fsutil"
+
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -99,7 +101,7 @@ func (s *Store) Put(g Grant, secret Secret) error {
 	if err := os.MkdirAll(s.dir, 0o700); err != nil {
 		return fmt.Errorf("storing grant %q: %w", g.Name, err)
 	}
-	if err := writeFileAtomic(s.path(g.Name), data); err != nil {
+	if err := fsutil.WriteFileAtomic(s.path(g.Name), data, 0o600); err != nil {
 		return fmt.Errorf("storing grant %q: %w", g.Name, err)
 	}
 	return nil
@@ -218,6 +220,6 @@ func (s *Store) Delete(name string) error {
 	if err != nil {
 		return fmt.Errorf("revoking grant %q: %w", name, err)
 	}
-	syncDir(s.dir)
+	fsutil.SyncDir(s.dir)
 	return nil
 }

@@ -1,6 +1,8 @@
 package proxy
 
 import (
+	"github.com/moatsh/moat/internal/fsutil"
+
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -96,7 +98,7 @@ func loadOrCreateKey(path string) (crypto.Signer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding the moat CA key: %w", err)
 	}
-	err = publish(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	err = fsutil.Publish(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 	switch {
 	case errors.Is(err, fs.ErrExist):
 		return readKey(path) // another process created it first
@@ -161,7 +163,7 @@ func loadOrCreateCert(path string, key crypto.Signer, now func() time.Time) (*CA
 	if err != nil {
 		return nil, fmt.Errorf("creating the moat CA certificate: %w", err)
 	}
-	err = publish(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
+	err = fsutil.Publish(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644)
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return nil, fmt.Errorf("creating the moat CA certificate: %w", err)
 	}
@@ -227,36 +229,6 @@ func randomSerial() (*big.Int, error) {
 		return nil, fmt.Errorf("generating a serial number: %w", err)
 	}
 	return serial.Add(serial, big.NewInt(1)), nil
-}
-
-// publish writes data to path with mode, whole and only if path does not
-// exist yet: it writes a temporary file, then hard-links it into place,
-// which fails like O_EXCL (an error wrapping fs.ErrExist) if another
-// process got there first. Readers never see a partial file.
-func publish(path string, data []byte, mode fs.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := writeSynced(tmp, data, mode); err != nil {
-		return err
-	}
-	return os.Link(tmp.Name(), path)
-}
-
-func writeSynced(f *os.File, data []byte, mode fs.FileMode) error {
-	err := f.Chmod(mode)
-	if err == nil {
-		_, err = f.Write(data)
-	}
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 func damaged(path string, why error) error {

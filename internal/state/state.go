@@ -15,6 +15,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/moatsh/moat/internal/fsutil"
 )
 
 // Status is where a run is in its lifecycle.
@@ -178,30 +180,9 @@ func (s *Store) Delete(id string) error {
 	return os.RemoveAll(s.Dir(id))
 }
 
-// WriteFileAtomic writes data to a temporary file beside path, syncs it and
-// renames it into place.
+// WriteFileAtomic replaces path with data, crash-safely.
 func WriteFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fsutil.WriteFileAtomic(path, data, perm)
 }
 
 // KeysDir holds the user's keys (the audit signing key).
