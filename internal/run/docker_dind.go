@@ -152,19 +152,13 @@ func (e *CacheInUseError) Hint() string {
 }
 
 func (m *Manager) checkCacheFree(ctx context.Context, self *state.Run, volume string) error {
-	runs, err := m.Store.List()
-	if err != nil {
-		return err
+	r, err := m.activeRunWhere(ctx, func(r *state.Run) bool {
+		return r.ID != self.ID && slices.ContainsFunc(r.Volumes, func(v state.Volume) bool { return v.Name == volume })
+	})
+	if r != nil {
+		return &CacheInUseError{Volume: volume, RunID: r.ID}
 	}
-	for _, r := range runs {
-		if r.ID == self.ID || !r.Status.Active() || !slices.ContainsFunc(r.Volumes, func(v state.Volume) bool { return v.Name == volume }) {
-			continue
-		}
-		if m.stillActive(ctx, r) {
-			return &CacheInUseError{Volume: volume, RunID: r.ID}
-		}
-	}
-	return nil
+	return err
 }
 
 // union returns a with the elements of b it lacks, in order.

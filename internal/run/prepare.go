@@ -265,18 +265,26 @@ func (e *NameInUseError) Hint() string {
 // checkNameFree refuses a name held by a run that may still have a live
 // container; finished runs do not hold their name.
 func (m *Manager) checkNameFree(ctx context.Context, name string) error {
+	r, err := m.activeRunWhere(ctx, func(r *state.Run) bool { return r.Name == name })
+	if r != nil {
+		return &NameInUseError{Name: name, RunID: r.ID}
+	}
+	return err
+}
+
+// activeRunWhere returns a run that match accepts and that is still active
+// once checked against the engine, or nil.
+func (m *Manager) activeRunWhere(ctx context.Context, match func(*state.Run) bool) (*state.Run, error) {
 	runs, err := m.Store.List()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for _, r := range runs {
-		if r.Name == name && r.Status.Active() {
-			if m.stillActive(ctx, r) {
-				return &NameInUseError{Name: name, RunID: r.ID}
-			}
+		if r.Status.Active() && match(r) && m.stillActive(ctx, r) {
+			return r, nil
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // stillActive re-checks an active-looking record against the engine.
