@@ -31,6 +31,35 @@ const (
 	KindRunFinished      = "run.finished"
 	KindCheckpoint       = "checkpoint"
 	KindTornTail         = "audit.torn-tail" // a crash left a partial entry, dropped here
+
+	// Written by the run's proxy, one per request (see NetKeys).
+	KindNetRequest = "net.request" // a request the policy allowed (forwarded, or failed upstream)
+	KindNetDenied  = "net.denied"  // a request or CONNECT the policy refused
+	// KindCredentialInjected precedes the net.request whose headers a
+	// grant replaced: data "grant", "host", "method", "path"; never a value.
+	KindCredentialInjected = "credential.injected"
+
+	// Sidecars: the run's proxy (and later others), with their privileges.
+	KindSidecarCreated = "sidecar.created"
+	KindSidecarReady   = "sidecar.ready"
+	KindSidecarRemoved = "sidecar.removed"
+)
+
+// Data keys of net.request and net.denied entries, which 'moat trace'
+// reads back. Numbers are decimal strings.
+const (
+	NetTime       = "time"        // when the request arrived, RFC 3339 with nanoseconds
+	NetMethod     = "method"      // GET, POST, CONNECT, ...
+	NetScheme     = "scheme"      // http, https (intercepted) or tunnel (blind CONNECT)
+	NetHost       = "host"        // host, with the port when not the scheme's default
+	NetPath       = "path"        // URL path without the query
+	NetStatus     = "status"      // status sent to the agent; 0 if none
+	NetDurationUS = "duration_us" // until the response or tunnel ended, microseconds
+	NetBytesIn    = "bytes_in"    // body bytes from upstream to the agent
+	NetBytesOut   = "bytes_out"   // body bytes from the agent to upstream
+	NetGrant      = "grant"       // grant whose credential was injected; "" if none
+	NetDecision   = "decision"    // "allow" or "deny: <rule>"
+	NetError      = "error"       // what went wrong forwarding; "" if nothing
 )
 
 // hashDomain separates this encoding from any other use of SHA-256.
