@@ -21,6 +21,7 @@ import (
 	"github.com/moatsh/moat/internal/cmd/logs"
 	runcmd "github.com/moatsh/moat/internal/cmd/run"
 	"github.com/moatsh/moat/internal/cmd/stop"
+	tracecmd "github.com/moatsh/moat/internal/cmd/trace"
 	"github.com/moatsh/moat/internal/cmd/version"
 	"github.com/moatsh/moat/internal/cmdutil"
 )
@@ -50,6 +51,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		destroy.NewCmdDestroy(f, nil),
 		clean.NewCmdClean(f, nil),
 		auditcmd.NewCmdAudit(f, nil),
+		tracecmd.NewCmdTrace(f, nil),
 		depscmd.NewCmdDeps(f),
 		version.NewCmdVersion(f),
 		exitCodesTopic(),

@@ -1,0 +1,164 @@
+// Package trace implements 'moat trace': the network requests a run's
+// egress proxy recorded in its audit log, as a table, JSON or a HAR file.
+package trace
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/run"
+	"github.com/moatsh/moat/internal/state"
+	"github.com/moatsh/moat/internal/trace"
+)
+
+// Options are the flags and arguments of 'moat trace'.
+type Options struct {
+	IO       *iostreams.IOStreams
+	Manager  func(context.Context) (*run.Manager, error)
+	Store    func() (*state.Store, error)
+	Version  string
+	Location *time.Location // for the table's times
+
+	Ref     string
+	Network bool // the only kind of trace today, and the default
+	JSON    bool
+	HAR     string
+}
+
+// NewCmdTrace builds the command; runF replaces the work in tests.
+func NewCmdTrace(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+	opts := &Options{IO: f.IOStreams, Manager: f.Manager, Store: f.Store, Version: f.Version, Location: time.Local}
+	cmd := &cobra.Command{
+		Use:   "trace [run]",
+		Short: "Show the network requests a run made",
+		Long: `Show every request a run's egress proxy handled, addressed by ID, ID
+prefix or name (default: the most recent run): time, method, URL, status,
+duration, body bytes each way, the grant whose credential was injected (its
+name, never the value) and the policy's decision.
+
+The requests come from the run's audit log, so the trace is as
+tamper-evident as the log; 'moat audit' verifies it. A blind CONNECT
+tunnel, which moat forwards without looking inside, shows as one CONNECT
+line to host:port.
+
+With --json, print a JSON array; with --har, write a HAR 1.2 archive that a
+browser's developer tools open (Network panel, Import HAR).`,
+		Example: `  # The most recent run's requests
+  $ moat trace
+
+  # Requests the policy refused
+  $ moat trace web --json | jq '.[] | select(.denied)'
+
+  # Open in Chrome or Firefox developer tools
+  $ moat trace web --har web.har`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				opts.Ref = args[0]
+			}
+			if opts.JSON && opts.HAR != "" {
+				return cmdutil.FlagErrorf("--json and --har cannot be used together")
+			}
+			if runF != nil {
+				return runF(cmd.Context(), opts)
+			}
+			return traceRun(cmd.Context(), opts)
+		},
+	}
+	cmd.Flags().BoolVar(&opts.Network, "network", false, "Show network requests (the default and, for now, the only kind)")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "Print requests as a JSON array")
+	cmd.Flags().StringVar(&opts.HAR, "har", "", "Write requests as a HAR 1.2 archive to `FILE` (- for stdout)")
+	return cmd
+}
+
+func traceRun(ctx context.Context, o *Options) error {
+	r, store, err := o.findRun(ctx)
+	if err != nil {
+		return err
+	}
+	reqs, err := readRequests(o.IO.ErrOut, store.Path(r.ID, run.AuditFile), r.ID)
+	if err != nil {
+		return err
+	}
+	switch {
+	case o.HAR != "":
+		return o.writeHAR(reqs)
+	case len(reqs) == 0:
+		if o.JSON {
+			fmt.Fprintln(o.IO.Out, "[]")
+		}
+		fmt.Fprintf(o.IO.ErrOut, "no network requests recorded for run %s\n", r.ID)
+		return nil
+	case o.JSON:
+		return writeJSON(o.IO.Out, reqs)
+	}
+	return writeTable(o.IO.Out, reqs, o.IO.IsStdoutTTY(), o.Location)
+}
+
+// findRun is the lookup 'moat audit' uses: reconciled with the engine when
+// it answers, from the stored records when it does not.
+func (o *Options) findRun(ctx context.Context) (*state.Run, *state.Store, error) {
+	runs, store, err := cmdutil.LoadRuns(ctx, &cmdutil.Factory{Manager: o.Manager, Store: o.Store})
+	if runs == nil && err != nil {
+		return nil, nil, err
+	}
+	r, err := state.Find(runs, o.Ref, nil, "")
+	return r, store, err
+}
+
+// readRequests reads the run's audit log. It does not verify the chain
+// ('moat audit' does), but a line it cannot read is an error.
+func readRequests(errOut io.Writer, path, runID string) ([]trace.Request, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("run %s has no audit log (%s)", runID, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening the audit log of run %s: %w", runID, err)
+	}
+	defer f.Close()
+	reqs, torn, err := trace.Read(f)
+	var lineErr *audit.LineError
+	if errors.As(err, &lineErr) {
+		return nil, cmdutil.WithHint(fmt.Errorf("reading the audit log of run %s: %w", runID, err),
+			fmt.Sprintf("Run 'moat audit %s' to check the log.", runID))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the audit log of run %s: %w", runID, err)
+	}
+	if torn > 0 {
+		fmt.Fprintf(errOut, "note: the audit log of run %s ends in a partial entry (%d bytes), left out; 'moat audit %s' says more\n", runID, torn, runID)
+	}
+	return reqs, nil
+}
+
+// writeHAR writes the archive to the file named by --har, or stdout.
+func (o *Options) writeHAR(reqs []trace.Request) error {
+	if o.HAR == "-" {
+		return trace.WriteHAR(o.IO.Out, reqs, o.Version)
+	}
+	var buf bytes.Buffer
+	if err := trace.WriteHAR(&buf, reqs, o.Version); err != nil {
+		return err
+	}
+	if err := state.WriteFileAtomic(o.HAR, buf.Bytes(), 0o644); err != nil {
+		return fmt.Errorf("writing %s: %w", o.HAR, err)
+	}
+	noun := "requests"
+	if len(reqs) == 1 {
+		noun = "request"
+	}
+	fmt.Fprintf(o.IO.ErrOut, "Wrote %d %s to %s\n", len(reqs), noun, o.HAR)
+	return nil
+}

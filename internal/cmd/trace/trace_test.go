@@ -1,0 +1,402 @@
+package trace
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/cmd/cmdtest"
+	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/run"
+	"github.com/moatsh/moat/internal/state"
+)
+
+func TestNewCmdTrace(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		args    []string
+		want    Options
+		wantErr string
+	}{
+		{name: "defaults", args: nil, want: Options{}},
+		{name: "run and --network", args: []string{"web", "--network"}, want: Options{Ref: "web", Network: true}},
+		{name: "--json", args: []string{"--json"}, want: Options{JSON: true}},
+		{name: "--har file", args: []string{"abc1", "--har", "out.har"}, want: Options{Ref: "abc1", HAR: "out.har"}},
+		{name: "--har stdout", args: []string{"--har", "-"}, want: Options{HAR: "-"}},
+		{name: "--json and --har", args: []string{"--json", "--har", "x.har"}, wantErr: "--json and --har cannot be used together"},
+		{name: "two runs", args: []string{"a", "b"}, wantErr: "accepts at most 1 arg(s), received 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ios, _, _, _ := iostreams.Test()
+			var got *Options
+			cmd := NewCmdTrace(&cmdutil.Factory{IOStreams: ios, Version: "test"}, func(_ context.Context, o *Options) error {
+				got = o
+				return nil
+			})
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(&bytes.Buffer{})
+			cmd.SetErr(&bytes.Buffer{})
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("got error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got.Ref != tt.want.Ref || got.Network != tt.want.Network || got.JSON != tt.want.JSON || got.HAR != tt.want.HAR {
+				t.Fatalf("got ref %q network %v json %v har %q, want %+v", got.Ref, got.Network, got.JSON, got.HAR, tt.want)
+			}
+			if got.Version != "test" || got.Location != time.Local {
+				t.Fatalf("dependencies not copied from the factory: version %q, location %v", got.Version, got.Location)
+			}
+		})
+	}
+}
+
+const runID = "abc123abc123"
+
+var t0 = time.Date(2026, 11, 28, 10, 0, 4, 123456789, time.UTC)
+
+// netEvents are what a run's proxy records: an intercepted request with a
+// grant, a refused CONNECT, a blind tunnel and a request that failed
+// upstream, interleaved with other events as in a real log.
+func netEvents() []audit.Event {
+	at := func(d time.Duration) string { return t0.Add(d).Format(time.RFC3339Nano) }
+	return []audit.Event{
+		{Kind: audit.KindRunCreated, Data: map[string]string{"name": "web"}},
+		{Kind: audit.KindCredentialInjected, Data: map[string]string{"grant": "github", "host": "api.github.com", "method": "POST", "path": "/repos/o/r/pulls"}},
+		{Kind: audit.KindNetRequest, Data: map[string]string{
+			audit.NetTime: at(0), audit.NetMethod: "POST", audit.NetScheme: "https", audit.NetHost: "api.github.com",
+			audit.NetPath: "/repos/o/r/pulls", audit.NetStatus: "201", audit.NetDurationUS: "84250",
+			audit.NetBytesIn: "5120", audit.NetBytesOut: "312", audit.NetGrant: "github", audit.NetDecision: "allow"}},
+		{Kind: audit.KindNetDenied, Data: map[string]string{
+			audit.NetTime: at(time.Second), audit.NetMethod: "CONNECT", audit.NetHost: "evil.example",
+			audit.NetStatus: "403", audit.NetDurationUS: "40", audit.NetBytesIn: "0", audit.NetBytesOut: "0",
+			audit.NetDecision: "deny: host evil.example is not allowed"}},
+		{Kind: audit.KindNetRequest, Data: map[string]string{
+			audit.NetTime: at(2 * time.Second), audit.NetMethod: "CONNECT", audit.NetScheme: "tunnel", audit.NetHost: "registry.npmjs.org",
+			audit.NetStatus: "200", audit.NetDurationUS: "3012000", audit.NetBytesIn: "1048576", audit.NetBytesOut: "4096",
+			audit.NetDecision: "allow"}},
+		{Kind: audit.KindNetRequest, Data: map[string]string{
+			audit.NetTime: at(3 * time.Second), audit.NetMethod: "GET", audit.NetScheme: "http", audit.NetHost: "deb.debian.org",
+			audit.NetPath: "/debian/dists/bookworm/InRelease", audit.NetStatus: "502", audit.NetDurationUS: "12000",
+			audit.NetBytesIn: "0", audit.NetBytesOut: "0", audit.NetDecision: "allow", audit.NetError: "dial tcp: connection refused"}},
+	}
+}
+
+// newRun stores a finished run and writes its audit log with events,
+// signed with a test key, and returns the store.
+func newRun(t *testing.T, store *state.Store, id, name string, created time.Time, events []audit.Event) {
+	t.Helper()
+	code := 0
+	r := &state.Run{ID: id, Name: name, Status: state.Exited, ExitCode: &code, CreatedAt: created}
+	if err := store.Create(r); err != nil {
+		t.Fatal(err)
+	}
+	if events == nil {
+		return
+	}
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{7}, ed25519.SeedSize))
+	l, err := audit.Open(store.Path(id, run.AuditFile), id, key, audit.Options{Now: func() time.Time { return t0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.AppendBatch(events, false); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// setup makes a store with the run "web" (netEvents) and an older run
+// "quiet" that made no requests, and options for a trace command on it.
+func setup(t *testing.T) (*Options, *state.Store, *bytes.Buffer, *bytes.Buffer) {
+	t.Helper()
+	m, _ := cmdtest.Manager(t)
+	newRun(t, m.Store, "fff000fff000", "quiet", t0.Add(-time.Hour), []audit.Event{{Kind: audit.KindRunCreated}})
+	newRun(t, m.Store, runID, "web", t0, netEvents())
+	ios, _, out, errOut := iostreams.Test()
+	return &Options{
+		IO:       ios,
+		Manager:  func(context.Context) (*run.Manager, error) { return m, nil },
+		Store:    func() (*state.Store, error) { return m.Store, nil },
+		Version:  "test",
+		Location: time.FixedZone("CET", 3600),
+	}, m.Store, out, errOut
+}
+
+func TestTraceTable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		tty  bool
+		want string
+	}{
+		{name: "pipe: tab-separated, RFC 3339, byte counts", tty: false, want: "" +
+			"TIME\tMETHOD\tURL\tSTATUS\tDURATION\tIN\tOUT\tGRANT\tDECISION\n" +
+			"2026-11-28T10:00:04.123Z\tPOST\thttps://api.github.com/repos/o/r/pulls\t201\t84ms\t5120\t312\tgithub\tallow\n" +
+			"2026-11-28T10:00:05.123Z\tCONNECT\tevil.example:443\t403\t0ms\t0\t0\t-\tdeny: host evil.example is not allowed\n" +
+			"2026-11-28T10:00:06.123Z\tCONNECT\tregistry.npmjs.org:443\t200\t3.01s\t1048576\t4096\t-\tallow\n" +
+			"2026-11-28T10:00:07.123Z\tGET\thttp://deb.debian.org/debian/dists/bookworm/InRelease\t502\t12ms\t0\t0\t-\tallow\n"},
+		{name: "terminal: aligned, local times, short sizes", tty: true, want: "" +
+			"TIME          METHOD   URL                                                    STATUS  DURATION  IN     OUT    GRANT   DECISION\n" +
+			"11:00:04.123  POST     https://api.github.com/repos/o/r/pulls                 201     84ms      5.1kB  312B   github  allow\n" +
+			"11:00:05.123  CONNECT  evil.example:443                                       403     0ms       0B     0B     -       deny: host evil.example is not allowed\n" +
+			"11:00:06.123  CONNECT  registry.npmjs.org:443                                 200     3.01s     1.0MB  4.1kB  -       allow\n" +
+			"11:00:07.123  GET      http://deb.debian.org/debian/dists/bookworm/InRelease  502     12ms      0B     0B     -       allow\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts, _, out, errOut := setup(t)
+			opts.IO.SetTTY(false, tt.tty, false)
+			if err := traceRun(context.Background(), opts); err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != tt.want {
+				t.Fatalf("stdout\n%s\nwant\n%s", out.String(), tt.want)
+			}
+			if errOut.String() != "" {
+				t.Fatalf("stderr %q, want nothing", errOut.String())
+			}
+		})
+	}
+}
+
+func TestTraceJSON(t *testing.T) {
+	t.Parallel()
+	opts, _, out, errOut := setup(t)
+	opts.Ref, opts.JSON = "web", true
+	if err := traceRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatalf("stdout is not a JSON array: %v\n%s", err, out.String())
+	}
+	if len(got) != 4 || errOut.String() != "" {
+		t.Fatalf("%d requests, stderr %q; want 4 and nothing", len(got), errOut.String())
+	}
+	want := `{
+    "time": "2026-11-28T10:00:04.123456789Z",
+    "method": "POST",
+    "url": "https://api.github.com/repos/o/r/pulls",
+    "scheme": "https",
+    "host": "api.github.com",
+    "path": "/repos/o/r/pulls",
+    "status": 201,
+    "duration_ms": 84.25,
+    "bytes_in": 5120,
+    "bytes_out": 312,
+    "grant": "github",
+    "decision": "allow",
+    "error": "",
+    "denied": false
+  }`
+	if !strings.HasPrefix(out.String(), "[\n  "+want+",\n") {
+		t.Fatalf("first element not as documented:\n%s", out.String())
+	}
+	if got[1]["denied"] != true || got[1]["status"] != 403.0 || got[3]["error"] != "dial tcp: connection refused" {
+		t.Fatalf("denied and failed requests wrong: %v, %v", got[1], got[3])
+	}
+}
+
+func TestTraceHAR(t *testing.T) {
+	t.Parallel()
+	t.Run("to a file", func(t *testing.T) {
+		t.Parallel()
+		opts, _, out, errOut := setup(t)
+		opts.HAR = filepath.Join(t.TempDir(), "web.har")
+		if err := traceRun(context.Background(), opts); err != nil {
+			t.Fatal(err)
+		}
+		if out.String() != "" {
+			t.Fatalf("stdout %q, want nothing", out.String())
+		}
+		if want := "Wrote 4 requests to " + opts.HAR + "\n"; errOut.String() != want {
+			t.Fatalf("stderr %q, want %q", errOut.String(), want)
+		}
+		data, err := os.ReadFile(opts.HAR)
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkHAR(t, data, 4)
+	})
+	t.Run("to stdout", func(t *testing.T) {
+		t.Parallel()
+		opts, _, out, errOut := setup(t)
+		opts.HAR = "-"
+		if err := traceRun(context.Background(), opts); err != nil {
+			t.Fatal(err)
+		}
+		if errOut.String() != "" {
+			t.Fatalf("stderr %q, want nothing", errOut.String())
+		}
+		checkHAR(t, out.Bytes(), 4)
+	})
+}
+
+// checkHAR checks the archive's frame; internal/trace checks every field.
+func checkHAR(t *testing.T, data []byte, n int) {
+	t.Helper()
+	var har struct {
+		Log struct {
+			Version string `json:"version"`
+			Creator struct{ Name, Version string }
+			Entries []struct {
+				Request  struct{ Method, URL string }
+				Decision string `json:"_moat_decision"`
+			}
+		}
+	}
+	if err := json.Unmarshal(data, &har); err != nil {
+		t.Fatalf("not JSON: %v", err)
+	}
+	if har.Log.Version != "1.2" || har.Log.Creator.Name != "moat" || har.Log.Creator.Version != "test" || len(har.Log.Entries) != n {
+		t.Fatalf("HAR %s by %+v with %d entries, want 1.2 by moat test with %d", har.Log.Version, har.Log.Creator, len(har.Log.Entries), n)
+	}
+	if n == 0 {
+		return
+	}
+	if e := har.Log.Entries[1]; e.Request.Method != "CONNECT" || e.Decision != "deny: host evil.example is not allowed" {
+		t.Fatalf("denied entry %+v", e)
+	}
+}
+
+func TestTraceWithoutRequests(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		json     bool
+		har      string
+		wantOut  string
+		wantErr  string
+		wantFile bool
+	}{
+		{name: "table", wantErr: "no network requests recorded for run fff000fff000\n"},
+		{name: "json", json: true, wantOut: "[]\n", wantErr: "no network requests recorded for run fff000fff000\n"},
+		{name: "har", har: "quiet.har", wantErr: "Wrote 0 requests to ", wantFile: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts, _, out, errOut := setup(t)
+			opts.Ref, opts.JSON = "quiet", tt.json
+			if tt.har != "" {
+				opts.HAR = filepath.Join(t.TempDir(), tt.har)
+			}
+			if err := traceRun(context.Background(), opts); err != nil {
+				t.Fatal(err)
+			}
+			if out.String() != tt.wantOut || !strings.HasPrefix(errOut.String(), tt.wantErr) {
+				t.Fatalf("stdout %q stderr %q, want %q and %q", out.String(), errOut.String(), tt.wantOut, tt.wantErr)
+			}
+			if tt.wantFile {
+				data, err := os.ReadFile(opts.HAR)
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkHAR(t, data, 0)
+			}
+		})
+	}
+}
+
+func TestTraceErrors(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		ref      string
+		damage   func(t *testing.T, store *state.Store)
+		wantErr  string
+		wantHint string
+	}{
+		{name: "unknown run", ref: "nope", wantErr: `no run matches "nope"`, wantHint: "Run 'moat list' to see your runs."},
+		{name: "line that does not parse", ref: "web", damage: func(t *testing.T, store *state.Store) {
+			appendTo(t, store.Path(runID, run.AuditFile), "{\"seq\":9,garbage}\n")
+		}, wantErr: "reading the audit log of run abc123abc123: line 8: not a valid entry: expected ,\"time\":",
+			wantHint: "Run 'moat audit abc123abc123' to check the log."},
+		{name: "no audit log", ref: "web", damage: func(t *testing.T, store *state.Store) {
+			if err := os.Remove(store.Path(runID, run.AuditFile)); err != nil {
+				t.Fatal(err)
+			}
+		}, wantErr: "run abc123abc123 has no audit log"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			opts, store, out, _ := setup(t)
+			opts.Ref = tt.ref
+			if tt.damage != nil {
+				tt.damage(t, store)
+			}
+			err := traceRun(context.Background(), opts)
+			if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+				t.Fatalf("got error %v, want one starting %q", err, tt.wantErr)
+			}
+			if got := cmdutil.HintOf(err); got != tt.wantHint {
+				t.Fatalf("hint %q, want %q", got, tt.wantHint)
+			}
+			if out.String() != "" {
+				t.Fatalf("stdout %q, want nothing", out.String())
+			}
+		})
+	}
+}
+
+func TestTraceNotesATornTail(t *testing.T) {
+	t.Parallel()
+	opts, store, out, errOut := setup(t)
+	appendTo(t, store.Path(runID, run.AuditFile), `{"seq":9,"ti`)
+	if err := traceRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out.String(), "\n") != 5 {
+		t.Fatalf("want the header and 4 requests, got\n%s", out.String())
+	}
+	want := "note: the audit log of run abc123abc123 ends in a partial entry (12 bytes), left out; 'moat audit abc123abc123' says more\n"
+	if errOut.String() != want {
+		t.Fatalf("stderr %q, want %q", errOut.String(), want)
+	}
+}
+
+func TestTraceWithEngineDown(t *testing.T) {
+	t.Parallel()
+	opts, _, out, _ := setup(t)
+	opts.Manager = func(context.Context) (*run.Manager, error) { return nil, errors.New("cannot reach the Docker engine") }
+	opts.JSON = true
+	if err := traceRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), `"host": "registry.npmjs.org"`) {
+		t.Fatalf("the stored runs were not used:\n%s", out.String())
+	}
+}
+
+func appendTo(t *testing.T, path, s string) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(s); err != nil {
+		t.Fatal(err)
+	}
+}
