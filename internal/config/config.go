@@ -33,6 +33,8 @@ type Config struct {
 	Mounts       []Mount           // Source as written; the caller resolves it against the workspace
 	Command      []string          // default command; nil when not set
 	Docker       Docker            // options of the Docker mode
+	Network      Network           // agent.yaml's network section
+	Grants       []string          // grant names as written, in order, no duplicates
 	Path         string            // the file it came from; "" when there was none
 }
 

@@ -4,6 +4,8 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+
+	"github.com/moatsh/moat/internal/policy"
 )
 
 // digestVersion is hashed first. Bump it only when the encoding below
@@ -20,6 +22,16 @@ type digestForm struct {
 	Mounts       []digestMount     `json:"mounts,omitempty"`
 	Command      []string          `json:"command,omitempty"`
 	Docker       *digestDocker     `json:"docker,omitempty"`
+	Network      *digestNetwork    `json:"network,omitempty"`
+	Grants       []string          `json:"grants,omitempty"`
+}
+
+// digestNetwork is Network with policy strict, the default, written as "".
+type digestNetwork struct {
+	Policy string            `json:"policy,omitempty"`
+	Allow  []string          `json:"allow,omitempty"`
+	Hosts  map[string]string `json:"hosts,omitempty"`
+	CA     string            `json:"ca,omitempty"`
 }
 
 type digestDocker struct {
@@ -42,7 +54,8 @@ type digestMount struct {
 func (c *Config) Digest() string {
 	var f digestForm
 	if c != nil {
-		f = digestForm{Name: c.Name, Dependencies: c.Dependencies, Env: c.Env, Command: c.Command}
+		f = digestForm{Name: c.Name, Dependencies: c.Dependencies, Env: c.Env, Command: c.Command,
+			Network: networkDigest(c.Network), Grants: c.Grants}
 		for _, m := range c.Mounts {
 			f.Mounts = append(f.Mounts, digestMount(m))
 		}
@@ -56,4 +69,17 @@ func (c *Config) Digest() string {
 	}
 	sum := sha256.Sum256(append([]byte(digestVersion), b...))
 	return hex.EncodeToString(sum[:])
+}
+
+// networkDigest returns the digest form of n, or nil when n asks for nothing
+// beyond the default.
+func networkDigest(n Network) *digestNetwork {
+	d := &digestNetwork{Policy: n.Policy, Allow: n.Allow, Hosts: n.Hosts, CA: n.CA}
+	if d.Policy == string(policy.Strict) {
+		d.Policy = ""
+	}
+	if d.Policy == "" && len(d.Allow) == 0 && len(d.Hosts) == 0 && d.CA == "" {
+		return nil
+	}
+	return d
 }

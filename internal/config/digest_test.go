@@ -29,6 +29,12 @@ func TestDigestStable(t *testing.T) {
 			Name: "a", Dependencies: []string{"git"}, Env: map[string]string{"B": "2", "A": "1"},
 			Mounts: []Mount{{Source: "./c", Target: "/c", ReadOnly: true}}, Command: []string{"make", "test"},
 		}, "ce31d17590661df50a295ffd7fca4cca2231e07b1c9a5ab7e96d30a2df2e7581"},
+		{"strict network is the default", &Config{Network: Network{Policy: "strict", Allow: []string{}}}, emptyDigest},
+		{"network and grants", &Config{
+			Network: Network{Policy: "strict", Allow: []string{"a.com", "10.0.0.0/8"},
+				Hosts: map[string]string{"b.test": "10.0.0.2", "a.test": "10.0.0.1"}, CA: "certs/ca.pem"},
+			Grants: []string{"github", "my-api"},
+		}, "011fc732cb46c4e660d9b79fc37173e78f2031e1b4f3c8043ce4c989c4b99dd9"},
 	}
 	for _, tt := range tests {
 		if got := tt.c.Digest(); got != tt.want {
@@ -73,6 +79,22 @@ func TestDigestDiffers(t *testing.T) {
 		"mounts: [./c:/c]",
 		"mounts: [./c:/c:ro]",
 		"mounts: [./d:/c]",
+		"network: {policy: permissive}",
+		"network: {policy: none}",
+		"network: {allow: [a.com]}",
+		"network: {allow: [a.com, b.com]}",
+		"network: {allow: [b.com, a.com]}",
+		"network: {allow: ['a.com:443']}",
+		"network: {hosts: {a.test: 10.0.0.1}}",
+		"network: {hosts: {a.test: 10.0.0.2}}",
+		"network: {hosts: {b.test: 10.0.0.1}}",
+		"network: {ca: ca.pem}",
+		"network: {ca: ./ca.pem}",
+		"network: {policy: permissive, ca: ca.pem}",
+		"grants: [github]",
+		"grants: [my-api]",
+		"grants: [github, my-api]",
+		"grants: [my-api, github]",
 	}
 	seen := map[string]string{}
 	for _, doc := range docs {
@@ -81,5 +103,23 @@ func TestDigestDiffers(t *testing.T) {
 			t.Errorf("%q and %q have the same digest", prev, doc)
 		}
 		seen[d] = doc
+	}
+}
+
+// TestDigestNetworkDefaults checks that spelling out the defaults of the
+// network section leaves the digest of a config without it unchanged.
+func TestDigestNetworkDefaults(t *testing.T) {
+	t.Parallel()
+	base := mustParse(t, "agent.yaml", "name: x\n").Digest()
+	for _, doc := range []string{
+		"name: x\nnetwork:\n",
+		"name: x\nnetwork: {}\n",
+		"name: x\nnetwork: {policy: strict}\n",
+		"name: x\nnetwork: {policy: strict, allow: [], hosts: {}}\n",
+		"name: x\ngrants: []\n",
+	} {
+		if got := mustParse(t, "agent.yaml", doc).Digest(); got != base {
+			t.Errorf("%q: got digest %s, want %s as without the section", doc, got, base)
+		}
 	}
 }

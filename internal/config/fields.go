@@ -20,8 +20,10 @@ var fields = []field{
 	{"dependencies", (*decoder).dependencies},
 	{"docker", (*decoder).docker},
 	{"env", (*decoder).env},
+	{"grants", (*decoder).grants},
 	{"mounts", (*decoder).mounts},
 	{"name", (*decoder).name},
+	{"network", (*decoder).network},
 }
 
 func fieldNames() []string {

@@ -10,8 +10,16 @@ import (
 // FuzzParse checks that Parse never panics, that every error it returns is
 // an *Error with a position, and that what it accepts validates and survives
 // a round trip through JSON (which is YAML) with the same digest. The seed
-// corpus is in testdata/fuzz/FuzzParse.
+// corpus is in testdata/fuzz/FuzzParse, plus the seeds added here.
 func FuzzParse(f *testing.F) {
+	for _, seed := range []string{
+		"network:\n  policy: strict\n  allow:\n    - api.example.com\n    - \"*.githubusercontent.com\"\n" +
+			"    - example.org:8443\n    - 10.1.2.0/24\n  hosts:\n    api.test: 172.17.0.1\n  ca: certs/ca.pem\ngrants: [github, my-api]\n",
+		"network: {policy: none, allow: [*.a.com, a.com, A.com.], hosts: {'*.x': '::1', b: nope}, ca: ~x}\ngrants: GitHub, github\n",
+		"dependencies: [docker:dind]\ndocker: {cache: true, ready_timeout: 1.5s, install: docker}\n",
+	} {
+		f.Add([]byte(seed))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		c, err := Parse("agent.yaml", data)
 		if err != nil {
@@ -65,6 +73,15 @@ func toJSON(t *testing.T, c *Config) []byte {
 	if c.Command != nil {
 		doc["command"] = c.Command
 	}
+	if c.Docker != (Docker{}) {
+		doc["docker"] = dockerJSON(c.Docker)
+	}
+	if n := networkJSON(c.Network); n != nil {
+		doc["network"] = n
+	}
+	if c.Grants != nil {
+		doc["grants"] = c.Grants
+	}
 	b, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -72,8 +89,45 @@ func toJSON(t *testing.T, c *Config) []byte {
 	return b
 }
 
+func dockerJSON(o Docker) map[string]any {
+	doc := map[string]any{}
+	if o.Cache {
+		doc["cache"] = true
+	}
+	if o.ReadyTimeout != 0 {
+		doc["ready_timeout"] = o.ReadyTimeout.String()
+	}
+	if o.Install != "" {
+		doc["install"] = o.Install
+	}
+	return doc
+}
+
+// networkJSON returns the network section of n, or nil when Parse left it
+// unset.
+func networkJSON(n Network) map[string]any {
+	doc := map[string]any{}
+	if n.Policy != "" {
+		doc["policy"] = n.Policy
+	}
+	if n.Allow != nil {
+		doc["allow"] = n.Allow
+	}
+	if n.Hosts != nil {
+		doc["hosts"] = n.Hosts
+	}
+	if n.CA != "" {
+		doc["ca"] = n.CA
+	}
+	if len(doc) == 0 {
+		return nil
+	}
+	return doc
+}
+
 func sameConfig(a, b *Config) bool {
 	return a.Name == b.Name && reflect.DeepEqual(a.Dependencies, b.Dependencies) &&
 		reflect.DeepEqual(a.Env, b.Env) && reflect.DeepEqual(a.Mounts, b.Mounts) &&
-		reflect.DeepEqual(a.Command, b.Command)
+		reflect.DeepEqual(a.Command, b.Command) && a.Docker == b.Docker &&
+		reflect.DeepEqual(a.Network, b.Network) && reflect.DeepEqual(a.Grants, b.Grants)
 }

@@ -28,6 +28,8 @@ dependencies: [git, jq, make, python]
 env: {FOO: bar}
 mounts: ["./cache:/cache:ro"]
 command: ["make", "test"]
+network: {policy: strict, allow: [api.example.com], hosts: {api.test: 172.17.0.1}, ca: certs/ca.pem}
+grants: [github, my-api]
 `,
 			want: Config{
 				Name:         "my-agent",
@@ -35,6 +37,9 @@ command: ["make", "test"]
 				Env:          map[string]string{"FOO": "bar"},
 				Mounts:       []Mount{{Source: "./cache", Target: "/cache", ReadOnly: true}},
 				Command:      []string{"make", "test"},
+				Network: Network{Policy: "strict", Allow: []string{"api.example.com"},
+					Hosts: map[string]string{"api.test": "172.17.0.1"}, CA: "certs/ca.pem"},
+				Grants: []string{"github", "my-api"},
 			},
 		},
 		{
@@ -76,7 +81,7 @@ command:
 		},
 		{
 			name: "null fields are unset",
-			yaml: "name:\ndependencies:\nenv: ~\nmounts: null\ncommand:\n",
+			yaml: "name:\ndependencies:\nenv: ~\nmounts: null\ncommand:\nnetwork:\ngrants:\n",
 			want: Config{},
 		},
 		{
@@ -148,9 +153,9 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// Document shape.
 		{"list document", "- git\n", `agent.yaml:1:1: expected a mapping of fields at the top level, got a list`,
-			"Valid fields: command, dependencies, docker, env, mounts, name."},
+			"Valid fields: command, dependencies, docker, env, grants, mounts, name, network."},
 		{"string document", "hello\n", `agent.yaml:1:1: expected a mapping of fields at the top level, got a string`,
-			"Valid fields: command, dependencies, docker, env, mounts, name."},
+			"Valid fields: command, dependencies, docker, env, grants, mounts, name, network."},
 		{"two documents", "name: x\n---\nname: y\n", `agent.yaml:2:1: expected one YAML document, found a second one`,
 			`Remove the "---" line: agent.yaml holds a single document.`},
 		{"syntax", "name: [unclosed\n", `agent.yaml:1:7: invalid YAML: sequence end token ']' not found`, ""},
@@ -161,8 +166,8 @@ func TestParseErrors(t *testing.T) {
 		// Fields.
 		{"typo", "name: x\ndepndencies: [git]\n", `agent.yaml:2:1: unknown field "depndencies"`, `Did you mean "dependencies"?`},
 		{"wrong case", "Name: x\n", `agent.yaml:1:1: unknown field "Name"`, `Did you mean "name"?`},
-		{"unknown", "grants: [github]\n", `agent.yaml:1:1: unknown field "grants"`,
-			"Valid fields: command, dependencies, docker, env, mounts, name."},
+		{"unknown", "secrets: [github]\n", `agent.yaml:1:1: unknown field "secrets"`,
+			"Valid fields: command, dependencies, docker, env, grants, mounts, name, network."},
 		{"duplicate field", "name: a\nenv: {}\nname: b\n", `agent.yaml:3:1: duplicate field "name" (first at 1:1)`, "Remove one of them."},
 		{"list key", "? [a]\n: x\n", `agent.yaml:2:1: invalid YAML: found an invalid key for this map`, ""},
 		{"merge key", "<<: {name: x}\n", `agent.yaml:1:1: merge keys (<<) are not supported`, "Write the keys out instead."},

@@ -77,6 +77,14 @@ func parseHosts(hosts map[string]string) (map[string]netip.Addr, error) {
 	return out, errors.Join(errs...)
 }
 
+// ParseHostMapping checks one network.hosts entry as New does: name must be
+// a plain host name and value an IP address without a zone. It returns the
+// lower-case name and the address, unmapped from IPv4-in-IPv6. config uses
+// it to report a bad entry at its line in agent.yaml.
+func ParseHostMapping(name, value string) (string, netip.Addr, error) {
+	return parseMapping(name, value)
+}
+
 // parseMapping parses one network.hosts entry.
 func parseMapping(name, value string) (string, netip.Addr, error) {
 	r, err := ParseRule(name, "network.hosts")

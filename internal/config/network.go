@@ -1,0 +1,434 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+
+	"github.com/moatsh/moat/internal/grant"
+	"github.com/moatsh/moat/internal/policy"
+)
+
+// Network holds agent.yaml's network section: what the run's proxy lets the
+// agent reach. The grants listed in Config.Grants add their own hosts.
+type Network struct {
+	// Policy is "strict", "permissive" or "none"; "" when not set (the
+	// caller applies strict).
+	Policy string
+	// Allow holds rules as written, each accepted by policy.ParseRule. Under
+	// permissive, name rules are accepted and have no effect; IP and CIDR
+	// rules still unblock private addresses.
+	Allow []string
+	// Hosts maps a private name to the IP address the proxy dials, both as
+	// written, each pair accepted by policy.ParseHostMapping.
+	Hosts map[string]string
+	// CA is the path of extra PEM roots for upstream TLS, as written:
+	// relative to the workspace, absolute, or starting with ~/. The caller
+	// resolves it like a mount's source.
+	CA string
+}
+
+var (
+	networkPolicies = []string{string(policy.Strict), string(policy.Permissive), string(policy.None)}
+	networkFields   = []string{"allow", "ca", "hosts", "policy"}
+)
+
+// ruleHint is the remedy for a bad allow rule when policy has no fix.
+const ruleHint = `Write a host name ("api.example.com"), a wildcard ("*.example.com"), an IP or a CIDR ("10.0.0.0/8"), optionally with a port (":8443").`
+
+// hostAddrHint is the remedy for a network.hosts value that is not an IP
+// address.
+const hostAddrHint = "Write the IP address the proxy should dial for this name, such as 172.17.0.1; names are not resolved here."
+
+// hostNameProbe is a valid address, used to check a network.hosts name on
+// its own with policy.ParseHostMapping.
+const hostNameProbe = "127.0.0.1"
+
+func (d *decoder) network(at ast.Node, c *Config) error {
+	n, err := d.resolve(at)
+	if err != nil {
+		return err
+	}
+	kvs, ok := pairs(n)
+	if !ok {
+		hint := "Write it as a mapping, e.g. network: {policy: strict}."
+		if s, isStr := n.(*ast.StringNode); isStr && slices.Contains(networkPolicies, s.Value) {
+			hint = fmt.Sprintf("Write it as a mapping: network: {policy: %s}.", s.Value)
+		}
+		return d.errorf(at, hint, "network: expected a mapping of options, got %s", kind(n))
+	}
+	var nw Network
+	seen := map[string]string{}
+	for _, kv := range kvs {
+		if err := d.networkOption(kv, &nw, seen); err != nil {
+			return err
+		}
+	}
+	if p := checkPolicyNone(nw); p != nil {
+		return d.errorAt(at, p)
+	}
+	c.Network = nw
+	return nil
+}
+
+// networkOption decodes one option into o. Like a top-level field, an
+// option set to nothing ("ca:") is unset.
+func (d *decoder) networkOption(kv *ast.MappingValueNode, o *Network, seen map[string]string) error {
+	k, err := d.key(kv.Key, "network option")
+	if err != nil {
+		return err
+	}
+	if !slices.Contains(networkFields, k) {
+		hint := "Valid network options: " + strings.Join(networkFields, ", ") + "."
+		if s := suggest(k, networkFields); s != "" {
+			hint = fmt.Sprintf("Did you mean %q?", s)
+		}
+		return d.errorf(kv.Key, hint, "unknown network option %q", k)
+	}
+	if first, dup := seen[k]; dup {
+		return d.errorf(kv.Key, "Remove one of them.", "duplicate network option %q%s", k, firstAt(first))
+	}
+	seen[k] = posString(kv.Key)
+	if v, err := d.resolve(kv.Value); err != nil || isNull(v) {
+		return err
+	}
+	switch k {
+	case "policy":
+		o.Policy, err = d.oneOf(kv.Value, "network.policy", networkPolicies)
+	case "allow":
+		o.Allow, err = d.networkAllow(kv.Value)
+	case "hosts":
+		o.Hosts, err = d.networkHosts(kv.Value)
+	case "ca":
+		o.CA, err = d.networkCA(kv.Value)
+	}
+	return err
+}
+
+func (d *decoder) networkAllow(at ast.Node) ([]string, error) {
+	if err := d.unquotedWildcard(at); err != nil {
+		return nil, err
+	}
+	rules, nodes, err := d.strList(at, "network.allow", writeAsList("allow"))
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]int, len(rules)) // canonical pattern -> index
+	for i, s := range rules {
+		r, p := checkAllowRule(s)
+		if p != nil {
+			return nil, d.errorAt(nodes[i], p)
+		}
+		if j, dup := seen[r.Pattern]; dup {
+			return nil, d.errorAt(nodes[i], duplicateRule(s, rules[j], posString(nodes[j])))
+		}
+		seen[r.Pattern] = i
+	}
+	return rules, nil
+}
+
+// unquotedWildcard reports a rule like *.example.com written without
+// quotes, which YAML reads as an alias, before it is reported as one.
+func (d *decoder) unquotedWildcard(at ast.Node) error {
+	n, err := d.resolve(at)
+	if err != nil {
+		return err
+	}
+	seq, ok := n.(*ast.SequenceNode)
+	if !ok {
+		return nil
+	}
+	for _, item := range seq.Values {
+		a, isAlias := item.(*ast.AliasNode)
+		if !isAlias {
+			continue
+		}
+		name := tokenValue(a.Value)
+		if _, known := d.anchors[name]; !known && strings.HasPrefix(name, ".") {
+			return d.errorf(a, fmt.Sprintf("Quote it: %q.", "*"+name),
+				"network.allow: YAML reads *%s as an alias; a wildcard rule must be quoted", name)
+		}
+	}
+	return nil
+}
+
+func (d *decoder) networkHosts(at ast.Node) (map[string]string, error) {
+	n, err := d.resolve(at)
+	if err != nil {
+		return nil, err
+	}
+	kvs, ok := pairs(n)
+	if !ok {
+		return nil, d.errorf(at, "Write one name: address pair per line under hosts:, e.g. api.test: 172.17.0.1.",
+			"network.hosts: expected a mapping of names to IP addresses, got %s", kind(n))
+	}
+	hosts := make(map[string]string, len(kvs))
+	seen := make(map[string]string, len(kvs)) // lower-case name -> position
+	for _, kv := range kvs {
+		if err := d.hostMapping(kv, hosts, seen); err != nil {
+			return nil, err
+		}
+	}
+	return hosts, nil
+}
+
+func (d *decoder) hostMapping(kv *ast.MappingValueNode, hosts, seen map[string]string) error {
+	name, err := d.key(kv.Key, "network.hosts name")
+	if err != nil {
+		return err
+	}
+	canon, p := checkHostName(name)
+	if p != nil {
+		return d.errorAt(kv.Key, p)
+	}
+	if first, dup := seen[canon]; dup {
+		return d.errorf(kv.Key, "Remove one of them.", "duplicate network.hosts name %q%s", name, firstAt(first))
+	}
+	seen[canon] = posString(kv.Key)
+	if v, err := d.resolve(kv.Value); err != nil || isNull(v) {
+		if err == nil {
+			err = d.errorf(kv.Value, hostAddrHint, "network.hosts %s: expected an IP address, got null", name)
+		}
+		return err
+	}
+	addr, err := d.str(kv.Value, "network.hosts "+name)
+	if err != nil {
+		return err
+	}
+	if p := checkHostAddr(name, addr); p != nil {
+		return d.errorAt(kv.Value, p)
+	}
+	hosts[name] = addr
+	return nil
+}
+
+func (d *decoder) networkCA(at ast.Node) (string, error) {
+	s, err := d.str(at, "network.ca")
+	if err != nil {
+		return "", err
+	}
+	if p := checkCA(s); p != nil {
+		return "", d.errorAt(at, p)
+	}
+	return s, nil
+}
+
+func (d *decoder) grants(n ast.Node, c *Config) error {
+	names, nodes, err := d.strList(n, "grants", writeAsList("grants"))
+	if err != nil {
+		return err
+	}
+	seen := make(map[string]string, len(names))
+	for i, s := range names {
+		if p := checkGrantName(s); p != nil {
+			return d.errorAt(nodes[i], p)
+		}
+		if first, dup := seen[s]; dup {
+			return d.errorAt(nodes[i], duplicateGrant(s, first))
+		}
+		seen[s] = posString(nodes[i])
+	}
+	c.Grants = names
+	return nil
+}
+
+// checkAllowRule parses one network.allow entry. The message is policy's
+// without its fix, which becomes the remedy.
+func checkAllowRule(s string) (policy.Rule, *problem) {
+	r, err := policy.ParseRule(s, policy.SourceAllow)
+	if err == nil {
+		return r, nil
+	}
+	var re *policy.RuleError
+	if !errors.As(err, &re) {
+		return r, &problem{msg: err.Error(), hint: ruleHint, err: err}
+	}
+	why := *re
+	why.Fix = ""
+	return r, &problem{msg: why.Error(), hint: sentence(re.Fix, ruleHint), err: err}
+}
+
+// duplicateRule reports a rule equal to an earlier one, written as first at
+// pos ("3:5", or "" when unknown).
+func duplicateRule(s, first, pos string) *problem {
+	same := ""
+	if s != first {
+		same = fmt.Sprintf(": same as %q", first)
+	}
+	return newProblem("Remove one of them.", "duplicate rule %q in network.allow%s%s", s, same, firstAt(pos))
+}
+
+// checkHostName checks a network.hosts name and returns it in lower case.
+// policy checks names and addresses together; with a valid address, any
+// error is the name's.
+func checkHostName(name string) (string, *problem) {
+	canon, _, err := policy.ParseHostMapping(name, hostNameProbe)
+	if err == nil {
+		return canon, nil
+	}
+	var re *policy.RuleError
+	if errors.As(err, &re) {
+		return "", &problem{msg: fmt.Sprintf("invalid network.hosts entry %q: %s", name, re.Why),
+			hint: sentence(re.Fix, "Write a plain host name such as api.test."), err: err}
+	}
+	return "", &problem{msg: err.Error(), err: err,
+		hint: "Write a plain host name such as api.test; put wildcards, ports and IP ranges under allow."}
+}
+
+// checkHostAddr checks the address of a network.hosts name that passed
+// checkHostName.
+func checkHostAddr(name, addr string) *problem {
+	if _, _, err := policy.ParseHostMapping(name, addr); err != nil {
+		return &problem{msg: err.Error(), hint: hostAddrHint, err: err}
+	}
+	return nil
+}
+
+func checkCA(path string) *problem {
+	switch {
+	case path == "":
+		return newProblem("Write the path of a PEM file, such as certs/ca.pem, or remove ca.", "network.ca: the path is empty")
+	case strings.ContainsRune(path, 0):
+		return newProblem(nulHint, "network.ca: the path contains a NUL byte")
+	case strings.HasPrefix(path, "~") && !strings.HasPrefix(path, "~/"):
+		return newProblem(`Write "~/" for your home directory, a path relative to the workspace, or an absolute path.`,
+			`network.ca %q: only a leading "~/" is expanded`, path)
+	}
+	return nil
+}
+
+// checkPolicyNone rejects options that policy none would silently ignore.
+func checkPolicyNone(n Network) *problem {
+	if n.Policy != string(policy.None) {
+		return nil
+	}
+	var set []string
+	if len(n.Allow) > 0 {
+		set = append(set, "allow")
+	}
+	if len(n.Hosts) > 0 {
+		set = append(set, "hosts")
+	}
+	if n.CA != "" {
+		set = append(set, "ca")
+	}
+	if len(set) == 0 {
+		return nil
+	}
+	return newProblem("Remove allow/hosts/ca, or use policy strict.",
+		"network: policy none turns the network off, so %s would do nothing", joinAnd(set))
+}
+
+// joinAnd renders ["a", "b", "c"] as "a, b and c".
+func joinAnd(items []string) string {
+	if len(items) < 2 {
+		return strings.Join(items, "")
+	}
+	return strings.Join(items[:len(items)-1], ", ") + " and " + items[len(items)-1]
+}
+
+// checkGrantName checks a grant name with the grant store's own rule.
+func checkGrantName(name string) *problem {
+	err := grant.ValidateName(name)
+	if err == nil {
+		return nil
+	}
+	hint := "Run 'moat grant list' to see the names of your grants."
+	if lower := strings.ToLower(name); lower != name && grant.ValidateName(lower) == nil {
+		hint = fmt.Sprintf("Did you mean %q?", lower)
+	}
+	return &problem{msg: err.Error(), hint: hint, err: err}
+}
+
+func duplicateGrant(name, pos string) *problem {
+	return newProblem("Remove one of them.", "duplicate grant %q%s", name, firstAt(pos))
+}
+
+// sentence turns a fix from another package ("use \"a.com\"") into a
+// remedy ("Use \"a.com\"."), or returns fallback when there is none.
+func sentence(fix, fallback string) string {
+	if fix == "" {
+		return fallback
+	}
+	return strings.ToUpper(fix[:1]) + fix[1:] + "."
+}
+
+// validateNetwork checks Network and Grants of a Config built in code, as
+// Parse does with positions.
+func (c *Config) validateNetwork() *problem {
+	n := c.Network
+	if n.Policy != "" && !slices.Contains(networkPolicies, n.Policy) {
+		return newProblem("Use one of: "+strings.Join(networkPolicies, ", ")+".", "network.policy: unknown value %q", n.Policy)
+	}
+	if p := checkAllowRules(n.Allow); p != nil {
+		return p
+	}
+	if p := checkHosts(n.Hosts); p != nil {
+		return p
+	}
+	if n.CA != "" {
+		if p := checkCA(n.CA); p != nil {
+			return p
+		}
+	}
+	if p := checkPolicyNone(n); p != nil {
+		return p
+	}
+	return checkGrants(c.Grants)
+}
+
+func checkAllowRules(rules []string) *problem {
+	seen := make(map[string]string, len(rules)) // canonical pattern -> as written
+	for _, s := range rules {
+		r, p := checkAllowRule(s)
+		if p != nil {
+			return p
+		}
+		if first, dup := seen[r.Pattern]; dup {
+			return duplicateRule(s, first, "")
+		}
+		seen[r.Pattern] = s
+	}
+	return nil
+}
+
+func checkHosts(hosts map[string]string) *problem {
+	names := make([]string, 0, len(hosts))
+	for name := range hosts {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	seen := make(map[string]bool, len(hosts))
+	for _, name := range names {
+		canon, p := checkHostName(name)
+		if p != nil {
+			return p
+		}
+		if seen[canon] {
+			return newProblem("Remove one of them.", "duplicate network.hosts name %q", name)
+		}
+		seen[canon] = true
+		if p := checkHostAddr(name, hosts[name]); p != nil {
+			return p
+		}
+	}
+	return nil
+}
+
+func checkGrants(names []string) *problem {
+	seen := make(map[string]bool, len(names))
+	for _, s := range names {
+		if p := checkGrantName(s); p != nil {
+			return p
+		}
+		if seen[s] {
+			return duplicateGrant(s, "")
+		}
+		seen[s] = true
+	}
+	return nil
+}
