@@ -3,6 +3,7 @@ package cmdutil
 import (
 	"context"
 
+	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
 	"github.com/moatsh/moat/internal/state"
@@ -17,4 +18,9 @@ type Factory struct {
 	Manager func(ctx context.Context) (*run.Manager, error)
 	// Store opens the run store alone, for when the engine is unreachable.
 	Store func() (*state.Store, error)
+	// Grants opens the credential store ($MOAT_HOME/grants), once per
+	// process. Its key is in the OS keyring or, where none can be used (and
+	// ever after), in $MOAT_HOME/keys/grants.key (0600): see
+	// grant.KeyringOrFile; grant.KeyFileInUse says which, once used.
+	Grants func() (*grant.Store, error)
 }

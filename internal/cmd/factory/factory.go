@@ -7,11 +7,13 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
@@ -31,7 +33,19 @@ func New(version string) *cmdutil.Factory {
 		return mgr, err
 	}
 	f.Store = openStore
+	f.Grants = sync.OnceValues(openGrants)
 	return f
+}
+
+// openGrants opens the grant store under the moat home, its key in the OS
+// keyring or, failing that, in keys/grants.key.
+func openGrants() (*grant.Store, error) {
+	store, err := openStore()
+	if err != nil {
+		return nil, err
+	}
+	key := grant.KeyringOrFile(filepath.Join(store.KeysDir(), "grants.key"))
+	return grant.NewStore(filepath.Join(store.Root, "grants"), key), nil
 }
 
 func openStore() (*state.Store, error) {

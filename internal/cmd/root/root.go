@@ -17,8 +17,10 @@ import (
 	"github.com/moatsh/moat/internal/cmd/clean"
 	depscmd "github.com/moatsh/moat/internal/cmd/deps"
 	"github.com/moatsh/moat/internal/cmd/destroy"
+	grantcmd "github.com/moatsh/moat/internal/cmd/grant"
 	"github.com/moatsh/moat/internal/cmd/list"
 	"github.com/moatsh/moat/internal/cmd/logs"
+	"github.com/moatsh/moat/internal/cmd/revoke"
 	runcmd "github.com/moatsh/moat/internal/cmd/run"
 	"github.com/moatsh/moat/internal/cmd/stop"
 	tracecmd "github.com/moatsh/moat/internal/cmd/trace"
@@ -52,6 +54,8 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		clean.NewCmdClean(f, nil),
 		auditcmd.NewCmdAudit(f, nil),
 		tracecmd.NewCmdTrace(f, nil),
+		grantcmd.NewCmdGrant(f, nil),
+		revoke.NewCmdRevoke(f, nil),
 		depscmd.NewCmdDeps(f),
 		version.NewCmdVersion(f),
 		exitCodesTopic(),

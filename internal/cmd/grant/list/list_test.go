@@ -1,0 +1,100 @@
+package list
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/moatsh/moat/internal/grant"
+	"github.com/moatsh/moat/internal/iostreams"
+)
+
+func TestWriteTable(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	grants := []grant.Grant{
+		{Name: "github", Kind: grant.GitHub, Hosts: []string{"api.github.com", "github.com"}, Header: "Authorization", CreatedAt: at},
+		{Name: "internal-api", Kind: grant.HTTP, Hosts: []string{"api.example.com"}, Header: "X-Api-Key", CreatedAt: at.Add(time.Hour)},
+	}
+	tests := []struct {
+		name string
+		tty  bool
+		want string
+	}{
+		{name: "pipe: tab-separated, RFC 3339", want: "NAME\tKIND\tHOSTS\tHEADER\tCREATED\n" +
+			"github\tgithub\tapi.github.com,github.com\tAuthorization\t2026-11-28T12:00:00Z\n" +
+			"internal-api\thttp\tapi.example.com\tX-Api-Key\t2026-11-28T13:00:00Z\n"},
+		{name: "terminal: aligned, dates", tty: true, want: "" +
+			"NAME          KIND    HOSTS                      HEADER         CREATED\n" +
+			"github        github  api.github.com,github.com  Authorization  " + at.Local().Format(time.DateOnly) + "\n" +
+			"internal-api  http    api.example.com            X-Api-Key      " + at.Add(time.Hour).Local().Format(time.DateOnly) + "\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			if err := writeTable(&buf, grants, tt.tty); err != nil {
+				t.Fatal(err)
+			}
+			if buf.String() != tt.want {
+				t.Fatalf("got\n%s\nwant\n%s", buf.String(), tt.want)
+			}
+		})
+	}
+}
+
+func TestListGrants(t *testing.T) {
+	t.Parallel()
+	const secret = "sk-list-test-SECRET"
+	full := grant.NewStore(filepath.Join(t.TempDir(), "grants"), grant.FileKey(filepath.Join(t.TempDir(), "k")))
+	if err := full.Put(grant.Grant{Name: "openai", Kind: grant.OpenAI}, grant.NewSecret([]byte(secret))); err != nil {
+		t.Fatal(err)
+	}
+	empty := grant.NewStore(filepath.Join(t.TempDir(), "none"), grant.FileKey(filepath.Join(t.TempDir(), "k")))
+	tests := []struct {
+		name                string
+		store               *grant.Store
+		json, tty           bool
+		wantOut, wantErrOut string
+	}{
+		{name: "none, piped: the header alone", store: empty, wantOut: "NAME\tKIND\tHOSTS\tHEADER\tCREATED\n"},
+		{name: "none, on a terminal: a hint", store: empty, tty: true,
+			wantErrOut: "No grants. Store one with 'moat grant github' (or anthropic, openai, http).\n"},
+		{name: "none, json", store: empty, json: true, wantOut: "[]\n"},
+		{name: "json", store: full, json: true},
+		{name: "table", store: full},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ios, _, out, errOut := iostreams.Test()
+			ios.SetTTY(false, tt.tty, tt.tty)
+			o := &Options{IO: ios, Grants: func() (*grant.Store, error) { return tt.store, nil }, JSON: tt.json}
+			if err := listGrants(o); err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Contains(out.Bytes(), []byte(secret)) || bytes.Contains(errOut.Bytes(), []byte(secret)) {
+				t.Fatal("the listing shows the secret")
+			}
+			if tt.store == full && tt.json {
+				var got []map[string]any
+				if err := json.Unmarshal(out.Bytes(), &got); err != nil || len(got) != 1 || got[0]["name"] != "openai" ||
+					got[0]["kind"] != "openai" || got[0]["header"] != "Authorization" || got[0]["created_at"] == nil {
+					t.Fatalf("json %s (%v), want one openai grant", out, err)
+				}
+				return
+			}
+			if tt.store == full {
+				if !bytes.HasPrefix(out.Bytes(), []byte("NAME\tKIND\tHOSTS\tHEADER\tCREATED\nopenai\topenai\tapi.openai.com\tAuthorization\t")) {
+					t.Fatalf("table %q, want the openai grant", out)
+				}
+				return
+			}
+			if out.String() != tt.wantOut || errOut.String() != tt.wantErrOut {
+				t.Fatalf("stdout %q stderr %q, want %q and %q", out, errOut, tt.wantOut, tt.wantErrOut)
+			}
+		})
+	}
+}
