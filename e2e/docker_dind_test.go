@@ -17,16 +17,17 @@ import (
 
 // TestDockerDind checks the agent's private daemon as the unprivileged
 // agent: overlay2, no view of the host's containers, an imported image runs,
-// a Dockerfile builds, inner containers reach what the run reaches and get
-// the run's proxy settings, and the daemon's state volume is gone after the
-// run.
+// a Dockerfile builds, inner containers get the run's proxy settings and
+// reach, through the run's proxy, a host the policy allows, and the
+// daemon's state volume is gone after the run.
 func TestDockerDind(t *testing.T) {
 	t.Parallel()
 	needImage(t, "docker:dind")
 	e := newMoat(t)
 	addr := bridgeServer(t, "reached-from-inner")
+	gw, port, _ := net.SplitHostPort(addr)
 	ws := e.workspace(map[string]string{
-		"agent.yaml": "dependencies: [docker:dind]\n",
+		"agent.yaml": "dependencies: [docker:dind]\nnetwork:\n  allow: [\"hostsrv:" + port + "\"]\n  hosts: {hostsrv: " + gw + "}\n",
 		"Dockerfile": "FROM tiny:1\nRUN echo built-inside > /built\nCMD cat /built\n",
 	})
 	writeRootfs(t, filepath.Join(ws, "rootfs.tar"))
@@ -37,18 +38,18 @@ func TestDockerDind(t *testing.T) {
 	t.Cleanup(func() { docker(t, "rm", "-f", hostName) })
 
 	name := uniqueName(t)
-	res := e.mustRun(0, "run", "-n", name, "-e", "HTTPS_PROXY=http://proxy.invalid:3128", ws, "--", "sh", "-c", strings.Join([]string{
+	res := e.mustRun(0, "run", "-n", name, ws, "--", "sh", "-c", strings.Join([]string{
 		`id`,
 		`echo driver=$(docker info --format '{{.Driver}}')`,
 		`echo containers=$(docker ps -aq | wc -l)`,
 		`docker import rootfs.tar tiny:1 >/dev/null`,
 		`docker run --rm tiny:1 echo inner-run-ok`,
 		`DOCKER_BUILDKIT=0 docker build -q -t built:1 . >/dev/null && docker run --rm built:1`,
-		`docker run --rm tiny:1 wget -q -O- http://` + addr + `/`,
+		`docker run --rm tiny:1 wget -q -O- http://hostsrv:` + port + `/`,
 		`docker run --rm tiny:1 sh -c 'echo inner-https-proxy=$HTTPS_PROXY'`,
 	}, " && "))
 	mustContain(t, "stdout", res.stdout, "driver=overlay2", "containers=0", "inner-run-ok", "built-inside", "reached-from-inner", "(docker)",
-		"inner-https-proxy=http://proxy.invalid:3128")
+		"inner-https-proxy=http://moat:")
 	if strings.Contains(res.stdout, hostName) || strings.Contains(res.stdout, "uid=0(") {
 		t.Errorf("the agent saw the host's containers or ran as root:\n%s", res.stdout)
 	}

@@ -98,6 +98,8 @@ func buildMoat(dir string) (string, error) {
 	bin := filepath.Join(dir, "moat")
 	cmd := exec.Command("go", "build", "-o", bin, "./cmd/moat")
 	cmd.Dir = root
+	// Static, like 'make build': the proxy sidecar runs this binary.
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("%v\n%s", err, out)
 	}

@@ -41,6 +41,9 @@ func (c *Config) validate() *problem {
 	if p := checkEnv(c.Env); p != nil {
 		return p
 	}
+	if p := c.validateNetwork(); p != nil {
+		return p
+	}
 	if p := checkMounts(c.Mounts); p != nil {
 		return p
 	}

@@ -3,6 +3,7 @@ package grant
 import (
 	"encoding/base64"
 	"net"
+	"slices"
 	"strings"
 )
 
@@ -129,3 +130,11 @@ func basicAuth(user string, password []byte) []byte {
 func prefixed(prefix string, token []byte) []byte {
 	return append([]byte(prefix), token...)
 }
+
+// Covers reports whether g injects into some requests to host (with or
+// without a port): the proxy intercepts CONNECTs to such hosts.
+func (g Grant) Covers(host string) bool { return g.matchesHost(host) }
+
+// EffectiveHosts are the host patterns g applies to: a built-in kind's own
+// hosts, whatever its stored Hosts say, or an http grant's Hosts.
+func (g Grant) EffectiveHosts() []string { return slices.Clone(g.hosts()) }

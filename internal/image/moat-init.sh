@@ -91,6 +91,20 @@ write_docker_proxies() {
 	https=${HTTPS_PROXY:-${https_proxy:-}}
 	no=${NO_PROXY:-${no_proxy:-}}
 	[ -n "$http$https" ] || return 0
+	# For containers on the inner daemon's bridge, "proxy" (127.0.0.1 here)
+	# is their own loopback: they reach the relay at the bridge's gateway.
+	gw=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)
+	if [ -z "$gw" ]; then
+		# Older daemons leave Gateway empty: the bridge takes the subnet's
+		# first address.
+		subnet=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Subnet}}' 2>/dev/null || true)
+		net=${subnet%/*}
+		[ -z "$net" ] || gw=${net%.*}.1
+	fi
+	if [ -n "$gw" ]; then
+		http=$(printf '%s' "$http" | sed "s/@proxy:/@$gw:/")
+		https=$(printf '%s' "$https" | sed "s/@proxy:/@$gw:/")
+	fi
 	mkdir -p "$home/.docker"
 	printf '{"proxies":{"default":{"httpProxy":"%s","httpsProxy":"%s","noProxy":"%s"}}}\n' \
 		"$(json_escape "$http")" "$(json_escape "$https")" "$(json_escape "$no")" >"$home/.docker/config.json"
@@ -125,6 +139,39 @@ setup_dind() {
 	join_group "$(getent group docker | cut -d: -f3)" docker
 }
 
+# trust_proxy_ca adds the run's proxy CA to the system bundle, which curl,
+# git, OpenSSL and Python read, before the command runs; SSL_CERT_FILE and
+# friends point there for tools that ignore it.
+trust_proxy_ca() {
+	[ -r "$MOAT_PROXY_CA" ] || die "the proxy CA $MOAT_PROXY_CA is not readable in the container"
+	mkdir -p /etc/ssl/certs
+	cat "$MOAT_PROXY_CA" >>/etc/ssl/certs/ca-certificates.crt
+	# Kept where update-ca-certificates looks, so a rebuild of the bundle
+	# by the agent's tools keeps it.
+	if [ -d /usr/local/share/ca-certificates ]; then
+		cp "$MOAT_PROXY_CA" /usr/local/share/ca-certificates/moat-proxy.crt
+	fi
+}
+
+# start_relay starts the relay that carries the agent's proxy connections
+# from port $MOAT_PROXY_PORT (HTTP_PROXY names it; /etc/hosts maps "proxy"
+# to 127.0.0.1) to the proxy sidecar's unix socket: the container has no
+# network besides loopback. It runs as root without capabilities, so the
+# agent can neither kill nor replace it, detached from this shell so the
+# command does not inherit it as a child; the command starts once it
+# listens.
+start_relay() {
+	(setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- \
+		"$MOAT_RELAY" proxy relay --listen "0.0.0.0:$MOAT_PROXY_PORT" --socket "$MOAT_PROXY_SOCKET" \
+		</dev/null >/dev/null 2>&1 &)
+	i=0
+	until bash -c "exec 3<>/dev/tcp/127.0.0.1/$MOAT_PROXY_PORT" 2>/dev/null; do
+		i=$((i + 1))
+		[ "$i" -lt 500 ] || die "the proxy relay did not start"
+		sleep 0.01
+	done
+}
+
 main() {
 	[ "$#" -gt 0 ] || die "no command given"
 	if [ "$(id -u)" != 0 ]; then
@@ -136,6 +183,8 @@ main() {
 	ensure_group "$gid" >/dev/null
 	user=$(ensure_user "$uid" "$gid")
 	groups=$gid
+	if [ -n "${MOAT_PROXY_CA:-}" ]; then trust_proxy_ca; fi
+	if [ -n "${MOAT_PROXY_SOCKET:-}" ]; then start_relay; fi
 	if [ -n "${MOAT_DOCKER_SOCKET:-}" ]; then setup_docker_host; fi
 	if [ "${MOAT_DIND:-}" = 1 ]; then setup_dind; fi
 	home=$(getent passwd "$uid" | cut -d: -f6)

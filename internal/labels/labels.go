@@ -23,6 +23,8 @@ const (
 	RoleImage     = "image"      // an image moat built
 	RoleDind      = "dind"       // a run's docker:dind daemon state
 	RoleDindCache = "dind-cache" // a workspace's docker:dind state kept between runs
+	RoleProxy     = "proxy"      // a run's egress proxy sidecar
+	RoleNetwork   = "network"    // a run's private network
 )
 
 // ManagedFilter is the label selector that matches every moat object.

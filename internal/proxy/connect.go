@@ -42,7 +42,7 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Decision = "allow"
-	if s.Credentials != nil && s.Credentials.Intercept(host) {
+	if s.Credentials != nil && s.Credentials.Intercept(t.authority()) {
 		s.intercept(w, t, ev)
 		return
 	}

@@ -106,7 +106,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	if s.Credentials == nil || x.target.scheme != "https" {
 		return
 	}
-	headers, grant, ok := s.Credentials.For(x.target.host, out.URL.Path)
+	headers, grant, ok := s.Credentials.For(x.target.authority(), out.URL.Path)
 	if !ok {
 		return
 	}

@@ -21,7 +21,8 @@ import (
 )
 
 // Credentials is what the proxy needs from the credential store, for one
-// run. Hosts are passed lower-case, without port or trailing dot.
+// run. Hosts are passed lower-case, without a trailing dot, with the port
+// when it is not 443 ("api.example.com", "api.example.com:8443").
 type Credentials interface {
 	// For returns the headers to set on a request to host/path (replacing
 	// whatever the agent sent) and the grant's name, or ok=false.

@@ -30,13 +30,21 @@ const (
 type testCreds struct{ hosts map[string]bool }
 
 func (c testCreds) For(host, path string) (map[string]string, string, bool) {
-	if !c.hosts[host] {
+	if !c.hosts[hostOnly(host)] {
 		return nil, "", false
 	}
 	return map[string]string{"Authorization": "Bearer " + testSecret}, "github", true
 }
 
-func (c testCreds) Intercept(host string) bool { return c.hosts[host] }
+func (c testCreds) Intercept(host string) bool { return c.hosts[hostOnly(host)] }
+
+// hostOnly drops the port the proxy passes for the test servers' ports.
+func hostOnly(authority string) string {
+	if h, _, err := net.SplitHostPort(authority); err == nil {
+		return h
+	}
+	return authority
+}
 
 type testEnv struct {
 	srv    *Server

@@ -62,6 +62,7 @@ func runCreatedEvent(r *state.Run, configDigest string) map[string]string {
 		"dependencies": strings.Join(r.Deps, " "), "command": strings.Join(r.Command, " "),
 		"config_digest": configDigest, "moat_version": r.MoatVersion,
 		"detached": strconv.FormatBool(r.Detached), "keep": strconv.FormatBool(r.Keep),
+		"policy": r.Policy, "grants": strings.Join(r.Grants, ","),
 	}
 }
 

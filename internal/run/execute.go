@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strconv"
+	"sync"
+	"time"
 
 	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/image"
@@ -33,6 +35,7 @@ func (e *InterruptedError) Unwrap() error { return e.Cause }
 // command to end. Every failure before the command starts leaves nothing
 // behind.
 func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
+	tmark("run start")
 	p, err := m.resolve(ctx, opts)
 	if err != nil {
 		return Result{}, err
@@ -43,18 +46,24 @@ func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
 	}
 	var undo cleanupStack
 	defer undo.unwind(ctx)
-	r, err := m.createRun(ctx, p, img, opts, &undo)
+	r, proxyReady, err := m.createRun(ctx, p, img, opts, &undo)
 	if err != nil {
 		return Result{}, err
 	}
+	// Every way out waits for the proxy's start first: it pushes its undo.
+	waitProxy := sync.OnceValue(func() error { return <-proxyReady })
+	defer waitProxy()
 	if opts.Detach {
 		if err := m.start(ctx, r); err != nil {
+			return Result{Run: r}, err
+		}
+		if err := waitProxy(); err != nil {
 			return Result{Run: r}, err
 		}
 		undo.release()
 		return Result{Run: r, Started: true}, nil
 	}
-	res, err := m.attachAndWait(ctx, r, opts)
+	res, err := m.attachAndWait(ctx, r, opts, waitProxy)
 	if res.Started {
 		undo.release() // the run is real now: finish owns its container
 	}
@@ -69,35 +78,56 @@ func (m *Manager) ensureImage(ctx context.Context, p *plan, rebuild bool) (image
 	})
 }
 
-// createRun writes the run record and creates its container.
-func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts Options, undo *cleanupStack) (*state.Run, error) {
+// createRun writes the run record and creates its containers. The proxy
+// sidecar, if any, is starting when it returns: the channel reports once it
+// listens or failed. The agent's container may start meanwhile; moat-init
+// holds the command back until the proxy accepts connections.
+func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts Options, undo *cleanupStack) (*state.Run, <-chan error, error) {
 	r := &state.Run{
 		ID: state.NewID(), Name: p.name, Workspace: p.workspace, Command: p.command,
 		Image: img.Tag, ImageHash: img.Hash, Deps: depKeys(p), Status: state.Created,
 		Detached: opts.Detach, Keep: opts.Keep, TTY: opts.TTY, CreatedAt: m.now(), MoatVersion: m.Version,
+		Policy: string(p.egress.mode), Grants: p.egress.grantNames(),
 	}
 	if err := m.claimName(ctx, r); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	undo.push(func(context.Context) { m.Store.Delete(r.ID) })
 	m.record(r, audit.KindRunCreated, runCreatedEvent(r, p.cfg.Digest()), true)
 	if err := os.WriteFile(m.Store.Path(r.ID, state.DockerfileFile), img.Dockerfile, 0o600); err != nil {
-		return nil, fmt.Errorf("saving the Dockerfile: %w", err)
+		return nil, nil, fmt.Errorf("saving the Dockerfile: %w", err)
 	}
 	spec := m.containerSpec(r, p, opts)
+	ps, err := m.setupEgress(ctx, r, p, &spec, undo)
+	if err != nil {
+		return nil, nil, err
+	}
 	for _, f := range p.features {
 		if err := f.apply(ctx, m, r, p, &spec, undo); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
+	proxyReady := make(chan error, 1)
+	if ps != nil {
+		go func() { proxyReady <- m.launchProxy(ctx, r, ps, undo) }()
+	} else {
+		proxyReady <- nil
+	}
+	tmark("agent create start")
 	id, err := m.Engine.CreateContainer(ctx, spec)
+	tmark("agent created")
 	if err != nil {
-		return nil, fmt.Errorf("creating the container: %w", err)
+		<-proxyReady
+		return nil, nil, fmt.Errorf("creating the container: %w", err)
 	}
 	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
 	r.ContainerID = id
 	m.record(r, audit.KindContainerCreated, containerCreatedEvent(r, spec), false)
-	return r, m.Store.Save(r)
+	if err := m.Store.Save(r); err != nil {
+		<-proxyReady
+		return nil, nil, err
+	}
+	return r, proxyReady, nil
 }
 
 // claimName creates the run's record if its name is still free, under the
@@ -166,7 +196,7 @@ func (m *Manager) start(ctx context.Context, r *state.Run) error {
 
 // attachAndWait streams an attached run's output, waits for its command and
 // finishes the run: logs kept, container removed unless --keep.
-func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options) (Result, error) {
+func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options, waitProxy func() error) (Result, error) {
 	stdout, stderr := orDiscard(opts.Stdout), orDiscard(opts.Stderr)
 	stream, err := m.Engine.AttachContainer(ctx, r.ContainerID, runtime.AttachOptions{Stdin: opts.Interactive, TTY: opts.TTY})
 	if err != nil {
@@ -181,10 +211,19 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options)
 	if err := m.start(ctx, r); err != nil {
 		return Result{Run: r}, err
 	}
+	// A proxy that fails leaves the command's requests waiting in the
+	// relay: the run has not really started, and undoing it removes
+	// everything.
+	if err := waitProxy(); err != nil {
+		return Result{Run: r}, err
+	}
+	tmark("proxy ready")
 	if opts.TTY {
 		go m.followResizes(ctx, r.ContainerID, opts)
 	}
+	tmark("agent started")
 	code, waitErr := m.Engine.WaitContainer(ctx, r.ContainerID)
+	tmark("agent exited")
 	if waitErr != nil && ctx.Err() != nil {
 		return m.interrupt(ctx, r, stream, outDone)
 	}
@@ -301,12 +340,27 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 		m.warnf("saving the logs of run %s: %v", r.ID, err)
 	}
 	m.record(r, audit.KindLogsSaved, logsDigest(logs, err), false)
+	tmark("logs")
+	// The sidecars stop (the proxy writes its last events) while the
+	// agent's container goes.
+	var wg sync.WaitGroup
+	wg.Go(func() { m.removeSidecars(cctx, r) })
 	if !r.Keep {
 		m.removeContainerAndVolumes(cctx, r)
 	}
+	wg.Wait()
+	tmark("agent removed")
 	if err := m.Store.Save(r); err != nil {
 		m.warnf("saving run %s: %v", r.ID, err)
 	}
 	m.record(r, audit.KindRunFinished, map[string]string{"state": string(r.Status), "exit_code": strconv.Itoa(code)}, false)
 	m.closeAudit(r)
+}
+
+var tstart = time.Now()
+
+func tmark(s string) {
+	if os.Getenv("MOAT_TIMING") != "" {
+		fmt.Fprintf(os.Stderr, "T %6.1fms %s\n", float64(time.Since(tstart).Microseconds())/1000, s)
+	}
 }

@@ -72,6 +72,13 @@ type Manager struct {
 	// SigningKey returns the key that signs audit checkpoints; nil turns
 	// the audit log off (unit tests).
 	SigningKey SigningKeyFunc
+	// Grants looks up the credentials runs ask for; nil means none exist.
+	Grants GrantSource
+	// ProxyBinary is a static Linux moat binary the proxy sidecar runs
+	// (the CLI's own executable); CADir holds the user's proxy CA ("" means
+	// $MOAT_HOME/proxy).
+	ProxyBinary string
+	CADir       string
 }
 
 func (m *Manager) now() time.Time {

@@ -20,7 +20,26 @@ import (
 func newTestManager(t *testing.T) (*Manager, *runtest.Engine) {
 	t.Helper()
 	eng := runtest.NewEngine(DefaultBaseImage)
-	return &Manager{Engine: eng, Store: &state.Store{Root: t.TempDir()}, Version: "test"}, eng
+	bin, err := runtest.StaticBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Manager{Engine: eng, Store: &state.Store{Root: t.TempDir()}, Version: "test", ProxyBinary: bin}, eng
+}
+
+// agentSpec returns the spec of the one agent container eng holds.
+func agentSpec(t *testing.T, eng *runtest.Engine) runtime.ContainerSpec {
+	t.Helper()
+	var specs []runtime.ContainerSpec
+	for _, c := range eng.Containers {
+		if c.Spec.Labels["moat.role"] == "agent" {
+			specs = append(specs, c.Spec)
+		}
+	}
+	if len(specs) != 1 {
+		t.Fatalf("got %d agent containers, want 1", len(specs))
+	}
+	return specs[0]
 }
 
 func writeWorkspace(t *testing.T, agentYAML string) string {
@@ -71,10 +90,7 @@ func TestRunEnvFlagsOverrideAgentYAML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var env []string
-	for _, c := range eng.Containers {
-		env = c.Spec.Env
-	}
+	env := agentSpec(t, eng).Env
 	for _, want := range []string{"FOO=flag", "KEEP=yaml", "FROM_HOST=h"} {
 		if !slices.Contains(env, want) {
 			t.Errorf("env %v lacks %s", env, want)
@@ -91,11 +107,11 @@ func TestRunCreateFailureLeavesNothing(t *testing.T) {
 	m, eng := newTestManager(t)
 	eng.CreateErr = errors.New("boom")
 	_, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Command: []string{"true"}})
-	if err == nil || !strings.Contains(err.Error(), "creating the container: boom") {
+	if err == nil || !strings.Contains(err.Error(), "boom") {
 		t.Fatalf("got %v, want the create error", err)
 	}
 	if runs, _ := m.Store.List(); len(runs) != 0 {
-		t.Fatalf("got %d run records after a failed create, want 0", len(runs))
+		t.Fatalf("got %d run records after a failed create, want none", len(runs))
 	}
 }
 
@@ -145,7 +161,7 @@ func TestRunsReconcilesWithEngine(t *testing.T) {
 		t.Errorf("vanished run: got %s, want lost", r.Status)
 	}
 	if len(eng.Containers) != 0 {
-		t.Errorf("the exited run's container was not removed")
+		t.Errorf("left %d containers, want the exited and the vanished runs' all removed", len(eng.Containers))
 	}
 	var out bytes.Buffer
 	if err := m.Logs(ctx, got[exited.Run.ID], LogsOptions{Stdout: &out, Stderr: &out, Timestamps: true}); err != nil {
@@ -186,7 +202,7 @@ func TestRootWorkspaceRunsAsFallbackUser(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, c := range eng.Containers {
-		if !slices.Contains(c.Spec.Env, "MOAT_UID=1000") {
+		if c.Spec.Labels["moat.role"] == "agent" && !slices.Contains(c.Spec.Env, "MOAT_UID=1000") {
 			t.Fatalf("env %v: want MOAT_UID=1000 for a root-owned workspace", c.Spec.Env)
 		}
 	}
@@ -207,7 +223,7 @@ func TestRunStartFailureLeavesNothing(t *testing.T) {
 	m, eng := newTestManager(t)
 	eng.StartErr = errors.New("bind source path does not exist")
 	_, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Command: []string{"true"}})
-	if err == nil || !strings.Contains(err.Error(), "starting the container") {
+	if err == nil || !strings.Contains(err.Error(), "bind source path does not exist") {
 		t.Fatalf("got %v, want the start error", err)
 	}
 	if runs, _ := m.Store.List(); len(runs) != 0 || len(eng.Containers) != 0 {

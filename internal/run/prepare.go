@@ -27,6 +27,7 @@ type Options struct {
 	TTY         bool // give the container a terminal
 	Rebuild     bool
 	Keep        bool
+	Grants      []string // grant names added to agent.yaml's grants
 
 	// Streams of an attached run.
 	Stdin          io.Reader
@@ -49,6 +50,7 @@ type plan struct {
 	deps      []deps.Dep
 	features  []feature
 	uid, gid  int
+	egress    *egressPlan
 }
 
 // defaultCommand runs when neither the CLI nor agent.yaml names one.
@@ -72,7 +74,7 @@ func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
 	}
 	p := &plan{workspace: ws, cfg: cfg}
 	steps := []func(*Manager, Options, *plan) error{
-		resolveName, resolveCommand, resolveEnv, resolveMounts, resolveDeps, resolveUser,
+		resolveName, resolveCommand, resolveEnv, resolveMounts, resolveDeps, resolveUser, resolveEgress,
 	}
 	for _, step := range steps {
 		if err := step(m, opts, p); err != nil {

@@ -61,6 +61,7 @@ func (m *Manager) reconcileOne(ctx context.Context, r *state.Run, byRun map[stri
 		return nil
 	case !found:
 		r.Status, r.Error = state.Lost, "the container disappeared while no moat process was watching"
+		m.removeSidecars(ctx, r)
 		return m.Store.Save(r)
 	case c.Running:
 		if r.Status != state.Running {

@@ -93,8 +93,11 @@ func (d *Docker) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 		AttachStdout: true,
 		AttachStderr: true,
 	}
+	cfg.User = spec.User
 	host := &container.HostConfig{
 		Mounts: bindMounts(spec.Mounts), Init: &spec.Init, CapDrop: spec.CapDrop, CapAdd: spec.CapAdd,
+		NetworkMode: container.NetworkMode(spec.Network), ExtraHosts: spec.ExtraHosts, ReadonlyRootfs: spec.ReadOnlyRootfs,
+		AutoRemove: spec.AutoRemove,
 	}
 	host.SecurityOpt = append(host.SecurityOpt, spec.SecurityOpt...)
 	if spec.NoNewPrivileges {

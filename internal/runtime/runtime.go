@@ -47,6 +47,19 @@ type ContainerSpec struct {
 	UnmaskSystemPaths bool
 	// Volumes are named engine volumes mounted into the container.
 	Volumes []VolumeMount
+
+	// Network is the network mode: "" for the engine's default, "none" for
+	// no network at all (loopback only), "host" for the host's own network
+	// namespace. ExtraHosts adds "name:address" lines to /etc/hosts.
+	Network    string
+	ExtraHosts []string
+	// User runs the container's process as "uid:gid" instead of the
+	// image's user.
+	User string
+	// ReadOnlyRootfs mounts the image's filesystem read-only.
+	ReadOnlyRootfs bool
+	// AutoRemove has the engine remove the container once it exits.
+	AutoRemove bool
 }
 
 // VolumeMount mounts a named volume.

@@ -60,6 +60,19 @@ type Run struct {
 	Privileges []Privilege `json:"privileges,omitempty"`
 	// Volumes are the engine volumes the run uses beyond its container.
 	Volumes []Volume `json:"volumes,omitempty"`
+	// Policy is the network policy (strict, permissive or none) and Grants
+	// the grants, by name, whose credentials the proxy injects.
+	Policy string   `json:"policy,omitempty"`
+	Grants []string `json:"grants,omitempty"`
+	// Sidecars are the containers that serve the run besides the agent's
+	// (its proxy).
+	Sidecars []Sidecar `json:"sidecars,omitempty"`
+}
+
+// Sidecar is a container that serves a run, such as its egress proxy.
+type Sidecar struct {
+	Role string `json:"role"` // labels.Role* value, e.g. "proxy"
+	Name string `json:"name"` // its container's name
 }
 
 // Volume is an engine volume a run uses.

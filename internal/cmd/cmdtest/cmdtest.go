@@ -18,7 +18,11 @@ import (
 func Manager(t *testing.T) (*run.Manager, *runtest.Engine) {
 	t.Helper()
 	eng := runtest.NewEngine(run.DefaultBaseImage)
-	return &run.Manager{Engine: eng, Store: &state.Store{Root: t.TempDir()}, Version: "test"}, eng
+	bin, err := runtest.StaticBinary(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &run.Manager{Engine: eng, Store: &state.Store{Root: t.TempDir()}, Version: "test", ProxyBinary: bin}, eng
 }
 
 // Detached starts a detached run named name and returns it.

@@ -7,6 +7,7 @@ import (
 	"crypto/ed25519"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -29,7 +30,7 @@ func New(version string) *cmdutil.Factory {
 	var mgr *run.Manager
 	var err error
 	f.Manager = func(ctx context.Context) (*run.Manager, error) {
-		once.Do(func() { mgr, err = newManager(ctx, ios, version) })
+		once.Do(func() { mgr, err = newManager(ctx, ios, version, lazyGrants(f.Grants)) })
 		return mgr, err
 	}
 	f.Store = openStore
@@ -56,7 +57,35 @@ func openStore() (*state.Store, error) {
 	return &state.Store{Root: root}, nil
 }
 
-func newManager(ctx context.Context, ios *iostreams.IOStreams, version string) (*run.Manager, error) {
+// lazyGrants opens the grant store only when a run asks for a grant.
+type lazyGrants func() (*grant.Store, error)
+
+func (l lazyGrants) Get(name string) (grant.Grant, grant.Secret, error) {
+	s, err := l()
+	if err != nil {
+		return grant.Grant{}, grant.Secret{}, err
+	}
+	return s.Get(name)
+}
+
+// proxyBinary is the static Linux moat binary run proxies execute: this
+// one, unless MOAT_PROXY_BINARY names another (a Linux build when moat
+// itself runs on macOS).
+func proxyBinary() string {
+	if p := os.Getenv("MOAT_PROXY_BINARY"); p != "" {
+		return p
+	}
+	p, err := os.Executable()
+	if err != nil {
+		return ""
+	}
+	if r, err := filepath.EvalSymlinks(p); err == nil {
+		return r
+	}
+	return p
+}
+
+func newManager(ctx context.Context, ios *iostreams.IOStreams, version string, grants run.GrantSource) (*run.Manager, error) {
 	store, err := openStore()
 	if err != nil {
 		return nil, err
@@ -69,10 +98,12 @@ func newManager(ctx context.Context, ios *iostreams.IOStreams, version string) (
 	keyDir := store.KeysDir()
 	signingKey := sync.OnceValues(func() (ed25519.PrivateKey, error) { return audit.LoadOrCreateKey(keyDir) })
 	return &run.Manager{
-		SigningKey: signingKey,
-		Engine:     eng,
-		Store:      store,
-		Version:    version,
+		Grants:      grants,
+		ProxyBinary: proxyBinary(),
+		SigningKey:  signingKey,
+		Engine:      eng,
+		Store:       store,
+		Version:     version,
 		Warnf: func(format string, args ...any) {
 			fmt.Fprintf(ios.ErrOut, "warning: "+format+"\n", args...)
 		},

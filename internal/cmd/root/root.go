@@ -20,6 +20,7 @@ import (
 	grantcmd "github.com/moatsh/moat/internal/cmd/grant"
 	"github.com/moatsh/moat/internal/cmd/list"
 	"github.com/moatsh/moat/internal/cmd/logs"
+	proxycmd "github.com/moatsh/moat/internal/cmd/proxy"
 	"github.com/moatsh/moat/internal/cmd/revoke"
 	runcmd "github.com/moatsh/moat/internal/cmd/run"
 	"github.com/moatsh/moat/internal/cmd/stop"
@@ -59,6 +60,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		depscmd.NewCmdDeps(f),
 		version.NewCmdVersion(f),
 		exitCodesTopic(),
+		proxycmd.NewCmdProxy(f),
 	)
 	argErrorsAreUsageErrors(cmd)
 	return cmd

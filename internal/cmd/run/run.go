@@ -32,6 +32,7 @@ type Options struct {
 	TTY         bool
 	Rebuild     bool
 	Keep        bool
+	Grants      []string
 }
 
 // NewCmdRun builds the command; runF replaces the work in tests.
@@ -52,6 +53,10 @@ exits with the command's exit code. The command comes from the arguments after
 
   # An interactive shell
   $ moat run -it ./project -- bash
+
+  # Let the agent use GitHub through the proxy (it never sees the token)
+  $ moat grant github
+  $ moat run --grant github ./project -- gh pr list
 
   # Start in the background, follow it, stop it
   $ moat run -d --name web ./project -- ./serve.sh
@@ -79,6 +84,7 @@ exits with the command's exit code. The command comes from the arguments after
 	fl.BoolVarP(&opts.TTY, "tty", "t", false, "Give the command a terminal (use with -i: -it)")
 	fl.BoolVar(&opts.Rebuild, "rebuild", false, "Rebuild the image without the engine's cache")
 	fl.BoolVar(&opts.Keep, "keep", false, "Keep the container after the command ends")
+	fl.StringArrayVar(&opts.Grants, "grant", nil, "Let the proxy inject grant `NAME`'s credential (adds to agent.yaml's grants)")
 	return cmd
 }
 
@@ -106,7 +112,7 @@ func runRun(ctx context.Context, o *Options) error {
 	ro := run.Options{
 		Workspace: o.Workspace, Command: o.Command, Env: o.Env, Name: o.Name,
 		Detach: o.Detach, Interactive: o.Interactive, TTY: o.TTY, Rebuild: o.Rebuild, Keep: o.Keep,
-		Stdin: o.IO.In, Stdout: o.IO.Out, Stderr: o.IO.ErrOut,
+		Grants: o.Grants, Stdin: o.IO.In, Stdout: o.IO.Out, Stderr: o.IO.ErrOut,
 	}
 	if o.TTY {
 		restore, err := setupTerminal(o.IO, &ro)

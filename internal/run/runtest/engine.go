@@ -5,11 +5,17 @@ package runtest
 
 import (
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/moatsh/moat/internal/egress"
+	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/runtime"
 )
 
@@ -24,6 +30,11 @@ type Engine struct {
 	StartErr   error // returned by StartContainer when set
 	ExitCode   int   // what WaitContainer returns
 	Builds     int   // how many images were built
+	// Stdin holds what each container received on its stdin, by ID.
+	Stdin map[string][]byte
+	// ProxyOutput is what a proxy sidecar prints when attached; the
+	// default is its ready line.
+	ProxyOutput string
 }
 
 // Container is a fake container.
@@ -36,8 +47,10 @@ type Container struct {
 // NewEngine returns an engine holding only the base image.
 func NewEngine(baseImage string) *Engine {
 	return &Engine{
-		images:     map[string]string{baseImage: "sha256:base"},
-		Containers: map[string]*Container{},
+		images:      map[string]string{baseImage: "sha256:base"},
+		Containers:  map[string]*Container{},
+		Stdin:       map[string][]byte{},
+		ProxyOutput: egress.ReadyPrefix + "172.30.0.2:3128\n",
 	}
 }
 
@@ -128,12 +141,16 @@ func (f *Engine) InspectContainer(_ context.Context, id string) (runtime.Contain
 	return c.Info, nil
 }
 
-func (f *Engine) ListContainers(_ context.Context, _ string) ([]runtime.ContainerInfo, error) {
+// ListContainers honours one "key=value" label selector.
+func (f *Engine) ListContainers(_ context.Context, label string) ([]runtime.ContainerInfo, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	key, value, _ := strings.Cut(label, "=")
 	var out []runtime.ContainerInfo
 	for _, c := range f.Containers {
-		out = append(out, c.Info)
+		if label == "" || c.Info.Labels[key] == value {
+			out = append(out, c.Info)
+		}
 	}
 	return out, nil
 }
@@ -148,7 +165,11 @@ func (f *Engine) ContainerLogs(_ context.Context, id string, _ runtime.LogOption
 }
 
 func (f *Engine) AttachContainer(_ context.Context, id string, _ runtime.AttachOptions) (runtime.Stream, error) {
-	return stream{out: "hello\n"}, nil
+	c, ok := f.get(id)
+	if ok && c.Spec.Labels[labels.Role] == labels.RoleProxy {
+		return &stream{out: f.ProxyOutput, f: f, id: id}, nil
+	}
+	return &stream{out: "hello\n", f: f, id: id}, nil
 }
 
 // The fake has no networks, volumes or listed images; removing them
@@ -162,12 +183,37 @@ func (f *Engine) RemoveImage(context.Context, string) error                     
 func (f *Engine) ResizeTTY(context.Context, string, uint, uint) error                { return nil }
 
 // stream is an attached fake container.
-type stream struct{ out string }
+type stream struct {
+	out string
+	f   *Engine
+	id  string
+}
 
-func (s stream) Write(p []byte) (int, error) { return len(p), nil }
-func (s stream) Close() error                { return nil }
-func (s stream) CloseWrite() error           { return nil }
-func (s stream) CopyOutput(stdout, _ io.Writer) error {
+func (s *stream) Write(p []byte) (int, error) {
+	s.f.mu.Lock()
+	defer s.f.mu.Unlock()
+	s.f.Stdin[s.id] = append(s.f.Stdin[s.id], p...)
+	return len(p), nil
+}
+func (s *stream) Close() error      { return nil }
+func (s *stream) CloseWrite() error { return nil }
+func (s *stream) CopyOutput(stdout, _ io.Writer) error {
 	_, err := io.WriteString(stdout, s.out)
 	return err
+}
+
+// StaticBinary writes the smallest file that passes for a static Linux
+// executable (an ELF header without program headers) into dir, for
+// Manager.ProxyBinary in tests that never run it.
+func StaticBinary(dir string) (string, error) {
+	h := make([]byte, 64)
+	copy(h, "\x7fELF\x02\x01\x01")
+	binary.LittleEndian.PutUint16(h[16:], 2)    // ET_EXEC
+	binary.LittleEndian.PutUint16(h[18:], 0x3e) // x86-64
+	binary.LittleEndian.PutUint32(h[20:], 1)    // EV_CURRENT
+	binary.LittleEndian.PutUint16(h[52:], 64)   // header size
+	binary.LittleEndian.PutUint16(h[54:], 56)   // program header size
+	binary.LittleEndian.PutUint16(h[58:], 64)   // section header size
+	path := filepath.Join(dir, "moat-static")
+	return path, os.WriteFile(path, h, 0o755)
 }

@@ -1,0 +1,59 @@
+// Package proxy implements the hidden 'moat proxy serve', the process that
+// runs inside each run's proxy sidecar container. Users never call it: the
+// orchestrator starts it and writes its configuration, secrets included,
+// to its stdin.
+package proxy
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/egress"
+)
+
+// NewCmdProxy builds the hidden 'proxy' command group.
+func NewCmdProxy(f *cmdutil.Factory) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:    "proxy",
+		Short:  "Internal: a run's egress proxy",
+		Hidden: true,
+	}
+	cmd.AddCommand(newCmdRelay(), &cobra.Command{
+		Use:   "serve",
+		Short: "Serve a run's egress proxy with the configuration read from stdin",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return serve(cmd.Context(), f)
+		},
+	})
+	return cmd
+}
+
+func serve(ctx context.Context, f *cmdutil.Factory) error {
+	cfg, err := egress.ReadConfig(f.IOStreams.In)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	logOut := f.IOStreams.ErrOut
+	if cfg.Log != "" {
+		lf, err := os.OpenFile(cfg.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return fmt.Errorf("opening the proxy log: %w", err)
+		}
+		defer lf.Close()
+		logOut = lf
+	}
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(logOut, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
+	}
+	return egress.Serve(ctx, cfg, f.IOStreams.Out, logf)
+}

@@ -1,0 +1,37 @@
+package proxy
+
+import (
+	"fmt"
+	"net"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moatsh/moat/internal/egress"
+)
+
+func newCmdRelay() *cobra.Command {
+	var listen, socket string
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "relay",
+		Short: "Carry the agent's proxy connections to the proxy's unix socket",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("relay: %w", err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
+			defer stop()
+			return egress.Relay(ctx, ln, socket, wait)
+		},
+	}
+	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:3128", "TCP `address` the agent's HTTP_PROXY names")
+	cmd.Flags().StringVar(&socket, "socket", "", "the proxy's unix socket `path`")
+	cmd.Flags().DurationVar(&wait, "wait", 15*time.Second, "how long a connection waits for the proxy to listen")
+	cmd.MarkFlagRequired("socket")
+	return cmd
+}

@@ -1,0 +1,81 @@
+package egress
+
+import (
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/moatsh/moat/internal/grant"
+)
+
+// Config is what the proxy sidecar needs, sent by the CLI as one JSON
+// document on the sidecar's stdin and never written to disk: secrets must
+// not appear in the container's environment, command line or inspect
+// output.
+type Config struct {
+	Token string `json:"token"` // per-run proxy password the agent's proxy URL carries
+	// Socket is the unix socket the proxy listens on, in a directory
+	// shared with the agent's container and nothing else: the agent has no
+	// network, and reaches the proxy only through this socket.
+	Socket string `json:"socket"`
+
+	Policy Policy        `json:"policy"`
+	Grants []GrantSecret `json:"grants,omitempty"`
+
+	CADir string `json:"ca_dir"` // the user's proxy CA, mounted read-only
+	// UpstreamRoots are PEM roots trusted for upstream TLS besides the
+	// image's own: the host's system bundle and network.ca.
+	UpstreamRoots []byte `json:"upstream_roots,omitempty"`
+
+	Audit *Audit `json:"audit,omitempty"` // nil records nothing (tests)
+	// Log is where the proxy appends its own errors ("" means stderr):
+	// kept with the run, since the engine removes the sidecar when it ends.
+	Log string `json:"log,omitempty"`
+}
+
+// Policy is agent.yaml's network section, as the proxy applies it.
+type Policy struct {
+	Mode  string            `json:"mode"`
+	Allow []string          `json:"allow,omitempty"`
+	Hosts map[string]string `json:"hosts,omitempty"`
+}
+
+// GrantSecret is one grant and its secret, in the clear: it exists only
+// in the CLI's memory, on the sidecar's stdin and in the proxy's memory.
+type GrantSecret struct {
+	Grant  grant.Grant `json:"grant"`
+	Secret []byte      `json:"secret"`
+}
+
+// Audit says where the proxy records requests and with which key it signs
+// checkpoints.
+type Audit struct {
+	Path  string             `json:"path"`
+	RunID string             `json:"run_id"`
+	Key   ed25519.PrivateKey `json:"key"`
+}
+
+// maxConfigSize bounds what ReadConfig accepts.
+const maxConfigSize = 16 << 20
+
+// ReadConfig reads one Config from r, which the CLI closes after writing.
+func ReadConfig(r io.Reader) (*Config, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxConfigSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading the proxy configuration: %w", err)
+	}
+	if len(data) > maxConfigSize {
+		return nil, errors.New("reading the proxy configuration: larger than 16 MiB")
+	}
+	var c Config
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("reading the proxy configuration: %w", err)
+	}
+	clear(data)
+	if c.Token == "" || c.Socket == "" {
+		return nil, errors.New("proxy configuration: token and socket are required")
+	}
+	return &c, nil
+}

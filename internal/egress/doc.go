@@ -1,0 +1,7 @@
+// Package egress owns a run's proxy sidecar process: the configuration the
+// CLI hands it on stdin (token, policy, grants with their secrets, the
+// audit key), and serving the proxy with it inside the sidecar container
+// until it is stopped, recording every request in the run's audit log. It
+// joins the pure parts (internal/policy, internal/grant, internal/proxy)
+// and knows nothing of engines or the CLI.
+package egress

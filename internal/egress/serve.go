@@ -1,0 +1,169 @@
+package egress
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/policy"
+	"github.com/moatsh/moat/internal/proxy"
+)
+
+// ReadyPrefix starts the line Serve writes once it accepts connections;
+// the CLI waits for it before starting the agent.
+const ReadyPrefix = "moat-proxy ready "
+
+// shutdownGrace bounds how long requests in flight may finish on stop.
+const shutdownGrace = 3 * time.Second
+
+// Serve runs the proxy described by cfg until ctx ends, then drains it and
+// writes the last audit events. It announces readiness on out.
+func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ...any)) error {
+	srv, err := newServer(cfg, logf)
+	if err != nil {
+		return err
+	}
+	rec, closeAudit, err := openAudit(cfg.Audit, logf)
+	if err != nil {
+		return err
+	}
+	defer closeAudit()
+	if rec != nil {
+		srv.OnEvent = func(e proxy.Event) { recordEvent(rec, e) }
+	}
+	ln, err := listen(cfg.Socket)
+	if err != nil {
+		return err
+	}
+	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
+	served := make(chan error, 1)
+	go func() { served <- hs.Serve(ln) }()
+	fmt.Fprintf(out, "%s%s\n", ReadyPrefix, ln.Addr())
+	select {
+	case <-ctx.Done():
+	case err := <-served:
+		return fmt.Errorf("serving the proxy: %w", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	srv.Close() // hijacked tunnels are not Shutdown's to wait for
+	if err := hs.Shutdown(sctx); err != nil {
+		hs.Close()
+	}
+	return nil
+}
+
+func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
+	pol, err := policy.New(policy.Mode(cfg.Policy.Mode), cfg.Policy.Allow, cfg.Policy.Hosts)
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range cfg.Grants {
+		if err := pol.AddGrantHosts(g.Grant.Name, g.Grant.EffectiveHosts()); err != nil {
+			return nil, err
+		}
+	}
+	ca, err := proxy.LoadOrCreateCA(cfg.CADir, nil)
+	if err != nil {
+		return nil, err
+	}
+	roots, err := x509.SystemCertPool()
+	if err != nil || roots == nil {
+		roots = x509.NewCertPool()
+	}
+	if len(cfg.UpstreamRoots) > 0 && !roots.AppendCertsFromPEM(cfg.UpstreamRoots) {
+		return nil, errors.New("the upstream CA certificates hold no PEM certificate")
+	}
+	return &proxy.Server{
+		Resolver:    resolverWith(pol.Hosts),
+		Token:       cfg.Token,
+		Policy:      pol,
+		Credentials: newCredentials(cfg.Grants),
+		Leaves:      proxy.NewLeaves(ca, nil),
+		UpstreamTLS: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		Logf:        logf,
+	}, nil
+}
+
+// resolverWith resolves the names network.hosts maps to their address
+// and every other name with the system's resolver.
+func resolverWith(hosts map[string]netip.Addr) func(context.Context, string) ([]netip.Addr, error) {
+	return func(ctx context.Context, host string) ([]netip.Addr, error) {
+		if a, ok := hosts[strings.ToLower(strings.TrimSuffix(host, "."))]; ok {
+			return []netip.Addr{a}, nil
+		}
+		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+		for i, a := range addrs {
+			addrs[i] = a.Unmap()
+		}
+		return addrs, err
+	}
+}
+
+// listen listens on the unix socket the agent's relay dials. The socket
+// is open to every user: the agent may run under another UID than the
+// proxy, and only the agent's container can see the directory.
+func listen(path string) (net.Listener, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("replacing the proxy socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listening on the proxy socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("opening the proxy socket to the agent: %w", err)
+	}
+	return ln, nil
+}
+
+func openAudit(a *Audit, logf func(string, ...any)) (*audit.Recorder, func(), error) {
+	if a == nil {
+		return nil, func() {}, nil
+	}
+	l, err := audit.Open(a.Path, a.RunID, a.Key, audit.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	rec := audit.NewRecorder(l, func(err error) { logf("moat proxy: audit log: %v", err) })
+	return rec, func() {
+		rec.Close()
+		if err := l.Release(); err != nil {
+			logf("moat proxy: audit log: %v", err)
+		}
+	}, nil
+}
+
+// recordEvent turns a proxy event into audit entries: the credential
+// injection first, then the request.
+func recordEvent(rec *audit.Recorder, e proxy.Event) {
+	if e.Grant != "" {
+		rec.Record(audit.KindCredentialInjected, map[string]string{
+			"grant": e.Grant, "host": e.Host, "method": e.Method, "path": e.Path,
+		})
+	}
+	kind := audit.KindNetRequest
+	if e.Decision != "allow" && e.Decision != "" {
+		kind = audit.KindNetDenied
+	}
+	rec.Record(kind, map[string]string{
+		audit.NetTime: e.Time.UTC().Format(time.RFC3339Nano), audit.NetMethod: e.Method, audit.NetScheme: e.Scheme,
+		audit.NetHost: e.Host, audit.NetPath: e.Path, audit.NetStatus: strconv.Itoa(e.Status),
+		audit.NetDurationUS: strconv.FormatInt(e.Duration.Microseconds(), 10),
+		audit.NetBytesIn:    strconv.FormatInt(e.BytesIn, 10), audit.NetBytesOut: strconv.FormatInt(e.BytesOut, 10),
+		audit.NetGrant: e.Grant, audit.NetDecision: e.Decision, audit.NetError: e.Err,
+	})
+}

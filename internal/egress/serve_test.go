@@ -1,0 +1,234 @@
+package egress
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/grant"
+	"github.com/moatsh/moat/internal/proxy"
+)
+
+const testSecret = "s3cr3t-api-key-value"
+
+// sidecar is a proxy served from a Config through a relay, as in a run.
+type sidecar struct {
+	client   *http.Client
+	auditLog string
+	pub      ed25519.PublicKey
+	upstream *httptest.Server
+	headers  chan http.Header
+	stop     func()
+}
+
+// startSidecar serves the proxy after delay, behind a relay that is up at
+// once, and returns a client whose proxy is the relay.
+func startSidecar(t *testing.T, delay time.Duration) *sidecar {
+	t.Helper()
+	s := &sidecar{headers: make(chan http.Header, 10)}
+	s.upstream = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.headers <- r.Header.Clone()
+		io.WriteString(w, "upstream ok")
+	}))
+	t.Cleanup(s.upstream.Close)
+	port := s.upstream.Listener.Addr().(*net.TCPAddr).Port
+	host := "example.com:" + strconv.Itoa(port)
+
+	dir := t.TempDir()
+	caDir := filepath.Join(dir, "ca")
+	ca, err := proxy.LoadOrCreateCA(caDir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, key, _ := ed25519.GenerateKey(nil)
+	s.pub, s.auditLog = pub, filepath.Join(dir, "audit.jsonl")
+	cfg := &Config{
+		Token:  "tok-123",
+		Socket: filepath.Join(dir, "p.sock"),
+		Policy: Policy{Mode: "strict", Hosts: map[string]string{"example.com": "127.0.0.1"}},
+		Grants: []GrantSecret{{
+			Grant:  grant.Grant{Name: "my-api", Kind: grant.HTTP, Hosts: []string{host}, Header: "X-Api-Key"},
+			Secret: []byte(testSecret),
+		}},
+		CADir:         caDir,
+		UpstreamRoots: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.upstream.Certificate().Raw}),
+		Audit:         &Audit{Path: s.auditLog, RunID: "run1", Key: key},
+	}
+	data, _ := json.Marshal(cfg)
+	cfg, err = ReadConfig(bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	relayDone := make(chan error, 1)
+	go func() { relayDone <- Relay(ctx, ln, cfg.Socket, 10*time.Second) }()
+	served := make(chan error, 1)
+	var ready bytes.Buffer
+	go func() {
+		time.Sleep(delay)
+		served <- Serve(ctx, cfg, &ready, t.Logf)
+	}()
+	s.stop = func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+		if err := <-relayDone; err != nil {
+			t.Errorf("Relay: %v", err)
+		}
+		if !strings.HasPrefix(ready.String(), ReadyPrefix) {
+			t.Errorf("Serve wrote %q, want the ready line", ready.String())
+		}
+	}
+
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(ca.CertPEM())
+	proxyURL := &url.URL{Scheme: "http", User: url.UserPassword("moat", cfg.Token), Host: ln.Addr().String()}
+	s.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		Proxy: http.ProxyURL(proxyURL), TLSClientConfig: &tls.Config{RootCAs: roots},
+		// Name lookups happen in the proxy: example.com maps to 127.0.0.1 only there.
+		DialContext: (&net.Dialer{}).DialContext,
+	}}
+	return s
+}
+
+func TestSidecarInjectsThroughRelayAndRecords(t *testing.T) {
+	s := startSidecar(t, 300*time.Millisecond) // the first request waits in the relay
+	port := s.upstream.Listener.Addr().(*net.TCPAddr).Port
+	req, _ := http.NewRequest("GET", "https://example.com:"+strconv.Itoa(port)+"/v1/things?q=1", nil)
+	req.Header.Set("X-Api-Key", "placeholder-from-agent")
+	res, err := s.client.Do(req)
+	if err != nil {
+		t.Fatalf("request through relay and proxy: %v", err)
+	}
+	body, _ := io.ReadAll(res.Body)
+	res.Body.Close()
+	if res.StatusCode != 200 || string(body) != "upstream ok" {
+		t.Fatalf("got %d %q, want 200 from upstream", res.StatusCode, body)
+	}
+	if got := (<-s.headers).Get("X-Api-Key"); got != testSecret {
+		t.Fatalf("upstream saw X-Api-Key %q, want the grant's secret", got)
+	}
+
+	res, err = s.client.Get("https://blocked.example:443/")
+	if err == nil {
+		res.Body.Close()
+		t.Fatalf("request to a host not allowed went through: %d", res.StatusCode)
+	}
+	s.stop()
+
+	entries := readAudit(t, s.auditLog)
+	var kinds []string
+	for _, e := range entries {
+		kinds = append(kinds, e.Kind)
+		for _, v := range e.Data {
+			if strings.Contains(v, testSecret) {
+				t.Fatalf("audit entry %s holds the secret", e.Kind)
+			}
+		}
+	}
+	want := []string{audit.KindCredentialInjected, audit.KindNetRequest, audit.KindNetDenied}
+	if strings.Join(kinds, " ") != strings.Join(want, " ") {
+		t.Fatalf("audit kinds %v, want %v", kinds, want)
+	}
+	req0 := entries[1].Data
+	if req0[audit.NetGrant] != "my-api" || req0[audit.NetPath] != "/v1/things" || req0[audit.NetStatus] != "200" ||
+		req0[audit.NetScheme] != "https" || req0[audit.NetDecision] != "allow" {
+		t.Fatalf("net.request data %v", req0)
+	}
+	if d := entries[2].Data[audit.NetDecision]; !strings.HasPrefix(d, "deny") {
+		t.Fatalf("net.denied decision %q", d)
+	}
+}
+
+func TestSidecarRefusesWrongToken(t *testing.T) {
+	s := startSidecar(t, 0)
+	defer s.stop()
+	tr := s.client.Transport.(*http.Transport).Clone()
+	pu, _ := tr.Proxy(&http.Request{URL: &url.URL{Scheme: "http"}})
+	pu.User = url.UserPassword("moat", "wrong")
+	tr.Proxy = http.ProxyURL(pu)
+	res, err := (&http.Client{Transport: tr, Timeout: 10 * time.Second}).Get("http://example.com/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusProxyAuthRequired {
+		t.Fatalf("got %d with a wrong token, want 407", res.StatusCode)
+	}
+}
+
+func TestReadConfigRejectsIncomplete(t *testing.T) {
+	for _, in := range []string{"", "{", `{"token":"x"}`, `{"socket":"/s"}`} {
+		if _, err := ReadConfig(strings.NewReader(in)); err == nil {
+			t.Errorf("ReadConfig(%q) accepted an incomplete configuration", in)
+		}
+	}
+}
+
+func TestRelayGivesUpWithoutProxy(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- Relay(ctx, ln, filepath.Join(t.TempDir(), "absent.sock"), 100*time.Millisecond) }()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if n, err := c.Read(make([]byte, 1)); err == nil || n != 0 {
+		t.Fatalf("read %d bytes from a relay with no proxy, want the connection closed", n)
+	}
+	c.Close()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func readAudit(t *testing.T, path string) []audit.Entry {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := audit.NewReader(f)
+	var out []audit.Entry
+	for {
+		e, err := r.Next()
+		if err == io.EOF {
+			return out
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Kind != audit.KindCheckpoint {
+			out = append(out, e)
+		}
+	}
+}

@@ -1,0 +1,342 @@
+package run
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+
+	"github.com/moatsh/moat/internal/egress"
+	"github.com/moatsh/moat/internal/grant"
+	"github.com/moatsh/moat/internal/labels"
+	"github.com/moatsh/moat/internal/policy"
+	"github.com/moatsh/moat/internal/runtime"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// GrantSource looks grants up by name, with their secrets.
+type GrantSource interface {
+	Get(name string) (grant.Grant, grant.Secret, error)
+}
+
+// Where the proxy sidecar finds what the orchestrator mounts into it, and
+// where the agent finds the CA it must trust, the proxy's socket and the
+// relay that carries its proxy connections there.
+const (
+	proxyBinaryTarget = "/moat"
+	proxyCATarget     = "/moat-ca"
+	proxyRunTarget    = "/moat-run"
+	socketSubdir      = "sock" // in the run's directory: the only thing both containers share
+	socketName        = "proxy.sock"
+	proxyPort         = 3128
+	proxyHost         = "proxy" // the agent's /etc/hosts maps it to 127.0.0.1, where the relay listens
+	agentCAPath       = "/run/moat/proxy-ca.pem"
+	agentSocketDir    = "/run/moat/sock"
+	agentRelayPath    = "/run/moat/bin/moat"
+	systemBundle      = "/etc/ssl/certs/ca-certificates.crt"
+	proxyUser         = "moat" // user name in the proxy URL; only the token counts
+	proxyLogFile      = "proxy.log"
+)
+
+// egressPlan is a run's network policy and grants, resolved before any
+// engine object exists. The secrets live only in memory.
+type egressPlan struct {
+	mode          policy.Mode
+	allow         []string
+	hosts         map[string]string
+	grants        []egress.GrantSecret
+	upstreamRoots []byte
+}
+
+func (e *egressPlan) grantNames() []string {
+	names := make([]string, len(e.grants))
+	for i, g := range e.grants {
+		names[i] = g.Grant.Name
+	}
+	return names
+}
+
+// NoNetworkGrantsError reports grants asked for by a run without network.
+type NoNetworkGrantsError struct {
+	File   string
+	Grants []string
+}
+
+func (e *NoNetworkGrantsError) Error() string {
+	return fmt.Sprintf("%s: network.policy none gives the run no network, so grants %v cannot be used", e.File, e.Grants)
+}
+
+func (e *NoNetworkGrantsError) Hint() string {
+	return "Use network.policy strict (the default) or remove the grants."
+}
+
+// resolveEgress loads the policy, the grants (agent.yaml's and --grant)
+// and the upstream roots. It fails early, before anything is built.
+func resolveEgress(m *Manager, opts Options, p *plan) error {
+	nw := p.cfg.Network
+	e := &egressPlan{mode: policy.Mode(nw.Policy), allow: nw.Allow, hosts: nw.Hosts}
+	if e.mode == "" {
+		e.mode = policy.Strict
+	}
+	if _, err := policy.New(e.mode, e.allow, e.hosts); err != nil {
+		return fmt.Errorf("%s: %w", configName(p), err)
+	}
+	names := slices.Clone(p.cfg.Grants)
+	for _, n := range opts.Grants {
+		if !slices.Contains(names, n) {
+			names = append(names, n)
+		}
+	}
+	if e.mode == policy.None && len(names) > 0 {
+		return &NoNetworkGrantsError{File: configName(p), Grants: names}
+	}
+	for _, n := range names {
+		gs, err := m.loadGrant(n)
+		if err != nil {
+			return err
+		}
+		e.grants = append(e.grants, gs)
+	}
+	p.egress = e
+	if e.mode == policy.None {
+		return nil
+	}
+	if _, err := m.proxyBinary(); err != nil {
+		return err
+	}
+	roots, err := upstreamRoots(p)
+	if err != nil {
+		return err
+	}
+	e.upstreamRoots = roots
+	return nil
+}
+
+func configName(p *plan) string {
+	if p.cfg.Path != "" {
+		return p.cfg.Path
+	}
+	return "agent.yaml"
+}
+
+func (m *Manager) loadGrant(name string) (egress.GrantSecret, error) {
+	if m.Grants == nil {
+		return egress.GrantSecret{}, &grant.NotFoundError{Name: name}
+	}
+	g, secret, err := m.Grants.Get(name)
+	if err != nil {
+		return egress.GrantSecret{}, err
+	}
+	return egress.GrantSecret{Grant: g, Secret: secret.Reveal()}, nil
+}
+
+// ProxyBinaryError reports that moat cannot find a binary to run its proxy
+// sidecar with.
+type ProxyBinaryError struct {
+	Path string
+	Err  error
+}
+
+func (e *ProxyBinaryError) Error() string {
+	return fmt.Sprintf("the proxy sidecar runs moat's own binary, and %s cannot be used: %v", e.Path, e.Err)
+}
+
+func (e *ProxyBinaryError) Hint() string {
+	return "Run moat from a statically linked Linux build (make build does one), or set MOAT_PROXY_BINARY to one."
+}
+
+func (m *Manager) proxyBinary() (string, error) {
+	path := m.ProxyBinary
+	if path == "" {
+		return "", &ProxyBinaryError{Path: "(none)", Err: errors.New("no binary configured")}
+	}
+	if err := checkStaticLinux(path); err != nil {
+		return "", &ProxyBinaryError{Path: path, Err: err}
+	}
+	return path, nil
+}
+
+// hostRootFiles are where Linux distributions and macOS keep the system's
+// trusted roots, as one PEM bundle.
+var hostRootFiles = []string{
+	"/etc/ssl/certs/ca-certificates.crt",
+	"/etc/pki/tls/certs/ca-bundle.crt",
+	"/etc/ssl/ca-bundle.pem",
+	"/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+	"/etc/ssl/cert.pem",
+}
+
+// upstreamRoots returns the roots the proxy trusts upstream besides its
+// image's own: the host's system bundle (SSL_CERT_FILE first), which
+// carries any enterprise roots the user installed, and network.ca.
+func upstreamRoots(p *plan) ([]byte, error) {
+	var roots []byte
+	files := hostRootFiles
+	if f := os.Getenv("SSL_CERT_FILE"); f != "" {
+		files = append([]string{f}, files...)
+	}
+	for _, f := range files {
+		if data, err := os.ReadFile(f); err == nil {
+			roots = append(roots, data...)
+			break
+		}
+	}
+	if p.cfg.Network.CA == "" {
+		return roots, nil
+	}
+	path := expandSource(p.cfg.Network.CA, p.workspace)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &CAFileError{File: configName(p), CA: p.cfg.Network.CA, Err: err}
+	}
+	return append(append(roots, '\n'), data...), nil
+}
+
+// CAFileError reports a network.ca file that cannot be read.
+type CAFileError struct {
+	File, CA string
+	Err      error
+}
+
+func (e *CAFileError) Error() string {
+	return fmt.Sprintf("%s: network.ca %s: %v", e.File, e.CA, e.Err)
+}
+func (e *CAFileError) Unwrap() error { return e.Err }
+func (e *CAFileError) Hint() string {
+	return "Give the path of a PEM file of CA certificates (relative to the workspace, ~/ or absolute), or remove network.ca."
+}
+
+// proxyEnv is what the agent gets to use the proxy and trust its CA.
+func proxyEnv(token string, e *egressPlan) []string {
+	url := fmt.Sprintf("http://%s:%s@%s:%d", proxyUser, token, proxyHost, proxyPort)
+	env := []string{
+		"HTTP_PROXY=" + url, "HTTPS_PROXY=" + url, "http_proxy=" + url, "https_proxy=" + url,
+		"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1",
+		"MOAT_PROXY_CA=" + agentCAPath, "MOAT_PROXY_PORT=" + strconv.Itoa(proxyPort),
+		"MOAT_PROXY_SOCKET=" + agentSocketDir + "/" + socketName, "MOAT_RELAY=" + agentRelayPath,
+		"SSL_CERT_FILE=" + systemBundle, "REQUESTS_CA_BUNDLE=" + systemBundle,
+		"CURL_CA_BUNDLE=" + systemBundle, "GIT_SSL_CAINFO=" + systemBundle,
+		"NODE_EXTRA_CA_CERTS=" + agentCAPath, "NODE_USE_ENV_PROXY=1",
+	}
+	for _, g := range e.grants {
+		for k, v := range g.Grant.Placeholder() {
+			env = append(env, k+"="+v)
+		}
+	}
+	return env
+}
+
+// hasEnv reports whether env sets name.
+func hasEnv(env []string, name string) bool {
+	return slices.ContainsFunc(env, func(kv string) bool { return len(kv) > len(name) && kv[:len(name)+1] == name+"=" })
+}
+
+// setupEgress gives the agent no network at all, only loopback, where a
+// relay carries its proxy connections to the run's proxy sidecar through a
+// unix socket; with policy none the agent gets no proxy either. The proxy
+// is created here; the caller starts it while the agent's container is
+// created and started.
+func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *runtime.ContainerSpec, undo *cleanupStack) (*proxyStart, error) {
+	e := p.egress
+	spec.Network = "none"
+	if e.mode == policy.None {
+		return nil, nil
+	}
+	bin, err := m.proxyBinary()
+	if err != nil {
+		return nil, err
+	}
+	caDir := m.caDir()
+	ca, err := loadCA(caDir)
+	if err != nil {
+		return nil, err
+	}
+	sockDir := m.Store.Path(r.ID, socketSubdir)
+	if err := os.MkdirAll(sockDir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating the proxy's socket directory: %w", err)
+	}
+	os.Chmod(sockDir, 0o755) // the agent may run under another UID
+	token, err := randomToken()
+	if err != nil {
+		return nil, err
+	}
+	ps := &proxyStart{spec: m.proxySpec(r, bin, caDir), cfg: m.proxyConfig(r, e, token)}
+	r.Sidecars = append(r.Sidecars, state.Sidecar{Role: labels.RoleProxy, Name: ps.spec.Name})
+	spec.ExtraHosts = append(spec.ExtraHosts, proxyHost+":127.0.0.1")
+	spec.Mounts = append(spec.Mounts,
+		runtime.Mount{Source: ca, Target: agentCAPath, ReadOnly: true},
+		runtime.Mount{Source: sockDir, Target: agentSocketDir, ReadOnly: true},
+		runtime.Mount{Source: bin, Target: agentRelayPath, ReadOnly: true})
+	spec.Env = m.withProxyEnv(spec.Env, proxyEnv(token, e))
+	return ps, nil
+}
+
+// proxyVars are the variables that route the agent's traffic: moat's own
+// values win over agent.yaml's and -e, which could only break egress.
+var proxyVars = []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy"}
+
+// withProxyEnv adds moat's variables to env: the proxy variables replace
+// the user's (with a warning); the others (CA paths, grant placeholders)
+// only fill in what the user did not set.
+func (m *Manager) withProxyEnv(env, add []string) []string {
+	for _, kv := range add {
+		k, _, _ := cutEnv(kv)
+		switch {
+		case slices.Contains(proxyVars, k) && hasEnv(env, k):
+			m.warnf("%s is set by moat to route the run through its proxy; the value given is ignored", k)
+			env = slices.DeleteFunc(env, func(e string) bool { n, _, _ := cutEnv(e); return n == k })
+			env = append(env, kv)
+		case !hasEnv(env, k):
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func cutEnv(kv string) (string, string, bool) {
+	for i := 0; i < len(kv); i++ {
+		if kv[i] == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, "", false
+}
+
+func randomToken() (string, error) {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("making the proxy token: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+func (m *Manager) caDir() string {
+	if m.CADir != "" {
+		return m.CADir
+	}
+	return filepath.Join(m.Store.Root, "proxy")
+}
+
+func (m *Manager) proxyConfig(r *state.Run, e *egressPlan, token string) *egress.Config {
+	cfg := &egress.Config{
+		Token: token, Socket: proxyRunTarget + "/" + socketSubdir + "/" + socketName,
+		Log:           proxyRunTarget + "/" + proxyLogFile,
+		Policy:        egress.Policy{Mode: string(e.mode), Allow: e.allow, Hosts: e.hosts},
+		Grants:        e.grants,
+		CADir:         proxyCATarget,
+		UpstreamRoots: e.upstreamRoots,
+	}
+	if m.SigningKey != nil {
+		if key, err := m.SigningKey(); err == nil {
+			cfg.Audit = &egress.Audit{Path: proxyRunTarget + "/" + AuditFile, RunID: r.ID, Key: key}
+		} else {
+			m.warnf("audit log of run %s: the proxy will not record requests: %v", r.ID, err)
+		}
+	}
+	return cfg
+}

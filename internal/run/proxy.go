@@ -1,0 +1,241 @@
+package run
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/egress"
+	"github.com/moatsh/moat/internal/labels"
+	"github.com/moatsh/moat/internal/proxy"
+	"github.com/moatsh/moat/internal/runtime"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// proxyReadyTimeout bounds how long the proxy sidecar may take to listen.
+const proxyReadyTimeout = 15 * time.Second
+
+// proxyStopGrace is how long the proxy gets to drain and write its last
+// audit events when the run ends.
+const proxyStopGrace = 5 * time.Second
+
+// proxyStart is the proxy sidecar to create and the configuration it is
+// to receive on its stdin once started.
+type proxyStart struct {
+	spec runtime.ContainerSpec
+	cfg  *egress.Config
+}
+
+// proxyPrivileges describes the sidecar for the run's record and audit
+// log: it runs as the user, with no capabilities, on a read-only root.
+const proxyPrivileges = "no capabilities, no-new-privileges, read-only root filesystem, runs as the invoking user; " +
+	"host network namespace (the run's only way out), listening only on a unix socket shared with the agent"
+
+// loadCA returns the path of the user's proxy CA certificate, creating the
+// CA on first use.
+func loadCA(dir string) (string, error) {
+	if _, err := proxy.LoadOrCreateCA(dir, nil); err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, "ca.pem"), nil
+}
+
+// checkStaticLinux refuses a binary the sidecar could not execute: not a
+// Linux ELF executable, or one that needs a dynamic loader the base image
+// may lack.
+func checkStaticLinux(path string) error {
+	f, err := elf.Open(path)
+	if err != nil {
+		return fmt.Errorf("not a Linux executable: %w", err)
+	}
+	defer f.Close()
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			return errors.New("it is dynamically linked (build it with CGO_ENABLED=0)")
+		}
+	}
+	return nil
+}
+
+// proxySpec describes the run's proxy sidecar: moat's own binary, mounted
+// read-only into the base image, as the invoking user, with no
+// capabilities, removed by the engine once it exits.
+func (m *Manager) proxySpec(r *state.Run, bin, caDir string) runtime.ContainerSpec {
+	return runtime.ContainerSpec{
+		Name: "moat-" + r.ID + "-proxy", Image: m.baseImage(), Cmd: []string{proxyBinaryTarget, "proxy", "serve"},
+		Labels: labels.ForRun(r.ID, r.Name, labels.RoleProxy, m.Version),
+		Mounts: []runtime.Mount{
+			{Source: bin, Target: proxyBinaryTarget, ReadOnly: true},
+			{Source: caDir, Target: proxyCATarget, ReadOnly: true},
+			{Source: m.Store.Dir(r.ID), Target: proxyRunTarget},
+		},
+		OpenStdin: true, User: strconv.Itoa(os.Getuid()) + ":" + strconv.Itoa(os.Getgid()),
+		CapDrop: []string{"ALL"}, NoNewPrivileges: true, ReadOnlyRootfs: true, AutoRemove: true,
+		// The host's network namespace: the proxy dials out as the host
+		// would (its resolver, its routes) without a bridge to set up, and
+		// listens on nothing but its unix socket.
+		Network: "host",
+	}
+}
+
+// launchProxy creates and starts the proxy sidecar, hands it its
+// configuration and waits until it listens. It runs alongside the creation
+// and start of the agent's container.
+func (m *Manager) launchProxy(ctx context.Context, r *state.Run, ps *proxyStart, undo *cleanupStack) error {
+	id, err := m.Engine.CreateContainer(ctx, ps.spec)
+	if err != nil {
+		return fmt.Errorf("creating the proxy sidecar: %w", err)
+	}
+	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
+	m.record(r, audit.KindSidecarCreated, map[string]string{
+		"role": labels.RoleProxy, "container_id": id, "name": ps.spec.Name, "image": ps.spec.Image,
+		"privileges": proxyPrivileges, "policy": r.Policy, "grants": strings.Join(r.Grants, ","),
+	}, false)
+	return m.startProxy(ctx, r, id, ps.cfg)
+}
+
+// ProxyError reports a proxy sidecar that did not become ready.
+type ProxyError struct {
+	Reason string
+	Log    string // the tail of its output
+}
+
+func (e *ProxyError) Error() string {
+	msg := "the run's proxy sidecar did not start: " + e.Reason
+	if e.Log != "" {
+		msg += "\n" + e.Log
+	}
+	return msg
+}
+
+func (e *ProxyError) Hint() string {
+	return "Check the engine ('docker info') and that moat's binary is a static Linux build; rerun with the same command."
+}
+
+// startProxy starts the sidecar, hands it its configuration on stdin and
+// waits until it listens.
+func (m *Manager) startProxy(ctx context.Context, r *state.Run, id string, pcfg *egress.Config) error {
+	stream, err := m.Engine.AttachContainer(ctx, id, runtime.AttachOptions{Stdin: true})
+	if err != nil {
+		return fmt.Errorf("attaching to the proxy sidecar: %w", err)
+	}
+	defer stream.Close()
+	ready := newReadyWatcher()
+	go func() {
+		stream.CopyOutput(ready, ready)
+		ready.closeOutput()
+	}()
+	tmark("proxy attach")
+	if err := m.Engine.StartContainer(ctx, id); err != nil {
+		return fmt.Errorf("starting the proxy sidecar: %w", err)
+	}
+	tmark("proxy started")
+	cfg, err := json.Marshal(pcfg)
+	if err != nil {
+		return fmt.Errorf("encoding the proxy configuration: %w", err)
+	}
+	_, werr := stream.Write(cfg)
+	clear(cfg)
+	if werr == nil {
+		werr = stream.CloseWrite()
+	}
+	if werr != nil {
+		return &ProxyError{Reason: "writing its configuration: " + werr.Error(), Log: ready.tail()}
+	}
+	timer := time.NewTimer(proxyReadyTimeout)
+	defer timer.Stop()
+	select {
+	case <-ready.done:
+	case <-timer.C:
+		return &ProxyError{Reason: "not listening after " + proxyReadyTimeout.String(), Log: ready.tail()}
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	if !ready.ok {
+		return &ProxyError{Reason: "it exited", Log: ready.tail()}
+	}
+	m.record(r, audit.KindSidecarReady, map[string]string{"role": labels.RoleProxy, "container_id": id, "address": ready.addr}, false)
+	return nil
+}
+
+// readyWatcher reads the sidecar's output until its ready line, keeping
+// the last bytes for error messages.
+type readyWatcher struct {
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	once sync.Once
+	done chan struct{}
+	ok   bool
+	addr string
+}
+
+func newReadyWatcher() *readyWatcher { return &readyWatcher{done: make(chan struct{})} }
+
+func (w *readyWatcher) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.buf.Write(p)
+	if i := bytes.Index(w.buf.Bytes(), []byte(egress.ReadyPrefix)); i >= 0 {
+		rest := w.buf.Bytes()[i+len(egress.ReadyPrefix):]
+		if j := bytes.IndexByte(rest, '\n'); j >= 0 {
+			w.addr = string(rest[:j])
+			w.ok = true
+			w.once.Do(func() { close(w.done) })
+			return len(p), io.EOF // stop copying: the sidecar's output is its log now
+		}
+	}
+	return len(p), nil
+}
+
+// closeOutput marks the end of the output.
+func (w *readyWatcher) closeOutput() { w.once.Do(func() { close(w.done) }) }
+
+func (w *readyWatcher) tail() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	s := strings.TrimSpace(w.buf.String())
+	if len(s) > 2000 {
+		s = s[len(s)-2000:]
+	}
+	return s
+}
+
+// removeSidecars stops the run's sidecars, found by label so that none
+// escapes a crash; the proxy writes its last audit events as it stops, and
+// the engine removes them once they exit.
+func (m *Manager) removeSidecars(ctx context.Context, r *state.Run) {
+	if len(r.Sidecars) == 0 {
+		return
+	}
+	cs, err := m.Engine.ListContainers(ctx, labels.RunFilter(r.ID))
+	if err != nil {
+		m.warnf("finding the sidecars of run %s: %v", r.ID, err)
+		return
+	}
+	for _, c := range cs {
+		role := c.Labels[labels.Role]
+		if role == labels.RoleAgent {
+			continue
+		}
+		err := m.Engine.StopContainer(ctx, c.ID, proxyStopGrace)
+		if err == nil || errors.Is(err, runtime.ErrNotFound) {
+			err = m.Engine.RemoveContainer(ctx, c.ID)
+		}
+		if err != nil && !errors.Is(err, runtime.ErrNotFound) && !errors.Is(err, runtime.ErrConflict) {
+			m.warnf("removing the %s sidecar of run %s: %v", role, r.ID, err)
+			continue
+		}
+		m.record(r, audit.KindSidecarRemoved, map[string]string{"role": role, "container_id": c.ID}, false)
+	}
+}
