@@ -64,7 +64,7 @@ func TestAuditLog(t *testing.T) {
 		t.Errorf("container.created does not record the dind privileges and their reason:\n%s", raw)
 	}
 	res := e.mustRun(0, "audit", name)
-	mustContain(t, "stdout", res.stdout, ": OK\n", "7 entries", "1 signed checkpoints")
+	mustContain(t, "stdout", res.stdout, ": OK\n", "10 entries", "1 signed checkpoints")
 
 	bundle := filepath.Join(t.TempDir(), "bundle.json")
 	e.mustRun(0, "audit", name, "--export", bundle)

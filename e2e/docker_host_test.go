@@ -27,6 +27,14 @@ func TestDockerHost(t *testing.T) {
 	e.env = append(e.env, "DOCKER_HOST=unix://"+sock)
 	ws := e.workspace(map[string]string{"agent.yaml": "dependencies: [docker:host]\n", "marker.txt": "from-the-workspace\n"})
 
+	// Under the default strict policy docker:host is refused: through the
+	// host's engine the agent could leave the network policy behind.
+	res := e.mustRun(125, "run", ws, "--", "true")
+	mustContain(t, "stderr", res.stderr, "can bypass network.policy strict", "host_bypasses_egress")
+	if err := os.WriteFile(filepath.Join(ws, "agent.yaml"), []byte("dependencies: [docker:host]\ndocker: {host_bypasses_egress: true}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
 	// A container the test starts on the host, which the agent must see.
 	hostName := uniqueName(t)
 	if _, err := docker(t, "run", "-d", "--name", hostName, "--label", "moat-e2e=docker-host", baseImage, "sleep", "300"); err != nil {
@@ -35,7 +43,7 @@ func TestDockerHost(t *testing.T) {
 	t.Cleanup(func() { docker(t, "rm", "-f", hostName) })
 
 	name := uniqueName(t)
-	res := e.mustRun(0, "run", "-n", name, ws, "--", "sh", "-c",
+	res = e.mustRun(0, "run", "-n", name, ws, "--", "sh", "-c",
 		`id; echo "pwd=$PWD"; docker ps --format '{{.Names}}'; docker run --rm -v "$PWD":/src `+baseImage+` cat /src/marker.txt`)
 	mustContain(t, "stdout", res.stdout, hostName, "from-the-workspace", "4242(docker-host)", "pwd="+ws)
 	if strings.Contains(res.stdout, "uid=0(") {

@@ -38,6 +38,7 @@ type digestDocker struct {
 	Cache        bool   `json:"cache,omitempty"`
 	ReadyTimeout int64  `json:"ready_timeout_ms,omitempty"`
 	Install      string `json:"install,omitempty"`
+	HostBypass   bool   `json:"host_bypasses_egress,omitempty"`
 }
 
 type digestMount struct {
@@ -60,7 +61,7 @@ func (c *Config) Digest() string {
 			f.Mounts = append(f.Mounts, digestMount(m))
 		}
 		if c.Docker != (Docker{}) {
-			f.Docker = &digestDocker{Cache: c.Docker.Cache, ReadyTimeout: c.Docker.ReadyTimeout.Milliseconds(), Install: c.Docker.Install}
+			f.Docker = &digestDocker{Cache: c.Docker.Cache, ReadyTimeout: c.Docker.ReadyTimeout.Milliseconds(), Install: c.Docker.Install, HostBypass: c.Docker.HostBypassesEgress}
 		}
 	}
 	b, err := json.Marshal(f)

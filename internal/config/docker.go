@@ -23,6 +23,11 @@ type Docker struct {
 	// Install says where Docker's packages come from: "debian" (the
 	// default, "" here) or "docker" (Docker's own apt repository).
 	Install string
+	// HostBypassesEgress acknowledges that docker:host lets the agent
+	// escape the network policy and reach the proxy's credentials through
+	// the host's engine; without it, docker:host needs network.policy
+	// permissive and no grants.
+	HostBypassesEgress bool
 }
 
 // Docker package sources for docker.install.
@@ -31,7 +36,7 @@ var dockerInstallSources = []string{"debian", "docker"}
 // maxReadyTimeout keeps a typo (3000s) from hanging a run for an hour.
 const maxReadyTimeout = 10 * time.Minute
 
-var dockerFields = []string{"cache", "install", "ready_timeout"}
+var dockerFields = []string{"cache", "host_bypasses_egress", "install", "ready_timeout"}
 
 func (d *decoder) docker(at ast.Node, c *Config) error {
 	n, err := d.resolve(at)
@@ -67,6 +72,8 @@ func (d *decoder) dockerOption(kv *ast.MappingValueNode, o *Docker, seen map[str
 		o.Cache, err = d.boolean(kv.Value, "docker.cache")
 	case "ready_timeout":
 		o.ReadyTimeout, err = d.duration(kv.Value, "docker.ready_timeout")
+	case "host_bypasses_egress":
+		o.HostBypassesEgress, err = d.boolean(kv.Value, "docker.host_bypasses_egress")
 	case "install":
 		o.Install, err = d.oneOf(kv.Value, "docker.install", dockerInstallSources)
 		if o.Install == "debian" {
@@ -153,6 +160,9 @@ func (d *decoder) checkDocker(c *Config) error {
 	case mode != deps.DockerDind && (c.Docker.Cache || c.Docker.ReadyTimeout != 0):
 		return d.errorf(d.dockerNode, "Use docker:dind, or remove cache and ready_timeout.",
 			"docker: cache and ready_timeout are for docker:dind, and dependencies lists docker:%s", mode)
+	case mode != deps.DockerHost && c.Docker.HostBypassesEgress:
+		return d.errorf(d.dockerNode, "Remove host_bypasses_egress: docker:dind keeps the agent behind the proxy.",
+			"docker: host_bypasses_egress is for docker:host, and dependencies lists docker:%s", mode)
 	}
 	return nil
 }

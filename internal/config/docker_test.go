@@ -35,6 +35,10 @@ func TestDockerSection(t *testing.T) {
 			wantErr: `agent.yaml:2:25: docker.ready_timeout: invalid duration "soon"`},
 		{name: "too long", yaml: "dependencies: [docker:dind]\ndocker: {ready_timeout: 3h}\n",
 			wantErr: "agent.yaml:2:25: docker.ready_timeout: 3h0m0s is out of range: it must be more than 0 and at most 10m0s"},
+		{name: "host bypass acknowledged", yaml: "dependencies: [docker:host]\ndocker: {host_bypasses_egress: true}\n",
+			want: Docker{HostBypassesEgress: true}},
+		{name: "host bypass needs docker:host", yaml: "dependencies: [docker:dind]\ndocker: {host_bypasses_egress: true}\n",
+			wantErr: "agent.yaml:2:9: docker: host_bypasses_egress is for docker:host, and dependencies lists docker:dind"},
 		{name: "not a mapping", yaml: "dependencies: [docker:dind]\ndocker: true\n",
 			wantErr: "agent.yaml:2:9: docker: expected a mapping of options, got a boolean"},
 	}

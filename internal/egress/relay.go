@@ -27,6 +27,7 @@ func Relay(ctx context.Context, ln net.Listener, socket string, wait time.Durati
 		<-ctx.Done()
 		ln.Close()
 	}()
+	wg.Go(func() { holdAlive(ctx, aliveSocket(socket), agentGrace) })
 	for {
 		c, err := ln.Accept()
 		if err != nil {

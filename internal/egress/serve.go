@@ -28,8 +28,9 @@ const ReadyPrefix = "moat-proxy ready "
 // shutdownGrace bounds how long requests in flight may finish on stop.
 const shutdownGrace = 3 * time.Second
 
-// Serve runs the proxy described by cfg until ctx ends, then drains it and
-// writes the last audit events. It announces readiness on out.
+// Serve runs the proxy described by cfg until ctx ends or the agent's
+// container is gone (see watchAgent), then drains it and writes the last
+// audit events. It announces readiness on out.
 func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ...any)) error {
 	srv, err := newServer(cfg, logf)
 	if err != nil {
@@ -47,6 +48,17 @@ func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ..
 	if err != nil {
 		return err
 	}
+	ctx, agentGone := context.WithCancel(ctx)
+	defer agentGone()
+	alive, err := watchAgent(aliveSocket(cfg.Socket), agentGrace, func() {
+		logf("moat proxy: the agent's container is gone; stopping")
+		agentGone()
+	})
+	if err != nil {
+		ln.Close()
+		return fmt.Errorf("listening on the proxy's alive socket: %w", err)
+	}
+	defer alive.Close()
 	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()

@@ -232,3 +232,37 @@ func readAudit(t *testing.T, path string) []audit.Entry {
 		}
 	}
 }
+
+func TestProxyStopsWhenTheAgentIsGone(t *testing.T) {
+	dir := t.TempDir()
+	caDir := filepath.Join(dir, "ca")
+	if _, err := proxy.LoadOrCreateCA(caDir, nil); err != nil {
+		t.Fatal(err)
+	}
+	cfg := &Config{Token: "t", Socket: filepath.Join(dir, "p.sock"), Policy: Policy{Mode: "strict"}, CADir: caDir}
+	served := make(chan error, 1)
+	go func() { served <- Serve(context.Background(), cfg, io.Discard, t.Logf) }()
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	agentCtx, agentEnds := context.WithCancel(context.Background())
+	relayed := make(chan error, 1)
+	go func() { relayed <- Relay(agentCtx, ln, cfg.Socket, 5*time.Second) }()
+	select {
+	case err := <-served:
+		t.Fatalf("the proxy stopped while the agent lives: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	agentEnds() // the agent's container goes, and its relay with it
+	<-relayed
+	select {
+	case err := <-served:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the proxy still runs after its agent is gone")
+	}
+}

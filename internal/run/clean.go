@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/runtime"
@@ -180,7 +181,7 @@ func (m *Manager) removeObject(ctx context.Context, o Object) error {
 	var err error
 	switch o.Kind {
 	case KindContainer:
-		err = m.Engine.RemoveContainer(ctx, o.ID)
+		err = m.removeContainer(ctx, o.ID)
 	case KindNetwork:
 		err = m.Engine.RemoveNetwork(ctx, o.ID)
 	case KindVolume:
@@ -193,3 +194,29 @@ func (m *Manager) removeObject(ctx context.Context, o Object) error {
 	}
 	return nil
 }
+
+// removeContainer removes a container and returns once it is gone. A
+// sidecar the engine removes by itself when it exits may be on its way out
+// already: then it waits for the engine to finish.
+func (m *Manager) removeContainer(ctx context.Context, id string) error {
+	err := m.Engine.RemoveContainer(ctx, id)
+	if !errors.Is(err, runtime.ErrConflict) {
+		return err
+	}
+	deadline := time.Now().Add(removalWait)
+	for time.Now().Before(deadline) {
+		if _, err := m.Engine.InspectContainer(ctx, id); errors.Is(err, runtime.ErrNotFound) {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return err
+}
+
+// removalWait bounds how long removeContainer waits for a removal the
+// engine started itself.
+const removalWait = 10 * time.Second

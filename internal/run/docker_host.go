@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/moatsh/moat/internal/policy"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
@@ -26,6 +27,9 @@ const containerSocket = "/var/run/docker.sock"
 type dockerHost struct{}
 
 func (dockerHost) check(_ context.Context, m *Manager, p *plan) error {
+	if e := p.egress; (e.mode != policy.Permissive || len(e.grants) > 0) && !p.cfg.Docker.HostBypassesEgress {
+		return &HostEgressError{File: configName(p), Policy: string(e.mode), Grants: e.grantNames()}
+	}
 	path, err := hostSocket(m)
 	if err != nil {
 		return err
@@ -34,6 +38,27 @@ func (dockerHost) check(_ context.Context, m *Manager, p *plan) error {
 		return fmt.Errorf("docker:host: the engine's socket %s is not a socket on this machine", path)
 	}
 	return nil
+}
+
+// HostEgressError refuses docker:host where the run restricts the network
+// or holds credentials: through the host's engine the agent can start a
+// container on the host's network, or read the proxy sidecar's memory.
+type HostEgressError struct {
+	File, Policy string
+	Grants       []string
+}
+
+func (e *HostEgressError) Error() string {
+	what := "network.policy " + e.Policy
+	if len(e.Grants) > 0 {
+		what += " and grants " + strings.Join(e.Grants, ", ")
+	}
+	return fmt.Sprintf("%s: docker:host gives the agent the host's Docker engine, which can bypass %s", e.File, what)
+}
+
+func (e *HostEgressError) Hint() string {
+	return "Use docker:dind (the agent's own daemon stays behind the proxy), or, to accept the risk,\n" +
+		"set docker: {host_bypasses_egress: true} in agent.yaml (or network.policy: permissive without grants)."
 }
 
 func hostSocket(m *Manager) (string, error) {

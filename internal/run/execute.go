@@ -8,7 +8,6 @@ import (
 	"os"
 	"strconv"
 	"sync"
-	"time"
 
 	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/image"
@@ -35,7 +34,6 @@ func (e *InterruptedError) Unwrap() error { return e.Cause }
 // command to end. Every failure before the command starts leaves nothing
 // behind.
 func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
-	tmark("run start")
 	p, err := m.resolve(ctx, opts)
 	if err != nil {
 		return Result{}, err
@@ -113,9 +111,7 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 	} else {
 		proxyReady <- nil
 	}
-	tmark("agent create start")
 	id, err := m.Engine.CreateContainer(ctx, spec)
-	tmark("agent created")
 	if err != nil {
 		<-proxyReady
 		return nil, nil, fmt.Errorf("creating the container: %w", err)
@@ -217,13 +213,10 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options,
 	if err := waitProxy(); err != nil {
 		return Result{Run: r}, err
 	}
-	tmark("proxy ready")
 	if opts.TTY {
 		go m.followResizes(ctx, r.ContainerID, opts)
 	}
-	tmark("agent started")
 	code, waitErr := m.Engine.WaitContainer(ctx, r.ContainerID)
-	tmark("agent exited")
 	if waitErr != nil && ctx.Err() != nil {
 		return m.interrupt(ctx, r, stream, outDone)
 	}
@@ -340,7 +333,6 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 		m.warnf("saving the logs of run %s: %v", r.ID, err)
 	}
 	m.record(r, audit.KindLogsSaved, logsDigest(logs, err), false)
-	tmark("logs")
 	// The sidecars stop (the proxy writes its last events) while the
 	// agent's container goes.
 	var wg sync.WaitGroup
@@ -349,18 +341,9 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 		m.removeContainerAndVolumes(cctx, r)
 	}
 	wg.Wait()
-	tmark("agent removed")
 	if err := m.Store.Save(r); err != nil {
 		m.warnf("saving run %s: %v", r.ID, err)
 	}
 	m.record(r, audit.KindRunFinished, map[string]string{"state": string(r.Status), "exit_code": strconv.Itoa(code)}, false)
 	m.closeAudit(r)
-}
-
-var tstart = time.Now()
-
-func tmark(s string) {
-	if os.Getenv("MOAT_TIMING") != "" {
-		fmt.Fprintf(os.Stderr, "T %6.1fms %s\n", float64(time.Since(tstart).Microseconds())/1000, s)
-	}
 }

@@ -235,7 +235,7 @@ func TestDockerModesRefusedWhereTheEngineCannot(t *testing.T) {
 	for _, mode := range []string{"docker:host", "docker:dind"} {
 		t.Run(mode, func(t *testing.T) {
 			m, eng := newTestManager(t) // the fake has no socket and no volumes, like Apple containers
-			ws := writeWorkspace(t, "dependencies: ["+mode+"]\n")
+			ws := writeWorkspace(t, "dependencies: ["+mode+"]\nnetwork: {policy: permissive}\n")
 			_, err := m.Run(context.Background(), Options{Workspace: ws, Command: []string{"true"}})
 			var unsupported *runtime.UnsupportedError
 			if !errors.As(err, &unsupported) || unsupported.Feature != mode || unsupported.Hint() == "" {

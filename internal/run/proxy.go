@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -136,11 +137,9 @@ func (m *Manager) startProxy(ctx context.Context, r *state.Run, id string, pcfg 
 		stream.CopyOutput(ready, ready)
 		ready.closeOutput()
 	}()
-	tmark("proxy attach")
 	if err := m.Engine.StartContainer(ctx, id); err != nil {
 		return fmt.Errorf("starting the proxy sidecar: %w", err)
 	}
-	tmark("proxy started")
 	cfg, err := json.Marshal(pcfg)
 	if err != nil {
 		return fmt.Errorf("encoding the proxy configuration: %w", err)
@@ -213,7 +212,8 @@ func (w *readyWatcher) tail() string {
 
 // removeSidecars stops the run's sidecars, found by label so that none
 // escapes a crash; the proxy writes its last audit events as it stops, and
-// the engine removes them once they exit.
+// the engine removes it once it exits. A proxy whose agent ended before
+// has already stopped by itself.
 func (m *Manager) removeSidecars(ctx context.Context, r *state.Run) {
 	if len(r.Sidecars) == 0 {
 		return
@@ -223,19 +223,22 @@ func (m *Manager) removeSidecars(ctx context.Context, r *state.Run) {
 		m.warnf("finding the sidecars of run %s: %v", r.ID, err)
 		return
 	}
-	for _, c := range cs {
-		role := c.Labels[labels.Role]
-		if role == labels.RoleAgent {
+	for _, sc := range r.Sidecars {
+		i := slices.IndexFunc(cs, func(c runtime.ContainerInfo) bool {
+			return strings.TrimPrefix(c.Name, "/") == sc.Name || c.ID == sc.Name
+		})
+		if i < 0 {
+			m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "how": "stopped with the agent"}, false)
 			continue
 		}
-		err := m.Engine.StopContainer(ctx, c.ID, proxyStopGrace)
+		err := m.Engine.StopContainer(ctx, cs[i].ID, proxyStopGrace)
 		if err == nil || errors.Is(err, runtime.ErrNotFound) {
-			err = m.Engine.RemoveContainer(ctx, c.ID)
+			err = m.removeContainer(ctx, cs[i].ID)
 		}
-		if err != nil && !errors.Is(err, runtime.ErrNotFound) && !errors.Is(err, runtime.ErrConflict) {
-			m.warnf("removing the %s sidecar of run %s: %v", role, r.ID, err)
+		if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+			m.warnf("removing the %s sidecar of run %s: %v", sc.Role, r.ID, err)
 			continue
 		}
-		m.record(r, audit.KindSidecarRemoved, map[string]string{"role": role, "container_id": c.ID}, false)
+		m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "container_id": cs[i].ID, "how": "stopped by moat"}, false)
 	}
 }

@@ -79,7 +79,7 @@ func (f *Engine) CreateContainer(_ context.Context, spec runtime.ContainerSpec) 
 	}
 	f.nextID++
 	id := fmt.Sprintf("c%d", f.nextID)
-	f.Containers[id] = &Container{Spec: spec, Info: runtime.ContainerInfo{ID: id, Labels: spec.Labels, State: "created"}}
+	f.Containers[id] = &Container{Spec: spec, Info: runtime.ContainerInfo{ID: id, Name: spec.Name, Labels: spec.Labels, State: "created"}}
 	return id, nil
 }
 

@@ -1,0 +1,479 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/cgi"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// apiServer is a TLS server on the host's loopback that stands in for an
+// API and a git host named api.test. It answers only requests carrying one
+// of its keys in X-Api-Key, and remembers which keys it saw.
+type apiServer struct {
+	port  string
+	caPEM string
+	keys  map[string]string // key -> label it answers with
+
+	mu   sync.Mutex
+	seen []string // labels of the keys seen, in order
+}
+
+func newAPIServer(t *testing.T, keys map[string]string) *apiServer {
+	t.Helper()
+	s := &apiServer{keys: keys}
+	cert, caPEM := serverCert(t, "api.test")
+	s.caPEM = caPEM
+	repo := bareRepo(t)
+	git := &cgi.Handler{Path: gitPath(t), Args: []string{"http-backend"},
+		Env: []string{"GIT_PROJECT_ROOT=" + filepath.Dir(repo), "GIT_HTTP_EXPORT_ALL=1"}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hello", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "api-ok %s\n", s.label(r))
+	})
+	mux.Handle("/repo.git/", git)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			label, ok := s.keys[r.Header.Get("X-Api-Key")]
+			if !ok {
+				http.Error(w, "missing or wrong X-Api-Key", http.StatusUnauthorized)
+				return
+			}
+			s.mu.Lock()
+			s.seen = append(s.seen, label)
+			s.mu.Unlock()
+			mux.ServeHTTP(w, r)
+		}),
+		TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}},
+	}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	_, s.port, _ = net.SplitHostPort(ln.Addr().String())
+	return s
+}
+
+func (s *apiServer) label(r *http.Request) string { return s.keys[r.Header.Get("X-Api-Key")] }
+
+func (s *apiServer) seenLabels() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.seen)
+}
+
+// serverCert makes a CA and a certificate for name signed by it.
+func serverCert(t *testing.T, name string) (tls.Certificate, string) {
+	t.Helper()
+	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	caTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "moat e2e test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := x509.ParseCertificate(caDER)
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name}, DNSNames: []string{name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca, &key.PublicKey, caKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caPEM := string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}))
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, caPEM
+}
+
+func gitPath(t *testing.T) string {
+	p, err := exec.LookPath("git")
+	if err != nil {
+		t.Fatal("git is needed on the host for the git http-backend test server")
+	}
+	return p
+}
+
+// bareRepo makes a bare repository holding one commit with README.
+func bareRepo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	work, bare := filepath.Join(dir, "work"), filepath.Join(dir, "srv", "repo.git")
+	gitEnv := append(os.Environ(), "GIT_AUTHOR_NAME=e2e", "GIT_AUTHOR_EMAIL=e2e@test", "GIT_COMMITTER_NAME=e2e", "GIT_COMMITTER_EMAIL=e2e@test")
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main", work},
+		{"-C", work, "commit", "-q", "--allow-empty", "-m", "init"},
+		{"clone", "-q", "--bare", work, bare},
+	} {
+		if args[0] == "-C" {
+			os.WriteFile(filepath.Join(work, "README"), []byte("cloned-through-the-proxy\n"), 0o644)
+			c := exec.Command("git", "-C", work, "add", "README")
+			c.Env = gitEnv
+			if out, err := c.CombinedOutput(); err != nil {
+				t.Fatalf("git add: %v\n%s", err, out)
+			}
+		}
+		c := exec.Command("git", args...)
+		c.Env = gitEnv
+		if out, err := c.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	return bare
+}
+
+// grantAPI stores an http grant for api.test with secret, in e's home.
+func (e *moatEnv) grantAPI(s *apiServer, name, secret string) {
+	e.t.Helper()
+	res := e.runInput(secret, "grant", "http", name, "--host", "api.test:"+s.port, "--header", "X-Api-Key", "--token-stdin")
+	if res.code != 0 {
+		e.t.Fatalf("grant: %s", res)
+	}
+	if strings.Contains(res.stdout+res.stderr, secret) {
+		e.t.Fatalf("moat grant printed the secret:\n%s", res)
+	}
+}
+
+// egressWorkspace maps api.test to the host's loopback (where the proxy,
+// in the host's network namespace, finds the server) and trusts its CA.
+// The workspace belongs to uid 1000, the agent's user, which writes its
+// results there.
+func (e *moatEnv) egressWorkspace(s *apiServer, extra string) string {
+	ws := e.workspace(map[string]string{
+		"agent.yaml": "dependencies: [curl, git, python]\n" +
+			"network:\n  hosts: {api.test: 127.0.0.1, other.test: 127.0.0.1}\n  ca: api-ca.pem\n" + extra,
+		"api-ca.pem": s.caPEM,
+	})
+	if err := os.Chown(ws, 1000, 1000); err != nil {
+		e.t.Fatal(err)
+	}
+	return ws
+}
+
+const egressSecret = "sk-e2e-SECRET-7f3a9c21d4e6b8"
+
+// TestEgressGrantInjectedAndSecretNeverInTheAgent runs real clients
+// (curl, git, Python) in a strict run with a grant: each gets through with
+// the credential injected, a host the policy does not allow is refused
+// with the explanation, and a scan of the agent's container (every
+// process's environment and command line, its filesystem, docker inspect)
+// finds no trace of the secret. The trace and the audit log record it all.
+func TestEgressGrantInjectedAndSecretNeverInTheAgent(t *testing.T) {
+	t.Parallel()
+	needImage(t, "curl", "git", "python")
+	e := newMoat(t)
+	s := newAPIServer(t, map[string]string{egressSecret: "granted"})
+	e.grantAPI(s, "testapi", egressSecret)
+	ws := e.egressWorkspace(s, "grants: [testapi]\n")
+	api := "https://api.test:" + s.port
+	name := uniqueName(t)
+	e.mustRun(0, "run", "-d", "-n", name, ws, "--", "sh", "-c", strings.Join([]string{
+		`curl -sS ` + api + `/hello > curl.out 2>&1`,
+		`git clone -q ` + api + `/repo.git /tmp/repo > git.out 2>&1 && cat /tmp/repo/README >> git.out`,
+		`python3 -c "import urllib.request; print(urllib.request.urlopen('` + api + `/hello').read().decode())" > py.out 2>&1`,
+		`curl -sS -i https://blocked.test:` + s.port + `/hello > blocked.out 2>&1`,
+		`touch done; sleep 300`,
+	}, "; "))
+	waitFor(t, 60*time.Second, "the agent's requests", func() bool { return exists(filepath.Join(ws, "done")) })
+	r := e.find(name)
+
+	mustContain(t, "curl output", readFile(t, ws, "curl.out"), "api-ok granted")
+	mustContain(t, "git output", readFile(t, ws, "git.out"), "cloned-through-the-proxy")
+	mustContain(t, "python output", readFile(t, ws, "py.out"), "api-ok granted")
+	blocked := readFile(t, ws, "blocked.out")
+	mustContain(t, "blocked request", blocked, "403", "X-Moat-Blocked", "blocked.test", "network.allow")
+
+	scanForSecret(t, r.ID, egressSecret)
+
+	e.mustRun(0, "stop", name)
+	res := e.mustRun(0, "trace", name, "--json")
+	var reqs []struct {
+		Host, Path, Grant, Decision string
+		Status                      int
+	}
+	if err := json.Unmarshal([]byte(res.stdout), &reqs); err != nil {
+		t.Fatalf("trace --json: %v\n%s", err, res.stdout)
+	}
+	var granted, denied int
+	for _, q := range reqs {
+		if q.Grant == "testapi" && q.Status == 200 {
+			granted++
+		}
+		if strings.HasPrefix(q.Decision, "deny") && strings.HasPrefix(q.Host, "blocked.test") {
+			denied++
+		}
+	}
+	if granted < 3 || denied != 1 {
+		t.Errorf("trace: %d granted requests (want curl, git's and python's), %d denied (want 1):\n%s", granted, denied, res.stdout)
+	}
+	har := filepath.Join(t.TempDir(), "run.har")
+	e.mustRun(0, "trace", name, "--har", har)
+	var doc struct {
+		Log struct {
+			Version string
+			Entries []json.RawMessage
+		}
+	}
+	if raw, err := os.ReadFile(har); err != nil || json.Unmarshal(raw, &doc) != nil || doc.Log.Version != "1.2" || len(doc.Log.Entries) != len(reqs) {
+		t.Errorf("HAR: version %q, %d entries, want 1.2 and %d (%v)", doc.Log.Version, len(doc.Log.Entries), len(reqs), err)
+	}
+	for _, f := range []string{"audit.jsonl", "metadata.json", "proxy.log", "logs.jsonl"} {
+		if b, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, f)); strings.Contains(string(b), egressSecret) {
+			t.Errorf("the run's %s holds the secret", f)
+		}
+	}
+
+	// The audit log: the injection and both requests, in order, and it verifies.
+	kinds := auditKinds(t, e, r.ID)
+	net := slices.DeleteFunc(slices.Clone(kinds), func(k string) bool {
+		return !strings.HasPrefix(k, "net.") && !strings.HasPrefix(k, "credential.")
+	})
+	if len(net) < 7 || net[0] != "credential.injected" || net[1] != "net.request" || !slices.Contains(net, "net.denied") {
+		t.Errorf("network events %v: want each request's injection then its request, and the denial", net)
+	}
+	if i, j := slices.Index(kinds, "net.denied"), slices.Index(kinds, "run.finished"); i < 0 || i > j {
+		t.Errorf("events %v: the proxy's events must come before run.finished", kinds)
+	}
+	res = e.mustRun(0, "audit", name)
+	mustContain(t, "audit", res.stdout, ": OK\n", "net.request", "credential.injected", "net.denied 1")
+}
+
+// scanForSecret looks for secret everywhere the agent could: the agent
+// container's inspect output, every process's environment and command
+// line (read from the host), and every file in the container.
+func scanForSecret(t *testing.T, runID, secret string) {
+	t.Helper()
+	ids := dockerIDs(t, "ps", "-q", "--filter", "label=moat.run-id="+runID)
+	if len(ids) != 2 {
+		t.Fatalf("run %s has %d containers, want the agent and its proxy", runID, len(ids))
+	}
+	for _, id := range ids {
+		out, err := docker(t, "inspect", id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(out, secret) {
+			t.Errorf("docker inspect of %s shows the secret", id)
+		}
+	}
+	agent := dockerIDs(t, "ps", "-q", "--filter", "label=moat.run-id="+runID, "--filter", "label=moat.role=agent")[0]
+	top, err := docker(t, "top", agent, "-eo", "pid")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pids := strings.Fields(top)[1:]
+	if len(pids) < 2 {
+		t.Fatalf("docker top found %v", pids)
+	}
+	for _, pid := range pids {
+		for _, f := range []string{"environ", "cmdline"} {
+			b, err := os.ReadFile("/proc/" + pid + "/" + f)
+			if err == nil && strings.Contains(string(b), secret) {
+				t.Errorf("process %s in the agent's container has the secret in its %s", pid, f)
+			}
+		}
+	}
+	for _, user := range []string{"0", "1000"} { // root cannot read the agent's private files, nor it root's
+		out, err := docker(t, "exec", "-u", user, agent, "grep", "-rlsI", "--exclude-dir=proc", "--exclude-dir=sys", "--exclude-dir=dev", secret, "/")
+		if strings.TrimSpace(out) != "" || err == nil {
+			t.Errorf("files in the agent's container hold the secret (grep as %s): %s", user, out)
+		}
+	}
+}
+
+// TestEgressBypassesFail runs a bypass suite as the agent: every way
+// around the proxy must fail, and the host's firewall and routes must be
+// as they were.
+func TestEgressBypassesFail(t *testing.T) {
+	needImage(t, "curl", "git", "python")
+	before := hostNetworkState(t)
+	e := newMoat(t)
+	s := newAPIServer(t, map[string]string{egressSecret: "granted", "other-run-key": "other"})
+	e.grantAPI(s, "testapi", egressSecret)
+	bridge := bridgeServer(t, "reached-the-bridge")
+	bridgeIP, bridgePort, _ := net.SplitHostPort(bridge)
+
+	// Another run, with its own proxy and token, up while the suite runs.
+	other := e.egressWorkspace(s, "")
+	otherName := uniqueName(t) + "-other"
+	e.mustRun(0, "run", "-d", "-n", otherName, other, "--", "sh", "-c", `echo "$HTTP_PROXY" > proxy-url; sleep 300`)
+	waitFor(t, 30*time.Second, "the other run", func() bool { return exists(filepath.Join(other, "proxy-url")) })
+	otherURL := strings.TrimSpace(readFile(t, other, "proxy-url"))
+
+	ws := e.egressWorkspace(s, "grants: [testapi]\n")
+	api := "https://api.test:" + s.port + "/hello"
+	checks := []struct{ name, cmd string }{
+		{"no-proxy-variables", `env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy curl -sS -m 5 ` + api},
+		{"noproxy-flag", `curl -sS -m 5 --noproxy '*' ` + api},
+		{"direct-server-address", `curl -sS -m 5 --noproxy '*' http://` + bridge + `/`},
+		{"server-port-on-loopback", `curl -sS -m 5 -k --noproxy '*' https://127.0.0.1:` + s.port + `/hello`},
+		{"engine-bridge-address", `curl -sS -m 5 --noproxy '*' http://` + bridgeIP + `:` + bridgePort + `/`},
+		{"bridge-via-proxy", `curl -sS -m 5 -f http://` + bridge + `/`},
+		{"host-loopback-via-proxy", `curl -sS -m 5 -f https://127.0.0.1:` + s.port + `/hello`},
+		{"metadata", `curl -sS -m 5 --noproxy '*' http://169.254.169.254/latest/meta-data/`},
+		{"metadata-via-proxy", `curl -sS -m 5 -f http://169.254.169.254/latest/meta-data/`},
+		{"dns-outside-name", `getent hosts deb.debian.org`},
+		{"dns-python", `python3 -c "import socket; socket.getaddrinfo('deb.debian.org', 80)"`},
+		{"ipv6", `curl -sS -m 5 -6 --noproxy '*' 'http://[2001:db8::1]/'`},
+		{"ipv6-address", `grep -v ' lo$' /proc/net/if_inet6 | grep -q .`},
+		{"non-loopback-interface", `grep -v -e '^ *lo:' -e Inter -e face /proc/net/dev | grep -q .`},
+		{"other-runs-proxy-token", `curl -sS -m 5 -f -x "` + otherURL + `" ` + api},
+		{"other-runs-proxy-direct", `curl -sS -m 5 -f -x "` + strings.Replace(otherURL, "@proxy:", "@"+bridgeIP+":", 1) + `" ` + api},
+		{"docker-socket", `test -S /var/run/docker.sock && curl -sS -m 5 --unix-socket /var/run/docker.sock http://d/version`},
+		{"proxy-socket-other-run", `ls /run/moat/sock | grep -v -e '^proxy.sock$' -e '^alive.sock$' | grep -q .`},
+	}
+	var script []string
+	for _, c := range checks {
+		script = append(script, fmt.Sprintf(`if (%s) >/dev/null 2>&1; then echo BYPASS:%s; else echo BLOCKED:%s; fi`, c.cmd, c.name, c.name))
+	}
+	// The legitimate path works in the same run: the suite is not just offline.
+	script = append(script, `curl -sS -m 10 `+api)
+	res := e.mustRun(0, "run", ws, "--", "sh", "-c", strings.Join(script, "\n"))
+	for _, c := range checks {
+		if !strings.Contains(res.stdout, "BLOCKED:"+c.name) {
+			t.Errorf("bypass %q succeeded:\n%s", c.name, res.stdout)
+		}
+	}
+	mustContain(t, "stdout", res.stdout, "api-ok granted")
+	if slices.Contains(s.seenLabels(), "other") {
+		t.Errorf("the server saw the other run's key")
+	}
+	e.mustRun(0, "stop", otherName)
+
+	if after := hostNetworkState(t); after != before {
+		t.Errorf("the host's firewall or routes changed:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+}
+
+// hostNetworkState is the host's iptables and ip6tables rules (without
+// counters) and its routes.
+func hostNetworkState(t *testing.T) string {
+	t.Helper()
+	counters := regexp.MustCompile(`\[\d+:\d+\]`)
+	var b strings.Builder
+	for _, argv := range [][]string{{"iptables-save"}, {"ip6tables-save"}, {"ip", "route"}, {"ip", "-6", "route"}} {
+		out, err := exec.Command(argv[0], argv[1:]...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("%v: %v\n%s", argv, err, out)
+		}
+		for _, line := range strings.Split(string(out), "\n") {
+			if strings.HasPrefix(line, "#") {
+				continue
+			}
+			b.WriteString(counters.ReplaceAllString(line, "") + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TestEgressDetachedAndConcurrentRuns checks that a detached run keeps
+// reaching its API after the CLI that started it exited, and that two runs
+// with different keys for the same host never see each other's key at the
+// server.
+func TestEgressDetachedAndConcurrentRuns(t *testing.T) {
+	t.Parallel()
+	needImage(t, "curl", "git", "python")
+	e := newMoat(t)
+	s := newAPIServer(t, map[string]string{"key-of-a-0123456789": "A", "key-of-b-0123456789": "B"})
+	e.grantAPI(s, "keya", "key-of-a-0123456789")
+	e.grantAPI(s, "keyb", "key-of-b-0123456789")
+	loop := `sleep 2; for i in 1 2 3 4 5 6 7 8 9 10; do curl -sS -m 10 https://api.test:` + s.port + `/hello >> out; done; touch done`
+	wsA, wsB := e.egressWorkspace(s, "grants: [keya]\n"), e.egressWorkspace(s, "grants: [keyb]\n")
+	e.mustRun(0, "run", "-d", wsA, "--", "sh", "-c", loop) // the CLI exits at once
+	e.mustRun(0, "run", "-d", wsB, "--", "sh", "-c", loop)
+	for _, ws := range []string{wsA, wsB} {
+		waitFor(t, 90*time.Second, "the detached runs' requests", func() bool { return exists(filepath.Join(ws, "done")) })
+	}
+	for ws, label := range map[string]string{wsA: "A", wsB: "B"} {
+		out := readFile(t, ws, "out")
+		if strings.Count(out, "api-ok "+label) != 10 || strings.Count(out, "api-ok") != 10 {
+			t.Errorf("run %s got:\n%s\nwant 10 answers for its own key", label, out)
+		}
+	}
+	if n := len(s.seenLabels()); n != 20 {
+		t.Errorf("server saw %d requests, want 20", n)
+	}
+	// No moat command has run since: the proxies stopped by themselves
+	// when their agents ended, and the engine removed them.
+	waitFor(t, 30*time.Second, "the detached runs' proxies to go", func() bool {
+		return len(dockerIDs(t, "ps", "-aq", "--filter", "label=moat.role=proxy", "--filter", "label=moat.workspace="+wsA)) == 0 &&
+			len(proxyContainers(t, e)) == 0
+	})
+}
+
+// TestEgressPolicies checks the three policies: a very short strict run
+// exits 0; permissive allows a host strict would refuse and traces it; none
+// has no proxy and no network.
+func TestEgressPolicies(t *testing.T) {
+	t.Parallel()
+	needImage(t, "curl", "git", "python")
+	e := newMoat(t)
+	s := newAPIServer(t, map[string]string{egressSecret: "granted"})
+	e.grantAPI(s, "testapi", egressSecret)
+
+	strict := e.egressWorkspace(s, "grants: [testapi]\n")
+	e.mustRun(0, "run", strict, "--", "true")
+
+	permissive := e.egressWorkspace(s, "  policy: permissive\n")
+	name := uniqueName(t)
+	res := e.mustRun(0, "run", "-n", name, permissive, "--", "curl", "-sS", "-k", "-i", "https://other.test:"+s.port+"/hello")
+	// No grant: the proxy tunnels blind, the server refuses the missing key.
+	mustContain(t, "stdout", res.stdout, "401")
+	res = e.mustRun(0, "trace", name, "--json")
+	mustContain(t, "trace", res.stdout, `"host": "other.test:`+s.port+`"`, `"decision": "allow"`)
+
+	none := e.workspace(map[string]string{"agent.yaml": "dependencies: [curl, git, python]\nnetwork: {policy: none}\n"})
+	res = e.mustRun(0, "run", none, "--", "sh", "-c", `env | grep -ci proxy; curl -sS -m 5 http://example.com/ && echo REACHED; true`)
+	if strings.Contains(res.stdout, "REACHED") || !strings.HasPrefix(res.stdout, "0") {
+		t.Errorf("policy none: got %q, want no proxy variables and no network", res.stdout)
+	}
+}
+
+// proxyContainers lists the proxy sidecars of e's runs.
+func proxyContainers(t *testing.T, e *moatEnv) []string {
+	var out []string
+	for id := range e.records() {
+		out = append(out, dockerIDs(t, "ps", "-aq", "--filter", "label=moat.role=proxy", "--filter", "label=moat.run-id="+id)...)
+	}
+	return out
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
+func readFile(t *testing.T, dir, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
