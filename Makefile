@@ -50,7 +50,7 @@ demo: testbed build
 
 # Ratios against a baseline measured in the same run (see docs/benchmarks.md).
 bench: testbed build
-	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/audit/ ./internal/proxy/
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/audit/ ./internal/proxy/ ./internal/egress/
 	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 10x -timeout 20m ./bench/
 
 clean:
