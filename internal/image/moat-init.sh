@@ -158,14 +158,19 @@ trust_proxy_ca() {
 # to 127.0.0.1) to the proxy sidecar's unix socket: the container has no
 # network besides loopback. It runs as root without capabilities, so the
 # agent can neither kill nor replace it, detached from this shell so the
-# command does not inherit it as a child; the command starts once it
-# listens.
+# command does not inherit it as a child. It comes up while the rest of the
+# setup runs; wait_relay holds the command back until it listens.
 start_relay() {
+	relay_ready=/run/moat/relay.ready
+	rm -f "$relay_ready"
 	(setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- \
 		"$MOAT_RELAY" proxy relay --listen "0.0.0.0:$MOAT_PROXY_PORT" --socket "$MOAT_PROXY_SOCKET" \
-		</dev/null >/dev/null 2>&1 &)
+		--ready-file "$relay_ready" </dev/null >/dev/null 2>&1 &)
+}
+
+wait_relay() {
 	i=0
-	until bash -c "exec 3<>/dev/tcp/127.0.0.1/$MOAT_PROXY_PORT" 2>/dev/null; do
+	until [ -e "$relay_ready" ]; do
 		i=$((i + 1))
 		[ "$i" -lt 500 ] || die "the proxy relay did not start"
 		sleep 0.01
@@ -180,11 +185,11 @@ main() {
 	uid=${MOAT_UID:?MOAT_UID is not set}
 	gid=${MOAT_GID:?MOAT_GID is not set}
 	[ "$uid" != 0 ] || die "refusing to run the agent as root (MOAT_UID=0)"
+	if [ -n "${MOAT_PROXY_SOCKET:-}" ]; then start_relay; fi
 	ensure_group "$gid" >/dev/null
 	user=$(ensure_user "$uid" "$gid")
 	groups=$gid
 	if [ -n "${MOAT_PROXY_CA:-}" ]; then trust_proxy_ca; fi
-	if [ -n "${MOAT_PROXY_SOCKET:-}" ]; then start_relay; fi
 	if [ -n "${MOAT_DOCKER_SOCKET:-}" ]; then setup_docker_host; fi
 	if [ "${MOAT_DIND:-}" = 1 ]; then setup_dind; fi
 	home=$(getent passwd "$uid" | cut -d: -f6)
@@ -193,6 +198,7 @@ main() {
 		chown "$uid:$gid" "$home"
 	fi
 	if [ "${MOAT_DIND:-}" = 1 ]; then write_docker_proxies; fi
+	if [ -n "${MOAT_PROXY_SOCKET:-}" ]; then wait_relay; fi
 	export HOME="$home" USER="$user" LOGNAME="$user"
 	set -- setpriv --reuid="$uid" --regid="$gid" --groups="$groups" --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
 	if [ "${MOAT_DIND:-}" = 1 ]; then

@@ -210,6 +210,28 @@ func (w *readyWatcher) tail() string {
 	return s
 }
 
+// removalWaiter is an engine that can wait for a container to be removed.
+type removalWaiter interface {
+	WaitRemoved(ctx context.Context, id string) error
+}
+
+// selfRemovalWait is how long finish waits for a proxy to stop by itself
+// once its agent is gone (its relay's connection dropped), before it stops
+// the proxy itself.
+const selfRemovalWait = 2 * time.Second
+
+// awaitSelfRemoval waits for a sidecar that stops with its agent to be
+// gone; an error means it did not go in time (or the engine cannot tell).
+func (m *Manager) awaitSelfRemoval(ctx context.Context, id string) error {
+	w, ok := m.Engine.(removalWaiter)
+	if !ok {
+		return errors.ErrUnsupported
+	}
+	wctx, cancel := context.WithTimeout(ctx, selfRemovalWait)
+	defer cancel()
+	return w.WaitRemoved(wctx, id)
+}
+
 // removeSidecars stops the run's sidecars, found by label so that none
 // escapes a crash; the proxy writes its last audit events as it stops, and
 // the engine removes it once it exits. A proxy whose agent ended before
@@ -231,14 +253,17 @@ func (m *Manager) removeSidecars(ctx context.Context, r *state.Run) {
 			m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "how": "stopped with the agent"}, false)
 			continue
 		}
-		err := m.Engine.StopContainer(ctx, cs[i].ID, proxyStopGrace)
-		if err == nil || errors.Is(err, runtime.ErrNotFound) {
-			err = m.removeContainer(ctx, cs[i].ID)
+		how, err := "stopped with the agent", m.awaitSelfRemoval(ctx, cs[i].ID)
+		if err != nil {
+			how, err = "stopped by moat", m.Engine.StopContainer(ctx, cs[i].ID, proxyStopGrace)
+			if err == nil || errors.Is(err, runtime.ErrNotFound) {
+				err = m.removeContainer(ctx, cs[i].ID)
+			}
 		}
 		if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			m.warnf("removing the %s sidecar of run %s: %v", sc.Role, r.ID, err)
 			continue
 		}
-		m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "container_id": cs[i].ID, "how": "stopped by moat"}, false)
+		m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "container_id": cs[i].ID, "how": how}, false)
 	}
 }

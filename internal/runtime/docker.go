@@ -144,6 +144,21 @@ func (d *Docker) WaitContainer(ctx context.Context, id string) (int, error) {
 	}
 }
 
+// WaitRemoved blocks until the container is gone, such as an auto-removed
+// container after it exits. A container already gone returns nil.
+func (d *Docker) WaitRemoved(ctx context.Context, id string) error {
+	respC, errC := d.cli.ContainerWait(ctx, id, container.WaitConditionRemoved)
+	select {
+	case <-respC:
+		return nil
+	case err := <-errC:
+		if err = mapErr(err); errors.Is(err, ErrNotFound) {
+			return nil
+		}
+		return err
+	}
+}
+
 // StopContainer sends SIGTERM, then SIGKILL after grace.
 func (d *Docker) StopContainer(ctx context.Context, id string, grace time.Duration) error {
 	secs := int(grace.Seconds())

@@ -3,6 +3,7 @@ package proxy
 import (
 	"fmt"
 	"net"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -15,6 +16,7 @@ import (
 func newCmdRelay() *cobra.Command {
 	var listen, socket string
 	var wait time.Duration
+	var readyFile string
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Carry the agent's proxy connections to the proxy's unix socket",
@@ -24,6 +26,12 @@ func newCmdRelay() *cobra.Command {
 			if err != nil {
 				return fmt.Errorf("relay: %w", err)
 			}
+			if readyFile != "" {
+				// moat-init starts the command once this file exists.
+				if err := os.WriteFile(readyFile, []byte("ok\n"), 0o644); err != nil {
+					return fmt.Errorf("relay: %w", err)
+				}
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 			defer stop()
 			return egress.Relay(ctx, ln, socket, wait)
@@ -32,6 +40,7 @@ func newCmdRelay() *cobra.Command {
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:3128", "TCP `address` the agent's HTTP_PROXY names")
 	cmd.Flags().StringVar(&socket, "socket", "", "the proxy's unix socket `path`")
 	cmd.Flags().DurationVar(&wait, "wait", 15*time.Second, "how long a connection waits for the proxy to listen")
+	cmd.Flags().StringVar(&readyFile, "ready-file", "", "create `FILE` once listening")
 	cmd.MarkFlagRequired("socket")
 	return cmd
 }
