@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/buildkit"
 	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/labels"
@@ -38,7 +39,9 @@ func newManager(b *testing.B) (*run.Manager, *runtime.Docker) {
 	store := &state.Store{Root: b.TempDir()}
 	key := func() (ed25519.PrivateKey, error) { return audit.LoadOrCreateKey(store.KeysDir()) }
 	return &run.Manager{Engine: eng, Store: store, Version: "bench", SigningKey: key,
-		ProxyBinary: buildCLI(b), Grants: benchGrants{}}, eng
+		ProxyBinary: buildCLI(b), Grants: benchGrants{},
+		// The sidecar image 'make testbed' makes (scripts/buildkit.sh).
+		BuildkitImage: "moat-test/buildkit:v0.34.2", BuildkitProbe: buildkit.Ready}, eng
 }
 
 // benchGrants holds one http grant, "bench", in memory.

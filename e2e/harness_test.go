@@ -30,6 +30,15 @@ import (
 // makes it locally because no registry is reachable.
 const baseImage = "debian:bookworm-slim"
 
+// buildkitImage is the BuildKit sidecar image scripts/buildkit.sh makes
+// (part of 'make testbed'): nothing is pulled. Every test's moat home names
+// it in config.yaml.
+const buildkitImage = "moat-test/buildkit:v0.34.2"
+
+// buildctlBin is the BuildKit client, copied out of the sidecar image by
+// TestMain, for tests that mount it into runs.
+var buildctlBin string
+
 // defaultParallel is how many tests run at once unless -test.parallel is
 // given: the tests mostly wait on containers, not on the CPU.
 const defaultParallel = "8"
@@ -67,7 +76,26 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: building moat: %v\n", err)
 		return 1
 	}
+	if buildctlBin, err = copyFromImage(buildkitImage, "/usr/bin/buildctl", dir); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n\nRun 'make testbed' to make the BuildKit sidecar image.\n", err)
+		return 1
+	}
 	return m.Run()
+}
+
+// copyFromImage copies one file out of an image into dir.
+func copyFromImage(image, path, dir string) (string, error) {
+	out, err := exec.Command("docker", "create", "--label", "moat-e2e=copy", image).Output()
+	if err != nil {
+		return "", fmt.Errorf("the image %s is missing ('docker create': %v)", image, err)
+	}
+	id := strings.TrimSpace(string(out))
+	defer exec.Command("docker", "rm", "-f", id).Run()
+	dst := filepath.Join(dir, filepath.Base(path))
+	if out, err := exec.Command("docker", "cp", id+":"+path, dst).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("copying %s out of %s: %v\n%s", path, image, err, out)
+	}
+	return dst, os.Chmod(dst, 0o755)
 }
 
 func flagGiven(name string) bool {
@@ -142,6 +170,12 @@ func newMoat(t *testing.T) *moatEnv {
 // newMoatAt is newMoat with a given MOAT_HOME.
 func newMoatAt(t *testing.T, home string) *moatEnv {
 	e := &moatEnv{t: t, home: home, tracked: map[string]bool{}}
+	if err := os.MkdirAll(home, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte("buildkit_image: "+buildkitImage+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(e.cleanup)
 	return e
 }

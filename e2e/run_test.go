@@ -135,6 +135,11 @@ func TestRunAsWorkspaceOwner(t *testing.T) {
 		}
 	}
 	e := newMoatAt(t, filepath.Join(home, ".moat"))
+	for _, p := range []string{e.home, filepath.Join(e.home, "config.yaml")} {
+		if err := os.Lchown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.prefix = prefix
 	e.env = []string{"HOME=" + home, "USER=" + agentUser}
 	e.workspaces = append(e.workspaces, ws)

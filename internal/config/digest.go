@@ -39,6 +39,8 @@ type digestDocker struct {
 	ReadyTimeout int64  `json:"ready_timeout_ms,omitempty"`
 	Install      string `json:"install,omitempty"`
 	HostBypass   bool   `json:"host_bypasses_egress,omitempty"`
+	NoBuildkit   bool   `json:"no_buildkit,omitempty"`
+	BuildkitImg  string `json:"buildkit_image,omitempty"`
 }
 
 type digestMount struct {
@@ -61,7 +63,8 @@ func (c *Config) Digest() string {
 			f.Mounts = append(f.Mounts, digestMount(m))
 		}
 		if c.Docker != (Docker{}) {
-			f.Docker = &digestDocker{Cache: c.Docker.Cache, ReadyTimeout: c.Docker.ReadyTimeout.Milliseconds(), Install: c.Docker.Install, HostBypass: c.Docker.HostBypassesEgress}
+			f.Docker = &digestDocker{Cache: c.Docker.Cache, ReadyTimeout: c.Docker.ReadyTimeout.Milliseconds(), Install: c.Docker.Install, HostBypass: c.Docker.HostBypassesEgress,
+				NoBuildkit: c.Docker.NoBuildkit, BuildkitImg: c.Docker.BuildkitImage}
 		}
 	}
 	b, err := json.Marshal(f)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -28,6 +29,10 @@ type Docker struct {
 	// the host's engine; without it, docker:host needs network.policy
 	// permissive and no grants.
 	HostBypassesEgress bool
+	// NoBuildkit turns off the BuildKit sidecar a docker:dind run gets
+	// (docker.buildkit: false); BuildkitImage replaces its image.
+	NoBuildkit    bool
+	BuildkitImage string
 }
 
 // Docker package sources for docker.install.
@@ -36,7 +41,7 @@ var dockerInstallSources = []string{"debian", "docker"}
 // maxReadyTimeout keeps a typo (3000s) from hanging a run for an hour.
 const maxReadyTimeout = 10 * time.Minute
 
-var dockerFields = []string{"cache", "host_bypasses_egress", "install", "ready_timeout"}
+var dockerFields = []string{"buildkit", "buildkit_image", "cache", "host_bypasses_egress", "install", "ready_timeout"}
 
 func (d *decoder) docker(at ast.Node, c *Config) error {
 	n, err := d.resolve(at)
@@ -72,6 +77,12 @@ func (d *decoder) dockerOption(kv *ast.MappingValueNode, o *Docker, seen map[str
 		o.Cache, err = d.boolean(kv.Value, "docker.cache")
 	case "ready_timeout":
 		o.ReadyTimeout, err = d.duration(kv.Value, "docker.ready_timeout")
+	case "buildkit":
+		var on bool
+		on, err = d.boolean(kv.Value, "docker.buildkit")
+		o.NoBuildkit = !on
+	case "buildkit_image":
+		o.BuildkitImage, err = d.imageRef(kv.Value, "docker.buildkit_image")
 	case "host_bypasses_egress":
 		o.HostBypassesEgress, err = d.boolean(kv.Value, "docker.host_bypasses_egress")
 	case "install":
@@ -88,6 +99,22 @@ func (d *decoder) dockerOption(kv *ast.MappingValueNode, o *Docker, seen map[str
 	}
 	return err
 }
+
+// imageRef takes an image reference: a name with an optional tag or
+// digest, in the characters references allow.
+func (d *decoder) imageRef(at ast.Node, what string) (string, error) {
+	s, err := d.str(at, what)
+	if err != nil {
+		return "", err
+	}
+	if !imageRefPattern.MatchString(s) {
+		return "", d.errorf(at, `Write an image reference such as "moby/buildkit:v0.34.2" or "registry.example.com/buildkit@sha256:...".`,
+			"%s: %q is not an image reference", what, s)
+	}
+	return s, nil
+}
+
+var imageRefPattern = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
 
 func (d *decoder) boolean(at ast.Node, what string) (bool, error) {
 	n, err := d.resolve(at)
@@ -157,9 +184,9 @@ func (d *decoder) checkDocker(c *Config) error {
 	case mode == "":
 		return d.errorf(d.dockerNode, "Add docker:host or docker:dind to dependencies, or remove the docker section.",
 			"docker: these options tune a Docker mode, and dependencies lists none")
-	case mode != deps.DockerDind && (c.Docker.Cache || c.Docker.ReadyTimeout != 0):
-		return d.errorf(d.dockerNode, "Use docker:dind, or remove cache and ready_timeout.",
-			"docker: cache and ready_timeout are for docker:dind, and dependencies lists docker:%s", mode)
+	case mode != deps.DockerDind && (c.Docker.Cache || c.Docker.ReadyTimeout != 0 || c.Docker.NoBuildkit || c.Docker.BuildkitImage != ""):
+		return d.errorf(d.dockerNode, "Use docker:dind, or remove cache, ready_timeout and the buildkit options.",
+			"docker: cache, ready_timeout and the buildkit options are for docker:dind, and dependencies lists docker:%s", mode)
 	case mode != deps.DockerHost && c.Docker.HostBypassesEgress:
 		return d.errorf(d.dockerNode, "Remove host_bypasses_egress: docker:dind keeps the agent behind the proxy.",
 			"docker: host_bypasses_egress is for docker:host, and dependencies lists docker:%s", mode)

@@ -177,6 +177,23 @@ wait_relay() {
 	done
 }
 
+# wait_buildkit holds the command back until the run's BuildKit sidecar,
+# which moat starts in this container's network once it runs, answers on
+# loopback; then, where the docker CLI has buildx, it makes the sidecar
+# the agent's default builder, so 'docker buildx build --load' uses it.
+wait_buildkit() {
+	deadline=$(( $(date +%s) + ${MOAT_DIND_TIMEOUT:-30} + 30 ))
+	until bash -c "exec 3<>/dev/tcp/127.0.0.1/$MOAT_BUILDKIT_PORT" 2>/dev/null; do
+		[ "$(date +%s)" -lt "$deadline" ] || die "the run's BuildKit sidecar did not answer on port $MOAT_BUILDKIT_PORT"
+		sleep 0.05
+	done
+	if docker buildx version >/dev/null 2>&1; then
+		setpriv --reuid="$uid" --regid="$gid" --groups="$groups" env HOME="$home" \
+			docker buildx create --name moat --driver remote --use "tcp://buildkit:$MOAT_BUILDKIT_PORT" >/dev/null 2>&1 ||
+			echo "moat-init: warning: could not register the BuildKit sidecar as the buildx builder" >&2
+	fi
+}
+
 main() {
 	[ "$#" -gt 0 ] || die "no command given"
 	if [ "$(id -u)" != 0 ]; then
@@ -198,6 +215,7 @@ main() {
 		chown "$uid:$gid" "$home"
 	fi
 	if [ "${MOAT_DIND:-}" = 1 ]; then write_docker_proxies; fi
+	if [ -n "${MOAT_BUILDKIT_PORT:-}" ]; then wait_buildkit; fi
 	if [ -n "${MOAT_PROXY_SOCKET:-}" ]; then wait_relay; fi
 	export HOME="$home" USER="$user" LOGNAME="$user"
 	set -- setpriv --reuid="$uid" --regid="$gid" --groups="$groups" --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"

@@ -24,7 +24,10 @@ const (
 	RoleDind      = "dind"       // a run's docker:dind daemon state
 	RoleDindCache = "dind-cache" // a workspace's docker:dind state kept between runs
 	RoleProxy     = "proxy"      // a run's egress proxy sidecar
-	RoleNetwork   = "network"    // a run's private network
+	RoleBuildkit  = "buildkit"   // a run's BuildKit sidecar and its state
+
+	RoleBuildkitCache = "buildkit-cache" // a workspace's BuildKit state kept between runs
+	RoleNetwork       = "network"        // a run's private network
 )
 
 // ManagedFilter is the label selector that matches every moat object.

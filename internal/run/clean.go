@@ -73,7 +73,7 @@ func (m *Manager) PlanClean(ctx context.Context, caches bool) (CleanPlan, error)
 	}
 	for _, o := range objs {
 		switch {
-		case o.Role == labels.RoleDindCache:
+		case o.Role == labels.RoleDindCache || o.Role == labels.RoleBuildkitCache:
 			if caches && !cachesInUse[o.Name] {
 				plan.Caches = append(plan.Caches, o)
 			}

@@ -51,6 +51,7 @@ type egressPlan struct {
 	hosts         map[string]string
 	grants        []egress.GrantSecret
 	upstreamRoots []byte
+	token         string // the run's proxy token, once made
 }
 
 func (e *egressPlan) grantNames() []string {
@@ -265,6 +266,7 @@ func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *
 	if err != nil {
 		return nil, err
 	}
+	e.token = token
 	ps := &proxyStart{spec: m.proxySpec(r, bin, caDir), cfg: m.proxyConfig(r, e, token)}
 	r.Sidecars = append(r.Sidecars, state.Sidecar{Role: labels.RoleProxy, Name: ps.spec.Name})
 	spec.ExtraHosts = append(spec.ExtraHosts, proxyHost+":127.0.0.1")

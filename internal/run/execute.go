@@ -51,17 +51,25 @@ func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
 	// Every way out waits for the proxy's start first: it pushes its undo.
 	waitProxy := sync.OnceValue(func() error { return <-proxyReady })
 	defer waitProxy()
+	// Once the agent's container runs: the proxy must be ready, and the
+	// sidecars that join the agent's namespaces start.
+	afterStart := func() error {
+		if err := waitProxy(); err != nil {
+			return err
+		}
+		return m.startSidecars(ctx, r, p, &undo)
+	}
 	if opts.Detach {
 		if err := m.start(ctx, r); err != nil {
 			return Result{Run: r}, err
 		}
-		if err := waitProxy(); err != nil {
+		if err := afterStart(); err != nil {
 			return Result{Run: r}, err
 		}
 		undo.release()
 		return Result{Run: r, Started: true}, nil
 	}
-	res, err := m.attachAndWait(ctx, r, opts, waitProxy)
+	res, err := m.attachAndWait(ctx, r, opts, afterStart)
 	if res.Started {
 		undo.release() // the run is real now: finish owns its container
 	}
@@ -192,7 +200,7 @@ func (m *Manager) start(ctx context.Context, r *state.Run) error {
 
 // attachAndWait streams an attached run's output, waits for its command and
 // finishes the run: logs kept, container removed unless --keep.
-func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options, waitProxy func() error) (Result, error) {
+func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options, afterStart func() error) (Result, error) {
 	stdout, stderr := orDiscard(opts.Stdout), orDiscard(opts.Stderr)
 	stream, err := m.Engine.AttachContainer(ctx, r.ContainerID, runtime.AttachOptions{Stdin: opts.Interactive, TTY: opts.TTY})
 	if err != nil {
@@ -207,10 +215,10 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options,
 	if err := m.start(ctx, r); err != nil {
 		return Result{Run: r}, err
 	}
-	// A proxy that fails leaves the command's requests waiting in the
-	// relay: the run has not really started, and undoing it removes
-	// everything.
-	if err := waitProxy(); err != nil {
+	// A proxy or sidecar that fails leaves the command waiting (its
+	// requests in the relay, moat-init for the sidecar): the run has not
+	// really started, and undoing it removes everything.
+	if err := afterStart(); err != nil {
 		return Result{Run: r}, err
 	}
 	if opts.TTY {
@@ -298,12 +306,15 @@ func (m *Manager) interrupt(ctx context.Context, r *state.Run, stream runtime.St
 	return Result{Run: r, Started: true, ExitCode: code}, &InterruptedError{Cause: context.Cause(ctx)}
 }
 
-// removeContainerAndVolumes removes what a finished run no longer needs:
-// its container and the volumes that are not caches.
-func (m *Manager) removeContainerAndVolumes(ctx context.Context, r *state.Run) {
+// removeAgentContainer removes the run's container.
+func (m *Manager) removeAgentContainer(ctx context.Context, r *state.Run) {
 	if err := m.Engine.RemoveContainer(ctx, r.ContainerID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		m.warnf("removing container of run %s: %v", r.ID, err)
 	}
+}
+
+// removeVolumes removes the run's volumes that are not caches.
+func (m *Manager) removeVolumes(ctx context.Context, r *state.Run) {
 	for _, v := range r.Volumes {
 		if v.Keep {
 			continue
@@ -312,6 +323,18 @@ func (m *Manager) removeContainerAndVolumes(ctx context.Context, r *state.Run) {
 			m.warnf("removing volume %s of run %s: %v", v.Name, r.ID, err)
 		}
 	}
+}
+
+// startSidecars starts the sidecars that join the agent's namespaces.
+func (m *Manager) startSidecars(ctx context.Context, r *state.Run, p *plan, undo *cleanupStack) error {
+	for _, f := range p.features {
+		if s, ok := f.(sidecarStarter); ok {
+			if err := s.startSidecar(ctx, m, r, p, undo); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // finish records the end of a run, keeps its logs and removes its
@@ -338,9 +361,12 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 	var wg sync.WaitGroup
 	wg.Go(func() { m.removeSidecars(cctx, r) })
 	if !r.Keep {
-		m.removeContainerAndVolumes(cctx, r)
+		m.removeAgentContainer(cctx, r)
 	}
 	wg.Wait()
+	if !r.Keep {
+		m.removeVolumes(cctx, r) // after the sidecars, which may use them
+	}
 	if err := m.Store.Save(r); err != nil {
 		m.warnf("saving run %s: %v", r.ID, err)
 	}

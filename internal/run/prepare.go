@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 
@@ -51,6 +52,8 @@ type plan struct {
 	features  []feature
 	uid, gid  int
 	egress    *egressPlan
+
+	buildkitVolume string // the BuildKit sidecar's state volume, once created
 }
 
 // defaultCommand runs when neither the CLI nor agent.yaml names one.
@@ -229,6 +232,9 @@ func resolveDeps(_ *Manager, _ Options, p *plan) error {
 	}
 	set = deps.WithDockerSource(set, deps.DockerSource(p.cfg.Docker.Install))
 	p.deps, p.features = set, featuresFor(set)
+	if slices.ContainsFunc(set, func(d deps.Dep) bool { return d.Mode == deps.DockerDind }) && !p.cfg.Docker.NoBuildkit {
+		p.features = append(p.features, buildkitSidecar{})
+	}
 	return nil
 }
 

@@ -94,10 +94,13 @@ func (d *Docker) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 		AttachStderr: true,
 	}
 	cfg.User = spec.User
+	if len(spec.Entrypoint) > 0 {
+		cfg.Entrypoint = spec.Entrypoint
+	}
 	host := &container.HostConfig{
 		Mounts: bindMounts(spec.Mounts), Init: &spec.Init, CapDrop: spec.CapDrop, CapAdd: spec.CapAdd,
 		NetworkMode: container.NetworkMode(spec.Network), ExtraHosts: spec.ExtraHosts, ReadonlyRootfs: spec.ReadOnlyRootfs,
-		AutoRemove: spec.AutoRemove,
+		AutoRemove: spec.AutoRemove, PidMode: container.PidMode(spec.PidMode),
 	}
 	host.SecurityOpt = append(host.SecurityOpt, spec.SecurityOpt...)
 	if spec.NoNewPrivileges {
@@ -337,6 +340,29 @@ func decodeBuildStream(r io.Reader, onMsg func(BuildMessage)) error {
 		}
 		if onMsg != nil {
 			onMsg(msg)
+		}
+		if msg.Error != "" {
+			return errors.New(msg.Error)
+		}
+	}
+}
+
+// PullImage pulls an image from its registry.
+func (d *Docker) PullImage(ctx context.Context, ref string) error {
+	rc, err := d.cli.ImagePull(ctx, ref, image.PullOptions{})
+	if err != nil {
+		return mapErr(err)
+	}
+	defer rc.Close()
+	dec := json.NewDecoder(rc)
+	for {
+		var msg struct {
+			Error string `json:"error"`
+		}
+		if err := dec.Decode(&msg); err == io.EOF {
+			return nil
+		} else if err != nil {
+			return err
 		}
 		if msg.Error != "" {
 			return errors.New(msg.Error)

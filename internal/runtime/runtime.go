@@ -60,6 +60,11 @@ type ContainerSpec struct {
 	ReadOnlyRootfs bool
 	// AutoRemove has the engine remove the container once it exits.
 	AutoRemove bool
+	// Entrypoint replaces the image's entrypoint when set.
+	Entrypoint []string
+	// PidMode shares another container's PID namespace ("container:ID"):
+	// when that container's init ends, every process in this one ends too.
+	PidMode string
 }
 
 // VolumeMount mounts a named volume.

@@ -13,7 +13,9 @@ import (
 	"sync"
 
 	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/buildkit"
 	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/iostreams"
@@ -97,13 +99,19 @@ func newManager(ctx context.Context, ios *iostreams.IOStreams, version string, g
 	progress := newBuildProgress(ios)
 	keyDir := store.KeysDir()
 	signingKey := sync.OnceValues(func() (ed25519.PrivateKey, error) { return audit.LoadOrCreateKey(keyDir) })
+	global, err := config.LoadGlobal(filepath.Join(store.Root, config.GlobalFileName))
+	if err != nil {
+		return nil, err
+	}
 	return &run.Manager{
-		Grants:      grants,
-		ProxyBinary: proxyBinary(),
-		SigningKey:  signingKey,
-		Engine:      eng,
-		Store:       store,
-		Version:     version,
+		BuildkitImage: global.BuildkitImage,
+		BuildkitProbe: buildkit.Ready,
+		Grants:        grants,
+		ProxyBinary:   proxyBinary(),
+		SigningKey:    signingKey,
+		Engine:        eng,
+		Store:         store,
+		Version:       version,
 		Warnf: func(format string, args ...any) {
 			fmt.Fprintf(ios.ErrOut, "warning: "+format+"\n", args...)
 		},

@@ -21,6 +21,7 @@ import (
 	"github.com/moatsh/moat/internal/cmd/list"
 	"github.com/moatsh/moat/internal/cmd/logs"
 	proxycmd "github.com/moatsh/moat/internal/cmd/proxy"
+	"github.com/moatsh/moat/internal/cmd/sidecar"
 	"github.com/moatsh/moat/internal/cmd/revoke"
 	runcmd "github.com/moatsh/moat/internal/cmd/run"
 	"github.com/moatsh/moat/internal/cmd/stop"
@@ -61,6 +62,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		version.NewCmdVersion(f),
 		exitCodesTopic(),
 		proxycmd.NewCmdProxy(f),
+		sidecar.NewCmdSidecar(f),
 	)
 	argErrorsAreUsageErrors(cmd)
 	return cmd

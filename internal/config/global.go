@@ -1,0 +1,84 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"strings"
+
+	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/parser"
+)
+
+// GlobalFileName is the user's moat configuration in the moat home.
+const GlobalFileName = "config.yaml"
+
+// Global is the user's configuration ($MOAT_HOME/config.yaml): defaults for
+// every run, which agent.yaml overrides.
+type Global struct {
+	// BuildkitImage is the BuildKit sidecar's image for docker:dind runs;
+	// "" means moat's pinned default.
+	BuildkitImage string
+	Path          string // the file it came from; "" when there was none
+}
+
+var globalFields = []string{"buildkit_image"}
+
+// LoadGlobal reads the user's configuration. A missing file is an empty
+// configuration.
+func LoadGlobal(path string) (*Global, error) {
+	data, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Global{}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	if err := checkUTF8(path, data); err != nil {
+		return nil, err
+	}
+	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
+	if err != nil {
+		return nil, syntaxError(path, err)
+	}
+	d := &decoder{file: path, anchors: make(map[string]ast.Node)}
+	body, err := d.body(f)
+	if err != nil {
+		return nil, err
+	}
+	g := &Global{Path: path}
+	n, err := d.resolve(body)
+	if err != nil || isNull(n) {
+		return g, err
+	}
+	kvs, ok := pairs(n)
+	if !ok {
+		return nil, d.errorf(body, "Write a mapping, e.g. buildkit_image: moby/buildkit:v0.34.2.",
+			"expected a mapping of settings at the top level, got %s", kind(n))
+	}
+	seen := map[string]string{}
+	for _, kv := range kvs {
+		k, err := d.key(kv.Key, "setting")
+		if err != nil {
+			return nil, err
+		}
+		if first, dup := seen[k]; dup {
+			return nil, d.errorf(kv.Key, "Remove one of them.", "duplicate setting %q%s", k, firstAt(first))
+		}
+		seen[k] = posString(kv.Key)
+		switch k {
+		case "buildkit_image":
+			if g.BuildkitImage, err = d.imageRef(kv.Value, "buildkit_image"); err != nil {
+				return nil, err
+			}
+		default:
+			hint := "Valid settings: " + strings.Join(globalFields, ", ") + "."
+			if s := suggest(k, globalFields); s != "" {
+				hint = "Did you mean \"" + s + "\"?"
+			}
+			return nil, d.errorf(kv.Key, hint, "unknown setting %q", k)
+		}
+	}
+	return g, nil
+}

@@ -1,0 +1,305 @@
+package run
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/labels"
+	"github.com/moatsh/moat/internal/runtime"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// DefaultBuildkitImage is the BuildKit sidecar's image unless agent.yaml
+// (docker.buildkit_image) or the user's config.yaml (buildkit_image) name
+// another: a pinned release, never a moving tag.
+const DefaultBuildkitImage = "moby/buildkit:v0.34.2"
+
+// Where the sidecar listens and keeps its state. It shares the agent's
+// network namespace, so the agent reaches it on its own loopback, as
+// "buildkit" (mapped to 127.0.0.1); the CLI reaches it through a unix
+// socket in the run's socket directory.
+const (
+	buildkitPort       = 1234
+	buildkitHost       = "buildkit"
+	buildkitSocketName = "buildkit.sock"
+	buildkitStateDir   = "/var/lib/buildkit"
+	sidecarBinary      = "/moat"
+	sidecarSocketDir   = "/moat-sock"
+	sidecarLogDir      = "/moat-log"
+	buildkitLogSubdir  = "buildkit" // in the run's directory: the daemon's log, kept with the run
+	buildkitLogFile    = "buildkitd.log"
+)
+
+// buildkitPrivileges describes the sidecar for the run's record and audit
+// log.
+const buildkitPrivileges = "capabilities SYS_ADMIN, NET_ADMIN and Docker's defaults; seccomp, AppArmor and /proc, /sys masks lifted; " +
+	"shares the agent's network and PID namespaces (no network of its own); no host socket or host directory"
+
+// imagePuller is an engine that can pull an image it lacks.
+type imagePuller interface {
+	PullImage(ctx context.Context, ref string) error
+}
+
+// sidecarStarter is a feature with a sidecar that joins the agent's
+// namespaces, so it starts once the agent's container runs.
+type sidecarStarter interface {
+	startSidecar(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) error
+}
+
+// buildkitSidecar gives a docker:dind run a BuildKit daemon in its own
+// container; docker.buildkit: false turns it off.
+type buildkitSidecar struct{}
+
+// BuildkitImageError reports a sidecar image the engine does not have and
+// cannot pull.
+type BuildkitImageError struct {
+	Image string
+	Err   error
+}
+
+func (e *BuildkitImageError) Error() string {
+	return fmt.Sprintf("the BuildKit sidecar's image %s is not in the engine and could not be pulled: %v", e.Image, e.Err)
+}
+func (e *BuildkitImageError) Unwrap() error { return e.Err }
+func (e *BuildkitImageError) Hint() string {
+	return fmt.Sprintf("Provide it ('docker pull %s', or 'docker load -i FILE' where no registry is reachable),\n"+
+		"name another image with docker.buildkit_image in agent.yaml or buildkit_image in ~/.moat/config.yaml,\n"+
+		"or turn the sidecar off with docker: {buildkit: false}.", e.Image)
+}
+
+func (m *Manager) buildkitImage(p *plan) string {
+	switch {
+	case p.cfg.Docker.BuildkitImage != "":
+		return p.cfg.Docker.BuildkitImage
+	case m.BuildkitImage != "":
+		return m.BuildkitImage
+	}
+	return DefaultBuildkitImage
+}
+
+func (buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
+	if m.BuildkitProbe == nil {
+		return &runtime.UnsupportedError{Feature: "the BuildKit sidecar", Engine: "this moat build",
+			Reason: "it cannot talk to BuildKit", Remedy: "Turn the sidecar off with docker: {buildkit: false}."}
+	}
+	img := m.buildkitImage(p)
+	_, err := m.Engine.ImageID(ctx, img)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, runtime.ErrNotFound) {
+		return err
+	}
+	if pl, ok := m.Engine.(imagePuller); ok {
+		if err = pl.PullImage(ctx, img); err == nil {
+			return nil
+		}
+	}
+	return &BuildkitImageError{Image: img, Err: err}
+}
+
+// apply points the agent at the sidecar and creates the sidecar's state
+// volume; the sidecar itself starts after the agent (startSidecar).
+func (buildkitSidecar) apply(ctx context.Context, m *Manager, r *state.Run, p *plan, spec *runtime.ContainerSpec, undo *cleanupStack) error {
+	vol, err := m.buildkitVolume(ctx, r, p, undo)
+	if err != nil {
+		return err
+	}
+	p.buildkitVolume = vol
+	for _, dir := range []string{socketSubdir, buildkitLogSubdir} {
+		if err := os.MkdirAll(m.Store.Path(r.ID, dir), 0o755); err != nil {
+			return fmt.Errorf("creating the run's %s directory: %w", dir, err)
+		}
+	}
+	spec.ExtraHosts = append(spec.ExtraHosts, buildkitHost+":127.0.0.1")
+	spec.Env = append(spec.Env, "BUILDKIT_HOST=tcp://"+buildkitHost+":"+strconv.Itoa(buildkitPort),
+		"MOAT_BUILDKIT_PORT="+strconv.Itoa(buildkitPort))
+	for i, kv := range spec.Env {
+		if k, v, _ := cutEnv(kv); k == "NO_PROXY" || k == "no_proxy" {
+			spec.Env[i] = k + "=" + v + "," + buildkitHost
+		}
+	}
+	r.Sidecars = append(r.Sidecars, state.Sidecar{Role: labels.RoleBuildkit, Name: "moat-" + r.ID + "-buildkit"})
+	r.Privileges = append(r.Privileges, state.Privilege{
+		What:   "BuildKit sidecar: " + buildkitPrivileges,
+		Reason: "docker:dind (BuildKit)",
+		Effect: "builds the agent asks for run as root with broad power over the sidecar's container; not a boundary against the kernel",
+	})
+	return nil
+}
+
+// buildkitVolume creates the sidecar's state volume: one per run, or with
+// docker.cache one per workspace that keeps the build cache between runs.
+func (m *Manager) buildkitVolume(ctx context.Context, r *state.Run, p *plan, undo *cleanupStack) (string, error) {
+	ve, err := dindEngine(m)
+	if err != nil {
+		return "", err
+	}
+	lbl := map[string]string{labels.Managed: "true", labels.Workspace: p.workspace, labels.Version: m.Version}
+	if p.cfg.Docker.Cache {
+		name := BuildkitCacheVolume(p.workspace)
+		if err := m.checkCacheFree(ctx, r, name); err != nil {
+			return "", err
+		}
+		lbl[labels.Role] = labels.RoleBuildkitCache
+		if err := ve.CreateVolume(ctx, name, lbl); err != nil {
+			return "", fmt.Errorf("creating the BuildKit cache volume: %w", err)
+		}
+		r.Volumes = append(r.Volumes, state.Volume{Name: name, Keep: true})
+		return name, nil
+	}
+	name := "moat-buildkit-" + r.ID
+	lbl[labels.Role], lbl[labels.RunID], lbl[labels.RunName] = labels.RoleBuildkit, r.ID, r.Name
+	if err := ve.CreateVolume(ctx, name, lbl); err != nil {
+		return "", fmt.Errorf("creating the BuildKit volume: %w", err)
+	}
+	undo.push(func(c context.Context) { m.Engine.RemoveVolume(c, name) })
+	r.Volumes = append(r.Volumes, state.Volume{Name: name})
+	return name, nil
+}
+
+// BuildkitCacheVolume is the name of a workspace's BuildKit cache volume.
+func BuildkitCacheVolume(workspace string) string {
+	sum := sha256.Sum256([]byte(workspace))
+	return "moat-buildkit-cache-" + hex.EncodeToString(sum[:6])
+}
+
+// buildkitSpec describes the sidecar: the BuildKit image's daemon, started
+// through moat's own binary (which makes the cgroup mounts writable for
+// its runc worker), in the agent's network and PID namespaces, so it ends
+// with the agent and the agent reaches it on loopback.
+func (m *Manager) buildkitSpec(r *state.Run, p *plan) (runtime.ContainerSpec, error) {
+	bin, err := m.proxyBinary()
+	if err != nil {
+		return runtime.ContainerSpec{}, err
+	}
+	sockDir := m.Store.Path(r.ID, socketSubdir)
+	env := []string{}
+	if p.egress != nil && p.egress.token != "" {
+		url := fmt.Sprintf("http://%s:%s@127.0.0.1:%d", proxyUser, p.egress.token, proxyPort)
+		env = append(env, "HTTP_PROXY="+url, "HTTPS_PROXY="+url, "http_proxy="+url, "https_proxy="+url,
+			"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1")
+	}
+	return runtime.ContainerSpec{
+		Name: "moat-" + r.ID + "-buildkit", Image: m.buildkitImage(p),
+		Entrypoint: []string{sidecarBinary, "sidecar", "exec", "--log", sidecarLogDir + "/" + buildkitLogFile, "--"},
+		Cmd: []string{"buildkitd",
+			"--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort),
+			"--addr", "unix://" + sidecarSocketDir + "/" + buildkitSocketName,
+			"--group", strconv.Itoa(os.Getgid()),
+			"--root", buildkitStateDir, "--oci-worker-net=host"},
+		Env:    env,
+		Labels: labels.ForRun(r.ID, r.Name, labels.RoleBuildkit, m.Version),
+		Mounts: []runtime.Mount{
+			{Source: bin, Target: sidecarBinary, ReadOnly: true},
+			{Source: sockDir, Target: sidecarSocketDir},
+			{Source: m.Store.Path(r.ID, buildkitLogSubdir), Target: sidecarLogDir},
+		},
+		Volumes: []runtime.VolumeMount{{Name: p.buildkitVolume, Target: buildkitStateDir}},
+		CapDrop: []string{"ALL"}, CapAdd: dindCapabilities, SecurityOpt: dindSecurityOpt, UnmaskSystemPaths: true,
+		Network: "container:" + r.ContainerID, PidMode: "container:" + r.ContainerID, AutoRemove: true,
+	}, nil
+}
+
+// BuildkitError reports a sidecar that died or never became ready.
+type BuildkitError struct {
+	Reason string
+	Log    string
+}
+
+func (e *BuildkitError) Error() string {
+	msg := "the run's BuildKit sidecar did not become ready: " + e.Reason
+	if e.Log != "" {
+		msg += "; the last lines of its log:\n" + e.Log
+	}
+	return msg
+}
+
+func (e *BuildkitError) Hint() string {
+	return "Check the sidecar's image, raise docker.ready_timeout, or turn the sidecar off with docker: {buildkit: false}."
+}
+
+// startSidecar creates and starts the BuildKit sidecar once the agent's
+// container runs, and waits until the daemon lists its workers.
+func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) error {
+	spec, err := m.buildkitSpec(r, p)
+	if err != nil {
+		return err
+	}
+	id, err := m.Engine.CreateContainer(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("creating the BuildKit sidecar: %w", err)
+	}
+	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
+	m.record(r, audit.KindSidecarCreated, map[string]string{
+		"role": labels.RoleBuildkit, "container_id": id, "name": spec.Name, "image": spec.Image,
+		"privileges": buildkitPrivileges, "cap_add": strings.Join(spec.CapAdd, ","), "security_opt": strings.Join(spec.SecurityOpt, ","),
+		"elevation_reason": "docker:dind (BuildKit)",
+	}, false)
+	if err := m.Engine.StartContainer(ctx, id); err != nil {
+		return fmt.Errorf("starting the BuildKit sidecar: %w", err)
+	}
+	timeout := p.cfg.Docker.ReadyTimeout
+	if timeout == 0 {
+		timeout = DefaultDindReadyTimeout
+	}
+	start := time.Now()
+	socket := filepath.Join(m.Store.Path(r.ID, socketSubdir), buildkitSocketName)
+	logFile := filepath.Join(m.Store.Path(r.ID, buildkitLogSubdir), buildkitLogFile)
+	if err := m.waitBuildkit(ctx, id, socket, logFile, timeout); err != nil {
+		return err
+	}
+	m.record(r, audit.KindSidecarReady, map[string]string{"role": labels.RoleBuildkit, "container_id": id,
+		"ready_after_ms": strconv.FormatInt(time.Since(start).Milliseconds(), 10)}, false)
+	return nil
+}
+
+// waitBuildkit asks the daemon for its workers until it answers, the
+// sidecar dies, or timeout passes.
+func (m *Manager) waitBuildkit(ctx context.Context, id, socket, logFile string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last error
+	for {
+		if last = m.BuildkitProbe(ctx, "unix://"+socket); last == nil {
+			return nil
+		}
+		info, err := m.Engine.InspectContainer(ctx, id)
+		if errors.Is(err, runtime.ErrNotFound) || err == nil && !info.Running && info.State != "created" {
+			return &BuildkitError{Reason: "it exited", Log: logTail(logFile)}
+		}
+		if time.Now().After(deadline) {
+			return &BuildkitError{Reason: fmt.Sprintf("no answer within %s (%v)", timeout, last), Log: logTail(logFile)}
+		}
+		select {
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// logTail returns the last lines of a log file, indented.
+func logTail(path string) string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := slices.DeleteFunc(strings.Split(string(data), "\n"), func(l string) bool { return strings.TrimSpace(l) == "" })
+	if len(lines) > 20 {
+		lines = lines[len(lines)-20:]
+	}
+	for i, l := range lines {
+		lines[i] = "  " + l
+	}
+	return strings.Join(lines, "\n")
+}
