@@ -130,11 +130,6 @@ func (buildkitSidecar) apply(ctx context.Context, m *Manager, r *state.Run, p *p
 		}
 	}
 	r.Sidecars = append(r.Sidecars, state.Sidecar{Role: labels.RoleBuildkit, Name: "moat-" + r.ID + "-buildkit"})
-	r.Privileges = append(r.Privileges, state.Privilege{
-		What:   "BuildKit sidecar: " + buildkitPrivileges,
-		Reason: "docker:dind (BuildKit)",
-		Effect: "builds the agent asks for run as root with broad power over the sidecar's container; not a boundary against the kernel",
-	})
 	return nil
 }
 
@@ -241,6 +236,16 @@ func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Ru
 		return fmt.Errorf("creating the BuildKit sidecar: %w", err)
 	}
 	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
+	// The sidecar's privileges are the run's, not the agent container's:
+	// recorded once it exists, after the agent's container.created.
+	r.Privileges = append(r.Privileges, state.Privilege{
+		What:   "BuildKit sidecar: " + buildkitPrivileges,
+		Reason: "docker:dind (BuildKit)",
+		Effect: "builds the agent asks for run as root with broad power over the sidecar's container; not a boundary against the kernel",
+	})
+	if err := m.Store.Save(r); err != nil {
+		return err
+	}
 	m.record(r, audit.KindSidecarCreated, map[string]string{
 		"role": labels.RoleBuildkit, "container_id": id, "name": spec.Name, "image": spec.Image,
 		"privileges": buildkitPrivileges, "cap_add": strings.Join(spec.CapAdd, ","), "security_opt": strings.Join(spec.SecurityOpt, ","),

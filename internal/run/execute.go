@@ -219,6 +219,9 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options,
 	// requests in the relay, moat-init for the sidecar): the run has not
 	// really started, and undoing it removes everything.
 	if err := afterStart(); err != nil {
+		if ctx.Err() != nil { // interrupted while the sidecars came up: stop it like a running run
+			return m.interrupt(ctx, r, stream, outDone)
+		}
 		return Result{Run: r}, err
 	}
 	if opts.TTY {

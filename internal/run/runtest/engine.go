@@ -217,3 +217,10 @@ func StaticBinary(dir string) (string, error) {
 	path := filepath.Join(dir, "moat-static")
 	return path, os.WriteFile(path, h, 0o755)
 }
+
+// AddImage makes ref present, as if pulled or loaded.
+func (f *Engine) AddImage(ref string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.images[ref] = "sha256:" + ref
+}

@@ -1,0 +1,175 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// buildkitWorkspace is a docker:dind workspace with the BuildKit client
+// mounted in and a Dockerfile that needs no registry: FROM scratch, a
+// static busybox from the context, and a RUN with a cache mount.
+func (e *moatEnv) buildkitWorkspace(extraYAML string) string {
+	e.t.Helper()
+	busybox, err := os.ReadFile(busyboxPath(e.t))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ws := e.workspace(map[string]string{
+		"agent.yaml": "dependencies: [docker:dind]\nmounts: [\"" + buildctlBin + ":/usr/local/bin/buildctl:ro\"]\n" + extraYAML,
+		"Dockerfile": "FROM scratch\nCOPY busybox /bin/busybox\n" +
+			`RUN --mount=type=cache,target=/cache ["/bin/busybox", "sh", "-c", "/bin/busybox echo run >> /cache/runs; /bin/busybox wc -l < /cache/runs > /runs; /bin/busybox echo built-through-buildkit > /out"]` + "\n" +
+			`CMD ["/bin/busybox", "sh", "-c", "/bin/busybox cat /out; /bin/busybox echo cache-runs=$(/bin/busybox cat /runs)"]` + "\n",
+	})
+	if err := os.WriteFile(filepath.Join(ws, "busybox"), busybox, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	for _, p := range []string{ws, filepath.Join(ws, "Dockerfile")} {
+		if err := os.Chown(p, 1000, 1000); err != nil { // the agent edits and writes there
+			e.t.Fatal(err)
+		}
+	}
+	return ws
+}
+
+func busyboxPath(t *testing.T) string {
+	for _, p := range []string{"/bin/busybox", "/usr/bin/busybox"} {
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	t.Fatal("busybox-static is needed on the host (make testbed installs it)")
+	return ""
+}
+
+// buildAndRun builds the workspace's Dockerfile through BUILDKIT_HOST with
+// buildctl, loads the result into the run's own daemon and runs it.
+const buildAndRun = `buildctl build --frontend dockerfile.v0 --local context=. --local dockerfile=. ` +
+	`--output type=docker,name=bk:1 2>build.log | docker load >/dev/null && docker run --rm bk:1`
+
+// TestBuildkitSidecar runs a real BuildKit client in a docker:dind run: it
+// reaches the sidecar through BUILDKIT_HOST without configuration, builds
+// a Dockerfile with a cache mount (twice: the second build reuses the cache
+// mount's content), loads the image into the run's own daemon and runs it.
+// The sidecar and its state are gone after the run; its events and
+// privileges are in the audit log.
+func TestBuildkitSidecar(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	ws := e.buildkitWorkspace("")
+	name := uniqueName(t)
+	res := e.mustRun(0, "run", "-n", name, ws, "--", "sh", "-c", strings.Join([]string{
+		`echo host=$BUILDKIT_HOST`,
+		`buildctl debug workers >/dev/null && echo workers-ok`,
+		buildAndRun,
+		`sed -i 's/run >>/again >>/' Dockerfile`, // a changed step, the same cache mount
+		buildAndRun,
+	}, " && "))
+	mustContain(t, "stdout", res.stdout, "host=tcp://buildkit:1234", "workers-ok", "built-through-buildkit", "cache-runs=1", "cache-runs=2")
+
+	r := e.find(name)
+	if left := runContainers(t, r.ID); len(left) > 0 {
+		t.Errorf("containers left after the run: %v", left)
+	}
+	if vols := dockerIDs(t, "volume", "ls", "-q", "--filter", "label=moat.run-id="+r.ID); len(vols) > 0 {
+		t.Errorf("volumes left after the run: %v", vols)
+	}
+	raw, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "audit.jsonl"))
+	for _, want := range []string{`"role":"buildkit"`, `"kind":"sidecar.ready"`, "SYS_ADMIN", `"elevation_reason":"docker:dind (BuildKit)"`} {
+		if strings.Count(string(raw), want) == 0 {
+			t.Errorf("audit log lacks %s", want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(e.runsDir(), r.ID, "buildkit", "buildkitd.log")); err != nil {
+		t.Errorf("the sidecar's log is not kept with the run: %v", err)
+	}
+	e.mustRun(0, "audit", name)
+}
+
+// TestBuildkitSidecarFailures checks the errors: an image the engine lacks
+// (and cannot pull) is named with the way to provide it, before anything
+// starts; a sidecar whose daemon dies fails the run with its log's tail.
+func TestBuildkitSidecarFailures(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	ws := e.workspace(map[string]string{"agent.yaml": "dependencies: [docker:dind]\ndocker: {buildkit_image: moat-test/absent:1}\n"})
+	res := e.mustRun(125, "run", ws, "--", "true")
+	mustContain(t, "stderr", res.stderr, "moat-test/absent:1 is not in the engine", "docker load", "buildkit: false")
+
+	// The base image has no buildkitd: the sidecar's daemon cannot start.
+	ws = e.workspace(map[string]string{"agent.yaml": "dependencies: [docker:dind]\ndocker: {buildkit_image: \"" + baseImage + "\"}\n"})
+	res = e.mustRun(125, "run", ws, "--", "echo", "should-not-run")
+	mustContain(t, "stderr", res.stderr, "BuildKit sidecar did not become ready: it exited", "buildkitd")
+	if strings.Contains(res.stdout, "should-not-run") {
+		t.Errorf("the command ran without its sidecar:\n%s", res)
+	}
+	if recs := e.records(); len(recs) != 0 {
+		t.Errorf("a run that never started left records: %v", recs)
+	}
+}
+
+// TestBuildkitSidecarLifecycle creates and destroys detached docker:dind
+// runs in a row: the sidecar is up while each runs, and nothing (container,
+// volume, network) is left behind by any of them.
+func TestBuildkitSidecarLifecycle(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	ws := e.workspace(agentYAML("docker:dind"))
+	cycles := 20
+	if testing.Short() {
+		cycles = 3
+	}
+	for i := 0; i < cycles; i++ {
+		name := uniqueName(t) + "-" + strconv.Itoa(i)
+		e.mustRun(0, "run", "-d", "-n", name, ws, "--", "sleep", "300")
+		r := e.find(name)
+		if i == 0 {
+			waitFor(t, 60*time.Second, "the BuildKit sidecar", func() bool {
+				return len(dockerIDs(t, "ps", "-q", "--filter", "label=moat.run-id="+r.ID, "--filter", "label=moat.role=buildkit")) == 1
+			})
+		}
+		e.mustRun(0, "destroy", "-f", name)
+		if left := append(runContainers(t, r.ID), dockerIDs(t, "volume", "ls", "-q", "--filter", "label=moat.run-id="+r.ID)...); len(left) > 0 {
+			t.Fatalf("cycle %d: objects left after destroy: %v", i, left)
+		}
+	}
+	if left := dockerIDs(t, "ps", "-aq", "--filter", "label=moat.workspace="+ws); len(left) > 0 {
+		t.Errorf("containers left for the workspace: %v", left)
+	}
+}
+
+// TestCleanBuildkitAfterCLICrash kills the CLI in the middle of a
+// docker:dind run: the agent and its sidecar end by themselves, and
+// 'moat clean' then leaves no object of the run behind. Named TestClean*
+// so that it runs in the pass after the others ('moat clean' works
+// engine-wide).
+func TestCleanBuildkitAfterCLICrash(t *testing.T) {
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	ws := e.workspace(agentYAML("docker:dind"))
+	name := uniqueName(t)
+	p := e.start("run", "-n", name, ws, "--", "sh", "-c", "sleep 3")
+	r := e.waitState(name, "running")
+	waitFor(t, 60*time.Second, "the BuildKit sidecar", func() bool {
+		return len(dockerIDs(t, "ps", "-q", "--filter", "label=moat.run-id="+r.ID, "--filter", "label=moat.role=buildkit")) == 1
+	})
+	p.signal(syscall.SIGKILL)
+	p.wait(waitTimeout)
+	waitFor(t, 60*time.Second, "the agent's end", func() bool {
+		return len(dockerIDs(t, "ps", "-q", "--filter", "label=moat.run-id="+r.ID, "--filter", "label=moat.role=agent")) == 0
+	})
+	e.mustRun(0, "clean", "-f")
+	left := append(runContainers(t, r.ID), dockerIDs(t, "volume", "ls", "-q", "--filter", "label=moat.run-id="+r.ID)...)
+	if len(left) > 0 {
+		t.Errorf("objects of the crashed run left after clean: %v", left)
+	}
+}
