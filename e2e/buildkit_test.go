@@ -173,3 +173,53 @@ func TestCleanBuildkitAfterCLICrash(t *testing.T) {
 		t.Errorf("objects of the crashed run left after clean: %v", left)
 	}
 }
+
+// TestBuildkitMoatInsideMoat runs moat inside a docker:dind run (the same
+// binary, mounted in): it builds the inner run's image through the run's
+// BuildKit sidecar (BUILDKIT_HOST), loads it into the run's own daemon and
+// runs it. The base image comes from the test registry on the host's
+// loopback (scripts/registry.sh), which the outer run reaches through its
+// proxy as registry.test over plain HTTP.
+func TestBuildkitMoatInsideMoat(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	mirror := baseImageMirrorHost(t)
+	ws := e.workspace(map[string]string{
+		"agent.yaml": "dependencies: [docker:dind]\n" +
+			"docker: {insecure_registries: [\"registry.test:5000\"]}\n" +
+			"network:\n  allow: [\"" + mirror + "\"]\n  hosts: {registry.test: 127.0.0.1}\n" +
+			"mounts: [\"" + moatBin + ":/usr/local/bin/moat:ro\", \"" + buildctlBin + ":/usr/local/bin/buildctl:ro\"]\n",
+		"inner/agent.yaml": "network: {policy: none}\n",
+	})
+	if err := os.Chown(ws, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	base := "registry.test:5000/" + baseImage
+	res := e.mustRun(0, "run", ws, "--", "sh", "-c", strings.Join([]string{
+		`docker pull -q ` + base + ` >/dev/null`,
+		`mkdir -p /tmp/inner-home && echo "base_image: ` + base + `" > /tmp/inner-home/config.yaml`,
+		`MOAT_HOME=/tmp/inner-home moat run ./inner -- echo inner-run-ok`,
+		// The image was built by the sidecar: its cache holds the steps.
+		`buildctl du --verbose | grep -q 'apt-get update' && echo built-by-sidecar`,
+	}, " && "))
+	mustContain(t, "stdout", res.stdout, "inner-run-ok", "built-by-sidecar")
+	mustContain(t, "stderr", res.stderr, "Built image moat/run:")
+}
+
+// baseImageMirrorHost is the host of the Debian mirror the base image's
+// apt uses, which the run's policy must allow for builds to install.
+func baseImageMirrorHost(t *testing.T) string {
+	out, err := docker(t, "run", "--rm", baseImage, "sh", "-c", "cat /etc/apt/sources.list /etc/apt/sources.list.d/*.sources 2>/dev/null; true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range strings.Fields(out) {
+		if rest, ok := strings.CutPrefix(f, "http://"); ok {
+			host, _, _ := strings.Cut(rest, "/")
+			return host
+		}
+	}
+	t.Fatalf("no http mirror in the base image's apt sources:\n%s", out)
+	return ""
+}

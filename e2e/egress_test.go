@@ -344,7 +344,7 @@ func TestEgressBypassesFail(t *testing.T) {
 		{"ipv6-address", `grep -v ' lo$' /proc/net/if_inet6 | grep -q .`},
 		{"non-loopback-interface", `grep -v -e '^ *lo:' -e Inter -e face /proc/net/dev | grep -q .`},
 		{"other-runs-proxy-token", `curl -sS -m 5 -f -x "` + otherURL + `" ` + api},
-		{"other-runs-proxy-direct", `curl -sS -m 5 -f -x "` + strings.Replace(otherURL, "@proxy:", "@"+bridgeIP+":", 1) + `" ` + api},
+		{"other-runs-proxy-direct", `curl -sS -m 5 -f -x "` + strings.Replace(otherURL, "@127.0.0.1:", "@"+bridgeIP+":", 1) + `" ` + api},
 		{"docker-socket", `test -S /var/run/docker.sock && curl -sS -m 5 --unix-socket /var/run/docker.sock http://d/version`},
 		{"proxy-socket-other-run", `ls /run/moat/sock | grep -v -e '^proxy.sock$' -e '^alive.sock$' | grep -q .`},
 	}

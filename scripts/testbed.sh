@@ -74,15 +74,19 @@ make_base_image() {
 }
 
 main() {
-	# Test tools: busybox-static makes tiny images for nested-daemon tests.
-	apt_install busybox-static
+	# Test tools: busybox-static makes tiny images for nested-daemon tests;
+	# docker-registry and skopeo serve the base image to BuildKit, which
+	# pulls FROM images from registries only.
+	apt_install busybox-static docker-registry skopeo
 	start_engine
 	make_base_image
 	# The BuildKit sidecar image for docker:dind tests (buildkitd built from
 	# the Go module: about 3 minutes the first time, cached after).
 	local buildkit
 	buildkit=$(bash "$(dirname "$0")/buildkit.sh")
-	log "ready: engine $(docker version -f '{{.Server.Version}}'), base image $BASE_IMAGE, BuildKit sidecar $buildkit"
+	local registry
+	registry=$(bash "$(dirname "$0")/registry.sh")
+	log "ready: engine $(docker version -f '{{.Server.Version}}'), base image $BASE_IMAGE, BuildKit sidecar $buildkit, registry copy $registry"
 }
 
 main "$@"

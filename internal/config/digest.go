@@ -35,12 +35,13 @@ type digestNetwork struct {
 }
 
 type digestDocker struct {
-	Cache        bool   `json:"cache,omitempty"`
-	ReadyTimeout int64  `json:"ready_timeout_ms,omitempty"`
-	Install      string `json:"install,omitempty"`
-	HostBypass   bool   `json:"host_bypasses_egress,omitempty"`
-	NoBuildkit   bool   `json:"no_buildkit,omitempty"`
-	BuildkitImg  string `json:"buildkit_image,omitempty"`
+	Cache        bool     `json:"cache,omitempty"`
+	ReadyTimeout int64    `json:"ready_timeout_ms,omitempty"`
+	Install      string   `json:"install,omitempty"`
+	HostBypass   bool     `json:"host_bypasses_egress,omitempty"`
+	NoBuildkit   bool     `json:"no_buildkit,omitempty"`
+	BuildkitImg  string   `json:"buildkit_image,omitempty"`
+	Insecure     []string `json:"insecure_registries,omitempty"`
 }
 
 type digestMount struct {
@@ -62,9 +63,9 @@ func (c *Config) Digest() string {
 		for _, m := range c.Mounts {
 			f.Mounts = append(f.Mounts, digestMount(m))
 		}
-		if c.Docker != (Docker{}) {
+		if !c.Docker.IsZero() {
 			f.Docker = &digestDocker{Cache: c.Docker.Cache, ReadyTimeout: c.Docker.ReadyTimeout.Milliseconds(), Install: c.Docker.Install, HostBypass: c.Docker.HostBypassesEgress,
-				NoBuildkit: c.Docker.NoBuildkit, BuildkitImg: c.Docker.BuildkitImage}
+				NoBuildkit: c.Docker.NoBuildkit, BuildkitImg: c.Docker.BuildkitImage, Insecure: c.Docker.InsecureRegistries}
 		}
 	}
 	b, err := json.Marshal(f)

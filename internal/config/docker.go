@@ -33,6 +33,15 @@ type Docker struct {
 	// (docker.buildkit: false); BuildkitImage replaces its image.
 	NoBuildkit    bool
 	BuildkitImage string
+	// InsecureRegistries are registries ("host:port") the run's inner
+	// daemon and BuildKit sidecar reach over plain HTTP.
+	InsecureRegistries []string
+}
+
+// IsZero reports whether no docker option is set.
+func (d Docker) IsZero() bool {
+	return d.Cache == false && d.ReadyTimeout == 0 && d.Install == "" && !d.HostBypassesEgress &&
+		!d.NoBuildkit && d.BuildkitImage == "" && len(d.InsecureRegistries) == 0
 }
 
 // Docker package sources for docker.install.
@@ -41,7 +50,7 @@ var dockerInstallSources = []string{"debian", "docker"}
 // maxReadyTimeout keeps a typo (3000s) from hanging a run for an hour.
 const maxReadyTimeout = 10 * time.Minute
 
-var dockerFields = []string{"buildkit", "buildkit_image", "cache", "host_bypasses_egress", "install", "ready_timeout"}
+var dockerFields = []string{"buildkit", "buildkit_image", "cache", "host_bypasses_egress", "insecure_registries", "install", "ready_timeout"}
 
 func (d *decoder) docker(at ast.Node, c *Config) error {
 	n, err := d.resolve(at)
@@ -83,6 +92,15 @@ func (d *decoder) dockerOption(kv *ast.MappingValueNode, o *Docker, seen map[str
 		o.NoBuildkit = !on
 	case "buildkit_image":
 		o.BuildkitImage, err = d.imageRef(kv.Value, "docker.buildkit_image")
+	case "insecure_registries":
+		var nodes []ast.Node
+		o.InsecureRegistries, nodes, err = d.strList(kv.Value, "docker.insecure_registries", writeAsList("docker.insecure_registries"))
+		for i, r := range o.InsecureRegistries {
+			if err == nil && !registryPattern.MatchString(r) {
+				err = d.errorf(nodes[i], `Write a registry's host and port, e.g. "registry.internal:5000".`,
+					"docker.insecure_registries: %q is not a registry address", r)
+			}
+		}
 	case "host_bypasses_egress":
 		o.HostBypassesEgress, err = d.boolean(kv.Value, "docker.host_bypasses_egress")
 	case "install":
@@ -113,6 +131,8 @@ func (d *decoder) imageRef(at ast.Node, what string) (string, error) {
 	}
 	return s, nil
 }
+
+var registryPattern = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$`)
 
 var imageRefPattern = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
 
@@ -184,7 +204,7 @@ func (d *decoder) checkDocker(c *Config) error {
 	case mode == "":
 		return d.errorf(d.dockerNode, "Add docker:host or docker:dind to dependencies, or remove the docker section.",
 			"docker: these options tune a Docker mode, and dependencies lists none")
-	case mode != deps.DockerDind && (c.Docker.Cache || c.Docker.ReadyTimeout != 0 || c.Docker.NoBuildkit || c.Docker.BuildkitImage != ""):
+	case mode != deps.DockerDind && (c.Docker.Cache || c.Docker.ReadyTimeout != 0 || c.Docker.NoBuildkit || c.Docker.BuildkitImage != "" || len(c.Docker.InsecureRegistries) > 0):
 		return d.errorf(d.dockerNode, "Use docker:dind, or remove cache, ready_timeout and the buildkit options.",
 			"docker: cache, ready_timeout and the buildkit options are for docker:dind, and dependencies lists docker:%s", mode)
 	case mode != deps.DockerHost && c.Docker.HostBypassesEgress:

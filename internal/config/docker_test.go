@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -19,6 +20,10 @@ func TestDockerSection(t *testing.T) {
 		{name: "order does not matter", yaml: "docker: {cache: true}\ndependencies: [docker:dind]\n", want: Docker{Cache: true}},
 		{name: "cache needs dind", yaml: "dependencies: [docker:host]\ndocker: {cache: true}\n",
 			wantErr: "agent.yaml:2:9: docker: cache, ready_timeout and the buildkit options are for docker:dind, and dependencies lists docker:host"},
+		{name: "insecure registries", yaml: "dependencies: [docker:dind]\ndocker: {insecure_registries: ['registry.test:5000']}\n",
+			want: Docker{InsecureRegistries: []string{"registry.test:5000"}}},
+		{name: "bad registry", yaml: "dependencies: [docker:dind]\ndocker: {insecure_registries: ['http://r:5000']}\n",
+			wantErr: `agent.yaml:2:32: docker.insecure_registries: "http://r:5000" is not a registry address`},
 		{name: "buildkit off", yaml: "dependencies: [docker:dind]\ndocker: {buildkit: false}\n", want: Docker{NoBuildkit: true}},
 		{name: "buildkit image", yaml: "dependencies: [docker:dind]\ndocker: {buildkit_image: 'localhost:5000/bk:v1'}\n",
 			want: Docker{BuildkitImage: "localhost:5000/bk:v1"}},
@@ -59,7 +64,7 @@ func TestDockerSection(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if c.Docker != tt.want {
+			if !reflect.DeepEqual(c.Docker, tt.want) {
 				t.Fatalf("got %+v, want %+v", c.Docker, tt.want)
 			}
 		})

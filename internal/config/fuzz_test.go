@@ -73,7 +73,7 @@ func toJSON(t *testing.T, c *Config) []byte {
 	if c.Command != nil {
 		doc["command"] = c.Command
 	}
-	if c.Docker != (Docker{}) {
+	if !c.Docker.IsZero() {
 		doc["docker"] = dockerJSON(c.Docker)
 	}
 	if n := networkJSON(c.Network); n != nil {
@@ -99,6 +99,18 @@ func dockerJSON(o Docker) map[string]any {
 	}
 	if o.Install != "" {
 		doc["install"] = o.Install
+	}
+	if o.HostBypassesEgress {
+		doc["host_bypasses_egress"] = true
+	}
+	if o.NoBuildkit {
+		doc["buildkit"] = false
+	}
+	if o.BuildkitImage != "" {
+		doc["buildkit_image"] = o.BuildkitImage
+	}
+	if o.InsecureRegistries != nil {
+		doc["insecure_registries"] = o.InsecureRegistries
 	}
 	return doc
 }
@@ -128,6 +140,6 @@ func networkJSON(n Network) map[string]any {
 func sameConfig(a, b *Config) bool {
 	return a.Name == b.Name && reflect.DeepEqual(a.Dependencies, b.Dependencies) &&
 		reflect.DeepEqual(a.Env, b.Env) && reflect.DeepEqual(a.Mounts, b.Mounts) &&
-		reflect.DeepEqual(a.Command, b.Command) && a.Docker == b.Docker &&
+		reflect.DeepEqual(a.Command, b.Command) && reflect.DeepEqual(a.Docker, b.Docker) &&
 		reflect.DeepEqual(a.Network, b.Network) && reflect.DeepEqual(a.Grants, b.Grants)
 }

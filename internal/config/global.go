@@ -19,10 +19,13 @@ type Global struct {
 	// BuildkitImage is the BuildKit sidecar's image for docker:dind runs;
 	// "" means moat's pinned default.
 	BuildkitImage string
-	Path          string // the file it came from; "" when there was none
+	// BaseImage is what run images are built on; "" means
+	// debian:bookworm-slim. It must be Debian-based (moat installs with apt).
+	BaseImage string
+	Path      string // the file it came from; "" when there was none
 }
 
-var globalFields = []string{"buildkit_image"}
+var globalFields = []string{"base_image", "buildkit_image"}
 
 // LoadGlobal reads the user's configuration. A missing file is an empty
 // configuration.
@@ -68,6 +71,10 @@ func LoadGlobal(path string) (*Global, error) {
 		}
 		seen[k] = posString(kv.Key)
 		switch k {
+		case "base_image":
+			if g.BaseImage, err = d.imageRef(kv.Value, "base_image"); err != nil {
+				return nil, err
+			}
 		case "buildkit_image":
 			if g.BuildkitImage, err = d.imageRef(kv.Value, "buildkit_image"); err != nil {
 				return nil, err

@@ -91,8 +91,8 @@ write_docker_proxies() {
 	https=${HTTPS_PROXY:-${https_proxy:-}}
 	no=${NO_PROXY:-${no_proxy:-}}
 	[ -n "$http$https" ] || return 0
-	# For containers on the inner daemon's bridge, "proxy" (127.0.0.1 here)
-	# is their own loopback: they reach the relay at the bridge's gateway.
+	# For containers on the inner daemon's bridge, 127.0.0.1 is their own
+	# loopback: they reach the relay at the bridge's gateway.
 	gw=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)
 	if [ -z "$gw" ]; then
 		# Older daemons leave Gateway empty: the bridge takes the subnet's
@@ -102,8 +102,8 @@ write_docker_proxies() {
 		[ -z "$net" ] || gw=${net%.*}.1
 	fi
 	if [ -n "$gw" ]; then
-		http=$(printf '%s' "$http" | sed "s/@proxy:/@$gw:/")
-		https=$(printf '%s' "$https" | sed "s/@proxy:/@$gw:/")
+		http=$(printf '%s' "$http" | sed "s/@127.0.0.1:/@$gw:/")
+		https=$(printf '%s' "$https" | sed "s/@127.0.0.1:/@$gw:/")
 	fi
 	mkdir -p "$home/.docker"
 	printf '{"proxies":{"default":{"httpProxy":"%s","httpsProxy":"%s","noProxy":"%s"}}}\n' \

@@ -185,6 +185,18 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan) (runtime.ContainerSpec, er
 		env = append(env, "HTTP_PROXY="+url, "HTTPS_PROXY="+url, "http_proxy="+url, "https_proxy="+url,
 			"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1")
 	}
+	mounts := []runtime.Mount{
+		{Source: bin, Target: sidecarBinary, ReadOnly: true},
+		{Source: sockDir, Target: sidecarSocketDir},
+		{Source: m.Store.Path(r.ID, buildkitLogSubdir), Target: sidecarLogDir},
+	}
+	if regs := p.cfg.Docker.InsecureRegistries; len(regs) > 0 {
+		conf := filepath.Join(m.Store.Path(r.ID, buildkitLogSubdir), "buildkitd.toml")
+		if err := os.WriteFile(conf, buildkitConfig(regs), 0o644); err != nil {
+			return runtime.ContainerSpec{}, fmt.Errorf("writing the BuildKit configuration: %w", err)
+		}
+		mounts = append(mounts, runtime.Mount{Source: conf, Target: "/etc/buildkit/buildkitd.toml", ReadOnly: true})
+	}
 	return runtime.ContainerSpec{
 		Name: "moat-" + r.ID + "-buildkit", Image: m.buildkitImage(p),
 		Entrypoint: []string{sidecarBinary, "sidecar", "exec", "--log", sidecarLogDir + "/" + buildkitLogFile, "--"},
@@ -193,17 +205,24 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan) (runtime.ContainerSpec, er
 			"--addr", "unix://" + sidecarSocketDir + "/" + buildkitSocketName,
 			"--group", strconv.Itoa(os.Getgid()),
 			"--root", buildkitStateDir, "--oci-worker-net=host"},
-		Env:    env,
-		Labels: labels.ForRun(r.ID, r.Name, labels.RoleBuildkit, m.Version),
-		Mounts: []runtime.Mount{
-			{Source: bin, Target: sidecarBinary, ReadOnly: true},
-			{Source: sockDir, Target: sidecarSocketDir},
-			{Source: m.Store.Path(r.ID, buildkitLogSubdir), Target: sidecarLogDir},
-		},
+		Env:     env,
+		Labels:  labels.ForRun(r.ID, r.Name, labels.RoleBuildkit, m.Version),
+		Mounts:  mounts,
 		Volumes: []runtime.VolumeMount{{Name: p.buildkitVolume, Target: buildkitStateDir}},
 		CapDrop: []string{"ALL"}, CapAdd: dindCapabilities, SecurityOpt: dindSecurityOpt, UnmaskSystemPaths: true,
 		Network: "container:" + r.ContainerID, PidMode: "container:" + r.ContainerID, AutoRemove: true,
 	}, nil
+}
+
+// buildkitConfig is the daemon's configuration: the registries it may
+// reach over plain HTTP.
+func buildkitConfig(insecure []string) []byte {
+	var b strings.Builder
+	b.WriteString("# written by moat from agent.yaml's docker.insecure_registries\n")
+	for _, r := range insecure {
+		fmt.Fprintf(&b, "[registry.%q]\n  http = true\n  insecure = true\n", r)
+	}
+	return []byte(b.String())
 }
 
 // BuildkitError reports a sidecar that died or never became ready.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/moatsh/moat/internal/labels"
@@ -48,6 +49,19 @@ const (
 // dindTestArgsEnv passes extra daemon flags from moat's own environment, so
 // a test can break the daemon on purpose. Undocumented on purpose.
 const dindTestArgsEnv = "MOAT_TEST_DIND_ARGS"
+
+// dindArgs are the inner daemon's extra flags: the registries agent.yaml
+// lets it reach over plain HTTP, and any a test adds.
+func dindArgs(insecure []string) string {
+	var args []string
+	for _, r := range insecure {
+		args = append(args, "--insecure-registry="+r)
+	}
+	if extra := os.Getenv(dindTestArgsEnv); extra != "" {
+		args = append(args, extra)
+	}
+	return strings.Join(args, " ")
+}
 
 // dockerDind gives the agent its own Docker daemon, started by moat-init
 // before the command, with its state on an engine volume.
@@ -90,7 +104,7 @@ func (dockerDind) apply(ctx context.Context, m *Manager, r *state.Run, p *plan, 
 	spec.Env = append(spec.Env, "MOAT_DIND=1",
 		"MOAT_DIND_TIMEOUT="+strconv.Itoa(int(timeout.Seconds())),
 		"MOAT_DIND_LOG="+dindLogDir+"/"+dindLogFile,
-		"MOAT_DIND_ARGS="+os.Getenv(dindTestArgsEnv))
+		"MOAT_DIND_ARGS="+dindArgs(p.cfg.Docker.InsecureRegistries))
 	r.Privileges = append(r.Privileges, state.Privilege{
 		What:   "capabilities SYS_ADMIN, NET_ADMIN and Docker's defaults; seccomp, AppArmor and /proc, /sys masks lifted",
 		Reason: "docker:dind",

@@ -34,13 +34,18 @@ const (
 	socketSubdir      = "sock" // in the run's directory: the only thing both containers share
 	socketName        = "proxy.sock"
 	proxyPort         = 3128
-	proxyHost         = "proxy" // the agent's /etc/hosts maps it to 127.0.0.1, where the relay listens
-	agentCAPath       = "/run/moat/proxy-ca.pem"
-	agentSocketDir    = "/run/moat/sock"
-	agentRelayPath    = "/run/moat/bin/moat"
-	systemBundle      = "/etc/ssl/certs/ca-certificates.crt"
-	proxyUser         = "moat" // user name in the proxy URL; only the token counts
-	proxyLogFile      = "proxy.log"
+	// proxyHost is where the relay listens in the agent's network
+	// namespace: an address rather than a name, so that processes with
+	// their own /etc/hosts in that namespace (BuildKit's RUN steps) reach
+	// it too; "proxy" also names it in the agent's /etc/hosts.
+	proxyHost      = "127.0.0.1"
+	proxyName      = "proxy"
+	agentCAPath    = "/run/moat/proxy-ca.pem"
+	agentSocketDir = "/run/moat/sock"
+	agentRelayPath = "/run/moat/bin/moat"
+	systemBundle   = "/etc/ssl/certs/ca-certificates.crt"
+	proxyUser      = "moat" // user name in the proxy URL; only the token counts
+	proxyLogFile   = "proxy.log"
 )
 
 // egressPlan is a run's network policy and grants, resolved before any
@@ -269,7 +274,7 @@ func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *
 	e.token = token
 	ps := &proxyStart{spec: m.proxySpec(r, bin, caDir), cfg: m.proxyConfig(r, e, token)}
 	r.Sidecars = append(r.Sidecars, state.Sidecar{Role: labels.RoleProxy, Name: ps.spec.Name})
-	spec.ExtraHosts = append(spec.ExtraHosts, proxyHost+":127.0.0.1")
+	spec.ExtraHosts = append(spec.ExtraHosts, proxyName+":127.0.0.1")
 	spec.Mounts = append(spec.Mounts,
 		runtime.Mount{Source: ca, Target: agentCAPath, ReadOnly: true},
 		runtime.Mount{Source: sockDir, Target: agentSocketDir, ReadOnly: true},

@@ -86,7 +86,7 @@ func TestSecretsReachOnlyTheProxyStdin(t *testing.T) {
 		t.Fatalf("proxy config grants %d, policy %q: want both secrets, strict", len(cfg.Grants), cfg.Policy.Mode)
 	}
 	token := strings.TrimPrefix(envValue(agent.Env, "HTTP_PROXY"), "http://moat:")
-	if !strings.HasPrefix(token, cfg.Token+"@proxy:3128") {
+	if !strings.HasPrefix(token, cfg.Token+"@127.0.0.1:3128") {
 		t.Fatalf("agent HTTP_PROXY %q does not carry the proxy's token", envValue(agent.Env, "HTTP_PROXY"))
 	}
 	if err := m.Stop(context.Background(), res.Run); err != nil {
@@ -184,7 +184,7 @@ func TestUserProxyVariablesAreReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := agentSpec(t, eng).Env
-	if v := envValue(env, "HTTPS_PROXY"); !strings.Contains(v, "@proxy:3128") {
+	if v := envValue(env, "HTTPS_PROXY"); !strings.Contains(v, "@127.0.0.1:3128") {
 		t.Fatalf("HTTPS_PROXY %q, want moat's", v)
 	}
 	if v := envValue(env, "SSL_CERT_FILE"); v != "/mine.pem" {

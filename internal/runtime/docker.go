@@ -347,6 +347,16 @@ func decodeBuildStream(r io.Reader, onMsg func(BuildMessage)) error {
 	}
 }
 
+// LoadImage loads images from a docker-format tar stream (docker load).
+func (d *Docker) LoadImage(ctx context.Context, r io.Reader) error {
+	resp, err := d.cli.ImageLoad(ctx, r, client.ImageLoadWithQuiet(true))
+	if err != nil {
+		return mapErr(err)
+	}
+	defer resp.Body.Close()
+	return decodeBuildStream(resp.Body, nil)
+}
+
 // PullImage pulls an image from its registry.
 func (d *Docker) PullImage(ctx context.Context, ref string) error {
 	rc, err := d.cli.ImagePull(ctx, ref, image.PullOptions{})

@@ -103,13 +103,19 @@ func newManager(ctx context.Context, ios *iostreams.IOStreams, version string, g
 	if err != nil {
 		return nil, err
 	}
+	var engine run.Engine = eng
+	if addr := os.Getenv(buildkit.HostEnv); addr != "" {
+		// Inside a run with a BuildKit sidecar: build there, load here.
+		engine = &buildkit.Engine{Docker: eng, Address: addr}
+	}
 	return &run.Manager{
+		BaseImage:     global.BaseImage,
 		BuildkitImage: global.BuildkitImage,
 		BuildkitProbe: buildkit.Ready,
 		Grants:        grants,
 		ProxyBinary:   proxyBinary(),
 		SigningKey:    signingKey,
-		Engine:        eng,
+		Engine:        engine,
 		Store:         store,
 		Version:       version,
 		Warnf: func(format string, args ...any) {
