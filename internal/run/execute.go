@@ -63,7 +63,7 @@ func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
 		if err := m.start(ctx, r); err != nil {
 			return Result{Run: r}, err
 		}
-		if err := afterStart(); err != nil {
+		if err := afterStart(); err != nil && !m.commandEnded(ctx, r) {
 			return Result{Run: r}, err
 		}
 		undo.release()
@@ -222,7 +222,11 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options,
 		if ctx.Err() != nil { // interrupted while the sidecars came up: stop it like a running run
 			return m.interrupt(ctx, r, stream, outDone)
 		}
-		return Result{Run: r}, err
+		if !m.commandEnded(ctx, r) {
+			return Result{Run: r}, err
+		}
+		// moat-init failed (its daemon did not start) before the sidecars
+		// could join the container: the run ends with its own error.
 	}
 	if opts.TTY {
 		go m.followResizes(ctx, r.ContainerID, opts)
@@ -326,6 +330,13 @@ func (m *Manager) removeVolumes(ctx context.Context, r *state.Run) {
 			m.warnf("removing volume %s of run %s: %v", v.Name, r.ID, err)
 		}
 	}
+}
+
+// commandEnded reports whether the run's container has already stopped,
+// as when moat-init fails before the command starts.
+func (m *Manager) commandEnded(ctx context.Context, r *state.Run) bool {
+	info, err := m.Engine.InspectContainer(ctx, r.ContainerID)
+	return err == nil && !info.Running
 }
 
 // startSidecars starts the sidecars that join the agent's namespaces.
