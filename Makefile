@@ -45,7 +45,9 @@ fuzz:
 	$(GO) test ./internal/config/ -run '^$$' -fuzz FuzzParse -fuzztime 30s
 	$(GO) test ./internal/audit/ -run '^$$' -fuzz FuzzDecodeEntry -fuzztime 30s
 
-demo: testbed build
+# The demo needs the engine and the base image, not the test-only images.
+demo: build
+	bash scripts/testbed.sh --base-only
 	./$(BIN) run examples/hello
 
 # Ratios against a baseline measured in the same run (see docs/benchmarks.md).

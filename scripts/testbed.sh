@@ -80,6 +80,10 @@ main() {
 	apt_install busybox-static docker-registry skopeo
 	start_engine
 	make_base_image
+	if [ "${1:-}" = --base-only ]; then
+		log "ready: engine $(docker version -f '{{.Server.Version}}'), base image $BASE_IMAGE"
+		return 0
+	fi
 	# The BuildKit sidecar image for docker:dind tests (buildkitd built from
 	# the Go module: about 3 minutes the first time, cached after).
 	local buildkit
