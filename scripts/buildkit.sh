@@ -42,8 +42,13 @@ import (
 GO
 	(
 		cd "$mod"
-		GOFLAGS=-mod=mod go mod tidy >/dev/null 2>&1 || true
-		GOFLAGS=-mod=mod go get "github.com/moby/buildkit@$VERSION" >/dev/null
+		# The module proxy sometimes stalls for a minute or two: retry.
+		for attempt in 1 2 3 4; do
+			GOFLAGS=-mod=mod go get "github.com/moby/buildkit@$VERSION" >/dev/null && break
+			[ "$attempt" -lt 4 ] || exit 1
+			log "fetching the module failed; retrying in 30s"
+			sleep 30
+		done
 		mkdir -p "$bin.tmp"
 		CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$bin.tmp/" \
 			github.com/moby/buildkit/cmd/buildkitd github.com/moby/buildkit/cmd/buildctl
