@@ -82,20 +82,28 @@ func misnamed(dir string) error {
 	}
 }
 
+// parseDocument parses one YAML document (UTF-8, an optional byte order
+// mark) and returns a decoder for it and its body, which is nil when the
+// document is empty.
+func parseDocument(path string, data []byte) (*decoder, ast.Node, error) {
+	data = bytes.TrimPrefix(data, []byte("\ufeff"))
+	if err := checkUTF8(path, data); err != nil {
+		return nil, nil, err
+	}
+	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
+	if err != nil {
+		return nil, nil, syntaxError(path, err)
+	}
+	d := &decoder{file: path, anchors: make(map[string]ast.Node)}
+	body, err := d.body(f)
+	return d, body, err
+}
+
 // Parse decodes and validates data read from path. path is used only in
 // messages. An empty document gives an empty Config. Parse stops at the
 // first problem, in file order, and returns it as an *Error.
 func Parse(path string, data []byte) (*Config, error) {
-	data = bytes.TrimPrefix(data, []byte("\ufeff"))
-	if err := checkUTF8(path, data); err != nil {
-		return nil, err
-	}
-	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
-	if err != nil {
-		return nil, syntaxError(path, err)
-	}
-	d := &decoder{file: path, anchors: make(map[string]ast.Node)}
-	body, err := d.body(f)
+	d, body, err := parseDocument(path, data)
 	if err != nil {
 		return nil, err
 	}

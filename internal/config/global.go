@@ -1,13 +1,9 @@
 package config
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
 	"strings"
-
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
 )
 
 // GlobalFileName is the user's moat configuration in the moat home.
@@ -37,16 +33,7 @@ func LoadGlobal(path string) (*Global, error) {
 	if err != nil {
 		return nil, err
 	}
-	data = bytes.TrimPrefix(data, []byte("\ufeff"))
-	if err := checkUTF8(path, data); err != nil {
-		return nil, err
-	}
-	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
-	if err != nil {
-		return nil, syntaxError(path, err)
-	}
-	d := &decoder{file: path, anchors: make(map[string]ast.Node)}
-	body, err := d.body(f)
+	d, body, err := parseDocument(path, data)
 	if err != nil {
 		return nil, err
 	}
