@@ -33,17 +33,30 @@ const (
 	buildkitHost       = "buildkit"
 	buildkitSocketName = "buildkit.sock"
 	buildkitStateDir   = "/var/lib/buildkit"
-	sidecarBinary      = "/moat"
 	sidecarSocketDir   = "/moat-sock"
 	sidecarLogDir      = "/moat-log"
 	buildkitLogSubdir  = "buildkit" // in the run's directory: the daemon's log, kept with the run
 	buildkitLogFile    = "buildkitd.log"
 )
 
+// buildkitEntry is the sidecar's entrypoint, a shell script, so that any
+// image of the daemon works as it is and nothing of moat's is mounted: it
+// sends the daemon's output to the log kept with the run, makes /sys and
+// the cgroup mounts writable for the runc worker (the container has
+// SYS_ADMIN for this), writes the daemon's configuration from the
+// environment, and executes the daemon.
+const buildkitEntry = `exec >>` + sidecarLogDir + `/` + buildkitLogFile + ` 2>&1
+for d in /sys /sys/fs/cgroup /sys/fs/cgroup/*; do
+	[ -d "$d" ] && { mount -o remount,rw,bind "$d" "$d" 2>/dev/null || mount -o remount,rw "$d" 2>/dev/null; }
+done
+if [ -n "$MOAT_BUILDKITD_TOML" ]; then mkdir -p /etc/buildkit && printf '%s' "$MOAT_BUILDKITD_TOML" >/etc/buildkit/buildkitd.toml; fi
+exec "$@"`
+
 // buildkitPrivileges describes the sidecar for the run's record and audit
 // log.
 const buildkitPrivileges = "capabilities SYS_ADMIN, NET_ADMIN and Docker's defaults; seccomp, AppArmor and /proc, /sys masks lifted; " +
-	"shares the agent's network and PID namespaces (no network of its own); no host socket or host directory"
+	"shares the agent's network and PID namespaces (no network of its own); no host socket; " +
+	"mounts only the run's own socket and log directories"
 
 // imagePuller is an engine that can pull an image it lacks.
 type imagePuller interface {
@@ -174,10 +187,6 @@ func BuildkitCacheVolume(workspace string) string {
 // its runc worker), in the agent's network and PID namespaces, so it ends
 // with the agent and the agent reaches it on loopback.
 func (m *Manager) buildkitSpec(r *state.Run, p *plan) (runtime.ContainerSpec, error) {
-	bin, err := m.proxyBinary()
-	if err != nil {
-		return runtime.ContainerSpec{}, err
-	}
 	sockDir := m.Store.Path(r.ID, socketSubdir)
 	env := []string{}
 	if p.egress != nil && p.egress.token != "" {
@@ -185,21 +194,16 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan) (runtime.ContainerSpec, er
 		env = append(env, "HTTP_PROXY="+url, "HTTPS_PROXY="+url, "http_proxy="+url, "https_proxy="+url,
 			"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1")
 	}
+	if regs := p.cfg.Docker.InsecureRegistries; len(regs) > 0 {
+		env = append(env, "MOAT_BUILDKITD_TOML="+string(buildkitConfig(regs)))
+	}
 	mounts := []runtime.Mount{
-		{Source: bin, Target: sidecarBinary, ReadOnly: true},
 		{Source: sockDir, Target: sidecarSocketDir},
 		{Source: m.Store.Path(r.ID, buildkitLogSubdir), Target: sidecarLogDir},
 	}
-	if regs := p.cfg.Docker.InsecureRegistries; len(regs) > 0 {
-		conf := filepath.Join(m.Store.Path(r.ID, buildkitLogSubdir), "buildkitd.toml")
-		if err := os.WriteFile(conf, buildkitConfig(regs), 0o644); err != nil {
-			return runtime.ContainerSpec{}, fmt.Errorf("writing the BuildKit configuration: %w", err)
-		}
-		mounts = append(mounts, runtime.Mount{Source: conf, Target: "/etc/buildkit/buildkitd.toml", ReadOnly: true})
-	}
 	return runtime.ContainerSpec{
 		Name: "moat-" + r.ID + "-buildkit", Image: m.buildkitImage(p),
-		Entrypoint: []string{sidecarBinary, "sidecar", "exec", "--log", sidecarLogDir + "/" + buildkitLogFile, "--"},
+		Entrypoint: []string{"/bin/sh", "-c", buildkitEntry, "buildkit-entry"},
 		Cmd: []string{"buildkitd",
 			"--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort),
 			"--addr", "unix://" + sidecarSocketDir + "/" + buildkitSocketName,

@@ -23,7 +23,6 @@ import (
 	proxycmd "github.com/moatsh/moat/internal/cmd/proxy"
 	"github.com/moatsh/moat/internal/cmd/revoke"
 	runcmd "github.com/moatsh/moat/internal/cmd/run"
-	"github.com/moatsh/moat/internal/cmd/sidecar"
 	"github.com/moatsh/moat/internal/cmd/stop"
 	tracecmd "github.com/moatsh/moat/internal/cmd/trace"
 	"github.com/moatsh/moat/internal/cmd/version"
@@ -62,7 +61,6 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		version.NewCmdVersion(f),
 		exitCodesTopic(),
 		proxycmd.NewCmdProxy(f),
-		sidecar.NewCmdSidecar(f),
 	)
 	argErrorsAreUsageErrors(cmd)
 	return cmd
