@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/moatsh/moat/internal/audit"
-	"github.com/moatsh/moat/internal/buildkit"
 	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/labels"
@@ -41,7 +40,7 @@ func newManager(b *testing.B) (*run.Manager, *runtime.Docker) {
 	return &run.Manager{Engine: eng, Store: store, Version: "bench", SigningKey: key,
 		ProxyBinary: buildCLI(b), Grants: benchGrants{},
 		// The sidecar image 'make testbed' makes (scripts/buildkit.sh).
-		BuildkitImage: buildkitImage, BuildkitProbe: buildkit.Ready}, eng
+		BuildkitImage: buildkitImage}, eng
 }
 
 // benchGrants holds one http grant, "bench", in memory.

@@ -1,3 +1,6 @@
+// Package buildkit owns moat's use of the BuildKit client: building run
+// images through a BuildKit daemon where moat runs inside a run whose
+// BUILDKIT_HOST names the run's sidecar, and loading them into the engine.
 package buildkit
 
 import (

@@ -1,13 +1,12 @@
 package run
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,27 +25,27 @@ const DefaultBuildkitImage = "moby/buildkit:v0.34.2"
 
 // Where the sidecar listens and keeps its state. It shares the agent's
 // network namespace, so the agent reaches it on its own loopback, as
-// "buildkit" (mapped to 127.0.0.1); the CLI reaches it through a unix
-// socket in the run's socket directory.
+// "buildkit" (mapped to 127.0.0.1); moat checks it with the image's own
+// BuildKit client, run in the sidecar through the engine. Its output is
+// saved with the run when it goes.
 const (
-	buildkitPort       = 1234
-	buildkitHost       = "buildkit"
-	buildkitSocketName = "buildkit.sock"
-	buildkitStateDir   = "/var/lib/buildkit"
-	sidecarSocketDir   = "/moat-sock"
-	sidecarLogDir      = "/moat-log"
-	buildkitLogSubdir  = "buildkit" // in the run's directory: the daemon's log, kept with the run
-	buildkitLogFile    = "buildkitd.log"
+	buildkitPort      = 1234
+	buildkitHost      = "buildkit"
+	buildkitStateDir  = "/var/lib/buildkit"
+	buildkitLogSubdir = "buildkit" // in the run's directory
+	buildkitLogFile   = "buildkitd.log"
 )
+
+// buildkitProbeTimeout bounds one readiness probe.
+const buildkitProbeTimeout = 5 * time.Second
 
 // buildkitEntry is the sidecar's entrypoint, a shell script, so that any
 // image of the daemon works as it is and nothing of moat's is mounted: it
-// sends the daemon's output to the log kept with the run, makes /sys and
+// makes /sys and
 // the cgroup mounts writable for the runc worker (the container has
 // SYS_ADMIN for this), writes the daemon's configuration from the
 // environment, and executes the daemon.
-const buildkitEntry = `exec >>` + sidecarLogDir + `/` + buildkitLogFile + ` 2>&1
-for d in /sys /sys/fs/cgroup /sys/fs/cgroup/*; do
+const buildkitEntry = `for d in /sys /sys/fs/cgroup /sys/fs/cgroup/*; do
 	[ -d "$d" ] && { mount -o remount,rw,bind "$d" "$d" 2>/dev/null || mount -o remount,rw "$d" 2>/dev/null; }
 done
 if [ -n "$MOAT_BUILDKITD_TOML" ]; then mkdir -p /etc/buildkit && printf '%s' "$MOAT_BUILDKITD_TOML" >/etc/buildkit/buildkitd.toml; fi
@@ -55,8 +54,7 @@ exec "$@"`
 // buildkitPrivileges describes the sidecar for the run's record and audit
 // log.
 const buildkitPrivileges = "capabilities SYS_ADMIN, NET_ADMIN and Docker's defaults; seccomp, AppArmor and /proc, /sys masks lifted; " +
-	"shares the agent's network and PID namespaces (no network of its own); no host socket; " +
-	"mounts only the run's own socket and log directories"
+	"shares the agent's network and PID namespaces (no network of its own); no host socket or host directory"
 
 // imagePuller is an engine that can pull an image it lacks.
 type imagePuller interface {
@@ -100,10 +98,15 @@ func (m *Manager) buildkitImage(p *plan) string {
 	return DefaultBuildkitImage
 }
 
+// execEngine runs a command in a running container.
+type execEngine interface {
+	Exec(ctx context.Context, id string, cmd []string) (int, []byte, error)
+}
+
 func (buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
-	if m.BuildkitProbe == nil {
-		return &runtime.UnsupportedError{Feature: "the BuildKit sidecar", Engine: "this moat build",
-			Reason: "it cannot talk to BuildKit", Remedy: "Turn the sidecar off with docker: {buildkit: false}."}
+	if _, ok := m.Engine.(execEngine); !ok {
+		return &runtime.UnsupportedError{Feature: "the BuildKit sidecar", Engine: "this container runtime",
+			Reason: "it cannot run commands in a container", Remedy: "Turn the sidecar off with docker: {buildkit: false}."}
 	}
 	img := m.buildkitImage(p)
 	_, err := m.Engine.ImageID(ctx, img)
@@ -129,11 +132,6 @@ func (buildkitSidecar) apply(ctx context.Context, m *Manager, r *state.Run, p *p
 		return err
 	}
 	p.buildkitVolume = vol
-	for _, dir := range []string{socketSubdir, buildkitLogSubdir} {
-		if err := os.MkdirAll(m.Store.Path(r.ID, dir), 0o755); err != nil {
-			return fmt.Errorf("creating the run's %s directory: %w", dir, err)
-		}
-	}
 	spec.ExtraHosts = append(spec.ExtraHosts, buildkitHost+":127.0.0.1")
 	spec.Env = append(spec.Env, "BUILDKIT_HOST=tcp://"+buildkitHost+":"+strconv.Itoa(buildkitPort),
 		"MOAT_BUILDKIT_PORT="+strconv.Itoa(buildkitPort))
@@ -186,8 +184,7 @@ func BuildkitCacheVolume(workspace string) string {
 // through moat's own binary (which makes the cgroup mounts writable for
 // its runc worker), in the agent's network and PID namespaces, so it ends
 // with the agent and the agent reaches it on loopback.
-func (m *Manager) buildkitSpec(r *state.Run, p *plan) (runtime.ContainerSpec, error) {
-	sockDir := m.Store.Path(r.ID, socketSubdir)
+func (m *Manager) buildkitSpec(r *state.Run, p *plan) runtime.ContainerSpec {
 	env := []string{}
 	if p.egress != nil && p.egress.token != "" {
 		url := fmt.Sprintf("http://%s:%s@127.0.0.1:%d", proxyUser, p.egress.token, proxyPort)
@@ -197,25 +194,19 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan) (runtime.ContainerSpec, er
 	if regs := p.cfg.Docker.InsecureRegistries; len(regs) > 0 {
 		env = append(env, "MOAT_BUILDKITD_TOML="+string(buildkitConfig(regs)))
 	}
-	mounts := []runtime.Mount{
-		{Source: sockDir, Target: sidecarSocketDir},
-		{Source: m.Store.Path(r.ID, buildkitLogSubdir), Target: sidecarLogDir},
-	}
 	return runtime.ContainerSpec{
 		Name: "moat-" + r.ID + "-buildkit", Image: m.buildkitImage(p),
 		Entrypoint: []string{"/bin/sh", "-c", buildkitEntry, "buildkit-entry"},
-		Cmd: []string{"buildkitd",
-			"--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort),
-			"--addr", "unix://" + sidecarSocketDir + "/" + buildkitSocketName,
-			"--group", strconv.Itoa(os.Getgid()),
+		Cmd: []string{"buildkitd", "--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort),
 			"--root", buildkitStateDir, "--oci-worker-net=host"},
 		Env:     env,
 		Labels:  labels.ForRun(r.ID, r.Name, labels.RoleBuildkit, m.Version),
-		Mounts:  mounts,
 		Volumes: []runtime.VolumeMount{{Name: p.buildkitVolume, Target: buildkitStateDir}},
 		CapDrop: []string{"ALL"}, CapAdd: dindCapabilities, SecurityOpt: dindSecurityOpt, UnmaskSystemPaths: true,
-		Network: "container:" + r.ContainerID, PidMode: "container:" + r.ContainerID, AutoRemove: true,
-	}, nil
+		// Not auto-removed: a daemon that dies keeps its output for the
+		// error, and finish saves it before removing the sidecar.
+		Network: "container:" + r.ContainerID, PidMode: "container:" + r.ContainerID,
+	}
 }
 
 // buildkitConfig is the daemon's configuration: the registries it may
@@ -250,10 +241,7 @@ func (e *BuildkitError) Hint() string {
 // startSidecar creates and starts the BuildKit sidecar once the agent's
 // container runs, and waits until the daemon lists its workers.
 func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) error {
-	spec, err := m.buildkitSpec(r, p)
-	if err != nil {
-		return err
-	}
+	spec := m.buildkitSpec(r, p)
 	id, err := m.Engine.CreateContainer(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("creating the BuildKit sidecar: %w", err)
@@ -282,9 +270,7 @@ func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Ru
 		timeout = DefaultDindReadyTimeout
 	}
 	start := time.Now()
-	socket := filepath.Join(m.Store.Path(r.ID, socketSubdir), buildkitSocketName)
-	logFile := filepath.Join(m.Store.Path(r.ID, buildkitLogSubdir), buildkitLogFile)
-	if err := m.waitBuildkit(ctx, id, socket, logFile, timeout); err != nil {
+	if err := m.waitBuildkit(ctx, id, timeout); err != nil {
 		return err
 	}
 	m.record(r, audit.KindSidecarReady, map[string]string{"role": labels.RoleBuildkit, "container_id": id,
@@ -292,21 +278,30 @@ func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Ru
 	return nil
 }
 
-// waitBuildkit asks the daemon for its workers until it answers, the
-// sidecar dies, or timeout passes.
-func (m *Manager) waitBuildkit(ctx context.Context, id, socket, logFile string, timeout time.Duration) error {
+// waitBuildkit asks the daemon for its workers, with the image's own
+// BuildKit client run in the sidecar through the engine, until it answers,
+// the sidecar dies, or timeout passes.
+func (m *Manager) waitBuildkit(ctx context.Context, id string, timeout time.Duration) error {
+	ex := m.Engine.(execEngine)
+	probe := []string{"buildctl", "--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort), "debug", "workers"}
 	deadline := time.Now().Add(timeout)
-	var last error
 	for {
-		if last = m.BuildkitProbe(ctx, "unix://"+socket); last == nil {
+		pctx, cancel := context.WithTimeout(ctx, buildkitProbeTimeout)
+		code, out, err := ex.Exec(pctx, id, probe)
+		cancel()
+		if err == nil && code == 0 && len(bytes.TrimSpace(out)) > 0 {
 			return nil
 		}
-		info, err := m.Engine.InspectContainer(ctx, id)
-		if errors.Is(err, runtime.ErrNotFound) || err == nil && !info.Running && info.State != "created" {
-			return &BuildkitError{Reason: "it exited", Log: logTail(logFile)}
+		last := strings.TrimSpace(string(out))
+		if err != nil {
+			last = err.Error()
+		}
+		info, ierr := m.Engine.InspectContainer(ctx, id)
+		if errors.Is(ierr, runtime.ErrNotFound) || ierr == nil && !info.Running && info.State != "created" {
+			return &BuildkitError{Reason: "it exited", Log: m.sidecarLogTail(ctx, id)}
 		}
 		if time.Now().After(deadline) {
-			return &BuildkitError{Reason: fmt.Sprintf("no answer within %s (%v)", timeout, last), Log: logTail(logFile)}
+			return &BuildkitError{Reason: fmt.Sprintf("no answer within %s (%s)", timeout, lastLine(last)), Log: m.sidecarLogTail(ctx, id)}
 		}
 		select {
 		case <-ctx.Done():
@@ -316,18 +311,20 @@ func (m *Manager) waitBuildkit(ctx context.Context, id, socket, logFile string, 
 	}
 }
 
-// logTail returns the last lines of a log file, indented.
-func logTail(path string) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
+// sidecarLogTail returns the last lines of a sidecar's output, indented.
+func (m *Manager) sidecarLogTail(ctx context.Context, id string) string {
+	var out bytes.Buffer
+	if err := m.Engine.ContainerLogs(ctx, id, runtime.LogOptions{Tail: "20"}, &out, &out); err != nil {
 		return ""
 	}
-	lines := slices.DeleteFunc(strings.Split(string(data), "\n"), func(l string) bool { return strings.TrimSpace(l) == "" })
-	if len(lines) > 20 {
-		lines = lines[len(lines)-20:]
-	}
+	lines := slices.DeleteFunc(strings.Split(out.String(), "\n"), func(l string) bool { return strings.TrimSpace(l) == "" })
 	for i, l := range lines {
 		lines[i] = "  " + l
 	}
 	return strings.Join(lines, "\n")
+}
+
+func lastLine(s string) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	return lines[len(lines)-1]
 }

@@ -82,9 +82,6 @@ type Manager struct {
 	// BuildkitImage is the user's default BuildKit sidecar image
 	// (config.yaml); "" means DefaultBuildkitImage.
 	BuildkitImage string
-	// BuildkitProbe asks the BuildKit daemon at an address whether it is
-	// ready; nil turns the BuildKit sidecar off.
-	BuildkitProbe func(ctx context.Context, address string) error
 }
 
 func (m *Manager) now() time.Time {

@@ -232,6 +232,23 @@ func (m *Manager) awaitSelfRemoval(ctx context.Context, id string) error {
 	return w.WaitRemoved(wctx, id)
 }
 
+// saveSidecarLog keeps a sidecar's output with the run, in
+// <role>/<role>d.log (buildkit/buildkitd.log).
+func (m *Manager) saveSidecarLog(ctx context.Context, r *state.Run, sc state.Sidecar, id string) {
+	var out bytes.Buffer
+	if err := m.Engine.ContainerLogs(ctx, id, runtime.LogOptions{Tail: "all"}, &out, &out); err != nil || out.Len() == 0 {
+		return
+	}
+	dir := m.Store.Path(r.ID, sc.Role)
+	err := os.MkdirAll(dir, 0o700)
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dir, sc.Role+"d.log"), out.Bytes(), 0o600)
+	}
+	if err != nil {
+		m.warnf("saving the %s sidecar's log of run %s: %v", sc.Role, r.ID, err)
+	}
+}
+
 // removeSidecars stops the run's sidecars, found by label so that none
 // escapes a crash; the proxy writes its last audit events as it stops, and
 // the engine removes it once it exits. A proxy whose agent ended before
@@ -251,6 +268,19 @@ func (m *Manager) removeSidecars(ctx context.Context, r *state.Run) {
 		})
 		if i < 0 {
 			m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "how": "stopped with the agent"}, false)
+			continue
+		}
+		if sc.Role != labels.RoleProxy { // kept until now for its output: save it, then remove
+			err := m.Engine.StopContainer(ctx, cs[i].ID, proxyStopGrace)
+			m.saveSidecarLog(ctx, r, sc, cs[i].ID)
+			if err == nil || errors.Is(err, runtime.ErrNotFound) {
+				err = m.removeContainer(ctx, cs[i].ID)
+			}
+			if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				m.warnf("removing the %s sidecar of run %s: %v", sc.Role, r.ID, err)
+				continue
+			}
+			m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "container_id": cs[i].ID, "how": "removed by moat"}, false)
 			continue
 		}
 		how, err := "stopped with the agent", m.awaitSelfRemoval(ctx, cs[i].ID)

@@ -111,7 +111,6 @@ func newManager(ctx context.Context, ios *iostreams.IOStreams, version string, g
 	return &run.Manager{
 		BaseImage:     global.BaseImage,
 		BuildkitImage: global.BuildkitImage,
-		BuildkitProbe: buildkit.Ready,
 		Grants:        grants,
 		ProxyBinary:   proxyBinary(),
 		SigningKey:    signingKey,
