@@ -223,3 +223,39 @@ func baseImageMirrorHost(t *testing.T) string {
 	t.Fatalf("no http mirror in the base image's apt sources:\n%s", out)
 	return ""
 }
+
+// fakeBuildx stands in for the docker CLI's buildx plugin, which Debian
+// does not package and Docker's repository cannot be reached from here: a
+// real CLI plugin (the docker CLI finds and runs it) that records the
+// builders it is asked to create.
+const fakeBuildx = `#!/bin/sh
+if [ "$1" = docker-cli-plugin-metadata ]; then
+	echo '{"SchemaVersion":"0.1.0","Vendor":"moat e2e","Version":"v0.0.0","ShortDescription":"stand-in for buildx"}'
+	exit 0
+fi
+shift
+case "$1" in
+version) echo "github.com/docker/buildx v0.0.0-stand-in" ;;
+create) echo "$* HOME=$HOME uid=$(id -u)" >>/tmp/buildx-create.log ;;
+esac
+`
+
+// TestBuildkitBuildxBuilder checks that where the docker CLI has buildx,
+// moat-init registers the sidecar as the agent's default remote builder.
+func TestBuildkitBuildxBuilder(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	plugin := filepath.Join(t.TempDir(), "docker-buildx")
+	if err := os.WriteFile(plugin, []byte(fakeBuildx), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(filepath.Dir(plugin), 0o755)
+	ws := e.workspace(map[string]string{"agent.yaml": "dependencies: [docker:dind]\n" +
+		"mounts: [\"" + plugin + ":/usr/local/lib/docker/cli-plugins/docker-buildx:ro\"]\n"})
+	res := e.mustRun(0, "run", ws, "--", "cat", "/tmp/buildx-create.log")
+	mustContain(t, "stdout", res.stdout, "create --name moat --driver remote --use tcp://buildkit:1234", "uid=")
+	if strings.Contains(res.stdout, "uid=0") {
+		t.Errorf("the builder was registered as root, not as the agent:\n%s", res.stdout)
+	}
+}
