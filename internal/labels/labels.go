@@ -27,7 +27,6 @@ const (
 	RoleBuildkit  = "buildkit"   // a run's BuildKit sidecar and its state
 
 	RoleBuildkitCache = "buildkit-cache" // a workspace's BuildKit state kept between runs
-	RoleNetwork       = "network"        // a run's private network
 )
 
 // ManagedFilter is the label selector that matches every moat object.

@@ -29,11 +29,10 @@ const DefaultBuildkitImage = "moby/buildkit:v0.34.2"
 // BuildKit client, run in the sidecar through the engine. Its output is
 // saved with the run when it goes.
 const (
-	buildkitPort      = 1234
-	buildkitHost      = "buildkit"
-	buildkitStateDir  = "/var/lib/buildkit"
-	buildkitLogSubdir = "buildkit" // in the run's directory
-	buildkitLogFile   = "buildkitd.log"
+	buildkitPort     = 1234
+	buildkitHost     = "buildkit"
+	buildkitStateDir = "/var/lib/buildkit"
+	buildkitLogFile  = "buildkitd.log"
 )
 
 // buildkitProbeTimeout bounds one readiness probe.
@@ -136,7 +135,7 @@ func (buildkitSidecar) apply(ctx context.Context, m *Manager, r *state.Run, p *p
 	spec.Env = append(spec.Env, "BUILDKIT_HOST=tcp://"+buildkitHost+":"+strconv.Itoa(buildkitPort),
 		"MOAT_BUILDKIT_PORT="+strconv.Itoa(buildkitPort))
 	for i, kv := range spec.Env {
-		if k, v, _ := cutEnv(kv); k == "NO_PROXY" || k == "no_proxy" {
+		if k, v, _ := strings.Cut(kv, "="); k == "NO_PROXY" || k == "no_proxy" {
 			spec.Env[i] = k + "=" + v + "," + buildkitHost
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/moatsh/moat/internal/egress"
 	"github.com/moatsh/moat/internal/grant"
@@ -57,6 +58,7 @@ type egressPlan struct {
 	grants        []egress.GrantSecret
 	upstreamRoots []byte
 	token         string // the run's proxy token, once made
+	binary        string // the static moat binary the proxy runs
 }
 
 func (e *egressPlan) grantNames() []string {
@@ -112,15 +114,12 @@ func resolveEgress(m *Manager, opts Options, p *plan) error {
 	if e.mode == policy.None {
 		return nil
 	}
-	if _, err := m.proxyBinary(); err != nil {
+	var err error
+	if e.binary, err = m.proxyBinary(); err != nil {
 		return err
 	}
-	roots, err := upstreamRoots(p)
-	if err != nil {
-		return err
-	}
-	e.upstreamRoots = roots
-	return nil
+	e.upstreamRoots, err = upstreamRoots(p)
+	return err
 }
 
 func configName(p *plan) string {
@@ -239,7 +238,7 @@ func proxyEnv(token string, e *egressPlan) []string {
 
 // hasEnv reports whether env sets name.
 func hasEnv(env []string, name string) bool {
-	return slices.ContainsFunc(env, func(kv string) bool { return len(kv) > len(name) && kv[:len(name)+1] == name+"=" })
+	return slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, name+"=") })
 }
 
 // setupEgress gives the agent no network at all, only loopback, where a
@@ -253,10 +252,7 @@ func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *
 	if e.mode == policy.None {
 		return nil, nil
 	}
-	bin, err := m.proxyBinary()
-	if err != nil {
-		return nil, err
-	}
+	bin := e.binary
 	caDir := m.caDir()
 	ca, err := loadCA(caDir)
 	if err != nil {
@@ -292,26 +288,17 @@ var proxyVars = []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy
 // only fill in what the user did not set.
 func (m *Manager) withProxyEnv(env, add []string) []string {
 	for _, kv := range add {
-		k, _, _ := cutEnv(kv)
+		k, _, _ := strings.Cut(kv, "=")
 		switch {
 		case slices.Contains(proxyVars, k) && hasEnv(env, k):
 			m.warnf("%s is set by moat to route the run through its proxy; the value given is ignored", k)
-			env = slices.DeleteFunc(env, func(e string) bool { n, _, _ := cutEnv(e); return n == k })
+			env = slices.DeleteFunc(env, func(e string) bool { n, _, _ := strings.Cut(e, "="); return n == k })
 			env = append(env, kv)
 		case !hasEnv(env, k):
 			env = append(env, kv)
 		}
 	}
 	return env
-}
-
-func cutEnv(kv string) (string, string, bool) {
-	for i := 0; i < len(kv); i++ {
-		if kv[i] == '=' {
-			return kv[:i], kv[i+1:], true
-		}
-	}
-	return kv, "", false
 }
 
 func randomToken() (string, error) {
