@@ -172,7 +172,7 @@ wait_relay() {
 	i=0
 	until [ -e "$relay_ready" ]; do
 		i=$((i + 1))
-		[ "$i" -lt 500 ] || die "the proxy relay did not start"
+		[ "$i" -lt 500 ] || die "the proxy relay ($MOAT_RELAY) did not start within 5s; moat's binary must be a static Linux build (make build, or set MOAT_PROXY_BINARY)"
 		sleep 0.01
 	done
 }
@@ -184,7 +184,7 @@ wait_relay() {
 wait_buildkit() {
 	deadline=$(( $(date +%s) + ${MOAT_DIND_TIMEOUT:-30} + 30 ))
 	until bash -c "exec 3<>/dev/tcp/127.0.0.1/$MOAT_BUILDKIT_PORT" 2>/dev/null; do
-		[ "$(date +%s)" -lt "$deadline" ] || die "the run's BuildKit sidecar did not answer on port $MOAT_BUILDKIT_PORT"
+		[ "$(date +%s)" -lt "$deadline" ] || die "the run's BuildKit sidecar did not answer on port $MOAT_BUILDKIT_PORT; see 'moat logs' and the run's buildkit/buildkitd.log, or set docker.buildkit: false"
 		sleep 0.05
 	done
 	if docker buildx version >/dev/null 2>&1; then
