@@ -5,7 +5,6 @@ package bench
 import (
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moatsh/moat/internal/run"
+	"github.com/moatsh/moat/internal/testutil"
 )
 
 // rebuilds is how many cached rebuilds each builder times in one run.
@@ -124,17 +124,11 @@ func write(b *testing.B, path, content string) {
 
 // buildctlFromImage copies the BuildKit client out of the sidecar image.
 func buildctlFromImage(b *testing.B) string {
-	out, err := exec.Command("docker", "create", buildkitImage).Output()
-	if err != nil {
-		b.Fatalf("the sidecar image %s is missing (make testbed): %v", buildkitImage, err)
-	}
-	id := strings.TrimSpace(string(out))
-	defer exec.Command("docker", "rm", "-f", id).Run()
 	dir := b.TempDir()
 	os.Chmod(dir, 0o755)
-	dst := filepath.Join(dir, "buildctl")
-	if out, err := exec.Command("docker", "cp", id+":/usr/bin/buildctl", dst).CombinedOutput(); err != nil {
-		b.Fatalf("copying buildctl: %v\n%s", err, out)
+	path, err := testutil.CopyFromImage(buildkitImage, "/usr/bin/buildctl", dir)
+	if err != nil {
+		b.Fatalf("%v (make testbed makes the sidecar image)", err)
 	}
-	return dst
+	return path
 }

@@ -24,6 +24,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moatsh/moat/internal/testutil"
 )
 
 // baseImage is the image moat builds run images on; scripts/testbed.sh
@@ -76,26 +78,11 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: building moat: %v\n", err)
 		return 1
 	}
-	if buildctlBin, err = copyFromImage(buildkitImage, "/usr/bin/buildctl", dir); err != nil {
+	if buildctlBin, err = testutil.CopyFromImage(buildkitImage, "/usr/bin/buildctl", dir); err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n\nRun 'make testbed' to make the BuildKit sidecar image.\n", err)
 		return 1
 	}
 	return m.Run()
-}
-
-// copyFromImage copies one file out of an image into dir.
-func copyFromImage(image, path, dir string) (string, error) {
-	out, err := exec.Command("docker", "create", "--label", "moat-e2e=copy", image).Output()
-	if err != nil {
-		return "", fmt.Errorf("the image %s is missing ('docker create': %v)", image, err)
-	}
-	id := strings.TrimSpace(string(out))
-	defer exec.Command("docker", "rm", "-f", id).Run()
-	dst := filepath.Join(dir, filepath.Base(path))
-	if out, err := exec.Command("docker", "cp", id+":"+path, dst).CombinedOutput(); err != nil {
-		return "", fmt.Errorf("copying %s out of %s: %v\n%s", path, image, err, out)
-	}
-	return dst, os.Chmod(dst, 0o755)
 }
 
 func flagGiven(name string) bool {

@@ -35,6 +35,10 @@ const (
 	buildkitLogFile  = "buildkitd.log"
 )
 
+// buildkitReadyFloor is the least time the sidecar gets to answer (a
+// variable so that tests need not wait for it).
+var buildkitReadyFloor = DefaultDindReadyTimeout
+
 // buildkitProbeTimeout bounds one readiness probe.
 const buildkitProbeTimeout = 5 * time.Second
 
@@ -264,10 +268,10 @@ func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Ru
 	if err := m.Engine.StartContainer(ctx, id); err != nil {
 		return fmt.Errorf("starting the BuildKit sidecar: %w", err)
 	}
-	timeout := p.cfg.Docker.ReadyTimeout
-	if timeout == 0 {
-		timeout = DefaultDindReadyTimeout
-	}
+	// At least the default: a short docker.ready_timeout is for the inner
+	// daemon, and the sidecar starts on a machine busy starting it. A run
+	// whose daemon fails ends meanwhile, and its own error is reported.
+	timeout := max(p.cfg.Docker.ReadyTimeout, buildkitReadyFloor)
 	start := time.Now()
 	if err := m.waitBuildkit(ctx, id, timeout); err != nil {
 		return err

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/run/runtest"
@@ -141,7 +142,10 @@ func TestBuildkitSidecarJoinsTheAgent(t *testing.T) {
 func TestBuildkitSidecarNeverReadyUndoesTheRun(t *testing.T) {
 	m, vf := newBuildkitManager(t, errors.New("connection refused"))
 	vf.AddImage(DefaultBuildkitImage)
-	ws := writeWorkspace(t, "dependencies: [docker:dind]\ndocker: {ready_timeout: 1}\n")
+	floor := buildkitReadyFloor
+	buildkitReadyFloor = time.Second
+	t.Cleanup(func() { buildkitReadyFloor = floor })
+	ws := writeWorkspace(t, "dependencies: [docker:dind]\n")
 	_, err := m.Run(context.Background(), Options{Workspace: ws, Command: []string{"true"}})
 	var be *BuildkitError
 	if !errors.As(err, &be) || !strings.Contains(err.Error(), "no answer within 1s") {
