@@ -1,11 +1,11 @@
 package egress
 
 // The benchmarks in this file drive the path every request of a run takes:
-// a client (the agent) -> Relay on TCP (127.0.0.1:3128 in the agent's
-// container) -> the proxy's unix socket -> Serve, which TLS-intercepts the
-// host because a grant covers it and injects the grant's header -> an
-// httptest TLS upstream on 127.0.0.1, which network.hosts maps example.com
-// to. Each measures against a baseline in the same process: the same
+// a client (the agent) -> the TCP port Relay opened (127.0.0.1:3128 in the
+// agent's container) and handed to Serve over the proxy's unix socket ->
+// Serve, which TLS-intercepts the host because a grant covers it and
+// injects the grant's header -> an httptest TLS upstream on 127.0.0.1,
+// which network.hosts maps example.com to. Each measures against a baseline in the same process: the same
 // requests sent straight to the upstream (the client trusting its
 // certificate), or the same path without an audit log.
 //
@@ -98,7 +98,8 @@ func (u *benchUpstream) client(b *testing.B) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
 }
 
-// benchSidecar is a proxy served by Serve behind a Relay, as in a run.
+// benchSidecar is a proxy served by Serve on the port a Relay handed it,
+// as in a run.
 type benchSidecar struct {
 	proxyURL *url.URL
 	roots    *x509.CertPool
@@ -111,7 +112,7 @@ type benchSidecar struct {
 }
 
 // startBenchSidecar serves a strict proxy with one grant covering the
-// upstream, audited or not, behind a relay on TCP.
+// upstream, audited or not, on a TCP port handed over by a relay.
 func startBenchSidecar(b *testing.B, up *benchUpstream, audited bool) *benchSidecar {
 	b.Helper()
 	port := up.Listener.Addr().(*net.TCPAddr).Port
@@ -145,13 +146,13 @@ func startBenchSidecar(b *testing.B, up *benchUpstream, audited bool) *benchSide
 		b.Fatal(err)
 	}
 	relayDone := make(chan error, 1)
-	go func() { relayDone <- Relay(ctx, ln, cfg.Socket, 10*time.Second) }()
+	go func() { relayDone <- Relay(ctx, ln.(*net.TCPListener), cfg.Socket, 10*time.Second) }()
 	served := make(chan error, 1)
 	go func() { served <- Serve(ctx, cfg, io.Discard, b.Logf) }()
 	s.stopFn = func() {
 		s.mu.Lock()
 		for _, tr := range s.clients {
-			tr.CloseIdleConnections() // else the relay waits for them
+			tr.CloseIdleConnections()
 		}
 		s.mu.Unlock()
 		cancel()

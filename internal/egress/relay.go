@@ -3,9 +3,9 @@ package egress
 import (
 	"context"
 	"errors"
-	"io"
+	"fmt"
 	"net"
-	"sync"
+	"syscall"
 	"time"
 )
 
@@ -13,56 +13,83 @@ import (
 // there yet: the proxy starts alongside the agent's container.
 const relayRetry = 10 * time.Millisecond
 
-// Relay runs inside the agent's container, which has no network: it
-// accepts the agent's proxy connections on ln (127.0.0.1:3128, the address
-// HTTP_PROXY names) and carries each, byte for byte, to the proxy's unix
-// socket. It holds no secret and decides nothing; the proxy checks the
-// token on every request. A connection made before the proxy listens waits
-// up to wait for it, so the command's first request never fails. Relay
-// returns when ctx ends.
-func Relay(ctx context.Context, ln net.Listener, socket string, wait time.Duration) error {
-	var wg sync.WaitGroup
-	defer wg.Wait()
+// Relay runs inside the agent's container, which has no network but
+// loopback. It hands ln, the listening socket the agent's HTTP_PROXY names
+// (0.0.0.0:3128 in the container's network namespace), to the proxy over
+// the proxy's unix socket, and then holds that connection open for as long
+// as it runs: the proxy accepts the agent's connections itself, in the
+// agent's namespace, while it dials upstream from its own, and it stops
+// once the connection closes (the agent's container is gone).
+//
+// Connections the agent makes before the proxy has the socket wait in the
+// kernel's backlog, so the command's first request never fails. If the
+// proxy does not come within wait, Relay closes ln (the agent's
+// connections are refused) and returns the error. It returns nil when ctx
+// ends.
+func Relay(ctx context.Context, ln *net.TCPListener, socket string, wait time.Duration) error {
+	defer ln.Close() // the proxy holds its own copy
+	c, err := dialWaiting(ctx, socket, wait)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("the proxy did not come: %w", err)
+	}
+	defer c.Close()
+	if err := sendListener(c.(*net.UnixConn), ln); err != nil {
+		return fmt.Errorf("handing the proxy port to the proxy: %w", err)
+	}
+	ln.Close()
+	// The proxy never writes: a read ends when ctx ends or the proxy does.
 	go func() {
 		<-ctx.Done()
-		ln.Close()
+		c.Close()
 	}()
-	wg.Go(func() { holdAlive(ctx, aliveSocket(socket), agentGrace) })
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
-		}
-		wg.Go(func() { relayConn(ctx, c, socket, wait) })
-	}
+	_, _ = c.Read(make([]byte, 1))
+	return nil
 }
 
-func relayConn(ctx context.Context, c net.Conn, socket string, wait time.Duration) {
-	defer c.Close()
-	up, err := dialWaiting(ctx, socket, wait)
+// sendListener passes ln's file descriptor over c.
+func sendListener(c *net.UnixConn, ln *net.TCPListener) error {
+	f, err := ln.File() // a duplicate, blocking descriptor
 	if err != nil {
-		return // the agent sees the connection close: the proxy is gone
+		return err
 	}
-	defer up.Close()
-	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		io.Copy(dst, src)
-		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-			cw.CloseWrite()
+	defer f.Close()
+	_, _, err = c.WriteMsgUnix([]byte{handoffByte}, syscall.UnixRights(int(f.Fd())), nil)
+	return err
+}
+
+// handoffByte is the one byte of payload that carries the descriptor.
+const handoffByte = 'L'
+
+// receiveListener reads one message from c and returns the listening
+// socket it carries.
+func receiveListener(c *net.UnixConn) (net.Listener, error) {
+	buf := make([]byte, 1)
+	oob := make([]byte, syscall.CmsgSpace(4*4)) // room for a few, to close extras
+	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
+	if err != nil {
+		return nil, err
+	}
+	msgs, err := syscall.ParseSocketControlMessage(oob[:oobn])
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, m := range msgs {
+		rights, err := syscall.ParseUnixRights(&m)
+		if err == nil {
+			fds = append(fds, rights...)
 		}
-		done <- struct{}{}
 	}
-	go pipe(up, c)
-	go pipe(c, up)
-	<-done
-	<-done
+	if n != 1 || buf[0] != handoffByte || len(fds) != 1 {
+		for _, fd := range fds {
+			syscall.Close(fd)
+		}
+		return nil, errors.New("the message carries no listening socket")
+	}
+	return fileListener(fds[0])
 }
 
 // dialWaiting dials the proxy's socket, retrying while it does not exist

@@ -7,11 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"net/netip"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -44,25 +42,28 @@ func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ..
 	if rec != nil {
 		srv.OnEvent = func(e proxy.Event) { recordEvent(rec, e) }
 	}
-	ln, err := listen(cfg.Socket)
+	ctx, agentGone := context.WithCancel(ctx)
+	defer agentGone()
+	served := make(chan error, 1)
+	serve := func(port net.Listener) {
+		go func() {
+			if err := srv.Serve(port); !errors.Is(err, http.ErrServerClosed) {
+				select {
+				case served <- err:
+				default:
+				}
+			}
+		}()
+	}
+	agents, err := acceptAgents(cfg.Socket, agentGrace, serve, func() {
+		logf("moat proxy: the agent's container is gone; stopping")
+		agentGone()
+	}, logf)
 	if err != nil {
 		return err
 	}
-	ctx, agentGone := context.WithCancel(ctx)
-	defer agentGone()
-	alive, err := watchAgent(aliveSocket(cfg.Socket), agentGrace, func() {
-		logf("moat proxy: the agent's container is gone; stopping")
-		agentGone()
-	})
-	if err != nil {
-		ln.Close()
-		return fmt.Errorf("listening on the proxy's alive socket: %w", err)
-	}
-	defer alive.Close()
-	hs := &http.Server{Handler: srv, ReadHeaderTimeout: 30 * time.Second, ErrorLog: nil}
-	served := make(chan error, 1)
-	go func() { served <- hs.Serve(ln) }()
-	fmt.Fprintf(out, "%s%s\n", ReadyPrefix, ln.Addr())
+	defer agents.Close()
+	fmt.Fprintf(out, "%s%s\n", ReadyPrefix, cfg.Socket)
 	select {
 	case <-ctx.Done():
 	case err := <-served:
@@ -70,10 +71,7 @@ func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ..
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
-	srv.Close() // hijacked tunnels are not Shutdown's to wait for
-	if err := hs.Shutdown(sctx); err != nil {
-		hs.Close()
-	}
+	srv.Shutdown(sctx)
 	return nil
 }
 
@@ -122,24 +120,6 @@ func resolverWith(hosts map[string]netip.Addr) func(context.Context, string) ([]
 		}
 		return addrs, err
 	}
-}
-
-// listen listens on the unix socket the agent's relay dials. The socket
-// is open to every user: the agent may run under another UID than the
-// proxy, and only the agent's container can see the directory.
-func listen(path string) (net.Listener, error) {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("replacing the proxy socket: %w", err)
-	}
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("listening on the proxy socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o666); err != nil {
-		ln.Close()
-		return nil, fmt.Errorf("opening the proxy socket to the agent: %w", err)
-	}
-	return ln, nil
 }
 
 func openAudit(a *Audit, logf func(string, ...any)) (*audit.Recorder, func(), error) {

@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -82,7 +83,7 @@ func startSidecar(t *testing.T, delay time.Duration) *sidecar {
 		t.Fatal(err)
 	}
 	relayDone := make(chan error, 1)
-	go func() { relayDone <- Relay(ctx, ln, cfg.Socket, 10*time.Second) }()
+	go func() { relayDone <- Relay(ctx, ln.(*net.TCPListener), cfg.Socket, 10*time.Second) }()
 	served := make(chan error, 1)
 	var ready bytes.Buffer
 	go func() {
@@ -114,7 +115,7 @@ func startSidecar(t *testing.T, delay time.Duration) *sidecar {
 }
 
 func TestSidecarInjectsThroughRelayAndRecords(t *testing.T) {
-	s := startSidecar(t, 300*time.Millisecond) // the first request waits in the relay
+	s := startSidecar(t, 300*time.Millisecond) // the first request waits in the port's backlog
 	port := s.upstream.Listener.Addr().(*net.TCPAddr).Port
 	req, _ := http.NewRequest("GET", "https://example.com:"+strconv.Itoa(port)+"/v1/things?q=1", nil)
 	req.Header.Set("X-Api-Key", "placeholder-from-agent")
@@ -194,7 +195,9 @@ func TestRelayGivesUpWithoutProxy(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- Relay(ctx, ln, filepath.Join(t.TempDir(), "absent.sock"), 100*time.Millisecond) }()
+	go func() {
+		done <- Relay(ctx, ln.(*net.TCPListener), filepath.Join(t.TempDir(), "absent.sock"), 100*time.Millisecond)
+	}()
 	c, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -205,8 +208,8 @@ func TestRelayGivesUpWithoutProxy(t *testing.T) {
 	}
 	c.Close()
 	cancel()
-	if err := <-done; err != nil {
-		t.Fatal(err)
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "the proxy did not come") {
+		t.Fatalf("Relay returned %v, want the proxy did not come", err)
 	}
 }
 
@@ -234,6 +237,21 @@ func readAudit(t *testing.T, path string) []audit.Entry {
 }
 
 func TestProxyStopsWhenTheAgentIsGone(t *testing.T) {
+	cfg, served := serveBare(t)
+	_, agentEnds := relayPort(t, cfg.Socket)
+	select {
+	case err := <-served:
+		t.Fatalf("the proxy stopped while the agent lives: %v", err)
+	case <-time.After(500 * time.Millisecond):
+	}
+	agentEnds() // the agent's container goes, and its relay with it
+	awaitStop(t, served)
+}
+
+// serveBare serves a strict proxy with no grants, and returns its
+// configuration and where Serve's result arrives.
+func serveBare(t *testing.T) (*Config, <-chan error) {
+	t.Helper()
 	dir := t.TempDir()
 	caDir := filepath.Join(dir, "ca")
 	if _, err := proxy.LoadOrCreateCA(caDir, nil); err != nil {
@@ -242,21 +260,32 @@ func TestProxyStopsWhenTheAgentIsGone(t *testing.T) {
 	cfg := &Config{Token: "t", Socket: filepath.Join(dir, "p.sock"), Policy: Policy{Mode: "strict"}, CADir: caDir}
 	served := make(chan error, 1)
 	go func() { served <- Serve(context.Background(), cfg, io.Discard, t.Logf) }()
+	return cfg, served
+}
 
+// relayPort opens a TCP port and has Relay hand it to the proxy at socket,
+// as in the agent's container. end stops the relay, as the container's end
+// does, and checks it returned nil.
+func relayPort(t *testing.T, socket string) (addr string, end func()) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentCtx, agentEnds := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(context.Background())
 	relayed := make(chan error, 1)
-	go func() { relayed <- Relay(agentCtx, ln, cfg.Socket, 5*time.Second) }()
-	select {
-	case err := <-served:
-		t.Fatalf("the proxy stopped while the agent lives: %v", err)
-	case <-time.After(500 * time.Millisecond):
+	go func() { relayed <- Relay(ctx, ln.(*net.TCPListener), socket, 5*time.Second) }()
+	return ln.Addr().String(), func() {
+		cancel()
+		if err := <-relayed; err != nil {
+			t.Fatal(err)
+		}
 	}
-	agentEnds() // the agent's container goes, and its relay with it
-	<-relayed
+}
+
+// awaitStop fails t unless Serve returns nil within 5 seconds.
+func awaitStop(t *testing.T, served <-chan error) {
+	t.Helper()
 	select {
 	case err := <-served:
 		if err != nil {
@@ -265,4 +294,94 @@ func TestProxyStopsWhenTheAgentIsGone(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("the proxy still runs after its agent is gone")
 	}
+}
+
+// TestProxySocketTakesOnlyAListeningTCPPort hands the proxy's socket what a
+// confused or hostile process in the agent's container might: the proxy
+// refuses each, keeps running, and then serves a real relay's port.
+func TestProxySocketTakesOnlyAListeningTCPPort(t *testing.T) {
+	cfg, served := serveBare(t)
+	dir := t.TempDir()
+
+	file, err := os.Create(filepath.Join(dir, "a-file"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer file.Close()
+	unixLn, err := net.Listen("unix", filepath.Join(dir, "other.sock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unixLn.Close()
+	tcpLn, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcpLn.Close()
+	tcpConn, err := net.Dial("tcp", tcpLn.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcpConn.Close()
+	fileOf := func(f interface{ File() (*os.File, error) }) *os.File {
+		fd, err := f.File()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { fd.Close() })
+		return fd
+	}
+	for _, tc := range []struct {
+		name    string
+		payload byte
+		files   []*os.File
+	}{
+		{"no descriptor", handoffByte, nil},
+		{"a TCP listener with the wrong byte", 'X', []*os.File{fileOf(tcpLn.(*net.TCPListener))}},
+		{"a file", handoffByte, []*os.File{file}},
+		{"a unix listener", handoffByte, []*os.File{fileOf(unixLn.(*net.UnixListener))}},
+		{"a connected TCP socket", handoffByte, []*os.File{fileOf(tcpConn.(*net.TCPConn))}},
+		{"two TCP listeners", handoffByte, []*os.File{fileOf(tcpLn.(*net.TCPListener)), fileOf(tcpLn.(*net.TCPListener))}},
+	} {
+		c, err := dialWaiting(context.Background(), cfg.Socket, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fds []int
+		for _, f := range tc.files {
+			fds = append(fds, int(f.Fd()))
+		}
+		var oob []byte
+		if len(fds) > 0 {
+			oob = syscall.UnixRights(fds...)
+		}
+		if _, _, err := c.(*net.UnixConn).WriteMsgUnix([]byte{tc.payload}, oob, nil); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		c.SetReadDeadline(time.Now().Add(5 * time.Second))
+		if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+			t.Fatalf("%s: the proxy kept the connection (read %d, %v), want it closed", tc.name, n, err)
+		}
+		c.Close()
+	}
+	select {
+	case err := <-served:
+		t.Fatalf("the proxy stopped after refused hand-overs (%v); they are not the agent leaving", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+
+	addr, agentEnds := relayPort(t, cfg.Socket)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(c, "GET http://example.com/ HTTP/1.1\r\nHost: example.com\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	status := make([]byte, 12)
+	if _, err := io.ReadFull(c, status); err != nil || string(status) != "HTTP/1.1 407" {
+		t.Fatalf("the relay's port answered %q, %v; want the proxy's 407", status, err)
+	}
+	c.Close()
+	agentEnds()
+	awaitStop(t, served)
 }

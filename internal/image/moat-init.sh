@@ -144,37 +144,47 @@ setup_dind() {
 # friends point there for tools that ignore it.
 trust_proxy_ca() {
 	[ -r "$MOAT_PROXY_CA" ] || die "the proxy CA $MOAT_PROXY_CA is not readable in the container"
-	mkdir -p /etc/ssl/certs
-	cat "$MOAT_PROXY_CA" >>/etc/ssl/certs/ca-certificates.crt
+	# Shell builtins only: each program started here costs the run's start.
+	ca=
+	while IFS= read -r line || [ -n "$line" ]; do
+		ca="$ca$line
+"
+	done <"$MOAT_PROXY_CA"
+	[ -d /etc/ssl/certs ] || mkdir -p /etc/ssl/certs
+	printf '\n%s' "$ca" >>/etc/ssl/certs/ca-certificates.crt
 	# Kept where update-ca-certificates looks, so a rebuild of the bundle
 	# by the agent's tools keeps it.
 	if [ -d /usr/local/share/ca-certificates ]; then
-		cp "$MOAT_PROXY_CA" /usr/local/share/ca-certificates/moat-proxy.crt
+		printf '%s' "$ca" >/usr/local/share/ca-certificates/moat-proxy.crt
 	fi
 }
 
-# start_relay starts the relay that carries the agent's proxy connections
-# from port $MOAT_PROXY_PORT (HTTP_PROXY names it; /etc/hosts maps "proxy"
-# to 127.0.0.1) to the proxy sidecar's unix socket: the container has no
-# network besides loopback. It runs as root without capabilities, so the
-# agent can neither kill nor replace it, detached from this shell so the
-# command does not inherit it as a child. It comes up while the rest of the
-# setup runs; wait_relay holds the command back until it listens.
+# start_relay starts the relay, which opens port $MOAT_PROXY_PORT (the
+# address HTTP_PROXY names; /etc/hosts maps "proxy" to 127.0.0.1) in this
+# container's network namespace, which has nothing but loopback, and hands
+# the listening socket to the proxy sidecar over its unix socket: the proxy
+# then accepts the agent's connections itself. The relay stays, holding that
+# connection, for as long as the container lives; when it goes, the proxy
+# stops. It runs as root without capabilities, so the agent can neither kill
+# nor replace it, detached from this shell so the command does not inherit
+# it as a child. It comes up while the rest of the setup runs; wait_relay
+# holds the command back until the port is open (connections made before
+# the proxy takes the socket wait in its backlog).
 start_relay() {
 	relay_ready=/run/moat/relay.ready
-	rm -f "$relay_ready"
+	[ ! -e "$relay_ready" ] || rm -f "$relay_ready"
+	mkfifo -m 600 "$relay_ready"
+	exec 7<>"$relay_ready" # read-write: opening it never blocks either side
 	(setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- \
 		"$MOAT_RELAY" proxy relay --listen "0.0.0.0:$MOAT_PROXY_PORT" --socket "$MOAT_PROXY_SOCKET" \
-		--ready-file "$relay_ready" </dev/null >/dev/null 2>&1 &)
+		--ready-file "$relay_ready" </dev/null >/dev/null 2>&1 7<&- &)
 }
 
+# wait_relay waits for the relay's line on the ready FIFO.
 wait_relay() {
-	i=0
-	until [ -e "$relay_ready" ]; do
-		i=$((i + 1))
-		[ "$i" -lt 500 ] || die "the proxy relay ($MOAT_RELAY) did not start within 5s; moat's binary must be a static Linux build (make build, or set MOAT_PROXY_BINARY)"
-		sleep 0.01
-	done
+	read -r line <&7 || true
+	exec 7<&-
+	[ "$line" = ok ] || die "the proxy relay ($MOAT_RELAY) did not start within 5s; moat's binary must be a static Linux build (make build, or set MOAT_PROXY_BINARY)"
 }
 
 # wait_buildkit holds the command back until the run's BuildKit sidecar,

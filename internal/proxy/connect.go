@@ -78,7 +78,7 @@ func (s *Server) tunnel(w http.ResponseWriter, r *http.Request, t target, ev Eve
 		return
 	}
 	ev.Status = http.StatusOK
-	client := bufferedConn(conn, brw)
+	client := bufferedConn(uncorked(conn), brw) // a bare TCP connection splices
 	var wg sync.WaitGroup
 	wg.Go(func() { ev.BytesOut = copyHalf(upstream, client) })
 	ev.BytesIn = copyHalf(client, upstream)
@@ -136,7 +136,8 @@ func (s *Server) intercept(w http.ResponseWriter, t target, ev Event) {
 		fail(err)
 		return
 	}
-	tlsConn := tls.Server(bufferedConn(conn, brw), &tls.Config{
+	cork := &corkConn{Conn: bufferedConn(uncorked(conn), brw)}
+	tlsConn := tls.Server(cork, &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"http/1.1"},
 		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
@@ -155,7 +156,7 @@ func (s *Server) intercept(w http.ResponseWriter, t target, ev Event) {
 		fail(fmt.Errorf("TLS handshake with the agent: %w", err))
 		return
 	}
-	tc := &tunnelConn{Conn: tlsConn, target: t, done: func() {
+	tc := &tunnelConn{Conn: tlsConn, target: t, cork: cork, done: func() {
 		conn.Close()
 		s.untrack(conn)
 	}}
@@ -190,7 +191,7 @@ type tunnelKey struct{}
 
 func tunnelContext(ctx context.Context, c net.Conn) context.Context {
 	if tc, ok := c.(*tunnelConn); ok {
-		return context.WithValue(ctx, tunnelKey{}, tc)
+		return context.WithValue(context.WithValue(ctx, tunnelKey{}, tc), corkKey{}, tc.cork)
 	}
 	return ctx
 }
@@ -200,6 +201,7 @@ func tunnelContext(ctx context.Context, c net.Conn) context.Context {
 type tunnelConn struct {
 	net.Conn // the *tls.Conn
 	target   target
+	cork     *corkConn // under the TLS connection
 	once     sync.Once
 	done     func() // closes and untracks the hijacked connection
 }

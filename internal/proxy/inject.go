@@ -70,6 +70,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &countingBody{ReadCloser: r.Body, n: &x.out}
 	}
+	cork, _ := r.Context().Value(corkKey{}).(*corkConn)
+	if cork != nil {
+		w = &corkingWriter{ResponseWriter: w, c: cork}
+		defer cork.uncork()
+	}
 	cw := &countingWriter{ResponseWriter: w}
 	defer func() {
 		p := recover()
@@ -121,6 +126,10 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 func (s *Server) modifyResponse(res *http.Response) error {
 	if x := exchangeOf(res.Request); x != nil {
 		x.ev.Status = res.StatusCode
+	}
+	// A 101's body is the upgraded connection, which ReverseProxy writes to.
+	if cork, ok := res.Request.Context().Value(corkKey{}).(*corkConn); ok && res.Body != nil && res.StatusCode != http.StatusSwitchingProtocols {
+		res.Body = &uncorkingBody{ReadCloser: res.Body, c: cork}
 	}
 	return nil
 }

@@ -87,6 +87,7 @@ type Server struct {
 	rp        *httputil.ReverseProxy
 	inner     *http.Server  // serves requests inside intercepted tunnels
 	innerLn   *connListener // feeds inner
+	outer     *http.Server  // serves the agent's connections (Serve)
 
 	mu     sync.Mutex
 	closed bool
@@ -118,6 +119,9 @@ func (s *Server) init() {
 			ErrorHandler:   s.errorHandler,
 			ErrorLog:       errLog,
 			BufferPool:     bufferPool{},
+			// Every write reaches the agent at once, as it came from
+			// upstream; corking keeps that to one write to the socket.
+			FlushInterval: -1,
 		}
 		s.conns = make(map[net.Conn]struct{})
 		s.innerLn = newConnListener()
@@ -129,7 +133,31 @@ func (s *Server) init() {
 			ErrorLog:          errLog,
 		}
 		s.wg.Go(func() { _ = s.inner.Serve(s.innerLn) })
+		s.outer = &http.Server{
+			Handler:           s,
+			ConnContext:       corkContext,
+			ReadHeaderTimeout: 30 * time.Second,
+			ErrorLog:          errLog,
+		}
 	})
+}
+
+// Serve accepts the agent's connections on ln and serves them until
+// Shutdown. It may be called for several listeners.
+func (s *Server) Serve(ln net.Listener) error {
+	s.init()
+	return s.outer.Serve(corkListener{ln})
+}
+
+// Shutdown closes the tunnels (see Close), then lets requests in flight
+// finish until ctx ends, and closes what remains.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.Close()
+	if err := s.outer.Shutdown(ctx); err != nil {
+		s.outer.Close()
+		return err
+	}
+	return nil
 }
 
 // ServeHTTP handles one request from the agent: a CONNECT, or a plain HTTP

@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -48,7 +49,8 @@ func hostOnly(authority string) string {
 
 type testEnv struct {
 	srv    *Server
-	ps     *httptest.Server
+	addr   string // where srv serves, through Serve, as in a run
+	writes *countingListener
 	events chan Event
 	roots  *x509.CertPool // trusts the moat CA
 }
@@ -107,14 +109,47 @@ func newEnv(t testing.TB, o envOpts) *testEnv {
 		},
 		Logf: t.Logf,
 	}
-	e.ps = httptest.NewServer(e.srv)
-	t.Cleanup(e.ps.Close)
-	t.Cleanup(func() { e.srv.Close() }) // runs first: ends tunnels so ps.Close returns
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addr, e.writes = ln.Addr().String(), &countingListener{Listener: ln}
+	go e.srv.Serve(e.writes)
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		e.srv.Shutdown(ctx)
+	})
 	return e
 }
 
+// countingListener counts the writes to the connections it accepted: what
+// reaches the agent's socket, one system call each.
+type countingListener struct {
+	net.Listener
+	n atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingConn{Conn: c, n: &l.n}, nil
+}
+
+type countingConn struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	c.n.Add(1)
+	return c.Conn.Write(p)
+}
+
 func (e *testEnv) proxyURL(token string) *url.URL {
-	u, _ := url.Parse(e.ps.URL)
+	u := &url.URL{Scheme: "http", Host: e.addr}
 	if token != "" {
 		u.User = url.UserPassword("agent", token)
 	}
@@ -163,7 +198,7 @@ func examplePort(ts *httptest.Server) string {
 // and the connection.
 func (e *testEnv) rawConnect(t testing.TB, target, token string) (*http.Response, net.Conn, *bufio.Reader) {
 	t.Helper()
-	conn, err := net.Dial("tcp", e.ps.Listener.Addr().String())
+	conn, err := net.Dial("tcp", e.addr)
 	if err != nil {
 		t.Fatal(err)
 	}

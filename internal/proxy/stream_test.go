@@ -11,55 +11,83 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 )
 
-func TestServerSentEventsStream(t *testing.T) {
+// TestStreamedBodiesArriveAsSent checks that what the upstream has sent
+// reaches the agent before the upstream sends more, for every kind of
+// body: server-sent events, a chunked body, and a body of known length.
+func TestStreamedBodiesArriveAsSent(t *testing.T) {
 	t.Parallel()
-	for _, scheme := range []string{"http", "https"} {
-		t.Run(scheme, func(t *testing.T) {
-			t.Parallel()
-			next := make(chan struct{})
-			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				w.Header().Set("Content-Type", "text/event-stream")
-				w.Header().Set("Content-Length", "200") // flushed anyway: it is SSE
-				io.WriteString(w, "data: one\n\n")
-				w.(http.Flusher).Flush()
+	const first, second = "data: one\n\n", "data: two\n\n"
+	for _, body := range []struct {
+		name, contentType, contentLength string
+	}{
+		{"sse", "text/event-stream", strconv.Itoa(len(first + second))},
+		{"chunked", "application/octet-stream", ""},
+		{"known-length", "application/octet-stream", strconv.Itoa(len(first + second))},
+	} {
+		for _, scheme := range []string{"http", "https"} {
+			t.Run(body.name+"/"+scheme, func(t *testing.T) {
+				t.Parallel()
+				next := make(chan struct{})
+				h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Type", body.contentType)
+					if body.contentLength != "" {
+						w.Header().Set("Content-Length", body.contentLength)
+					}
+					io.WriteString(w, first)
+					w.(http.Flusher).Flush()
+					select {
+					case <-next:
+					case <-time.After(10 * time.Second):
+					}
+					io.WriteString(w, second)
+				})
+				up := newUpstream(t, scheme, h)
+				e := newEnv(t, envOpts{policy: examplePolicy(t), creds: testCreds{map[string]bool{"example.com": true}}, upstream: up})
+				// The upstream holds back its second part until the
+				// first has reached the client, headers included.
+				var res *http.Response
+				got := make([]byte, len(first))
+				done := make(chan error, 1)
+				go func() {
+					var err error
+					if res, err = e.client(t, testToken).Get(exampleURL(t, up, "/events")); err == nil {
+						_, err = io.ReadFull(res.Body, got)
+					}
+					done <- err
+				}()
 				select {
-				case <-next:
-				case <-time.After(10 * time.Second):
+				case err := <-done:
+					if err != nil || string(got) != first {
+						t.Fatalf("got %q, %v; want %q", got, err, first)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("the first %d bytes did not arrive before the upstream sent more", len(first))
 				}
-				io.WriteString(w, "data: two\n\n"+strings.Repeat(" ", 200-22))
+				defer res.Body.Close()
+				close(next)
+				rest, err := io.ReadAll(res.Body)
+				if err != nil || string(rest) != second {
+					t.Fatalf("rest: got %q, %v; want %q", rest, err, second)
+				}
 			})
-			var up *httptest.Server
-			if scheme == "https" {
-				up = httptest.NewTLSServer(h)
-			} else {
-				up = httptest.NewServer(h)
-			}
-			t.Cleanup(up.Close)
-			e := newEnv(t, envOpts{policy: examplePolicy(t), creds: testCreds{map[string]bool{"example.com": true}}, upstream: up})
-			res, err := e.client(t, testToken).Get(exampleURL(t, up, "/events"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer res.Body.Close()
-			br := bufio.NewReader(res.Body)
-			for _, want := range []string{"data: one\n", "\n"} {
-				line, err := br.ReadString('\n')
-				if err != nil || line != want {
-					t.Fatalf("got %q, %v; want %q before the upstream sends more", line, err, want)
-				}
-			}
-			close(next)
-			line, _ := br.ReadString('\n')
-			if line != "data: two\n" {
-				t.Fatalf("second event: got %q", line)
-			}
-		})
+		}
 	}
+}
+
+// newUpstream serves h over scheme ("http" or "https") until t ends.
+func newUpstream(t *testing.T, scheme string, h http.Handler) *httptest.Server {
+	var up *httptest.Server
+	if scheme == "https" {
+		up = httptest.NewTLSServer(h)
+	} else {
+		up = httptest.NewServer(h)
+	}
+	t.Cleanup(up.Close)
+	return up
 }
 
 // pattern is a deterministic stream of n bytes.
@@ -260,5 +288,52 @@ func TestCloseEndsTunnels(t *testing.T) {
 	res, _, _ = e.rawConnect(t, "example.com:"+port, testToken)
 	if res.StatusCode != http.StatusServiceUnavailable {
 		t.Errorf("a CONNECT after Close: got %d, want 503", res.StatusCode)
+	}
+}
+
+// TestStreamedChunkTakesOneWrite checks corking: each piece of a streamed
+// body reaches the agent's socket in one write (chunk header, data and
+// chunk end together), not three.
+func TestStreamedChunkTakesOneWrite(t *testing.T) {
+	const pieces, size = 8, 8 << 10
+	for _, scheme := range []string{"http", "https"} {
+		t.Run(scheme, func(t *testing.T) {
+			next := make(chan struct{})
+			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/octet-stream")
+				for range pieces {
+					w.Write(make([]byte, size))
+					w.(http.Flusher).Flush()
+					select { // the piece has reached the client: it goes alone
+					case <-next:
+					case <-time.After(10 * time.Second):
+						return
+					}
+				}
+			})
+			up := newUpstream(t, scheme, h)
+			e := newEnv(t, envOpts{policy: examplePolicy(t), creds: testCreds{map[string]bool{"example.com": true}}, upstream: up})
+			res, err := e.client(t, testToken).Get(exampleURL(t, up, "/stream"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer res.Body.Close()
+			before := e.writes.n.Load() // the first piece may be out already
+			buf := make([]byte, size)
+			for i := range pieces {
+				if _, err := io.ReadFull(res.Body, buf); err != nil {
+					t.Fatalf("piece %d: %v", i, err)
+				}
+				next <- struct{}{}
+			}
+			if _, err := io.Copy(io.Discard, res.Body); err != nil {
+				t.Fatal(err)
+			}
+			// pieces-1 pieces after the first, the end of the body, and
+			// slack for a piece that TLS delivered to the proxy in two reads.
+			if got := e.writes.n.Load() - before; got > pieces+2 {
+				t.Fatalf("%d writes to the agent's socket for %d streamed pieces, want at most %d", got, pieces-1, pieces+2)
+			}
+		})
 	}
 }

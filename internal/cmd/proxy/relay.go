@@ -19,10 +19,14 @@ func newCmdRelay() *cobra.Command {
 	var readyFile string
 	cmd := &cobra.Command{
 		Use:   "relay",
-		Short: "Carry the agent's proxy connections to the proxy's unix socket",
+		Short: "Open the agent's proxy port and hand it to the proxy sidecar",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ln, err := net.Listen("tcp", listen)
+			addr, err := net.ResolveTCPAddr("tcp", listen)
+			if err != nil {
+				return fmt.Errorf("relay: %w", err)
+			}
+			ln, err := net.ListenTCP("tcp", addr)
 			if err != nil {
 				return fmt.Errorf("relay: %w", err)
 			}
@@ -39,8 +43,8 @@ func newCmdRelay() *cobra.Command {
 	}
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:3128", "TCP `address` the agent's HTTP_PROXY names")
 	cmd.Flags().StringVar(&socket, "socket", "", "the proxy's unix socket `path`")
-	cmd.Flags().DurationVar(&wait, "wait", 15*time.Second, "how long a connection waits for the proxy to listen")
-	cmd.Flags().StringVar(&readyFile, "ready-file", "", "create `FILE` once listening")
+	cmd.Flags().DurationVar(&wait, "wait", 15*time.Second, "how long to wait for the proxy's socket")
+	cmd.Flags().StringVar(&readyFile, "ready-file", "", "write a line to `FILE` (a file or FIFO) once the port is open")
 	cmd.MarkFlagRequired("socket")
 	return cmd
 }

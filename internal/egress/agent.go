@@ -1,0 +1,108 @@
+package egress
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"os"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// agentGrace is how long the proxy waits for the first relay before it
+// concludes the agent never came (its container failed to start).
+const agentGrace = 2 * time.Minute
+
+// handoffTimeout bounds how long a connection to the proxy socket may take
+// to hand over its port.
+const handoffTimeout = 10 * time.Second
+
+// acceptAgents listens on the proxy's unix socket for relays. Each relay
+// hands over the agent's listening proxy port, which serve then serves,
+// and keeps its connection open while the agent's container lives. Once
+// every relay that came has gone, or none came within grace, acceptAgents
+// calls gone: a detached run leaves no proxy running after its command
+// ended, even when no moat command comes by to finish the run.
+//
+// The socket is open to every user: the relay may run under another UID
+// than the proxy, and only the agent's container and the proxy's see the
+// directory. Whoever connects can at most hand over another listening
+// socket of its own, whose clients still need the run's token.
+func acceptAgents(path string, grace time.Duration, serve func(net.Listener), gone func(), logf func(string, ...any)) (io.Closer, error) {
+	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("replacing the proxy socket: %w", err)
+	}
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("listening on the proxy socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o666); err != nil {
+		ln.Close()
+		return nil, fmt.Errorf("opening the proxy socket to the agent: %w", err)
+	}
+	var mu sync.Mutex
+	live, seen := 0, false
+	timer := time.AfterFunc(grace, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !seen {
+			gone()
+		}
+	})
+	hold := func(c net.Conn) {
+		defer c.Close()
+		_ = c.SetReadDeadline(time.Now().Add(handoffTimeout))
+		port, err := receiveListener(c.(*net.UnixConn))
+		if err != nil {
+			logf("moat proxy: a connection to the proxy socket did not hand over a port: %v", err)
+			return
+		}
+		_ = c.SetReadDeadline(time.Time{})
+		mu.Lock()
+		live, seen = live+1, true
+		mu.Unlock()
+		serve(port)
+		io.Copy(io.Discard, c) // until the relay's side closes
+		mu.Lock()
+		live--
+		last := live == 0
+		mu.Unlock()
+		if last {
+			gone()
+		}
+	}
+	go func() {
+		defer timer.Stop()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go hold(c)
+		}
+	}()
+	return ln, nil
+}
+
+// fileListener turns fd into a listener if it is a listening TCP socket,
+// and closes it otherwise.
+func fileListener(fd int) (net.Listener, error) {
+	f := os.NewFile(uintptr(fd), "agent-proxy-port")
+	defer f.Close() // FileListener keeps a duplicate
+	accepting, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ACCEPTCONN)
+	if err != nil || accepting != 1 {
+		return nil, errors.New("the descriptor handed over is not a listening socket")
+	}
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ln.(*net.TCPListener); !ok {
+		ln.Close()
+		return nil, errors.New("the socket handed over is not a TCP socket")
+	}
+	return ln, nil
+}
