@@ -163,28 +163,22 @@ trust_proxy_ca() {
 # address HTTP_PROXY names; /etc/hosts maps "proxy" to 127.0.0.1) in this
 # container's network namespace, which has nothing but loopback, and hands
 # the listening socket to the proxy sidecar over its unix socket: the proxy
-# then accepts the agent's connections itself. The relay stays, holding that
-# connection, for as long as the container lives; when it goes, the proxy
-# stops. It runs as root without capabilities, so the agent can neither kill
-# nor replace it, detached from this shell so the command does not inherit
-# it as a child. It comes up while the rest of the setup runs; wait_relay
-# holds the command back until the port is open (connections made before
-# the proxy takes the socket wait in its backlog).
+# then accepts the agent's connections itself. It runs as root without
+# capabilities, so the agent can neither kill nor replace it. It returns
+# once the port is open, leaving a process in a session of its own that
+# holds the hand-over connection for as long as the container lives (when
+# it goes, the proxy stops); connections made before the proxy takes the
+# socket wait in its backlog. It comes up while the rest of the setup runs;
+# wait_relay holds the command back until the port is open.
 start_relay() {
-	relay_ready=/run/moat/relay.ready
-	[ ! -e "$relay_ready" ] || rm -f "$relay_ready"
-	mkfifo -m 600 "$relay_ready"
-	exec 7<>"$relay_ready" # read-write: opening it never blocks either side
-	(setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- \
+	setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- \
 		"$MOAT_RELAY" proxy relay --listen "0.0.0.0:$MOAT_PROXY_PORT" --socket "$MOAT_PROXY_SOCKET" \
-		--ready-file "$relay_ready" </dev/null >/dev/null 2>&1 7<&- &)
+		</dev/null >/dev/null &
+	relay_pid=$!
 }
 
-# wait_relay waits for the relay's line on the ready FIFO.
 wait_relay() {
-	read -r line <&7 || true
-	exec 7<&-
-	[ "$line" = ok ] || die "the proxy relay ($MOAT_RELAY) did not start within 5s; moat's binary must be a static Linux build (make build, or set MOAT_PROXY_BINARY)"
+	wait "$relay_pid" || die "the proxy relay ($MOAT_RELAY) failed (its error is above); moat's binary must be a static Linux build (make build, or set MOAT_PROXY_BINARY)"
 }
 
 # wait_buildkit holds the command back until the run's BuildKit sidecar,
