@@ -327,6 +327,23 @@ func TestEgressBypassesFail(t *testing.T) {
 	otherURL := strings.TrimSpace(readFile(t, other, "proxy-url"))
 
 	ws := e.egressWorkspace(s, "grants: [testapi]\n")
+	// A port of the agent's own, handed to its proxy as the relay hands
+	// the real one: the proxy serves it, but its clients still need the
+	// token (given as the script's argument, the control below).
+	handOver := "import base64, socket, sys, urllib.parse\n" +
+		"auth = b''\n" +
+		"if len(sys.argv) > 1:\n" +
+		"    u = urllib.parse.urlsplit(sys.argv[1])\n" +
+		"    auth = b'Proxy-Authorization: Basic ' + base64.b64encode(f'{u.username}:{u.password}'.encode()) + b'\\r\\n'\n" +
+		"port = socket.socket(); port.bind(('127.0.0.1', 0)); port.listen()\n" +
+		"u = socket.socket(socket.AF_UNIX); u.connect('/run/moat/sock/proxy.sock')\n" +
+		"socket.send_fds(u, [b'L'], [port.fileno()])\n" +
+		"c = socket.create_connection(port.getsockname(), timeout=5)\n" +
+		"c.sendall(b'CONNECT api.test:" + s.port + " HTTP/1.1\\r\\nHost: api.test\\r\\n' + auth + b'\\r\\n')\n" +
+		"sys.exit(0 if c.recv(12) == b'HTTP/1.1 200' else 1)\n"
+	if err := os.WriteFile(filepath.Join(ws, "handover.py"), []byte(handOver), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	api := "https://api.test:" + s.port + "/hello"
 	checks := []struct{ name, cmd string }{
 		{"no-proxy-variables", `env -u HTTP_PROXY -u HTTPS_PROXY -u http_proxy -u https_proxy curl -sS -m 5 ` + api},
@@ -346,14 +363,16 @@ func TestEgressBypassesFail(t *testing.T) {
 		{"other-runs-proxy-token", `curl -sS -m 5 -f -x "` + otherURL + `" ` + api},
 		{"other-runs-proxy-direct", `curl -sS -m 5 -f -x "` + strings.Replace(otherURL, "@127.0.0.1:", "@"+bridgeIP+":", 1) + `" ` + api},
 		{"docker-socket", `test -S /var/run/docker.sock && curl -sS -m 5 --unix-socket /var/run/docker.sock http://d/version`},
-		{"proxy-socket-other-run", `ls /run/moat/sock | grep -v -e '^proxy.sock$' -e '^alive.sock$' | grep -q .`},
+		{"proxy-socket-other-run", `ls /run/moat/sock | grep -v -e '^proxy.sock$' | grep -q .`},
+		{"own-port-handed-to-the-proxy", `python3 /workspace/handover.py`},
 	}
 	var script []string
 	for _, c := range checks {
 		script = append(script, fmt.Sprintf(`if (%s) >/dev/null 2>&1; then echo BYPASS:%s; else echo BLOCKED:%s; fi`, c.cmd, c.name, c.name))
 	}
-	// The legitimate path works in the same run: the suite is not just offline.
-	script = append(script, `curl -sS -m 10 `+api)
+	// The legitimate path works in the same run: the suite is not just
+	// offline, and the hand-over vector failed for want of the token.
+	script = append(script, `curl -sS -m 10 `+api, `python3 /workspace/handover.py "$HTTP_PROXY" && echo handed-over-port-served`)
 	res := e.mustRun(0, "run", ws, "--", "sh", "-c", strings.Join(script, "\n"))
 	for _, c := range checks {
 		if !strings.Contains(res.stdout, "BLOCKED:"+c.name) {
@@ -361,6 +380,7 @@ func TestEgressBypassesFail(t *testing.T) {
 		}
 	}
 	mustContain(t, "stdout", res.stdout, "api-ok granted")
+	mustContain(t, "stdout", res.stdout, "handed-over-port-served")
 	if slices.Contains(s.seenLabels(), "other") {
 		t.Errorf("the server saw the other run's key")
 	}
