@@ -44,8 +44,10 @@ func (b *countingBody) Read(p []byte) (int, error) {
 // http.ResponseController).
 type countingWriter struct {
 	http.ResponseWriter
-	status int
-	n      int64
+	status   int
+	n        int64
+	want     int64  // the body's length, if known; else -1
+	complete func() // called once n reaches want
 }
 
 func (w *countingWriter) WriteHeader(code int) {
@@ -61,6 +63,9 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	}
 	n, err := w.ResponseWriter.Write(p)
 	w.n += int64(n)
+	if w.n == w.want && w.complete != nil {
+		w.complete()
+	}
 	return n, err
 }
 

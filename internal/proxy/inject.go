@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -38,7 +39,9 @@ func (t target) authority() string {
 type exchange struct {
 	target target
 	ev     Event
-	out    atomic.Int64 // request body bytes read from the agent
+	out    atomic.Int64    // request body bytes read from the agent
+	cw     *countingWriter // the agent's response writer
+	once   sync.Once       // emits ev
 }
 
 type exchangeKey struct{}
@@ -75,23 +78,36 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
 		w = &corkingWriter{ResponseWriter: w, c: cork}
 		defer cork.uncork()
 	}
-	cw := &countingWriter{ResponseWriter: w}
+	x.cw = &countingWriter{ResponseWriter: w, want: -1}
+	// A body of known length is recorded once its last byte is written,
+	// before the flush that lets the agent see it: the agent's next
+	// request, and its event, come after.
+	x.cw.complete = func() { s.record(x) }
+	cw := x.cw
 	defer func() {
 		p := recover()
 		if p != nil && x.ev.Err == "" {
 			x.ev.Err = fmt.Sprint("aborted: ", p)
 		}
-		if cw.status != 0 {
-			x.ev.Status = cw.status
-		}
-		x.ev.Duration = time.Since(x.ev.Time)
-		x.ev.BytesIn, x.ev.BytesOut = cw.n, x.out.Load()
-		s.emit(x.ev)
+		s.record(x)
 		if p != nil {
 			panic(p) // http.ErrAbortHandler: the response was cut short
 		}
 	}()
 	s.rp.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+}
+
+// record emits x's event, once: when the body of known length is complete,
+// or when the handler ends.
+func (s *Server) record(x *exchange) {
+	x.once.Do(func() {
+		if x.cw.status != 0 {
+			x.ev.Status = x.cw.status
+		}
+		x.ev.Duration = time.Since(x.ev.Time)
+		x.ev.BytesIn, x.ev.BytesOut = x.cw.n, x.out.Load()
+		s.emit(x.ev)
+	})
 }
 
 // rewrite points the outgoing request at its target and, for requests
@@ -126,6 +142,9 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 func (s *Server) modifyResponse(res *http.Response) error {
 	if x := exchangeOf(res.Request); x != nil {
 		x.ev.Status = res.StatusCode
+		if res.ContentLength > 0 && res.Request.Method != http.MethodHead {
+			x.cw.want = res.ContentLength
+		}
 	}
 	// A 101's body is the upgraded connection, which ReverseProxy writes to.
 	if cork, ok := res.Request.Context().Value(corkKey{}).(*corkConn); ok && res.Body != nil && res.StatusCode != http.StatusSwitchingProtocols {

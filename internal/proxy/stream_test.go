@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -333,6 +334,37 @@ func TestStreamedChunkTakesOneWrite(t *testing.T) {
 			// slack for a piece that TLS delivered to the proxy in two reads.
 			if got := e.writes.n.Load() - before; got > pieces+2 {
 				t.Fatalf("%d writes to the agent's socket for %d streamed pieces, want at most %d", got, pieces-1, pieces+2)
+			}
+		})
+	}
+}
+
+// TestEventBeforeTheAgentSeesTheEnd checks that a request is recorded
+// before the last byte of its response goes to the agent, so that an event
+// of the agent's next request never comes first in the audit log. (A
+// chunked body's end is written after the handler returns, so only a body
+// of known length could reach the agent first.)
+func TestEventBeforeTheAgentSeesTheEnd(t *testing.T) {
+	for _, scheme := range []string{"http", "https"} {
+		t.Run(scheme, func(t *testing.T) {
+			up := newUpstream(t, scheme, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Length", "5")
+				io.WriteString(w, "hello")
+			}))
+			e := newEnv(t, envOpts{policy: examplePolicy(t), creds: testCreds{map[string]bool{"example.com": true}}, upstream: up})
+			var atEvent atomic.Int64
+			e.srv.OnEvent = func(Event) { atEvent.Store(e.writes.n.Load()) } // before the first request: allowed
+			res, err := e.client(t, testToken).Get(exampleURL(t, up, "/"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := io.ReadAll(res.Body)
+			res.Body.Close()
+			if err != nil || string(b) != "hello" {
+				t.Fatalf("body %q, %v", b, err)
+			}
+			if atEvent.Load() == 0 || atEvent.Load() >= e.writes.n.Load() {
+				t.Fatalf("the event came after %d of the %d writes to the agent's socket: after the body's end", atEvent.Load(), e.writes.n.Load())
 			}
 		})
 	}
