@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -502,4 +503,28 @@ func readFile(t *testing.T, dir, name string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// TestEgressRelayFailureIsReported runs moat-init, in a run's own image,
+// with a relay that fails: the command must not run, and moat-init must
+// say why and what to do, rather than leave the run waiting forever.
+func TestEgressRelayFailureIsReported(t *testing.T) {
+	e := newMoat(t)
+	name := uniqueName(t)
+	ws := e.workspace(map[string]string{"agent.yaml": "network: {policy: none}\n"}) // every run image has moat-init
+	e.mustRun(0, "run", "-n", name, ws, "--", "true")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "docker", "run", "--rm", "--init", "--network", "none", "--label", "moat.e2e=relay-failure",
+		"-e", "MOAT_UID=1000", "-e", "MOAT_GID=1000", "-e", "MOAT_PROXY_PORT=3128",
+		"-e", "MOAT_PROXY_SOCKET=/nonexistent/proxy.sock", "-e", "MOAT_RELAY=/bin/false",
+		e.find(name).Image, "sh", "-c", "echo the command ran")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("moat-init still waits for a relay that failed:\n%s", out)
+	}
+	if code := exitCode(cmd, err); code != 125 || strings.Contains(string(out), "the command ran") {
+		t.Fatalf("exit %d, output:\n%s\nwant 125 and the command not run", code, out)
+	}
+	mustContain(t, "moat-init's output", string(out), "the proxy relay (/bin/false) failed", "static Linux build")
 }
