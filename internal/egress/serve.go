@@ -27,7 +27,7 @@ const ReadyPrefix = "moat-proxy ready "
 const shutdownGrace = 3 * time.Second
 
 // Serve runs the proxy described by cfg until ctx ends or the agent's
-// container is gone (see watchAgent), then drains it and writes the last
+// container is gone (see acceptAgents), then drains it and writes the last
 // audit events. It announces readiness on out.
 func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ...any)) error {
 	srv, err := newServer(cfg, logf)
@@ -64,15 +64,16 @@ func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ..
 	}
 	defer agents.Close()
 	fmt.Fprintf(out, "%s%s\n", ReadyPrefix, cfg.Socket)
+	var failed error
 	select {
 	case <-ctx.Done():
 	case err := <-served:
-		return fmt.Errorf("serving the proxy: %w", err)
+		failed = fmt.Errorf("serving the proxy: %w", err)
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	srv.Shutdown(sctx)
-	return nil
+	return failed
 }
 
 func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {

@@ -8,10 +8,11 @@ import (
 	"sync"
 )
 
-// corkConn sits under the TLS connection of an intercepted tunnel. While
-// corked, it gathers what TLS writes (the records of one body write: the
-// chunk header, the data and the chunk's end) and sends it in one write
-// when uncorked. On loopback each write to the socket costs a wakeup of
+// corkConn is the agent's connection as the proxy writes to it: under the
+// HTTP server for plain requests (corkListener), and under the TLS session
+// of an intercepted tunnel. While corked, it gathers what is written (for a
+// tunnel, the TLS records of one body write: the chunk header, the data and
+// the chunk's end) and sends it in one write when uncorked. On loopback each write to the socket costs a wakeup of
 // the reader; a streamed body otherwise takes three per upstream read.
 //
 // The response's writer corks on each body write and uncorks on Flush, at
