@@ -24,7 +24,6 @@ package egress
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/tls"
 	"crypto/x509"
@@ -140,34 +139,20 @@ func startBenchSidecar(b *testing.B, up *benchUpstream, audited bool) *benchSide
 		cfg.Audit = &Audit{Path: s.auditLog, RunID: "bench", Key: key}
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	relayDone := make(chan error, 1)
-	go func() { relayDone <- Relay(ctx, ln.(*net.TCPListener), cfg.Socket, 10*time.Second) }()
-	served := make(chan error, 1)
-	go func() { served <- Serve(ctx, cfg, io.Discard, b.Logf) }()
+	addr, stop := runSidecar(b, cfg, 0, io.Discard)
 	s.stopFn = func() {
 		s.mu.Lock()
 		for _, tr := range s.clients {
 			tr.CloseIdleConnections()
 		}
 		s.mu.Unlock()
-		cancel()
-		if err := <-served; err != nil {
-			b.Errorf("Serve: %v", err)
-		}
-		if err := <-relayDone; err != nil {
-			b.Errorf("Relay: %v", err)
-		}
+		stop()
 	}
 	b.Cleanup(s.stop)
 
 	s.roots = x509.NewCertPool()
 	s.roots.AppendCertsFromPEM(ca.CertPEM())
-	s.proxyURL = &url.URL{Scheme: "http", User: url.UserPassword("moat", cfg.Token), Host: ln.Addr().String()}
+	s.proxyURL = &url.URL{Scheme: "http", User: url.UserPassword("moat", cfg.Token), Host: addr}
 	return s
 }
 

@@ -37,7 +37,7 @@ func Relay(ctx context.Context, ln *net.TCPListener, socket string, wait time.Du
 	}
 	defer c.Close()
 	if err := sendListener(c.(*net.UnixConn), ln); err != nil {
-		return fmt.Errorf("handing the proxy port to the proxy: %w", err)
+		return fmt.Errorf("handing the port to the proxy: %w", err)
 	}
 	ln.Close()
 	// The proxy never writes: a read ends when ctx ends or the proxy does.

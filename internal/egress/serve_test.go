@@ -77,27 +77,10 @@ func startSidecar(t *testing.T, delay time.Duration) *sidecar {
 		t.Fatal(err)
 	}
 
-	ctx, cancel := context.WithCancel(context.Background())
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	relayDone := make(chan error, 1)
-	go func() { relayDone <- Relay(ctx, ln.(*net.TCPListener), cfg.Socket, 10*time.Second) }()
-	served := make(chan error, 1)
 	var ready bytes.Buffer
-	go func() {
-		time.Sleep(delay)
-		served <- Serve(ctx, cfg, &ready, t.Logf)
-	}()
+	addr, stop := runSidecar(t, cfg, delay, &ready)
 	s.stop = func() {
-		cancel()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-		if err := <-relayDone; err != nil {
-			t.Errorf("Relay: %v", err)
-		}
+		stop()
 		if !strings.HasPrefix(ready.String(), ReadyPrefix) {
 			t.Errorf("Serve wrote %q, want the ready line", ready.String())
 		}
@@ -105,7 +88,7 @@ func startSidecar(t *testing.T, delay time.Duration) *sidecar {
 
 	roots := x509.NewCertPool()
 	roots.AppendCertsFromPEM(ca.CertPEM())
-	proxyURL := &url.URL{Scheme: "http", User: url.UserPassword("moat", cfg.Token), Host: ln.Addr().String()}
+	proxyURL := &url.URL{Scheme: "http", User: url.UserPassword("moat", cfg.Token), Host: addr}
 	s.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 		Proxy: http.ProxyURL(proxyURL), TLSClientConfig: &tls.Config{RootCAs: roots},
 		// Name lookups happen in the proxy: example.com maps to 127.0.0.1 only there.
@@ -266,20 +249,41 @@ func serveBare(t *testing.T) (*Config, <-chan error) {
 // relayPort opens a TCP port and has Relay hand it to the proxy at socket,
 // as in the agent's container. end stops the relay, as the container's end
 // does, and checks it returned nil.
-func relayPort(t *testing.T, socket string) (addr string, end func()) {
-	t.Helper()
+func relayPort(tb testing.TB, socket string) (addr string, end func()) {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	relayed := make(chan error, 1)
-	go func() { relayed <- Relay(ctx, ln.(*net.TCPListener), socket, 5*time.Second) }()
+	go func() { relayed <- Relay(ctx, ln.(*net.TCPListener), socket, 10*time.Second) }()
 	return ln.Addr().String(), func() {
 		cancel()
 		if err := <-relayed; err != nil {
-			t.Fatal(err)
+			tb.Errorf("Relay: %v", err)
 		}
+	}
+}
+
+// runSidecar serves cfg's proxy, after delay, on a port a relay hands it,
+// as in a run, writing its ready line to out. It returns the port's
+// address and stop, which stops both and checks they returned nil.
+func runSidecar(tb testing.TB, cfg *Config, delay time.Duration, out io.Writer) (addr string, stop func()) {
+	tb.Helper()
+	addr, endRelay := relayPort(tb, cfg.Socket)
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() {
+		time.Sleep(delay)
+		served <- Serve(ctx, cfg, out, tb.Logf)
+	}()
+	return addr, func() {
+		cancel()
+		if err := <-served; err != nil {
+			tb.Errorf("Serve: %v", err)
+		}
+		endRelay()
 	}
 }
 

@@ -77,7 +77,7 @@ func startBackground(ln *net.TCPListener, socket string, wait time.Duration) err
 	if err != nil {
 		return err
 	}
-	c := exec.Command(exe, "proxy", "relay", "--socket", socket, "--wait", wait.String(), "--listener-fd", strconv.Itoa(3))
+	c := exec.Command(exe, "proxy", "relay", "--socket", socket, "--wait", wait.String(), "--listener-fd", "3")
 	c.ExtraFiles = []*os.File{f} // descriptor 3
 	c.Stderr = os.Stderr
 	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
