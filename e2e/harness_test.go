@@ -452,8 +452,20 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 }
 
 // workspace makes a workspace directory (mode 0755, so the agent's
-// unprivileged user can read it) holding files, name -> content.
+// unprivileged user can read it) holding files, name -> content, and
+// approves its agent.yaml as the user would with 'moat trust --yes'.
 func (e *moatEnv) workspace(files map[string]string) string {
+	e.t.Helper()
+	dir := e.untrustedWorkspace(files)
+	if _, ok := files["agent.yaml"]; ok {
+		e.trust(dir)
+	}
+	return dir
+}
+
+// untrustedWorkspace is workspace without the approval: a repository
+// cloned from someone else, say.
+func (e *moatEnv) untrustedWorkspace(files map[string]string) string {
 	e.t.Helper()
 	dir := filepath.Join(e.t.TempDir(), "ws")
 	writeTree(e.t, dir, files)
@@ -461,6 +473,12 @@ func (e *moatEnv) workspace(files map[string]string) string {
 	e.workspaces = append(e.workspaces, dir)
 	e.mu.Unlock()
 	return dir
+}
+
+// trust approves what dir's agent.yaml asks for.
+func (e *moatEnv) trust(dir string) {
+	e.t.Helper()
+	e.mustRun(0, "trust", "--yes", dir)
 }
 
 func writeTree(t *testing.T, dir string, files map[string]string) {

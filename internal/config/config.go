@@ -38,17 +38,23 @@ type Config struct {
 	Path         string            // the file it came from; "" when there was none
 }
 
-// Load reads dir/agent.yaml. A missing file is not an error: it returns an
+// Load reads dir/agent.yaml, which must be a regular file inside dir (see
+// ReadInside). A missing file is not an error: it returns an
 // empty Config with Path "". The Path of the result, and of any error, is
 // filepath.Join(dir, FileName), so it is relative when dir is.
 func Load(dir string) (*Config, error) {
 	path := filepath.Join(dir, FileName)
-	data, err := readFile(path)
+	data, err := ReadInside(dir, FileName, maxFileSize)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Config{}, misnamed(dir)
 	}
+	var tooLarge *TooLargeError
+	if errors.As(err, &tooLarge) {
+		return nil, &Error{File: path, Msg: err.Error()}
+	}
 	if err != nil {
-		return nil, err
+		return nil, &Error{File: path, Msg: "cannot be read: " + err.Error(),
+			Remedy: "agent.yaml must be a regular file of at most 1 MiB inside the workspace (a link may point only inside it)."}
 	}
 	return Parse(path, data)
 }

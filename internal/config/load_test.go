@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -96,7 +97,68 @@ func TestLoadUnreadable(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Load(dir)
-	if err == nil || !strings.HasPrefix(err.Error(), "reading "+filepath.Join(dir, FileName)+": ") {
-		t.Fatalf("got %v, want a reading error", err)
+	if want := filepath.Join(dir, FileName) + ": cannot be read: not a regular file (a directory)"; err == nil || err.Error() != want {
+		t.Fatalf("got %v, want %q", err, want)
+	}
+}
+
+// TestLoadHostileFile checks agent.yaml files an agent could plant: none
+// is read outside the workspace, and none makes Load block.
+func TestLoadHostileFile(t *testing.T) {
+	t.Parallel()
+	outside := t.TempDir()
+	writeFile(t, filepath.Join(outside, "secret.yaml"), "name: secret\n")
+	tests := []struct {
+		name  string
+		setup func(t *testing.T, dir string)
+		want  string // after "<dir>/agent.yaml: cannot be read: "
+	}{
+		{"fifo", func(t *testing.T, dir string) {
+			if err := syscall.Mkfifo(filepath.Join(dir, FileName), 0o600); err != nil {
+				t.Fatal(err)
+			}
+		}, "not a regular file (a FIFO)"},
+		{"absolute link out", func(t *testing.T, dir string) {
+			mustSymlink(t, filepath.Join(outside, "secret.yaml"), filepath.Join(dir, FileName))
+		}, "it leads outside the workspace (through a link or '..')"},
+		{"relative link out", func(t *testing.T, dir string) {
+			rel, _ := filepath.Rel(dir, filepath.Join(outside, "secret.yaml"))
+			mustSymlink(t, rel, filepath.Join(dir, FileName))
+		}, "it leads outside the workspace (through a link or '..')"},
+		{"device", func(t *testing.T, dir string) {
+			mustSymlink(t, "/dev/zero", filepath.Join(dir, FileName))
+		}, "it leads outside the workspace (through a link or '..')"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			tt.setup(t, dir)
+			_, err := Load(dir)
+			if want := filepath.Join(dir, FileName) + ": cannot be read: " + tt.want; err == nil || err.Error() != want {
+				t.Fatalf("got %v, want %q", err, want)
+			}
+		})
+	}
+}
+
+func TestLoadLinkInsideWorkspace(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "conf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFile(t, filepath.Join(dir, "conf", "real.yaml"), "name: inside\n")
+	mustSymlink(t, "conf/real.yaml", filepath.Join(dir, FileName))
+	c, err := Load(dir)
+	if err != nil || c.Name != "inside" {
+		t.Fatalf("got %+v, %v; want name inside", c, err)
+	}
+}
+
+func mustSymlink(t *testing.T, target, link string) {
+	t.Helper()
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -191,15 +191,25 @@ func upstreamRoots(p *plan) ([]byte, error) {
 			break
 		}
 	}
-	if p.cfg.Network.CA == "" {
+	if p.networkCA == nil {
 		return roots, nil
 	}
-	path := expandSource(p.cfg.Network.CA, p.workspace)
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, &CAFileError{File: configName(p), CA: p.cfg.Network.CA, Err: err}
+	return append(append(roots, '\n'), p.networkCA...), nil
+}
+
+// resolveNetworkCA reads network.ca, a file in the workspace, once: the
+// content approved is the content the proxy trusts.
+func resolveNetworkCA(_ *Manager, _ Options, p *plan) error {
+	ca := p.cfg.Network.CA
+	if ca == "" || policy.Mode(p.cfg.Network.Policy) == policy.None {
+		return nil
 	}
-	return append(append(roots, '\n'), data...), nil
+	data, err := readWorkspaceFile(p.workspace, ca)
+	if err != nil {
+		return &CAFileError{File: configName(p), CA: ca, Err: err}
+	}
+	p.networkCA = data
+	return nil
 }
 
 // CAFileError reports a network.ca file that cannot be read.
@@ -209,11 +219,11 @@ type CAFileError struct {
 }
 
 func (e *CAFileError) Error() string {
-	return fmt.Sprintf("%s: network.ca %s: %v", e.File, e.CA, e.Err)
+	return fmt.Sprintf("%s: network.ca %s: %v", e.File, printable(e.CA), e.Err)
 }
 func (e *CAFileError) Unwrap() error { return e.Err }
 func (e *CAFileError) Hint() string {
-	return "Give the path of a PEM file of CA certificates (relative to the workspace, ~/ or absolute), or remove network.ca."
+	return "Give the path, relative to the workspace, of a PEM file of CA certificates inside it, or remove network.ca."
 }
 
 // proxyEnv is what the agent gets to use the proxy and trust its CA.

@@ -82,6 +82,10 @@ type Manager struct {
 	// BuildkitImage is the user's default BuildKit sidecar image
 	// (config.yaml); "" means DefaultBuildkitImage.
 	BuildkitImage string
+	// AskApproval asks the user to approve what a workspace's agent.yaml
+	// asks for beyond what they approved before; nil (no terminal) makes
+	// such a run fail before anything is created.
+	AskApproval Approver
 }
 
 func (m *Manager) now() time.Time {

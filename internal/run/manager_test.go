@@ -24,7 +24,9 @@ func newTestManager(t *testing.T) (*Manager, *runtest.Engine) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &Manager{Engine: eng, Store: &state.Store{Root: t.TempDir()}, Version: "test", ProxyBinary: bin}, eng
+	// Every run is approved here; approval_test.go tests approval itself.
+	approveAll := func(ApprovalRequest) (bool, error) { return true, nil }
+	return &Manager{Engine: eng, Store: &state.Store{Root: t.TempDir()}, Version: "test", ProxyBinary: bin, AskApproval: approveAll}, eng
 }
 
 // agentSpec returns the spec of the one agent container eng holds.

@@ -52,6 +52,7 @@ type plan struct {
 	features  []feature
 	uid, gid  int
 	egress    *egressPlan
+	networkCA []byte // network.ca's content, as read once for the proxy
 
 	buildkitVolume string // the BuildKit sidecar's state volume, once created
 }
@@ -66,18 +67,32 @@ const WorkspaceTarget = config.WorkspaceTarget
 // agent never runs as root.
 const fallbackUID = 1000
 
-func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
-	ws, err := resolveWorkspace(opts.Workspace)
+// loadWorkspace starts a plan: the workspace, checked, and its agent.yaml.
+func (m *Manager) loadWorkspace(path string) (*plan, error) {
+	ws, err := resolveWorkspace(path)
 	if err != nil {
+		return nil, err
+	}
+	if err := m.checkWorkspace(ws); err != nil {
 		return nil, err
 	}
 	cfg, err := config.Load(ws)
 	if err != nil {
 		return nil, err
 	}
-	p := &plan{workspace: ws, cfg: cfg}
+	return &plan{workspace: ws, cfg: cfg}, nil
+}
+
+func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
+	p, err := m.loadWorkspace(opts.Workspace)
+	if err != nil {
+		return nil, err
+	}
 	steps := []func(*Manager, Options, *plan) error{
-		resolveName, resolveCommand, resolveEnv, resolveMounts, resolveDeps, resolveUser, resolveEgress,
+		resolveName, resolveCommand, resolveEnv, resolveMounts, resolveDeps, resolveUser, resolveNetworkCA,
+		// Approval comes before grants are loaded: a hostile agent.yaml
+		// must not lead to 'moat grant' hints, let alone to credentials.
+		checkApproval, resolveEgress,
 	}
 	for _, step := range steps {
 		if err := step(m, opts, p); err != nil {
@@ -183,12 +198,18 @@ func resolveEnv(_ *Manager, opts Options, p *plan) error {
 	return nil
 }
 
-func resolveMounts(_ *Manager, _ Options, p *plan) error {
+// resolveMounts resolves each mount's source, links included, now: what
+// agent.yaml names may have been replaced by the agent since the last run.
+func resolveMounts(m *Manager, _ Options, p *plan) error {
 	p.mounts = []runtime.Mount{{Source: p.workspace, Target: WorkspaceTarget}}
+	protected := m.protectedPaths()
 	for _, mt := range p.cfg.Mounts {
-		src := expandSource(mt.Source, p.workspace)
-		if _, err := os.Stat(src); err != nil {
-			return &MountError{File: p.cfg.Path, Mount: mt, Source: src}
+		if err := checkMountTarget(mt, p); err != nil {
+			return err
+		}
+		src, err := m.resolveMountSource(mt, p, protected)
+		if err != nil {
+			return err
 		}
 		p.mounts = append(p.mounts, runtime.Mount{Source: src, Target: mt.Target, ReadOnly: mt.ReadOnly})
 	}
@@ -215,11 +236,11 @@ type MountError struct {
 }
 
 func (e *MountError) Error() string {
-	return fmt.Sprintf("%s: mount %s:%s: source %s does not exist", e.File, e.Mount.Source, e.Mount.Target, e.Source)
+	return fmt.Sprintf("%s: mount %s: source %s does not exist", e.File, printable(e.Mount.String()), printable(e.Source))
 }
 
 func (e *MountError) Hint() string {
-	return fmt.Sprintf("Create it ('mkdir -p %s') or remove the mount from %s.", e.Source, e.File)
+	return fmt.Sprintf("Create the directory %s, or remove the mount from %s.", printable(e.Source), e.File)
 }
 
 func resolveDeps(_ *Manager, _ Options, p *plan) error {

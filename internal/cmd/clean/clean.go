@@ -3,7 +3,6 @@
 package clean
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -122,10 +121,7 @@ func confirm(io *iostreams.IOStreams) (bool, error) {
 		return false, cmdutil.WithHint(fmt.Errorf("refusing to clean without confirmation: stdin is not a terminal"),
 			"Run 'moat clean -f' to clean without asking, or 'moat clean --dry-run' to only list.")
 	}
-	fmt.Fprint(io.ErrOut, "Remove these? [y/N] ")
-	line, _ := bufio.NewReader(io.In).ReadString('\n')
-	answer := strings.ToLower(strings.TrimSpace(line))
-	if answer != "y" && answer != "yes" {
+	if !cmdutil.Confirm(io, "Remove these?") {
 		fmt.Fprintln(io.ErrOut, "Nothing removed.")
 		return false, nil
 	}

@@ -25,6 +25,7 @@ import (
 	runcmd "github.com/moatsh/moat/internal/cmd/run"
 	"github.com/moatsh/moat/internal/cmd/stop"
 	tracecmd "github.com/moatsh/moat/internal/cmd/trace"
+	trustcmd "github.com/moatsh/moat/internal/cmd/trust"
 	"github.com/moatsh/moat/internal/cmd/version"
 	"github.com/moatsh/moat/internal/cmdutil"
 )
@@ -57,6 +58,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		tracecmd.NewCmdTrace(f, nil),
 		grantcmd.NewCmdGrant(f, nil),
 		revoke.NewCmdRevoke(f, nil),
+		trustcmd.NewCmdTrust(f, nil),
 		depscmd.NewCmdDeps(f),
 		version.NewCmdVersion(f),
 		exitCodesTopic(),

@@ -114,12 +114,20 @@ func runRun(ctx context.Context, o *Options) error {
 		Detach: o.Detach, Interactive: o.Interactive, TTY: o.TTY, Rebuild: o.Rebuild, Keep: o.Keep,
 		Grants: o.Grants, Stdin: o.IO.In, Stdout: o.IO.Out, Stderr: o.IO.ErrOut,
 	}
+	var raw rawTerminal
 	if o.TTY {
-		restore, err := setupTerminal(o.IO, &ro)
+		restore, err := setupTerminal(o.IO, &ro, &raw)
 		if err != nil {
 			return err
 		}
 		defer restore()
+	}
+	if o.IO.IsStdinTTY() && o.IO.IsStderrTTY() {
+		mgr.AskApproval = func(req run.ApprovalRequest) (bool, error) {
+			var yes bool
+			raw.whileCooked(func() { yes = cmdutil.AskApproval(o.IO, req) })
+			return yes, nil
+		}
 	}
 	res, err := mgr.Run(ctx, ro)
 	return o.report(res, err)
@@ -144,9 +152,32 @@ func (o *Options) report(res run.Result, err error) error {
 	return nil
 }
 
+// rawTerminal is the user's terminal while a TTY run has it in raw mode.
+type rawTerminal struct {
+	fd  int
+	old *term.State // nil when the terminal is not raw
+}
+
+// whileCooked runs f with the terminal back in its normal mode, for a
+// question asked before the run starts.
+func (t *rawTerminal) whileCooked(f func()) {
+	if t.old == nil {
+		f()
+		return
+	}
+	cur, err := term.GetState(t.fd)
+	if err != nil {
+		f()
+		return
+	}
+	term.Restore(t.fd, t.old)
+	defer term.Restore(t.fd, cur)
+	f()
+}
+
 // setupTerminal puts the user's terminal in raw mode for a TTY run and
 // reports size changes; restore undoes it.
-func setupTerminal(io *iostreams.IOStreams, ro *run.Options) (restore func(), err error) {
+func setupTerminal(io *iostreams.IOStreams, ro *run.Options, raw *rawTerminal) (restore func(), err error) {
 	ro.TerminalSize = io.TerminalSize
 	resized := make(chan struct{}, 1)
 	winch := make(chan os.Signal, 1)
@@ -168,6 +199,7 @@ func setupTerminal(io *iostreams.IOStreams, ro *run.Options) (restore func(), er
 	if err != nil {
 		return restore, fmt.Errorf("setting the terminal to raw mode: %w", err)
 	}
+	raw.fd, raw.old = io.InFd(), old
 	return func() {
 		signal.Stop(winch)
 		term.Restore(io.InFd(), old)

@@ -1,0 +1,229 @@
+package run
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"path/filepath"
+	"strings"
+
+	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/deps"
+	"github.com/moatsh/moat/internal/grant"
+	"github.com/moatsh/moat/internal/policy"
+	"github.com/moatsh/moat/internal/trust"
+)
+
+// agent.yaml is approved, not obeyed: what it gives the agent beyond the
+// default sandbox must have been approved by the user for this workspace
+// (trust.Store), because the agent of the last run could have written it.
+
+// ApprovalRequest is what a run asks the user to approve.
+type ApprovalRequest struct {
+	Workspace string
+	File      string   // the agent.yaml asking
+	Changes   []string // each permission not approved yet, worded
+	First     bool     // nothing was approved for this workspace yet
+}
+
+// Approver asks the user about a request and reports their answer. The CLI
+// sets one only when it can ask (a terminal); without one a run that
+// needs approval fails before anything is created.
+type Approver func(ApprovalRequest) (bool, error)
+
+// NotApprovedError reports a config that asks for what the user has not
+// approved for its workspace.
+type NotApprovedError struct {
+	ApprovalRequest
+	Declined bool // the user was asked and said no
+}
+
+func (e *NotApprovedError) Error() string {
+	var b strings.Builder
+	if e.Declined {
+		fmt.Fprintf(&b, "not approved: %s asks for", e.File)
+	} else {
+		fmt.Fprintf(&b, "%s asks for", e.File)
+	}
+	b.WriteString(" what you have not approved for this workspace:")
+	for _, c := range e.Changes {
+		b.WriteString("\n  - " + c)
+	}
+	return b.String()
+}
+
+func (e *NotApprovedError) Hint() string {
+	if e.Declined {
+		return "Nothing was run. Change agent.yaml, or approve it with: moat trust " + shellQuote(e.Workspace)
+	}
+	return "Review and approve it with: moat trust " + shellQuote(e.Workspace)
+}
+
+func (m *Manager) trustStore() *trust.Store {
+	return &trust.Store{Dir: filepath.Join(m.Store.Root, "trust")}
+}
+
+// checkApproval is the last step of resolving a run: everything agent.yaml
+// asks for is known, nothing is built or created yet.
+func checkApproval(m *Manager, _ Options, p *plan) error {
+	sb := sandboxOf(p, m.grantHostsByName)
+	store := m.trustStore()
+	approved, err := store.Approved(p.workspace)
+	if err != nil {
+		return err
+	}
+	wide := trust.Widening(approved, sb.Permissions)
+	if len(wide) == 0 {
+		return nil
+	}
+	req := ApprovalRequest{Workspace: p.workspace, File: configName(p), First: approved == nil, Changes: sb.DescribeAll(wide)}
+	if m.AskApproval == nil {
+		return &NotApprovedError{ApprovalRequest: req}
+	}
+	ok, err := m.AskApproval(req)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return &NotApprovedError{ApprovalRequest: req, Declined: true}
+	}
+	return store.Approve(p.workspace, sb.Permissions, m.now())
+}
+
+// sandboxOf lists what p's agent.yaml gives the agent beyond the default
+// sandbox. Flags (-e, --grant) are the user's own and need no approval.
+// Mount sources are the resolved host paths and network.ca is pinned by
+// the digest of the content the proxy will trust.
+func sandboxOf(p *plan, grantHosts func(string) []string) *trust.Sandbox {
+	sb := &trust.Sandbox{GrantHosts: map[string][]string{}}
+	for _, g := range p.cfg.Grants {
+		sb.Add(trust.Grant, g)
+		sb.GrantHosts[g] = grantHosts(g)
+	}
+	for _, mt := range p.mounts[1:] { // the first is the workspace
+		sb.Add(trust.Read, mt.Source+":"+mt.Target)
+		if !mt.ReadOnly {
+			sb.Add(trust.Write, mt.Source+":"+mt.Target)
+		}
+	}
+	addNetwork(sb, p.cfg.Network, p.networkCA)
+	for _, k := range sortedKeys(p.cfg.Env) {
+		sb.Add(trust.Env, k+"="+p.cfg.Env[k])
+	}
+	for _, d := range p.deps {
+		switch d.Mode {
+		case deps.DockerHost:
+			sb.Add(trust.Docker, "host")
+		case deps.DockerDind:
+			sb.Add(trust.Docker, "dind")
+		}
+	}
+	addDockerOptions(sb, p.cfg.Docker)
+	return sb
+}
+
+func addNetwork(sb *trust.Sandbox, nw config.Network, ca []byte) {
+	switch policy.Mode(nw.Policy) {
+	case policy.None:
+		return // no network: nothing else in the section reaches anything
+	case policy.Permissive:
+		sb.Add(trust.Network, "")
+		sb.Add(trust.AnyHost, "")
+	default:
+		sb.Add(trust.Network, "")
+	}
+	for _, a := range nw.Allow {
+		sb.Add(trust.Allow, a)
+	}
+	for _, name := range sortedKeys(nw.Hosts) {
+		sb.Add(trust.Host, name+"="+nw.Hosts[name])
+	}
+	if ca != nil {
+		sum := sha256.Sum256(ca)
+		sb.Add(trust.CA, nw.CA+" sha256:"+hex.EncodeToString(sum[:]))
+	}
+}
+
+// addDockerOptions adds the docker settings that widen the sandbox; the
+// others (ready_timeout, buildkit: false) only tune or narrow it.
+func addDockerOptions(sb *trust.Sandbox, d config.Docker) {
+	if d.Cache {
+		sb.Add(trust.Option, "cache")
+	}
+	if d.HostBypassesEgress {
+		sb.Add(trust.Option, "host_bypasses_egress")
+	}
+	if d.BuildkitImage != "" {
+		sb.Add(trust.Option, "buildkit_image="+d.BuildkitImage)
+	}
+	for _, r := range d.InsecureRegistries {
+		sb.Add(trust.Option, "insecure_registry="+r)
+	}
+	if d.Install == "docker" {
+		sb.Add(trust.Option, "install=docker")
+	}
+}
+
+// Review is a workspace's sandbox as 'moat trust' shows it.
+type Review struct {
+	Workspace string
+	File      string   // agent.yaml, or "" when there is none
+	All       []string // everything agent.yaml gives the agent, worded
+	New       []string // the part not approved yet
+	sandbox   *trust.Sandbox
+}
+
+// Review resolves the workspace at path and its agent.yaml the way a run
+// would, without building or creating anything, and compares what it asks
+// for with what was approved.
+func (m *Manager) Review(_ context.Context, path string) (*Review, error) {
+	p, err := m.loadWorkspace(path)
+	if err != nil {
+		return nil, err
+	}
+	for _, step := range []func(*Manager, Options, *plan) error{resolveMounts, resolveDeps, resolveNetworkCA} {
+		if err := step(m, Options{}, p); err != nil {
+			return nil, err
+		}
+	}
+	sb := sandboxOf(p, m.grantHostsByName)
+	approved, err := m.trustStore().Approved(p.workspace)
+	if err != nil {
+		return nil, err
+	}
+	return &Review{Workspace: p.workspace, File: p.cfg.Path, sandbox: sb,
+		All: sb.DescribeAll(sb.Permissions), New: sb.DescribeAll(trust.Widening(approved, sb.Permissions))}, nil
+}
+
+// ApproveReview records what r shows as approved for its workspace.
+func (m *Manager) ApproveReview(r *Review) error {
+	return m.trustStore().Approve(r.Workspace, r.sandbox.Permissions, m.now())
+}
+
+// grantHostsByName returns a grant's hosts for wording, without failing
+// on a grant that is not stored yet.
+func (m *Manager) grantHostsByName(name string) []string {
+	if g, ok := grant.Builtin(grant.Kind(name)); ok {
+		return g.Hosts
+	}
+	if m.Grants == nil {
+		return nil
+	}
+	g, _, err := m.Grants.Get(name)
+	if err != nil {
+		return nil
+	}
+	return g.Hosts
+}
+
+// shellQuote quotes s for a POSIX shell, so a hint's command can be pasted
+// as it is whatever the path holds.
+func shellQuote(s string) string {
+	if s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+,:@%", r))
+	}) < 0 {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,250 @@
+// Package trust owns what a user approved a workspace's agent.yaml to give
+// its agent: the sandbox a config asks for, as a set of permissions that
+// can be compared (Sandbox), the record of the approved set per workspace
+// under $MOAT_HOME/trust, and the comparison that finds what a config adds
+// beyond that record, each addition worded as what the agent could then do.
+//
+// agent.yaml lives in the workspace, which the agent writes: its contents
+// are a request, never an authority. Only additions need approval; a config
+// that asks for less than was approved runs unchanged.
+package trust
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+)
+
+// Kind is what a permission gives.
+type Kind string
+
+const (
+	// Network: the run has a network through its proxy (strict and
+	// permissive policies); AnyHost: it reaches every public host
+	// (permissive).
+	Network Kind = "network"
+	AnyHost Kind = "any-host"
+	Allow   Kind = "allow"  // a network.allow rule
+	Host    Kind = "host"   // a network.hosts mapping, "name=address"
+	CA      Kind = "ca"     // network.ca, "path sha256:digest"
+	Grant   Kind = "grant"  // a grant by name
+	Read    Kind = "read"   // a host path the agent reads, "source:target"
+	Write   Kind = "write"  // a host path the agent writes, "source:target"
+	Env     Kind = "env"    // an environment variable, "NAME=value"
+	Docker  Kind = "docker" // a Docker mode: "host" or "dind"
+	Option  Kind = "option" // a docker section setting that widens, "name" or "name=value"
+)
+
+// Permission is one thing a config gives the agent. Value is canonical for
+// its kind, so two equal permissions compare equal.
+type Permission struct {
+	Kind  Kind   `json:"kind"`
+	Value string `json:"value"`
+}
+
+// Sandbox is everything a workspace's config gives its agent beyond the
+// default sandbox (strict policy, no grants, no mounts but the workspace),
+// plus context for wording it.
+type Sandbox struct {
+	Permissions []Permission
+	// GrantHosts maps a grant's name to the hosts its credential is
+	// injected for, to word host mappings and CAs that reach them.
+	GrantHosts map[string][]string
+}
+
+// Default is what a workspace without agent.yaml gets: a network through
+// the proxy under the strict policy. Nothing in it needs approval.
+var Default = []Permission{{Kind: Network}}
+
+// Add adds a permission once.
+func (s *Sandbox) Add(kind Kind, value string) {
+	p := Permission{Kind: kind, Value: value}
+	if !slices.Contains(s.Permissions, p) {
+		s.Permissions = append(s.Permissions, p)
+	}
+}
+
+// Sorted returns the permissions in a stable order: by kind as listed
+// above, then by value.
+func Sorted(ps []Permission) []Permission {
+	out := slices.Clone(ps)
+	slices.SortFunc(out, func(a, b Permission) int {
+		if c := kindRank(a.Kind) - kindRank(b.Kind); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Value, b.Value)
+	})
+	return slices.Compact(out)
+}
+
+var kindOrder = []Kind{Grant, Read, Write, Network, AnyHost, Allow, Host, CA, Docker, Option, Env}
+
+func kindRank(k Kind) int {
+	if i := slices.Index(kindOrder, k); i >= 0 {
+		return i
+	}
+	return len(kindOrder)
+}
+
+// Widening returns the permissions of want that approved does not hold,
+// in Sorted order. Everything else in want is already approved or part of
+// the default sandbox.
+func Widening(approved, want []Permission) []Permission {
+	var out []Permission
+	for _, p := range want {
+		if !slices.Contains(approved, p) && !slices.Contains(Default, p) {
+			out = append(out, p)
+		}
+	}
+	return Sorted(out)
+}
+
+// Describe words a permission as what the agent could do with it, for a
+// user deciding whether to allow it. Values come from a file the agent can
+// write: anything that is not printable is quoted.
+func (s *Sandbox) Describe(p Permission) string {
+	v := printable(p.Value)
+	switch p.Kind {
+	case Grant:
+		if hosts := s.GrantHosts[p.Value]; len(hosts) > 0 {
+			return fmt.Sprintf("requests to %s would carry the credential of grant %s", strings.Join(hosts, ", "), v)
+		}
+		return fmt.Sprintf("requests would carry the credential of grant %s", v)
+	case Read, Write:
+		src, target, _ := strings.Cut(p.Value, ":")
+		verb := "read"
+		if p.Kind == Write {
+			verb = "read and change"
+		}
+		return fmt.Sprintf("the agent could %s %s (mounted at %s)", verb, printable(src), printable(target))
+	case Network:
+		return "the agent could reach the hosts network.allow and its grants name, through the proxy"
+	case AnyHost:
+		return "the agent could reach any public host (network.policy: permissive)"
+	case Allow:
+		return fmt.Sprintf("the agent could reach %s (network.allow)", v)
+	case Host:
+		return s.describeHost(p.Value)
+	case CA:
+		return s.describeCA(p.Value)
+	case Env:
+		name, val, _ := strings.Cut(p.Value, "=")
+		return fmt.Sprintf("the agent's environment would set %s=%s", printable(name), printable(val))
+	case Docker:
+		return describeDocker(p.Value)
+	case Option:
+		return describeOption(p.Value)
+	}
+	return fmt.Sprintf("%s %s", printable(string(p.Kind)), v)
+}
+
+// DescribeAll words each permission of ps in Sorted order; read access to
+// a mount goes without saying where write access is listed.
+func (s *Sandbox) DescribeAll(ps []Permission) []string {
+	var out []string
+	for _, p := range Sorted(ps) {
+		if p.Kind == Read && slices.Contains(ps, Permission{Kind: Write, Value: p.Value}) {
+			continue
+		}
+		out = append(out, s.Describe(p))
+	}
+	return out
+}
+
+// describeHost words a network.hosts mapping, calling out one that sends a
+// grant's credential somewhere else.
+func (s *Sandbox) describeHost(value string) string {
+	name, addr, _ := strings.Cut(value, "=")
+	if grants := s.grantsFor(name); len(grants) > 0 {
+		return fmt.Sprintf("the credentials of grant %s would go to %s (network.hosts sends %s there)",
+			strings.Join(grants, ", "), printable(addr), printable(name))
+	}
+	return fmt.Sprintf("requests to %s would go to %s (network.hosts)", printable(name), printable(addr))
+}
+
+// describeCA words a network.ca file, calling out that its holder can
+// receive every grant's credential.
+func (s *Sandbox) describeCA(value string) string {
+	path, digest, _ := strings.Cut(value, " ")
+	out := fmt.Sprintf("the proxy would trust servers whose certificates %s (%s) signs", printable(path), printable(digest))
+	if names := s.grantNames(); len(names) > 0 {
+		out += fmt.Sprintf("; whoever holds that CA's key could receive the credentials of grant %s", strings.Join(names, ", "))
+	}
+	return out
+}
+
+func describeDocker(mode string) string {
+	switch mode {
+	case "host":
+		return "the agent would control the host's Docker engine (docker:host), which is root on this machine"
+	case "dind":
+		return "the agent would run its own Docker daemon (docker:dind) in a container with extra privileges"
+	}
+	return "the agent would get Docker mode " + printable(mode)
+}
+
+func describeOption(value string) string {
+	name, val, _ := strings.Cut(value, "=")
+	switch name {
+	case "cache":
+		return "the agent's Docker images and containers would be kept for the next run of this workspace (docker.cache)"
+	case "host_bypasses_egress":
+		return "docker:host would be allowed with grants or a strict policy, which it bypasses (docker.host_bypasses_egress)"
+	case "buildkit_image":
+		return fmt.Sprintf("the BuildKit sidecar would run image %s with extra privileges (docker.buildkit_image)", printable(val))
+	case "insecure_registry":
+		return fmt.Sprintf("the run's Docker would pull from %s over plain HTTP (docker.insecure_registries)", printable(val))
+	case "install":
+		return fmt.Sprintf("Docker would be installed from %s's packages (docker.install)", printable(val))
+	}
+	return fmt.Sprintf("docker.%s would be set to %s", printable(name), printable(val))
+}
+
+// grantsFor returns the grants whose credential goes to host.
+func (s *Sandbox) grantsFor(host string) []string {
+	var names []string
+	for _, name := range s.grantNames() {
+		for _, h := range s.GrantHosts[name] {
+			if hostMatches(h, host) {
+				names = append(names, printable(name))
+				break
+			}
+		}
+	}
+	return names
+}
+
+// grantNames lists the sandbox's grants in order.
+func (s *Sandbox) grantNames() []string {
+	var names []string
+	for _, p := range s.Permissions {
+		if p.Kind == Grant {
+			names = append(names, p.Value)
+		}
+	}
+	return names
+}
+
+// hostMatches reports whether a grant's host pattern (a name or
+// "*.domain") covers name; case-insensitive, ignoring a final dot.
+func hostMatches(pattern, name string) bool {
+	pattern = strings.TrimSuffix(strings.ToLower(pattern), ".")
+	name = strings.TrimSuffix(strings.ToLower(name), ".")
+	if suffix, ok := strings.CutPrefix(pattern, "*."); ok {
+		return strings.HasSuffix(name, "."+suffix) || name == suffix
+	}
+	return pattern == name
+}
+
+// printable returns s as it is when every rune is a printable character
+// or a space, else Go-quoted, so no control sequence reaches a terminal.
+func printable(s string) string {
+	for _, r := range s {
+		if !unicode.IsPrint(r) && r != ' ' {
+			return strconv.QuoteToGraphic(s)
+		}
+	}
+	return s
+}

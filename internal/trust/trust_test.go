@@ -1,0 +1,69 @@
+package trust
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestWidening(t *testing.T) {
+	t.Parallel()
+	p := func(k Kind, v string) Permission { return Permission{Kind: k, Value: v} }
+	approved := []Permission{p(Network, ""), p(Grant, "github"), p(Read, "/d:/d"), p(Write, "/d:/d"), p(Allow, "a.example")}
+	tests := []struct {
+		name string
+		want []Permission
+		wide []Permission
+	}{
+		{"same", approved, nil},
+		{"narrower", []Permission{p(Read, "/d:/d"), p(Grant, "github")}, nil},
+		{"default only", []Permission{p(Network, "")}, nil},
+		{"nothing", nil, nil},
+		{"new grant", []Permission{p(Grant, "github"), p(Grant, "openai")}, []Permission{p(Grant, "openai")}},
+		{"permissive", []Permission{p(Network, ""), p(AnyHost, "")}, []Permission{p(AnyHost, "")}},
+		{"other mount", []Permission{p(Read, "/e:/d")}, []Permission{p(Read, "/e:/d")}},
+		{"sorted", []Permission{p(Env, "A=b"), p(Grant, "x")}, []Permission{p(Grant, "x"), p(Env, "A=b")}},
+	}
+	for _, tt := range tests {
+		if got := Widening(approved, tt.want); !slices.Equal(got, tt.wide) {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.wide)
+		}
+	}
+}
+
+func TestDescribeCallsOutGrantHosts(t *testing.T) {
+	t.Parallel()
+	sb := &Sandbox{GrantHosts: map[string][]string{"gh": {"*.github.com"}}}
+	sb.Add(Grant, "gh")
+	for value, want := range map[string]string{
+		"api.github.com=198.51.100.1":  "the credentials of grant gh would go to 198.51.100.1",
+		"API.GITHUB.COM.=198.51.100.1": "the credentials of grant gh would go to 198.51.100.1",
+		"github.com=198.51.100.1":      "the credentials of grant gh would go to 198.51.100.1",
+		"example.com=198.51.100.1":     "requests to example.com would go to 198.51.100.1",
+		"x\x1b]0;t\a=1.2.3.4":          `requests to "x\x1b]0;t\a" would go to 1.2.3.4`,
+	} {
+		if got := sb.Describe(Permission{Kind: Host, Value: value}); !strings.HasPrefix(got, want) {
+			t.Errorf("%q: got %q, want prefix %q", value, got, want)
+		}
+	}
+}
+
+func TestStoreRoundTrip(t *testing.T) {
+	t.Parallel()
+	s := &Store{Dir: t.TempDir()}
+	if got, err := s.Approved("/w"); err != nil || got != nil {
+		t.Fatalf("empty store: got %v, %v", got, err)
+	}
+	perms := []Permission{{Kind: Grant, Value: "b"}, {Kind: Grant, Value: "a"}}
+	if err := s.Approve("/w", perms, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Approved("/w")
+	if err != nil || !slices.Equal(got, Sorted(perms)) {
+		t.Fatalf("got %v, %v; want %v", got, err, Sorted(perms))
+	}
+	if got, _ := s.Approved("/w2"); got != nil {
+		t.Fatalf("another workspace got %v", got)
+	}
+}
