@@ -34,6 +34,7 @@ func TestDockerHost(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(ws, "agent.yaml"), []byte("dependencies: [docker:host]\ndocker: {host_bypasses_egress: true}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	e.trust(ws)
 
 	// A container the test starts on the host, which the agent must see.
 	hostName := uniqueName(t)

@@ -48,7 +48,7 @@ func TestRunBadInput(t *testing.T) {
 			e.env = tt.env
 			ws := filepath.Join(t.TempDir(), "no-such-workspace")
 			if tt.yaml != "" {
-				ws = e.workspace(map[string]string{"agent.yaml": tt.yaml})
+				ws = e.untrustedWorkspace(map[string]string{"agent.yaml": tt.yaml})
 			}
 			res := e.mustRun(125, "run", ws, "--", "true")
 			for _, re := range tt.stderr {

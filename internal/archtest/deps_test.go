@@ -60,6 +60,12 @@ var forbidden = map[string]map[string]string{
 		"internal/config":  "policy is pure; config passes it plain values",
 		"internal/cmd":     "policy is pure",
 	},
+	"internal/trust": {
+		"internal/run":     "the orchestrator consults approvals, not the reverse",
+		"internal/config":  "approvals compare permissions, not agent.yaml's schema",
+		"internal/runtime": "approvals know nothing of engines",
+		"internal/cmd":     "approvals are not CLI-specific",
+	},
 	"internal/state":     {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
 	"internal/labels":    {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},
 	"internal/iostreams": {"internal/run": "streams are leaf utilities"},
