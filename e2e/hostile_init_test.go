@@ -203,3 +203,23 @@ func TestInitIgnoresAgentShellEnv(t *testing.T) {
 		t.Errorf("the agent's bash did not read its own BASH_ENV (markers %v): the test proves nothing", got)
 	}
 }
+
+// TestInitAgentArguments checks how moat-init passes the agent's
+// variables on: values reach the agent verbatim (never evaluated by root's
+// shell), -e wins over agent.yaml, and a command whose name has "=" in it
+// still runs as the command rather than as one more variable.
+func TestInitAgentArguments(t *testing.T) {
+	t.Parallel()
+	needImage(t)
+	e := newMoat(t)
+	evil := `$(/usr/bin/touch /workspace/markers/subst-uid$(/usr/bin/id -u))` + "`/usr/bin/touch /workspace/markers/tick`; x"
+	ws := e.hostileWorkspace("env:\n  EVIL: '"+evil+"'\n  MULTI: \"a b\\n  c\"\n  OVER: yaml\n",
+		map[string]string{"x=y.sh": "#!/bin/sh\nprintf 'ran EVIL=%s|MULTI=%s|OVER=%s|%s\\n' \"$EVIL\" \"$MULTI\" \"$OVER\" \"$1\"\n"})
+	os.Chmod(filepath.Join(ws, "x=y.sh"), 0o755)
+	res := e.mustRun(0, "run", ws, "-e", "OVER=flag", "--", "./x=y.sh", "--")
+	assertRootRanNothing(t, ws)
+	mustContain(t, "stdout", res.stdout, "ran EVIL="+evil+"|MULTI=a b\n  c|OVER=flag|--\n")
+	if got := markers(t, ws); len(got) != 1 {
+		t.Errorf("markers %v: a value was evaluated by a shell", got)
+	}
+}
