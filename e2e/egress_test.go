@@ -518,7 +518,7 @@ func TestEgressRelayFailureIsReported(t *testing.T) {
 	cmd := exec.CommandContext(ctx, "docker", "run", "--rm", "--init", "--network", "none", "--label", "moat.e2e=relay-failure",
 		"-e", "MOAT_UID=1000", "-e", "MOAT_GID=1000", "-e", "MOAT_PROXY_PORT=3128",
 		"-e", "MOAT_PROXY_SOCKET=/nonexistent/proxy.sock", "-e", "MOAT_RELAY=/bin/false",
-		e.find(name).Image, "sh", "-c", "echo the command ran")
+		e.find(name).Image, "--", "sh", "-c", "echo the command ran")
 	out, err := cmd.CombinedOutput()
 	if ctx.Err() != nil {
 		t.Fatalf("moat-init still waits for a relay that failed:\n%s", out)

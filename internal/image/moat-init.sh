@@ -5,31 +5,46 @@
 # belong to the user. Later steps (docker group, nested daemon, CA trust) are
 # added here as functions called from main, each guarded by an environment
 # variable the run sets.
+#
+# Usage: moat-init [NAME=VALUE]... -- COMMAND [ARG]...
+# The NAME=VALUE arguments are the agent's environment (agent.yaml env, -e).
+# They are applied only to the command, after privileges are dropped: the
+# container's own environment, which this script and everything it starts
+# as root inherit, holds only moat's variables.
 set -eu
+
+# root_path is the PATH of this script and of everything it starts as root:
+# system directories only, none writable by the agent. The image's PATH
+# (which may start with the world-writable /go/bin) is kept for the agent.
+root_path=/usr/sbin:/usr/bin:/sbin:/bin
+agent_path=${PATH:-/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin}
+PATH=$root_path
+export PATH
+unset ENV BASH_ENV CDPATH
 
 die() { echo "moat-init: $*" >&2; exit 125; }
 
-# ensure_group prints the name of the group with GID $1, creating one if none.
+# ensure_group creates a group with GID $1 if there is none.
 ensure_group() {
-	name=$(getent group "$1" | cut -d: -f1 || true)
-	if [ -z "$name" ]; then
-		name=moat
-		getent group "$name" >/dev/null && name="moat$1"
-		echo "$name:x:$1:" >>/etc/group
-	fi
-	echo "$name"
+	getent group "$1" >/dev/null && return 0
+	name=moat
+	getent group "$name" >/dev/null && name="moat$1"
+	echo "$name:x:$1:" >>/etc/group
 }
 
-# ensure_user prints the name of the user with UID $1, creating one (home
-# /home/moat) if none.
+# ensure_user sets user and home to the name and home directory of the user
+# with UID $1, creating one (GID $2, home /home/moat) if none.
 ensure_user() {
-	name=$(getent passwd "$1" | cut -d: -f1 || true)
-	if [ -z "$name" ]; then
-		name=moat
-		getent passwd "$name" >/dev/null && name="moat$1"
-		echo "$name:x:$1:$2:moat agent:/home/$name:/bin/sh" >>/etc/passwd
+	ent=$(getent passwd "$1" || true)
+	if [ -z "$ent" ]; then
+		user=moat
+		getent passwd "$user" >/dev/null && user="moat$1"
+		ent="$user:x:$1:$2:moat agent:/home/$user:/bin/sh"
+		echo "$ent" >>/etc/passwd
 	fi
-	echo "$name"
+	user=${ent%%:*}
+	home=${ent#*:*:*:*:*:}
+	home=${home%%:*}
 }
 
 # join_group adds GID $1 to the agent's supplementary groups, creating a
@@ -199,7 +214,31 @@ wait_buildkit() {
 }
 
 main() {
-	[ "$#" -gt 0 ] || die "no command given"
+	# The agent's variables come first, up to "--"; env(1) applies them
+	# and then runs the command, as the agent (see the end of main).
+	n=0
+	for a do
+		[ "$a" != -- ] || break
+		case $a in *=*) ;; *) die "usage: moat-init [NAME=VALUE]... -- COMMAND [ARG]..." ;; esac
+		n=$((n + 1))
+	done
+	[ "$n" -lt "$#" ] || die "usage: moat-init [NAME=VALUE]... -- COMMAND [ARG]..."
+	[ "$((n + 1))" -lt "$#" ] || die "no command given"
+	# Drop the "--". env takes a command word with "=" in it for one more
+	# variable: such a command runs through sh's exec instead.
+	i=0
+	for a do
+		shift
+		if [ "$i" = "$n" ]; then
+			:
+		elif [ "$i" = "$((n + 1))" ] && [ "${a#*=}" != "$a" ]; then
+			set -- "$@" /bin/sh -c 'exec "$@"' sh "$a"
+		else
+			set -- "$@" "$a"
+		fi
+		i=$((i + 1))
+	done
+	set -- env -- PATH="$agent_path" "$@"
 	if [ "$(id -u)" != 0 ]; then
 		exec "$@"
 	fi
@@ -207,13 +246,12 @@ main() {
 	gid=${MOAT_GID:?MOAT_GID is not set}
 	[ "$uid" != 0 ] || die "refusing to run the agent as root (MOAT_UID=0)"
 	if [ -n "${MOAT_PROXY_SOCKET:-}" ]; then start_relay; fi
-	ensure_group "$gid" >/dev/null
-	user=$(ensure_user "$uid" "$gid")
+	ensure_group "$gid"
+	ensure_user "$uid" "$gid"
 	groups=$gid
 	if [ -n "${MOAT_PROXY_CA:-}" ]; then trust_proxy_ca; fi
 	if [ -n "${MOAT_DOCKER_SOCKET:-}" ]; then setup_docker_host; fi
 	if [ "${MOAT_DIND:-}" = 1 ]; then setup_dind; fi
-	home=$(getent passwd "$uid" | cut -d: -f6)
 	if [ ! -d "$home" ]; then
 		mkdir -p "$home"
 		chown "$uid:$gid" "$home"

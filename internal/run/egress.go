@@ -285,7 +285,8 @@ func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *
 		runtime.Mount{Source: ca, Target: agentCAPath, ReadOnly: true},
 		runtime.Mount{Source: sockDir, Target: agentSocketDir, ReadOnly: true},
 		runtime.Mount{Source: bin, Target: agentRelayPath, ReadOnly: true})
-	spec.Env = m.withProxyEnv(spec.Env, proxyEnv(token, e))
+	spec.Env = append(spec.Env, proxyEnv(token, e)...)
+	p.env = m.withoutProxyVars(p.env)
 	return ps, nil
 }
 
@@ -293,22 +294,19 @@ func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *
 // values win over agent.yaml's and -e, which could only break egress.
 var proxyVars = []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "NO_PROXY", "no_proxy"}
 
-// withProxyEnv adds moat's variables to env: the proxy variables replace
-// the user's (with a warning); the others (CA paths, grant placeholders)
-// only fill in what the user did not set.
-func (m *Manager) withProxyEnv(env, add []string) []string {
-	for _, kv := range add {
+// withoutProxyVars drops the proxy variables from the agent's own env
+// (with a warning), so that moat's, in the container's env, apply. The
+// agent's values of moat's other variables (CA paths, grant placeholders)
+// stay: applied after the container's env, they win for the agent.
+func (m *Manager) withoutProxyVars(env []string) []string {
+	return slices.DeleteFunc(env, func(kv string) bool {
 		k, _, _ := strings.Cut(kv, "=")
-		switch {
-		case slices.Contains(proxyVars, k) && hasEnv(env, k):
-			m.warnf("%s is set by moat to route the run through its proxy; the value given is ignored", k)
-			env = slices.DeleteFunc(env, func(e string) bool { n, _, _ := strings.Cut(e, "="); return n == k })
-			env = append(env, kv)
-		case !hasEnv(env, k):
-			env = append(env, kv)
+		if !slices.Contains(proxyVars, k) {
+			return false
 		}
-	}
-	return env
+		m.warnf("%s is set by moat to route the run through its proxy; the value given is ignored", k)
+		return true
+	})
 }
 
 func randomToken() (string, error) {

@@ -183,7 +183,7 @@ func TestUserProxyVariablesAreReplaced(t *testing.T) {
 	if _, err := m.Run(context.Background(), Options{Workspace: ws, Detach: true, Command: []string{"true"}}); err != nil {
 		t.Fatal(err)
 	}
-	env := agentSpec(t, eng).Env
+	env := agentEnviron(t, agentSpec(t, eng))
 	if v := envValue(env, "HTTPS_PROXY"); !strings.Contains(v, "@127.0.0.1:3128") {
 		t.Fatalf("HTTPS_PROXY %q, want moat's", v)
 	}

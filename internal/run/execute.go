@@ -113,6 +113,7 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 			return nil, nil, err
 		}
 	}
+	spec.Cmd = initArgs(p.env, p.command)
 	proxyReady := make(chan error, 1)
 	if ps != nil {
 		go func() { proxyReady <- m.launchProxy(ctx, r, ps, undo) }()
@@ -156,18 +157,20 @@ func depKeys(p *plan) []string {
 	return keys
 }
 
+// containerSpec is the agent's container without its command: Env holds
+// moat's own variables only (see initArgs for the agent's).
 func (m *Manager) containerSpec(r *state.Run, p *plan, opts Options) runtime.ContainerSpec {
-	env := append([]string{
+	env := []string{
 		"MOAT_UID=" + strconv.Itoa(p.uid), "MOAT_GID=" + strconv.Itoa(p.gid),
 		"MOAT_RUN_ID=" + r.ID, "MOAT_RUN_NAME=" + r.Name,
-	}, p.env...)
+	}
 	if opts.TTY {
 		env = append(env, "TERM="+termOrDefault())
 	}
 	lbl := labels.ForRun(r.ID, r.Name, labels.RoleAgent, m.Version)
 	lbl[labels.Workspace] = p.workspace
 	return runtime.ContainerSpec{
-		Name: "moat-" + r.ID, Image: r.Image, Cmd: p.command, Env: env, WorkingDir: WorkspaceTarget,
+		Name: "moat-" + r.ID, Image: r.Image, Env: env, WorkingDir: WorkspaceTarget,
 		Mounts: p.mounts, Labels: lbl, TTY: opts.TTY, OpenStdin: opts.Interactive, Init: true,
 		CapDrop: []string{"ALL"}, CapAdd: initCapabilities, NoNewPrivileges: true,
 	}

@@ -92,7 +92,7 @@ func TestRunEnvFlagsOverrideAgentYAML(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := agentSpec(t, eng).Env
+	env := agentEnviron(t, agentSpec(t, eng))
 	for _, want := range []string{"FOO=flag", "KEEP=yaml", "FROM_HOST=h"} {
 		if !slices.Contains(env, want) {
 			t.Errorf("env %v lacks %s", env, want)
