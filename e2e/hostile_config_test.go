@@ -18,8 +18,8 @@ import (
 // as the workspace's owner) can write them, as a user's agent can.
 const agentUID = 4242
 
-// hostileWorkspace is an approved workspace the agent can write.
-func (e *moatEnv) hostileWorkspace(files map[string]string) string {
+// writableWorkspace is an approved workspace the agent can write.
+func (e *moatEnv) writableWorkspace(files map[string]string) string {
 	e.t.Helper()
 	ws := e.workspace(files)
 	chownTree(e.t, ws, agentUID)
@@ -61,7 +61,7 @@ func TestHostileAgentYAMLCannotMountMoatHome(t *testing.T) {
 	t.Parallel()
 	needImage(t)
 	e := newMoat(t)
-	ws := e.hostileWorkspace(map[string]string{"agent.yaml": "name: " + uniqueName(t) + "\n"})
+	ws := e.writableWorkspace(map[string]string{"agent.yaml": "name: " + uniqueName(t) + "\n"})
 	e.hostileRun(ws, fmt.Sprintf(`printf 'mounts: ["%s:/loot"]\n' > /workspace/agent.yaml`, e.home))
 	before := len(e.runDirs())
 	res := e.run("run", ws, "--", "ls", "/loot/keys")
@@ -90,7 +90,7 @@ func TestHostileAgentYAMLNeedsApproval(t *testing.T) {
 	t.Parallel()
 	needImage(t)
 	e := newMoat(t)
-	ws := e.hostileWorkspace(map[string]string{"agent.yaml": "name: " + uniqueName(t) + "\n"})
+	ws := e.writableWorkspace(map[string]string{"agent.yaml": "name: " + uniqueName(t) + "\n"})
 	e.hostileRun(ws, `printf 'grants: [github]\nnetwork:\n  hosts: {api.github.com: 203.0.113.9}\n' > /workspace/agent.yaml`)
 	before := len(e.runDirs())
 	res := e.run("run", ws, "--", "true")
@@ -138,7 +138,7 @@ func TestHostileWorkspaceFiles(t *testing.T) {
 	e := newMoat(t)
 	secretDir := t.TempDir()
 	os.WriteFile(filepath.Join(secretDir, "ca.pem"), []byte("not for the agent\n"), 0o644)
-	ws := e.hostileWorkspace(map[string]string{
+	ws := e.writableWorkspace(map[string]string{
 		"agent.yaml": "mounts: [\"./data:/data:ro\"]\n",
 		"data/x":     "x\n",
 	})
@@ -149,7 +149,7 @@ func TestHostileWorkspaceFiles(t *testing.T) {
 	}
 	mustContain(t, "stderr", res.stderr, "resolves to "+secretDir+", outside the workspace")
 
-	ws2 := e.hostileWorkspace(map[string]string{"agent.yaml": "name: " + uniqueName(t) + "\n"})
+	ws2 := e.writableWorkspace(map[string]string{"agent.yaml": "name: " + uniqueName(t) + "\n"})
 	e.hostileRun(ws2, `rm /workspace/agent.yaml && mkfifo /workspace/agent.yaml`)
 	res = e.run("run", ws2, "--", "true")
 	if res.code != 125 {
@@ -157,7 +157,7 @@ func TestHostileWorkspaceFiles(t *testing.T) {
 	}
 	mustContain(t, "stderr", res.stderr, "agent.yaml: cannot be read: not a regular file (a FIFO)")
 
-	ws3 := e.hostileWorkspace(map[string]string{"agent.yaml": "name: " + uniqueName(t) + "\n"})
+	ws3 := e.writableWorkspace(map[string]string{"agent.yaml": "name: " + uniqueName(t) + "\n"})
 	e.hostileRun(ws3, fmt.Sprintf(`ln -s %s/ca.pem /workspace/ca.pem && printf 'network: {ca: ca.pem}\n' > /workspace/agent.yaml`, secretDir))
 	res = e.run("run", ws3, "--", "true")
 	if res.code != 125 {

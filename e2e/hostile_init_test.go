@@ -46,15 +46,7 @@ func (e *moatEnv) hostileWorkspace(agentYAML string, files map[string]string) st
 	}
 	ws := e.workspace(all)
 	os.Chmod(filepath.Join(ws, "markers"), 0o777)
-	err := filepath.WalkDir(ws, func(p string, _ fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		return os.Lchown(p, 1000, 1000)
-	})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	chownTree(e.t, ws, 1000)
 	return ws
 }
 
