@@ -3,12 +3,14 @@ package logs
 
 import (
 	"context"
+	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
+	"github.com/moatsh/moat/internal/termtext"
 )
 
 // Options are the flags and arguments of 'moat logs'.
@@ -30,7 +32,11 @@ func NewCmdLogs(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 		Short: "Print a run's output",
 		Long: `Print the output of a run, addressed by ID, ID prefix or name (default: the
 most recent run). stdout lines go to stdout and stderr lines to stderr. With
--f, follow a live run until it ends.`,
+-f, follow a live run until it ends.
+
+On a terminal, control sequences in the output (colours, cursor moves,
+window titles, clipboard writes) are dropped and control characters shown
+as U+FFFD; into a pipe or a file the output is written as the run wrote it.`,
 		Example: `  # The last 20 lines of the most recent run
   $ moat logs -n 20
 
@@ -65,7 +71,24 @@ func showLogs(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	return mgr.Logs(ctx, r, run.LogsOptions{
-		Follow: o.Follow, Tail: o.Tail, Timestamps: o.Timestamps, Stdout: o.IO.Out, Stderr: o.IO.ErrOut,
+	stdout, flushOut := forTerminal(o.IO.Out, o.IO.IsStdoutTTY())
+	stderr, flushErr := forTerminal(o.IO.ErrOut, o.IO.IsStderrTTY())
+	err = mgr.Logs(ctx, r, run.LogsOptions{
+		Follow: o.Follow, Tail: o.Tail, Timestamps: o.Timestamps, Stdout: stdout, Stderr: stderr,
 	})
+	flushOut()
+	flushErr()
+	return err
+}
+
+// forTerminal returns w unchanged for a pipe or a file (the log is the
+// agent's bytes, as with docker logs), and for a terminal a writer that
+// drops the control sequences in it: the agent's output must not write to
+// the user's clipboard, retitle the window or query the terminal.
+func forTerminal(w io.Writer, tty bool) (io.Writer, func()) {
+	if !tty {
+		return w, func() {}
+	}
+	tw := termtext.NewWriter(w)
+	return tw, func() { tw.Flush() }
 }
