@@ -10,6 +10,7 @@ package termtext
 import (
 	"io"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -53,7 +54,9 @@ func clean(s string) bool {
 // Writer writes to an underlying writer what String would make of the
 // bytes written, however they are split across writes. It holds at most
 // the last three bytes of an unfinished UTF-8 character; Flush writes them.
+// It is safe to Flush while another goroutine writes.
 type Writer struct {
+	mu  sync.Mutex
 	w   io.Writer
 	f   filter
 	buf []byte
@@ -67,6 +70,8 @@ const chunk = 32 << 10
 
 // Write filters p; it reports len(p) written unless w fails.
 func (w *Writer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	for n := 0; n < len(p); {
 		end := min(n+chunk, len(p))
 		w.buf = w.f.feed(w.buf[:0], p[n:end])
@@ -80,6 +85,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 
 // Flush writes an unfinished UTF-8 character held back as U+FFFD.
 func (w *Writer) Flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	out := w.f.flush(w.buf[:0])
 	if len(out) == 0 {
 		return nil

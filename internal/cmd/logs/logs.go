@@ -3,14 +3,12 @@ package logs
 
 import (
 	"context"
-	"io"
 
 	"github.com/spf13/cobra"
 
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
-	"github.com/moatsh/moat/internal/termtext"
 )
 
 // Options are the flags and arguments of 'moat logs'.
@@ -71,24 +69,12 @@ func showLogs(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	stdout, flushOut := forTerminal(o.IO.Out, o.IO.IsStdoutTTY())
-	stderr, flushErr := forTerminal(o.IO.ErrOut, o.IO.IsStderrTTY())
+	stdout, flushOut := cmdutil.TerminalWriter(o.IO.Out, o.IO.IsStdoutTTY())
+	stderr, flushErr := cmdutil.TerminalWriter(o.IO.ErrOut, o.IO.IsStderrTTY())
 	err = mgr.Logs(ctx, r, run.LogsOptions{
 		Follow: o.Follow, Tail: o.Tail, Timestamps: o.Timestamps, Stdout: stdout, Stderr: stderr,
 	})
 	flushOut()
 	flushErr()
 	return err
-}
-
-// forTerminal returns w unchanged for a pipe or a file (the log is the
-// agent's bytes, as with docker logs), and for a terminal a writer that
-// drops the control sequences in it: the agent's output must not write to
-// the user's clipboard, retitle the window or query the terminal.
-func forTerminal(w io.Writer, tty bool) (io.Writer, func()) {
-	if !tty {
-		return w, func() {}
-	}
-	tw := termtext.NewWriter(w)
-	return tw, func() { tw.Flush() }
 }
