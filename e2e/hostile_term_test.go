@@ -49,7 +49,8 @@ func mustBeInert(t *testing.T, what, out string) {
 // TestHostileTerminalOutput: an agent that prints control sequences, and
 // whose agent.yaml command and workspace path hold them, reaches the
 // user's terminal through moat run (no -t), moat logs and moat list without
-// them, its text intact; moat logs into a pipe keeps the agent's bytes.
+// them, its text intact; moat list --json escapes them, and moat logs into
+// a pipe keeps the agent's bytes.
 func TestHostileTerminalOutput(t *testing.T) {
 	t.Parallel()
 	needImage(t)
@@ -75,6 +76,10 @@ func TestHostileTerminalOutput(t *testing.T) {
 	list := onTerminal(t, e, "list")
 	mustBeInert(t, "moat list on a terminal", list.stdout)
 	mustContain(t, "moat list on a terminal", list.stdout, name, "printf", "ws-")
+
+	js := onTerminal(t, e, "list", "--json")
+	mustBeInert(t, "moat list --json on a terminal", js.stdout)
+	mustContain(t, "moat list --json on a terminal", js.stdout, `\u001b]0;cmd-title\u0007`, `ws-\u001b]0;ws-title\u0007`)
 }
 
 // TestHostileMountHint: a mount source named like a command substitution
