@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 )
 
@@ -106,5 +107,26 @@ func TestHostileMountHint(t *testing.T) {
 	}
 	if !strings.Contains(res.stderr, "or remove the mount from") {
 		t.Fatalf("the remedy lost its other choice:\n%s", res)
+	}
+}
+
+// TestLogsOneLongLine: a 1 MiB line without a newline comes back from the
+// saved log whole, with one timestamp, though the engine splits it into
+// 16 KiB messages and times each.
+func TestLogsOneLongLine(t *testing.T) {
+	t.Parallel()
+	needImage(t)
+	e := newMoat(t)
+	ws := e.workspace(map[string]string{"agent.yaml": `command: ["sh", "-c", "head -c 1048576 /dev/zero | tr '\\0' x"]` + "\n"})
+	name := uniqueName(t)
+	e.mustRun(0, "run", "--name", name, ws)
+	want := strings.Repeat("x", 1<<20) + "\n"
+	if res := e.mustRun(0, "logs", name); res.stdout != want {
+		t.Errorf("moat logs printed %d bytes, want the line's %d", len(res.stdout), len(want))
+	}
+	res := e.mustRun(0, "logs", "-t", "-n", "1", name)
+	stamp, line, _ := strings.Cut(res.stdout, " ")
+	if _, err := time.Parse(time.RFC3339Nano, stamp); err != nil || line != want {
+		t.Errorf("moat logs -t -n 1: %q then %d bytes, want a time then the line's %d", stamp, len(line), len(want))
 	}
 }
