@@ -69,6 +69,14 @@ var forbidden = map[string]map[string]string{
 	"internal/state":     {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
 	"internal/labels":    {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},
 	"internal/iostreams": {"internal/run": "streams are leaf utilities"},
+	"internal/termtext": {
+		"internal/run":       "termtext is a leaf: the orchestrator quotes paths with it",
+		"internal/runtime":   "termtext is a leaf",
+		"internal/config":    "termtext is a leaf",
+		"internal/cmd":       "termtext is a leaf: commands render with it",
+		"internal/cmdutil":   "termtext is a leaf",
+		"internal/iostreams": "termtext is a leaf",
+	},
 }
 
 type pkg struct {

@@ -12,6 +12,7 @@ import (
 	"github.com/moatsh/moat/internal/deps"
 	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/policy"
+	"github.com/moatsh/moat/internal/termtext"
 	"github.com/moatsh/moat/internal/trust"
 )
 
@@ -55,9 +56,9 @@ func (e *NotApprovedError) Error() string {
 
 func (e *NotApprovedError) Hint() string {
 	if e.Declined {
-		return "Nothing was run. Change agent.yaml, or approve it with: moat trust " + shellQuote(e.Workspace)
+		return "Nothing was run. Change agent.yaml, or approve it with: moat trust " + termtext.ShellQuote(e.Workspace)
 	}
-	return "Review and approve it with: moat trust " + shellQuote(e.Workspace)
+	return "Review and approve it with: moat trust " + termtext.ShellQuote(e.Workspace)
 }
 
 func (m *Manager) trustStore() *trust.Store {
@@ -215,15 +216,4 @@ func (m *Manager) grantHostsByName(name string) []string {
 		return nil
 	}
 	return g.Hosts
-}
-
-// shellQuote quotes s for a POSIX shell, so a hint's command can be pasted
-// as it is whatever the path holds.
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(r rune) bool {
-		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+,:@%", r))
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/moatsh/moat/internal/termtext"
 )
 
 // noTerminal is a manager that cannot ask: a run needing approval fails.
@@ -60,7 +62,7 @@ func TestApprovalNeededForWhatWidens(t *testing.T) {
 			if strings.ContainsRune(err.Error(), 0x1b) {
 				t.Errorf("error carries an escape: %q", err)
 			}
-			if !strings.Contains(na.Hint(), "moat trust "+shellQuote(ws)) {
+			if !strings.Contains(na.Hint(), "moat trust "+termtext.ShellQuote(ws)) {
 				t.Errorf("hint %q does not name moat trust", na.Hint())
 			}
 			if runs, _ := m.Store.List(); len(runs) != 0 {
@@ -146,20 +148,5 @@ func TestApprovalAskedAndRecorded(t *testing.T) {
 	}
 	if len(asked) != 2 || !asked[0].First || asked[1].Changes[0] != "the agent's environment would set A=b" {
 		t.Fatalf("asked %+v, want two first-time requests and no third", asked)
-	}
-}
-
-func TestShellQuote(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"/home/u/project": "/home/u/project",
-		"/tmp/a b":        "'/tmp/a b'",
-		"/x/$(touch y)":   "'/x/$(touch y)'",
-		"/x/it's":         `'/x/it'\''s'`,
-		"":                "''",
-	} {
-		if got := shellQuote(in); got != want {
-			t.Errorf("shellQuote(%q) = %s, want %s", in, got, want)
-		}
 	}
 }

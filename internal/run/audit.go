@@ -5,6 +5,7 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"hash"
 	"strconv"
 	"strings"
 
@@ -84,12 +85,27 @@ func containerCreatedEvent(r *state.Run, spec runtime.ContainerSpec) map[string]
 	return ev
 }
 
-// logsDigest describes the saved output log for the audit trail.
-func logsDigest(logs []byte, err error) map[string]string {
+// logDigest hashes and counts the saved output log as it is written, for
+// the audit trail.
+type logDigest struct {
+	h            hash.Hash
+	bytes, lines int
+}
+
+func newLogDigest() *logDigest { return &logDigest{h: sha256.New()} }
+
+func (d *logDigest) Write(p []byte) (int, error) {
+	d.h.Write(p)
+	d.bytes += len(p)
+	d.lines += bytes.Count(p, []byte("\n"))
+	return len(p), nil
+}
+
+// event describes the saved log, or why it was not saved.
+func (d *logDigest) event(err error) map[string]string {
 	if err != nil {
 		return map[string]string{"saved": "false", "error": err.Error()}
 	}
-	sum := sha256.Sum256(logs)
-	return map[string]string{"file": state.LogFile, "sha256": hex.EncodeToString(sum[:]),
-		"bytes": strconv.Itoa(len(logs)), "lines": strconv.Itoa(bytes.Count(logs, []byte("\n")))}
+	return map[string]string{"file": state.LogFile, "sha256": hex.EncodeToString(d.h.Sum(nil)),
+		"bytes": strconv.Itoa(d.bytes), "lines": strconv.Itoa(d.lines)}
 }

@@ -368,11 +368,11 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 		kind = audit.KindContainerStopped
 	}
 	m.record(r, kind, map[string]string{"container_id": r.ContainerID, "exit_code": strconv.Itoa(code), "state": string(status), "error": r.Error}, true)
-	logs, err := m.captureLogs(cctx, r)
+	digest, err := m.captureLogs(cctx, r)
 	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		m.warnf("saving the logs of run %s: %v", r.ID, err)
 	}
-	m.record(r, audit.KindLogsSaved, logsDigest(logs, err), false)
+	m.record(r, audit.KindLogsSaved, digest.event(err), false)
 	// The sidecars stop (the proxy writes its last events) while the
 	// agent's container goes.
 	var wg sync.WaitGroup

@@ -15,6 +15,7 @@ import (
 	"github.com/moatsh/moat/internal/deps"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
+	"github.com/moatsh/moat/internal/termtext"
 )
 
 // Options is what the user asked for.
@@ -239,8 +240,14 @@ func (e *MountError) Error() string {
 	return fmt.Sprintf("%s: mount %s: source %s does not exist", e.File, printable(e.Mount.String()), printable(e.Source))
 }
 
+// Hint names the command that creates the source, shell-quoted: agent.yaml
+// (the agent's) chose the path. A path a terminal cannot show as it is
+// gets no command to copy.
 func (e *MountError) Hint() string {
-	return fmt.Sprintf("Create the directory %s, or remove the mount from %s.", printable(e.Source), e.File)
+	if !termtext.Printable(e.Source) {
+		return fmt.Sprintf("Create that directory, or remove the mount from %s.", e.File)
+	}
+	return fmt.Sprintf("Create it with\n  mkdir -p %s\nor remove the mount from %s.", termtext.ShellQuote(e.Source), e.File)
 }
 
 func resolveDeps(_ *Manager, _ Options, p *plan) error {

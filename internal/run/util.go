@@ -2,8 +2,8 @@ package run
 
 import (
 	"sort"
-	"strconv"
-	"unicode"
+
+	"github.com/moatsh/moat/internal/termtext"
 )
 
 func sortedKeys(m map[string]string) []string {
@@ -15,14 +15,6 @@ func sortedKeys(m map[string]string) []string {
 	return keys
 }
 
-// printable returns s as it is when every rune is printable or a space,
-// else Go-quoted: text from agent.yaml or the workspace never carries a
-// control sequence into a message.
-func printable(s string) string {
-	for _, r := range s {
-		if !unicode.IsPrint(r) && r != ' ' {
-			return strconv.QuoteToGraphic(s)
-		}
-	}
-	return s
-}
+// printable is termtext.Quote: text from agent.yaml or the workspace never
+// carries a control sequence into a message.
+func printable(s string) string { return termtext.Quote(s) }

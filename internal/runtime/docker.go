@@ -281,6 +281,9 @@ func (d *Docker) ContainerLogs(ctx context.Context, id string, opts LogOptions, 
 		return mapErr(err)
 	}
 	defer rc.Close()
+	if opts.Timestamps { // one time per line, however long
+		stdout, stderr = newJoinedLines(stdout), newJoinedLines(stderr)
+	}
 	return copyOutput(rc, info.Config != nil && info.Config.Tty, stdout, stderr)
 }
 

@@ -12,9 +12,9 @@ package trust
 import (
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
-	"unicode"
+
+	"github.com/moatsh/moat/internal/termtext"
 )
 
 // Kind is what a permission gives.
@@ -238,13 +238,4 @@ func hostMatches(pattern, name string) bool {
 	return pattern == name
 }
 
-// printable returns s as it is when every rune is a printable character
-// or a space, else Go-quoted, so no control sequence reaches a terminal.
-func printable(s string) string {
-	for _, r := range s {
-		if !unicode.IsPrint(r) && r != ' ' {
-			return strconv.QuoteToGraphic(s)
-		}
-	}
-	return s
-}
+func printable(s string) string { return termtext.Quote(s) }

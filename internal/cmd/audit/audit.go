@@ -18,6 +18,7 @@ import (
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
 	"github.com/moatsh/moat/internal/state"
+	"github.com/moatsh/moat/internal/termtext"
 )
 
 // Options are the flags and arguments of 'moat audit'.
@@ -94,7 +95,7 @@ func auditRun(ctx context.Context, o *Options) error {
 		fmt.Fprintf(o.IO.ErrOut, "Exported the audit log of run %s to %s.\n", r.ID, o.Export)
 	}
 	text, err := rep.Describe(fmt.Sprintf("run %s (%s)", r.ID, r.Name), r.Status.Active())
-	fmt.Fprint(o.IO.Out, text)
+	fmt.Fprint(o.IO.Out, termtext.String(text)) // a bundle, and event kinds in it, may come from anywhere
 	return err
 }
 

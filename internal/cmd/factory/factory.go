@@ -22,6 +22,7 @@ import (
 	"github.com/moatsh/moat/internal/run"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
+	"github.com/moatsh/moat/internal/termtext"
 )
 
 // New returns the Factory for a real process.
@@ -118,7 +119,7 @@ func newManager(ctx context.Context, ios *iostreams.IOStreams, version string, g
 		Store:         store,
 		Version:       version,
 		Warnf: func(format string, args ...any) {
-			fmt.Fprintf(ios.ErrOut, "warning: "+format+"\n", args...)
+			fmt.Fprintf(ios.ErrOut, "warning: %s\n", termtext.String(fmt.Sprintf(format, args...)))
 		},
 		OnBuild: progress.onEvent,
 	}, nil
@@ -164,7 +165,7 @@ func (p *buildProgress) redraw(w io.Writer, text string) {
 	if width <= 0 {
 		width = 80
 	}
-	line := "  " + p.step + ": " + strings.Join(strings.Fields(text), " ")
+	line := "  " + p.step + ": " + strings.Join(strings.Fields(termtext.Field(text)), " ")
 	fmt.Fprint(w, "\r\033[K"+truncate(line, width-1))
 }
 

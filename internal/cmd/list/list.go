@@ -16,6 +16,7 @@ import (
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
 	"github.com/moatsh/moat/internal/state"
+	"github.com/moatsh/moat/internal/termtext"
 )
 
 // Options are the flags of 'moat list'.
@@ -82,7 +83,10 @@ func listRuns(ctx context.Context, o *Options) error {
 }
 
 // writeTable prints aligned columns on a terminal and tab-separated,
-// untruncated fields with RFC 3339 times otherwise.
+// untruncated fields with RFC 3339 times otherwise. Either way each field
+// is shown without control characters (termtext.Field): the command and
+// the name come from agent.yaml, which the agent can write; --json has
+// the exact values.
 func writeTable(w io.Writer, runs []*state.Run, tty bool, now time.Time) error {
 	var tw io.Writer = w
 	var flush func() error
@@ -93,11 +97,11 @@ func writeTable(w io.Writer, runs []*state.Run, tty bool, now time.Time) error {
 	fmt.Fprintln(tw, strings.Join([]string{"RUN ID", "NAME", "STATE", "CREATED", "COMMAND", "WORKSPACE"}, "\t"))
 	for _, r := range runs {
 		created := r.CreatedAt.UTC().Format(time.RFC3339)
-		cmd := strings.Join(r.Command, " ")
+		cmd := termtext.Field(strings.Join(r.Command, " "))
 		if tty {
 			created, cmd = ago(now.Sub(r.CreatedAt)), shorten(cmd, 30)
 		}
-		fmt.Fprintln(tw, strings.Join([]string{r.ID, r.Name, describeState(r), created, cmd, r.Workspace}, "\t"))
+		fmt.Fprintln(tw, strings.Join([]string{r.ID, termtext.Field(r.Name), describeState(r), created, cmd, termtext.Field(r.Workspace)}, "\t"))
 	}
 	if flush != nil {
 		return flush()
@@ -124,9 +128,11 @@ func ago(d time.Duration) string {
 	return fmt.Sprintf("%dd ago", int(d.Hours()/24))
 }
 
+// shorten cuts s to n characters, the last one an ellipsis.
 func shorten(s string, n int) string {
-	if len(s) <= n {
+	r := []rune(s)
+	if len(r) <= n {
 		return s
 	}
-	return s[:n-1] + "…"
+	return string(r[:n-1]) + "…"
 }

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
@@ -69,4 +71,38 @@ func TestListRunsWithEngineDown(t *testing.T) {
 	if want := "warning: states may be stale: cannot reach the Docker engine\n"; errOut.String() != want {
 		t.Fatalf("stderr %q, want %q", errOut.String(), want)
 	}
+}
+
+// TestWriteTableHostileFields: a command, name or workspace holding
+// terminal control sequences (agent.yaml is the agent's) reaches the table
+// without them, and cannot add rows or columns.
+func TestWriteTableHostileFields(t *testing.T) {
+	now := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	runs := []*state.Run{{ID: "aaa111bbb222", Name: "web\x1b]0;pwned\x07", Status: state.Running, CreatedAt: now,
+		Command:   []string{"sh", "-c", "echo \x1b]52;c;aGVsbG8=\x07hi\x9b31m\nfake\trow"},
+		Workspace: "/w/\x1bP$qm\x1b\\ws\r"}}
+	for _, tty := range []bool{false, true} {
+		var buf bytes.Buffer
+		if err := writeTable(&buf, runs, tty, now); err != nil {
+			t.Fatal(err)
+		}
+		got := buf.String()
+		if strings.IndexFunc(got, isControl) >= 0 || !utf8.ValidString(got) {
+			t.Errorf("tty %v: control characters in table %q", tty, got)
+		}
+		if n := strings.Count(got, "\n"); n != 2 {
+			t.Errorf("tty %v: %d lines, want 2: %q", tty, n, got)
+		}
+		for _, visible := range []string{"web", "echo hi", "/w/ws"} {
+			if !strings.Contains(got, visible) {
+				t.Errorf("tty %v: %q missing from %q", tty, visible, got)
+			}
+		}
+	}
+}
+
+// isControl reports a character a terminal acts on: C0 but tab and
+// newline, DEL and C1.
+func isControl(r rune) bool {
+	return r < 0x20 && r != '\t' && r != '\n' || r == 0x7f || r >= 0x80 && r <= 0x9f
 }

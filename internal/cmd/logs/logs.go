@@ -30,7 +30,11 @@ func NewCmdLogs(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 		Short: "Print a run's output",
 		Long: `Print the output of a run, addressed by ID, ID prefix or name (default: the
 most recent run). stdout lines go to stdout and stderr lines to stderr. With
--f, follow a live run until it ends.`,
+-f, follow a live run until it ends.
+
+On a terminal, control sequences in the output (colours, cursor moves,
+window titles, clipboard writes) are dropped and control characters shown
+as U+FFFD; into a pipe or a file the output is written as the run wrote it.`,
 		Example: `  # The last 20 lines of the most recent run
   $ moat logs -n 20
 
@@ -65,7 +69,12 @@ func showLogs(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	return mgr.Logs(ctx, r, run.LogsOptions{
-		Follow: o.Follow, Tail: o.Tail, Timestamps: o.Timestamps, Stdout: o.IO.Out, Stderr: o.IO.ErrOut,
+	stdout, flushOut := cmdutil.TerminalWriter(o.IO.Out, o.IO.IsStdoutTTY())
+	stderr, flushErr := cmdutil.TerminalWriter(o.IO.ErrOut, o.IO.IsStderrTTY())
+	err = mgr.Logs(ctx, r, run.LogsOptions{
+		Follow: o.Follow, Tail: o.Tail, Timestamps: o.Timestamps, Stdout: stdout, Stderr: stderr,
 	})
+	flushOut()
+	flushErr()
+	return err
 }

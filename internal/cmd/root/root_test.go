@@ -50,3 +50,22 @@ func TestMainExitCodes(t *testing.T) {
 type errString string
 
 func (e errString) Error() string { return string(e) }
+
+// TestMainErrorsReachTheTerminalClean: an error or hint quoting
+// agent-controlled text (an agent.yaml value, a path, a build log tail)
+// reaches stderr without its control sequences.
+func TestMainErrorsReachTheTerminalClean(t *testing.T) {
+	hostile := cmdutil.WithHint(errString("agent.yaml:3:7: unknown field \"x\x1b]52;c;cm0gLXJmIH4=\x07y\"\nbuild log:\x1b]0;pwned\x07 tail\x9b2J"),
+		"Did you mean \"\x1bP$qm\x1b\\name\"?")
+	ios, _, _, errOut := iostreams.Test()
+	f := &cmdutil.Factory{
+		IOStreams: ios, Version: "test",
+		Manager: func(context.Context) (*run.Manager, error) { return nil, hostile },
+		Store:   func() (*state.Store, error) { return &state.Store{Root: t.TempDir()}, nil },
+	}
+	Main(f, []string{"stop"})
+	want := "moat: agent.yaml:3:7: unknown field \"xy\"\nbuild log: tail\uFFFD2J\n\nDid you mean \"name\"?\n"
+	if errOut.String() != want {
+		t.Fatalf("stderr\n%q\nwant\n%q", errOut.String(), want)
+	}
+}

@@ -109,10 +109,17 @@ func runRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	// With -t the user gives the agent their terminal: its output is
+	// written as it is. Without, the agent has no terminal and gets none of
+	// the user's: on a terminal its control sequences are dropped.
+	stdout, flushOut := cmdutil.TerminalWriter(o.IO.Out, !o.TTY && o.IO.IsStdoutTTY())
+	stderr, flushErr := cmdutil.TerminalWriter(o.IO.ErrOut, !o.TTY && o.IO.IsStderrTTY())
+	defer flushErr()
+	defer flushOut()
 	ro := run.Options{
 		Workspace: o.Workspace, Command: o.Command, Env: o.Env, Name: o.Name,
 		Detach: o.Detach, Interactive: o.Interactive, TTY: o.TTY, Rebuild: o.Rebuild, Keep: o.Keep,
-		Grants: o.Grants, Stdin: o.IO.In, Stdout: o.IO.Out, Stderr: o.IO.ErrOut,
+		Grants: o.Grants, Stdin: o.IO.In, Stdout: stdout, Stderr: stderr,
 	}
 	var raw rawTerminal
 	if o.TTY {

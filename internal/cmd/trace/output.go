@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/termtext"
 	"github.com/moatsh/moat/internal/trace"
 )
 
@@ -58,12 +59,14 @@ func writeTable(w io.Writer, reqs []trace.Request, tty bool, loc *time.Location)
 	fmt.Fprintln(tw, strings.Join([]string{"TIME", "METHOD", "URL", "STATUS", "DURATION", "IN", "OUT", "GRANT", "DECISION"}, "\t"))
 	for _, r := range reqs {
 		when := r.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00")
-		u, in, out := r.URL(), strconv.FormatInt(r.BytesIn, 10), strconv.FormatInt(r.BytesOut, 10)
+		// The agent chose the method, host and path (which decisions
+		// quote): every field is shown without control sequences.
+		u, in, out := termtext.Field(r.URL()), strconv.FormatInt(r.BytesIn, 10), strconv.FormatInt(r.BytesOut, 10)
 		if tty {
 			when, u, in, out = r.Time.In(loc).Format("15:04:05.000"), shorten(u, maxURL), size(r.BytesIn), size(r.BytesOut)
 		}
-		fmt.Fprintln(tw, strings.Join([]string{when, dash(r.Method), u, status(r.Status), duration(r.Duration),
-			in, out, dash(r.Grant), dash(r.Decision)}, "\t"))
+		fmt.Fprintln(tw, strings.Join([]string{when, dash(termtext.Field(r.Method)), u, status(r.Status), duration(r.Duration),
+			in, out, dash(termtext.Field(r.Grant)), dash(termtext.Field(r.Decision))}, "\t"))
 	}
 	if flush != nil {
 		return flush()

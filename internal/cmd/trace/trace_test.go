@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/cmd/cmdtest"
@@ -18,6 +19,7 @@ import (
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
 	"github.com/moatsh/moat/internal/state"
+	"github.com/moatsh/moat/internal/trace"
 )
 
 func TestNewCmdTrace(t *testing.T) {
@@ -398,5 +400,27 @@ func appendTo(t *testing.T, path, s string) {
 	defer f.Close()
 	if _, err := f.WriteString(s); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTraceTableHostileRequest: the host and path are the agent's; a
+// request naming control sequences shows in the table without them.
+func TestTraceTableHostileRequest(t *testing.T) {
+	t.Parallel()
+	req := trace.Request{Time: time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC), Method: "GET", Scheme: "http",
+		Host: "evil.example", Path: "/\x1b]52;c;cm0gLXJmIH4=\x07x\x1b]0;pwned\x07\x9b2J\ny", Status: 403,
+		Decision: "deny: host \x1b]0;t\x07evil.example is not allowed"}
+	for _, tty := range []bool{false, true} {
+		var buf bytes.Buffer
+		if err := writeTable(&buf, []trace.Request{req}, tty, time.UTC); err != nil {
+			t.Fatal(err)
+		}
+		got := buf.String()
+		if strings.ContainsAny(got, "\x1b\x07\r") || !utf8.ValidString(got) || strings.Count(got, "\n") != 2 {
+			t.Errorf("tty %v: control characters or extra lines in %q", tty, got)
+		}
+		if !strings.Contains(got, "deny: host evil.example is not allowed") {
+			t.Errorf("tty %v: the decision's text is gone: %q", tty, got)
+		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/termtext"
 )
 
 // Options are the arguments of 'moat audit verify'.
@@ -58,6 +59,6 @@ func verifyBundle(o *Options) error {
 	}
 	// A bundle is a finished record: an open log is reported as such.
 	text, err := r.Describe(fmt.Sprintf("bundle %s (run %s)", o.File, b.RunID), false)
-	fmt.Fprint(o.IO.Out, text)
+	fmt.Fprint(o.IO.Out, termtext.String(text)) // a bundle, and event kinds in it, may come from anywhere
 	return err
 }
