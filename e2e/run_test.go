@@ -158,11 +158,13 @@ func TestRunAsWorkspaceOwner(t *testing.T) {
 }
 
 // TestRunRootOwnedWorkspace checks that a workspace owned by root does not
-// make the command run as root.
+// make the command run as root: the agent gets the fallback uid 1000, and
+// moat says so. (Only root can make a root-owned workspace: the e2e tests
+// run as root, and without it this test fails rather than skip.)
 func TestRunRootOwnedWorkspace(t *testing.T) {
 	t.Parallel()
 	if os.Getuid() != 0 {
-		t.Skip("needs a root-owned workspace: run as root")
+		t.Fatalf("this test makes a root-owned workspace, so it runs as root (uid %d now): run the e2e tests as root", os.Getuid())
 	}
 	needImage(t)
 	e := newMoat(t)
