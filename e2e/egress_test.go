@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -12,7 +13,9 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/big"
 	"net"
 	"net/http"
@@ -25,6 +28,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -213,7 +217,7 @@ func TestEgressGrantInjectedAndSecretNeverInTheAgent(t *testing.T) {
 	blocked := readFile(t, ws, "blocked.out")
 	mustContain(t, "blocked request", blocked, "403", "X-Moat-Blocked", "blocked.test", "network.allow")
 
-	scanForSecret(t, r.ID, egressSecret)
+	scanForSecret(t, r.ID, egressSecret, "api-ok granted", "cloned-through-the-proxy")
 
 	e.mustRun(0, "stop", name)
 	res := e.mustRun(0, "trace", name, "--json")
@@ -268,10 +272,15 @@ func TestEgressGrantInjectedAndSecretNeverInTheAgent(t *testing.T) {
 	mustContain(t, "audit", res.stdout, ": OK\n", "net.request", "credential.injected", "net.denied 1")
 }
 
-// scanForSecret looks for secret everywhere the agent could: the agent
-// container's inspect output, every process's environment and command
-// line (read from the host), and every file in the container.
-func scanForSecret(t *testing.T, runID, secret string) {
+// scanForSecret looks for secret everywhere the agent could: the agent's
+// and the proxy's inspect output, every process's environment and command
+// line in the agent's container, and every regular file in its mount tree
+// (its root, the workspace and every other mount, but /proc and /sys),
+// read from the host through /proc/PID/root as root, so that no file is
+// out of reach. Anything it cannot read fails the test, but for processes
+// and files that went away while it looked. controls are strings that
+// must be found in the files (proof that the scan read them).
+func scanForSecret(t *testing.T, runID, secret string, controls ...string) {
 	t.Helper()
 	ids := dockerIDs(t, "ps", "-q", "--filter", "label=moat.run-id="+runID)
 	if len(ids) != 2 {
@@ -286,29 +295,115 @@ func scanForSecret(t *testing.T, runID, secret string) {
 			t.Errorf("docker inspect of %s shows the secret", id)
 		}
 	}
-	agent := dockerIDs(t, "ps", "-q", "--filter", "label=moat.run-id="+runID, "--filter", "label=moat.role=agent")[0]
-	top, err := docker(t, "top", agent, "-eo", "pid")
+	agents := dockerIDs(t, "ps", "-q", "--filter", "label=moat.run-id="+runID, "--filter", "label=moat.role=agent")
+	if len(agents) != 1 {
+		t.Fatalf("run %s has agent containers %v, want one", runID, agents)
+	}
+	scanProcesses(t, agents[0], secret)
+	pid, err := docker(t, "inspect", "-f", "{{.State.Pid}}", agents[0])
+	if err != nil || pid == "0" {
+		t.Fatalf("the agent's PID: %q, %v", pid, err)
+	}
+	found := scanFiles(t, "/proc/"+pid+"/root/", append([]string{secret}, controls...))
+	if paths := found[secret]; len(paths) > 0 {
+		t.Errorf("files in the agent's container hold the secret: %v", paths)
+	}
+	for _, c := range controls {
+		if len(found[c]) == 0 {
+			t.Errorf("the scan did not find %q, which the agent wrote: it did not read what it scans", c)
+		}
+	}
+}
+
+// scanProcesses reads the environment and command line of every process
+// in container id (from the host) and fails the test if one holds secret,
+// or cannot be read for another reason than the process having exited.
+func scanProcesses(t *testing.T, id, secret string) {
+	t.Helper()
+	top, err := docker(t, "top", id, "-eo", "pid")
 	if err != nil {
 		t.Fatal(err)
 	}
 	pids := strings.Fields(top)[1:]
-	if len(pids) < 2 {
-		t.Fatalf("docker top found %v", pids)
-	}
+	var read, gone int
 	for _, pid := range pids {
 		for _, f := range []string{"environ", "cmdline"} {
 			b, err := os.ReadFile("/proc/" + pid + "/" + f)
-			if err == nil && strings.Contains(string(b), secret) {
+			switch {
+			case err != nil && processGone(pid, err):
+				gone++
+				t.Logf("process %s exited before its %s was read", pid, f)
+			case err != nil:
+				t.Errorf("reading process %s's %s: %v", pid, f, err)
+			case strings.Contains(string(b), secret):
 				t.Errorf("process %s in the agent's container has the secret in its %s", pid, f)
+			case f == "environ":
+				read++
 			}
 		}
 	}
-	for _, user := range []string{"0", "1000"} { // root cannot read the agent's private files, nor it root's
-		out, err := docker(t, "exec", "-u", user, agent, "grep", "-rlsI", "--exclude-dir=proc", "--exclude-dir=sys", "--exclude-dir=dev", secret, "/")
-		if strings.TrimSpace(out) != "" || err == nil {
-			t.Errorf("files in the agent's container hold the secret (grep as %s): %s", user, out)
-		}
+	if read < 2 {
+		t.Errorf("read the environment of %d of the processes %v (%d exited), want the init and the command at least", read, pids, gone)
 	}
+}
+
+// processGone reports whether reading a /proc file of pid failed because
+// the process exited: the file is gone (ENOENT) or the process is (ESRCH),
+// and /proc/pid no longer exists.
+func processGone(pid string, err error) bool {
+	if !errors.Is(err, fs.ErrNotExist) && !errors.Is(err, syscall.ESRCH) {
+		return false
+	}
+	_, serr := os.Stat("/proc/" + pid)
+	return errors.Is(serr, fs.ErrNotExist)
+}
+
+// scanFiles reads every regular file under root, a directory ending in a
+// slash (not following symbolic
+// links, which would resolve against the host's root) but root/proc and
+// root/sys, and returns, for each needle, the paths (relative to root)
+// that hold it. A file or directory that vanished while it was read (an
+// agent's temporary file) is logged; any other error fails the test.
+func scanFiles(t *testing.T, root string, needles []string) map[string][]string {
+	t.Helper()
+	found := map[string][]string{}
+	var files, vanished int
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		rel := "/" + strings.TrimPrefix(path, root)
+		switch {
+		case err != nil && path != root && errors.Is(err, fs.ErrNotExist):
+			vanished++
+			t.Logf("%s vanished while the scan read it", rel)
+			return nil
+		case err != nil:
+			return err
+		case d.IsDir() && (rel == "/proc" || rel == "/sys"):
+			return fs.SkipDir
+		case !d.Type().IsRegular():
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if errors.Is(err, fs.ErrNotExist) {
+			vanished++
+			t.Logf("%s vanished while the scan read it", rel)
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		files++
+		for _, n := range needles {
+			if bytes.Contains(b, []byte(n)) {
+				found[n] = append(found[n], rel)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("scanning the agent's files: %v", err)
+	}
+	t.Logf("scanned %d files in the agent's container (%d vanished meanwhile)", files, vanished)
+	return found
 }
 
 // bypassCheck is one way around the proxy the agent tries, and exactly how
