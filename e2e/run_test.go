@@ -114,36 +114,7 @@ const agentUser = "moate2e"
 func TestRunAsWorkspaceOwner(t *testing.T) {
 	t.Parallel()
 	needImage(t)
-	uid, gid, prefix := os.Getuid(), os.Getgid(), []string(nil)
-	if uid == 0 {
-		uid, gid = ensureUser(t, agentUser)
-		prefix = []string{"setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", gid), "--init-groups"}
-	}
-	// t.TempDir's parents are root-only; the user needs its own tree.
-	root, err := os.MkdirTemp("/var/tmp", "moat-e2e-owner-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(root) })
-	home, ws := filepath.Join(root, "home"), filepath.Join(root, "ws")
-	writeTree(t, home, nil)
-	writeTree(t, ws, agentYAML(""))
-	for _, p := range []string{root, home, ws, filepath.Join(ws, "agent.yaml")} {
-		os.Chmod(p, 0o755)
-		if err := os.Lchown(p, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e := newMoatAt(t, filepath.Join(home, ".moat"))
-	for _, p := range []string{e.home, filepath.Join(e.home, "config.yaml")} {
-		if err := os.Lchown(p, uid, gid); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e.prefix = prefix
-	e.env = []string{"HOME=" + home, "USER=" + agentUser}
-	e.workspaces = append(e.workspaces, ws)
-
+	e, ws, uid, gid := newMoatAsUser(t, agentYAML(""))
 	res := e.mustRun(0, "run", ws, "--", "sh", "-c", "id -u; id -g; touch /workspace/made-by-agent")
 	if want := fmt.Sprintf("%d\n%d\n", uid, gid); res.stdout != want {
 		t.Errorf("got id output %q, want %q", res.stdout, want)
@@ -157,12 +128,52 @@ func TestRunAsWorkspaceOwner(t *testing.T) {
 	}
 }
 
+// newMoatAsUser returns an env that runs moat as a regular user (the
+// test's own, or, as root, the host user agentUser in the docker group),
+// with a home and a workspace holding files that belong to that user.
+func newMoatAsUser(t *testing.T, files map[string]string) (e *moatEnv, ws string, uid, gid int) {
+	t.Helper()
+	uid, gid, prefix := os.Getuid(), os.Getgid(), []string(nil)
+	if uid == 0 {
+		uid, gid = ensureUser(t, agentUser)
+		prefix = []string{"setpriv", fmt.Sprintf("--reuid=%d", uid), fmt.Sprintf("--regid=%d", gid), "--init-groups"}
+	}
+	// t.TempDir's parents are root-only; the user needs its own tree.
+	root, err := os.MkdirTemp("/var/tmp", "moat-e2e-owner-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	home := filepath.Join(root, "home")
+	ws = filepath.Join(root, "ws")
+	writeTree(t, home, nil)
+	writeTree(t, ws, files)
+	for _, p := range []string{root, home, ws, filepath.Join(ws, "agent.yaml")} {
+		os.Chmod(p, 0o755)
+		if err := os.Lchown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e = newMoatAt(t, filepath.Join(home, ".moat"))
+	for _, p := range []string{e.home, filepath.Join(e.home, "config.yaml")} {
+		if err := os.Lchown(p, uid, gid); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.prefix = prefix
+	e.env = []string{"HOME=" + home, "USER=" + agentUser}
+	e.workspaces = append(e.workspaces, ws)
+	return e, ws, uid, gid
+}
+
 // TestRunRootOwnedWorkspace checks that a workspace owned by root does not
-// make the command run as root.
+// make the command run as root: the agent gets the fallback uid 1000, and
+// moat says so. (Only root can make a root-owned workspace: the e2e tests
+// run as root, and without it this test fails rather than skip.)
 func TestRunRootOwnedWorkspace(t *testing.T) {
 	t.Parallel()
 	if os.Getuid() != 0 {
-		t.Skip("needs a root-owned workspace: run as root")
+		t.Fatalf("this test makes a root-owned workspace, so it runs as root (uid %d now): run the e2e tests as root", os.Getuid())
 	}
 	needImage(t)
 	e := newMoat(t)

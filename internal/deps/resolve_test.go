@@ -1,10 +1,11 @@
 package deps
 
 import (
-	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/moatsh/moat/internal/testutil"
 )
 
 func keys(set []Dep) string {
@@ -127,7 +128,7 @@ func TestResolveOrderIndependent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rng := rand.New(rand.NewPCG(1, 2))
+	rng := testutil.Rand(t)
 	for range 50 {
 		shuffled := slices.Clone(specs)
 		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })

@@ -3,7 +3,6 @@ package image
 import (
 	"bytes"
 	"flag"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/moatsh/moat/internal/deps"
+	"github.com/moatsh/moat/internal/testutil"
 )
 
 // The -update flag may also be declared by another test file of this
@@ -86,7 +86,7 @@ func TestDockerfileDeterministic(t *testing.T) {
 	t.Parallel()
 	specs := dockerfileCases[len(dockerfileCases)-1].specs
 	want := Dockerfile(dockerfileTestBase, resolveForTest(t, specs))
-	rng := rand.New(rand.NewPCG(7, 11))
+	rng := testutil.Rand(t)
 	for range 20 {
 		shuffled := slices.Clone(specs)
 		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })

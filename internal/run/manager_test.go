@@ -193,26 +193,6 @@ func TestDestroyRefusesRunningUnlessForced(t *testing.T) {
 	}
 }
 
-func TestRootWorkspaceRunsAsFallbackUser(t *testing.T) {
-	if os.Getuid() != 0 {
-		t.Skip("needs a root-owned workspace, so root")
-	}
-	m, eng := newTestManager(t)
-	var warned string
-	m.Warnf = func(f string, a ...any) { warned = f }
-	if _, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"id"}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range eng.Containers {
-		if c.Spec.Labels["moat.role"] == "agent" && !slices.Contains(c.Spec.Env, "MOAT_UID=1000") {
-			t.Fatalf("env %v: want MOAT_UID=1000 for a root-owned workspace", c.Spec.Env)
-		}
-	}
-	if !strings.Contains(warned, "belongs to root") {
-		t.Fatalf("got warning %q, want one about root ownership", warned)
-	}
-}
-
 func TestRandomNameShape(t *testing.T) {
 	for i := 0; i < 50; i++ {
 		if n := randomName(); config.CheckName(n) != nil || !strings.Contains(n, "-") {

@@ -1,5 +1,6 @@
-// Package testutil owns helpers shared by the end-to-end tests and the
-// benchmarks: fixtures that need more than a few lines to make.
+// Package testutil owns helpers shared by the tests and the benchmarks:
+// fixtures that need more than a few lines to make, and the seed of
+// randomised tests.
 package testutil
 
 import (
