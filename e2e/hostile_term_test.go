@@ -90,7 +90,7 @@ func TestHostileMountHint(t *testing.T) {
 	t.Parallel()
 	e := newMoat(t)
 	marker := filepath.Join(t.TempDir(), "pwned")
-	ws := e.workspace(map[string]string{"agent.yaml": "mounts: ['./$(touch " + marker + "):/mnt']\n"})
+	ws := e.untrustedWorkspace(map[string]string{"agent.yaml": "mounts: ['./$(touch " + marker + "):/mnt']\n"})
 	res := e.mustRun(125, "run", ws, "--", "true")
 	m := regexp.MustCompile(`(?m)^  (mkdir -p .*)$`).FindStringSubmatch(res.stderr)
 	if m == nil {

@@ -163,6 +163,9 @@ func newMoatAsUser(t *testing.T, files map[string]string) (e *moatEnv, ws string
 	e.prefix = prefix
 	e.env = []string{"HOME=" + home, "USER=" + agentUser}
 	e.workspaces = append(e.workspaces, ws)
+	if _, ok := files["agent.yaml"]; ok {
+		e.trust(ws) // as that user, in that user's moat home
+	}
 	return e, ws, uid, gid
 }
 
