@@ -5,6 +5,7 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -23,7 +24,7 @@ func TestClean(t *testing.T) {
 	orphanRun := "e2eorphan-" + uniqueName(t)
 	e.track(orphanRun)
 	lbl := []string{"--label", "moat.managed=true", "--label", "moat.run-id=" + orphanRun, "--label", "moat.role=agent"}
-	orphan := mustDocker(t, append(append([]string{"create"}, lbl...), baseImage, "true")...)
+	orphan := mustDocker(t, append(append([]string{"create", "--name", "moat-" + orphanRun}, lbl...), baseImage, "true")...)
 	network := mustDocker(t, append(append([]string{"network", "create"}, lbl...), orphanRun)...)
 	volume := mustDocker(t, append(append([]string{"volume", "create"}, lbl...), orphanRun)...)
 
@@ -79,4 +80,43 @@ func mustDocker(t *testing.T, args ...string) string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestCleanLeavesOtherHomesAlone runs 'moat clean' from a second moat home
+// while the first has a live run, and beside a container the user created
+// from that run's image (which inherits the image's moat labels): clean
+// touches none of them.
+func TestCleanLeavesOtherHomesAlone(t *testing.T) {
+	needImage(t)
+	first, second := newMoat(t), newMoat(t)
+	ws := first.workspace(agentYAML(""))
+	name := uniqueName(t)
+	first.mustRun(0, "run", "-d", "-n", name, ws, "--", "sleep", "300")
+	r := first.waitState(name, "running")
+	t.Cleanup(func() { first.run("stop", name) })
+	users := mustDocker(t, "create", "--label", "moat-e2e=users-own", r.Image, "true")
+	t.Cleanup(func() { docker(t, "rm", "-f", users) })
+	live := runContainers(t, r.ID)
+	if len(live) != 2 {
+		t.Fatalf("the run has containers %v, want the agent and its proxy", live)
+	}
+
+	dry := second.mustRun(0, "clean", "--dry-run")
+	for _, s := range append([]string{r.ID, r.Image, users[:12]}, live...) {
+		if strings.Contains(dry.stdout+dry.stderr, s) || strings.Contains(dry.stdout+dry.stderr, s[:12]) {
+			t.Errorf("clean --dry-run from another home lists %s:\n%s", s, dry)
+		}
+	}
+	second.mustRun(0, "clean", "-f")
+	for _, id := range append(live, users) {
+		if _, err := docker(t, "container", "inspect", id); err != nil {
+			t.Errorf("container %s is gone after another home's clean: %v", id, err)
+		}
+	}
+	if _, err := docker(t, "image", "inspect", r.Image); err != nil {
+		t.Errorf("the live run's image is gone: %v", err)
+	}
+	if got := first.find(name); got.State != "running" {
+		t.Errorf("the live run is %s after another home's clean, want running", got.State)
+	}
 }

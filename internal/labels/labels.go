@@ -15,6 +15,7 @@ const (
 	Version   = Prefix + "version"    // the moat version that created it
 	ImageHash = Prefix + "image-hash" // content hash of an image's inputs
 	Workspace = Prefix + "workspace"  // host path of the run's workspace
+	Home      = Prefix + "home"       // which moat home created it (HomeID)
 )
 
 // Roles.
@@ -45,3 +46,9 @@ func ForRun(runID, runName, role, version string) map[string]string {
 
 // RunFilter is the label selector matching every object of one run.
 func RunFilter(runID string) string { return RunID + "=" + runID }
+
+// RunRoles are the roles of a run's own containers. A container with
+// another role, or none, is not a run's, whatever else its labels say: a
+// container built or committed from a moat image inherits that image's
+// labels.
+var RunRoles = []string{RoleAgent, RoleProxy, RoleBuildkit}

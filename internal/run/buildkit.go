@@ -154,7 +154,7 @@ func (m *Manager) buildkitVolume(ctx context.Context, r *state.Run, p *plan, und
 	if err != nil {
 		return "", err
 	}
-	lbl := map[string]string{labels.Managed: "true", labels.Workspace: p.workspace, labels.Version: m.Version}
+	lbl := map[string]string{labels.Managed: "true", labels.Workspace: p.workspace, labels.Version: m.Version, labels.Home: m.homeID()}
 	if p.cfg.Docker.Cache {
 		name := BuildkitCacheVolume(p.workspace)
 		if err := m.checkCacheFree(ctx, r, name); err != nil {
@@ -203,7 +203,7 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan) runtime.ContainerSpec {
 		Cmd: []string{"buildkitd", "--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort),
 			"--root", buildkitStateDir, "--oci-worker-net=host"},
 		Env:     env,
-		Labels:  labels.ForRun(r.ID, r.Name, labels.RoleBuildkit, m.Version),
+		Labels:  m.runLabels(r, labels.RoleBuildkit),
 		Volumes: []runtime.VolumeMount{{Name: p.buildkitVolume, Target: buildkitStateDir}},
 		CapDrop: []string{"ALL"}, CapAdd: dindCapabilities, SecurityOpt: dindSecurityOpt, UnmaskSystemPaths: true,
 		// Not auto-removed: a daemon that dies keeps its output for the

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/moatsh/moat/internal/labels"
@@ -30,6 +31,8 @@ type Object struct {
 	RunID string
 	Role  string
 	Size  int64 // images only
+	// Running is true for a running container.
+	Running bool
 }
 
 // CleanPlan is what Clean would remove.
@@ -43,9 +46,12 @@ type CleanPlan struct {
 // Empty reports whether there is nothing to clean.
 func (p CleanPlan) Empty() bool { return len(p.Runs)+len(p.Images)+len(p.Orphans)+len(p.Caches) == 0 }
 
-// PlanClean lists finished runs, unused moat images and orphaned engine
-// objects, all found by label, and with caches the docker:dind caches no
-// active run uses.
+// PlanClean lists this home's finished runs, unused moat images and
+// orphaned engine objects, all found by label, and with caches the
+// docker:dind caches no active run uses. It never lists what a live run
+// anywhere on the engine uses (another moat home's included), a running
+// container, an in-flight build, or an object that only looks like moat's
+// because it inherited a moat image's labels.
 func (m *Manager) PlanClean(ctx context.Context, caches bool) (CleanPlan, error) {
 	runs, err := m.Runs(ctx)
 	if err != nil {
@@ -53,14 +59,18 @@ func (m *Manager) PlanClean(ctx context.Context, caches bool) (CleanPlan, error)
 	}
 	var plan CleanPlan
 	active := map[string]*state.Run{}
-	inUse := map[string]bool{}
 	for _, r := range runs {
 		if r.Status.Active() {
-			active[r.ID], inUse[r.Image] = r, true
+			active[r.ID] = r
 		} else {
 			plan.Runs = append(plan.Runs, r)
 		}
 	}
+	all, err := m.Engine.ListContainers(ctx, "")
+	if err != nil {
+		return plan, fmt.Errorf("listing containers: %w", err)
+	}
+	live := liveRuns(all)
 	objs, err := m.runObjects(ctx, "")
 	if err != nil {
 		return plan, err
@@ -74,15 +84,48 @@ func (m *Manager) PlanClean(ctx context.Context, caches bool) (CleanPlan, error)
 	for _, o := range objs {
 		switch {
 		case o.Role == labels.RoleDindCache || o.Role == labels.RoleBuildkitCache:
-			if caches && !cachesInUse[o.Name] {
+			if caches && !cachesInUse[o.Name] && !o.Running {
 				plan.Caches = append(plan.Caches, o)
 			}
-		case active[o.RunID] == nil && !finishedRun(plan.Runs, o.RunID):
+		case active[o.RunID] != nil || finishedRun(plan.Runs, o.RunID):
+		case live[o.RunID] || o.Running:
+			// Some moat, maybe another home's, runs it now.
+		default:
 			plan.Orphans = append(plan.Orphans, o)
 		}
 	}
-	plan.Images, err = m.unusedImages(ctx, inUse)
+	// The containers that stay decide which images are in use.
+	removed := map[string]bool{}
+	for _, o := range plan.Orphans {
+		removed[o.ID] = true
+	}
+	staying := slices.DeleteFunc(all, func(c runtime.ContainerInfo) bool {
+		return removed[c.ID] || (isRunContainer(c) && finishedRun(plan.Runs, c.Labels[labels.RunID]))
+	})
+	plan.Images, err = m.unusedImages(ctx, staying)
 	return plan, err
+}
+
+// liveRuns returns the runs with a running container of their own.
+func liveRuns(cs []runtime.ContainerInfo) map[string]bool {
+	live := map[string]bool{}
+	for _, c := range cs {
+		if id := c.Labels[labels.RunID]; id != "" && c.Running && isRunContainer(c) {
+			live[id] = true
+		}
+	}
+	return live
+}
+
+// isRunContainer reports whether c is a run's own container: moat's
+// labels with a run's role, under the name moat gave it. Labels alone do
+// not tell: a container built or committed from a moat image inherits the
+// image's labels, and build containers do too.
+func isRunContainer(c runtime.ContainerInfo) bool {
+	id := c.Labels[labels.RunID]
+	return c.Labels[labels.Managed] == "true" && id != "" &&
+		slices.Contains(labels.RunRoles, c.Labels[labels.Role]) &&
+		(c.Name == "moat-"+id || strings.HasPrefix(c.Name, "moat-"+id+"-"))
 }
 
 func finishedRun(runs []*state.Run, id string) bool {
@@ -94,19 +137,32 @@ func finishedRun(runs []*state.Run, id string) bool {
 	return false
 }
 
-func (m *Manager) unusedImages(ctx context.Context, inUse map[string]bool) ([]Object, error) {
+// untaggedGrace keeps untagged moat images young enough to belong to a
+// build in progress (its intermediate layers) out of a clean.
+const untaggedGrace = time.Hour
+
+// unusedImages lists moat images, tag by tag, that no container on the
+// engine uses, whichever moat home or user created that container.
+func (m *Manager) unusedImages(ctx context.Context, containers []runtime.ContainerInfo) ([]Object, error) {
 	imgs, err := m.Engine.ListImages(ctx, labels.ManagedFilter)
 	if err != nil {
 		return nil, fmt.Errorf("listing images: %w", err)
 	}
+	inUse := map[string]bool{}
+	for _, c := range containers {
+		inUse[c.Image], inUse[c.ImageID] = true, true
+	}
 	var out []Object
 	for _, img := range imgs {
+		if inUse[img.ID] {
+			continue
+		}
 		img.Tags = slices.DeleteFunc(slices.Clone(img.Tags), func(t string) bool { return t == "<none>:<none>" })
-		if len(img.Tags) == 0 {
+		if len(img.Tags) == 0 && m.now().Sub(img.Created) > untaggedGrace {
 			out = append(out, Object{Kind: KindImage, ID: img.ID, Name: "<untagged>", Size: img.Size})
 		}
 		// Removed tag by tag: identical builds share one image under
-		// several tags, and a tag a run uses must stay.
+		// several tags, and a tag a container uses must stay.
 		for _, t := range img.Tags {
 			if !inUse[t] {
 				out = append(out, Object{Kind: KindImage, ID: t, Name: t, Size: img.Size})
@@ -148,7 +204,10 @@ func (m *Manager) runObjects(ctx context.Context, runID string) ([]Object, error
 	}
 	var out []Object
 	for _, c := range cs {
-		out = append(out, Object{Kind: KindContainer, ID: c.ID, Name: c.Name, RunID: c.Labels[labels.RunID], Role: c.Labels[labels.Role]})
+		if !isRunContainer(c) {
+			continue
+		}
+		out = append(out, Object{Kind: KindContainer, ID: c.ID, Name: c.Name, RunID: c.Labels[labels.RunID], Role: c.Labels[labels.Role], Running: c.Running})
 	}
 	for kind, list := range map[ObjectKind]func(context.Context, string) ([]runtime.ObjectInfo, error){
 		KindNetwork: m.Engine.ListNetworks, KindVolume: m.Engine.ListVolumes,

@@ -124,7 +124,7 @@ func (m *Manager) dindVolume(ctx context.Context, r *state.Run, p *plan, undo *c
 	if err != nil {
 		return "", err
 	}
-	lbl := map[string]string{labels.Managed: "true", labels.Workspace: p.workspace, labels.Version: m.Version}
+	lbl := map[string]string{labels.Managed: "true", labels.Workspace: p.workspace, labels.Version: m.Version, labels.Home: m.homeID()}
 	if p.cfg.Docker.Cache {
 		name := DindCacheVolume(p.workspace)
 		if err := m.checkCacheFree(ctx, r, name); err != nil {

@@ -167,7 +167,7 @@ func (m *Manager) containerSpec(r *state.Run, p *plan, opts Options) runtime.Con
 	if opts.TTY {
 		env = append(env, "TERM="+termOrDefault())
 	}
-	lbl := labels.ForRun(r.ID, r.Name, labels.RoleAgent, m.Version)
+	lbl := m.runLabels(r, labels.RoleAgent)
 	lbl[labels.Workspace] = p.workspace
 	return runtime.ContainerSpec{
 		Name: "moat-" + r.ID, Image: r.Image, Env: env, WorkingDir: WorkspaceTarget,

@@ -75,7 +75,7 @@ func checkStaticLinux(path string) error {
 func (m *Manager) proxySpec(r *state.Run, bin, caDir string) runtime.ContainerSpec {
 	return runtime.ContainerSpec{
 		Name: "moat-" + r.ID + "-proxy", Image: m.baseImage(), Cmd: []string{proxyBinaryTarget, "proxy", "serve"},
-		Labels: labels.ForRun(r.ID, r.Name, labels.RoleProxy, m.Version),
+		Labels: m.runLabels(r, labels.RoleProxy),
 		Mounts: []runtime.Mount{
 			{Source: bin, Target: proxyBinaryTarget, ReadOnly: true},
 			{Source: caDir, Target: proxyCATarget, ReadOnly: true},

@@ -249,7 +249,7 @@ func (d *Docker) ListContainers(ctx context.Context, label string) ([]ContainerI
 	}
 	out := make([]ContainerInfo, 0, len(cs))
 	for _, c := range cs {
-		info := ContainerInfo{ID: c.ID, Image: c.Image, Labels: c.Labels, State: string(c.State), Running: c.State == container.StateRunning}
+		info := ContainerInfo{ID: c.ID, Image: c.Image, ImageID: c.ImageID, Labels: c.Labels, State: string(c.State), Running: c.State == container.StateRunning}
 		if len(c.Names) > 0 {
 			info.Name = trimSlash(c.Names[0])
 		}
@@ -258,7 +258,11 @@ func (d *Docker) ListContainers(ctx context.Context, label string) ([]ContainerI
 	return out, nil
 }
 
+// labelFilter selects by one label; "" selects everything.
 func labelFilter(label string) filters.Args {
+	if label == "" {
+		return filters.NewArgs()
+	}
 	return filters.NewArgs(filters.Arg("label", label))
 }
 

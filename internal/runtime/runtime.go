@@ -77,7 +77,8 @@ type VolumeMount struct {
 type ContainerInfo struct {
 	ID         string
 	Name       string
-	Image      string
+	Image      string // as the container was created: a tag or an ID
+	ImageID    string
 	Labels     map[string]string
 	State      string // engine state: created, running, exited, dead, ...
 	Running    bool

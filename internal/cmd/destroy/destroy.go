@@ -10,6 +10,7 @@ import (
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
+	"github.com/moatsh/moat/internal/termtext"
 )
 
 // Options are the flags and arguments of 'moat destroy'.
@@ -28,9 +29,10 @@ func NewCmdDestroy(f *cmdutil.Factory, runF func(context.Context, *Options) erro
 		Use:     "destroy [run]",
 		Aliases: []string{"rm"},
 		Short:   "Remove a run, its container, logs and record",
-		Long: `Remove a run, addressed by ID, ID prefix or name (default: the most recent
-finished run): its container, every engine object labelled with it, its logs
-and its record. A running run is refused unless -f is given.`,
+		Long: `Remove a run, addressed by ID, ID prefix or name: its container, every
+engine object labelled with it, its logs, its audit log and its record. A
+running run is refused unless -f is given. Without a name, moat asks about
+the most recent finished run on a terminal, and refuses without one.`,
 		Example: `  $ moat destroy web
   $ moat destroy -f 3f9a1c`,
 		Args: cobra.MaximumNArgs(1),
@@ -56,6 +58,18 @@ func destroyRun(ctx context.Context, o *Options) error {
 	r, err := mgr.Find(ctx, o.Ref, run.IsFinished, "finished")
 	if err != nil {
 		return err
+	}
+	if o.Ref == "" {
+		// Destroying deletes the audit log: a run named by nobody is asked
+		// about, never guessed.
+		if !o.IO.IsStdinTTY() {
+			return cmdutil.WithHint(fmt.Errorf("refusing to destroy run %s (%s), the most recent finished one, without a name: stdin is not a terminal to ask on", r.ID, termtext.Field(r.Name)),
+				"Name the run: moat destroy "+r.ID)
+		}
+		if !cmdutil.Confirm(o.IO, fmt.Sprintf("Destroy run %s (%s), its logs and its audit log?", r.ID, termtext.Field(r.Name))) {
+			fmt.Fprintln(o.IO.ErrOut, "Nothing destroyed.")
+			return &cmdutil.ExitError{Code: 1}
+		}
 	}
 	if err := mgr.Destroy(ctx, r, o.Force); err != nil {
 		return err

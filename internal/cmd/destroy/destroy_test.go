@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 
 	"github.com/moatsh/moat/internal/cmd/cmdtest"
+	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
 )
@@ -29,5 +31,33 @@ func Test_destroyRun(t *testing.T) {
 	}
 	if _, err := os.Stat(mgr.Store.Dir(r.ID)); !os.IsNotExist(err) || len(eng.Containers) != 0 {
 		t.Fatalf("destroy left the run directory (%v) or %d containers", err, len(eng.Containers))
+	}
+}
+
+// Test_destroyRunWithoutName: destroying deletes the audit log, so the run
+// is never guessed: refused without a terminal, asked about on one.
+func Test_destroyRunWithoutName(t *testing.T) {
+	mgr, _ := cmdtest.Manager(t)
+	r := cmdtest.Detached(t, mgr, "web")
+	if err := mgr.Stop(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	ios, in, out, errOut := iostreams.Test()
+	opts := &Options{IO: ios, Manager: func(context.Context) (*run.Manager, error) { return mgr, nil }, Force: true}
+	if err := destroyRun(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "without a name") {
+		t.Fatalf("no terminal: got %v, want a refusal", err)
+	}
+	ios.SetTTY(true, false, false)
+	in.WriteString("n\n")
+	var exit *cmdutil.ExitError
+	if err := destroyRun(context.Background(), opts); !errors.As(err, &exit) || !strings.Contains(errOut.String(), "Destroy run "+r.ID) {
+		t.Fatalf("answered no: got %v, stderr %q", err, errOut)
+	}
+	if _, err := os.Stat(mgr.Store.Dir(r.ID)); err != nil {
+		t.Fatalf("the run was destroyed after a no: %v", err)
+	}
+	in.WriteString("y\n")
+	if err := destroyRun(context.Background(), opts); err != nil || out.String() != r.ID+"\n" {
+		t.Fatalf("answered yes: got %v, stdout %q", err, out)
 	}
 }

@@ -35,6 +35,8 @@ type Engine struct {
 	// ProxyOutput is what a proxy sidecar prints when attached; the
 	// default is its ready line.
 	ProxyOutput string
+	// Images is what ListImages returns, whatever the selector.
+	Images []runtime.ImageInfo
 }
 
 // Container is a fake container.
@@ -172,15 +174,17 @@ func (f *Engine) AttachContainer(_ context.Context, id string, _ runtime.AttachO
 	return &stream{out: "hello\n", f: f, id: id}, nil
 }
 
-// The fake has no networks, volumes or listed images; removing them
-// succeeds.
+// The fake has no networks or volumes, and lists the images in Images;
+// removing them succeeds.
 func (f *Engine) ListNetworks(context.Context, string) ([]runtime.ObjectInfo, error) { return nil, nil }
 func (f *Engine) ListVolumes(context.Context, string) ([]runtime.ObjectInfo, error)  { return nil, nil }
-func (f *Engine) ListImages(context.Context, string) ([]runtime.ImageInfo, error)    { return nil, nil }
-func (f *Engine) RemoveNetwork(context.Context, string) error                        { return nil }
-func (f *Engine) RemoveVolume(context.Context, string) error                         { return nil }
-func (f *Engine) RemoveImage(context.Context, string) error                          { return nil }
-func (f *Engine) ResizeTTY(context.Context, string, uint, uint) error                { return nil }
+func (f *Engine) ListImages(context.Context, string) ([]runtime.ImageInfo, error) {
+	return f.Images, nil
+}
+func (f *Engine) RemoveNetwork(context.Context, string) error         { return nil }
+func (f *Engine) RemoveVolume(context.Context, string) error          { return nil }
+func (f *Engine) RemoveImage(context.Context, string) error           { return nil }
+func (f *Engine) ResizeTTY(context.Context, string, uint, uint) error { return nil }
 
 // stream is an attached fake container.
 type stream struct {
