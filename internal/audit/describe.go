@@ -16,9 +16,10 @@ func (r *Report) Describe(what string, active bool) (string, error) {
 		fmt.Fprintf(&b, "%s: TAMPERED\n  %s\n  the %d entries before it verify\n", what, p, r.Entries)
 		return b.String(), fmt.Errorf("the audit log of %s does not verify: %s", what, p)
 	}
-	status, unclosed := "OK", false
+	status, unclosed, truncated := "OK", false, false
 	for _, p := range r.Problems {
 		unclosed = unclosed || p.Kind == Unclosed
+		truncated = truncated || p.Kind == Truncated
 	}
 	switch {
 	case unclosed && !active:
@@ -26,11 +27,14 @@ func (r *Report) Describe(what string, active bool) (string, error) {
 	case unclosed:
 		status = "OK so far (the run is still going)"
 	}
+	if truncated {
+		status += ", TRUNCATED (request events past the log's cap were not recorded)"
+	}
 	fmt.Fprintf(&b, "%s: %s\n  %s\n  signed by %s\n  events: %s\n", what, status, r.Summary(), r.KeyFingerprint, kindCounts(r.Kinds))
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "  note: %s\n", p)
 	}
-	if status == "NOT CLOSED" {
+	if unclosed && !active {
 		return b.String(), fmt.Errorf("the audit log of %s has no final signed checkpoint although the run is over: its end may have been cut off", what)
 	}
 	return b.String(), nil

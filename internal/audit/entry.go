@@ -31,6 +31,7 @@ const (
 	KindRunFinished      = "run.finished"
 	KindCheckpoint       = "checkpoint"
 	KindTornTail         = "audit.torn-tail" // a crash left a partial entry, dropped here
+	KindLogTruncated     = "log.truncated"   // the log reached its cap; request events were dropped (counts in data)
 
 	// Written by the run's proxy, one per request (see NetKeys).
 	KindNetRequest = "net.request" // a request the policy allowed (forwarded, or failed upstream)

@@ -24,6 +24,9 @@ const (
 	// Unclosed: no final signed checkpoint covers the end of the log: the
 	// run is still going, its writer stopped, or its tail was cut off.
 	Unclosed ProblemKind = "unclosed"
+	// Truncated: the log reached its cap and request events were dropped
+	// (a log.truncated entry says how many); the chain still holds.
+	Truncated ProblemKind = "truncated"
 )
 
 // Problem is one thing verification found.
@@ -192,6 +195,9 @@ func (v *verifier) accept(e Entry, rawTime string) {
 	}
 	r.Entries++
 	r.Kinds[e.Kind]++
+	if e.Kind == KindLogTruncated {
+		r.Problems = append(r.Problems, Problem{Kind: Truncated, Reason: TruncationNote(e)})
+	}
 	v.prevSeq, v.prevHash, v.last = e.Seq, e.Hash, e
 }
 

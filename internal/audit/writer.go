@@ -21,6 +21,12 @@ import (
 // detected even before the run ends.
 const DefaultCheckpointEvery = 100
 
+// DefaultMaxBytes caps a run's audit log. An agent can make requests
+// without end, and each is recorded; past the cap request events are
+// dropped and counted (see Options.MaxBytes), so a run cannot fill the
+// disk through its log. 64 MiB holds about 200,000 requests.
+const DefaultMaxBytes = 64 << 20
+
 // Log appends to one run's audit log file. Any number of Logs, in any
 // number of processes, may append to the same file: each append holds an
 // exclusive lock on it, reads the chain head, and writes one whole line.
@@ -35,6 +41,7 @@ type Log struct {
 	f       *os.File
 	head    head   // cached; valid while the file's size is head.size
 	pending []byte // entries written but not yet flushed
+	cap     dropped
 }
 
 // head is the end of the chain as last seen.
@@ -46,8 +53,14 @@ type head struct {
 
 // Options tune a Log; the zero value is the default.
 type Options struct {
-	CheckpointEvery uint64           // 0 means DefaultCheckpointEvery
-	Now             func() time.Time // nil means time.Now
+	CheckpointEvery uint64 // 0 means DefaultCheckpointEvery
+	// MaxBytes caps the file: request events (net.request, net.denied,
+	// credential.injected) that would start past it are dropped, and the
+	// Log that dropped them records one log.truncated entry with their
+	// count when it is released or closed. Every other event is written.
+	// 0 means DefaultMaxBytes.
+	MaxBytes int64
+	Now      func() time.Time // nil means time.Now
 }
 
 // Open opens (creating if needed) the audit log at path for run runID,
@@ -58,6 +71,10 @@ func Open(path, runID string, key ed25519.PrivateKey, opts Options) (*Log, error
 		return nil, fmt.Errorf("opening the audit log: %w", err)
 	}
 	l := &Log{path: path, runID: runID, key: key, every: opts.CheckpointEvery, now: opts.Now, f: f, head: head{size: -1}}
+	l.cap.limit = opts.MaxBytes
+	if l.cap.limit == 0 {
+		l.cap.limit = DefaultMaxBytes
+	}
 	if l.every == 0 {
 		l.every = DefaultCheckpointEvery
 	}
@@ -97,6 +114,9 @@ func (l *Log) AppendBatch(events []Event, durable bool) ([]Entry, error) {
 	}
 	entries := make([]Entry, 0, len(events))
 	for _, ev := range events {
+		if l.cap.drops(ev.Kind, l.head.size+int64(len(l.pending))) {
+			continue
+		}
 		e := l.write(ev.Kind, ev.Data)
 		entries = append(entries, e)
 		if e.Seq%l.every == 0 {
@@ -118,6 +138,13 @@ func (l *Log) Close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	defer l.f.Close()
+	return l.finish(true)
+}
+
+// finish writes what a writer owes the log as it lets go, under the file
+// lock: the count of the events it dropped, and with final the final
+// checkpoint. The caller holds mu.
+func (l *Log) finish(final bool) error {
 	if err := syscall.Flock(int(l.f.Fd()), syscall.LOCK_EX); err != nil {
 		return fmt.Errorf("locking the audit log: %w", err)
 	}
@@ -125,7 +152,10 @@ func (l *Log) Close() error {
 	if err := l.refreshHead(); err != nil {
 		return err
 	}
-	l.writeCheckpoint(true)
+	l.writeTruncated()
+	if final {
+		l.writeCheckpoint(true)
+	}
 	if err := l.flush(); err != nil {
 		return err
 	}
@@ -258,9 +288,14 @@ func parseLastEntry(buf []byte, base int64) (*Entry, int64, []byte, bool, error)
 var errUnreadableTail = errors.New("the audit log's last entry is unreadable; run 'moat audit' to see what is wrong")
 
 // Release closes the file without a checkpoint: the run goes on, and a
-// later writer (another moat process) continues the chain.
+// later writer (another moat process) continues the chain. A Log that
+// dropped events records how many first.
 func (l *Log) Release() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return l.f.Close()
+	defer l.f.Close()
+	if l.cap.count == 0 {
+		return nil
+	}
+	return l.finish(false)
 }

@@ -70,7 +70,7 @@ func readFile(path string) ([]byte, error) {
 		return nil, fmt.Errorf("reading %s: %w", path, err)
 	}
 	if len(data) > maxFileSize {
-		return nil, &Error{File: path, Msg: "the file is larger than 1 MiB"}
+		return nil, tooLarge(path)
 	}
 	return data, nil
 }
@@ -96,7 +96,11 @@ func parseDocument(path string, data []byte) (*decoder, ast.Node, error) {
 	if err := checkUTF8(path, data); err != nil {
 		return nil, nil, err
 	}
-	f, err := parser.ParseBytes(data, 0, parser.AllowDuplicateMapKey())
+	tokens, err := checkBounds(path, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	f, err := parser.Parse(tokens, 0, parser.AllowDuplicateMapKey())
 	if err != nil {
 		return nil, nil, syntaxError(path, err)
 	}

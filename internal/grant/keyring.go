@@ -232,6 +232,11 @@ type fileFirst struct {
 func (k *fileFirst) Describe() string { return k.keyring.Describe() }
 
 func (k *fileFirst) Key() ([]byte, error) {
+	unlock, err := lockKeyCreation(k.path)
+	if err != nil {
+		return nil, &KeyError{Source: k.Describe(), Why: "locking its creation", Err: err}
+	}
+	defer unlock()
 	if _, err := os.Lstat(k.path); !errors.Is(err, fs.ErrNotExist) {
 		k.reused = true
 		return nil, noKeyring("the key file %s is in use", k.path)

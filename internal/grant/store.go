@@ -65,8 +65,10 @@ func additionalData(name string, meta []byte) []byte {
 	return slices.Concat([]byte("moat grant v1\x00"), []byte(name), []byte{0}, meta)
 }
 
-func (s *Store) aead() (cipher.AEAD, error) {
-	key, err := s.key.Key()
+// aead returns the cipher for the store's key; sealing (create) records
+// which key that is, for good (see sealedKey).
+func (s *Store) aead(create bool) (cipher.AEAD, error) {
+	key, err := s.sealedKey(create)
 	if err != nil {
 		return nil, err
 	}
@@ -108,7 +110,7 @@ func (s *Store) Put(g Grant, secret Secret) error {
 }
 
 func (s *Store) seal(g Grant, secret Secret) ([]byte, error) {
-	aead, err := s.aead()
+	aead, err := s.aead(true)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +132,7 @@ func (s *Store) Get(name string) (Grant, Secret, error) {
 	if err != nil {
 		return Grant{}, Secret{}, err
 	}
-	aead, err := s.aead()
+	aead, err := s.aead(false)
 	if err != nil {
 		return Grant{}, Secret{}, fmt.Errorf("reading grant %q: %w", name, err)
 	}

@@ -141,8 +141,9 @@ func TestStoreRejectsTampering(t *testing.T) {
 				fd.Grant = bytes.Replace(fd.Grant, []byte(`"name":"openai","kind":"openai"`), []byte(`"name":"anthropic","kind":"anthropic"`), 1)
 			})
 		}, "anthropic", "does not authenticate"},
-		{"other key", func(t *testing.T, s *Store) {
+		{"other key, in a store from before the key was recorded", func(t *testing.T, s *Store) {
 			os.WriteFile(filepath.Join(filepath.Dir(s.dir), "keys", "grants.key"), bytes.Repeat([]byte{1}, keySize), 0o600)
+			os.Remove(filepath.Join(s.dir, sealFile))
 		}, "openai", "does not authenticate"},
 		{"not json", func(t *testing.T, s *Store) {
 			os.WriteFile(s.path("openai"), []byte("garbage"), 0o600)

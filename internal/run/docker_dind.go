@@ -46,18 +46,15 @@ const (
 	dindLogSubdir = "dind"
 )
 
-// dindTestArgsEnv passes extra daemon flags from moat's own environment, so
-// a test can break the daemon on purpose. Undocumented on purpose.
-const dindTestArgsEnv = "MOAT_TEST_DIND_ARGS"
-
 // dindArgs are the inner daemon's extra flags: the registries agent.yaml
-// lets it reach over plain HTTP, and any a test adds.
+// lets it reach over plain HTTP, and any a test adds (dindTestArgs, empty
+// but in test builds).
 func dindArgs(insecure []string) string {
 	var args []string
 	for _, r := range insecure {
 		args = append(args, "--insecure-registry="+r)
 	}
-	if extra := os.Getenv(dindTestArgsEnv); extra != "" {
+	if extra := dindTestArgs(); extra != "" {
 		args = append(args, extra)
 	}
 	return strings.Join(args, " ")

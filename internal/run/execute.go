@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"sync"
@@ -357,6 +358,16 @@ func (m *Manager) startSidecars(ctx context.Context, r *state.Run, p *plan, undo
 // finish records the end of a run, keeps its logs and removes its
 // container unless the user asked to keep it.
 func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status, code int, cause error) {
+	unlock, err := m.Store.LockRun(r.ID)
+	switch {
+	case err == nil:
+		defer unlock()
+	case !errors.Is(err, fs.ErrNotExist):
+		m.warnf("finishing run %s: %v", r.ID, err)
+	}
+	if done := m.finishedElsewhere(r); done {
+		return
+	}
 	cctx, cancel := detached(ctx)
 	defer cancel()
 	r.SetExit(status, code, m.now())
@@ -389,4 +400,16 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 	}
 	m.record(r, audit.KindRunFinished, map[string]string{"state": string(r.Status), "exit_code": strconv.Itoa(code)}, false)
 	m.closeAudit(r)
+}
+
+// finishedElsewhere reports whether another moat process finished the run
+// while this one waited for its lock (the attached CLI and a 'moat list'
+// reconciling it at once), and if so takes that record into r.
+func (m *Manager) finishedElsewhere(r *state.Run) bool {
+	stored, err := m.Store.Load(r.ID)
+	if err != nil || stored.Status.Active() {
+		return false
+	}
+	*r = *stored
+	return true
 }

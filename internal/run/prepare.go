@@ -105,7 +105,23 @@ func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
 			return nil, err
 		}
 	}
-	return p, m.checkNameFree(ctx, p.name)
+	if p.name, err = m.freeName(ctx, p.name, opts.Name == "" && p.cfg.Name == ""); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// freeName returns name if no active run has it. A random name that is
+// taken is drawn again: the user did not choose it.
+func (m *Manager) freeName(ctx context.Context, name string, random bool) (string, error) {
+	for tries := 0; ; tries++ {
+		err := m.checkNameFree(ctx, name)
+		var inUse *NameInUseError
+		if !random || tries == 20 || !errors.As(err, &inUse) {
+			return name, err
+		}
+		name = randomName()
+	}
 }
 
 // WorkspaceError reports a workspace path that cannot be used.

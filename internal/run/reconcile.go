@@ -60,9 +60,7 @@ func (m *Manager) reconcileOne(ctx context.Context, r *state.Run, byRun map[stri
 	case !found && r.Status == state.Created && m.now().Sub(r.CreatedAt) < createGrace:
 		return nil
 	case !found:
-		r.Status, r.Error = state.Lost, "the container disappeared while no moat process was watching"
-		m.removeSidecars(ctx, r)
-		return m.Store.Save(r)
+		return m.markLost(ctx, r)
 	case c.Running:
 		if r.Status != state.Running {
 			r.Status = state.Running
@@ -100,4 +98,21 @@ func (m *Manager) lookupContainer(ctx context.Context, r *state.Run, byRun map[s
 		return c, false, nil
 	}
 	return c, err == nil, err
+}
+
+// markLost records that a run's container vanished, under the run's lock:
+// the container may be gone because another moat process is finishing the
+// run right now, and then that process's record stands.
+func (m *Manager) markLost(ctx context.Context, r *state.Run) error {
+	unlock, err := m.Store.LockRun(r.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if m.finishedElsewhere(r) {
+		return nil
+	}
+	r.Status, r.Error = state.Lost, "the container disappeared while no moat process was watching"
+	m.removeSidecars(ctx, r)
+	return m.Store.Save(r)
 }

@@ -15,13 +15,34 @@ func (s *Store) Lock() (unlock func(), err error) {
 	if err := os.MkdirAll(s.Root, 0o700); err != nil {
 		return nil, fmt.Errorf("creating %s: %w", s.Root, err)
 	}
-	f, err := os.OpenFile(filepath.Join(s.Root, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	unlock, err = lockFile(filepath.Join(s.Root, "lock"))
+	if err != nil {
+		return nil, fmt.Errorf("locking the run store: %w", err)
+	}
+	return unlock, nil
+}
+
+// LockRun takes run id's own lock, held while one moat process finishes
+// the run (records its end, keeps its logs, removes its containers), so
+// that another (a 'moat list' reconciling it, a 'moat stop') waits and
+// then finds it finished. It blocks until the lock is free. A run without
+// a directory (destroyed) gives an error matching fs.ErrNotExist.
+func (s *Store) LockRun(id string) (unlock func(), err error) {
+	unlock, err = lockFile(s.Path(id, "lock"))
+	if err != nil {
+		return nil, fmt.Errorf("locking run %s: %w", id, err)
+	}
+	return unlock, nil
+}
+
+func lockFile(path string) (unlock func(), err error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("locking the run store: %w", err)
+		return nil, err
 	}
 	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)

@@ -112,12 +112,20 @@ func (r Request) authority() string {
 	return net.JoinHostPort(strings.Trim(r.Host, "[]"), "443")
 }
 
+// Log is what Read finds in a run's audit log.
+type Log struct {
+	Requests  []Request // in the order they arrived
+	Torn      int       // the size of a partial entry at the end, left out
+	Truncated []string  // one note per log.truncated entry: requests the log's cap left out
+}
+
 // Read collects the requests recorded in an audit log, in the order they
 // arrived (the log holds them in the order they ended). A partial entry at
 // the end (its writer is, or was, in the middle of it) is skipped, and
-// torn is its size. A line that does not parse stops reading with an
+// Torn is its size. A line that does not parse stops reading with an
 // *audit.LineError.
-func Read(r io.Reader) (reqs []Request, torn int, err error) {
+func Read(r io.Reader) (Log, error) {
+	var l Log
 	ar := audit.NewReader(r)
 	for {
 		e, err := ar.Next()
@@ -125,12 +133,15 @@ func Read(r io.Reader) (reqs []Request, torn int, err error) {
 			break
 		}
 		if err != nil {
-			return reqs, 0, err
+			return l, err
 		}
 		if req, ok := FromEntry(e); ok {
-			reqs = append(reqs, req)
+			l.Requests = append(l.Requests, req)
+		} else if e.Kind == audit.KindLogTruncated {
+			l.Truncated = append(l.Truncated, audit.TruncationNote(e))
 		}
 	}
-	sort.SliceStable(reqs, func(i, j int) bool { return reqs[i].Time.Before(reqs[j].Time) })
-	return reqs, ar.TornBytes(), nil
+	sort.SliceStable(l.Requests, func(i, j int) bool { return l.Requests[i].Time.Before(l.Requests[j].Time) })
+	l.Torn = ar.TornBytes()
+	return l, nil
 }

@@ -154,12 +154,12 @@ func TestReadKeepsRequestsInArrivalOrder(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	reqs, torn, err := Read(f)
-	if err != nil || torn != 0 {
-		t.Fatalf("Read: torn %d, err %v", torn, err)
+	l, err := Read(f)
+	if err != nil || l.Torn != 0 {
+		t.Fatalf("Read: torn %d, err %v", l.Torn, err)
 	}
 	var hosts []string
-	for _, r := range reqs {
+	for _, r := range l.Requests {
 		hosts = append(hosts, r.Host)
 	}
 	if got := strings.Join(hosts, ","); got != "a,b,c" {
@@ -175,7 +175,7 @@ func TestReadReportsTheLineThatDoesNotParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	data = append(data, "{not an entry}\n"...)
-	_, _, err = Read(strings.NewReader(string(data)))
+	_, err = Read(strings.NewReader(string(data)))
 	var le *audit.LineError
 	if !errors.As(err, &le) || le.Line != 3 {
 		t.Fatalf("got %v, want a LineError on line 3", err)
@@ -189,8 +189,8 @@ func TestReadSkipsATornTail(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	reqs, torn, err := Read(strings.NewReader(string(data) + `{"seq":3,"ti`))
-	if err != nil || torn != 12 || len(reqs) != 1 {
-		t.Fatalf("got %d requests, torn %d, err %v; want 1, 12, nil", len(reqs), torn, err)
+	l, err := Read(strings.NewReader(string(data) + `{"seq":3,"ti`))
+	if err != nil || l.Torn != 12 || len(l.Requests) != 1 {
+		t.Fatalf("got %d requests, torn %d, err %v; want 1, 12, nil", len(l.Requests), l.Torn, err)
 	}
 }

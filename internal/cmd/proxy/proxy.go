@@ -7,7 +7,6 @@ package proxy
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -43,17 +42,16 @@ func serve(ctx context.Context, f *cmdutil.Factory) error {
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	logOut := f.IOStreams.ErrOut
+	logf := func(format string, args ...any) {
+		fmt.Fprintf(f.IOStreams.ErrOut, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
+	}
 	if cfg.Log != "" {
-		lf, err := os.OpenFile(cfg.Log, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		lf, err := egress.OpenLog(cfg.Log, egress.MaxLogBytes, nil)
 		if err != nil {
-			return fmt.Errorf("opening the proxy log: %w", err)
+			return err
 		}
 		defer lf.Close()
-		logOut = lf
-	}
-	logf := func(format string, args ...any) {
-		fmt.Fprintf(logOut, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
+		logf = lf.Printf
 	}
 	return egress.Serve(ctx, cfg, f.IOStreams.Out, logf)
 }

@@ -128,7 +128,7 @@ func readRequests(errOut io.Writer, path, runID string) ([]trace.Request, error)
 		return nil, fmt.Errorf("opening the audit log of run %s: %w", runID, err)
 	}
 	defer f.Close()
-	reqs, torn, err := trace.Read(f)
+	l, err := trace.Read(f)
 	var lineErr *audit.LineError
 	if errors.As(err, &lineErr) {
 		return nil, cmdutil.WithHint(fmt.Errorf("reading the audit log of run %s: %w", runID, err),
@@ -137,10 +137,13 @@ func readRequests(errOut io.Writer, path, runID string) ([]trace.Request, error)
 	if err != nil {
 		return nil, fmt.Errorf("reading the audit log of run %s: %w", runID, err)
 	}
-	if torn > 0 {
-		fmt.Fprintf(errOut, "note: the audit log of run %s ends in a partial entry (%d bytes), left out; 'moat audit %s' says more\n", runID, torn, runID)
+	if l.Torn > 0 {
+		fmt.Fprintf(errOut, "note: the audit log of run %s ends in a partial entry (%d bytes), left out; 'moat audit %s' says more\n", runID, l.Torn, runID)
 	}
-	return reqs, nil
+	for _, note := range l.Truncated {
+		fmt.Fprintf(errOut, "note: the trace of run %s is incomplete: %s\n", runID, note)
+	}
+	return l.Requests, nil
 }
 
 // writeHAR writes the archive to the file named by --har, or stdout.

@@ -378,6 +378,31 @@ func TestTraceNotesATornTail(t *testing.T) {
 	}
 }
 
+// TestTraceNotesATruncatedLog checks that a trace whose requests the
+// audit log's cap left out says so on stderr, with the counts.
+func TestTraceNotesATruncatedLog(t *testing.T) {
+	t.Parallel()
+	m, _ := cmdtest.Manager(t)
+	events := append(netEvents(), audit.Event{Kind: audit.KindLogTruncated, Data: map[string]string{
+		"limit_bytes": "67108864", "dropped": "3", "dropped.net.request": "2", "dropped.credential.injected": "1",
+		"first_dropped": "2026-01-02T03:04:05Z", "last_dropped": "2026-01-02T03:04:06Z"}})
+	newRun(t, m.Store, runID, "web", t0, events)
+	ios, _, out, errOut := iostreams.Test()
+	opts := &Options{IO: ios, Manager: func(context.Context) (*run.Manager, error) { return m, nil },
+		Store: func() (*state.Store, error) { return m.Store, nil }, Version: "test", Location: time.UTC}
+	if err := traceRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(out.String(), "\n") != 5 {
+		t.Fatalf("want the header and 4 requests, got\n%s", out.String())
+	}
+	want := "note: the trace of run abc123abc123 is incomplete: the log reached its cap of 64 MiB: 3 request events " +
+		"from 2026-01-02T03:04:05Z to 2026-01-02T03:04:06Z were not recorded (credential.injected 1, net.request 2)\n"
+	if errOut.String() != want {
+		t.Fatalf("stderr %q, want %q", errOut.String(), want)
+	}
+}
+
 func TestTraceWithEngineDown(t *testing.T) {
 	t.Parallel()
 	opts, _, out, _ := setup(t)

@@ -1,0 +1,68 @@
+package run
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// TestFinishAndReconcileRace finishes a run from its attached CLI while
+// other moat processes (Managers of their own on the same store and
+// engine) reconcile it at once: the run is finished once, so its audit log
+// holds one container.exited, one run.finished and one final checkpoint,
+// and verifies.
+func TestFinishAndReconcileRace(t *testing.T) {
+	t.Parallel()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, eng := newTestManager(t)
+	m.SigningKey = func() (ed25519.PrivateKey, error) { return key, nil }
+	res, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := res.Run.ID
+	eng.Exit(res.Run.ContainerID, 5)
+
+	var wg sync.WaitGroup
+	cli, err := m.Store.Load(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wg.Go(func() { m.finish(context.Background(), cli, state.Exited, 5, nil) })
+	for range 4 {
+		other := &Manager{Engine: m.Engine, Store: &state.Store{Root: m.Store.Root}, Version: "test",
+			ProxyBinary: m.ProxyBinary, SigningKey: m.SigningKey}
+		wg.Go(func() {
+			if _, err := other.Runs(context.Background()); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+
+	f, err := os.Open(m.Store.Path(id, AuditFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := audit.Verify(f, id, key.Public().(ed25519.PublicKey))
+	if err != nil || rep.Tampering() != nil || !rep.Closed {
+		t.Fatalf("got %v, %+v, closed %v; want a closed log that verifies", err, rep.Problems, rep.Closed)
+	}
+	if rep.Kinds[audit.KindRunFinished] != 1 || rep.Kinds[audit.KindContainerExited] != 1 || rep.Kinds[audit.KindLogsSaved] != 1 {
+		t.Fatalf("events %v: want one run.finished, container.exited and logs.saved", rep.Kinds)
+	}
+	r, err := m.Store.Load(id)
+	if err != nil || r.Status != state.Exited || r.ExitCode == nil || *r.ExitCode != 5 {
+		t.Fatalf("record: %+v, %v; want exited (5)", r, err)
+	}
+}
