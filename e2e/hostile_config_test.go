@@ -177,3 +177,21 @@ func TestWorkspaceHoldingMoatHomeRefused(t *testing.T) {
 	}
 	mustContain(t, "stderr", res.stderr, "contains the moat home")
 }
+
+// TestHostileAgentYAMLBomb: run 1 replaces agent.yaml with a megabyte of
+// nesting, the shape that made the YAML parser take gigabytes; run 2 is
+// refused at once, naming the line and column.
+func TestHostileAgentYAMLBomb(t *testing.T) {
+	t.Parallel()
+	needImage(t)
+	e := newMoat(t)
+	ws := e.writableWorkspace(map[string]string{"agent.yaml": "name: " + uniqueName(t) + "\n"})
+	e.hostileRun(ws, `head -c 1000000 /dev/zero | tr '\0' '[' > /workspace/agent.yaml`)
+	before := len(e.runDirs())
+	res := e.run("run", ws, "--", "true")
+	if res.code != 125 {
+		t.Fatalf("got exit code %d, want 125:\n%s", res.code, res)
+	}
+	mustContain(t, "stderr", res.stderr, "agent.yaml:1:65:", "nest")
+	e.assertNoNewRun(before)
+}
