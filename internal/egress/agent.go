@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"net"
 	"os"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -62,8 +63,12 @@ func acceptAgents(path string, grace time.Duration, serve func(net.Listener), go
 		}
 		_ = c.SetReadDeadline(time.Time{})
 		mu.Lock()
+		first := !seen
 		live, seen = live+1, true
 		mu.Unlock()
+		if first {
+			markAgentSeen(path, logf)
+		}
 		serve(port)
 		io.Copy(io.Discard, c) // until the relay's side closes
 		mu.Lock()
@@ -85,6 +90,18 @@ func acceptAgents(path string, grace time.Duration, serve func(net.Listener), go
 		}
 	}()
 	return ln, nil
+}
+
+// AgentSeenFile is created beside the proxy socket once a relay has handed
+// over the agent's port. Without it the proxy cannot see the agent's end
+// (an agent whose command ended before its relay reached the proxy), so
+// the CLI stops the proxy itself instead of waiting for it to go.
+const AgentSeenFile = "agent.seen"
+
+func markAgentSeen(socket string, logf func(string, ...any)) {
+	if err := os.WriteFile(filepath.Join(filepath.Dir(socket), AgentSeenFile), nil, 0o644); err != nil {
+		logf("moat proxy: marking the agent's port received: %v", err)
+	}
 }
 
 // fileListener turns fd into a listener if it is a listening TCP socket,

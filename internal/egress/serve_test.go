@@ -221,7 +221,13 @@ func readAudit(t *testing.T, path string) []audit.Entry {
 
 func TestProxyStopsWhenTheAgentIsGone(t *testing.T) {
 	cfg, served := serveBare(t)
+	seen := filepath.Join(filepath.Dir(cfg.Socket), AgentSeenFile)
+	if _, err := os.Stat(seen); err == nil {
+		t.Fatalf("%s exists before any relay came", AgentSeenFile)
+	}
 	_, agentEnds := relayPort(t, cfg.Socket)
+	// The CLI reads the file to know the proxy will stop by itself.
+	waitForFile(t, seen)
 	select {
 	case err := <-served:
 		t.Fatalf("the proxy stopped while the agent lives: %v", err)
@@ -229,6 +235,16 @@ func TestProxyStopsWhenTheAgentIsGone(t *testing.T) {
 	}
 	agentEnds() // the agent's container goes, and its relay with it
 	awaitStop(t, served)
+}
+
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+	}
+	t.Fatalf("%s did not appear once the relay handed the port over", path)
 }
 
 // serveBare serves a strict proxy with no grants, and returns its

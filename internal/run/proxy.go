@@ -232,6 +232,17 @@ func (m *Manager) awaitSelfRemoval(ctx context.Context, id string) error {
 	return w.WaitRemoved(wctx, id)
 }
 
+// errAgentNeverSeen is why a proxy is stopped at once: it never got the
+// agent's port (the command ended first), so it cannot see the agent end.
+var errAgentNeverSeen = errors.New("the proxy never received the agent's port")
+
+// proxySawAgent reports whether run r's proxy received its agent's port,
+// and so stops by itself when the agent's container goes.
+func (m *Manager) proxySawAgent(r *state.Run) bool {
+	fi, err := os.Lstat(m.Store.Path(r.ID, filepath.Join(socketSubdir, egress.AgentSeenFile)))
+	return err == nil && fi.Mode().IsRegular()
+}
+
 // saveSidecarLog keeps a sidecar's output with the run, in
 // <role>/<role>d.log (buildkit/buildkitd.log).
 func (m *Manager) saveSidecarLog(ctx context.Context, r *state.Run, sc state.Sidecar, id string) {
@@ -283,7 +294,10 @@ func (m *Manager) removeSidecars(ctx context.Context, r *state.Run) {
 			m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "container_id": cs[i].ID, "how": "removed by moat"}, false)
 			continue
 		}
-		how, err := "stopped with the agent", m.awaitSelfRemoval(ctx, cs[i].ID)
+		how, err := "stopped with the agent", errAgentNeverSeen
+		if m.proxySawAgent(r) {
+			err = m.awaitSelfRemoval(ctx, cs[i].ID)
+		}
 		if err != nil {
 			how, err = "stopped by moat", m.Engine.StopContainer(ctx, cs[i].ID, proxyStopGrace)
 			if err == nil || errors.Is(err, runtime.ErrNotFound) {
