@@ -39,10 +39,10 @@ func (t target) authority() string {
 type exchange struct {
 	target  target
 	needles [][]byte // the injected secrets' forms, to keep out of the response
-	ev     Event
-	out    atomic.Int64    // request body bytes read from the agent
-	cw     *countingWriter // the agent's response writer
-	once   sync.Once       // emits ev
+	ev      Event
+	out     atomic.Int64    // request body bytes read from the agent
+	cw      *countingWriter // the agent's response writer
+	once    sync.Once       // emits ev
 }
 
 type exchangeKey struct{}
