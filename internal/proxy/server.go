@@ -339,15 +339,35 @@ func (s *Server) dialChecked(ctx context.Context, network, addr string) (net.Con
 			}
 		}
 		c, err := dial(ctx, "tcp", netip.AddrPortFrom(a.Unmap(), uint16(port)).String())
-		if err == nil {
-			return c, nil
+		if err != nil {
+			lastErr = err
+			continue
 		}
-		lastErr = err
+		// Both ends on one address: the host's own, which the policy
+		// may not have known yet (a bridge created since it looked).
+		if s.Policy != nil && sameAddress(c) {
+			if d := s.Policy.CheckOwnAddr(host, a, port); !d.Allowed {
+				c.Close()
+				if denied == nil {
+					denied = &blockedError{d}
+				}
+				continue
+			}
+		}
+		return c, nil
 	}
 	if lastErr != nil {
 		return nil, lastErr
 	}
 	return nil, denied
+}
+
+// sameAddress reports whether c's two ends have the same IP address, which
+// only a connection to the host's own address has.
+func sameAddress(c net.Conn) bool {
+	l, ok1 := c.LocalAddr().(*net.TCPAddr)
+	r, ok2 := c.RemoteAddr().(*net.TCPAddr)
+	return ok1 && ok2 && l.IP.Equal(r.IP)
 }
 
 // writeDeny answers a request refused by the policy.
