@@ -58,7 +58,7 @@ func TestParseClientHello(t *testing.T) {
 // buildHello makes a ClientHello handshake message with the given
 // extensions (type, body).
 func buildHello(exts ...[]byte) []byte {
-	body := append(make([]byte, 2+32), 0)           // version, random, empty session id
+	body := append(make([]byte, 2+32), 0)       // version, random, empty session id
 	body = append(body, 0, 2, 0x13, 0x01, 1, 0) // one cipher suite, null compression
 	var all []byte
 	for _, e := range exts {
