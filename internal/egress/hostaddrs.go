@@ -19,16 +19,20 @@ const hostAddrsRefresh = time.Second
 // (policy.CheckOwnAddr), which covers the rest of that second.
 type hostAddrs struct {
 	list func() ([]netip.Addr, error) // nil means the interfaces' addresses
+	now  func() time.Time             // nil means time.Now
 
 	mu   sync.RWMutex
 	set  map[netip.Addr]struct{}
 	read time.Time
 }
 
-func newHostAddrs(list func() ([]netip.Addr, error)) *hostAddrs {
-	h := &hostAddrs{list: list}
+func newHostAddrs(list func() ([]netip.Addr, error), now func() time.Time) *hostAddrs {
+	h := &hostAddrs{list: list, now: now}
 	if h.list == nil {
 		h.list = interfaceAddrs
+	}
+	if h.now == nil {
+		h.now = time.Now
 	}
 	h.refresh()
 	return h
@@ -39,7 +43,7 @@ func (h *hostAddrs) Contains(addr netip.Addr) bool {
 	addr = addr.WithZone("").Unmap()
 	h.mu.RLock()
 	_, ok := h.set[addr]
-	stale := time.Since(h.read) >= hostAddrsRefresh
+	stale := h.now().Sub(h.read) >= hostAddrsRefresh
 	h.mu.RUnlock()
 	if ok || !stale {
 		return ok
@@ -56,7 +60,7 @@ func (h *hostAddrs) refresh() {
 	addrs, err := h.list()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.read = time.Now()
+	h.read = h.now()
 	if err != nil {
 		return
 	}

@@ -121,12 +121,15 @@ func (s *Server) echoRefused(x *exchange, part string) error {
 	return e
 }
 
-// headerEcho returns the name of the first header whose name or value
-// holds a needle, or "".
+// headerEcho returns the name of the first header whose name (in any
+// case: names are case-insensitive, and servers change their case) or
+// value holds a needle, or "".
 func headerEcho(h http.Header, needles [][]byte) string {
 	for k, vs := range h {
-		if containsAny(k, needles) {
-			return "name"
+		for _, n := range needles {
+			if strings.Contains(strings.ToLower(k), strings.ToLower(string(n))) {
+				return "name"
+			}
 		}
 		for _, v := range vs {
 			if containsAny(v, needles) {
