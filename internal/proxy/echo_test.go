@@ -31,8 +31,12 @@ func TestEchoedSecretCutOff(t *testing.T) {
 		"/header-key": func(w http.ResponseWriter) { w.Header().Set("X-"+testSecret, "1") },
 		"/urlencoded": func(w http.ResponseWriter) { io.WriteString(w, "k="+url.QueryEscape(testSecret)) },
 		"/base64":     func(w http.ResponseWriter) { io.WriteString(w, "Basic "+basic) },
-		"/base64-1":   func(w http.ResponseWriter) { io.WriteString(w, base64.StdEncoding.EncodeToString([]byte("a"+testSecret))) },
-		"/base64-2":   func(w http.ResponseWriter) { io.WriteString(w, base64.URLEncoding.EncodeToString([]byte("ab"+testSecret))) },
+		"/base64-1": func(w http.ResponseWriter) {
+			io.WriteString(w, base64.StdEncoding.EncodeToString([]byte("a"+testSecret)))
+		},
+		"/base64-2": func(w http.ResponseWriter) {
+			io.WriteString(w, base64.URLEncoding.EncodeToString([]byte("ab"+testSecret)))
+		},
 		"/split": func(w http.ResponseWriter) { // across two flushed chunks
 			io.WriteString(w, "data: "+testSecret[:5])
 			w.(http.Flusher).Flush()
