@@ -1,7 +1,10 @@
 package egress
 
 import (
+	"net/http"
+
 	"github.com/moatsh/moat/internal/grant"
+	"github.com/moatsh/moat/internal/proxy"
 )
 
 // credentials answers the proxy's questions from the run's grants.
@@ -20,10 +23,14 @@ func newCredentials(gs []GrantSecret) *credentials {
 	return c
 }
 
-// For returns the first grant's headers that apply to host/path.
-func (c *credentials) For(host, path string) (map[string]string, string, bool) {
+// For returns the first grant's headers that apply to r, sent to host.
+func (c *credentials) For(host string, r *http.Request) (proxy.Injection, bool) {
+	req := grant.Request{
+		Host: host, Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery,
+		ContentType: r.Header.Get("Content-Type"),
+	}
 	for i, g := range c.grants {
-		inj, ok := g.InjectionFor(host, path, c.secrets[i])
+		inj, ok := g.InjectionFor(req, c.secrets[i])
 		if !ok {
 			continue
 		}
@@ -31,9 +38,9 @@ func (c *credentials) For(host, path string) (map[string]string, string, bool) {
 		for k, v := range inj.Headers {
 			h[k] = string(v.Reveal())
 		}
-		return h, inj.Grant, true
+		return proxy.Injection{Grant: inj.Grant, Headers: h, Secrets: []string{string(c.secrets[i].Reveal())}}, true
 	}
-	return nil, "", false
+	return proxy.Injection{}, false
 }
 
 // Intercept reports whether any grant covers host.

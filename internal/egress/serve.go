@@ -86,6 +86,7 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
 			return nil, err
 		}
 	}
+	pol.Local = newHostAddrs(nil, nil).Contains
 	ca, err := proxy.LoadOrCreateCA(cfg.CADir, nil)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,15 @@ import (
 	"strings"
 )
 
+// Request is what InjectionFor looks at in a request, as it goes upstream.
+type Request struct {
+	Host        string // the request's host, with or without a port
+	Method      string
+	Path        string // the escaped path, as sent on the wire
+	Query       string // the raw query, without "?"
+	ContentType string
+}
+
 // Injection is what the proxy does to one request: set each header in
 // Headers (keys are canonical), replacing any value the agent sent.
 type Injection struct {
@@ -14,22 +23,21 @@ type Injection struct {
 	Headers map[string]Secret // header name -> full value, e.g. "Bearer <token>"
 }
 
-// InjectionFor returns the headers g injects into a request to host (as in
-// the request's Host, with or without a port) for path, and false when g
+// InjectionFor returns the headers g injects into req, and false when g
 // does not apply. The proxy must call it only for requests it has
 // intercepted over TLS, never for plain HTTP.
 //
 // Rules: github sends "Authorization: Bearer <token>" to api.github.com and,
 // on github.com, Basic auth "x-access-token:<token>" to git smart-HTTP and
-// LFS paths only (so the web UI never sees it); anthropic sends "x-api-key"
+// LFS requests only (so the web UI never sees it; see isGitHTTP); anthropic sends "x-api-key"
 // to api.anthropic.com; openai sends "Authorization: Bearer" to
 // api.openai.com; an http grant sends its header, with the secret as the
 // value, to its hosts. Without an explicit port a host matches port 443.
-func (g Grant) InjectionFor(host, path string, secret Secret) (Injection, bool) {
-	if secret.IsZero() || !g.matchesHost(host) {
+func (g Grant) InjectionFor(req Request, secret Secret) (Injection, bool) {
+	if secret.IsZero() || !g.matchesHost(req.Host) {
 		return Injection{}, false
 	}
-	name, value, ok := g.header(hostName(host), path, secret.p.b)
+	name, value, ok := g.header(hostName(req.Host), req, secret.p.b)
 	if !ok {
 		return Injection{}, false
 	}
@@ -37,11 +45,11 @@ func (g Grant) InjectionFor(host, path string, secret Secret) (Injection, bool) 
 }
 
 // header returns the header and its value for a request g applies to.
-func (g Grant) header(host, path string, token []byte) (string, []byte, bool) {
+func (g Grant) header(host string, req Request, token []byte) (string, []byte, bool) {
 	switch g.Kind {
 	case GitHub:
 		if host == "github.com" {
-			if !isGitHTTPPath(path) {
+			if !isGitHTTP(req) {
 				return "", nil, false
 			}
 			return "Authorization", basicAuth("x-access-token", token), true
@@ -103,22 +111,6 @@ func splitHost(host string) (name, port string) {
 func hostName(host string) string {
 	name, _ := splitHost(host)
 	return name
-}
-
-// isGitHTTPPath reports whether path is a git smart-HTTP or git LFS request
-// for a repository: /OWNER/REPO[.git]/info/refs, .../git-upload-pack,
-// .../git-receive-pack or .../info/lfs/....
-func isGitHTTPPath(path string) bool {
-	parts := strings.SplitN(strings.TrimPrefix(path, "/"), "/", 3)
-	if len(parts) < 3 || parts[0] == "" || parts[1] == "" {
-		return false
-	}
-	rest := parts[2]
-	switch rest {
-	case "info/refs", "git-upload-pack", "git-receive-pack":
-		return true
-	}
-	return strings.HasPrefix(rest, "info/lfs/")
 }
 
 func basicAuth(user string, password []byte) []byte {

@@ -2,6 +2,7 @@ package grant
 
 import (
 	"encoding/base64"
+	"strings"
 	"testing"
 )
 
@@ -23,11 +24,9 @@ func TestInjectionFor(t *testing.T) {
 		{"github api port 443", gh, "api.github.com:443", "/user", "Authorization", "Bearer " + tok},
 		{"github api upper case", gh, "API.GitHub.com.", "/user", "Authorization", "Bearer " + tok},
 		{"github api other port", gh, "api.github.com:8080", "/user", "", ""},
-		{"git info/refs", gh, "github.com", "/owner/repo.git/info/refs", "Authorization", basic},
-		{"git upload-pack", gh, "github.com", "/owner/repo.git/git-upload-pack", "Authorization", basic},
-		{"git receive-pack", gh, "github.com", "/owner/repo.git/git-receive-pack", "Authorization", basic},
-		{"git without .git", gh, "github.com", "/owner/repo/info/refs", "Authorization", basic},
-		{"git lfs", gh, "github.com", "/owner/repo.git/info/lfs/objects/batch", "Authorization", basic},
+		{"git info/refs", gh, "github.com", "/owner/repo.git/info/refs?service=git-upload-pack", "Authorization", basic},
+		{"git without .git", gh, "github.com", "/owner/repo/info/refs?service=git-receive-pack", "Authorization", basic},
+		{"git lfs", gh, "github.com", "/owner/repo.git/info/lfs/locks", "Authorization", basic},
 		{"github web page", gh, "github.com", "/owner/repo", "", ""},
 		{"github login", gh, "github.com", "/login", "", ""},
 		{"github short path", gh, "github.com", "/info/refs", "", ""},
@@ -48,7 +47,8 @@ func TestInjectionFor(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			inj, ok := tt.g.InjectionFor(tt.host, tt.path, NewSecret([]byte(tok)))
+			path, query, _ := strings.Cut(tt.path, "?")
+			inj, ok := tt.g.InjectionFor(Request{Host: tt.host, Method: "GET", Path: path, Query: query}, NewSecret([]byte(tok)))
 			if tt.header == "" {
 				if ok {
 					t.Fatalf("injected %v into %s%s, want nothing", inj, tt.host, tt.path)
@@ -71,10 +71,86 @@ func TestInjectionForUsesBuiltinHosts(t *testing.T) {
 	t.Parallel()
 	// A github grant whose file claims extra hosts still injects only on GitHub's.
 	g := Grant{Name: "github", Kind: GitHub, Hosts: []string{"evil.example"}}
-	if _, ok := g.InjectionFor("evil.example", "/", NewSecret([]byte(testToken))); ok {
+	if _, ok := g.InjectionFor(Request{Host: "evil.example", Method: "GET", Path: "/"}, NewSecret([]byte(testToken))); ok {
 		t.Fatal("github grant injected into evil.example")
 	}
-	if _, ok := g.InjectionFor("api.github.com", "/", Secret{}); ok {
+	if _, ok := g.InjectionFor(Request{Host: "api.github.com", Method: "GET", Path: "/"}, Secret{}); ok {
 		t.Fatal("injected an empty secret")
+	}
+}
+
+// TestGitHTTPRequests checks github.com's "git requests only" rule on the
+// smart-HTTP and LFS request shapes, and on paths built to look like a git
+// path to the proxy and like something else to the server.
+func TestGitHTTPRequests(t *testing.T) {
+	t.Parallel()
+	const (
+		up   = "application/x-git-upload-pack-request"
+		rp   = "application/x-git-receive-pack-request"
+		lfs  = "application/vnd.git-lfs+json"
+		form = "application/x-www-form-urlencoded"
+	)
+	tests := []struct {
+		method, path, query, ct string
+		want                    bool
+	}{
+		{"GET", "/o/r.git/info/refs", "service=git-upload-pack", "", true},
+		{"GET", "/o/r.git/info/refs", "service=git-receive-pack", "", true},
+		{"GET", "/o/r/info/refs", "service=git-upload-pack", "", true},
+		{"POST", "/o/r.git/git-upload-pack", "", up, true},
+		{"POST", "/o/r.git/git-upload-pack", "", "Application/X-Git-Upload-Pack-Request; charset=x", true},
+		{"POST", "/o/r.git/git-receive-pack", "", rp, true},
+		{"POST", "/my-org/my_repo.v2.git/git-upload-pack", "", up, true},
+		{"POST", "/o/r.git/info/lfs/objects/batch", "", lfs + "; charset=utf-8", true},
+		{"GET", "/o/r.git/info/lfs/locks", "", "", true},
+
+		// The wrong shape for the path.
+		{"GET", "/o/r.git/info/refs", "", "", false},
+		{"GET", "/o/r.git/info/refs", "service=git-upload-pack&x=1", "", false},
+		{"GET", "/o/r.git/info/refs", "service=other", "", false},
+		{"POST", "/o/r.git/info/refs", "service=git-upload-pack", "", false},
+		{"GET", "/o/r.git/git-upload-pack", "", up, false},
+		{"POST", "/o/r.git/git-upload-pack", "", "", false},
+		{"POST", "/o/r.git/git-upload-pack", "", form, false},
+		{"POST", "/o/r.git/git-upload-pack", "", rp, false},
+		{"POST", "/o/r.git/git-receive-pack", "", up, false},
+		{"PUT", "/o/r.git/git-receive-pack", "", rp, false},
+		{"POST", "/o/r.git/info/lfs/objects/batch", "", "application/json", false},
+		{"DELETE", "/o/r.git/info/lfs/locks/1", "", lfs, false},
+		{"GET", "/o/r.git/info/lfs/", "", "", false},
+		{"GET", "/o/r.git/info/refs/x", "service=git-upload-pack", "", false},
+
+		// Paths that are not in normal form, or not a repository's.
+		{"GET", "/o/r.git/info/refs/../../../api", "service=git-upload-pack", "", false},
+		{"POST", "/o/r.git/info/lfs/../../../../settings/tokens", "", lfs, false},
+		{"GET", "/o/r.git/info/lfs/%2e%2e/%2e%2e/%2e%2e/%2e%2e/settings", "", "", false},
+		{"GET", "/o/r.git/info/lfs/%2E%2E/x", "", "", false},
+		{"GET", "/o/%72.git/info/refs", "service=git-upload-pack", "", false},
+		{"GET", "/o%2fr/x/info/refs", "service=git-upload-pack", "", false},
+		{"GET", "//o/r.git/info/refs", "service=git-upload-pack", "", false},
+		{"GET", "/o//r.git/info/refs", "service=git-upload-pack", "", false},
+		{"GET", "/o/r.git//info/refs", "service=git-upload-pack", "", false},
+		{"GET", "/o/r.git/./info/refs", "service=git-upload-pack", "", false},
+		{"GET", "/./r.git/info/refs", "service=git-upload-pack", "", false},
+		{"GET", "/../r.git/info/refs", "service=git-upload-pack", "", false},
+		{"GET", "/o/../info/refs", "service=git-upload-pack", "", false},
+		{"GET", "/o/r.git;x=1/info/refs", "service=git-upload-pack", "", false},
+		{"GET", "/o/r.git/info/refs;x", "service=git-upload-pack", "", false},
+		{"GET", "/o/r.git\\..\\..\\info/refs", "service=git-upload-pack", "", false},
+		{"GET", "/o/r.git/info/lfs/a\\..\\b", "", "", false},
+		{"GET", "o/r.git/info/refs", "service=git-upload-pack", "", false},
+		{"GET", "", "service=git-upload-pack", "", false},
+		{"GET", "/o/r.git/info/lfs/x\x00", "", "", false},
+		{"GET", "/login", "", "", false},
+		{"GET", "/settings/tokens", "", "", false},
+		{"GET", "/o/r", "", "", false},
+	}
+	gh, _ := Builtin(GitHub)
+	for _, tt := range tests {
+		req := Request{Host: "GitHub.com.", Method: tt.method, Path: tt.path, Query: tt.query, ContentType: tt.ct}
+		_, got := gh.InjectionFor(req, NewSecret([]byte(testToken)))
+		if got != tt.want {
+			t.Errorf("%s %s?%s (%s): injected %v, want %v", tt.method, tt.path, tt.query, tt.ct, got, tt.want)
+		}
 	}
 }

@@ -50,12 +50,14 @@ func (p *Policy) checkName(name string, port int) Decision {
 }
 
 // checkIP checks an IP literal request: an IP rule allows it; otherwise a
-// private address is blocked in every mode, and a public one follows the mode.
+// private address is blocked in every mode, and a public one follows the
+// mode. The host's own addresses need a rule naming exactly that address.
 func (p *Policy) checkIP(addr netip.Addr, port int) Decision {
-	if r := p.ipRule(addr, port); r != nil {
+	class, private, own := p.classify(addr)
+	if r := p.ipRule(addr, port, own); r != nil {
 		return allowedBy(r)
 	}
-	if class, private := p.classify(addr); private {
+	if private {
 		return denyPrivate("", addr, class)
 	}
 	if p.Mode == Permissive {
@@ -64,10 +66,13 @@ func (p *Policy) checkIP(addr netip.Addr, port int) Decision {
 	return denyStrict(addr.String())
 }
 
-func (p *Policy) ipRule(addr netip.Addr, port int) *Rule {
+// ipRule returns the first IP or CIDR rule that allows addr on port; with
+// exact, only a rule naming addr alone (a /32 or /128) counts.
+func (p *Policy) ipRule(addr netip.Addr, port int, exact bool) *Rule {
 	for i := range p.Allow {
-		if p.Allow[i].matchesAddr(addr, port) {
-			return &p.Allow[i]
+		r := &p.Allow[i]
+		if r.matchesAddr(addr, port) && (!exact || r.Prefix.IsSingleIP()) {
+			return r
 		}
 	}
 	return nil
@@ -76,9 +81,12 @@ func (p *Policy) ipRule(addr netip.Addr, port int) *Rule {
 // CheckAddr is the second check, after DNS, on the address the proxy will
 // dial for host. It only guards private destinations: a public address is
 // allowed (CheckHost has already decided on the host), while a private,
-// loopback or link-local one, or one in Private, is blocked in every mode
-// unless host is mapped to exactly that address in Hosts or an IP or CIDR
-// rule allows it on this port.
+// loopback, link-local or other special-purpose one, or one in Private, is
+// blocked in every mode unless host is mapped to exactly that address in
+// Hosts or an IP or CIDR rule allows it on this port. The host's own
+// addresses (loopback, and those Local reports) are allowed only by a
+// mapping or an IP rule naming exactly that address: a CIDR rule for a
+// network the host is on does not open the host itself.
 func (p *Policy) CheckAddr(host string, addr netip.Addr, port int) Decision {
 	if p.Mode == None {
 		return denyNone(host)
@@ -87,15 +95,38 @@ func (p *Policy) CheckAddr(host string, addr netip.Addr, port int) Decision {
 		return Decision{Rule: fmt.Sprintf("no valid address to dial for %+q", host)}
 	}
 	addr = addr.WithZone("").Unmap()
-	class, private := p.classify(addr)
+	class, private, own := p.classify(addr)
 	if !private {
 		return Decision{Allowed: true, Rule: "public address " + addr.String()}
 	}
+	return p.explicitly(host, addr, port, class, own)
+}
+
+// CheckOwnAddr checks a connection the proxy made to host at addr, which
+// turned out to be one of the host's own addresses (the connection's local
+// and remote addresses are the same): an address added to the host after
+// Local last looked. It applies CheckAddr's rule for the host's own
+// addresses.
+func (p *Policy) CheckOwnAddr(host string, addr netip.Addr, port int) Decision {
+	if p.Mode == None {
+		return denyNone(host)
+	}
+	addr = addr.WithZone("").Unmap()
+	class, _, own := p.classify(addr)
+	if !own {
+		class = ownClass
+	}
+	return p.explicitly(host, addr, port, class, true)
+}
+
+// explicitly allows a blocked addr only through a network.hosts mapping of
+// host to exactly addr, or an IP or CIDR rule (an IP rule if exact).
+func (p *Policy) explicitly(host string, addr netip.Addr, port int, class string, exact bool) Decision {
 	name := normalizeHost(host)
 	if mapped, ok := p.Hosts[name]; ok && mapped == addr {
 		return Decision{Allowed: true, Rule: fmt.Sprintf("network.hosts %+q", name)}
 	}
-	if r := p.ipRule(addr, port); r != nil {
+	if r := p.ipRule(addr, port, exact); r != nil {
 		return allowedBy(r)
 	}
 	return denyPrivate(name, addr, class)

@@ -34,8 +34,12 @@ func TestCheckHost(t *testing.T) {
 		{Strict, "badexample.com", 443, Decision{false, `"badexample.com" is not in network.allow (network.policy "strict")`, `add "badexample.com" to network.allow in agent.yaml`}},
 		{Strict, "pinned.io", 8443, Decision{true, `network.allow "pinned.io:8443"`, ""}},
 		{Strict, "pinned.io", 443, Decision{false, `"pinned.io" is allowed only on port 8443 (network.allow "pinned.io:8443")`, `add "pinned.io:443" to network.allow in agent.yaml`}},
-		{Strict, "github.com", 443, Decision{true, `grant github "github.com"`, ""}},
-		{Strict, "x.githubusercontent.com", 443, Decision{true, `grant github "*.githubusercontent.com"`, ""}},
+		{Strict, "github.com", 443, Decision{true, `grant github "github.com:443"`, ""}},
+		{Strict, "x.githubusercontent.com", 443, Decision{true, `grant github "*.githubusercontent.com:443"`, ""}},
+		{Strict, "github.com", 22, Decision{false, `"github.com" is allowed only on port 443 (grant github "github.com:443")`, `add "github.com:22" to network.allow in agent.yaml`}},
+		{Strict, "github.com", 80, Decision{false, `"github.com" is allowed only on port 443 (grant github "github.com:443")`, `add "github.com:80" to network.allow in agent.yaml`}},
+		{Strict, "api.test", 8443, Decision{true, `grant testapi "api.test:8443"`, ""}},
+		{Strict, "api.test", 443, Decision{false, `"api.test" is allowed only on port 8443 (grant testapi "api.test:8443")`, `add "api.test:443" to network.allow in agent.yaml`}},
 		{Strict, "db.internal", 5432, Decision{true, `network.hosts "db.internal"`, ""}},
 		{Strict, "10.0.0.5", 22, Decision{true, `network.allow "10.0.0.5"`, ""}},
 		{Strict, "[::ffff:10.0.0.5]", 22, Decision{true, `network.allow "10.0.0.5"`, ""}},
@@ -56,6 +60,9 @@ func TestCheckHost(t *testing.T) {
 	for _, tt := range tests {
 		p := mustNew(t, tt.mode, allow, hosts)
 		if err := p.AddGrantHosts("github", []string{"github.com", "*.githubusercontent.com"}); err != nil {
+			t.Fatal(err)
+		}
+		if err := p.AddGrantHosts("testapi", []string{"api.test:8443"}); err != nil {
 			t.Fatal(err)
 		}
 		if got := p.CheckHost(tt.host, tt.port); got != tt.want {
@@ -82,7 +89,7 @@ func TestCheckAddr(t *testing.T) {
 		{"100.127.255.254", "a carrier-grade NAT address (RFC 6598)"},
 		{"169.254.169.254", "the cloud metadata address"},
 		{"::ffff:169.254.169.254", "the cloud metadata address"},
-		{"64:ff9b::a9fe:a9fe", "the cloud metadata address"},
+		{"64:ff9b::a9fe:a9fe", "a NAT64 address for 169.254.169.254, the cloud metadata address"},
 		{"169.254.1.1", "a link-local address"},
 		{"fe80::1", "a link-local address"},
 		{"fe80::1%eth0", "a link-local address"},
@@ -96,11 +103,11 @@ func TestCheckAddr(t *testing.T) {
 		{"224.0.0.1", "a multicast address"},
 		{"ff02::1", "a multicast address"},
 		{"255.255.255.255", "a reserved or broadcast address"},
-		{"203.0.113.7", "an address reserved for moat (another run's network or the host)"},
+		{"192.52.193.7", "an address reserved for moat (another run's network or the host)"},
 	}
 	for _, mode := range []Mode{Strict, Permissive} {
 		p := mustNew(t, mode, allow, hosts)
-		p.Private = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}
+		p.Private = []netip.Prefix{netip.MustParsePrefix("192.52.193.0/24")}
 		for _, b := range blocked {
 			addr := netip.MustParseAddr(b.addr)
 			got := p.CheckAddr("evil.example", addr, 443)

@@ -30,6 +30,13 @@ type Policy struct {
 	// explicitly allowed, such as the host's own public addresses. Nil adds
 	// nothing.
 	Private []netip.Prefix
+
+	// Local reports whether an address is one of the host's own (an
+	// interface's address, an engine bridge's): the proxy runs in the
+	// host's network namespace, where they reach the host's services.
+	// They are blocked in every mode unless a network.hosts mapping or an
+	// IP rule names exactly that address. Nil knows only loopback.
+	Local func(netip.Addr) bool
 }
 
 // New builds a policy from agent.yaml's network section. It reports every
@@ -102,7 +109,9 @@ func parseMapping(name, value string) (string, netip.Addr, error) {
 }
 
 // AddGrantHosts allows the hosts a grant needs, recorded with Source
-// "grant <name>". It adds nothing if any host is invalid.
+// "grant <name>", on the port the grant injects on only: the host's own
+// port, or 443 (grants inject only inside TLS, and without a port a grant
+// host means 443). It adds nothing if any host is invalid.
 func (p *Policy) AddGrantHosts(grant string, hosts []string) error {
 	if grant == "" {
 		return errors.New("adding grant hosts: grant name is empty")
@@ -115,6 +124,11 @@ func (p *Policy) AddGrantHosts(grant string, hosts []string) error {
 			errs = append(errs, err)
 			continue
 		}
+		if r.Port == 0 {
+			r.Port = grantPort
+			v6 := r.Prefix != nil && r.Prefix.Addr().Is6() && r.Prefix.IsSingleIP()
+			r.Pattern = joinHostPort(r.Pattern, v6, grantPort)
+		}
 		rules = append(rules, r)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -123,6 +137,9 @@ func (p *Policy) AddGrantHosts(grant string, hosts []string) error {
 	p.Allow = append(p.Allow, rules...)
 	return nil
 }
+
+// grantPort is the port a grant host without one is allowed on.
+const grantPort = 443
 
 // normalizeHost lower-cases a request host and drops a trailing dot and
 // IPv6 brackets.

@@ -80,11 +80,24 @@ func (s *Server) tunnel(w http.ResponseWriter, r *http.Request, t target, ev Eve
 	ev.Status = http.StatusOK
 	client := bufferedConn(uncorked(conn), brw) // a bare TCP connection splices
 	var wg sync.WaitGroup
-	wg.Go(func() { ev.BytesOut = copyHalf(upstream, client) })
-	ev.BytesIn = copyHalf(client, upstream)
-	wg.Wait()
-	conn.Close()
-	upstream.Close()
+	// The server may speak first (SSH, SMTP): its half starts at once.
+	wg.Go(func() { ev.BytesIn = copyHalf(client, upstream) })
+	first, sni, isTLS, err := readClientHello(client)
+	if err := checkServerName(t.host, t.port, sni, isTLS, err); err != nil {
+		conn.Close()
+		upstream.Close()
+		wg.Wait()
+		ev.Decision, ev.Err = denyDecision(policy.Decision{Rule: err.Error()}), err.Error()
+		s.logf("moat proxy: CONNECT %s: refused: %v", ev.Host, err)
+	} else {
+		if _, err := upstream.Write(first); err != nil {
+			upstream.Close()
+		}
+		ev.BytesOut = int64(len(first)) + copyHalf(upstream, client)
+		wg.Wait()
+		conn.Close()
+		upstream.Close()
+	}
 	ev.Duration = time.Since(ev.Time)
 	s.emit(ev)
 }

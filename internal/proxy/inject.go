@@ -37,11 +37,12 @@ func (t target) authority() string {
 // exchange is one forwarded request's state, shared by forward and the
 // ReverseProxy hooks through the request context.
 type exchange struct {
-	target target
-	ev     Event
-	out    atomic.Int64    // request body bytes read from the agent
-	cw     *countingWriter // the agent's response writer
-	once   sync.Once       // emits ev
+	target  target
+	needles [][]byte // the injected secrets' forms, to keep out of the response
+	ev      Event
+	out     atomic.Int64    // request body bytes read from the agent
+	cw      *countingWriter // the agent's response writer
+	once    sync.Once       // emits ev
 }
 
 type exchangeKey struct{}
@@ -70,6 +71,13 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	x.ev.Decision = "allow"
+	if d := policy.CheckMethod(r.Method); !d.Allowed {
+		writeDeny(w, d)
+		x.ev.Status, x.ev.Decision = policy.DenyStatus, denyDecision(d)
+		x.ev.Duration = time.Since(x.ev.Time)
+		s.emit(x.ev)
+		return
+	}
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = &countingBody{ReadCloser: r.Body, n: &x.out}
 	}
@@ -127,20 +135,29 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	if s.Credentials == nil || x.target.scheme != "https" {
 		return
 	}
-	headers, grant, ok := s.Credentials.For(x.target.authority(), out.URL.Path)
+	inj, ok := s.Credentials.For(x.target.authority(), out)
 	if !ok {
 		return
 	}
-	for k, v := range headers {
+	for k, v := range inj.Headers {
 		out.Header.Set(k, v)
 	}
-	x.ev.Grant = grant
+	x.ev.Grant = inj.Grant
+	x.needles = s.echoNeedles(inj.Secrets)
+	if len(x.needles) > 0 {
+		// The transport asks for gzip and decodes it itself, so the guard
+		// reads the body as the agent will.
+		out.Header.Del("Accept-Encoding")
+	}
 }
 
 // modifyResponse keeps the upstream status, which a 101 upgrade never
 // writes through the ResponseWriter.
 func (s *Server) modifyResponse(res *http.Response) error {
 	if x := exchangeOf(res.Request); x != nil {
+		if err := s.guardResponse(x, res); err != nil {
+			return err
+		}
 		x.ev.Status = res.StatusCode
 		if res.ContentLength > 0 && res.Request.Method != http.MethodHead {
 			x.cw.want = res.ContentLength
@@ -161,6 +178,12 @@ func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error)
 	if errors.As(err, &blocked) {
 		x.ev.Decision = denyDecision(blocked.d)
 		writeDeny(w, blocked.d)
+		return
+	}
+	var echo *echoError
+	if errors.As(err, &echo) {
+		x.ev.Decision, x.ev.Err = denyDecision(echo.d), echo.Error()
+		writeDenyStatus(w, echo.d, http.StatusBadGateway)
 		return
 	}
 	x.ev.Err = err.Error()

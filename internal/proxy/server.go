@@ -24,13 +24,24 @@ import (
 // run. Hosts are passed lower-case, without a trailing dot, with the port
 // when it is not 443 ("api.example.com", "api.example.com:8443").
 type Credentials interface {
-	// For returns the headers to set on a request to host/path (replacing
-	// whatever the agent sent) and the grant's name, or ok=false.
-	For(host, path string) (headers map[string]string, grant string, ok bool)
+	// For returns what to inject into r, a request to host as it will go
+	// upstream, or ok=false.
+	For(host string, r *http.Request) (inj Injection, ok bool)
 	// Intercept reports whether CONNECTs to host must be TLS-intercepted
 	// (a grant covers it). Other hosts are tunnelled blind, but still
 	// policy-checked.
 	Intercept(host string) bool
+}
+
+// Injection is what the proxy injects into one request.
+type Injection struct {
+	Grant string // the grant's name, for the request's Event
+	// Headers are set on the request, replacing whatever the agent sent.
+	Headers map[string]string
+	// Secrets are the credentials the headers carry. A response that
+	// would carry one back to the agent, as is, URL-encoded or in base64,
+	// in a header or the body, is cut off and recorded instead.
+	Secrets []string
 }
 
 // closeWait bounds how long Close waits for tunnels to end once their
@@ -81,6 +92,8 @@ type Server struct {
 
 	// Logf logs proxy errors; it never sees credentials. Nil discards.
 	Logf func(format string, args ...any)
+
+	needles sync.Map // secret -> its forms, for echoNeedles
 
 	initOnce  sync.Once
 	transport *http.Transport
@@ -326,10 +339,22 @@ func (s *Server) dialChecked(ctx context.Context, network, addr string) (net.Con
 			}
 		}
 		c, err := dial(ctx, "tcp", netip.AddrPortFrom(a.Unmap(), uint16(port)).String())
-		if err == nil {
-			return c, nil
+		if err != nil {
+			lastErr = err
+			continue
 		}
-		lastErr = err
+		// Both ends on one address: the host's own, which the policy
+		// may not have known yet (a bridge created since it looked).
+		if s.Policy != nil && sameAddress(c) {
+			if d := s.Policy.CheckOwnAddr(host, a, port); !d.Allowed {
+				c.Close()
+				if denied == nil {
+					denied = &blockedError{d}
+				}
+				continue
+			}
+		}
+		return c, nil
 	}
 	if lastErr != nil {
 		return nil, lastErr
@@ -337,13 +362,26 @@ func (s *Server) dialChecked(ctx context.Context, network, addr string) (net.Con
 	return nil, denied
 }
 
+// sameAddress reports whether c's two ends have the same IP address, which
+// only a connection to the host's own address has.
+func sameAddress(c net.Conn) bool {
+	l, ok1 := c.LocalAddr().(*net.TCPAddr)
+	r, ok2 := c.RemoteAddr().(*net.TCPAddr)
+	return ok1 && ok2 && l.IP.Equal(r.IP)
+}
+
 // writeDeny answers a request refused by the policy.
 func writeDeny(w http.ResponseWriter, d policy.Decision) {
+	writeDenyStatus(w, d, policy.DenyStatus)
+}
+
+// writeDenyStatus answers a refused request with status.
+func writeDenyStatus(w http.ResponseWriter, d policy.Decision, status int) {
 	h := w.Header()
 	h.Set(policy.HeaderName, d.Header())
 	h.Set("Content-Type", "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(policy.DenyStatus)
+	w.WriteHeader(status)
 	_, _ = io.WriteString(w, d.Body())
 }
 

@@ -30,11 +30,11 @@ const (
 // testCreds injects Authorization for the hosts it holds, as grant "github".
 type testCreds struct{ hosts map[string]bool }
 
-func (c testCreds) For(host, path string) (map[string]string, string, bool) {
+func (c testCreds) For(host string, _ *http.Request) (Injection, bool) {
 	if !c.hosts[hostOnly(host)] {
-		return nil, "", false
+		return Injection{}, false
 	}
-	return map[string]string{"Authorization": "Bearer " + testSecret}, "github", true
+	return Injection{Grant: "github", Headers: map[string]string{"Authorization": "Bearer " + testSecret}, Secrets: []string{testSecret}}, true
 }
 
 func (c testCreds) Intercept(host string) bool { return c.hosts[hostOnly(host)] }
@@ -216,10 +216,12 @@ func (e *testEnv) rawConnect(t testing.TB, target, token string) (*http.Response
 	return res, conn, br
 }
 
-// echoHeaders is an upstream that reports what it saw.
+// echoHeaders is an upstream that reports what it saw, with the secret
+// written as "<secret>" (the proxy cuts off a response that carries it).
 func echoHeaders(w http.ResponseWriter, r *http.Request) {
+	auth := strings.ReplaceAll(r.Header.Get("Authorization"), testSecret, "<secret>")
 	fmt.Fprintf(w, "proto=%s auth=%s proxyauth=%s host=%s path=%s",
-		r.Proto, r.Header.Get("Authorization"), r.Header.Get("Proxy-Authorization"), r.Host, r.URL.Path)
+		r.Proto, auth, r.Header.Get("Proxy-Authorization"), r.Host, r.URL.Path)
 }
 
 func TestAuthRequired(t *testing.T) {
@@ -323,7 +325,7 @@ func TestConnectIntercepted(t *testing.T) {
 				if h2 {
 					wantProto = "HTTP/2.0"
 				}
-				if got := string(body); !strings.Contains(got, "proto="+wantProto) || !strings.Contains(got, "auth=Bearer "+testSecret+" ") {
+				if got := string(body); !strings.Contains(got, "proto="+wantProto) || !strings.Contains(got, "auth=Bearer <secret> ") {
 					t.Errorf("upstream saw %q, want %s and the injected Authorization", got, wantProto)
 				}
 				if res.TLS == nil || !strings.HasPrefix(res.TLS.PeerCertificates[0].Issuer.CommonName, "moat local CA") {
