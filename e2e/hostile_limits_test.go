@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -144,8 +145,10 @@ func TestHostileLimitsApplied(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &runs); err != nil || len(runs) != 1 {
 		t.Fatalf("moat list --json: %v\n%s", err, out)
 	}
-	if want := `{"memory":201326592,"cpus":0.5,"pids":200}`; string(runs[0].Limits) != want {
-		t.Errorf("moat list --json limits: got %s, want %s", runs[0].Limits, want)
+	var limits bytes.Buffer
+	json.Compact(&limits, runs[0].Limits)
+	if want := `{"memory":201326592,"cpus":0.5,"pids":200}`; limits.String() != want {
+		t.Errorf("moat list --json limits: got %s, want %s", limits.String(), want)
 	}
 	e.mustRun(0, "stop", name)
 }
