@@ -152,3 +152,23 @@ func TestHostileLimitsApplied(t *testing.T) {
 	}
 	e.mustRun(0, "stop", name)
 }
+
+// TestHostileLimitsDind checks that a docker:dind run's inner containers
+// live inside the agent's limits: a fork bomb in an inner container, which
+// has no limit of its own, stops at the agent's pids limit.
+func TestHostileLimitsDind(t *testing.T) {
+	t.Parallel()
+	e := newMoat(t)
+	e.setLimits("{pids: 200}")
+	ws := e.workspace(map[string]string{"agent.yaml": "dependencies: [docker:dind]\ndocker: {buildkit: false}\n"})
+	// The inner daemon has no images and no registry: import a tiny one
+	// (dash and sleep) from the agent's own root.
+	script := `tar -h -C / -c bin/dash bin/sleep lib/x86_64-linux-gnu/libc.so.6 lib64/ld-linux-x86-64.so.2 2>/dev/null | docker import - tiny >/dev/null || exit 3
+docker run --rm tiny /bin/dash -c 'i=0; while [ $i -lt 400 ]; do /bin/sleep 30 & i=$((i+1)); done; echo started $i' 2>&1`
+	// dash exits 2 when it cannot fork; docker run passes that on.
+	res := e.mustRun(2, "run", "-n", uniqueName(t), ws, "--", "sh", "-c", script)
+	if strings.Contains(res.stdout, "started 400") {
+		t.Errorf("an inner container started 400 processes under the agent's pids: 200:\n%s", res)
+	}
+	mustContain(t, "the inner fork bomb's end", res.stdout, "Cannot fork")
+}
