@@ -48,12 +48,13 @@ func (m *Manager) resolveLimits(ctx context.Context, p *plan) error {
 }
 
 // defaultLimits are a run's limits where the user set none: half of the
-// engine's memory, all of its CPUs (the kernel shares CPU time fairly
+// engine's memory (rounded down to a MiB), all of its CPUs (the kernel shares CPU time fairly
 // between the run's cgroup and the rest of the machine, so a busy agent
 // slows it down without starving it), and defaultPids. An engine that
 // cannot tell its machine's size gets no memory or CPU default.
 func defaultLimits(host runtime.HostResources) config.Limits {
-	return config.Limits{Memory: host.Memory / 2, NanoCPUs: int64(host.CPUs) * 1e9, Pids: defaultPids}
+	halfMiB := host.Memory / 2 &^ (1<<20 - 1) // whole MiB, for records that read well
+	return config.Limits{Memory: halfMiB, NanoCPUs: int64(host.CPUs) * 1e9, Pids: defaultPids}
 }
 
 func (m *Manager) hostResources(ctx context.Context) (runtime.HostResources, error) {
