@@ -35,6 +35,7 @@ type Config struct {
 	Docker       Docker            // options of the Docker mode
 	Network      Network           // agent.yaml's network section
 	Grants       []string          // grant names as written, in order, no duplicates
+	Resources    Resources         // limits below the user's; see RunLimits
 	Path         string            // the file it came from; "" when there was none
 }
 

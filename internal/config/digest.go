@@ -24,6 +24,7 @@ type digestForm struct {
 	Docker       *digestDocker     `json:"docker,omitempty"`
 	Network      *digestNetwork    `json:"network,omitempty"`
 	Grants       []string          `json:"grants,omitempty"`
+	Resources    *Limits           `json:"resources,omitempty"`
 }
 
 // digestNetwork is Network with policy strict, the default, written as "".
@@ -62,6 +63,9 @@ func (c *Config) Digest() string {
 			Network: networkDigest(c.Network), Grants: c.Grants}
 		for _, m := range c.Mounts {
 			f.Mounts = append(f.Mounts, digestMount(m))
+		}
+		if c.Resources.Limits != (Limits{}) {
+			f.Resources = &c.Resources.Limits
 		}
 		if !c.Docker.IsZero() {
 			f.Docker = &digestDocker{Cache: c.Docker.Cache, ReadyTimeout: c.Docker.ReadyTimeout.Milliseconds(), Install: c.Docker.Install, HostBypass: c.Docker.HostBypassesEgress,

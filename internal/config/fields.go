@@ -24,6 +24,7 @@ var fields = []field{
 	{"mounts", (*decoder).mounts},
 	{"name", (*decoder).name},
 	{"network", (*decoder).network},
+	{"resources", (*decoder).resources},
 }
 
 func fieldNames() []string {

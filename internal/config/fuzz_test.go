@@ -17,6 +17,9 @@ func FuzzParse(f *testing.F) {
 			"    - example.org:8443\n    - 10.1.2.0/24\n  hosts:\n    api.test: 172.17.0.1\n  ca: certs/ca.pem\ngrants: [github, my-api]\n",
 		"network: {policy: none, allow: [*.a.com, a.com, A.com.], hosts: {'*.x': '::1', b: nope}, ca: ~x}\ngrants: GitHub, github\n",
 		"dependencies: [docker:dind]\ndocker: {cache: true, ready_timeout: 1.5s, install: docker}\n",
+		"resources: {memory: 1.5g, cpus: 0.25, pids: 512}\n",
+		"resources:\n  memory: 512MiB\n  cpus: 2\n  pids:\n",
+		"resources: {memory: 99999999t, cpus: .5, pids: 0x40, memroy: 1}\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -82,6 +85,9 @@ func toJSON(t *testing.T, c *Config) []byte {
 	if c.Grants != nil {
 		doc["grants"] = c.Grants
 	}
+	if r := resourcesJSON(c.Resources.Limits); r != nil {
+		doc["resources"] = r
+	}
 	b, err := json.Marshal(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -137,9 +143,29 @@ func networkJSON(n Network) map[string]any {
 	return doc
 }
 
+// resourcesJSON returns the resources section of l, or nil when Parse left
+// it unset.
+func resourcesJSON(l Limits) map[string]any {
+	doc := map[string]any{}
+	if l.Memory != 0 {
+		doc["memory"] = FormatSize(l.Memory)
+	}
+	if l.NanoCPUs != 0 {
+		doc["cpus"] = json.Number(FormatCPUs(l.NanoCPUs))
+	}
+	if l.Pids != 0 {
+		doc["pids"] = l.Pids
+	}
+	if len(doc) == 0 {
+		return nil
+	}
+	return doc
+}
+
 func sameConfig(a, b *Config) bool {
 	return a.Name == b.Name && reflect.DeepEqual(a.Dependencies, b.Dependencies) &&
 		reflect.DeepEqual(a.Env, b.Env) && reflect.DeepEqual(a.Mounts, b.Mounts) &&
 		reflect.DeepEqual(a.Command, b.Command) && reflect.DeepEqual(a.Docker, b.Docker) &&
-		reflect.DeepEqual(a.Network, b.Network) && reflect.DeepEqual(a.Grants, b.Grants)
+		reflect.DeepEqual(a.Network, b.Network) && reflect.DeepEqual(a.Grants, b.Grants) &&
+		a.Resources.Limits == b.Resources.Limits
 }

@@ -18,10 +18,13 @@ type Global struct {
 	// BaseImage is what run images are built on; "" means
 	// debian:bookworm-slim. It must be Debian-based (moat installs with apt).
 	BaseImage string
-	Path      string // the file it came from; "" when there was none
+	// Limits are each run's limits and the most agent.yaml may ask for;
+	// a zero field means moat's default.
+	Limits Limits
+	Path   string // the file it came from; "" when there was none
 }
 
-var globalFields = []string{"base_image", "buildkit_image"}
+var globalFields = []string{"base_image", "buildkit_image", "limits"}
 
 // LoadGlobal reads the user's configuration. A missing file is an empty
 // configuration.
@@ -64,6 +67,10 @@ func LoadGlobal(path string) (*Global, error) {
 			}
 		case "buildkit_image":
 			if g.BuildkitImage, err = d.imageRef(kv.Value, "buildkit_image"); err != nil {
+				return nil, err
+			}
+		case "limits":
+			if g.Limits, err = d.globalLimits(kv.Value); err != nil {
 				return nil, err
 			}
 		default:

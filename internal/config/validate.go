@@ -47,6 +47,9 @@ func (c *Config) validate() *problem {
 	if p := checkMounts(c.Mounts); p != nil {
 		return p
 	}
+	if p := checkLimits(c.Resources.Limits); p != nil {
+		return p
+	}
 	if c.Command != nil {
 		_, p := checkCommand(c.Command)
 		return p

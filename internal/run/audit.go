@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
@@ -63,7 +64,7 @@ func runCreatedEvent(r *state.Run, configDigest string) map[string]string {
 		"dependencies": strings.Join(r.Deps, " "), "command": strings.Join(r.Command, " "),
 		"config_digest": configDigest, "moat_version": r.MoatVersion,
 		"detached": strconv.FormatBool(r.Detached), "keep": strconv.FormatBool(r.Keep),
-		"policy": r.Policy, "grants": strings.Join(r.Grants, ","),
+		"policy": r.Policy, "grants": strings.Join(r.Grants, ","), "limits": recordedLimits(r.Limits),
 	}
 }
 
@@ -74,6 +75,7 @@ func containerCreatedEvent(r *state.Run, spec runtime.ContainerSpec) map[string]
 		"security_opt":          strings.Join(spec.SecurityOpt, ","),
 		"no_new_privileges":     strconv.FormatBool(spec.NoNewPrivileges),
 		"unmasked_system_paths": strconv.FormatBool(spec.UnmaskSystemPaths),
+		"limits":                limitsEvent(config.Limits{Memory: spec.Memory, NanoCPUs: spec.NanoCPUs, Pids: spec.PidsLimit}),
 	}
 	var what, why []string
 	for _, p := range r.Privileges {

@@ -143,7 +143,7 @@ func (buildkitSidecar) apply(ctx context.Context, m *Manager, r *state.Run, p *p
 			spec.Env[i] = k + "=" + v + "," + buildkitHost
 		}
 	}
-	r.Sidecars = append(r.Sidecars, state.Sidecar{Role: labels.RoleBuildkit, Name: "moat-" + r.ID + "-buildkit"})
+	r.Sidecars = append(r.Sidecars, state.Sidecar{Role: labels.RoleBuildkit, Name: "moat-" + r.ID + "-buildkit", Limits: stateLimits(p.limits)})
 	return nil
 }
 
@@ -209,6 +209,8 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan) runtime.ContainerSpec {
 		// Not auto-removed: a daemon that dies keeps its output for the
 		// error, and finish saves it before removing the sidecar.
 		Network: "container:" + r.ContainerID, PidMode: "container:" + r.ContainerID,
+		// The agent's limits, in its own cgroup.
+		Memory: p.limits.Memory, NanoCPUs: p.limits.NanoCPUs, PidsLimit: p.limits.Pids,
 	}
 }
 

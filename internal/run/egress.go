@@ -279,7 +279,7 @@ func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *
 	}
 	e.token = token
 	ps := &proxyStart{spec: m.proxySpec(r, bin, caDir), cfg: m.proxyConfig(r, e, token)}
-	r.Sidecars = append(r.Sidecars, state.Sidecar{Role: labels.RoleProxy, Name: ps.spec.Name})
+	r.Sidecars = append(r.Sidecars, state.Sidecar{Role: labels.RoleProxy, Name: ps.spec.Name, Limits: stateLimits(proxyLimits)})
 	spec.ExtraHosts = append(spec.ExtraHosts, proxyName+":127.0.0.1")
 	spec.Mounts = append(spec.Mounts,
 		runtime.Mount{Source: ca, Target: agentCAPath, ReadOnly: true},

@@ -94,7 +94,7 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 		ID: state.NewID(), Name: p.name, Workspace: p.workspace, Command: p.command,
 		Image: img.Tag, ImageHash: img.Hash, Deps: depKeys(p), Status: state.Created,
 		Detached: opts.Detach, Keep: opts.Keep, TTY: opts.TTY, CreatedAt: m.now(), MoatVersion: m.Version,
-		Policy: string(p.egress.mode), Grants: p.egress.grantNames(),
+		Policy: string(p.egress.mode), Grants: p.egress.grantNames(), Limits: stateLimits(p.limits),
 	}
 	if err := m.claimName(ctx, r); err != nil {
 		return nil, nil, err
@@ -105,6 +105,7 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 		return nil, nil, fmt.Errorf("saving the Dockerfile: %w", err)
 	}
 	spec := m.containerSpec(r, p, opts)
+	applyLimits(&spec, p.limits)
 	ps, err := m.setupEgress(ctx, r, p, &spec, undo)
 	if err != nil {
 		return nil, nil, err

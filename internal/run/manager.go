@@ -10,6 +10,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
@@ -82,6 +83,11 @@ type Manager struct {
 	// BuildkitImage is the user's default BuildKit sidecar image
 	// (config.yaml); "" means DefaultBuildkitImage.
 	BuildkitImage string
+	// Limits are the user's limits (config.yaml, at ConfigPath) on each
+	// run and on what agent.yaml may ask for; a zero field is moat's
+	// default (limits.go).
+	Limits     config.Limits
+	ConfigPath string
 	// AskApproval asks the user to approve what a workspace's agent.yaml
 	// asks for beyond what they approved before; nil (no terminal) makes
 	// such a run fail before anything is created.

@@ -53,7 +53,8 @@ type plan struct {
 	features  []feature
 	uid, gid  int
 	egress    *egressPlan
-	networkCA []byte // network.ca's content, as read once for the proxy
+	networkCA []byte        // network.ca's content, as read once for the proxy
+	limits    config.Limits // the agent's (and its BuildKit sidecar's) limits
 
 	buildkitVolume string // the BuildKit sidecar's state volume, once created
 }
@@ -87,6 +88,9 @@ func (m *Manager) loadWorkspace(path string) (*plan, error) {
 func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
 	p, err := m.loadWorkspace(opts.Workspace)
 	if err != nil {
+		return nil, err
+	}
+	if err := m.resolveLimits(ctx, p); err != nil {
 		return nil, err
 	}
 	steps := []func(*Manager, Options, *plan) error{

@@ -87,6 +87,7 @@ func (m *Manager) proxySpec(r *state.Run, bin, caDir string) runtime.ContainerSp
 		// would (its resolver, its routes) without a bridge to set up, and
 		// listens on nothing but its unix socket.
 		Network: "host",
+		Memory:  proxyLimits.Memory, NanoCPUs: proxyLimits.NanoCPUs, PidsLimit: proxyLimits.Pids,
 	}
 }
 
@@ -102,6 +103,7 @@ func (m *Manager) launchProxy(ctx context.Context, r *state.Run, ps *proxyStart,
 	m.record(r, audit.KindSidecarCreated, map[string]string{
 		"role": labels.RoleProxy, "container_id": id, "name": ps.spec.Name, "image": ps.spec.Image,
 		"privileges": proxyPrivileges, "policy": r.Policy, "grants": strings.Join(r.Grants, ","),
+		"limits": limitsEvent(proxyLimits),
 	}, false)
 	return m.startProxy(ctx, r, id, ps.cfg)
 }

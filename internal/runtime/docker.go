@@ -102,6 +102,7 @@ func (d *Docker) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 		Mounts: bindMounts(spec.Mounts), Init: &spec.Init, CapDrop: spec.CapDrop, CapAdd: spec.CapAdd,
 		NetworkMode: container.NetworkMode(spec.Network), ExtraHosts: spec.ExtraHosts, ReadonlyRootfs: spec.ReadOnlyRootfs,
 		AutoRemove: spec.AutoRemove, PidMode: container.PidMode(spec.PidMode),
+		Resources: resources(spec),
 	}
 	host.SecurityOpt = append(host.SecurityOpt, spec.SecurityOpt...)
 	if spec.NoNewPrivileges {
@@ -118,6 +119,28 @@ func (d *Docker) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 		return "", mapErr(err)
 	}
 	return resp.ID, nil
+}
+
+// resources maps a spec's limits. Memory and swap together are bounded by
+// Memory: swap beyond it would let a container thrash the host's disk.
+func resources(spec ContainerSpec) container.Resources {
+	r := container.Resources{Memory: spec.Memory, NanoCPUs: spec.NanoCPUs}
+	if spec.Memory > 0 {
+		r.MemorySwap = spec.Memory
+	}
+	if spec.PidsLimit > 0 {
+		r.PidsLimit = &spec.PidsLimit
+	}
+	return r
+}
+
+// HostResources reports the engine's CPUs and memory.
+func (d *Docker) HostResources(ctx context.Context) (HostResources, error) {
+	info, err := d.cli.Info(ctx)
+	if err != nil {
+		return HostResources{}, mapErr(err)
+	}
+	return HostResources{CPUs: info.NCPU, Memory: info.MemTotal}, nil
 }
 
 func bindMounts(ms []Mount) []mount.Mount {

@@ -3,10 +3,12 @@ package runtime
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/containerd/errdefs"
+	"github.com/docker/docker/api/types/container"
 )
 
 func TestDecodeBuildStream(t *testing.T) {
@@ -51,5 +53,21 @@ func TestMapErr(t *testing.T) {
 	}
 	if mapErr(nil) != nil {
 		t.Error("nil must stay nil")
+	}
+}
+
+func TestResources(t *testing.T) {
+	pids := int64(128)
+	for _, tc := range []struct {
+		spec ContainerSpec
+		want container.Resources
+	}{
+		{ContainerSpec{}, container.Resources{}},
+		{ContainerSpec{Memory: 1 << 30, NanoCPUs: 5e8, PidsLimit: 128},
+			container.Resources{Memory: 1 << 30, MemorySwap: 1 << 30, NanoCPUs: 5e8, PidsLimit: &pids}},
+	} {
+		if got := resources(tc.spec); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("resources(%+v): got %+v, want %+v", tc.spec, got, tc.want)
+		}
 	}
 }

@@ -65,6 +65,18 @@ type ContainerSpec struct {
 	// PidMode shares another container's PID namespace ("container:ID"):
 	// when that container's init ends, every process in this one ends too.
 	PidMode string
+	// Memory (bytes, swap included: the container gets no swap), NanoCPUs
+	// (1e9 is one CPU) and PidsLimit (processes and threads) bound what
+	// the container may use; 0 is no limit.
+	Memory    int64
+	NanoCPUs  int64
+	PidsLimit int64
+}
+
+// HostResources is what the machine an engine runs containers on has.
+type HostResources struct {
+	CPUs   int
+	Memory int64 // bytes
 }
 
 // VolumeMount mounts a named volume.

@@ -67,12 +67,23 @@ type Run struct {
 	// Sidecars are the containers that serve the run besides the agent's
 	// (its proxy).
 	Sidecars []Sidecar `json:"sidecars,omitempty"`
+	// Limits are what the engine lets the agent's container use.
+	Limits *Limits `json:"limits,omitempty"`
+}
+
+// Limits are a container's resource limits; 0 is no limit.
+type Limits struct {
+	Memory int64   `json:"memory"` // bytes, swap included
+	CPUs   float64 `json:"cpus"`
+	Pids   int64   `json:"pids"`
 }
 
 // Sidecar is a container that serves a run, such as its egress proxy.
 type Sidecar struct {
 	Role string `json:"role"` // labels.Role* value, e.g. "proxy"
 	Name string `json:"name"` // its container's name
+	// Limits are the sidecar's own resource limits.
+	Limits *Limits `json:"limits,omitempty"`
 }
 
 // Volume is an engine volume a run uses.

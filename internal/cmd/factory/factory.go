@@ -100,7 +100,8 @@ func newManager(ctx context.Context, ios *iostreams.IOStreams, version string, g
 	progress := newBuildProgress(ios)
 	keyDir := store.KeysDir()
 	signingKey := sync.OnceValues(func() (ed25519.PrivateKey, error) { return audit.LoadOrCreateKey(keyDir) })
-	global, err := config.LoadGlobal(filepath.Join(store.Root, config.GlobalFileName))
+	globalPath := filepath.Join(store.Root, config.GlobalFileName)
+	global, err := config.LoadGlobal(globalPath)
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +113,8 @@ func newManager(ctx context.Context, ios *iostreams.IOStreams, version string, g
 	return &run.Manager{
 		BaseImage:     global.BaseImage,
 		BuildkitImage: global.BuildkitImage,
+		Limits:        global.Limits,
+		ConfigPath:    globalPath,
 		Grants:        grants,
 		ProxyBinary:   proxyBinary(),
 		SigningKey:    signingKey,
