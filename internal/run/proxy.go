@@ -19,7 +19,6 @@ import (
 	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/egress"
 	"github.com/moatsh/moat/internal/labels"
-	"github.com/moatsh/moat/internal/proxy"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
@@ -43,15 +42,6 @@ type proxyStart struct {
 const proxyPrivileges = "no capabilities, no-new-privileges, read-only root filesystem, runs as the invoking user; " +
 	"host network namespace (the run's only way out), listening only on a unix socket shared with the agent"
 
-// loadCA returns the path of the user's proxy CA certificate, creating the
-// CA on first use.
-func loadCA(dir string) (string, error) {
-	if _, err := proxy.LoadOrCreateCA(dir, nil); err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "ca.pem"), nil
-}
-
 // checkStaticLinux refuses a binary the sidecar could not execute: not a
 // Linux ELF executable, or one that needs a dynamic loader the base image
 // may lack.
@@ -71,15 +61,16 @@ func checkStaticLinux(path string) error {
 
 // proxySpec describes the run's proxy sidecar: moat's own binary, mounted
 // read-only into the base image, as the invoking user, with no
-// capabilities, removed by the engine once it exits.
-func (m *Manager) proxySpec(r *state.Run, bin, caDir string) runtime.ContainerSpec {
+// capabilities, removed by the engine once it exits. Of the run it sees
+// only its own directory (audit log, its log, socket); its CA and keys
+// come on stdin.
+func (m *Manager) proxySpec(r *state.Run, bin string) runtime.ContainerSpec {
 	return runtime.ContainerSpec{
 		Name: "moat-" + r.ID + "-proxy", Image: m.baseImage(), Cmd: []string{proxyBinaryTarget, "proxy", "serve"},
 		Labels: m.runLabels(r, labels.RoleProxy),
 		Mounts: []runtime.Mount{
 			{Source: bin, Target: proxyBinaryTarget, ReadOnly: true},
-			{Source: caDir, Target: proxyCATarget, ReadOnly: true},
-			{Source: m.Store.Dir(r.ID), Target: proxyRunTarget},
+			{Source: m.Store.Path(r.ID, state.ProxyDir), Target: proxyDirTarget},
 		},
 		OpenStdin: true, User: strconv.Itoa(os.Getuid()) + ":" + strconv.Itoa(os.Getgid()),
 		CapDrop: []string{"ALL"}, NoNewPrivileges: true, ReadOnlyRootfs: true, AutoRemove: true,
