@@ -16,7 +16,7 @@ import (
 // auditKinds returns the event kinds of a run's audit log, in order.
 func auditKinds(t *testing.T, e *moatEnv, runID string) []string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(e.runsDir(), runID, "audit.jsonl"))
+	f, err := os.Open(filepath.Join(e.runsDir(), runID, "proxy", "audit.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestAuditLog(t *testing.T) {
 			t.Errorf("audit events: %d %s, want 2 (proxy and BuildKit) in %v", n, k, got)
 		}
 	}
-	raw, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "audit.jsonl"))
+	raw, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "proxy", "audit.jsonl"))
 	if !strings.Contains(string(raw), `"elevation_reason":"docker:dind"`) || !strings.Contains(string(raw), "SYS_ADMIN") {
 		t.Errorf("container.created does not record the dind privileges and their reason:\n%s", raw)
 	}
@@ -81,7 +81,7 @@ func TestAuditLog(t *testing.T) {
 	e.mustRun(0, "audit", name, "--export", bundle)
 
 	// Edit the third entry by hand, as someone covering their tracks would.
-	log := filepath.Join(e.runsDir(), r.ID, "audit.jsonl")
+	log := filepath.Join(e.runsDir(), r.ID, "proxy", "audit.jsonl")
 	lines := strings.SplitAfter(string(raw), "\n")
 	lines[2] = strings.Replace(lines[2], `"container_id":"`, `"container_id":"0`, 1)
 	if err := os.WriteFile(log, []byte(strings.Join(lines, "")), 0o600); err != nil {

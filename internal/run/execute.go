@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -318,15 +319,31 @@ func (m *Manager) interrupt(ctx context.Context, r *state.Run, stream runtime.St
 
 // removeAgentContainer removes the run's container.
 func (m *Manager) removeAgentContainer(ctx context.Context, r *state.Run) {
-	if err := m.Engine.RemoveContainer(ctx, r.ContainerID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+	err := m.ownContainer(ctx, r, r.ContainerID, labels.RoleAgent)
+	if err == nil {
+		err = m.Engine.RemoveContainer(ctx, r.ContainerID)
+	}
+	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		m.warnf("removing container of run %s: %v", r.ID, err)
 	}
 }
 
 // removeVolumes removes the run's volumes that are not caches.
 func (m *Manager) removeVolumes(ctx context.Context, r *state.Run) {
+	if !slices.ContainsFunc(r.Volumes, func(v state.Volume) bool { return !v.Keep }) {
+		return
+	}
+	own, err := m.ownVolumes(ctx, r)
+	if err != nil {
+		m.warnf("finding the volumes of run %s: %v", r.ID, err)
+		return
+	}
 	for _, v := range r.Volumes {
 		if v.Keep {
+			continue
+		}
+		if !own[v.Name] {
+			m.warnf("%v", &NotOwnedError{Kind: "volume", ID: v.Name, RunID: r.ID, Why: "it does not carry the run's labels"})
 			continue
 		}
 		if err := m.Engine.RemoveVolume(ctx, v.Name); err != nil && !errors.Is(err, runtime.ErrNotFound) {

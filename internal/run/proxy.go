@@ -254,8 +254,11 @@ func (m *Manager) removeSidecars(ctx context.Context, r *state.Run) {
 		return
 	}
 	for _, sc := range r.Sidecars {
+		// Only the run's own sidecar with that role: the record's names are
+		// matched against what the labels say, never acted on alone.
 		i := slices.IndexFunc(cs, func(c runtime.ContainerInfo) bool {
-			return strings.TrimPrefix(c.Name, "/") == sc.Name || c.ID == sc.Name
+			return (strings.TrimPrefix(c.Name, "/") == sc.Name || c.ID == sc.Name) &&
+				m.owns("container", c.ID, c.Labels, r, sc.Role) == nil && isRunContainer(c)
 		})
 		if i < 0 {
 			m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "how": "stopped with the agent"}, false)

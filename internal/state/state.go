@@ -190,6 +190,9 @@ func (s *Store) Load(id string) (*Run, error) {
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("reading run %s: %w", id, err)
 	}
+	if r.ID != id {
+		return nil, fmt.Errorf("reading run %s: its record names run %q", id, r.ID)
+	}
 	return &r, nil
 }
 
