@@ -46,11 +46,13 @@ func TestAuditLog(t *testing.T) {
 	e.mustRun(0, "run", "-n", name, ws, "--", "true")
 	r := e.find(name)
 
-	// The proxy sidecar starts alongside the agent's container: each
-	// track is in order, and the sidecar is gone before the run finishes.
+	// The user's key certifies the proxy's run key before the proxy
+	// starts; the proxy sidecar starts alongside the agent's container:
+	// each track is in order, and the sidecar is gone before the run
+	// finishes.
 	got := auditKinds(t, e, r.ID)
 	agent := slices.DeleteFunc(slices.Clone(got), func(k string) bool { return strings.HasPrefix(k, "sidecar.") })
-	want := []string{"run.created", "container.created", "container.started", "container.exited", "logs.saved", "run.finished", "checkpoint"}
+	want := []string{"run.created", "audit.run-key", "container.created", "container.started", "container.exited", "logs.saved", "run.finished", "checkpoint"}
 	if !slices.Equal(agent, want) {
 		t.Fatalf("audit events: got %v, want %v around the sidecar's", got, want)
 	}
@@ -75,7 +77,7 @@ func TestAuditLog(t *testing.T) {
 		t.Errorf("container.created does not record the dind privileges and their reason:\n%s", raw)
 	}
 	res := e.mustRun(0, "audit", name)
-	mustContain(t, "stdout", res.stdout, ": OK\n", "13 entries", "1 signed checkpoints")
+	mustContain(t, "stdout", res.stdout, ": OK\n", "14 entries", "1 signed checkpoints", "run key SHA256:")
 
 	bundle := filepath.Join(t.TempDir(), "bundle.json")
 	e.mustRun(0, "audit", name, "--export", bundle)
