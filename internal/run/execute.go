@@ -101,7 +101,7 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 	}
 	undo.push(func(context.Context) { m.Store.Delete(r.ID) })
 	m.record(r, audit.KindRunCreated, runCreatedEvent(r, p.cfg.Digest()), true)
-	if err := os.WriteFile(m.Store.Path(r.ID, state.DockerfileFile), img.Dockerfile, 0o600); err != nil {
+	if err := m.writeRunFile(r, state.DockerfileFile, img.Dockerfile); err != nil {
 		return nil, nil, fmt.Errorf("saving the Dockerfile: %w", err)
 	}
 	spec := m.containerSpec(r, p, opts)
@@ -315,6 +315,19 @@ func (m *Manager) interrupt(ctx context.Context, r *state.Run, stream runtime.St
 	waitOutput(outDone)
 	m.finish(ctx, r, state.Stopped, code, nil)
 	return Result{Run: r, Started: true, ExitCode: code}, &InterruptedError{Cause: context.Cause(ctx)}
+}
+
+// writeRunFile writes a new file in run r's directory, through no link.
+func (m *Manager) writeRunFile(r *state.Run, name string, data []byte) error {
+	f, err := m.Store.OpenFile(r.ID, name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // removeAgentContainer removes the run's container.

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -230,10 +229,9 @@ func (m *Manager) saveSidecarLog(ctx context.Context, r *state.Run, sc state.Sid
 	if err := m.Engine.ContainerLogs(ctx, id, runtime.LogOptions{Tail: "all"}, &out, &out); err != nil || out.Len() == 0 {
 		return
 	}
-	dir := m.Store.Path(r.ID, sc.Role)
-	err := os.MkdirAll(dir, 0o700)
+	err := os.MkdirAll(m.Store.Path(r.ID, sc.Role), 0o700)
 	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, sc.Role+"d.log"), out.Bytes(), 0o600)
+		err = m.writeRunFile(r, sc.Role+"/"+sc.Role+"d.log", out.Bytes())
 	}
 	if err != nil {
 		m.warnf("saving the %s sidecar's log of run %s: %v", sc.Role, r.ID, err)
