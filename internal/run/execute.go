@@ -330,13 +330,10 @@ func (m *Manager) writeRunFile(r *state.Run, name string, data []byte) error {
 	return err
 }
 
-// removeAgentContainer removes the run's container.
+// removeAgentContainer removes the run's container, which finish has
+// checked is the run's own.
 func (m *Manager) removeAgentContainer(ctx context.Context, r *state.Run) {
-	err := m.ownContainer(ctx, r, r.ContainerID, labels.RoleAgent)
-	if err == nil {
-		err = m.Engine.RemoveContainer(ctx, r.ContainerID)
-	}
-	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+	if err := m.Engine.RemoveContainer(ctx, r.ContainerID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		m.warnf("removing container of run %s: %v", r.ID, err)
 	}
 }
@@ -398,8 +395,17 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 		kind = audit.KindContainerStopped
 	}
 	m.record(r, kind, map[string]string{"container_id": r.ContainerID, "exit_code": strconv.Itoa(code), "state": string(status), "error": r.Error}, true)
-	digest, err := m.captureLogs(cctx, r)
-	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+	// The container the record names must be the run's own before its
+	// log is kept as the run's and it is removed.
+	owned := m.ownContainer(cctx, r, r.ContainerID, labels.RoleAgent)
+	if owned != nil && !errors.Is(owned, runtime.ErrNotFound) {
+		m.warnf("%v", owned)
+	}
+	digest, err := newLogDigest(), owned
+	if owned == nil {
+		digest, err = m.captureLogs(cctx, r)
+	}
+	if owned == nil && err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		m.warnf("saving the logs of run %s: %v", r.ID, err)
 	}
 	m.record(r, audit.KindLogsSaved, digest.event(err), false)
@@ -407,7 +413,7 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 	// agent's container goes.
 	var wg sync.WaitGroup
 	wg.Go(func() { m.removeSidecars(cctx, r) })
-	if !r.Keep {
+	if !r.Keep && owned == nil {
 		m.removeAgentContainer(cctx, r)
 	}
 	wg.Wait()
