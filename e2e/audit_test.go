@@ -16,7 +16,7 @@ import (
 // auditKinds returns the event kinds of a run's audit log, in order.
 func auditKinds(t *testing.T, e *moatEnv, runID string) []string {
 	t.Helper()
-	f, err := os.Open(filepath.Join(e.runsDir(), runID, "audit.jsonl"))
+	f, err := os.Open(filepath.Join(e.runsDir(), runID, "proxy", "audit.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,11 +46,13 @@ func TestAuditLog(t *testing.T) {
 	e.mustRun(0, "run", "-n", name, ws, "--", "true")
 	r := e.find(name)
 
-	// The proxy sidecar starts alongside the agent's container: each
-	// track is in order, and the sidecar is gone before the run finishes.
+	// The user's key certifies the proxy's run key before the proxy
+	// starts; the proxy sidecar starts alongside the agent's container:
+	// each track is in order, and the sidecar is gone before the run
+	// finishes.
 	got := auditKinds(t, e, r.ID)
 	agent := slices.DeleteFunc(slices.Clone(got), func(k string) bool { return strings.HasPrefix(k, "sidecar.") })
-	want := []string{"run.created", "container.created", "container.started", "container.exited", "logs.saved", "run.finished", "checkpoint"}
+	want := []string{"run.created", "audit.run-key", "container.created", "container.started", "container.exited", "logs.saved", "run.finished", "checkpoint"}
 	if !slices.Equal(agent, want) {
 		t.Fatalf("audit events: got %v, want %v around the sidecar's", got, want)
 	}
@@ -70,18 +72,18 @@ func TestAuditLog(t *testing.T) {
 			t.Errorf("audit events: %d %s, want 2 (proxy and BuildKit) in %v", n, k, got)
 		}
 	}
-	raw, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "audit.jsonl"))
+	raw, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "proxy", "audit.jsonl"))
 	if !strings.Contains(string(raw), `"elevation_reason":"docker:dind"`) || !strings.Contains(string(raw), "SYS_ADMIN") {
 		t.Errorf("container.created does not record the dind privileges and their reason:\n%s", raw)
 	}
 	res := e.mustRun(0, "audit", name)
-	mustContain(t, "stdout", res.stdout, ": OK\n", "13 entries", "1 signed checkpoints")
+	mustContain(t, "stdout", res.stdout, ": OK\n", "14 entries", "1 signed checkpoints", "run key SHA256:")
 
 	bundle := filepath.Join(t.TempDir(), "bundle.json")
 	e.mustRun(0, "audit", name, "--export", bundle)
 
 	// Edit the third entry by hand, as someone covering their tracks would.
-	log := filepath.Join(e.runsDir(), r.ID, "audit.jsonl")
+	log := filepath.Join(e.runsDir(), r.ID, "proxy", "audit.jsonl")
 	lines := strings.SplitAfter(string(raw), "\n")
 	lines[2] = strings.Replace(lines[2], `"container_id":"`, `"container_id":"0`, 1)
 	if err := os.WriteFile(log, []byte(strings.Join(lines, "")), 0o600); err != nil {

@@ -81,7 +81,7 @@ func TestBuildkitSidecar(t *testing.T) {
 	if vols := dockerIDs(t, "volume", "ls", "-q", "--filter", "label=moat.run-id="+r.ID); len(vols) > 0 {
 		t.Errorf("volumes left after the run: %v", vols)
 	}
-	raw, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "audit.jsonl"))
+	raw, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "proxy", "audit.jsonl"))
 	for _, want := range []string{`"role":"buildkit"`, `"kind":"sidecar.ready"`, "SYS_ADMIN", `"elevation_reason":"docker:dind (BuildKit)"`} {
 		if strings.Count(string(raw), want) == 0 {
 			t.Errorf("audit log lacks %s", want)

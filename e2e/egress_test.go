@@ -251,7 +251,7 @@ func TestEgressGrantInjectedAndSecretNeverInTheAgent(t *testing.T) {
 	if raw, err := os.ReadFile(har); err != nil || json.Unmarshal(raw, &doc) != nil || doc.Log.Version != "1.2" || len(doc.Log.Entries) != len(reqs) {
 		t.Errorf("HAR: version %q, %d entries, want 1.2 and %d (%v)", doc.Log.Version, len(doc.Log.Entries), len(reqs), err)
 	}
-	for _, f := range []string{"audit.jsonl", "metadata.json", "proxy.log", "logs.jsonl"} {
+	for _, f := range []string{"proxy/audit.jsonl", "metadata.json", "proxy/proxy.log", "logs.jsonl"} {
 		if b, _ := os.ReadFile(filepath.Join(e.runsDir(), r.ID, f)); strings.Contains(string(b), egressSecret) {
 			t.Errorf("the run's %s holds the secret", f)
 		}

@@ -97,8 +97,7 @@ func TestSidecarPrivileges(t *testing.T) {
 	}
 	runDir := filepath.Join(e.runsDir(), r.ID)
 	wantMounts := []string{
-		"bind " + filepath.Join(e.home, "proxy") + ":/moat-ca:ro",
-		"bind " + runDir + ":/moat-run:rw",
+		"bind " + filepath.Join(runDir, "proxy") + ":/moat-proxy:rw",
 	}
 	var binSrc string
 	for _, m := range p.Mounts {

@@ -135,7 +135,24 @@ func TestEveryMutationIsDetected(t *testing.T) {
 	}
 	key := ed25519.NewKeyFromSeed(seed[:])
 	pub := key.Public().(ed25519.PublicKey)
-	data := writeLog(t, key, 45)
+	rk := writeRunKeyLog(t)
+	rkData, _ := os.ReadFile(rk.path)
+	for _, log := range []struct {
+		data []byte
+		pub  ed25519.PublicKey
+	}{{writeLog(t, key, 45), pub}, {rkData, rk.user.Public().(ed25519.PublicKey)}} {
+		mutateAll(t, rng, log.data, log.pub)
+	}
+	other := testKey(t).Public().(ed25519.PublicKey)
+	r := verifyBytes(t, writeLog(t, key, 45), other)
+	if p := r.Tampering(); p == nil || !strings.Contains(p.Reason, "signed by key") {
+		t.Fatalf("verifying with another key: got %+v, want a key mismatch", r.Problems)
+	}
+}
+
+// mutateAll applies many random single mutations to data, a closed log
+// signed (through) pub, and fails t if one is not detected.
+func mutateAll(t *testing.T, rng *mrand.Rand, data []byte, pub ed25519.PublicKey) {
 	lines := splitLines(data)
 	const rounds = 3000
 	for _, name := range slices.Sorted(maps.Keys(mutations)) {
@@ -155,11 +172,6 @@ func TestEveryMutationIsDetected(t *testing.T) {
 				}
 			}
 		}
-	}
-	other := testKey(t).Public().(ed25519.PublicKey)
-	r := verifyBytes(t, data, other)
-	if p := r.Tampering(); p == nil || !strings.Contains(p.Reason, "signed by key") {
-		t.Fatalf("verifying with another key: got %+v, want a key mismatch", r.Problems)
 	}
 }
 

@@ -31,6 +31,9 @@ func (r *Report) Describe(what string, active bool) (string, error) {
 		status += ", TRUNCATED (request events past the log's cap were not recorded)"
 	}
 	fmt.Fprintf(&b, "%s: %s\n  %s\n  signed by %s\n  events: %s\n", what, status, r.Summary(), r.KeyFingerprint, kindCounts(r.Kinds))
+	for _, k := range r.RunKeys {
+		fmt.Fprintf(&b, "  run key %s, certified by that key\n", k)
+	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "  note: %s\n", p)
 	}

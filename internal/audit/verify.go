@@ -57,7 +57,9 @@ type Report struct {
 	SignedThrough  uint64 // the last entry a valid checkpoint covers
 	Closed         bool   // the log ends with a valid final checkpoint
 	KeyFingerprint string
-	Problems       []Problem // at most one Tampered, which ends verification
+	// RunKeys are the fingerprints of the run keys the log certifies.
+	RunKeys  []string
+	Problems []Problem // at most one Tampered, which ends verification
 }
 
 // Tampering returns the tampering found, or nil.
@@ -124,6 +126,8 @@ func VerifyEntries(entries []Entry, runID string, pub ed25519.PublicKey) Report 
 type verifier struct {
 	runID    string
 	pub      ed25519.PublicKey
+	runKeys  map[string]ed25519.PublicKey // by fingerprint, once certified
+	closed   bool                         // the user's final checkpoint was seen
 	report   Report
 	prevHash string
 	prevSeq  uint64
@@ -158,6 +162,7 @@ func (v *verifier) check(line int, e Entry, computed, rawTime string) bool {
 	case computed != e.Hash:
 		v.fail(line, e.Seq, "was changed: its hash does not match its content")
 	case e.Kind == KindCheckpoint && !v.checkpoint(line, e):
+	case e.Kind == KindRunKey && !v.runKey(line, e):
 	default:
 		v.accept(e, rawTime)
 		return true
@@ -169,19 +174,53 @@ func (v *verifier) checkpoint(line int, e Entry) bool {
 	covers, err := strconv.ParseUint(e.Data["covers"], 10, 64)
 	final := e.Data["final"] == "true"
 	sig, serr := base64.StdEncoding.DecodeString(e.Data["sig"])
+	pub, byRunKey := v.signer(e.Data["key"])
 	switch {
 	case err != nil || covers != e.Seq-1 || e.Data["head"] != e.Prev:
 		v.fail(line, e.Seq, "checkpoint does not cover the entries before it")
-	case e.Data["key"] != Fingerprint(v.pub):
-		v.fail(line, e.Seq, fmt.Sprintf("checkpoint signed by key %s, not the expected %s", e.Data["key"], Fingerprint(v.pub)))
-	case serr != nil || !ed25519.Verify(v.pub, checkpointMessage(v.runID, covers, e.Data["head"], final), sig):
+	case pub == nil:
+		v.fail(line, e.Seq, fmt.Sprintf("checkpoint signed by key %s, not the expected %s nor a run key it certified before (a run key not certified by your key signs nothing)", e.Data["key"], Fingerprint(v.pub)))
+	case serr != nil || !ed25519.Verify(pub, checkpointMessage(v.runID, covers, e.Data["head"], final), sig):
 		v.fail(line, e.Seq, "checkpoint signature does not verify")
+	case byRunKey && final:
+		v.fail(line, e.Seq, "final checkpoint signed by the run's key: only your key closes a run")
+	case byRunKey && v.closed:
+		v.fail(line, e.Seq, "checkpoint signed by the run's key after the final checkpoint: the run key was used after the run ended")
 	default:
+		v.closed = v.closed || final
 		v.report.Checkpoints++
 		v.report.SignedThrough = covers
 		return true
 	}
 	return false
+}
+
+// signer returns the key a checkpoint names: the user's, or a run key
+// certified earlier in the log; nil if neither.
+func (v *verifier) signer(fp string) (ed25519.PublicKey, bool) {
+	if fp == v.report.KeyFingerprint {
+		return v.pub, false
+	}
+	k := v.runKeys[fp]
+	return k, k != nil
+}
+
+// runKey checks a run key certificate and trusts its key from here on.
+func (v *verifier) runKey(line int, e Entry) bool {
+	pub, err := certifiedKey(e.Data, v.runID, v.pub)
+	if err != nil {
+		v.fail(line, e.Seq, err.Error())
+		return false
+	}
+	if v.runKeys == nil {
+		v.runKeys = map[string]ed25519.PublicKey{}
+	}
+	fp := Fingerprint(pub)
+	if v.runKeys[fp] == nil {
+		v.report.RunKeys = append(v.report.RunKeys, fp)
+	}
+	v.runKeys[fp] = pub
+	return true
 }
 
 func (v *verifier) accept(e Entry, rawTime string) {

@@ -10,10 +10,13 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/moatsh/moat/internal/fsutil"
 )
 
 // DefaultCheckpointEvery is how many entries may follow a signed
@@ -66,7 +69,9 @@ type Options struct {
 // Open opens (creating if needed) the audit log at path for run runID,
 // signing checkpoints with key.
 func Open(path, runID string, key ed25519.PrivateKey, opts Options) (*Log, error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
+	// The log may sit in a directory a less trusted process writes to (the
+	// run's proxy): a link or FIFO in its place is refused, not followed.
+	f, err := fsutil.OpenBeneath(filepath.Dir(path), filepath.Base(path), os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("opening the audit log: %w", err)
 	}
@@ -83,6 +88,9 @@ func Open(path, runID string, key ed25519.PrivateKey, opts Options) (*Log, error
 	}
 	return l, nil
 }
+
+// Key is the key that signs this Log's checkpoints.
+func (l *Log) Key() ed25519.PrivateKey { return l.key }
 
 // Append records an event. With durable set, the entry is on disk before
 // Append returns; use it for events that matter (run start, exit).

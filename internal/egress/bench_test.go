@@ -117,11 +117,7 @@ func startBenchSidecar(b *testing.B, up *benchUpstream, audited bool) *benchSide
 	port := up.Listener.Addr().(*net.TCPAddr).Port
 	s := &benchSidecar{host: "example.com:" + strconv.Itoa(port)}
 	dir := b.TempDir()
-	caDir := filepath.Join(dir, "ca")
-	ca, err := proxy.LoadOrCreateCA(caDir, nil)
-	if err != nil {
-		b.Fatal(err)
-	}
+	ca, runCA := testRunCA(b, dir)
 	cfg := &Config{
 		Token:  "tok-bench",
 		Socket: filepath.Join(dir, "p.sock"),
@@ -130,7 +126,7 @@ func startBenchSidecar(b *testing.B, up *benchUpstream, audited bool) *benchSide
 			Grant:  grant.Grant{Name: "bench", Kind: grant.HTTP, Hosts: []string{s.host}, Header: "X-Api-Key"},
 			Secret: []byte(testSecret),
 		}},
-		CADir:         caDir,
+		CA:            runCA,
 		UpstreamRoots: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw}),
 	}
 	if audited {

@@ -24,7 +24,9 @@ type Config struct {
 	Policy Policy        `json:"policy"`
 	Grants []GrantSecret `json:"grants,omitempty"`
 
-	CADir string `json:"ca_dir"` // the user's proxy CA, mounted read-only
+	// CA is the run's own CA, which the user's CA certifies for a day:
+	// the proxy mints its leaves from it and never sees the user's key.
+	CA RunCA `json:"ca"`
 	// UpstreamRoots are PEM roots trusted for upstream TLS besides the
 	// image's own: the host's system bundle and network.ca.
 	UpstreamRoots []byte `json:"upstream_roots,omitempty"`
@@ -49,8 +51,15 @@ type GrantSecret struct {
 	Secret []byte      `json:"secret"`
 }
 
+// RunCA is a run's CA certificate and key, PEM-encoded (proxy.NewRunCA).
+type RunCA struct {
+	Cert []byte `json:"cert"`
+	Key  []byte `json:"key"`
+}
+
 // Audit says where the proxy records requests and with which key it signs
-// checkpoints.
+// checkpoints: the run's own key, which the user's key certifies in the
+// log; the CLI signs the end of the log with the user's key.
 type Audit struct {
 	Path  string             `json:"path"`
 	RunID string             `json:"run_id"`

@@ -33,7 +33,7 @@ func Relay(ctx context.Context, ln *net.TCPListener, socket string, wait time.Du
 		if ctx.Err() != nil {
 			return nil
 		}
-		return fmt.Errorf("the proxy did not come within %s, so the agent has no network; the proxy's own errors are in ~/.moat/runs/<run-id>/proxy.log: %w", wait, err)
+		return fmt.Errorf("the proxy did not come within %s, so the agent has no network; the proxy's own errors are in ~/.moat/runs/<run-id>/proxy/proxy.log: %w", wait, err)
 	}
 	defer c.Close()
 	if err := sendListener(c.(*net.UnixConn), ln); err != nil {

@@ -87,7 +87,7 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
 		}
 	}
 	pol.Local = newHostAddrs(nil, nil).Contains
-	ca, err := proxy.LoadOrCreateCA(cfg.CADir, nil)
+	ca, err := proxy.LoadRunCA(cfg.CA.Cert, cfg.CA.Key)
 	if err != nil {
 		return nil, err
 	}

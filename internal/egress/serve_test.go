@@ -52,11 +52,7 @@ func startSidecar(t *testing.T, delay time.Duration) *sidecar {
 	host := "example.com:" + strconv.Itoa(port)
 
 	dir := t.TempDir()
-	caDir := filepath.Join(dir, "ca")
-	ca, err := proxy.LoadOrCreateCA(caDir, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ca, runCA := testRunCA(t, dir)
 	pub, key, _ := ed25519.GenerateKey(nil)
 	s.pub, s.auditLog = pub, filepath.Join(dir, "audit.jsonl")
 	cfg := &Config{
@@ -67,12 +63,12 @@ func startSidecar(t *testing.T, delay time.Duration) *sidecar {
 			Grant:  grant.Grant{Name: "my-api", Kind: grant.HTTP, Hosts: []string{host}, Header: "X-Api-Key"},
 			Secret: []byte(testSecret),
 		}},
-		CADir:         caDir,
+		CA:            runCA,
 		UpstreamRoots: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.upstream.Certificate().Raw}),
 		Audit:         &Audit{Path: s.auditLog, RunID: "run1", Key: key},
 	}
 	data, _ := json.Marshal(cfg)
-	cfg, err = ReadConfig(bytes.NewReader(data))
+	cfg, err := ReadConfig(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,11 +248,8 @@ func waitForFile(t *testing.T, path string) {
 func serveBare(t *testing.T) (*Config, <-chan error) {
 	t.Helper()
 	dir := t.TempDir()
-	caDir := filepath.Join(dir, "ca")
-	if _, err := proxy.LoadOrCreateCA(caDir, nil); err != nil {
-		t.Fatal(err)
-	}
-	cfg := &Config{Token: "t", Socket: filepath.Join(dir, "p.sock"), Policy: Policy{Mode: "strict"}, CADir: caDir}
+	_, runCA := testRunCA(t, dir)
+	cfg := &Config{Token: "t", Socket: filepath.Join(dir, "p.sock"), Policy: Policy{Mode: "strict"}, CA: runCA}
 	served := make(chan error, 1)
 	go func() { served <- Serve(context.Background(), cfg, io.Discard, t.Logf) }()
 	return cfg, served
@@ -404,4 +397,19 @@ func TestProxySocketTakesOnlyAListeningTCPPort(t *testing.T) {
 	c.Close()
 	agentEnds()
 	awaitStop(t, served)
+}
+
+// testRunCA makes a user's CA in dir and a run's CA below it, as the CLI
+// does for each run.
+func testRunCA(t testing.TB, dir string) (*proxy.CA, RunCA) {
+	t.Helper()
+	ca, err := proxy.LoadOrCreateCA(filepath.Join(dir, "ca"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, key, err := ca.NewRunCA("run1", time.Now(), proxy.RunCAValidity)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ca, RunCA{Cert: cert, Key: key}
 }

@@ -41,6 +41,9 @@ type CA struct {
 	cert *x509.Certificate
 	key  crypto.Signer
 	pem  []byte // cert, PEM-encoded, as in ca.pem
+	// chain is sent after each leaf: a run's CA certificate, so that
+	// clients trusting only the user's root build the path to it.
+	chain [][]byte
 }
 
 // LoadOrCreateCA loads the CA kept in dir (for example ~/.moat/proxy),
@@ -156,6 +159,9 @@ func parseKey(path string, data []byte) (crypto.Signer, error) {
 
 func loadOrCreateCert(path string, key crypto.Signer, now func() time.Time) (*CA, error) {
 	ca, err := readCert(path, key)
+	if err == nil && ca.cert.MaxPathLen == 0 && ca.cert.MaxPathLenZero {
+		return reissue(path, ca)
+	}
 	if !errors.Is(err, fs.ErrNotExist) {
 		return ca, err
 	}
@@ -205,9 +211,33 @@ func createCACert(key crypto.Signer, now time.Time) ([]byte, error) {
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		MaxPathLenZero:        true, // signs leaves only
+		MaxPathLen:            1, // signs run CAs, which sign leaves
 	}
 	return x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+}
+
+// reissue replaces a CA certificate made before run CAs existed, whose
+// path length 0 forbids a CA below it, with one for the same key, name
+// and validity that allows one level: run CAs. Clients given the old
+// certificate keep trusting leaves signed directly by the key; those
+// given the new one (every run from now on) trust the run CAs too.
+func reissue(path string, old *CA) (*CA, error) {
+	tmpl := *old.cert
+	tmpl.MaxPathLen, tmpl.MaxPathLenZero = 1, false
+	tmpl.KeyUsage |= x509.KeyUsageCertSign
+	serial, err := randomSerial()
+	if err != nil {
+		return nil, err
+	}
+	tmpl.SerialNumber = serial // a new certificate never reuses a serial
+	der, err := x509.CreateCertificate(rand.Reader, &tmpl, &tmpl, old.key.Public(), old.key)
+	if err != nil {
+		return nil, fmt.Errorf("re-issuing the moat CA certificate: %w", err)
+	}
+	if err := fsutil.WriteFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return nil, fmt.Errorf("re-issuing the moat CA certificate: %w", err)
+	}
+	return readCert(path, old.key)
 }
 
 // caName is the CA's common name: "moat local CA (user@host)".

@@ -187,7 +187,7 @@ func (l *Leaves) sign(tmpl *x509.Certificate) (*tls.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
+	return &tls.Certificate{Certificate: append([][]byte{der}, l.ca.chain...), PrivateKey: key, Leaf: leaf}, nil
 }
 
 func leafTemplate(name string, now, caExpiry time.Time) (*x509.Certificate, error) {

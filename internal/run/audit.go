@@ -5,7 +5,10 @@ import (
 	"crypto/ed25519"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"hash"
+	"io/fs"
+	"os"
 	"strconv"
 	"strings"
 
@@ -15,8 +18,36 @@ import (
 	"github.com/moatsh/moat/internal/state"
 )
 
-// AuditFile is a run's audit log in its directory.
-const AuditFile = "audit.jsonl"
+// AuditFile is a run's audit log in its directory: in the proxy's own
+// directory, since the proxy appends to it. Runs of moat before that kept
+// it at the top of the run's directory, as LegacyAuditFile.
+const (
+	AuditFile       = state.ProxyDir + "/audit.jsonl"
+	LegacyAuditFile = "audit.jsonl"
+)
+
+// OpenAuditLog opens run id's audit log for reading, without following a
+// link: the proxy could have put one there.
+func OpenAuditLog(s *state.Store, id string) (*os.File, error) {
+	f, err := s.OpenFile(id, AuditFile, os.O_RDONLY, 0)
+	if errors.Is(err, fs.ErrNotExist) {
+		if lf, lerr := s.OpenFile(id, LegacyAuditFile, os.O_RDONLY, 0); lerr == nil {
+			return lf, nil
+		}
+	}
+	return f, err
+}
+
+// auditPath is where the CLI appends to run r's log: the legacy place for
+// a run begun by an older moat.
+func (m *Manager) auditPath(r *state.Run) string {
+	if _, err := os.Lstat(m.Store.Path(r.ID, AuditFile)); errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(m.Store.Path(r.ID, LegacyAuditFile)); err == nil {
+			return m.Store.Path(r.ID, LegacyAuditFile)
+		}
+	}
+	return m.Store.Path(r.ID, AuditFile)
+}
 
 // record appends an event to the run's audit log. Auditing never stops a
 // run: a failure to record is reported as a warning.
@@ -27,7 +58,19 @@ func (m *Manager) record(r *state.Run, kind string, data map[string]string, dura
 	}, (*audit.Log).Release)
 }
 
-// closeAudit signs the end of the run's log.
+// certifyRunKey records that the user's key vouches for pub, run r's own
+// key, with which its proxy signs checkpoints.
+func (m *Manager) certifyRunKey(r *state.Run, pub ed25519.PublicKey) error {
+	var err error
+	m.withAudit(r, func(l *audit.Log) error {
+		_, err = l.AppendBatch([]audit.Event{audit.CertifyRunKey(l.Key(), r.ID, pub, m.now())}, true)
+		return err
+	}, (*audit.Log).Release)
+	return err
+}
+
+// closeAudit signs the end of the run's log with the user's key, once the
+// proxy (which holds the run's key) has stopped.
 func (m *Manager) closeAudit(r *state.Run) {
 	m.withAudit(r, func(*audit.Log) error { return nil }, (*audit.Log).Close)
 }
@@ -41,7 +84,7 @@ func (m *Manager) withAudit(r *state.Run, do func(*audit.Log) error, done func(*
 		m.warnf("audit log of run %s: %v", r.ID, err)
 		return
 	}
-	l, err := audit.Open(m.Store.Path(r.ID, AuditFile), r.ID, key, audit.Options{})
+	l, err := audit.Open(m.auditPath(r), r.ID, key, audit.Options{})
 	if err != nil {
 		m.warnf("audit log of run %s: %v", r.ID, err)
 		return

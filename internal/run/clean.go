@@ -203,8 +203,11 @@ func (m *Manager) runObjects(ctx context.Context, runID string) ([]Object, error
 		return nil, fmt.Errorf("listing containers: %w", err)
 	}
 	var out []Object
+	// One run's objects are this home's only: another home's run may
+	// carry the same ID.
+	mine := func(lbl map[string]string) bool { return runID == "" || m.homeOK(lbl) }
 	for _, c := range cs {
-		if !isRunContainer(c) {
+		if !isRunContainer(c) || !mine(c.Labels) {
 			continue
 		}
 		out = append(out, Object{Kind: KindContainer, ID: c.ID, Name: c.Name, RunID: c.Labels[labels.RunID], Role: c.Labels[labels.Role], Running: c.Running})
@@ -217,6 +220,9 @@ func (m *Manager) runObjects(ctx context.Context, runID string) ([]Object, error
 			return nil, fmt.Errorf("listing %ss: %w", kind, err)
 		}
 		for _, o := range objs {
+			if !mine(o.Labels) {
+				continue
+			}
 			out = append(out, Object{Kind: kind, ID: o.ID, Name: o.Name, RunID: o.Labels[labels.RunID], Role: o.Labels[labels.Role]})
 		}
 	}

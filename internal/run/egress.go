@@ -2,11 +2,13 @@ package run
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -16,6 +18,7 @@ import (
 	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/policy"
+	"github.com/moatsh/moat/internal/proxy"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
@@ -30,9 +33,8 @@ type GrantSource interface {
 // relay that carries its proxy connections there.
 const (
 	proxyBinaryTarget = "/moat"
-	proxyCATarget     = "/moat-ca"
-	proxyRunTarget    = "/moat-run"
-	socketSubdir      = "sock" // in the run's directory: the only thing both containers share
+	proxyDirTarget    = "/moat-proxy" // the run's proxy directory, and nothing else of the run
+	socketSubdir      = "sock"        // in the proxy's directory: the only thing both containers share
 	socketName        = "proxy.sock"
 	proxyPort         = 3128
 	// proxyHost is where the relay listens in the agent's network
@@ -263,12 +265,11 @@ func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *
 		return nil, nil
 	}
 	bin := e.binary
-	caDir := m.caDir()
-	ca, err := loadCA(caDir)
+	ca, err := proxy.LoadOrCreateCA(m.caDir(), nil)
 	if err != nil {
 		return nil, err
 	}
-	sockDir := m.Store.Path(r.ID, socketSubdir)
+	sockDir := m.Store.Path(r.ID, state.ProxyDir+"/"+socketSubdir)
 	if err := os.MkdirAll(sockDir, 0o755); err != nil {
 		return nil, fmt.Errorf("creating the proxy's socket directory: %w", err)
 	}
@@ -278,11 +279,15 @@ func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *
 		return nil, err
 	}
 	e.token = token
-	ps := &proxyStart{spec: m.proxySpec(r, bin, caDir), cfg: m.proxyConfig(r, e, token)}
+	cfg, err := m.proxyConfig(r, e, ca, token)
+	if err != nil {
+		return nil, err
+	}
+	ps := &proxyStart{spec: m.proxySpec(r, bin), cfg: cfg}
 	r.Sidecars = append(r.Sidecars, state.Sidecar{Role: labels.RoleProxy, Name: ps.spec.Name, Limits: stateLimits(proxyLimits)})
 	spec.ExtraHosts = append(spec.ExtraHosts, proxyName+":127.0.0.1")
 	spec.Mounts = append(spec.Mounts,
-		runtime.Mount{Source: ca, Target: agentCAPath, ReadOnly: true},
+		runtime.Mount{Source: filepath.Join(m.caDir(), "ca.pem"), Target: agentCAPath, ReadOnly: true},
 		runtime.Mount{Source: sockDir, Target: agentSocketDir, ReadOnly: true},
 		runtime.Mount{Source: bin, Target: agentRelayPath, ReadOnly: true})
 	spec.Env = append(spec.Env, proxyEnv(token, e)...)
@@ -324,21 +329,34 @@ func (m *Manager) caDir() string {
 	return filepath.Join(m.Store.Root, "proxy")
 }
 
-func (m *Manager) proxyConfig(r *state.Run, e *egressPlan, token string) *egress.Config {
+// proxyConfig is what the proxy gets on its stdin: besides the policy
+// and grants, a CA of the run's own that the user's CA certifies for a
+// day, and a signing key of the run's own that the user's key certifies in
+// the audit log. The user's keys never reach the proxy.
+func (m *Manager) proxyConfig(r *state.Run, e *egressPlan, ca *proxy.CA, token string) (*egress.Config, error) {
+	certPEM, keyPEM, err := ca.NewRunCA(r.ID, m.now(), proxy.RunCAValidity)
+	if err != nil {
+		return nil, err
+	}
 	cfg := &egress.Config{
-		Token: token, Socket: proxyRunTarget + "/" + socketSubdir + "/" + socketName,
-		Log:           proxyRunTarget + "/" + proxyLogFile,
+		Token: token, Socket: proxyDirTarget + "/" + socketSubdir + "/" + socketName,
+		Log:           proxyDirTarget + "/" + proxyLogFile,
 		Policy:        egress.Policy{Mode: string(e.mode), Allow: e.allow, Hosts: e.hosts},
 		Grants:        e.grants,
-		CADir:         proxyCATarget,
+		CA:            egress.RunCA{Cert: certPEM, Key: keyPEM},
 		UpstreamRoots: e.upstreamRoots,
 	}
-	if m.SigningKey != nil {
-		if key, err := m.SigningKey(); err == nil {
-			cfg.Audit = &egress.Audit{Path: proxyRunTarget + "/" + AuditFile, RunID: r.ID, Key: key}
-		} else {
-			m.warnf("audit log of run %s: the proxy will not record requests: %v", r.ID, err)
-		}
+	if m.SigningKey == nil {
+		return cfg, nil
 	}
-	return cfg
+	pub, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("making the run's audit key: %w", err)
+	}
+	if err := m.certifyRunKey(r, pub); err != nil {
+		m.warnf("audit log of run %s: the proxy will not record requests: %v", r.ID, err)
+		return cfg, nil
+	}
+	cfg.Audit = &egress.Audit{Path: proxyDirTarget + "/" + path.Base(AuditFile), RunID: r.ID, Key: key}
+	return cfg, nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 
@@ -101,7 +102,7 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 	}
 	undo.push(func(context.Context) { m.Store.Delete(r.ID) })
 	m.record(r, audit.KindRunCreated, runCreatedEvent(r, p.cfg.Digest()), true)
-	if err := os.WriteFile(m.Store.Path(r.ID, state.DockerfileFile), img.Dockerfile, 0o600); err != nil {
+	if err := m.writeRunFile(r, state.DockerfileFile, img.Dockerfile); err != nil {
 		return nil, nil, fmt.Errorf("saving the Dockerfile: %w", err)
 	}
 	spec := m.containerSpec(r, p, opts)
@@ -318,7 +319,21 @@ func (m *Manager) interrupt(ctx context.Context, r *state.Run, stream runtime.St
 	return Result{Run: r, Started: true, ExitCode: code}, &InterruptedError{Cause: context.Cause(ctx)}
 }
 
-// removeAgentContainer removes the run's container.
+// writeRunFile writes a new file in run r's directory, through no link.
+func (m *Manager) writeRunFile(r *state.Run, name string, data []byte) error {
+	f, err := m.Store.OpenFile(r.ID, name, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// removeAgentContainer removes the run's container, which finish has
+// checked is the run's own.
 func (m *Manager) removeAgentContainer(ctx context.Context, r *state.Run) {
 	if err := m.Engine.RemoveContainer(ctx, r.ContainerID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		m.warnf("removing container of run %s: %v", r.ID, err)
@@ -327,8 +342,20 @@ func (m *Manager) removeAgentContainer(ctx context.Context, r *state.Run) {
 
 // removeVolumes removes the run's volumes that are not caches.
 func (m *Manager) removeVolumes(ctx context.Context, r *state.Run) {
+	if !slices.ContainsFunc(r.Volumes, func(v state.Volume) bool { return !v.Keep }) {
+		return
+	}
+	own, err := m.ownVolumes(ctx, r)
+	if err != nil {
+		m.warnf("finding the volumes of run %s: %v", r.ID, err)
+		return
+	}
 	for _, v := range r.Volumes {
 		if v.Keep {
+			continue
+		}
+		if !own[v.Name] {
+			m.warnf("%v", &NotOwnedError{Kind: "volume", ID: v.Name, RunID: r.ID, Why: "it does not carry the run's labels"})
 			continue
 		}
 		if err := m.Engine.RemoveVolume(ctx, v.Name); err != nil && !errors.Is(err, runtime.ErrNotFound) {
@@ -380,8 +407,17 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 		kind = audit.KindContainerStopped
 	}
 	m.record(r, kind, map[string]string{"container_id": r.ContainerID, "exit_code": strconv.Itoa(code), "state": string(status), "error": r.Error}, true)
-	digest, err := m.captureLogs(cctx, r)
-	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+	// The container the record names must be the run's own before its
+	// log is kept as the run's and it is removed.
+	owned := m.ownContainer(cctx, r, r.ContainerID, labels.RoleAgent)
+	if owned != nil && !errors.Is(owned, runtime.ErrNotFound) {
+		m.warnf("%v", owned)
+	}
+	digest, err := newLogDigest(), owned
+	if owned == nil {
+		digest, err = m.captureLogs(cctx, r)
+	}
+	if owned == nil && err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		m.warnf("saving the logs of run %s: %v", r.ID, err)
 	}
 	m.record(r, audit.KindLogsSaved, digest.event(err), false)
@@ -389,7 +425,7 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 	// agent's container goes.
 	var wg sync.WaitGroup
 	wg.Go(func() { m.removeSidecars(cctx, r) })
-	if !r.Keep {
+	if !r.Keep && owned == nil {
 		m.removeAgentContainer(cctx, r)
 	}
 	wg.Wait()

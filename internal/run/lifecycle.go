@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
@@ -44,6 +45,11 @@ func (m *Manager) Stop(ctx context.Context, r *state.Run) error {
 // stopContainer stops the run's container and returns the command's exit
 // code, or -1 when the engine no longer knows it.
 func (m *Manager) stopContainer(ctx context.Context, r *state.Run) (int, error) {
+	if err := m.ownContainer(ctx, r, r.ContainerID, labels.RoleAgent); errors.Is(err, runtime.ErrNotFound) {
+		return -1, nil
+	} else if err != nil {
+		return -1, fmt.Errorf("stopping run %s: %w", r.ID, err)
+	}
 	err := m.Engine.StopContainer(ctx, r.ContainerID, stopGrace)
 	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 		return -1, fmt.Errorf("stopping run %s: %w", r.ID, err)

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/moatsh/moat/internal/fsutil"
+	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
@@ -200,7 +201,7 @@ type LogsOptions struct {
 // Logs prints a run's output: from the engine while its container exists
 // (following it if asked), else from the saved log.
 func (m *Manager) Logs(ctx context.Context, r *state.Run, opts LogsOptions) error {
-	if r.ContainerID != "" && (r.Status.Active() || r.Keep) {
+	if r.ContainerID != "" && (r.Status.Active() || r.Keep) && m.ownContainer(ctx, r, r.ContainerID, labels.RoleAgent) == nil {
 		tail := "all"
 		if opts.Tail > 0 {
 			tail = strconv.Itoa(opts.Tail)

@@ -8,7 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
+
+	"github.com/moatsh/moat/internal/fsutil"
 )
 
 // maxRecord bounds one record read back. Records this moat writes hold at
@@ -18,7 +21,7 @@ const maxRecord = 16 << 20
 // printSavedLogs prints a saved log a record at a time; with a tail it
 // starts at the last lines' first record, found from the end of the file.
 func printSavedLogs(path string, opts LogsOptions) error {
-	f, err := os.Open(path)
+	f, err := fsutil.OpenBeneath(filepath.Dir(path), filepath.Base(path), os.O_RDONLY, 0)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil // the run produced no output, or never started
 	}

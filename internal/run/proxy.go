@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -19,7 +18,6 @@ import (
 	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/egress"
 	"github.com/moatsh/moat/internal/labels"
-	"github.com/moatsh/moat/internal/proxy"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
@@ -43,15 +41,6 @@ type proxyStart struct {
 const proxyPrivileges = "no capabilities, no-new-privileges, read-only root filesystem, runs as the invoking user; " +
 	"host network namespace (the run's only way out), listening only on a unix socket shared with the agent"
 
-// loadCA returns the path of the user's proxy CA certificate, creating the
-// CA on first use.
-func loadCA(dir string) (string, error) {
-	if _, err := proxy.LoadOrCreateCA(dir, nil); err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, "ca.pem"), nil
-}
-
 // checkStaticLinux refuses a binary the sidecar could not execute: not a
 // Linux ELF executable, or one that needs a dynamic loader the base image
 // may lack.
@@ -71,15 +60,16 @@ func checkStaticLinux(path string) error {
 
 // proxySpec describes the run's proxy sidecar: moat's own binary, mounted
 // read-only into the base image, as the invoking user, with no
-// capabilities, removed by the engine once it exits.
-func (m *Manager) proxySpec(r *state.Run, bin, caDir string) runtime.ContainerSpec {
+// capabilities, removed by the engine once it exits. Of the run it sees
+// only its own directory (audit log, its log, socket); its CA and keys
+// come on stdin.
+func (m *Manager) proxySpec(r *state.Run, bin string) runtime.ContainerSpec {
 	return runtime.ContainerSpec{
 		Name: "moat-" + r.ID + "-proxy", Image: m.baseImage(), Cmd: []string{proxyBinaryTarget, "proxy", "serve"},
 		Labels: m.runLabels(r, labels.RoleProxy),
 		Mounts: []runtime.Mount{
 			{Source: bin, Target: proxyBinaryTarget, ReadOnly: true},
-			{Source: caDir, Target: proxyCATarget, ReadOnly: true},
-			{Source: m.Store.Dir(r.ID), Target: proxyRunTarget},
+			{Source: m.Store.Path(r.ID, state.ProxyDir), Target: proxyDirTarget},
 		},
 		OpenStdin: true, User: strconv.Itoa(os.Getuid()) + ":" + strconv.Itoa(os.Getgid()),
 		CapDrop: []string{"ALL"}, NoNewPrivileges: true, ReadOnlyRootfs: true, AutoRemove: true,
@@ -241,7 +231,7 @@ var errAgentNeverSeen = errors.New("the proxy never received the agent's port")
 // proxySawAgent reports whether run r's proxy received its agent's port,
 // and so stops by itself when the agent's container goes.
 func (m *Manager) proxySawAgent(r *state.Run) bool {
-	fi, err := os.Lstat(m.Store.Path(r.ID, filepath.Join(socketSubdir, egress.AgentSeenFile)))
+	fi, err := os.Lstat(m.Store.Path(r.ID, state.ProxyDir+"/"+socketSubdir+"/"+egress.AgentSeenFile))
 	return err == nil && fi.Mode().IsRegular()
 }
 
@@ -252,10 +242,9 @@ func (m *Manager) saveSidecarLog(ctx context.Context, r *state.Run, sc state.Sid
 	if err := m.Engine.ContainerLogs(ctx, id, runtime.LogOptions{Tail: "all"}, &out, &out); err != nil || out.Len() == 0 {
 		return
 	}
-	dir := m.Store.Path(r.ID, sc.Role)
-	err := os.MkdirAll(dir, 0o700)
+	err := os.MkdirAll(m.Store.Path(r.ID, sc.Role), 0o700)
 	if err == nil {
-		err = os.WriteFile(filepath.Join(dir, sc.Role+"d.log"), out.Bytes(), 0o600)
+		err = m.writeRunFile(r, sc.Role+"/"+sc.Role+"d.log", out.Bytes())
 	}
 	if err != nil {
 		m.warnf("saving the %s sidecar's log of run %s: %v", sc.Role, r.ID, err)
@@ -276,8 +265,11 @@ func (m *Manager) removeSidecars(ctx context.Context, r *state.Run) {
 		return
 	}
 	for _, sc := range r.Sidecars {
+		// Only the run's own sidecar with that role: the record's names are
+		// matched against what the labels say, never acted on alone.
 		i := slices.IndexFunc(cs, func(c runtime.ContainerInfo) bool {
-			return strings.TrimPrefix(c.Name, "/") == sc.Name || c.ID == sc.Name
+			return (strings.TrimPrefix(c.Name, "/") == sc.Name || c.ID == sc.Name) &&
+				m.owns("container", c.ID, c.Labels, r, sc.Role) == nil && isRunContainer(c)
 		})
 		if i < 0 {
 			m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "how": "stopped with the agent"}, false)

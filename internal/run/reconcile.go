@@ -42,7 +42,7 @@ func (m *Manager) containersByRun(ctx context.Context) (map[string]runtime.Conta
 	}
 	byRun := make(map[string]runtime.ContainerInfo, len(cs))
 	for _, c := range cs {
-		if c.Labels[labels.Role] == labels.RoleAgent {
+		if c.Labels[labels.Role] == labels.RoleAgent && m.homeOK(c.Labels) && isRunContainer(c) {
 			byRun[c.Labels[labels.RunID]] = c
 		}
 	}
@@ -96,6 +96,9 @@ func (m *Manager) lookupContainer(ctx context.Context, r *state.Run, byRun map[s
 	c, err := m.Engine.InspectContainer(ctx, r.ContainerID)
 	if errors.Is(err, runtime.ErrNotFound) {
 		return c, false, nil
+	}
+	if err == nil && m.owns("container", r.ContainerID, c.Labels, r, labels.RoleAgent) != nil {
+		return c, false, nil // not the run's: its own is gone
 	}
 	return c, err == nil, err
 }

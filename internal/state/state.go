@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -109,6 +110,10 @@ const (
 	metadataFile   = "metadata.json"
 	LogFile        = "logs.jsonl"
 	DockerfileFile = "Dockerfile"
+	// ProxyDir is the proxy sidecar's own directory, the only part of the
+	// run it sees: the audit log it appends to, its log and its socket.
+	// Whatever is in it may have been written by a proxy taken over.
+	ProxyDir = "proxy"
 )
 
 // Store reads and writes run records under Root.
@@ -143,12 +148,30 @@ func NewID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Create makes the run's directory and writes its first record.
+// Create makes the run's directory, with the proxy's, and writes its
+// first record.
 func (s *Store) Create(r *Run) error {
-	if err := os.MkdirAll(s.Dir(r.ID), 0o700); err != nil {
+	if err := os.MkdirAll(filepath.Join(s.Dir(r.ID), ProxyDir), 0o700); err != nil {
 		return fmt.Errorf("creating run directory: %w", err)
 	}
 	return s.Save(r)
+}
+
+// OpenFile opens the regular file name (a relative path) in run id's
+// directory without following a link: a run's directory holds files a
+// sidecar wrote, and moat reads and writes nothing through a link there.
+func (s *Store) OpenFile(id, name string, flag int, perm os.FileMode) (*os.File, error) {
+	if err := checkID(id); err != nil {
+		return nil, err
+	}
+	return fsutil.OpenBeneath(s.Dir(id), name, flag, perm)
+}
+
+func checkID(id string) error {
+	if id == "" || strings.ContainsAny(id, `/\.`) {
+		return fmt.Errorf("invalid run id %q", id)
+	}
+	return nil
 }
 
 // Save writes the run's record atomically.
@@ -160,15 +183,26 @@ func (s *Store) Save(r *Run) error {
 	return WriteFileAtomic(s.Path(r.ID, metadataFile), append(data, '\n'), 0o600)
 }
 
+// maxRecord bounds a run record read back.
+const maxRecord = 16 << 20
+
 // Load reads one run's record.
 func (s *Store) Load(id string) (*Run, error) {
-	data, err := os.ReadFile(s.Path(id, metadataFile))
+	f, err := s.OpenFile(id, metadataFile, os.O_RDONLY, 0)
 	if err != nil {
 		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxRecord))
+	if err != nil {
+		return nil, fmt.Errorf("reading run %s: %w", id, err)
 	}
 	var r Run
 	if err := json.Unmarshal(data, &r); err != nil {
 		return nil, fmt.Errorf("reading run %s: %w", id, err)
+	}
+	if r.ID != id {
+		return nil, fmt.Errorf("reading run %s: its record names run %q", id, r.ID)
 	}
 	return &r, nil
 }
@@ -198,8 +232,8 @@ func (s *Store) List() ([]*Run, error) {
 
 // Delete removes a run's directory and everything in it.
 func (s *Store) Delete(id string) error {
-	if id == "" || strings.ContainsAny(id, `/\.`) {
-		return fmt.Errorf("invalid run id %q", id)
+	if err := checkID(id); err != nil {
+		return err
 	}
 	return os.RemoveAll(s.Dir(id))
 }

@@ -78,8 +78,7 @@ func auditRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	path := store.Path(r.ID, run.AuditFile)
-	f, err := os.Open(path)
+	f, err := run.OpenAuditLog(store, r.ID)
 	if err != nil {
 		return fmt.Errorf("run %s has no audit log: %w", r.ID, err)
 	}

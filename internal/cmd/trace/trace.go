@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -87,7 +86,7 @@ func traceRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	reqs, err := readRequests(o.IO.ErrOut, store.Path(r.ID, run.AuditFile), r.ID)
+	reqs, err := readRequests(o.IO.ErrOut, store, r.ID)
 	if err != nil {
 		return err
 	}
@@ -119,10 +118,10 @@ func (o *Options) findRun(ctx context.Context) (*state.Run, *state.Store, error)
 
 // readRequests reads the run's audit log. It does not verify the chain
 // ('moat audit' does), but a line it cannot read is an error.
-func readRequests(errOut io.Writer, path, runID string) ([]trace.Request, error) {
-	f, err := os.Open(path)
+func readRequests(errOut io.Writer, store *state.Store, runID string) ([]trace.Request, error) {
+	f, err := run.OpenAuditLog(store, runID)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("run %s has no audit log (%s)", runID, path)
+		return nil, fmt.Errorf("run %s has no audit log (%s)", runID, store.Path(runID, run.AuditFile))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("opening the audit log of run %s: %w", runID, err)
