@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -188,7 +189,7 @@ func TestBuildkitMoatInsideMoat(t *testing.T) {
 	ws := e.workspace(map[string]string{
 		"agent.yaml": "dependencies: [docker:dind]\n" +
 			"docker: {insecure_registries: [\"registry.test:5000\"]}\n" +
-			"network:\n  allow: [\"" + mirror + "\"]\n  hosts: {registry.test: 127.0.0.1}\n" +
+			"network:\n  allow: [\"" + mirror + "\"]\n  hosts: {registry.test: 127.0.0.1" + mirrorMapping(t, mirror) + "}\n" +
 			"mounts: [\"" + moatBin + ":/usr/local/bin/moat:ro\", \"" + buildctlBin + ":/usr/local/bin/buildctl:ro\"]\n",
 		"inner/agent.yaml": "network: {policy: none}\n",
 	})
@@ -222,6 +223,18 @@ func baseImageMirrorHost(t *testing.T) string {
 	}
 	t.Fatalf("no http mirror in the base image's apt sources:\n%s", out)
 	return ""
+}
+
+// mirrorMapping maps the Debian mirror's name to the address it has here
+// (", name: addr" for network.hosts): on the test machines the mirror
+// answers at an address in 203.0.113.0/24, documentation space, which the
+// policy refuses to a name rule alone, as it should.
+func mirrorMapping(t *testing.T, mirror string) string {
+	addrs, err := net.LookupHost(mirror)
+	if err != nil || len(addrs) == 0 {
+		t.Fatalf("resolving the Debian mirror %s: %v", mirror, err)
+	}
+	return ", " + mirror + ": " + addrs[0]
 }
 
 // fakeBuildx stands in for the docker CLI's buildx plugin, which Debian

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -32,7 +31,7 @@ const handoffTimeout = 10 * time.Second
 // than the proxy, and only the agent's container and the proxy's see the
 // directory. Whoever connects can at most hand over another listening
 // socket of its own, whose clients still need the run's token.
-func acceptAgents(path string, grace time.Duration, serve func(net.Listener), gone func(), logf func(string, ...any)) (io.Closer, error) {
+func acceptAgents(path, seenFile string, grace time.Duration, serve func(net.Listener), gone func(), logf func(string, ...any)) (io.Closer, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("replacing the proxy socket: %w", err)
 	}
@@ -66,8 +65,10 @@ func acceptAgents(path string, grace time.Duration, serve func(net.Listener), go
 		first := !seen
 		live, seen = live+1, true
 		mu.Unlock()
-		if first {
-			markAgentSeen(path, logf)
+		if first && seenFile != "" {
+			if err := os.WriteFile(seenFile, nil, 0o644); err != nil {
+				logf("moat proxy: marking the agent's port received: %v", err)
+			}
 		}
 		serve(port)
 		io.Copy(io.Discard, c) // until the relay's side closes
@@ -90,18 +91,6 @@ func acceptAgents(path string, grace time.Duration, serve func(net.Listener), go
 		}
 	}()
 	return ln, nil
-}
-
-// AgentSeenFile is created beside the proxy socket once a relay has handed
-// over the agent's port. Without it the proxy cannot see the agent's end
-// (an agent whose command ended before its relay reached the proxy), so
-// the CLI stops the proxy itself instead of waiting for it to go.
-const AgentSeenFile = "agent.seen"
-
-func markAgentSeen(socket string, logf func(string, ...any)) {
-	if err := os.WriteFile(filepath.Join(filepath.Dir(socket), AgentSeenFile), nil, 0o644); err != nil {
-		logf("moat proxy: marking the agent's port received: %v", err)
-	}
 }
 
 // fileListener turns fd into a listener if it is a listening TCP socket,

@@ -35,6 +35,10 @@ type Config struct {
 	// Log is where the proxy appends its own errors ("" means stderr):
 	// kept with the run, since the engine removes the sidecar when it ends.
 	Log string `json:"log,omitempty"`
+	// AgentSeen is a file the proxy creates once a relay has handed over
+	// the agent's port ("" creates none): without it the proxy cannot see
+	// the agent's end, and the CLI stops it instead of waiting for it.
+	AgentSeen string `json:"agent_seen,omitempty"`
 }
 
 // Policy is agent.yaml's network section, as the proxy applies it.

@@ -55,7 +55,7 @@ func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ..
 			}
 		}()
 	}
-	agents, err := acceptAgents(cfg.Socket, agentGrace, serve, func() {
+	agents, err := acceptAgents(cfg.Socket, cfg.AgentSeen, agentGrace, serve, func() {
 		logf("moat proxy: the agent's container is gone; stopping")
 		agentGone()
 	}, logf)

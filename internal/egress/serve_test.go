@@ -217,9 +217,9 @@ func readAudit(t *testing.T, path string) []audit.Entry {
 
 func TestProxyStopsWhenTheAgentIsGone(t *testing.T) {
 	cfg, served := serveBare(t)
-	seen := filepath.Join(filepath.Dir(cfg.Socket), AgentSeenFile)
+	seen := cfg.AgentSeen
 	if _, err := os.Stat(seen); err == nil {
-		t.Fatalf("%s exists before any relay came", AgentSeenFile)
+		t.Fatalf("%s exists before any relay came", seen)
 	}
 	_, agentEnds := relayPort(t, cfg.Socket)
 	// The CLI reads the file to know the proxy will stop by itself.
@@ -249,7 +249,8 @@ func serveBare(t *testing.T) (*Config, <-chan error) {
 	t.Helper()
 	dir := t.TempDir()
 	_, runCA := testRunCA(t, dir)
-	cfg := &Config{Token: "t", Socket: filepath.Join(dir, "p.sock"), Policy: Policy{Mode: "strict"}, CA: runCA}
+	cfg := &Config{Token: "t", Socket: filepath.Join(dir, "p.sock"), Policy: Policy{Mode: "strict"}, CA: runCA,
+		AgentSeen: filepath.Join(dir, "agent.seen")}
 	served := make(chan error, 1)
 	go func() { served <- Serve(context.Background(), cfg, io.Discard, t.Logf) }()
 	return cfg, served

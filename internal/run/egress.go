@@ -34,6 +34,7 @@ type GrantSource interface {
 const (
 	proxyBinaryTarget = "/moat"
 	proxyDirTarget    = "/moat-proxy" // the run's proxy directory, and nothing else of the run
+	agentSeenFile     = "agent.seen"  // in the proxy's directory, once it has the agent's port
 	socketSubdir      = "sock"        // in the proxy's directory: the only thing both containers share
 	socketName        = "proxy.sock"
 	proxyPort         = 3128
@@ -341,6 +342,7 @@ func (m *Manager) proxyConfig(r *state.Run, e *egressPlan, ca *proxy.CA, token s
 	cfg := &egress.Config{
 		Token: token, Socket: proxyDirTarget + "/" + socketSubdir + "/" + socketName,
 		Log:           proxyDirTarget + "/" + proxyLogFile,
+		AgentSeen:     proxyDirTarget + "/" + agentSeenFile,
 		Policy:        egress.Policy{Mode: string(e.mode), Allow: e.allow, Hosts: e.hosts},
 		Grants:        e.grants,
 		CA:            egress.RunCA{Cert: certPEM, Key: keyPEM},

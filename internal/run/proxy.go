@@ -231,7 +231,7 @@ var errAgentNeverSeen = errors.New("the proxy never received the agent's port")
 // proxySawAgent reports whether run r's proxy received its agent's port,
 // and so stops by itself when the agent's container goes.
 func (m *Manager) proxySawAgent(r *state.Run) bool {
-	fi, err := os.Lstat(m.Store.Path(r.ID, state.ProxyDir+"/"+socketSubdir+"/"+egress.AgentSeenFile))
+	fi, err := os.Lstat(m.Store.Path(r.ID, state.ProxyDir+"/"+agentSeenFile))
 	return err == nil && fi.Mode().IsRegular()
 }
 
