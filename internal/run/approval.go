@@ -113,11 +113,15 @@ func sandboxOf(p *plan, grantHosts func(string) []string) *trust.Sandbox {
 		sb.Add(trust.Env, k+"="+p.cfg.Env[k])
 	}
 	for _, d := range p.deps {
-		switch d.Mode {
-		case deps.DockerHost:
+		switch {
+		case d.Mode == deps.DockerHost:
 			sb.Add(trust.Docker, "host")
-		case deps.DockerDind:
+		case d.Mode == deps.DockerDind:
 			sb.Add(trust.Docker, "dind")
+		case d.Method == deps.MethodNPM || d.Method == deps.MethodPip:
+			// Their install scripts run at build time, as root, with the
+			// engine's network: code of the package author's choosing.
+			sb.Add(trust.Package, d.Key())
 		}
 	}
 	addDockerOptions(sb, p.cfg.Docker)

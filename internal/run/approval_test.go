@@ -40,6 +40,7 @@ func TestApprovalNeededForWhatWidens(t *testing.T) {
 		{"ca with grant", "grants: [github]\nnetwork: {ca: ca.pem}\n",
 			[]string{"the proxy would trust servers whose certificates ca.pem (sha256:", "could receive the credentials of grant github"}},
 		{"env", "env: {LD_PRELOAD: /workspace/x.so}\n", []string{"the agent's environment would set LD_PRELOAD=/workspace/x.so"}},
+		{"npm package", "dependencies: [node@22, \"npm:left-pad@1.3.0\"]\n", []string{"the image build would install npm:left-pad@1.3.0, running its install scripts as root"}},
 		{"env with escape", "env: {X: \"\\e]52;c;AAAA\\a\"}\n", []string{`the agent's environment would set X="\x1b]52;c;AAAA\a"`}},
 	}
 	for _, tt := range tests {

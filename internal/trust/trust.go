@@ -35,6 +35,10 @@ const (
 	Env     Kind = "env"    // an environment variable, "NAME=value"
 	Docker  Kind = "docker" // a Docker mode: "host" or "dind"
 	Option  Kind = "option" // a docker section setting that widens, "name" or "name=value"
+	// Package is a dependency whose installation runs its own code (npm
+	// lifecycle scripts, a pip source package's setup.py) during the image
+	// build, as root with the engine's network: "npm:name@version".
+	Package Kind = "package"
 )
 
 // Permission is one thing a config gives the agent. Value is canonical for
@@ -79,7 +83,7 @@ func Sorted(ps []Permission) []Permission {
 	return slices.Compact(out)
 }
 
-var kindOrder = []Kind{Grant, Read, Write, Network, AnyHost, Allow, Host, CA, Docker, Option, Env}
+var kindOrder = []Kind{Grant, Read, Write, Network, AnyHost, Allow, Host, CA, Docker, Option, Package, Env}
 
 func kindRank(k Kind) int {
 	if i := slices.Index(kindOrder, k); i >= 0 {
@@ -136,6 +140,8 @@ func (s *Sandbox) Describe(p Permission) string {
 		return describeDocker(p.Value)
 	case Option:
 		return describeOption(p.Value)
+	case Package:
+		return fmt.Sprintf("the image build would install %s, running its install scripts as root with the engine's network, outside the run's policy", v)
 	}
 	return fmt.Sprintf("%s %s", printable(string(p.Kind)), v)
 }
