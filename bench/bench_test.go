@@ -37,8 +37,11 @@ func newManager(b *testing.B) (*run.Manager, *runtime.Docker) {
 	b.Cleanup(func() { eng.Close() })
 	store := &state.Store{Root: b.TempDir()}
 	key := func() (ed25519.PrivateKey, error) { return audit.LoadOrCreateKey(store.KeysDir()) }
+	// The benchmarks' workspaces are their own: what their agent.yaml asks
+	// for is approved as a user would ('moat trust').
+	approve := func(run.ApprovalRequest) (bool, error) { return true, nil }
 	return &run.Manager{Engine: eng, Store: store, Version: "bench", SigningKey: key,
-		ProxyBinary: buildCLI(b), Grants: benchGrants{},
+		ProxyBinary: buildCLI(b), Grants: benchGrants{}, AskApproval: approve,
 		// The sidecar image 'make testbed' makes (scripts/buildkit.sh).
 		BuildkitImage: buildkitImage}, eng
 }
