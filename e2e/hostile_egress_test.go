@@ -245,7 +245,7 @@ func TestHostileEgressEchoedSecret(t *testing.T) {
 	if denied := slices.Index(kinds, "net.denied"); denied < 0 || strings.Count(strings.Join(kinds, " "), "net.denied") < 4 {
 		t.Errorf("audit events %v: want a net.denied for each of the 4 echoes", kinds)
 	}
-	audit, err := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "audit.jsonl"))
+	audit, err := os.ReadFile(filepath.Join(e.runsDir(), r.ID, "proxy", "audit.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}

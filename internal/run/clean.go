@@ -183,7 +183,11 @@ func (m *Manager) Clean(ctx context.Context, plan CleanPlan) error {
 		errs = append(errs, m.removeObject(ctx, o))
 	}
 	for _, img := range plan.Images {
-		errs = append(errs, m.removeObject(ctx, img))
+		// A container created since the plan (any user's, any home's) may
+		// use the image now: the engine refuses, and the image stays.
+		if err := m.removeObject(ctx, img); !errors.Is(err, runtime.ErrConflict) {
+			errs = append(errs, err)
+		}
 	}
 	for _, c := range plan.Caches {
 		errs = append(errs, m.removeObject(ctx, c))
