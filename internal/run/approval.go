@@ -155,9 +155,6 @@ func addDockerOptions(sb *trust.Sandbox, d config.Docker) {
 	if d.HostBypassesEgress {
 		sb.Add(trust.Option, "host_bypasses_egress")
 	}
-	if d.BuildkitImage != "" {
-		sb.Add(trust.Option, "buildkit_image="+d.BuildkitImage)
-	}
 	for _, r := range d.InsecureRegistries {
 		sb.Add(trust.Option, "insecure_registry="+r)
 	}

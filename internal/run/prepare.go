@@ -55,7 +55,9 @@ type plan struct {
 	egress    *egressPlan
 	networkCA []byte // network.ca's content, as read once for the proxy
 
-	buildkitVolume string // the BuildKit sidecar's state volume, once created
+	buildkitVolume  string // the BuildKit sidecar's state volume, once created
+	buildkitImageID string // the sidecar's image, as checked before the run
+	sandboxDigest   string // what the approved sandbox gives, for cache keys
 }
 
 // defaultCommand runs when neither the CLI nor agent.yaml names one.
