@@ -69,6 +69,7 @@ func (m *Manager) trustStore() *trust.Store {
 // asks for is known, nothing is built or created yet.
 func checkApproval(m *Manager, _ Options, p *plan) error {
 	sb := sandboxOf(p, m.grantHostsByName)
+	p.sandboxDigest = sandboxDigest(sb.Permissions)
 	store := m.trustStore()
 	approved, err := store.Approved(p.workspace)
 	if err != nil {

@@ -3,8 +3,6 @@ package run
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -186,15 +184,14 @@ func (m *Manager) buildkitVolume(ctx context.Context, r *state.Run, p *plan, und
 	}
 	lbl := map[string]string{labels.Managed: "true", labels.Workspace: p.workspace, labels.Version: m.Version, labels.Home: m.homeID()}
 	if p.cfg.Docker.Cache {
-		name := BuildkitCacheVolume(p.workspace)
+		name := BuildkitCacheVolume(p.workspace, p.sandboxDigest)
 		if err := m.checkCacheFree(ctx, r, name); err != nil {
 			return "", err
 		}
-		lbl[labels.Role] = labels.RoleBuildkitCache
-		if err := ve.CreateVolume(ctx, name, lbl); err != nil {
+		if err := ve.CreateVolume(ctx, name, m.cacheLabels(r, p, labels.RoleBuildkitCache)); err != nil {
 			return "", fmt.Errorf("creating the BuildKit cache volume: %w", err)
 		}
-		r.Volumes = append(r.Volumes, state.Volume{Name: name, Keep: true})
+		r.Volumes = append(r.Volumes, m.cacheRecord(ctx, r, p, labels.RoleBuildkitCache, name))
 		return name, nil
 	}
 	name := "moat-buildkit-" + r.ID
@@ -207,10 +204,10 @@ func (m *Manager) buildkitVolume(ctx context.Context, r *state.Run, p *plan, und
 	return name, nil
 }
 
-// BuildkitCacheVolume is the name of a workspace's BuildKit cache volume.
-func BuildkitCacheVolume(workspace string) string {
-	sum := sha256.Sum256([]byte(workspace))
-	return "moat-buildkit-cache-" + hex.EncodeToString(sum[:6])
+// BuildkitCacheVolume is the name of a workspace's BuildKit cache volume
+// under an approved sandbox (its digest).
+func BuildkitCacheVolume(workspace, digest string) string {
+	return cacheVolumeName("moat-buildkit-cache-", workspace, digest)
 }
 
 // buildkitSpec describes the sidecar: the BuildKit image's daemon, started
