@@ -94,19 +94,32 @@ func TestBuildkitSidecar(t *testing.T) {
 	e.mustRun(0, "audit", name)
 }
 
-// TestBuildkitSidecarFailures checks the errors: an image the engine lacks
-// (and cannot pull) is named with the way to provide it, before anything
-// starts; a sidecar whose daemon dies fails the run with its log's tail.
+// TestBuildkitSidecarFailures checks the errors: agent.yaml cannot name
+// the sidecar's image (the workspace is the agent's); an image the engine
+// lacks (and cannot pull) is named with the way to provide it, before
+// anything starts; a sidecar whose daemon dies fails the run with its
+// log's tail.
 func TestBuildkitSidecarFailures(t *testing.T) {
 	t.Parallel()
 	needImage(t, "docker:dind")
 	e := newMoat(t)
-	ws := e.workspace(map[string]string{"agent.yaml": "dependencies: [docker:dind]\ndocker: {buildkit_image: moat-test/absent:1}\n"})
-	res := e.mustRun(125, "run", ws, "--", "true")
-	mustContain(t, "stderr", res.stderr, "moat-test/absent:1 is not in the engine", "docker load", "buildkit: false")
+	ws := e.untrustedWorkspace(map[string]string{"agent.yaml": "dependencies: [docker:dind]\ndocker: {buildkit_image: \"" + baseImage + "\"}\n"})
+	res := e.mustRun(125, "run", ws, "--", "echo", "should-not-run")
+	mustContain(t, "stderr", res.stderr, "agent.yaml:2:10: docker.buildkit_image: the BuildKit sidecar's image is set only in your own configuration",
+		"~/.moat/config.yaml")
+
+	absent := "moat-test/absent@sha256:" + strings.Repeat("0", 64)
+	e.writeConfig("buildkit_image: " + absent + "\n")
+	ws = e.workspace(agentYAML("docker:dind"))
+	res = e.mustRun(125, "run", ws, "--", "true")
+	mustContain(t, "stderr", res.stderr, absent+" is not in the engine", "docker load", "buildkit: false")
 
 	// The base image has no buildkitd: the sidecar's daemon cannot start.
-	ws = e.workspace(map[string]string{"agent.yaml": "dependencies: [docker:dind]\ndocker: {buildkit_image: \"" + baseImage + "\"}\n"})
+	base, err := imageID(baseImage)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.writeConfig("buildkit_image: " + base + "\n")
 	res = e.mustRun(125, "run", ws, "--", "echo", "should-not-run")
 	mustContain(t, "stderr", res.stderr, "BuildKit sidecar did not become ready: it exited", "buildkitd")
 	if strings.Contains(res.stdout, "should-not-run") {

@@ -65,7 +65,7 @@ func TestDockerDind(t *testing.T) {
 }
 
 // TestCleanDockerDindCache checks the opt-in cache: a second run of the same
-// workspace finds the image the first one loaded, and clean --caches
+// workspace finds the image the first one loaded (by ID), and clean --caches
 // removes the cache volume. Not parallel, and named TestClean* so that
 // 'make test-e2e' runs it after the others: 'moat clean' works engine-wide.
 func TestCleanDockerDindCache(t *testing.T) {
@@ -73,8 +73,10 @@ func TestCleanDockerDindCache(t *testing.T) {
 	e := newMoat(t)
 	ws := e.workspace(map[string]string{"agent.yaml": "dependencies: [docker:dind]\ndocker: {cache: true}\n"})
 	writeRootfs(t, filepath.Join(ws, "rootfs.tar"))
-	e.mustRun(0, "run", ws, "--", "sh", "-c", "docker import rootfs.tar cached:1 >/dev/null")
-	res := e.mustRun(0, "run", ws, "--", "sh", "-c", "docker run --rm cached:1 echo from-cache")
+	os.Chmod(ws, 0o777) // the agent (uid 1000) writes the image ID there
+	// Tags do not survive (the agent could re-point them); the image does.
+	e.mustRun(0, "run", ws, "--", "sh", "-c", "docker import rootfs.tar cached:1 >/dev/null && docker image inspect -f '{{.Id}}' cached:1 >id")
+	res := e.mustRun(0, "run", ws, "--", "sh", "-c", `docker run --rm "$(cat id)" echo from-cache`)
 	mustContain(t, "stdout", res.stdout, "from-cache")
 
 	vols := dockerIDs(t, "volume", "ls", "-q", "--filter", "label=moat.role=dind-cache", "--filter", "label=moat.workspace="+ws)

@@ -34,8 +34,11 @@ const baseImage = "debian:bookworm-slim"
 
 // buildkitImage is the BuildKit sidecar image scripts/buildkit.sh makes
 // (part of 'make testbed'): nothing is pulled. Every test's moat home names
-// it in config.yaml.
+// it in config.yaml, pinned by its ID (buildkitImageID, found by TestMain):
+// moat takes only a pinned sidecar image from the user.
 const buildkitImage = "moat-test/buildkit:v0.34.2"
+
+var buildkitImageID string
 
 // buildctlBin is the BuildKit client, copied out of the sidecar image by
 // TestMain, for tests that mount it into runs.
@@ -82,7 +85,20 @@ func testMain(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n\nRun 'make testbed' to make the BuildKit sidecar image.\n", err)
 		return 1
 	}
+	if buildkitImageID, err = imageID(buildkitImage); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n\nRun 'make testbed' to make the BuildKit sidecar image.\n", err)
+		return 1
+	}
 	return m.Run()
+}
+
+// imageID returns the ID of the image ref names in the engine.
+func imageID(ref string) (string, error) {
+	out, err := exec.Command("docker", "image", "inspect", "--format", "{{.Id}}", ref).CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("inspecting image %s: %v\n%s", ref, err, out)
+	}
+	return strings.TrimSpace(string(out)), nil
 }
 
 func flagGiven(name string) bool {
@@ -161,7 +177,7 @@ func newMoatAt(t *testing.T, home string) *moatEnv {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte("buildkit_image: "+buildkitImage+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte("buildkit_image: "+buildkitImageID+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.cleanup)
@@ -500,6 +516,14 @@ func writeTree(t *testing.T, dir string, files map[string]string) {
 }
 
 // agentYAML is the smallest agent.yaml, with dependencies as a flow list.
+// writeConfig replaces the moat home's config.yaml.
+func (e *moatEnv) writeConfig(yaml string) {
+	e.t.Helper()
+	if err := os.WriteFile(filepath.Join(e.home, "config.yaml"), []byte(yaml), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func agentYAML(deps string) map[string]string {
 	return map[string]string{"agent.yaml": "dependencies: [" + deps + "]\n"}
 }

@@ -41,7 +41,6 @@ type digestDocker struct {
 	Install      string   `json:"install,omitempty"`
 	HostBypass   bool     `json:"host_bypasses_egress,omitempty"`
 	NoBuildkit   bool     `json:"no_buildkit,omitempty"`
-	BuildkitImg  string   `json:"buildkit_image,omitempty"`
 	Insecure     []string `json:"insecure_registries,omitempty"`
 }
 
@@ -69,7 +68,7 @@ func (c *Config) Digest() string {
 		}
 		if !c.Docker.IsZero() {
 			f.Docker = &digestDocker{Cache: c.Docker.Cache, ReadyTimeout: c.Docker.ReadyTimeout.Milliseconds(), Install: c.Docker.Install, HostBypass: c.Docker.HostBypassesEgress,
-				NoBuildkit: c.Docker.NoBuildkit, BuildkitImg: c.Docker.BuildkitImage, Insecure: c.Docker.InsecureRegistries}
+				NoBuildkit: c.Docker.NoBuildkit, Insecure: c.Docker.InsecureRegistries}
 		}
 	}
 	b, err := json.Marshal(f)

@@ -30,9 +30,9 @@ type Docker struct {
 	// permissive and no grants.
 	HostBypassesEgress bool
 	// NoBuildkit turns off the BuildKit sidecar a docker:dind run gets
-	// (docker.buildkit: false); BuildkitImage replaces its image.
-	NoBuildkit    bool
-	BuildkitImage string
+	// (docker.buildkit: false). Its image is the user's choice
+	// (config.yaml's buildkit_image), never agent.yaml's.
+	NoBuildkit bool
 	// InsecureRegistries are registries ("host:port") the run's inner
 	// daemon and BuildKit sidecar reach over plain HTTP.
 	InsecureRegistries []string
@@ -41,7 +41,7 @@ type Docker struct {
 // IsZero reports whether no docker option is set.
 func (d Docker) IsZero() bool {
 	return d.Cache == false && d.ReadyTimeout == 0 && d.Install == "" && !d.HostBypassesEgress &&
-		!d.NoBuildkit && d.BuildkitImage == "" && len(d.InsecureRegistries) == 0
+		!d.NoBuildkit && len(d.InsecureRegistries) == 0
 }
 
 // Docker package sources for docker.install.
@@ -50,7 +50,7 @@ var dockerInstallSources = []string{"debian", "docker"}
 // maxReadyTimeout keeps a typo (3000s) from hanging a run for an hour.
 const maxReadyTimeout = 10 * time.Minute
 
-var dockerFields = []string{"buildkit", "buildkit_image", "cache", "host_bypasses_egress", "insecure_registries", "install", "ready_timeout"}
+var dockerFields = []string{"buildkit", "cache", "host_bypasses_egress", "insecure_registries", "install", "ready_timeout"}
 
 func (d *decoder) docker(at ast.Node, c *Config) error {
 	n, err := d.resolve(at)
@@ -91,7 +91,10 @@ func (d *decoder) dockerOption(kv *ast.MappingValueNode, o *Docker, seen map[str
 		on, err = d.boolean(kv.Value, "docker.buildkit")
 		o.NoBuildkit = !on
 	case "buildkit_image":
-		o.BuildkitImage, err = d.imageRef(kv.Value, "docker.buildkit_image")
+		// The sidecar runs with SYS_ADMIN: the workspace (which the agent
+		// writes) must not choose what runs there.
+		return d.errorf(kv.Key, "Remove it from agent.yaml, and set buildkit_image in ~/.moat/config.yaml (pinned by digest or image ID) if you need another image.",
+			"docker.buildkit_image: the BuildKit sidecar's image is set only in your own configuration, not in agent.yaml")
 	case "insecure_registries":
 		var nodes []ast.Node
 		o.InsecureRegistries, nodes, err = d.strList(kv.Value, "docker.insecure_registries", writeAsList("docker.insecure_registries"))
@@ -204,7 +207,7 @@ func (d *decoder) checkDocker(c *Config) error {
 	case mode == "":
 		return d.errorf(d.dockerNode, "Add docker:host or docker:dind to dependencies, or remove the docker section.",
 			"docker: these options tune a Docker mode, and dependencies lists none")
-	case mode != deps.DockerDind && (c.Docker.Cache || c.Docker.ReadyTimeout != 0 || c.Docker.NoBuildkit || c.Docker.BuildkitImage != "" || len(c.Docker.InsecureRegistries) > 0):
+	case mode != deps.DockerDind && (c.Docker.Cache || c.Docker.ReadyTimeout != 0 || c.Docker.NoBuildkit || len(c.Docker.InsecureRegistries) > 0):
 		return d.errorf(d.dockerNode, "Use docker:dind, or remove cache, ready_timeout and the buildkit options.",
 			"docker: cache, ready_timeout and the buildkit options are for docker:dind, and dependencies lists docker:%s", mode)
 	case mode != deps.DockerHost && c.Docker.HostBypassesEgress:

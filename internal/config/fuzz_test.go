@@ -112,9 +112,6 @@ func dockerJSON(o Docker) map[string]any {
 	if o.NoBuildkit {
 		doc["buildkit"] = false
 	}
-	if o.BuildkitImage != "" {
-		doc["buildkit_image"] = o.BuildkitImage
-	}
 	if o.InsecureRegistries != nil {
 		doc["insecure_registries"] = o.InsecureRegistries
 	}

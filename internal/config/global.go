@@ -3,7 +3,10 @@ package config
 import (
 	"errors"
 	"io/fs"
+	"regexp"
 	"strings"
+
+	"github.com/goccy/go-yaml/ast"
 )
 
 // GlobalFileName is the user's moat configuration in the moat home.
@@ -12,11 +15,13 @@ const GlobalFileName = "config.yaml"
 // Global is the user's configuration ($MOAT_HOME/config.yaml): defaults for
 // every run, which agent.yaml overrides.
 type Global struct {
-	// BuildkitImage is the BuildKit sidecar's image for docker:dind runs;
-	// "" means moat's pinned default.
+	// BuildkitImage is the BuildKit sidecar's image for docker:dind runs,
+	// pinned: "name@sha256:<digest>" or an image ID "sha256:<id>"; ""
+	// means moat's pinned default.
 	BuildkitImage string
 	// BaseImage is what run images are built on; "" means
-	// debian:bookworm-slim. It must be Debian-based (moat installs with apt).
+	// debian:bookworm-slim. It must be Debian-based (moat installs with apt)
+	// and name a tag, a digest or an image ID: never an implied latest.
 	BaseImage string
 	// Limits are each run's limits and the most agent.yaml may ask for;
 	// a zero field means moat's default.
@@ -47,7 +52,7 @@ func LoadGlobal(path string) (*Global, error) {
 	}
 	kvs, ok := pairs(n)
 	if !ok {
-		return nil, d.errorf(body, "Write a mapping, e.g. buildkit_image: moby/buildkit:v0.34.2.",
+		return nil, d.errorf(body, "Write a mapping, e.g. base_image: debian:bookworm-slim.",
 			"expected a mapping of settings at the top level, got %s", kind(n))
 	}
 	seen := map[string]string{}
@@ -62,11 +67,11 @@ func LoadGlobal(path string) (*Global, error) {
 		seen[k] = posString(kv.Key)
 		switch k {
 		case "base_image":
-			if g.BaseImage, err = d.imageRef(kv.Value, "base_image"); err != nil {
+			if g.BaseImage, err = d.taggedImageRef(kv.Value, "base_image"); err != nil {
 				return nil, err
 			}
 		case "buildkit_image":
-			if g.BuildkitImage, err = d.imageRef(kv.Value, "buildkit_image"); err != nil {
+			if g.BuildkitImage, err = d.pinnedImageRef(kv.Value, "buildkit_image"); err != nil {
 				return nil, err
 			}
 		case "limits":
@@ -82,4 +87,43 @@ func LoadGlobal(path string) (*Global, error) {
 		}
 	}
 	return g, nil
+}
+
+// PinnedImage reports whether ref names one image for good: an image ID
+// ("sha256:<id>") or a reference with a digest ("name@sha256:<digest>").
+// Whoever controls the engine or a registry can move a tag, not these.
+func PinnedImage(ref string) bool {
+	return imageIDPattern.MatchString(ref) || strings.Contains(ref, "@sha256:")
+}
+
+var imageIDPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+
+// pinnedImageRef takes an image reference pinned by digest or image ID.
+func (d *decoder) pinnedImageRef(at ast.Node, what string) (string, error) {
+	s, err := d.imageOrID(at, what)
+	if err == nil && !PinnedImage(s) {
+		err = d.errorf(at, `Pin it by digest ("moby/buildkit:v0.34.2@sha256:...", see 'docker images --digests') or by image ID ("sha256:...", see 'docker images --no-trunc').`,
+			"%s: %q is not pinned: the BuildKit sidecar runs with extra privileges, and a tag can be moved", what, s)
+	}
+	return s, err
+}
+
+// taggedImageRef takes an image reference with a tag, a digest or an
+// image ID: an untagged name would silently mean latest.
+func (d *decoder) taggedImageRef(at ast.Node, what string) (string, error) {
+	s, err := d.imageOrID(at, what)
+	if err == nil && !PinnedImage(s) && !strings.Contains(s[strings.LastIndex(s, "/")+1:], ":") {
+		err = d.errorf(at, `Name a tag, e.g. "debian:bookworm-slim", a digest or an image ID.`,
+			"%s: %q has no tag, and moat never assumes latest", what, s)
+	}
+	return s, err
+}
+
+func (d *decoder) imageOrID(at ast.Node, what string) (string, error) {
+	if n, err := d.resolve(at); err == nil {
+		if sn, ok := n.(*ast.StringNode); ok && imageIDPattern.MatchString(sn.Value) {
+			return sn.Value, nil
+		}
+	}
+	return d.imageRef(at, what)
 }

@@ -260,7 +260,7 @@ func TestParseDependencyErrors(t *testing.T) {
 		{"unknown", "dependencies:\n  - git\n  - nodejs\n", "3:5", "nodejs", nil},
 		{"docker without mode", "dependencies: [git, docker]\n", "1:21", "docker", nil},
 		{"empty", "dependencies: [\"\"]\n", "1:16", "", nil},
-		{"conflict", "dependencies: [node@18, git, node@20]\n", "1:30", "", []string{"node@18", "git", "node@20"}},
+		{"conflict", "dependencies: [node@24, git, node@20]\n", "1:30", "", []string{"node@24", "git", "node@20"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

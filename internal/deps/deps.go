@@ -33,9 +33,13 @@ type Entry struct {
 	Default     string            // default version, "" when unversioned
 	Versions    []string          // allowed versions; empty = unversioned (a version is an error)
 	Pins        map[string]string // allowed version -> full release installed ("22" -> "22.23.3")
-	Requires    []string          // other registry names added automatically
-	Packages    []string          // Debian packages it installs, or helper packages for downloads
-	Aliases     []string          // names users type by mistake for this entry
+	// Sums holds the SHA-256 of each pinned release's download, by Debian
+	// architecture (full release -> "amd64" -> hex). A release is offered
+	// only with a sum; an architecture without one is refused at build.
+	Sums     map[string]map[string]string
+	Requires []string // other registry names added automatically
+	Packages []string // Debian packages it installs, or helper packages for downloads
+	Aliases  []string // names users type by mistake for this entry
 }
 
 // Dep is one resolved dependency.
@@ -45,6 +49,9 @@ type Dep struct {
 	Version  string     // pinned version for node/go, requested one for packages, "" when none
 	Mode     DockerMode // only for MethodDocker
 	Packages []string   // Debian packages this dep needs, sorted
+	// Sums is the SHA-256 of the download by Debian architecture
+	// (node and go only).
+	Sums map[string]string
 	// From says where Docker comes from (MethodDocker only): Debian's
 	// packages (the default) or Docker's own apt repository.
 	From DockerSource

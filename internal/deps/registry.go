@@ -23,7 +23,7 @@ var registry = []Entry{
 	apt("git", "Git version control", []string{"git"}, "git-core"),
 	{
 		Name:        "go",
-		Description: "Go toolchain from go.dev",
+		Description: "Go toolchain, the release the go command itself downloads (golang.org/toolchain)",
 		Method:      MethodGo,
 		Default:     "1.24",
 		Versions:    []string{"1.22", "1.23", "1.24", "1.25", "1.26"},
@@ -31,7 +31,8 @@ var registry = []Entry{
 			"1.22": "1.22.12", "1.23": "1.23.12", "1.24": "1.24.13",
 			"1.25": "1.25.14", "1.26": "1.26.11",
 		},
-		Packages: []string{"ca-certificates", "curl"},
+		Sums:     goSums,
+		Packages: []string{"ca-certificates", "curl", "unzip"},
 		Aliases:  []string{"golang", "go-lang"},
 	},
 	apt("jq", "JSON processor", []string{"jq"}),
@@ -42,10 +43,13 @@ var registry = []Entry{
 		Description: "Node.js with npm, from nodejs.org",
 		Method:      MethodNode,
 		Default:     "22",
-		Versions:    []string{"18", "20", "22", "24"},
+		// 18 is not offered: no published SHA-256 of its release could be
+		// recorded (see nodeSums).
+		Versions: []string{"20", "22", "24"},
 		Pins: map[string]string{
-			"18": "18.20.8", "20": "20.20.2", "22": "22.23.3", "24": "24.21.0",
+			"20": "20.20.2", "22": "22.23.3", "24": "24.21.0",
 		},
+		Sums:     nodeSums,
 		Packages: []string{"ca-certificates", "curl", "xz-utils"},
 		Aliases:  []string{"nodejs", "node.js", "npm", "npx"},
 	},

@@ -95,6 +95,7 @@ func depFor(sp Spec) Dep {
 	if pin, ok := e.Pins[d.Version]; ok {
 		d.Version = pin
 	}
+	d.Sums = e.Sums[d.Version]
 	d.Packages = slices.Sorted(slices.Values(e.Packages))
 	return d
 }

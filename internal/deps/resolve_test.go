@@ -31,7 +31,7 @@ func TestResolve(t *testing.T) {
 		{"go default", []string{"go"}, "go@1.24.13"},
 		{"go pinned", []string{"go@1.23"}, "go@1.23.12"},
 		{"npm adds node", []string{"npm:typescript"}, "node@22.23.3 npm:typescript"},
-		{"npm keeps listed node", []string{"npm:typescript@5.4.0", "node@18"}, "node@18.20.8 npm:typescript@5.4.0"},
+		{"npm keeps listed node", []string{"npm:typescript@5.4.0", "node@20"}, "node@20.20.2 npm:typescript@5.4.0"},
 		{"npm listed node after", []string{"node@24", "npm:a", "npm:b"}, "node@24.21.0 npm:a npm:b"},
 		{"pip adds python", []string{"pip:requests"}, "apt:python pip:requests"},
 		{"go: adds go", []string{"go:golang.org/x/tools/cmd/goimports@v0.24.0"},
@@ -93,14 +93,14 @@ func TestResolveErrors(t *testing.T) {
 
 func TestResolveDeps(t *testing.T) {
 	t.Parallel()
-	set, err := Resolve([]string{"psql", "node@18", "docker:dind", "npm:@scope/pkg@1.0.0"})
+	set, err := Resolve([]string{"psql", "node@20", "docker:dind", "npm:@scope/pkg@1.0.0"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []Dep{
 		{Name: "psql", Method: MethodApt, Packages: []string{"postgresql-client"}},
 		{Name: "docker", Method: MethodDocker, Mode: DockerDind, Packages: []string{"docker.io"}},
-		{Name: "node", Method: MethodNode, Version: "18.20.8", Packages: []string{"ca-certificates", "curl", "xz-utils"}},
+		{Name: "node", Method: MethodNode, Version: "20.20.2", Packages: []string{"ca-certificates", "curl", "xz-utils"}},
 		{Name: "@scope/pkg", Method: MethodNPM, Version: "1.0.0"},
 	}
 	if len(set) != len(want) {

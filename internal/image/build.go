@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/deps"
 	"github.com/moatsh/moat/internal/runtime"
 )
@@ -34,6 +35,18 @@ type Options struct {
 	Rebuild bool              // build even if the image exists, without the engine's cache
 	Labels  map[string]string // extra labels for the image
 	OnEvent func(Event)       // progress; may be nil
+	// Pins records the IDs of the images moat built and built on; nil
+	// trusts tags (tests only).
+	Pins Pins
+}
+
+// Pins is a record of the image ID moat saw under a reference. A tag can
+// be moved by whoever controls the engine (an agent with docker:host can
+// 'docker tag' anything as moat/run:<hash>): what moat reuses, or builds
+// on, must be the image it recorded.
+type Pins interface {
+	Pinned(ref string) (id string, ok bool)
+	Pin(ref, id string) error
 }
 
 // EventKind says what an Event reports.
@@ -56,6 +69,8 @@ type Event struct {
 // Result describes the image a run uses.
 type Result struct {
 	Tag        string
+	ID         string // the image under Tag that moat built or checked; use it, not Tag
+	BaseID     string // the base image it is built on
 	Hash       string
 	Built      bool // false when an existing image was reused
 	Dockerfile []byte
@@ -64,41 +79,86 @@ type Result struct {
 
 // Ensure returns the image for plan, building it only when no image with
 // the same content hash exists (or when Rebuild is set). An unchanged plan
-// costs two engine lookups and no network.
+// costs two engine lookups and no network. With Pins, an image under the
+// tag is reused only if it is the one moat recorded (otherwise it is
+// rebuilt without the engine's cache), and a base image whose ID changed
+// since moat first built on it is refused.
 func Ensure(ctx context.Context, eng Engine, p Plan, opts Options) (Result, error) {
-	baseID, err := eng.ImageID(ctx, p.Base)
-	if errors.Is(err, runtime.ErrNotFound) {
-		return Result{}, &MissingBaseError{Base: p.Base}
-	}
+	baseID, err := baseImageID(ctx, eng, p.Base, opts.Pins)
 	if err != nil {
-		return Result{}, fmt.Errorf("inspecting base image %s: %w", p.Base, err)
+		return Result{}, err
 	}
 	df := Dockerfile(p.Base, p.Deps)
 	hash := contentHash(df, baseID, InitScript)
-	res := Result{Tag: Tag(hash), Hash: hash, Dockerfile: df}
+	res := Result{Tag: Tag(hash), Hash: hash, Dockerfile: df, BaseID: baseID}
 	if !opts.Rebuild {
-		if _, err := eng.ImageID(ctx, res.Tag); err == nil {
+		id, err := eng.ImageID(ctx, res.Tag)
+		switch {
+		case err == nil && (opts.Pins == nil || pinnedTo(opts.Pins, res.Tag, id)):
+			res.ID = id
 			return res, nil
-		} else if !errors.Is(err, runtime.ErrNotFound) {
+		case err == nil:
+			// Not the image moat built: never reuse it, nor its layers.
+			opts.Rebuild = true
+		case !errors.Is(err, runtime.ErrNotFound):
 			return res, fmt.Errorf("inspecting image %s: %w", res.Tag, err)
 		}
 	}
 	start := time.Now()
-	if err := build(ctx, eng, res, opts); err != nil {
+	id, err := build(ctx, eng, res, opts)
+	if err != nil {
 		return res, err
 	}
-	res.Built, res.Duration = true, time.Since(start)
+	if opts.Pins != nil {
+		if err := opts.Pins.Pin(res.Tag, id); err != nil {
+			return res, fmt.Errorf("recording image %s: %w", res.Tag, err)
+		}
+	}
+	res.ID, res.Built, res.Duration = id, true, time.Since(start)
 	return res, nil
 }
 
-func build(ctx context.Context, eng Engine, res Result, opts Options) error {
+// baseImageID looks the base image up and, with pins, checks it is the
+// image moat first built on under that reference (recording it the first
+// time). A digest or an image ID needs no record: it cannot move.
+func baseImageID(ctx context.Context, eng Engine, base string, pins Pins) (string, error) {
+	id, err := eng.ImageID(ctx, base)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return "", &MissingBaseError{Base: base}
+	}
+	if err != nil {
+		return "", fmt.Errorf("inspecting base image %s: %w", base, err)
+	}
+	if pins == nil || config.PinnedImage(base) {
+		return id, nil
+	}
+	was, ok := pins.Pinned(base)
+	switch {
+	case !ok:
+		if err := pins.Pin(base, id); err != nil {
+			return "", fmt.Errorf("recording base image %s: %w", base, err)
+		}
+	case was != id:
+		return "", &BaseChangedError{Base: base, Was: was, Now: id}
+	}
+	return id, nil
+}
+
+func pinnedTo(pins Pins, ref, id string) bool {
+	was, ok := pins.Pinned(ref)
+	return ok && was == id
+}
+
+// build builds res and returns the new image's ID, as the engine reported
+// it at the end of the build (looked up by tag only if it did not).
+func build(ctx context.Context, eng Engine, res Result, opts Options) (string, error) {
 	emit := opts.OnEvent
 	if emit == nil {
 		emit = func(Event) {}
 	}
 	buildCtx, err := contextTar(res.Dockerfile, InitScript)
 	if err != nil {
-		return err
+		return "", err
 	}
 	labels := map[string]string{}
 	for k, v := range opts.Labels {
@@ -106,17 +166,28 @@ func build(ctx context.Context, eng Engine, res Result, opts Options) error {
 	}
 	emit(Event{Kind: BuildStarted, Text: res.Tag})
 	tr := &stepTracker{emit: emit}
+	var id string
 	err = eng.BuildImage(ctx, runtime.BuildRequest{
 		Context: buildCtx, Dockerfile: "Dockerfile", Tag: res.Tag, Labels: labels, NoCache: opts.Rebuild,
-	}, tr.onMessage)
+	}, func(m runtime.BuildMessage) {
+		if m.ImageID != "" {
+			id = m.ImageID
+		}
+		tr.onMessage(m)
+	})
 	if err != nil {
 		if ctx.Err() != nil {
-			return fmt.Errorf("building image %s: %w", res.Tag, ctx.Err())
+			return "", fmt.Errorf("building image %s: %w", res.Tag, ctx.Err())
 		}
-		return tr.failure(res.Tag, err)
+		return "", tr.failure(res.Tag, err)
+	}
+	if id == "" {
+		if id, err = eng.ImageID(ctx, res.Tag); err != nil {
+			return "", fmt.Errorf("inspecting the image just built, %s: %w", res.Tag, err)
+		}
 	}
 	emit(Event{Kind: BuildDone, Text: res.Tag})
-	return nil
+	return id, nil
 }
 
 // contextTar packs the build context: the Dockerfile and the init script.
@@ -151,6 +222,27 @@ func (e *MissingBaseError) Error() string {
 func (e *MissingBaseError) Hint() string {
 	return fmt.Sprintf("Pull it ('docker pull %s') or, where no registry is reachable,\n"+
 		"make it locally with 'scripts/testbed.sh' (debootstrap + docker import).", e.Base)
+}
+
+// BaseChangedError reports a base image reference that now names another
+// image than the one moat first built on.
+type BaseChangedError struct{ Base, Was, Now string }
+
+func (e *BaseChangedError) Error() string {
+	return fmt.Sprintf("base image %s is now %s, not %s, the image moat built on before: something re-tagged it", e.Base, short(e.Now), short(e.Was))
+}
+
+// Hint says how to accept an image the user replaced on purpose.
+func (e *BaseChangedError) Hint() string {
+	return fmt.Sprintf("If you replaced it yourself (docker pull, docker import), pin it in ~/.moat/config.yaml:\n"+
+		"  base_image: %s\nIf you did not, an agent with access to the engine may have: check 'docker image inspect %s'.", e.Now, e.Base)
+}
+
+func short(id string) string {
+	if len(id) > 19 {
+		return id[:19]
+	}
+	return id
 }
 
 // BuildError is a failed build: the step that failed and its last output.

@@ -3,6 +3,7 @@ package image
 import (
 	"bytes"
 	"cmp"
+	"maps"
 	"slices"
 	"strings"
 
@@ -59,7 +60,7 @@ func aptLayer(w *dockerfileWriter, set []deps.Dep) {
 	pkgs := slices.Clone(dockerfileBasePackages)
 	for _, d := range set {
 		if d.Method == deps.MethodDocker && d.From == deps.FromDocker {
-			pkgs = append(pkgs, "curl") // fetches Docker's signing key; see dockerLayer
+			pkgs = append(pkgs, "curl", "gnupg") // fetch and check Docker's signing key; see dockerLayer
 			continue
 		}
 		pkgs = append(pkgs, d.Packages...)
@@ -74,26 +75,33 @@ func aptLayer(w *dockerfileWriter, set []deps.Dep) {
 func nodeLayer(w *dockerfileWriter, set []deps.Dep) {
 	for _, d := range withMethod(set, deps.MethodNode) {
 		v := scrub(d.Version)
-		w.section("node " + v + " from nodejs.org, into /usr/local")
+		w.section("node " + v + " from nodejs.org, checked against its recorded SHA-256, into /usr/local")
 		w.run(`arch="$(dpkg --print-architecture)"`,
-			archCase("node", `amd64) arch=x64 ;; arm64) ;;`),
+			sumCase("node "+v, d.Sums, map[string]string{"amd64": "x64"}),
 			`curl -fsSLo /tmp/node.tar.xz "https://nodejs.org/dist/v`+v+`/node-v`+v+`-linux-${arch}.tar.xz"`,
+			`echo "$sum  /tmp/node.tar.xz" | sha256sum -c -`,
 			"tar -xJf /tmp/node.tar.xz -C /usr/local --strip-components=1 --no-same-owner",
 			"rm /tmp/node.tar.xz",
 			"node --version")
 	}
 }
 
+// goToolchain is where the go command itself downloads Go releases from
+// (GOTOOLCHAIN): the module proxy's golang.org/toolchain zips.
+const goToolchain = "https://proxy.golang.org/golang.org/toolchain/@v/v0.0.1-go"
+
 func goLayer(w *dockerfileWriter, set []deps.Dep) {
 	for _, d := range withMethod(set, deps.MethodGo) {
 		v := scrub(d.Version)
-		w.section("go " + v + " from go.dev, into /usr/local/go; GOPATH " + goPath + " is writable by any UID")
+		w.section("go " + v + " from the Go module proxy, checked against its recorded SHA-256, into /usr/local/go; GOPATH " + goPath + " is writable by any UID")
 		w.line("ENV GOPATH=" + goPath + " GOBIN=" + goPath + "/bin PATH=" + goPath + "/bin:/usr/local/go/bin:$PATH")
 		w.run(`arch="$(dpkg --print-architecture)"`,
-			archCase("go", `amd64|arm64) ;;`),
-			`curl -fsSLo /tmp/go.tar.gz "https://go.dev/dl/go`+v+`.linux-${arch}.tar.gz"`,
-			"tar -xzf /tmp/go.tar.gz -C /usr/local --no-same-owner",
-			"rm /tmp/go.tar.gz",
+			sumCase("go "+v, d.Sums, nil),
+			`curl -fsSLo /tmp/go.zip "`+goToolchain+v+`.linux-${arch}.zip"`,
+			`echo "$sum  /tmp/go.zip" | sha256sum -c -`,
+			"unzip -q /tmp/go.zip -d /tmp/go.unzip",
+			`mv "/tmp/go.unzip/golang.org/toolchain@v0.0.1-go`+v+`.linux-${arch}" /usr/local/go`,
+			"rm -rf /tmp/go.zip /tmp/go.unzip",
 			"mkdir -p "+goPath+"/bin "+goPath+"/pkg "+goPath+"/src",
 			"chmod -R 1777 "+goPath,
 			"go version")
@@ -142,8 +150,12 @@ func dockerLayer(w *dockerfileWriter, set []deps.Dep) {
 		pkgs := dockerRepoPackages[d.Mode]
 		w.section("docker:" + mode + " from Docker's apt repository (docker.install: docker); set up by moat-init at run time")
 		w.run("install -m 0755 -d /etc/apt/keyrings",
-			"curl -fsSL "+dockerRepo+"/gpg -o /etc/apt/keyrings/docker.asc",
-			"chmod a+r /etc/apt/keyrings/docker.asc",
+			"curl -fsSL "+dockerRepo+"/gpg -o /tmp/docker.asc",
+			// One primary key, Docker's: apt trusts nothing else from the download.
+			`gpg --show-keys --with-colons /tmp/docker.asc | awk -F: '$1=="pub"{n++} $1=="fpr"&&f==""{f=$10} `+
+				`END{if(n!=1||f!="`+dockerKeyFingerprint+`"){print "moat: Docker'"'"'s apt key is not `+dockerKeyFingerprint+`" >"/dev/stderr"; exit 1}}'`,
+			"install -m 0644 /tmp/docker.asc /etc/apt/keyrings/docker.asc",
+			"rm -rf /tmp/docker.asc /root/.gnupg",
 			`echo "deb [arch=$(dpkg --print-architecture) signed-by=/etc/apt/keyrings/docker.asc] `+dockerRepo+
 				` $(. /etc/os-release && echo $VERSION_CODENAME) stable" >/etc/apt/sources.list.d/docker.list`,
 			"apt-get update",
@@ -155,6 +167,12 @@ func dockerLayer(w *dockerfileWriter, set []deps.Dep) {
 // dockerRepo is Docker's apt repository for Debian.
 const dockerRepo = "https://download.docker.com/linux/debian"
 
+// dockerKeyFingerprint is the fingerprint of the key that signs Docker's
+// apt repository, as Docker publishes it in its install guide
+// (https://docs.docker.com/engine/install/debian/): 9DC8 5822 9FC7 DD38
+// 854A E2D8 8D81 803C 0EBF CD88.
+const dockerKeyFingerprint = "9DC858229FC7DD38854AE2D88D81803C0EBFCD88"
+
 // dockerRepoPackages are what each mode installs from Docker's repository:
 // the CLI and its plugins, plus the daemon for dind.
 var dockerRepoPackages = map[deps.DockerMode][]string{
@@ -162,10 +180,22 @@ var dockerRepoPackages = map[deps.DockerMode][]string{
 	deps.DockerDind: {"containerd.io", "docker-buildx-plugin", "docker-ce", "docker-ce-cli", "docker-compose-plugin", "iptables"},
 }
 
-// archCase fails the build on an architecture the arms do not handle.
-func archCase(tool, arms string) string {
-	return `case "$arch" in ` + arms + ` *) echo "moat: no ` + tool +
-		` release for $arch" >&2; exit 1 ;; esac`
+// sumCase (what is already scrubbed) sets $sum to the recorded SHA-256 of the download for the
+// build's architecture (and $arch to the release's name for it, where
+// names differs from Debian's), and fails the build on an architecture
+// without a recorded sum: nothing is installed unverified.
+func sumCase(what string, sums map[string]string, names map[string]string) string {
+	var b strings.Builder
+	b.WriteString(`case "$arch" in `)
+	for _, arch := range slices.Sorted(maps.Keys(sums)) {
+		b.WriteString(scrub(arch) + ")")
+		if n, ok := names[arch]; ok {
+			b.WriteString(" arch=" + scrub(n))
+		}
+		b.WriteString(" sum=" + scrub(sums[arch]) + " ;; ")
+	}
+	b.WriteString(`*) echo "moat: no verified ` + what + ` release for $arch" >&2; exit 1 ;; esac`)
+	return b.String()
 }
 
 func withMethod(set []deps.Dep, m deps.Method) []deps.Dep {

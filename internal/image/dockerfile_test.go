@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -143,6 +144,32 @@ func TestDockerfileScrubs(t *testing.T) {
 	for _, bad := range []string{"x'", "$(id", "`", ";|&", "#$", "'-g'"} {
 		if strings.Contains(df, bad) {
 			t.Errorf("Dockerfile contains %q:\n%s", bad, df)
+		}
+	}
+}
+
+// Every downloaded toolchain is checked against a SHA-256 recorded in the
+// recipe before it is unpacked: the download site (or a proxy on the way)
+// must not choose what runs in the image.
+func TestToolchainsAreVerified(t *testing.T) {
+	sum := regexp.MustCompile(`sum=[a-f0-9]{64} `)
+	for _, name := range []string{"node", "go"} {
+		e, ok := deps.Lookup(name)
+		if !ok {
+			t.Fatalf("no %s recipe", name)
+		}
+		for _, v := range e.Versions {
+			set, err := deps.Resolve([]string{name + "@" + v})
+			if err != nil {
+				t.Fatal(err)
+			}
+			df := string(Dockerfile("debian:bookworm-slim", set))
+			if !strings.Contains(df, "sha256sum -c") || !sum.MatchString(df) {
+				t.Errorf("%s@%s: the download is not checked against a recorded SHA-256:\n%s", name, v, df)
+			}
+			if i, j := strings.Index(df, "sha256sum -c"), strings.Index(df, "tar -x"); j >= 0 && j < i {
+				t.Errorf("%s@%s: unpacked before it is checked", name, v)
+			}
 		}
 	}
 }

@@ -68,3 +68,74 @@ func TestEnsureMissingBase(t *testing.T) {
 		t.Fatalf("got %v, want MissingBaseError with a remedy", err)
 	}
 }
+
+// memPins is an in-memory record of image IDs.
+type memPins map[string]string
+
+func (p memPins) Pinned(ref string) (string, bool) { id, ok := p[ref]; return id, ok }
+func (p memPins) Pin(ref, id string) error         { p[ref] = id; return nil }
+
+// An image planted under a run image's tag (anyone with the engine can
+// 'docker tag' anything as moat/run:<hash>) is never reused: only the ID
+// moat recorded when it built the tag is.
+func TestEnsureReusesOnlyTheRecordedImage(t *testing.T) {
+	ctx := context.Background()
+	set, err := deps.Resolve([]string{"jq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := Plan{Base: "debian:bookworm-slim", Deps: set}
+	tests := []struct {
+		name      string
+		planted   bool // an image the record does not know is under the tag
+		wantBuild bool
+	}{
+		{name: "recorded image is reused", wantBuild: false},
+		{name: "planted image is rebuilt without cache", planted: true, wantBuild: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eng := &fakeEngine{images: map[string]string{"debian:bookworm-slim": "sha256:b1"}}
+			pins := memPins{}
+			first, err := Ensure(ctx, eng, plan, Options{Pins: pins})
+			if err != nil || !first.Built || first.ID != "sha256:new" || pins[first.Tag] != "sha256:new" {
+				t.Fatalf("first Ensure: %+v, %v, pins %v; want a build recorded as sha256:new", first, err, pins)
+			}
+			if tt.planted {
+				eng.images[first.Tag] = "sha256:agent"
+			}
+			again, err := Ensure(ctx, eng, plan, Options{Pins: pins})
+			if err != nil || again.Built != tt.wantBuild {
+				t.Fatalf("second Ensure: built=%v err=%v, want built=%v", again.Built, err, tt.wantBuild)
+			}
+			if again.ID != "sha256:new" {
+				t.Fatalf("second Ensure uses %s, want the recorded sha256:new", again.ID)
+			}
+			if tt.wantBuild && !eng.builds[len(eng.builds)-1].NoCache {
+				t.Fatal("the rebuild over a planted image used the engine's cache")
+			}
+		})
+	}
+}
+
+// The base image is resolved by tag, which whoever controls the engine
+// can move: once moat has built on it, another image under that tag is
+// refused, not built on.
+func TestEnsureRefusesAMovedBase(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{images: map[string]string{"debian:bookworm-slim": "sha256:b1"}}
+	pins := memPins{}
+	if _, err := Ensure(ctx, eng, Plan{Base: "debian:bookworm-slim"}, Options{Pins: pins}); err != nil {
+		t.Fatal(err)
+	}
+	eng.images["debian:bookworm-slim"] = "sha256:agent"
+	builds := len(eng.builds)
+	_, err := Ensure(ctx, eng, Plan{Base: "debian:bookworm-slim"}, Options{Pins: pins})
+	var bc *BaseChangedError
+	if !errors.As(err, &bc) || bc.Was != "sha256:b1" || bc.Now != "sha256:agent" || bc.Hint() == "" {
+		t.Fatalf("got %v, want a BaseChangedError from sha256:b1 to sha256:agent with a remedy", err)
+	}
+	if len(eng.builds) != builds {
+		t.Fatal("built on the moved base image")
+	}
+}

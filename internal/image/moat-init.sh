@@ -140,6 +140,7 @@ setup_dind() {
 	mkdir -p "$(dirname "$dind_log")"
 	remount_rw /sys
 	for d in /sys/fs/cgroup /sys/fs/cgroup/*; do [ -d "$d" ] && remount_rw "$d"; done
+	scrub_dind_state /var/lib/docker
 	rc=0
 	start_dockerd overlay2 || rc=$?
 	if [ "$rc" = 1 ] && grep -q 'overlay' "$dind_log"; then
@@ -152,6 +153,25 @@ setup_dind() {
 	2) dind_fail "the Docker daemon did not become ready within ${MOAT_DIND_TIMEOUT:-30}s" ;;
 	esac
 	join_group "$(getent group docker | cut -d: -f3)" docker
+}
+
+# scrub_dind_state keeps only image content of a kept state directory
+# (docker.cache), which the agent of an earlier run controlled: containers
+# (and their writable layers), volumes, networks, plugins, swarm and
+# build state are removed before the daemon starts, so nothing restarts
+# (--restart=always) or is found again; tags are dropped, so a name the
+# agent re-pointed (debian:bookworm-slim) must be pulled or loaded again:
+# the images stay, untagged, as a layer cache.
+scrub_dind_state() {
+	d=$1
+	for m in "$d"/image/*/layerdb/mounts/*/mount-id; do
+		[ -f "$m" ] || continue
+		read -r mid <"$m" || [ -n "$mid" ] || continue
+		case $mid in */* | .*) continue ;; esac
+		rm -rf "$d/overlay2/$mid" "$d/overlay2/$mid-init" "$d/vfs/dir/$mid" "$d/vfs/dir/$mid-init"
+	done
+	rm -rf "$d/containers" "$d/volumes" "$d/network" "$d/plugins" "$d/swarm" "$d/buildkit" "$d/runtimes" \
+		"$d/tmp" "$d/trust" "$d"/image/*/layerdb/mounts "$d"/image/*/repositories.json
 }
 
 # trust_proxy_ca adds the run's proxy CA to the system bundle, which curl,

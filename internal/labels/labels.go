@@ -16,6 +16,10 @@ const (
 	ImageHash = Prefix + "image-hash" // content hash of an image's inputs
 	Workspace = Prefix + "workspace"  // host path of the run's workspace
 	Home      = Prefix + "home"       // which moat home created it (HomeID)
+	// A cache volume's origin: the digest of the approved sandbox it was
+	// made under, and the run that created it.
+	ConfigDigest = Prefix + "config-digest"
+	CreatedBy    = Prefix + "created-by"
 )
 
 // Roles.

@@ -69,6 +69,7 @@ func (m *Manager) trustStore() *trust.Store {
 // asks for is known, nothing is built or created yet.
 func checkApproval(m *Manager, _ Options, p *plan) error {
 	sb := sandboxOf(p, m.grantHostsByName)
+	p.sandboxDigest = sandboxDigest(sb.Permissions)
 	store := m.trustStore()
 	approved, err := store.Approved(p.workspace)
 	if err != nil {
@@ -158,9 +159,6 @@ func addDockerOptions(sb *trust.Sandbox, d config.Docker) {
 	}
 	if d.HostBypassesEgress {
 		sb.Add(trust.Option, "host_bypasses_egress")
-	}
-	if d.BuildkitImage != "" {
-		sb.Add(trust.Option, "buildkit_image="+d.BuildkitImage)
 	}
 	for _, r := range d.InsecureRegistries {
 		sb.Add(trust.Option, "insecure_registry="+r)

@@ -3,8 +3,6 @@ package run
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -13,14 +11,16 @@ import (
 	"time"
 
 	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
 
-// DefaultBuildkitImage is the BuildKit sidecar's image unless agent.yaml
-// (docker.buildkit_image) or the user's config.yaml (buildkit_image) name
-// another: a pinned release, never a moving tag.
+// DefaultBuildkitImage is the BuildKit sidecar's image unless the user's
+// config.yaml (buildkit_image, pinned by digest or image ID) names another:
+// a release, whose image ID moat records in $MOAT_HOME/images.json when it
+// first uses it and checks at every later run (a tag can be moved).
 const DefaultBuildkitImage = "moby/buildkit:v0.34.2"
 
 // Where the sidecar listens and keeps its state. It shares the agent's
@@ -87,15 +87,26 @@ func (e *BuildkitImageError) Error() string {
 func (e *BuildkitImageError) Unwrap() error { return e.Err }
 func (e *BuildkitImageError) Hint() string {
 	return fmt.Sprintf("Provide it ('docker pull %s', or 'docker load -i FILE' where no registry is reachable),\n"+
-		"name another image with docker.buildkit_image in agent.yaml or buildkit_image in ~/.moat/config.yaml,\n"+
+		"name another image with buildkit_image in ~/.moat/config.yaml (pinned: NAME@sha256:DIGEST or an image ID),\n"+
 		"or turn the sidecar off with docker: {buildkit: false}.", e.Image)
 }
 
-func (m *Manager) buildkitImage(p *plan) string {
-	switch {
-	case p.cfg.Docker.BuildkitImage != "":
-		return p.cfg.Docker.BuildkitImage
-	case m.BuildkitImage != "":
+// BuildkitImageChangedError reports that the default sidecar image's tag
+// now names another image than the one moat recorded.
+type BuildkitImageChangedError struct{ Image, Was, Now string }
+
+func (e *BuildkitImageChangedError) Error() string {
+	return fmt.Sprintf("the BuildKit sidecar's image %s is now %s, not %s, the image moat used before: something re-tagged it", e.Image, e.Now, e.Was)
+}
+
+func (e *BuildkitImageChangedError) Hint() string {
+	return fmt.Sprintf("If you replaced it yourself, pin it in ~/.moat/config.yaml:\n  buildkit_image: %s", e.Now)
+}
+
+// buildkitImage is the sidecar's image: the user's, or moat's default.
+// agent.yaml cannot name one (the workspace is the agent's).
+func (m *Manager) buildkitImage() string {
+	if m.BuildkitImage != "" {
 		return m.BuildkitImage
 	}
 	return DefaultBuildkitImage
@@ -111,20 +122,37 @@ func (buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
 		return &runtime.UnsupportedError{Feature: "the BuildKit sidecar", Engine: "this container runtime",
 			Reason: "it cannot run commands in a container", Remedy: "Turn the sidecar off with docker: {buildkit: false}."}
 	}
-	img := m.buildkitImage(p)
-	_, err := m.Engine.ImageID(ctx, img)
-	if err == nil {
-		return nil
-	}
-	if !errors.Is(err, runtime.ErrNotFound) {
-		return err
-	}
-	if pl, ok := m.Engine.(imagePuller); ok {
-		if err = pl.PullImage(ctx, img); err == nil {
-			return nil
+	img := m.buildkitImage()
+	id, err := m.Engine.ImageID(ctx, img)
+	if errors.Is(err, runtime.ErrNotFound) {
+		// Only after approval (resolve checks it first): a pinned image
+		// is pulled by its digest.
+		if pl, ok := m.Engine.(imagePuller); ok {
+			if err = pl.PullImage(ctx, img); err == nil {
+				id, err = m.Engine.ImageID(ctx, img)
+			}
+		}
+		if err != nil {
+			return &BuildkitImageError{Image: img, Err: err}
 		}
 	}
-	return &BuildkitImageError{Image: img, Err: err}
+	if err != nil {
+		return err
+	}
+	if !config.PinnedImage(img) {
+		pins := state.Pins{Store: m.Store}
+		was, ok := pins.Pinned(img)
+		switch {
+		case !ok:
+			if err := pins.Pin(img, id); err != nil {
+				return fmt.Errorf("recording the BuildKit image: %w", err)
+			}
+		case was != id:
+			return &BuildkitImageChangedError{Image: img, Was: was, Now: id}
+		}
+	}
+	p.buildkitImageID = id
+	return nil
 }
 
 // apply points the agent at the sidecar and creates the sidecar's state
@@ -156,15 +184,14 @@ func (m *Manager) buildkitVolume(ctx context.Context, r *state.Run, p *plan, und
 	}
 	lbl := map[string]string{labels.Managed: "true", labels.Workspace: p.workspace, labels.Version: m.Version, labels.Home: m.homeID()}
 	if p.cfg.Docker.Cache {
-		name := BuildkitCacheVolume(p.workspace)
+		name := BuildkitCacheVolume(p.workspace, p.sandboxDigest)
 		if err := m.checkCacheFree(ctx, r, name); err != nil {
 			return "", err
 		}
-		lbl[labels.Role] = labels.RoleBuildkitCache
-		if err := ve.CreateVolume(ctx, name, lbl); err != nil {
+		if err := ve.CreateVolume(ctx, name, m.cacheLabels(r, p, labels.RoleBuildkitCache)); err != nil {
 			return "", fmt.Errorf("creating the BuildKit cache volume: %w", err)
 		}
-		r.Volumes = append(r.Volumes, state.Volume{Name: name, Keep: true})
+		r.Volumes = append(r.Volumes, m.cacheRecord(ctx, r, p, labels.RoleBuildkitCache, name))
 		return name, nil
 	}
 	name := "moat-buildkit-" + r.ID
@@ -177,10 +204,10 @@ func (m *Manager) buildkitVolume(ctx context.Context, r *state.Run, p *plan, und
 	return name, nil
 }
 
-// BuildkitCacheVolume is the name of a workspace's BuildKit cache volume.
-func BuildkitCacheVolume(workspace string) string {
-	sum := sha256.Sum256([]byte(workspace))
-	return "moat-buildkit-cache-" + hex.EncodeToString(sum[:6])
+// BuildkitCacheVolume is the name of a workspace's BuildKit cache volume
+// under an approved sandbox (its digest).
+func BuildkitCacheVolume(workspace, digest string) string {
+	return cacheVolumeName("moat-buildkit-cache-", workspace, digest)
 }
 
 // buildkitSpec describes the sidecar: the BuildKit image's daemon, started
@@ -198,7 +225,7 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan) runtime.ContainerSpec {
 		env = append(env, "MOAT_BUILDKITD_TOML="+string(buildkitConfig(regs)))
 	}
 	return runtime.ContainerSpec{
-		Name: "moat-" + r.ID + "-buildkit", Image: m.buildkitImage(p),
+		Name: "moat-" + r.ID + "-buildkit", Image: p.buildkitImageID,
 		Entrypoint: []string{"/bin/sh", "-c", buildkitEntry, "buildkit-entry"},
 		Cmd: []string{"buildkitd", "--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort),
 			"--root", buildkitStateDir, "--oci-worker-net=host"},

@@ -84,19 +84,58 @@ func TestBuildkitImageMissingIsRefusedEarly(t *testing.T) {
 	}
 }
 
-func TestBuildkitImageChoice(t *testing.T) {
-	m, _ := newBuildkitManager(t, nil)
-	p := &plan{cfg: mustConfig(t, "dependencies: [docker:dind]\n")}
-	if got := m.buildkitImage(p); got != DefaultBuildkitImage {
-		t.Errorf("default: got %s", got)
+// pullFake is the fake engine with volumes that can pull images; it
+// counts pulls and builds.
+type pullFake struct {
+	*volumeFake
+	pulls []string
+}
+
+func (f *pullFake) PullImage(_ context.Context, ref string) error {
+	f.pulls = append(f.pulls, ref)
+	f.AddImage(ref)
+	return nil
+}
+
+// Nothing is pulled or built for a workspace the user has not approved:
+// a hostile agent.yaml must not make moat fetch an image first.
+func TestNoPullBeforeApproval(t *testing.T) {
+	m, vf := newBuildkitManager(t, nil)
+	pf := &pullFake{volumeFake: vf}
+	m.Engine = pf
+	m.AskApproval = nil
+	ws := writeWorkspace(t, "dependencies: [docker:dind]\ndocker: {cache: true}\n")
+	_, err := m.Run(context.Background(), Options{Workspace: ws, Command: []string{"true"}})
+	var na *NotApprovedError
+	if !errors.As(err, &na) {
+		t.Fatalf("got %v, want NotApprovedError", err)
 	}
-	m.BuildkitImage = "global/bk:1"
-	if got := m.buildkitImage(p); got != "global/bk:1" {
-		t.Errorf("config.yaml: got %s", got)
+	if len(pf.pulls) != 0 || vf.Builds != 0 || len(vf.volumes) != 0 || len(vf.Containers) != 0 {
+		t.Fatalf("before approval: pulls %v, %d builds, volumes %v, %d containers; want none",
+			pf.pulls, vf.Builds, vf.volumes, len(vf.Containers))
 	}
-	p.cfg = mustConfig(t, "dependencies: [docker:dind]\ndocker: {buildkit_image: 'local/bk:2'}\n")
-	if got := m.buildkitImage(p); got != "local/bk:2" {
-		t.Errorf("agent.yaml: got %s, want it to win", got)
+}
+
+// The sidecar runs the image moat checked, by ID; agent.yaml cannot name
+// one, and a default tag that now names another image is refused.
+func TestBuildkitImageByID(t *testing.T) {
+	m, vf := newBuildkitManager(t, nil)
+	pf := &pullFake{volumeFake: vf}
+	m.Engine = pf
+	ws := writeWorkspace(t, "dependencies: [docker:dind]\n")
+	if _, err := m.Run(context.Background(), Options{Workspace: ws, Detach: true, Command: []string{"true"}}); err != nil {
+		t.Fatal(err)
+	}
+	bks := specsByRole(vf.Engine, "buildkit")
+	if len(pf.pulls) != 1 || len(bks) != 1 || bks[0].Image != "sha256:"+DefaultBuildkitImage {
+		t.Fatalf("pulls %v, sidecars %d (image %v): want the default pulled once and run by its ID", pf.pulls, len(bks), bks)
+	}
+	// Something re-tags the default release (the agent of a docker:host run could).
+	vf.SetImage(DefaultBuildkitImage, "sha256:planted")
+	_, err := m.Run(context.Background(), Options{Workspace: ws, Detach: true, Command: []string{"true"}})
+	var moved *BuildkitImageChangedError
+	if !errors.As(err, &moved) || moved.Now != "sha256:planted" || !strings.Contains(moved.Hint(), "buildkit_image: sha256:planted") {
+		t.Fatalf("got %v, want BuildkitImageChangedError naming the new ID", err)
 	}
 }
 
@@ -122,7 +161,7 @@ func TestBuildkitSidecarJoinsTheAgent(t *testing.T) {
 	if bk.Network != want || bk.PidMode != want || bk.AutoRemove {
 		t.Fatalf("sidecar network %q pid %q autoremove %v: want the agent's namespaces, kept for its output until moat removes it", bk.Network, bk.PidMode, bk.AutoRemove)
 	}
-	if !slices.Contains(bk.CapAdd, "SYS_ADMIN") || !slices.Contains(bk.CapDrop, "ALL") || bk.Image != DefaultBuildkitImage {
+	if !slices.Contains(bk.CapAdd, "SYS_ADMIN") || !slices.Contains(bk.CapDrop, "ALL") || bk.Image != "sha256:"+DefaultBuildkitImage {
 		t.Fatalf("sidecar caps +%v -%v image %s", bk.CapAdd, bk.CapDrop, bk.Image)
 	}
 	if len(bk.Mounts) != 0 {

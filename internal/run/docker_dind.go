@@ -2,8 +2,6 @@ package run
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"os"
 	"slices"
@@ -123,15 +121,14 @@ func (m *Manager) dindVolume(ctx context.Context, r *state.Run, p *plan, undo *c
 	}
 	lbl := map[string]string{labels.Managed: "true", labels.Workspace: p.workspace, labels.Version: m.Version, labels.Home: m.homeID()}
 	if p.cfg.Docker.Cache {
-		name := DindCacheVolume(p.workspace)
+		name := DindCacheVolume(p.workspace, p.sandboxDigest)
 		if err := m.checkCacheFree(ctx, r, name); err != nil {
 			return "", err
 		}
-		lbl[labels.Role] = labels.RoleDindCache
-		if err := ve.CreateVolume(ctx, name, lbl); err != nil {
+		if err := ve.CreateVolume(ctx, name, m.cacheLabels(r, p, labels.RoleDindCache)); err != nil {
 			return "", fmt.Errorf("creating the docker:dind cache volume: %w", err)
 		}
-		r.Volumes = append(r.Volumes, state.Volume{Name: name, Keep: true})
+		r.Volumes = append(r.Volumes, m.cacheRecord(ctx, r, p, labels.RoleDindCache, name))
 		return name, nil
 	}
 	name := "moat-dind-" + r.ID
@@ -144,10 +141,10 @@ func (m *Manager) dindVolume(ctx context.Context, r *state.Run, p *plan, undo *c
 	return name, nil
 }
 
-// DindCacheVolume is the name of a workspace's docker:dind cache volume.
-func DindCacheVolume(workspace string) string {
-	sum := sha256.Sum256([]byte(workspace))
-	return "moat-dind-cache-" + hex.EncodeToString(sum[:6])
+// DindCacheVolume is the name of a workspace's docker:dind cache volume
+// under an approved sandbox (its digest).
+func DindCacheVolume(workspace, digest string) string {
+	return cacheVolumeName("moat-dind-cache-", workspace, digest)
 }
 
 // CacheInUseError reports that another active run uses the workspace's

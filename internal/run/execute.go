@@ -83,6 +83,7 @@ func (m *Manager) ensureImage(ctx context.Context, p *plan, rebuild bool) (image
 		Rebuild: rebuild,
 		Labels:  map[string]string{labels.Managed: "true", labels.Role: labels.RoleImage, labels.Version: m.Version},
 		OnEvent: m.OnBuild,
+		Pins:    state.Pins{Store: m.Store},
 	})
 }
 
@@ -107,9 +108,13 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 	}
 	spec := m.containerSpec(r, p, opts)
 	applyLimits(&spec, p.limits)
+	spec.Image = img.ID // what Ensure checked, not whatever the tag names now
 	ps, err := m.setupEgress(ctx, r, p, &spec, undo)
 	if err != nil {
 		return nil, nil, err
+	}
+	if ps != nil {
+		ps.spec.Image = img.BaseID // the base image Ensure checked
 	}
 	for _, f := range p.features {
 		if err := f.apply(ctx, m, r, p, &spec, undo); err != nil {

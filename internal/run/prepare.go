@@ -56,7 +56,9 @@ type plan struct {
 	networkCA []byte        // network.ca's content, as read once for the proxy
 	limits    config.Limits // the agent's (and its BuildKit sidecar's) limits
 
-	buildkitVolume string // the BuildKit sidecar's state volume, once created
+	buildkitVolume  string // the BuildKit sidecar's state volume, once created
+	buildkitImageID string // the sidecar's image, as checked before the run
+	sandboxDigest   string // what the approved sandbox gives, for cache keys
 }
 
 // defaultCommand runs when neither the CLI nor agent.yaml names one.

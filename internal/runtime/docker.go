@@ -392,13 +392,16 @@ func decodeBuildStream(r io.Reader, onMsg func(BuildMessage)) error {
 			ErrorDetail struct {
 				Message string `json:"message"`
 			} `json:"errorDetail"`
+			Aux struct {
+				ID string `json:"ID"`
+			} `json:"aux"`
 		}
 		if err := dec.Decode(&m); err == io.EOF {
 			return nil
 		} else if err != nil {
 			return fmt.Errorf("reading the build stream: %w", err)
 		}
-		msg := BuildMessage{Stream: m.Stream, Error: m.Error}
+		msg := BuildMessage{Stream: m.Stream, Error: m.Error, ImageID: m.Aux.ID}
 		if msg.Error == "" {
 			msg.Error = m.ErrorDetail.Message
 		}

@@ -140,8 +140,9 @@ type BuildRequest struct {
 
 // BuildMessage is one message from an engine's build stream.
 type BuildMessage struct {
-	Stream string // output text, possibly several lines
-	Error  string // set when the build failed
+	Stream  string // output text, possibly several lines
+	Error   string // set when the build failed
+	ImageID string // the built image's ID, reported once at the end
 }
 
 // ObjectInfo is a network or volume moat created.

@@ -91,6 +91,11 @@ type Sidecar struct {
 type Volume struct {
 	Name string `json:"name"`
 	Keep bool   `json:"keep,omitempty"` // a cache that outlives the run
+	// Where a cache came from: its workspace, the digest of the approved
+	// sandbox it is keyed by, and the run that created it.
+	Workspace    string `json:"workspace,omitempty"`
+	ConfigDigest string `json:"config_digest,omitempty"`
+	CreatedBy    string `json:"created_by,omitempty"`
 }
 
 // Privilege is one elevation a run received.

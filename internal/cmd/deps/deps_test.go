@@ -14,7 +14,7 @@ func TestDepsInfo(t *testing.T) {
 		want    []string
 		wantErr string
 	}{
-		{arg: "node", want: []string{"Name:         node\n", "Versions:     18, 20, 22, 24\n", "dependencies: [node@22]\n"}},
+		{arg: "node", want: []string{"Name:         node\n", "Versions:     20, 22, 24\n", "dependencies: [node@22]\n"}},
 		{arg: "docker", want: []string{"dependencies: [docker:host]\n", "(or docker:dind"}},
 		{arg: "git", want: []string{"Install:      apt\n", "dependencies: [git]\n"}},
 		{arg: "nodejs", wantErr: `unknown dependency "nodejs": did you mean "node"?`},

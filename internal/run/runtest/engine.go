@@ -224,7 +224,12 @@ func StaticBinary(dir string) (string, error) {
 
 // AddImage makes ref present, as if pulled or loaded.
 func (f *Engine) AddImage(ref string) {
+	f.SetImage(ref, "sha256:"+ref)
+}
+
+// SetImage puts image id under ref, as 'docker tag' would.
+func (f *Engine) SetImage(ref, id string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.images[ref] = "sha256:" + ref
+	f.images[ref] = id
 }
