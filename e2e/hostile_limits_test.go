@@ -22,7 +22,7 @@ import (
 // image and limits, a YAML flow mapping.
 func (e *moatEnv) setLimits(limits string) {
 	e.t.Helper()
-	data := "buildkit_image: " + buildkitImage + "\nlimits: " + limits + "\n"
+	data := "buildkit_image: " + buildkitImageID + "\nlimits: " + limits + "\n"
 	if err := os.WriteFile(filepath.Join(e.home, "config.yaml"), []byte(data), 0o644); err != nil {
 		e.t.Fatal(err)
 	}

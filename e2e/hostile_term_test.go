@@ -59,6 +59,9 @@ func TestHostileTerminalOutput(t *testing.T) {
 	ws := filepath.Join(e.workspace(nil), "ws-\x1b]0;ws-title\x07")
 	writeTree(t, ws, map[string]string{"agent.yaml": "command: ['printf', '" + hostileFormat + "%.0s', \"\\x1b]0;cmd-title\\x07\"]\n"})
 	name := uniqueName(t)
+	// The image is built (or recorded in this moat home) first: a build's
+	// progress line is moat's own terminal output, not the agent's.
+	e.mustRun(0, "run", ws, "--", "true")
 
 	run := onTerminal(t, e, "run", "--name", name, ws)
 	if run.code != 0 {

@@ -80,8 +80,9 @@ type Result struct {
 // Ensure returns the image for plan, building it only when no image with
 // the same content hash exists (or when Rebuild is set). An unchanged plan
 // costs two engine lookups and no network. With Pins, an image under the
-// tag is reused only if it is the one moat recorded (otherwise it is
-// rebuilt without the engine's cache), and a base image whose ID changed
+// tag is reused only if it is the one moat recorded; any other is built
+// again with the engine's cache (a build of moat's own layers costs a few
+// cache lookups) and the result recorded. A base image whose ID changed
 // since moat first built on it is refused.
 func Ensure(ctx context.Context, eng Engine, p Plan, opts Options) (Result, error) {
 	baseID, err := baseImageID(ctx, eng, p.Base, opts.Pins)
@@ -98,8 +99,14 @@ func Ensure(ctx context.Context, eng Engine, p Plan, opts Options) (Result, erro
 			res.ID = id
 			return res, nil
 		case err == nil:
-			// Not the image moat built: never reuse it, nor its layers.
-			opts.Rebuild = true
+			// Not an image this moat home recorded under the tag: planted,
+			// or built by another moat home. Build again, with the engine's
+			// cache: moat's own layers give moat's image back (the same ID
+			// another home recorded, so homes sharing an engine agree), and
+			// the tag is rewritten to it. A build without cache would give
+			// every build a new ID and have homes rebuild each other's
+			// images forever; poisoning the cache itself takes control of
+			// the engine (docker:host), which is host root already.
 		case !errors.Is(err, runtime.ErrNotFound):
 			return res, fmt.Errorf("inspecting image %s: %w", res.Tag, err)
 		}

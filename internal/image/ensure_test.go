@@ -91,7 +91,7 @@ func TestEnsureReusesOnlyTheRecordedImage(t *testing.T) {
 		wantBuild bool
 	}{
 		{name: "recorded image is reused", wantBuild: false},
-		{name: "planted image is rebuilt without cache", planted: true, wantBuild: true},
+		{name: "planted image is built again", planted: true, wantBuild: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -111,10 +111,33 @@ func TestEnsureReusesOnlyTheRecordedImage(t *testing.T) {
 			if again.ID != "sha256:new" {
 				t.Fatalf("second Ensure uses %s, want the recorded sha256:new", again.ID)
 			}
-			if tt.wantBuild && !eng.builds[len(eng.builds)-1].NoCache {
-				t.Fatal("the rebuild over a planted image used the engine's cache")
-			}
 		})
+	}
+}
+
+// An image this moat home has no record of (another home built it, or it
+// was planted) is built again with the engine's cache, and what that build
+// made is recorded.
+func TestEnsureBuildsAnUnrecordedImageWithCache(t *testing.T) {
+	ctx := context.Background()
+	set, err := deps.Resolve([]string{"jq"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan := Plan{Base: "debian:bookworm-slim", Deps: set}
+	eng := &fakeEngine{images: map[string]string{"debian:bookworm-slim": "sha256:b1"}}
+	first, err := Ensure(ctx, eng, plan, Options{Pins: memPins{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.images[first.Tag] = "sha256:elsewhere"
+	pins := memPins{"debian:bookworm-slim": "sha256:b1"}
+	again, err := Ensure(ctx, eng, plan, Options{Pins: pins})
+	if err != nil || !again.Built || eng.builds[len(eng.builds)-1].NoCache {
+		t.Fatalf("got built=%v err=%v nocache=%v, want a build with the cache", again.Built, err, eng.builds[len(eng.builds)-1].NoCache)
+	}
+	if pins[again.Tag] != again.ID {
+		t.Fatalf("pins %v: the build is not recorded", pins)
 	}
 }
 
