@@ -31,8 +31,13 @@ type Object struct {
 	RunID string
 	Role  string
 	Size  int64 // images only
-	// Running is true for a running container.
+	// Running is true for a running container. (One of this home's runs
+	// that is being created has its record first; another home's objects
+	// are never taken.)
 	Running bool
+	// Home is the moat home that created it (labels.Home); "" for objects
+	// from a moat before that label.
+	Home string
 }
 
 // CleanPlan is what Clean would remove.
@@ -48,10 +53,10 @@ func (p CleanPlan) Empty() bool { return len(p.Runs)+len(p.Images)+len(p.Orphans
 
 // PlanClean lists this home's finished runs, unused moat images and
 // orphaned engine objects, all found by label, and with caches the
-// docker:dind caches no active run uses. It never lists what a live run
-// anywhere on the engine uses (another moat home's included), a running
-// container, an in-flight build, or an object that only looks like moat's
-// because it inherited a moat image's labels.
+// docker:dind caches no active run uses. It never lists another moat
+// home's objects, what a live run anywhere on the engine uses, a running or
+// starting container, an in-flight build, or an object that only looks
+// like moat's because it inherited a moat image's labels.
 func (m *Manager) PlanClean(ctx context.Context, caches bool) (CleanPlan, error) {
 	runs, err := m.Runs(ctx)
 	if err != nil {
@@ -90,6 +95,9 @@ func (m *Manager) PlanClean(ctx context.Context, caches bool) (CleanPlan, error)
 		case active[o.RunID] != nil || finishedRun(plan.Runs, o.RunID):
 		case live[o.RunID] || o.Running:
 			// Some moat, maybe another home's, runs it now.
+		case o.Home != "" && o.Home != m.homeID():
+			// Another home's: only its records tell whether a run still
+			// claims it (one that has just ended is being finished there).
 		default:
 			plan.Orphans = append(plan.Orphans, o)
 		}
@@ -214,7 +222,8 @@ func (m *Manager) runObjects(ctx context.Context, runID string) ([]Object, error
 		if !isRunContainer(c) || !mine(c.Labels) {
 			continue
 		}
-		out = append(out, Object{Kind: KindContainer, ID: c.ID, Name: c.Name, RunID: c.Labels[labels.RunID], Role: c.Labels[labels.Role], Running: c.Running})
+		out = append(out, Object{Kind: KindContainer, ID: c.ID, Name: c.Name, RunID: c.Labels[labels.RunID], Role: c.Labels[labels.Role],
+			Home: c.Labels[labels.Home], Running: c.Running})
 	}
 	for kind, list := range map[ObjectKind]func(context.Context, string) ([]runtime.ObjectInfo, error){
 		KindNetwork: m.Engine.ListNetworks, KindVolume: m.Engine.ListVolumes,
@@ -227,7 +236,7 @@ func (m *Manager) runObjects(ctx context.Context, runID string) ([]Object, error
 			if !mine(o.Labels) {
 				continue
 			}
-			out = append(out, Object{Kind: kind, ID: o.ID, Name: o.Name, RunID: o.Labels[labels.RunID], Role: o.Labels[labels.Role]})
+			out = append(out, Object{Kind: kind, ID: o.ID, Name: o.Name, RunID: o.Labels[labels.RunID], Role: o.Labels[labels.Role], Home: o.Labels[labels.Home]})
 		}
 	}
 	return sortObjects(out), nil

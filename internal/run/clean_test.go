@@ -37,6 +37,8 @@ func TestPlanCleanTakesOnlyWhatIsOrphaned(t *testing.T) {
 	// A container from an image committed from a run: a run's labels, not
 	// a run's name.
 	add("festive_turing", "committed", false, runLabels("bbb", labels.RoleAgent, m.homeID()))
+	// Another home's run that has just ended: that home finishes it.
+	add("moat-ddd", "moat/run:old", false, runLabels("ddd", labels.RoleAgent, "otherhome"))
 	// The one orphan: its run's record is gone and it is not running.
 	add("moat-ccc", "moat/run:old", false, runLabels("ccc", labels.RoleAgent, m.homeID()))
 	eng.Images = []runtime.ImageInfo{
