@@ -190,7 +190,7 @@ func TestHostileDindContainer(t *testing.T) {
 	}
 	// moat-init is the agent's parent (docker-init, PID 1, starts it and
 	// runs nothing else).
-	if !strings.Contains(logs, "init-CapBnd:\t00000000000001e1") {
+	if !strings.Contains(logs, "init-CapBnd: 00000000000001e1") {
 		t.Errorf("moat-init keeps more than CHOWN KILL SETGID SETUID SETPCAP (CapBnd 00000000000001e1) once the daemon answers:\n%s", logs)
 	}
 }
