@@ -171,12 +171,14 @@ func TestDockerDindStopAndStdin(t *testing.T) {
 	name := uniqueName(t)
 	e.mustRun(0, "run", "-d", "-n", name, ws, "--", "sleep", "600")
 	r := e.waitState(name, "running")
+	// The log stays in the container while it runs; moat copies it into
+	// the run's directory when the run ends.
 	logPath := filepath.Join(e.runsDir(), r.ID, "dind", "dockerd.log")
 	var seen int
 	waitFor(t, waitTimeout, "the inner daemon to be ready", func() bool {
-		log, _ := os.ReadFile(logPath)
+		log, _ := docker(t, "exec", r.ContainerID, "cat", "/var/log/moat-dind/dockerd.log")
 		seen = len(log)
-		return strings.Contains(string(log), "API listen on")
+		return strings.Contains(log, "API listen on")
 	})
 	stop := e.mustRun(0, "stop", name)
 	log, err := os.ReadFile(logPath)

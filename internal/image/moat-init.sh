@@ -140,7 +140,9 @@ exec setpriv --reuid="$1" --regid="$2" --clear-groups --inh-caps=-all,+setuid,+s
 		</dev/null >>"$dind_log" 2>&1 &
 	MOAT_DIND_PID=$!
 	export MOAT_DIND_PID
-	exec setpriv --bounding-set=-sys_admin --inh-caps=-sys_admin -- "$0" "$@"
+	# The image's PATH, which this script keeps for the agent, goes back
+	# in: the second moat-init takes the agent's PATH from its own.
+	exec setpriv --bounding-set=-sys_admin --inh-caps=-sys_admin -- env PATH="$agent_path" "$0" "$@"
 }
 
 # dind_alive reports whether the daemon's process still runs (not a
