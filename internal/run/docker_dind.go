@@ -230,7 +230,10 @@ func (m *Manager) dindVolume(ctx context.Context, r *state.Run, p *plan, undo *c
 // DindCacheVolume is the name of a workspace's docker:dind cache volume.
 func DindCacheVolume(workspace string) string {
 	sum := sha256.Sum256([]byte(workspace))
-	return "moat-dind-cache-" + hex.EncodeToString(sum[:6])
+	// "ns": the state of a daemon in a user namespace. A cache an older
+	// moat left (owned by host root, unreadable to the namespaced daemon)
+	// is not reused; 'moat clean --caches' removes it.
+	return "moat-dind-cache-ns-" + hex.EncodeToString(sum[:6])
 }
 
 // CacheInUseError reports that another active run uses the workspace's
