@@ -48,7 +48,7 @@ func TestDockerDind(t *testing.T) {
 		`docker run --rm tiny:1 wget -q -O- http://hostsrv:` + port + `/`,
 		`docker run --rm tiny:1 sh -c 'echo inner-https-proxy=$HTTPS_PROXY'`,
 	}, " && "))
-	mustContain(t, "stdout", res.stdout, "driver=overlay2", "containers=0", "inner-run-ok", "built-inside", "reached-from-inner", "(docker)",
+	mustContain(t, "stdout", res.stdout, "driver=overlay2", "containers=0", "inner-run-ok", "built-inside", "reached-from-inner",
 		"inner-https-proxy=http://moat:")
 	if strings.Contains(res.stdout, hostName) || strings.Contains(res.stdout, "uid=0(") {
 		t.Errorf("the agent saw the host's containers or ran as root:\n%s", res.stdout)
@@ -173,12 +173,14 @@ func TestDockerDindStopAndStdin(t *testing.T) {
 	name := uniqueName(t)
 	e.mustRun(0, "run", "-d", "-n", name, ws, "--", "sleep", "600")
 	r := e.waitState(name, "running")
+	// The log stays in the container while it runs; moat copies it into
+	// the run's directory when the run ends.
 	logPath := filepath.Join(e.runsDir(), r.ID, "dind", "dockerd.log")
 	var seen int
 	waitFor(t, waitTimeout, "the inner daemon to be ready", func() bool {
-		log, _ := os.ReadFile(logPath)
+		log, _ := docker(t, "exec", r.ContainerID, "cat", "/var/log/moat-dind/dockerd.log")
 		seen = len(log)
-		return strings.Contains(string(log), "API listen on")
+		return strings.Contains(log, "API listen on")
 	})
 	stop := e.mustRun(0, "stop", name)
 	log, err := os.ReadFile(logPath)

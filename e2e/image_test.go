@@ -37,7 +37,7 @@ func needImage(t *testing.T, specs ...string) {
 			return err
 		}
 		defer eng.Close()
-		_, err = image.Ensure(ctx, eng, image.Plan{Base: baseImage, Deps: set}, image.Options{Labels: imageLabels()})
+		_, err = image.Ensure(ctx, eng, image.Plan{Base: baseImage, Deps: set, Moat: moatBin}, image.Options{Labels: imageLabels()})
 		return err
 	}))
 	if err := f.(func() error)(); err != nil {

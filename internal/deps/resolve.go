@@ -97,8 +97,16 @@ func depFor(sp Spec) Dep {
 	}
 	d.Sums = e.Sums[d.Version]
 	d.Packages = slices.Sorted(slices.Values(e.Packages))
+	if d.Method == MethodDocker && d.Mode == DockerDind {
+		d.Packages = slices.Sorted(slices.Values(append(d.Packages, DindPackages...)))
+	}
 	return d
 }
+
+// DindPackages are the Debian packages docker:dind needs besides the
+// daemon, whichever repository that comes from: the inner daemon runs in a
+// user namespace whose network slirp4netns connects to the run's loopback.
+var DindPackages = []string{"iproute2", "slirp4netns"}
 
 func conflict(raw, prevRaw string, d Dep) *SpecError {
 	if d.Method == MethodDocker {

@@ -99,7 +99,7 @@ func TestResolveDeps(t *testing.T) {
 	}
 	want := []Dep{
 		{Name: "psql", Method: MethodApt, Packages: []string{"postgresql-client"}},
-		{Name: "docker", Method: MethodDocker, Mode: DockerDind, Packages: []string{"docker.io"}},
+		{Name: "docker", Method: MethodDocker, Mode: DockerDind, Packages: []string{"docker.io", "iproute2", "slirp4netns"}},
 		{Name: "node", Method: MethodNode, Version: "20.20.2", Packages: []string{"ca-certificates", "curl", "xz-utils"}},
 		{Name: "@scope/pkg", Method: MethodNPM, Version: "1.0.0"},
 	}

@@ -8,8 +8,11 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -28,6 +31,9 @@ type Engine interface {
 type Plan struct {
 	Base string     // base image reference, present in the engine
 	Deps []deps.Dep // resolved and sorted
+	// Moat is the path of moat's static Linux binary, which an image with
+	// docker:dind holds a copy of (NeedsMoat); unused otherwise.
+	Moat string
 }
 
 // Options change how Ensure works.
@@ -75,6 +81,7 @@ type Result struct {
 	Built      bool // false when an existing image was reused
 	Dockerfile []byte
 	Duration   time.Duration
+	moat       []byte // the copy of moat's binary the build context holds
 }
 
 // Ensure returns the image for plan, building it only when no image with
@@ -90,8 +97,20 @@ func Ensure(ctx context.Context, eng Engine, p Plan, opts Options) (Result, erro
 		return Result{}, err
 	}
 	df := Dockerfile(p.Base, p.Deps)
-	hash := contentHash(df, baseID, InitScript)
-	res := Result{Tag: Tag(hash), Hash: hash, Dockerfile: df, BaseID: baseID}
+	var moat []byte
+	var moatSum string
+	if NeedsMoat(p.Deps) {
+		if p.Moat == "" {
+			return Result{}, &MoatBinaryError{}
+		}
+		if moat, err = os.ReadFile(p.Moat); err != nil {
+			return Result{}, &MoatBinaryError{Path: p.Moat, Err: err}
+		}
+		sum := sha256.Sum256(moat)
+		moatSum = hex.EncodeToString(sum[:])
+	}
+	hash := contentHash(df, baseID, InitScript, moatSum)
+	res := Result{Tag: Tag(hash), Hash: hash, Dockerfile: df, BaseID: baseID, moat: moat}
 	if !opts.Rebuild {
 		id, err := eng.ImageID(ctx, res.Tag)
 		switch {
@@ -163,7 +182,7 @@ func build(ctx context.Context, eng Engine, res Result, opts Options) (string, e
 	if emit == nil {
 		emit = func(Event) {}
 	}
-	buildCtx, err := contextTar(res.Dockerfile, InitScript)
+	buildCtx, err := contextTar(res.Dockerfile, InitScript, res.moat)
 	if err != nil {
 		return "", err
 	}
@@ -197,8 +216,9 @@ func build(ctx context.Context, eng Engine, res Result, opts Options) (string, e
 	return id, nil
 }
 
-// contextTar packs the build context: the Dockerfile and the init script.
-func contextTar(dockerfile, init []byte) (*bytes.Buffer, error) {
+// contextTar packs the build context: the Dockerfile, the init script and,
+// if given, moat's binary.
+func contextTar(dockerfile, init, moat []byte) (*bytes.Buffer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	files := []struct {
@@ -206,6 +226,13 @@ func contextTar(dockerfile, init []byte) (*bytes.Buffer, error) {
 		mode int64
 		data []byte
 	}{{"Dockerfile", 0o644, dockerfile}, {InitFile, 0o755, init}}
+	if moat != nil {
+		files = append(files, struct {
+			name string
+			mode int64
+			data []byte
+		}{MoatFile, 0o755, moat})
+	}
 	for _, f := range files {
 		hdr := &tar.Header{Name: f.name, Mode: f.mode, Size: int64(len(f.data)), ModTime: time.Unix(0, 0)}
 		if err := tw.WriteHeader(hdr); err != nil {
@@ -216,6 +243,24 @@ func contextTar(dockerfile, init []byte) (*bytes.Buffer, error) {
 		}
 	}
 	return &buf, tw.Close()
+}
+
+// MoatBinaryError reports that an image that holds a copy of moat's
+// binary (docker:dind) cannot be built because the binary cannot be read.
+type MoatBinaryError struct {
+	Path string
+	Err  error
+}
+
+func (e *MoatBinaryError) Error() string {
+	if e.Path == "" {
+		return "an image with docker:dind holds a copy of moat's binary, and none was given"
+	}
+	return fmt.Sprintf("an image with docker:dind holds a copy of moat's binary, and %s cannot be read: %v", e.Path, e.Err)
+}
+
+func (e *MoatBinaryError) Hint() string {
+	return "Run moat from a statically linked Linux build (make build does one), or set MOAT_PROXY_BINARY to one."
 }
 
 // MissingBaseError reports that the base image is not in the engine.

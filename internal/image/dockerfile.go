@@ -15,6 +15,16 @@ import (
 // InitPath is where the init script is copied in the image.
 const InitPath = "/usr/local/bin/moat-init"
 
+// MoatPath is where an image that runs a Docker daemon (docker:dind) holds
+// a copy of moat's own static binary, which moat-init runs for the proxy
+// relay and the daemon's user namespace: a run with a daemon in it gets
+// no file of the host's moat mounted. MoatFile is its name in the build
+// context.
+const (
+	MoatPath = "/usr/local/lib/moat/moat"
+	MoatFile = "moat"
+)
+
 // Paths that tools installed for or by the agent use. Both are system-wide
 // so that any UID, not only root, can run (and for GOPATH, add) them.
 const (
@@ -51,9 +61,19 @@ func Dockerfile(base string, set []deps.Dep) []byte {
 	w.section("moat-init prepares the container, then runs the agent as the workspace owner")
 	w.line("COPY " + InitFile + " " + InitPath)
 	w.line("RUN chmod 0755 " + InitPath)
+	if NeedsMoat(set) {
+		w.section("moat's own binary (mode 0755 from the build context), for the proxy relay and the inner daemon's user namespace")
+		w.line("COPY " + MoatFile + " " + MoatPath)
+	}
 	w.line(`ENTRYPOINT ["` + InitPath + `"]`)
 	w.line("WORKDIR " + config.WorkspaceTarget)
 	return w.buf.Bytes()
+}
+
+// NeedsMoat reports whether a dependency set's image holds a copy of moat's
+// binary: the sets with docker:dind.
+func NeedsMoat(set []deps.Dep) bool {
+	return slices.ContainsFunc(set, func(d deps.Dep) bool { return d.Method == deps.MethodDocker && d.Mode == deps.DockerDind })
 }
 
 func aptLayer(w *dockerfileWriter, set []deps.Dep) {
@@ -61,6 +81,9 @@ func aptLayer(w *dockerfileWriter, set []deps.Dep) {
 	for _, d := range set {
 		if d.Method == deps.MethodDocker && d.From == deps.FromDocker {
 			pkgs = append(pkgs, "curl", "gnupg") // fetch and check Docker's signing key; see dockerLayer
+			if d.Mode == deps.DockerDind {
+				pkgs = append(pkgs, deps.DindPackages...)
+			}
 			continue
 		}
 		pkgs = append(pkgs, d.Packages...)

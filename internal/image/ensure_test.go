@@ -1,9 +1,13 @@
 package image
 
 import (
+	"archive/tar"
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/moatsh/moat/internal/deps"
@@ -160,5 +164,63 @@ func TestEnsureRefusesAMovedBase(t *testing.T) {
 	}
 	if len(eng.builds) != builds {
 		t.Fatal("built on the moved base image")
+	}
+}
+
+// TestEnsureMoatCopy checks the image of a docker:dind set: it needs moat's
+// binary, holds it in its build context, and is rebuilt when the binary
+// changes; other sets neither need nor hold it.
+func TestEnsureMoatCopy(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{images: map[string]string{"base": "sha256:b1"}}
+	dind, err := deps.Resolve([]string{"docker:dind"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var me *MoatBinaryError
+	if _, err := Ensure(ctx, eng, Plan{Base: "base", Deps: dind}, Options{}); !errors.As(err, &me) {
+		t.Fatalf("docker:dind without moat's binary: %v, want a MoatBinaryError", err)
+	}
+	if _, err := Ensure(ctx, eng, Plan{Base: "base", Deps: dind, Moat: filepath.Join(t.TempDir(), "none")}, Options{}); !errors.As(err, &me) {
+		t.Fatalf("docker:dind with a missing binary: %v, want a MoatBinaryError", err)
+	}
+	bin := filepath.Join(t.TempDir(), "moat")
+	os.WriteFile(bin, []byte("moat v1"), 0o755)
+	first, err := Ensure(ctx, eng, Plan{Base: "base", Deps: dind, Moat: bin}, Options{})
+	if err != nil || !first.Built {
+		t.Fatalf("first Ensure: built=%v err=%v, want a build", first.Built, err)
+	}
+	if got := contextFiles(t, eng.builds[len(eng.builds)-1]); got[MoatFile] != "moat v1" {
+		t.Errorf("the build context holds %q as %s, want moat's binary", got[MoatFile], MoatFile)
+	}
+	os.WriteFile(bin, []byte("moat v2"), 0o755)
+	second, err := Ensure(ctx, eng, Plan{Base: "base", Deps: dind, Moat: bin}, Options{})
+	if err != nil || !second.Built || second.Tag == first.Tag {
+		t.Fatalf("changed binary: built=%v tag=%s err=%v, want a new build", second.Built, second.Tag, err)
+	}
+	jq, _ := deps.Resolve([]string{"jq"})
+	if _, err := Ensure(ctx, eng, Plan{Base: "base", Deps: jq}, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := contextFiles(t, eng.builds[len(eng.builds)-1]); got[MoatFile] != "" {
+		t.Errorf("an image without docker:dind holds moat's binary")
+	}
+}
+
+// contextFiles reads a build request's context.
+func contextFiles(t *testing.T, req runtime.BuildRequest) map[string]string {
+	t.Helper()
+	files := map[string]string{}
+	tr := tar.NewReader(req.Context)
+	for {
+		hdr, err := tr.Next()
+		if err == io.EOF {
+			return files
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(tr)
+		files[hdr.Name] = string(b)
 	}
 }

@@ -25,12 +25,17 @@ const Repository = "moat/run"
 // contentHash covers everything that shapes an image: the generated
 // Dockerfile (dependencies with resolved versions and modes, the install
 // recipes, the base image reference), the identity of the base image in the
-// engine, and the init script. Any change to one of them changes the tag.
-func contentHash(dockerfile []byte, baseID string, init []byte) string {
+// engine, the init script, and, in an image that holds a copy of moat's
+// binary, that binary's SHA-256 (moatSum, empty otherwise). Any change to
+// one of them changes the tag.
+func contentHash(dockerfile []byte, baseID string, init []byte, moatSum string) string {
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\nbase-id %s\n", hashVersion, baseID)
 	writeSection(h, "dockerfile", dockerfile)
 	writeSection(h, "init", init)
+	if moatSum != "" {
+		writeSection(h, "moat", []byte(moatSum))
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -68,93 +68,54 @@ setup_docker_host() {
 	join_group "$(stat -c %g "$sock")" docker-host
 }
 
-# remount_rw makes a read-only mount at $1 writable for the nested daemon.
-remount_rw() {
-	mount -o remount,rw,bind "$1" "$1" 2>/dev/null || mount -o remount,rw "$1" 2>/dev/null || true
-}
+# The inner daemon of docker:dind runs as uid 0 of a user namespace whose
+# root is the agent's user on the host (and whose other ids are host ids
+# from MOAT_DIND_SUBIDS), in a network namespace of its own that
+# slirp4netns connects to this container's loopback: 10.0.2.2 there is
+# 127.0.0.1 here. Root of an inner container is the agent's user on the
+# host, with no capability outside the namespace. The namespace is
+# created by 'moat userns-run' (a copy of moat's binary in the image),
+# started as the agent's user, so that host root has no power over it by
+# ownership.
 
-# dind_ready reports whether the nested daemon answers. The daemon accepts
-# connections before it can answer them, so each try is bounded.
-dind_ready() { timeout 2 docker version >/dev/null 2>&1; }
-
-# start_dockerd starts the nested daemon with storage driver $1 and waits
-# for it; it returns 1 if the daemon died, 2 if it timed out.
-start_dockerd() {
-	# shellcheck disable=SC2086 # MOAT_DIND_ARGS is a list of flags
-	dockerd --storage-driver="$1" --group=docker $MOAT_DIND_ARGS >>"$dind_log" 2>&1 &
-	dind_pid=$!
-	deadline=$(( $(date +%s) + ${MOAT_DIND_TIMEOUT:-30} ))
-	until dind_ready; do
-		kill -0 "$dind_pid" 2>/dev/null || return 1
-		[ "$(date +%s)" -lt "$deadline" ] || return 2
-		sleep 0.05
-	done
-}
-
-# dind_fail reports a daemon that did not start, with its log's tail.
-dind_fail() {
-	echo "moat-init: docker:dind: $1; the last lines of its log (kept with the run as dind/$(basename "$dind_log")):" >&2
-	tail -n 20 "$dind_log" | sed 's/^/  /' >&2
-	exit 125
-}
-
-# write_docker_proxies gives containers and builds the agent starts with the
-# inner daemon the run's proxy settings, through the docker CLI's config
-# (the daemon itself inherits them from this environment).
-write_docker_proxies() {
-	http=${HTTP_PROXY:-${http_proxy:-}}
-	https=${HTTPS_PROXY:-${https_proxy:-}}
-	no=${NO_PROXY:-${no_proxy:-}}
-	[ -n "$http$https" ] || return 0
-	# For containers on the inner daemon's bridge, 127.0.0.1 is their own
-	# loopback: they reach the relay at the bridge's gateway.
-	gw=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Gateway}}' 2>/dev/null || true)
-	if [ -z "$gw" ]; then
-		# Older daemons leave Gateway empty: the bridge takes the subnet's
-		# first address.
-		subnet=$(docker network inspect bridge --format '{{(index .IPAM.Config 0).Subnet}}' 2>/dev/null || true)
-		net=${subnet%/*}
-		[ -z "$net" ] || gw=${net%.*}.1
-	fi
-	if [ -n "$gw" ]; then
-		http=$(printf '%s' "$http" | sed "s/@127.0.0.1:/@$gw:/")
-		https=$(printf '%s' "$https" | sed "s/@127.0.0.1:/@$gw:/")
-	fi
-	mkdir -p "$home/.docker"
-	printf '{"proxies":{"default":{"httpProxy":"%s","httpsProxy":"%s","noProxy":"%s"}}}\n' \
-		"$(json_escape "$http")" "$(json_escape "$https")" "$(json_escape "$no")" >"$home/.docker/config.json"
-	chown -R "$uid:$gid" "$home/.docker"
-}
-
-# json_escape escapes backslashes and double quotes for a JSON string.
-json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
-
-# setup_dind starts the run's own Docker daemon before the agent's command,
-# with its state on the run's volume so overlay2 works, falling back to vfs
-# (with a warning) where overlay2 cannot mount.
-setup_dind() {
-	trap 'on_signal TERM 15' TERM
-	trap 'on_signal INT 2' INT
-	trap 'on_signal HUP 1' HUP
-	dind_log=${MOAT_DIND_LOG:-/var/log/dockerd.log}
-	mkdir -p "$(dirname "$dind_log")"
-	remount_rw /sys
-	for d in /sys/fs/cgroup /sys/fs/cgroup/*; do [ -d "$d" ] && remount_rw "$d"; done
-	scrub_dind_state /var/lib/docker
-	rc=0
-	start_dockerd overlay2 || rc=$?
-	if [ "$rc" = 1 ] && grep -q 'overlay' "$dind_log"; then
-		echo "moat-init: warning: docker:dind: overlay2 is not available here; the inner daemon uses vfs, which copies every layer" >&2
-		rc=0
-		start_dockerd vfs || rc=$?
-	fi
-	case $rc in
-	1) dind_fail "the Docker daemon exited while starting" ;;
-	2) dind_fail "the Docker daemon did not become ready within ${MOAT_DIND_TIMEOUT:-30}s" ;;
-	esac
-	join_group "$(getent group docker | cut -d: -f3)" docker
-}
-
+# start_dind does what needs CAP_SYS_ADMIN, which the run container has
+# for this alone: it mounts a fresh proc and a read-only sysfs in a private
+# mount namespace for the daemon (the kernel lets a user namespace mount
+# proc and sysfs for its containers only where fully visible ones are
+# mounted; this container's own keep Docker's masks), starts the daemon
+# there, and then runs moat-init again without CAP_SYS_ADMIN in its
+# bounding set, so nothing this container runs from then on can get it.
+# MOAT_DIND_PID tells the second moat-init the daemon is starting.
+start_dind() {
+	uid=${MOAT_UID:?MOAT_UID is not set}
+	gid=${MOAT_GID:?MOAT_GID is not set}
+	[ "$uid" != 0 ] || die "refusing to run the agent as root (MOAT_UID=0)"
+	dind_log=${MOAT_DIND_LOG:-/var/log/moat-dind/dockerd.log}
+	mkdir -p "${dind_log%/*}"
+	rt=/run/user/$uid
+	# The places the daemon (the agent's user on the host) writes: made
+	# here, then given to it (root here has CAP_CHOWN, not DAC_OVERRIDE).
+	mkdir -p /run/user /run/docker /run/containerd
+	[ -d "$rt" ] || mkdir -m 700 "$rt"
+	[ -e /run/xtables.lock ] || : >/run/xtables.lock
+	# (chmod before chown: once the agent owns a file, root here cannot.)
+	chmod 600 /dev/net/tun
+	chown "$uid:$gid" "$rt" /run/docker /run/containerd /run/xtables.lock /var/lib/docker /dev/net/tun
+	ln -sf "$rt/docker.sock" /run/docker.sock
+	# shellcheck disable=SC2016 # expanded by the shells that run them
+	daemon='set -e
+ip link set lo up
+mount -t tmpfs -o mode=755 tmpfs /etc/docker
+mkdir -p "$1/rk" "$1/bin"
+# ROOTLESSKIT_STATE_DIR puts dockerd in rootless mode (no cgroups of its
+# own), where it insists on finding rootlesskit-docker-proxy in PATH
+# although --userland-proxy-path names the proxy it runs.
+proxy=$(command -v docker-proxy)
+ln -sf "$proxy" "$1/bin/rootlesskit-docker-proxy"
+export ROOTLESSKIT_STATE_DIR="$1/rk" XDG_RUNTIME_DIR="$1" HOME="$1" PATH="$1/bin:$PATH"
+for v in HTTP_PROXY HTTPS_PROXY http_proxy https_proxy; do
+	eval "x=\${$v:-}"; [ -z "$x" ] || export "$v=$(printf %s "$x" | sed "s/@127.0.0.1:/@10.0.2.2:/")"
+done
 # scrub_dind_state keeps only image content of a kept state directory
 # (docker.cache), which the agent of an earlier run controlled: containers
 # (and their writable layers), volumes, networks, plugins, swarm and
@@ -162,6 +123,8 @@ setup_dind() {
 # (--restart=always) or is found again; tags are dropped, so a name the
 # agent re-pointed (debian:bookworm-slim) must be pulled or loaded again:
 # the images stay, untagged, as a layer cache.
+# It runs here, as the root of the namespace, who owns that state (root in
+# the run container does not: no CAP_DAC_OVERRIDE).
 scrub_dind_state() {
 	d=$1
 	for m in "$d"/image/*/layerdb/mounts/*/mount-id; do
@@ -173,6 +136,100 @@ scrub_dind_state() {
 	rm -rf "$d/containers" "$d/volumes" "$d/network" "$d/plugins" "$d/swarm" "$d/buildkit" "$d/runtimes" \
 		"$d/tmp" "$d/trust" "$d"/image/*/layerdb/mounts "$d"/image/*/repositories.json
 }
+scrub_dind_state /var/lib/docker
+driver=overlay2
+t=/var/lib/docker/.moat-overlay-check
+rm -rf "$t" && mkdir -p "$t/l" "$t/u" "$t/w" "$t/m"
+if mount -t overlay overlay -o "lowerdir=$t/l,upperdir=$t/u,workdir=$t/w" "$t/m" 2>/dev/null; then umount "$t/m"; else
+	driver=vfs
+	echo "moat-dind: overlay2 is not available; using vfs"
+fi
+rm -rf "$t"
+# shellcheck disable=SC2086 # MOAT_DIND_ARGS is a list of flags
+exec dockerd --data-root=/var/lib/docker --exec-root="$1/docker" --pidfile="$1/docker.pid" -H "unix://$1/docker.sock" \
+	--storage-driver="$driver" --userland-proxy-path="$proxy" $MOAT_DIND_ARGS'
+	ns='set -e
+mkdir -p /run/moat-dind-proc /run/moat-dind-sys
+mount -t proc -o nosuid,nodev,noexec proc /run/moat-dind-proc
+mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /run/moat-dind-sys
+exec setpriv --reuid="$1" --regid="$2" --clear-groups --inh-caps=-all,+setuid,+setgid \
+	--ambient-caps=-all,+setuid,+setgid --bounding-set=-all,+setuid,+setgid -- \
+	"$MOAT_USERNS_RUN" userns-run --uid "$1" --gid "$2" --sub-start "$3" --sub-count "$4" --slirp \
+	--slirp-api "$5/slirp.sock" -- /bin/sh -c "$6" moat-dind "$5"'
+	subs=${MOAT_DIND_SUBIDS:-100000:65536}
+	unshare -m --propagation private /bin/sh -c "$ns" moat-dind "$uid" "$gid" "${subs%:*}" "${subs#*:}" "$rt" "$daemon" \
+		</dev/null >>"$dind_log" 2>&1 &
+	MOAT_DIND_PID=$!
+	export MOAT_DIND_PID
+	# The image's PATH, which this script keeps for the agent, goes back
+	# in: the second moat-init takes the agent's PATH from its own.
+	exec setpriv --bounding-set=-sys_admin --inh-caps=-sys_admin -- env PATH="$agent_path" "$0" "$@"
+}
+
+# dind_alive reports whether the daemon's process still runs (not a
+# zombie: this shell may not have reaped it yet).
+dind_alive() {
+	read -r stat 2>/dev/null <"/proc/$dind_pid/stat" || return 1
+	case ${stat##*) } in Z* | X*) return 1 ;; esac
+}
+
+# dind_ready reports whether the nested daemon answers. The daemon accepts
+# connections before it can answer them, so each try is bounded.
+dind_ready() { timeout 2 setpriv --reuid="$uid" --regid="$gid" --clear-groups env HOME="$rt" DOCKER_HOST="unix://$rt/docker.sock" docker version >/dev/null 2>&1; }
+
+# dind_fail reports a daemon that did not start, with its log's tail.
+dind_fail() {
+	echo "moat-init: docker:dind: $1; the last lines of its log (kept with the run as dind/$(basename "$dind_log")):" >&2
+	tail -n 20 "$dind_log" | sed 's/^/  /' >&2
+	exit 125
+}
+
+# write_docker_proxies gives containers and builds the agent starts with the
+# inner daemon the run's proxy settings, through the docker CLI's config.
+# The daemon's containers reach the run's loopback, where the relay
+# listens, at 10.0.2.2 (slirp4netns).
+write_docker_proxies() {
+	http=${HTTP_PROXY:-${http_proxy:-}}
+	https=${HTTPS_PROXY:-${https_proxy:-}}
+	no=${NO_PROXY:-${no_proxy:-}}
+	[ -n "$http$https" ] || return 0
+	http=$(printf '%s' "$http" | sed "s/@127.0.0.1:/@10.0.2.2:/")
+	https=$(printf '%s' "$https" | sed "s/@127.0.0.1:/@10.0.2.2:/")
+	# Written as the agent, who owns its home (root here cannot write
+	# there: it has no CAP_DAC_OVERRIDE).
+	printf '{"proxies":{"default":{"httpProxy":"%s","httpsProxy":"%s","noProxy":"%s"}}}\n' \
+		"$(json_escape "$http")" "$(json_escape "$https")" "$(json_escape "$no")" |
+		setpriv --reuid="$uid" --regid="$gid" --clear-groups sh -c 'mkdir -p "$1/.docker" && cat >"$1/.docker/config.json"' sh "$home" ||
+		echo "moat-init: warning: docker:dind: could not write $home/.docker/config.json; containers the agent starts get no proxy settings" >&2
+}
+
+# json_escape escapes backslashes and double quotes for a JSON string.
+json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+
+# setup_dind waits for the run's own Docker daemon, which start_dind
+# started, before the agent's command.
+setup_dind() {
+	trap 'on_signal TERM 15' TERM
+	trap 'on_signal INT 2' INT
+	trap 'on_signal HUP 1' HUP
+	dind_log=${MOAT_DIND_LOG:-/var/log/moat-dind/dockerd.log}
+	dind_pid=${MOAT_DIND_PID:?MOAT_DIND_PID is not set}
+	rt=/run/user/$uid
+	deadline=$(( $(date +%s) + ${MOAT_DIND_TIMEOUT:-30} ))
+	until dind_ready; do
+		dind_alive || dind_fail "the Docker daemon exited while starting"
+		[ "$(date +%s)" -lt "$deadline" ] || dind_fail "the Docker daemon did not become ready within ${MOAT_DIND_TIMEOUT:-30}s"
+		sleep 0.05
+	done
+	if grep -q '^moat-dind: overlay2 is not available' "$dind_log"; then
+		echo "moat-init: warning: docker:dind: overlay2 is not available here; the inner daemon uses vfs, which copies every layer" >&2
+	fi
+	# The agent's docker CLI (and the agent's own tools) use the daemon's
+	# socket, which belongs to the agent's user; /run/docker.sock links to
+	# it for tools that ignore DOCKER_HOST.
+	export DOCKER_HOST="unix://$rt/docker.sock"
+}
+
 
 # trust_proxy_ca adds the run's proxy CA to the system bundle, which curl,
 # git, OpenSSL and Python read, before the command runs; SSL_CERT_FILE and
@@ -234,6 +291,9 @@ wait_buildkit() {
 }
 
 main() {
+	if [ "${MOAT_DIND:-}" = 1 ] && [ -z "${MOAT_DIND_PID:-}" ] && [ "$(id -u)" = 0 ]; then
+		start_dind "$@"
+	fi
 	# The agent's variables come first, up to "--"; env(1) applies them
 	# and then runs the command, as the agent (see the end of main).
 	n=0
@@ -324,7 +384,7 @@ stop_dind() {
 	[ -n "${dind_pid:-}" ] || return 0
 	kill -TERM "$dind_pid" 2>/dev/null || return 0
 	i=0
-	while kill -0 "$dind_pid" 2>/dev/null && [ "$i" -lt 200 ]; do
+	while dind_alive && [ "$i" -lt 200 ]; do
 		sleep 0.05
 		i=$((i + 1))
 	done

@@ -58,18 +58,19 @@ func TestStepTrackerKeepsOnlyTheTail(t *testing.T) {
 }
 
 func TestContentHashChangesWithEveryInput(t *testing.T) {
-	base := contentHash([]byte("FROM x"), "sha256:1", []byte("init"))
+	base := contentHash([]byte("FROM x"), "sha256:1", []byte("init"), "")
 	for name, h := range map[string]string{
-		"dockerfile": contentHash([]byte("FROM y"), "sha256:1", []byte("init")),
-		"base id":    contentHash([]byte("FROM x"), "sha256:2", []byte("init")),
-		"init":       contentHash([]byte("FROM x"), "sha256:1", []byte("init2")),
-		"boundary":   contentHash([]byte("FROM xi"), "sha256:1", []byte("nit")),
+		"dockerfile": contentHash([]byte("FROM y"), "sha256:1", []byte("init"), ""),
+		"base id":    contentHash([]byte("FROM x"), "sha256:2", []byte("init"), ""),
+		"init":       contentHash([]byte("FROM x"), "sha256:1", []byte("init2"), ""),
+		"boundary":   contentHash([]byte("FROM xi"), "sha256:1", []byte("nit"), ""),
+		"moat":       contentHash([]byte("FROM x"), "sha256:1", []byte("init"), "0123"),
 	} {
 		if h == base {
 			t.Errorf("changing the %s did not change the hash", name)
 		}
 	}
-	if again := contentHash([]byte("FROM x"), "sha256:1", []byte("init")); again != base {
+	if again := contentHash([]byte("FROM x"), "sha256:1", []byte("init"), ""); again != base {
 		t.Errorf("same input, different hash")
 	}
 	if got := Tag(base); !strings.HasPrefix(got, Repository+":") || len(got) != len(Repository)+1+20 {

@@ -232,7 +232,7 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan) runtime.ContainerSpec {
 		Env:     env,
 		Labels:  m.runLabels(r, labels.RoleBuildkit),
 		Volumes: []runtime.VolumeMount{{Name: p.buildkitVolume, Target: buildkitStateDir}},
-		CapDrop: []string{"ALL"}, CapAdd: dindCapabilities, SecurityOpt: dindSecurityOpt, UnmaskSystemPaths: true,
+		CapDrop: []string{"ALL"}, CapAdd: buildkitCapabilities, SecurityOpt: buildkitSecurityOpt, UnmaskSystemPaths: true,
 		// Not auto-removed: a daemon that dies keeps its output for the
 		// error, and finish saves it before removing the sidecar.
 		Network: "container:" + r.ContainerID, PidMode: "container:" + r.ContainerID,

@@ -1,14 +1,22 @@
 package run
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	_ "embed"
+
+	"github.com/moatsh/moat/internal/deps"
+	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
@@ -20,28 +28,77 @@ type volumeEngine interface {
 }
 
 // dindCapabilities is what a nested Docker daemon needs beyond
-// initCapabilities: Docker's default set for the containers it starts, plus
-// SYS_ADMIN (mounts, namespaces) and NET_ADMIN (bridges, iptables). It is
-// an explicit list, not --privileged, which fails on hosts whose bounding
-// set lacks some capabilities and would grant devices and more.
-var dindCapabilities = []string{
+// initCapabilities: SYS_ADMIN, for one step of moat-init, which mounts a
+// fresh proc and sysfs in a private mount namespace for the daemon and
+// then gives SYS_ADMIN up for good, before the daemon answers and long
+// before the agent's command starts. The daemon itself runs as root of a
+// user namespace whose root is the agent's user on the host (moat
+// userns-run), where it holds every capability it needs over its own
+// namespaces only.
+var dindCapabilities = []string{"SYS_ADMIN"}
+
+// dindDevices are the host devices the run gets: the tun device, which
+// slirp4netns opens to connect the daemon's network namespace to the run's
+// loopback.
+var dindDevices = []string{"/dev/net/tun"}
+
+// dindSeccomp is Docker's default seccomp profile plus the namespace and
+// mount system calls a daemon in a user namespace makes (the kernel checks
+// each of them against the caller's user namespace); the rest of the calls
+// Docker's profile gates on CAP_SYS_ADMIN stay denied even while moat-init
+// holds it. scripts/dind-seccomp.py derives it from moby's profile.
+//
+//go:embed dind-seccomp.json
+var dindSeccomp []byte
+
+// dindSecurityOpt gives the run container dindSeccomp, compacted, as the
+// engine API takes it: the profile's JSON itself, not a path.
+func dindSecurityOpt() ([]string, error) {
+	var b bytes.Buffer
+	if err := json.Compact(&b, dindSeccomp); err != nil {
+		return nil, fmt.Errorf("moat's docker:dind seccomp profile is not valid JSON: %w", err)
+	}
+	return []string{"seccomp=" + b.String()}, nil
+}
+
+// buildkitCapabilities are the BuildKit sidecar's: Docker's default set for
+// the build containers it starts, plus SYS_ADMIN (mounts, namespaces) and
+// NET_ADMIN. It is an explicit list, not --privileged, which fails on hosts
+// whose bounding set lacks some capabilities and would grant devices and
+// more. The sidecar runs the BuildKit image as it is, as root of the
+// container; see docs/security.md.
+var buildkitCapabilities = []string{
 	"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_ADMIN",
 	"NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_ADMIN", "SYS_CHROOT",
 }
 
-// dindSecurityOpt lifts the profiles that block a nested daemon's mounts.
-var dindSecurityOpt = []string{"seccomp=unconfined", "apparmor=unconfined"}
+// buildkitSecurityOpt lifts the profiles that block the sidecar's mounts.
+var buildkitSecurityOpt = []string{"seccomp=unconfined", "apparmor=unconfined"}
+
+// The user namespace the inner daemon runs in: uid and gid 0 there are the
+// agent's on the host, 1..dindSubCount are host ids from dindSubStart
+// (files that inner containers' non-root users write to a bind mount land
+// with those owners on the host).
+const (
+	dindSubStart = 100000
+	dindSubCount = 65536
+)
 
 // DefaultDindReadyTimeout bounds how long the inner daemon may take to
 // start, unless agent.yaml's docker.ready_timeout says otherwise.
 const DefaultDindReadyTimeout = 30 * time.Second
 
 // Where the nested daemon keeps its state and its log in the container.
+// The log stays in the container, where nothing of the inner daemon's
+// namespace reaches it, and moat copies it into the run's directory when
+// the run finishes (saveDindLog): no directory of moat's home is mounted
+// into the run for it.
 const (
 	dindDataDir   = "/var/lib/docker"
-	dindLogDir    = "/run/moat/dind"
+	dindLogDir    = "/var/log/moat-dind"
 	dindLogFile   = "dockerd.log"
 	dindLogSubdir = "dind"
+	dindLogLimit  = 4 << 20 // bytes of the log's end that are kept
 )
 
 // dindArgs are the inner daemon's extra flags: the registries agent.yaml
@@ -81,34 +138,60 @@ func (dockerDind) apply(ctx context.Context, m *Manager, r *state.Run, p *plan, 
 	if err != nil {
 		return err
 	}
-	logDir := m.Store.Path(r.ID, dindLogSubdir)
-	if err := os.MkdirAll(logDir, 0o755); err != nil {
-		return fmt.Errorf("creating the inner daemon's log directory: %w", err)
+	secOpt, err := dindSecurityOpt()
+	if err != nil {
+		return err
 	}
 	timeout := p.cfg.Docker.ReadyTimeout
 	if timeout == 0 {
 		timeout = DefaultDindReadyTimeout
 	}
 	spec.CapAdd = union(spec.CapAdd, dindCapabilities)
-	spec.SecurityOpt = append(spec.SecurityOpt, dindSecurityOpt...)
-	spec.UnmaskSystemPaths = true
-	// Images the agent runs inside may rely on setuid binaries (su, ping).
+	spec.SecurityOpt = append(spec.SecurityOpt, secOpt...)
+	spec.Devices = append(spec.Devices, dindDevices...)
+	// Images the agent runs inside may rely on setuid binaries (su, ping);
+	// the agent's own command still runs with no_new_privs (moat-init).
 	spec.NoNewPrivileges = false
 	spec.Volumes = append(spec.Volumes, runtime.VolumeMount{Name: vol, Target: dindDataDir})
-	spec.Mounts = append(spec.Mounts, runtime.Mount{Source: logDir, Target: dindLogDir})
 	spec.Env = append(spec.Env, "MOAT_DIND=1",
 		"MOAT_DIND_TIMEOUT="+strconv.Itoa(int(timeout.Seconds())),
 		"MOAT_DIND_LOG="+dindLogDir+"/"+dindLogFile,
-		"MOAT_DIND_ARGS="+dindArgs(p.cfg.Docker.InsecureRegistries))
+		"MOAT_DIND_ARGS="+dindArgs(p.cfg.Docker.InsecureRegistries),
+		"MOAT_DIND_SUBIDS="+strconv.Itoa(dindSubStart)+":"+strconv.Itoa(dindSubCount),
+		"MOAT_USERNS_RUN="+image.MoatPath)
 	r.Privileges = append(r.Privileges, state.Privilege{
-		What:   "capabilities SYS_ADMIN, NET_ADMIN and Docker's defaults; seccomp, AppArmor and /proc, /sys masks lifted",
+		What:   "capability SYS_ADMIN until the inner daemon starts; a seccomp profile for namespaces and mounts; the device /dev/net/tun",
 		Reason: "docker:dind",
-		Effect: "root in the container (the inner daemon, and containers the agent starts with it) has broad power over the container; " +
-			"a kernel bug or a cgroup escape would reach the host",
+		Effect: "the inner daemon and the containers the agent starts run as root of a user namespace that is the agent's user on the host; " +
+			"they are not a boundary against a kernel bug in user namespaces",
 	})
-	m.warnf("docker:dind runs a Docker daemon inside this run with SYS_ADMIN and NET_ADMIN (not --privileged);\n" +
-		"containers the agent starts are isolated from the host's engine but not a security boundary against the kernel.")
+	m.warnf("docker:dind runs a Docker daemon inside this run, in a user namespace: root there is your user on the host, not root;\n" +
+		"containers the agent starts are isolated from the host's engine but not a security boundary against a kernel bug.")
 	return nil
+}
+
+// saveDindLog copies the inner daemon's log from the run's container into
+// the run's directory, before the container goes.
+func (m *Manager) saveDindLog(ctx context.Context, r *state.Run) {
+	cp, ok := m.Engine.(interface {
+		CopyFileFrom(ctx context.Context, id, path string, limit int64) ([]byte, error)
+	})
+	if !ok || r.ContainerID == "" || !slices.ContainsFunc(r.Deps, func(k string) bool { return k == "docker:dind" || strings.HasPrefix(k, "docker:dind+") }) {
+		return
+	}
+	b, err := cp.CopyFileFrom(ctx, r.ContainerID, dindLogDir+"/"+dindLogFile, dindLogLimit)
+	if errors.Is(err, runtime.ErrNotFound) {
+		return // the daemon never started, or the container is gone
+	}
+	if err == nil {
+		dir := m.Store.Path(r.ID, dindLogSubdir)
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			err = os.WriteFile(filepath.Join(dir, dindLogFile), b, 0o644)
+		}
+	}
+	if err != nil {
+		m.warnf("saving the inner Docker daemon's log of run %s: %v", r.ID, err)
+	}
 }
 
 // dindVolume creates the volume for the inner daemon's state: one per run,
@@ -142,9 +225,12 @@ func (m *Manager) dindVolume(ctx context.Context, r *state.Run, p *plan, undo *c
 }
 
 // DindCacheVolume is the name of a workspace's docker:dind cache volume
-// under an approved sandbox (its digest).
+// under an approved sandbox (its digest). "ns": the state of a daemon in a
+// user namespace; a cache an older moat left (owned by host root,
+// unreadable to the namespaced daemon) is not reused, and 'moat clean
+// --caches' removes it.
 func DindCacheVolume(workspace, digest string) string {
-	return cacheVolumeName("moat-dind-cache-", workspace, digest)
+	return cacheVolumeName("moat-dind-cache-ns-", workspace, digest)
 }
 
 // CacheInUseError reports that another active run uses the workspace's
@@ -167,6 +253,11 @@ func (m *Manager) checkCacheFree(ctx context.Context, self *state.Run, volume st
 		return &CacheInUseError{Volume: volume, RunID: r.ID}
 	}
 	return err
+}
+
+// usesDind reports whether a dependency set runs an inner daemon.
+func usesDind(set []deps.Dep) bool {
+	return slices.ContainsFunc(set, func(d deps.Dep) bool { return d.Method == deps.MethodDocker && d.Mode == deps.DockerDind })
 }
 
 // union returns a with the elements of b it lacks, in order.

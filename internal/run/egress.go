@@ -16,6 +16,7 @@ import (
 
 	"github.com/moatsh/moat/internal/egress"
 	"github.com/moatsh/moat/internal/grant"
+	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/policy"
 	"github.com/moatsh/moat/internal/proxy"
@@ -230,13 +231,13 @@ func (e *CAFileError) Hint() string {
 }
 
 // proxyEnv is what the agent gets to use the proxy and trust its CA.
-func proxyEnv(token string, e *egressPlan) []string {
+func proxyEnv(token, relay string, e *egressPlan) []string {
 	url := fmt.Sprintf("http://%s:%s@%s:%d", proxyUser, token, proxyHost, proxyPort)
 	env := []string{
 		"HTTP_PROXY=" + url, "HTTPS_PROXY=" + url, "http_proxy=" + url, "https_proxy=" + url,
 		"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1",
 		"MOAT_PROXY_CA=" + agentCAPath, "MOAT_PROXY_PORT=" + strconv.Itoa(proxyPort),
-		"MOAT_PROXY_SOCKET=" + agentSocketDir + "/" + socketName, "MOAT_RELAY=" + agentRelayPath,
+		"MOAT_PROXY_SOCKET=" + agentSocketDir + "/" + socketName, "MOAT_RELAY=" + relay,
 		"SSL_CERT_FILE=" + systemBundle, "REQUESTS_CA_BUNDLE=" + systemBundle,
 		"CURL_CA_BUNDLE=" + systemBundle, "GIT_SSL_CAINFO=" + systemBundle,
 		"NODE_EXTRA_CA_CERTS=" + agentCAPath, "NODE_USE_ENV_PROXY=1",
@@ -289,9 +290,16 @@ func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *
 	spec.ExtraHosts = append(spec.ExtraHosts, proxyName+":127.0.0.1")
 	spec.Mounts = append(spec.Mounts,
 		runtime.Mount{Source: filepath.Join(m.caDir(), "ca.pem"), Target: agentCAPath, ReadOnly: true},
-		runtime.Mount{Source: sockDir, Target: agentSocketDir, ReadOnly: true},
-		runtime.Mount{Source: bin, Target: agentRelayPath, ReadOnly: true})
-	spec.Env = append(spec.Env, proxyEnv(token, e)...)
+		runtime.Mount{Source: sockDir, Target: agentSocketDir, ReadOnly: true})
+	relay := agentRelayPath
+	if usesDind(p.deps) {
+		// A run with a daemon in it gets no file of the host's moat: its
+		// image holds a copy of the binary (image.MoatPath).
+		relay = image.MoatPath
+	} else {
+		spec.Mounts = append(spec.Mounts, runtime.Mount{Source: bin, Target: agentRelayPath, ReadOnly: true})
+	}
+	spec.Env = append(spec.Env, proxyEnv(token, relay, e)...)
 	p.env = m.withoutProxyVars(p.env)
 	return ps, nil
 }

@@ -79,7 +79,15 @@ func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
 }
 
 func (m *Manager) ensureImage(ctx context.Context, p *plan, rebuild bool) (image.Result, error) {
-	return image.Ensure(ctx, m.Engine, image.Plan{Base: m.baseImage(), Deps: p.deps}, image.Options{
+	ip := image.Plan{Base: m.baseImage(), Deps: p.deps}
+	if image.NeedsMoat(p.deps) {
+		bin, err := m.proxyBinary()
+		if err != nil {
+			return image.Result{}, err
+		}
+		ip.Moat = bin
+	}
+	return image.Ensure(ctx, m.Engine, ip, image.Options{
 		Rebuild: rebuild,
 		Labels:  map[string]string{labels.Managed: "true", labels.Role: labels.RoleImage, labels.Version: m.Version},
 		OnEvent: m.OnBuild,
@@ -426,6 +434,7 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 		m.warnf("saving the logs of run %s: %v", r.ID, err)
 	}
 	m.record(r, audit.KindLogsSaved, digest.event(err), false)
+	m.saveDindLog(cctx, r)
 	// The sidecars stop (the proxy writes its last events) while the
 	// agent's container goes.
 	var wg sync.WaitGroup

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -110,6 +111,9 @@ func (d *Docker) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 	}
 	if spec.UnmaskSystemPaths {
 		host.MaskedPaths, host.ReadonlyPaths = []string{}, []string{}
+	}
+	for _, dev := range spec.Devices {
+		host.Devices = append(host.Devices, container.DeviceMapping{PathOnHost: dev, PathInContainer: dev, CgroupPermissions: "rwm"})
 	}
 	for _, v := range spec.Volumes {
 		host.Mounts = append(host.Mounts, mount.Mount{Type: mount.TypeVolume, Source: v.Name, Target: v.Target})
@@ -522,4 +526,46 @@ func (d *Docker) ListVolumes(ctx context.Context, label string) ([]ObjectInfo, e
 // RemoveVolume removes a volume.
 func (d *Docker) RemoveVolume(ctx context.Context, name string) error {
 	return mapErr(d.cli.VolumeRemove(ctx, name, true))
+}
+
+// CopyFileFrom reads a regular file from a container, running or not,
+// keeping at most its last limit bytes.
+func (d *Docker) CopyFileFrom(ctx context.Context, id, path string, limit int64) ([]byte, error) {
+	rc, _, err := d.cli.CopyFromContainer(ctx, id, path)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	defer rc.Close()
+	tr := tar.NewReader(rc)
+	hdr, err := tr.Next()
+	if err != nil {
+		return nil, fmt.Errorf("reading %s from container %s: %w", path, id, err)
+	}
+	if hdr.Typeflag != tar.TypeReg {
+		return nil, fmt.Errorf("reading %s from container %s: not a regular file", path, id)
+	}
+	return readTail(tr, limit)
+}
+
+// readTail reads r to its end, keeping only the last limit bytes.
+func readTail(r io.Reader, limit int64) ([]byte, error) {
+	var buf []byte
+	chunk := make([]byte, 64<<10)
+	for {
+		n, err := r.Read(chunk)
+		buf = append(buf, chunk[:n]...)
+		if int64(len(buf)) > 2*limit {
+			buf = append(buf[:0], buf[int64(len(buf))-limit:]...)
+		}
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	if int64(len(buf)) > limit {
+		buf = buf[int64(len(buf))-limit:]
+	}
+	return buf, nil
 }

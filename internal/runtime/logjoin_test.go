@@ -42,3 +42,22 @@ func TestJoinedLines(t *testing.T) {
 		}
 	}
 }
+
+func TestReadTail(t *testing.T) {
+	tests := []struct {
+		in    string
+		limit int64
+		want  string
+	}{
+		{"", 4, ""},
+		{"abc", 4, "abc"},
+		{"abcdef", 4, "cdef"},
+		{strings.Repeat("x", 200<<10) + "end", 3, "end"},
+	}
+	for _, tc := range tests {
+		got, err := readTail(strings.NewReader(tc.in), tc.limit)
+		if err != nil || string(got) != tc.want {
+			t.Errorf("readTail(%d bytes, %d) = %.10q, %v; want %q", len(tc.in), tc.limit, got, err, tc.want)
+		}
+	}
+}

@@ -45,6 +45,9 @@ type ContainerSpec struct {
 	// unmasked and writable (what a nested daemon needs).
 	SecurityOpt       []string
 	UnmaskSystemPaths bool
+	// Devices are host device nodes given to the container at the same
+	// path, readable and writable (such as /dev/net/tun).
+	Devices []string
 	// Volumes are named engine volumes mounted into the container.
 	Volumes []VolumeMount
 

@@ -26,6 +26,7 @@ import (
 	"github.com/moatsh/moat/internal/cmd/stop"
 	tracecmd "github.com/moatsh/moat/internal/cmd/trace"
 	trustcmd "github.com/moatsh/moat/internal/cmd/trust"
+	usernscmd "github.com/moatsh/moat/internal/cmd/userns"
 	"github.com/moatsh/moat/internal/cmd/version"
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/termtext"
@@ -64,6 +65,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		version.NewCmdVersion(f),
 		exitCodesTopic(),
 		proxycmd.NewCmdProxy(f),
+		usernscmd.NewCmdUsernsRun(),
 	)
 	argErrorsAreUsageErrors(cmd)
 	return cmd

@@ -1,0 +1,46 @@
+// Package userns implements the hidden 'moat userns-run', which moat-init
+// runs, from the copy of moat's binary in a docker:dind run's image, to
+// start the inner Docker daemon in a user namespace.
+package userns
+
+import (
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moatsh/moat/internal/userns"
+)
+
+// NewCmdUsernsRun builds the hidden 'userns-run' command.
+func NewCmdUsernsRun() *cobra.Command {
+	var o userns.Options
+	cmd := &cobra.Command{
+		Use:   "userns-run --uid UID --gid GID --sub-start N --sub-count N [--slirp] -- COMMAND [ARG]...",
+		Short: "Internal: run a command as root of a user namespace owned by an unprivileged user",
+		Long: `Run a command as uid 0 of a new user and mount namespace (and, with
+--slirp, network namespace) in which 0 is the host user UID:GID and
+1..N are the host ids from --sub-start. Run it as UID, holding only the
+CAP_SETUID and CAP_SETGID capabilities (ambient); it drops them as soon as
+the namespace's maps are written. It exits with the command's status.`,
+		Hidden: true,
+		Args:   cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			code, err := userns.Run(o, args)
+			if err != nil {
+				fmt.Fprintf(os.Stderr, "moat userns-run: %v\n", err)
+			}
+			os.Exit(code)
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.SetInterspersed(false)
+	fl.IntVar(&o.UID, "uid", 0, "host uid of the namespace's root")
+	fl.IntVar(&o.GID, "gid", 0, "host gid of the namespace's root")
+	fl.IntVar(&o.SubStart, "sub-start", 0, "first host id of the namespace's ids 1..N")
+	fl.IntVar(&o.SubCount, "sub-count", 0, "N, how many host ids the namespace's ids 1..N take")
+	fl.BoolVar(&o.Slirp, "slirp", false, "give the command its own network, connected to this one's loopback by slirp4netns")
+	fl.StringVar(&o.SlirpAPI, "slirp-api", "", "slirp4netns's API socket")
+	return cmd
+}
