@@ -5,7 +5,8 @@
 # machine does disturbs both alike. Three workloads: policy none (no proxy),
 # the default strict policy (proxy sidecar), and docker:dind to the inner
 # daemon answering. Prints median, mean, p90 and max per binary and the
-# ratio of medians and means (new/old).
+# ratio of medians and means (new/old). WORKLOADS="none strict" picks
+# some of the three.
 set -euo pipefail
 rev=${1:?usage: bench-compare.sh REV [ROUNDS]}
 rounds=${2:-10}
@@ -63,7 +64,7 @@ stats() { # file -> "median mean p90 max"
 		printf "%.0f %.0f %.0f %.0f", m, s/NR, p, a[NR] }'
 }
 
-for w in none strict dind; do
+for w in ${WORKLOADS:-none strict dind}; do
 	once old "$w" >/dev/null # warm: build the images
 	once new "$w" >/dev/null
 	: >"$work/t-old-$w"

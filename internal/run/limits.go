@@ -2,10 +2,15 @@ package run
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
+	"time"
 
 	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/fsutil"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
@@ -57,16 +62,64 @@ func defaultLimits(host runtime.HostResources) config.Limits {
 	return config.Limits{Memory: halfMiB, NanoCPUs: int64(host.CPUs) * 1e9, Pids: defaultPids}
 }
 
+// hostResources asks the engine what its machine has, at most once an
+// hour per engine: the answer (Docker's /info) costs about 9 ms, a few
+// percent of a warm run, and a machine's CPUs and memory rarely change.
 func (m *Manager) hostResources(ctx context.Context) (runtime.HostResources, error) {
 	hr, ok := m.Engine.(hostResourcer)
 	if !ok {
 		return runtime.HostResources{}, nil
 	}
+	cache := m.resourcesCache()
+	if host, ok := cache.get(m.now()); ok {
+		return host, nil
+	}
 	host, err := hr.HostResources(ctx)
 	if err != nil {
 		return host, fmt.Errorf("reading the engine's CPUs and memory: %w", err)
 	}
+	cache.put(host, m.now())
 	return host, nil
+}
+
+// resourcesTTL is how long an engine's CPUs and memory are taken as read.
+const resourcesTTL = time.Hour
+
+// resourcesCache keeps the engine's resources in the moat home, keyed by
+// the engine's address.
+type resourcesCache struct{ path, engine string }
+
+type cachedResources struct {
+	Engine string                `json:"engine"`
+	At     time.Time             `json:"at"`
+	Host   runtime.HostResources `json:"host"`
+}
+
+func (m *Manager) resourcesCache() resourcesCache {
+	engine := ""
+	if h, ok := m.Engine.(interface{ Host() string }); ok {
+		engine = h.Host()
+	}
+	return resourcesCache{path: filepath.Join(m.Store.Root, "engine.json"), engine: engine}
+}
+
+func (c resourcesCache) get(now time.Time) (runtime.HostResources, bool) {
+	data, err := os.ReadFile(c.path)
+	if err != nil {
+		return runtime.HostResources{}, false
+	}
+	var r cachedResources
+	if json.Unmarshal(data, &r) != nil || r.Engine != c.engine || now.Sub(r.At) > resourcesTTL || now.Before(r.At) || r.Host.CPUs <= 0 {
+		return runtime.HostResources{}, false
+	}
+	return r.Host, true
+}
+
+func (c resourcesCache) put(host runtime.HostResources, now time.Time) {
+	data, err := json.Marshal(cachedResources{Engine: c.engine, At: now, Host: host})
+	if err == nil && os.MkdirAll(filepath.Dir(c.path), 0o700) == nil {
+		fsutil.WriteFileAtomic(c.path, data, 0o600) // a cache: a failed write costs a lookup
+	}
 }
 
 func (m *Manager) configPath() string {

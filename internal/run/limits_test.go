@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/run/runtest"
@@ -87,5 +88,38 @@ func TestLimitsEvent(t *testing.T) {
 	}
 	if got := recordedLimits(&state.Limits{Memory: 1 << 30, CPUs: 0.5, Pids: 64}); got != "memory=1g cpus=0.5 pids=64" {
 		t.Errorf("recordedLimits: got %q", got)
+	}
+}
+
+// countingEngine counts how often the engine is asked its size.
+type countingEngine struct {
+	*runtest.Engine
+	asked *int
+}
+
+func (e countingEngine) HostResources(context.Context) (runtime.HostResources, error) {
+	*e.asked++
+	return runtime.HostResources{CPUs: 2, Memory: 4 << 30}, nil
+}
+
+// The engine's size is read at most once an hour: /info costs a few
+// percent of a warm run.
+func TestHostResourcesCached(t *testing.T) {
+	m, eng := newTestManager(t)
+	asked := 0
+	m.Engine = countingEngine{Engine: eng, asked: &asked}
+	now := time.Now()
+	m.Now = func() time.Time { return now }
+	for range 3 {
+		if _, err := m.hostResources(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if asked != 1 {
+		t.Fatalf("asked the engine %d times in three runs, want once", asked)
+	}
+	now = now.Add(resourcesTTL + time.Minute)
+	if host, _ := m.hostResources(context.Background()); asked != 2 || host.CPUs != 2 {
+		t.Fatalf("after the TTL: asked %d times (want 2), got %+v", asked, host)
 	}
 }
