@@ -434,11 +434,13 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 		m.warnf("saving the logs of run %s: %v", r.ID, err)
 	}
 	m.record(r, audit.KindLogsSaved, digest.event(err), false)
-	m.saveDindLog(cctx, r)
 	// The sidecars stop (the proxy writes its last events) while the
-	// agent's container goes.
+	// agent's container gives up its inner daemon's log and goes.
 	var wg sync.WaitGroup
 	wg.Go(func() { m.removeSidecars(cctx, r) })
+	if owned == nil {
+		m.saveDindLog(cctx, r)
+	}
 	if !r.Keep && owned == nil {
 		m.removeAgentContainer(cctx, r)
 	}
