@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -94,19 +95,48 @@ func writeTable(w io.Writer, runs []*state.Run, tty bool, now time.Time) error {
 		t := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		tw, flush = t, t.Flush
 	}
-	fmt.Fprintln(tw, strings.Join([]string{"RUN ID", "NAME", "STATE", "CREATED", "COMMAND", "WORKSPACE"}, "\t"))
+	header := []string{"RUN ID", "NAME", "STATE", "CREATED", "COMMAND", "WORKSPACE"}
+	caches := slices.ContainsFunc(runs, func(r *state.Run) bool { return cacheOrigin(r) != "" })
+	if caches {
+		header = append(header, "CACHE")
+	}
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range runs {
 		created := r.CreatedAt.UTC().Format(time.RFC3339)
 		cmd := termtext.Field(strings.Join(r.Command, " "))
 		if tty {
 			created, cmd = ago(now.Sub(r.CreatedAt)), shorten(cmd, 30)
 		}
-		fmt.Fprintln(tw, strings.Join([]string{r.ID, termtext.Field(r.Name), describeState(r), created, cmd, termtext.Field(r.Workspace)}, "\t"))
+		row := []string{r.ID, termtext.Field(r.Name), describeState(r), created, cmd, termtext.Field(r.Workspace)}
+		if caches {
+			origin := cacheOrigin(r)
+			if origin == "" {
+				origin = "-"
+			}
+			row = append(row, origin)
+		}
+		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	if flush != nil {
 		return flush()
 	}
 	return nil
+}
+
+// cacheOrigin says where the run's kept cache came from: the run that
+// created it and the approved sandbox it is keyed by ("" when the run has
+// none).
+func cacheOrigin(r *state.Run) string {
+	var out []string
+	for _, v := range r.Volumes {
+		if v.Keep && v.CreatedBy != "" {
+			out = append(out, fmt.Sprintf("%s from run %s, config %.12s", termtext.Field(v.Name), termtext.Field(v.CreatedBy), termtext.Field(v.ConfigDigest)))
+		}
+	}
+	if len(out) == 0 {
+		return ""
+	}
+	return strings.Join(out, "; ")
 }
 
 func describeState(r *state.Run) string {

@@ -106,3 +106,21 @@ func TestWriteTableHostileFields(t *testing.T) {
 func isControl(r rune) bool {
 	return r < 0x20 && r != '\t' && r != '\n' || r == 0x7f || r >= 0x80 && r <= 0x9f
 }
+
+// A run with a kept cache shows where the cache came from.
+func TestWriteTableCacheOrigin(t *testing.T) {
+	now := time.Date(2026, 12, 5, 12, 0, 0, 0, time.UTC)
+	runs := []*state.Run{
+		{ID: "aaa", Name: "cached", Status: state.Exited, CreatedAt: now, Command: []string{"true"}, Workspace: "/w",
+			Volumes: []state.Volume{{Name: "moat-dind-cache-ns-1", Keep: true, CreatedBy: "bbb", ConfigDigest: "0123456789abcdef"}}},
+		{ID: "ccc", Name: "plain", Status: state.Exited, CreatedAt: now, Command: []string{"true"}, Workspace: "/w"},
+	}
+	var buf bytes.Buffer
+	if err := writeTable(&buf, runs, false, now); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if !strings.HasSuffix(lines[0], "\tCACHE") || !strings.HasSuffix(lines[1], "\tmoat-dind-cache-ns-1 from run bbb, config 0123456789ab") || !strings.HasSuffix(lines[2], "\t-") {
+		t.Fatalf("got\n%s", buf.String())
+	}
+}
