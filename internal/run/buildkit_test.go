@@ -32,6 +32,17 @@ type volumeFake struct {
 	volumes  []string
 	probeErr error
 	execs    [][]string
+	copies   map[string][]runtime.CopyFile // by container
+}
+
+func (v *volumeFake) CopyFilesTo(_ context.Context, id string, files []runtime.CopyFile) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.copies == nil {
+		v.copies = map[string][]runtime.CopyFile{}
+	}
+	v.copies[id] = append(v.copies[id], files...)
+	return nil
 }
 
 func (v *volumeFake) Exec(_ context.Context, id string, cmd []string) (int, []byte, error) {
@@ -161,11 +172,31 @@ func TestBuildkitSidecarJoinsTheAgent(t *testing.T) {
 	if bk.Network != want || bk.PidMode != want || bk.AutoRemove {
 		t.Fatalf("sidecar network %q pid %q autoremove %v: want the agent's namespaces, kept for its output until moat removes it", bk.Network, bk.PidMode, bk.AutoRemove)
 	}
-	if !slices.Contains(bk.CapAdd, "SYS_ADMIN") || !slices.Contains(bk.CapDrop, "ALL") || bk.Image != "sha256:"+DefaultBuildkitImage {
+	if !slices.Equal(bk.CapAdd, []string{"CHOWN", "SETGID", "SETPCAP", "SETUID", "SYS_ADMIN"}) || !slices.Equal(bk.CapDrop, []string{"ALL"}) ||
+		bk.Image != "sha256:"+DefaultBuildkitImage {
 		t.Fatalf("sidecar caps +%v -%v image %s", bk.CapAdd, bk.CapDrop, bk.Image)
+	}
+	if bk.UnmaskSystemPaths || len(bk.SecurityOpt) != 1 || !strings.HasPrefix(bk.SecurityOpt[0], "seccomp={") {
+		t.Errorf("sidecar: unmasked %v, security options %.60q; want Docker's masks and moat's seccomp profile", bk.UnmaskSystemPaths, bk.SecurityOpt)
 	}
 	if len(bk.Mounts) != 0 {
 		t.Errorf("sidecar mounts %v: nothing from the host may be mounted", bk.Mounts)
+	}
+	if len(bk.Entrypoint) < 2 || bk.Entrypoint[0] != buildkitHelper || bk.Entrypoint[1] != "userns-run" ||
+		!slices.Contains(bk.Entrypoint, "--setup") || bk.Entrypoint[len(bk.Entrypoint)-1] != "--" || bk.Cmd[0] != "buildkitd" {
+		t.Errorf("sidecar entrypoint %v cmd %v: want moat's helper starting buildkitd in a user namespace", bk.Entrypoint, bk.Cmd)
+	}
+	var copied []string
+	for _, files := range vf.copies {
+		for _, f := range files {
+			copied = append(copied, f.Path)
+			if f.Source != m.ProxyBinary || f.Mode != 0o755 {
+				t.Errorf("copied %s from %q mode %o, want moat's static binary, 0755", f.Path, f.Source, f.Mode)
+			}
+		}
+	}
+	if !slices.Equal(copied, []string{buildkitHelper}) {
+		t.Errorf("copied into the sidecar %v, want only the helper %s", copied, buildkitHelper)
 	}
 	if len(bk.Volumes) != 1 || !slices.Contains(vf.volumes, bk.Volumes[0].Name) {
 		t.Fatalf("sidecar volumes %v, created %v", bk.Volumes, vf.volumes)
