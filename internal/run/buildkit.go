@@ -326,6 +326,8 @@ func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Ru
 		return fmt.Errorf("creating the BuildKit sidecar: %w", err)
 	}
 	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
+	// ready_after_ms counts the copy: it is part of the sidecar's start.
+	start := time.Now()
 	if err := m.Engine.(fileCopier).CopyFilesTo(ctx, id, files); err != nil {
 		return fmt.Errorf("copying moat's helper into the BuildKit sidecar: %w", err)
 	}
@@ -352,7 +354,6 @@ func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Ru
 	// daemon, and the sidecar starts on a machine busy starting it. A run
 	// whose daemon fails ends meanwhile, and its own error is reported.
 	timeout := max(p.cfg.Docker.ReadyTimeout, buildkitReadyFloor)
-	start := time.Now()
 	if err := m.waitBuildkit(ctx, id, timeout); err != nil {
 		return err
 	}

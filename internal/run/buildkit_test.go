@@ -236,3 +236,32 @@ func TestBuildkitOff(t *testing.T) {
 		t.Fatalf("buildkit: false still made %d sidecars or BUILDKIT_HOST", n)
 	}
 }
+
+func TestBuildkitConfigIsCopiedNotPassed(t *testing.T) {
+	m, vf := newBuildkitManager(t, nil)
+	vf.AddImage(DefaultBuildkitImage)
+	ws := writeWorkspace(t, "dependencies: [docker:dind]\ndocker: {insecure_registries: [\"registry.test:5000\"]}\n")
+	if _, err := m.Run(context.Background(), Options{Workspace: ws, Detach: true, Command: []string{"sleep"}}); err != nil {
+		t.Fatal(err)
+	}
+	bk := specsByRole(vf.Engine, "buildkit")[0]
+	if i := slices.Index(bk.Cmd, "--config"); i < 0 || i+1 >= len(bk.Cmd) || bk.Cmd[i+1] != buildkitConfigDoc {
+		t.Errorf("buildkitd's command %v, want --config %s", bk.Cmd, buildkitConfigDoc)
+	}
+	var conf string
+	for _, files := range vf.copies {
+		for _, f := range files {
+			if f.Path == buildkitConfigDoc {
+				conf = string(f.Data)
+			}
+		}
+	}
+	if !strings.Contains(conf, `[registry."registry.test:5000"]`) || !strings.Contains(conf, "http = true") {
+		t.Errorf("copied configuration %q, want the registry over HTTP", conf)
+	}
+	for _, kv := range bk.Env {
+		if strings.Contains(kv, "registry.test") {
+			t.Errorf("sidecar environment %q: the configuration is a copied file", kv)
+		}
+	}
+}
