@@ -219,9 +219,12 @@ func (m *Manager) buildkitVolume(ctx context.Context, r *state.Run, p *plan, und
 }
 
 // BuildkitCacheVolume is the name of a workspace's BuildKit cache volume
-// under an approved sandbox (its digest).
+// under an approved sandbox (its digest). "ns": the state of a buildkitd in
+// a user namespace; a cache an older moat left (owned by host root,
+// unreadable to the namespaced daemon) is not reused, and 'moat clean
+// --caches' removes it.
 func BuildkitCacheVolume(workspace, digest string) string {
-	return cacheVolumeName("moat-buildkit-cache-", workspace, digest)
+	return cacheVolumeName("moat-buildkit-cache-ns-", workspace, digest)
 }
 
 // buildkitSpec describes the sidecar: the BuildKit image's daemon, started
