@@ -119,9 +119,9 @@ type fileCopier interface {
 	CopyFilesTo(ctx context.Context, id string, files []runtime.CopyFile) error
 }
 
-// execEngine runs a command in a running container.
+// execEngine runs a command in a running container, as user "uid:gid".
 type execEngine interface {
-	Exec(ctx context.Context, id string, cmd []string) (int, []byte, error)
+	Exec(ctx context.Context, id, user string, cmd []string) (int, []byte, error)
 }
 
 func (buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
@@ -357,7 +357,7 @@ func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Ru
 	// daemon, and the sidecar starts on a machine busy starting it. A run
 	// whose daemon fails ends meanwhile, and its own error is reported.
 	timeout := max(p.cfg.Docker.ReadyTimeout, buildkitReadyFloor)
-	if err := m.waitBuildkit(ctx, id, timeout); err != nil {
+	if err := m.waitBuildkit(ctx, id, fmt.Sprintf("%d:%d", p.uid, p.gid), timeout); err != nil {
 		return err
 	}
 	m.record(r, audit.KindSidecarReady, map[string]string{"role": labels.RoleBuildkit, "container_id": id,
@@ -366,15 +366,17 @@ func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Ru
 }
 
 // waitBuildkit asks the daemon for its workers, with the image's own
-// BuildKit client run in the sidecar through the engine, until it answers,
-// the sidecar dies, or timeout passes.
-func (m *Manager) waitBuildkit(ctx context.Context, id string, timeout time.Duration) error {
+// BuildKit client run in the sidecar through the engine as user (the
+// agent's: the engine gives it no capability, where the container's root
+// would hold the helper's), until it answers, the sidecar dies, or timeout
+// passes.
+func (m *Manager) waitBuildkit(ctx context.Context, id, user string, timeout time.Duration) error {
 	ex := m.Engine.(execEngine)
 	probe := []string{"buildctl", "--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort), "debug", "workers"}
 	deadline := time.Now().Add(timeout)
 	for {
 		pctx, cancel := context.WithTimeout(ctx, buildkitProbeTimeout)
-		code, out, err := ex.Exec(pctx, id, probe)
+		code, out, err := ex.Exec(pctx, id, user, probe)
 		cancel()
 		if err == nil && code == 0 && len(bytes.TrimSpace(out)) > 0 {
 			return nil

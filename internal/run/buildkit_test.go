@@ -28,11 +28,12 @@ func mustConfig(t *testing.T, yaml string) *config.Config {
 // it, and exec, which answers the sidecar's readiness probe with probeErr.
 type volumeFake struct {
 	*runtest.Engine
-	mu       sync.Mutex
-	volumes  []string
-	probeErr error
-	execs    [][]string
-	copies   map[string][]runtime.CopyFile // by container
+	mu        sync.Mutex
+	volumes   []string
+	probeErr  error
+	execs     [][]string
+	execUsers []string
+	copies    map[string][]runtime.CopyFile // by container
 }
 
 func (v *volumeFake) CopyFilesTo(_ context.Context, id string, files []runtime.CopyFile) error {
@@ -45,10 +46,11 @@ func (v *volumeFake) CopyFilesTo(_ context.Context, id string, files []runtime.C
 	return nil
 }
 
-func (v *volumeFake) Exec(_ context.Context, id string, cmd []string) (int, []byte, error) {
+func (v *volumeFake) Exec(_ context.Context, id, user string, cmd []string) (int, []byte, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.execs = append(v.execs, cmd)
+	v.execUsers = append(v.execUsers, user)
 	if v.probeErr != nil {
 		return 1, []byte(v.probeErr.Error()), nil
 	}
@@ -203,6 +205,9 @@ func TestBuildkitSidecarJoinsTheAgent(t *testing.T) {
 	}
 	if len(vf.execs) == 0 || vf.execs[0][0] != "buildctl" || !slices.Contains(vf.execs[0], "workers") {
 		t.Fatalf("probes %v, want the image's buildctl listing the workers", vf.execs)
+	}
+	if u, g, _ := strings.Cut(vf.execUsers[0], ":"); u == "" || u == "0" || g == "" || strings.Trim(u+g, "0123456789") != "" {
+		t.Errorf("probe run as %q, want the agent's uid:gid (no capability), not the container's root", vf.execUsers[0])
 	}
 	if !slices.ContainsFunc(res.Run.Privileges, func(p state.Privilege) bool { return strings.Contains(p.Reason, "BuildKit") }) {
 		t.Fatalf("privileges %+v lack the sidecar's", res.Run.Privileges)

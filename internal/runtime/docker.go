@@ -177,11 +177,12 @@ func (d *Docker) WaitContainer(ctx context.Context, id string) (int, error) {
 	}
 }
 
-// Exec runs cmd in a running container and returns its exit code and its
-// combined output. Ending ctx abandons the command (the engine may let it
-// finish) and returns ctx's error.
-func (d *Docker) Exec(ctx context.Context, id string, cmd []string) (int, []byte, error) {
-	ex, err := d.cli.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+// Exec runs cmd in a running container, as user ("uid:gid"; the
+// container's user if empty), and returns its exit code and its combined
+// output. Ending ctx abandons the command (the engine may let it finish)
+// and returns ctx's error.
+func (d *Docker) Exec(ctx context.Context, id, user string, cmd []string) (int, []byte, error) {
+	ex, err := d.cli.ContainerExecCreate(ctx, id, container.ExecOptions{User: user, Cmd: cmd, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return -1, nil, mapErr(err)
 	}
