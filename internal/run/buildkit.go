@@ -257,6 +257,9 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan) (runtime.ContainerSpec, er
 		Entrypoint: []string{buildkitHelper, "userns-run", "--uid", strconv.Itoa(p.uid), "--gid", strconv.Itoa(p.gid),
 			"--sub-start", strconv.Itoa(dindSubStart), "--sub-count", strconv.Itoa(dindSubCount),
 			"--setup", buildkitSetupDir, "--own", buildkitStateDir, "--own", buildkitRunDir, "--"},
+		// The helper starts as the container's root whatever the
+		// image's USER says (a rootless BuildKit image's, say).
+		User:    "0:0",
 		Cmd:     cmd,
 		Env:     env,
 		Labels:  m.runLabels(r, labels.RoleBuildkit),

@@ -188,6 +188,9 @@ func TestBuildkitSidecarJoinsTheAgent(t *testing.T) {
 		!slices.Contains(bk.Entrypoint, "--setup") || bk.Entrypoint[len(bk.Entrypoint)-1] != "--" || bk.Cmd[0] != "buildkitd" {
 		t.Errorf("sidecar entrypoint %v cmd %v: want moat's helper starting buildkitd in a user namespace", bk.Entrypoint, bk.Cmd)
 	}
+	if bk.User != "0:0" {
+		t.Errorf("sidecar user %q, want the container's root for the helper, whatever the image's USER", bk.User)
+	}
 	var copied []string
 	for _, files := range vf.copies {
 		for _, f := range files {
