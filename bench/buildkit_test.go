@@ -62,6 +62,7 @@ func BenchmarkBuildkit(b *testing.B) {
 	}
 	b.StopTimer()
 	ready := sidecarReadyTimes(b, mgr)
+	b.Logf("sidecar start to ready, every run: %v", ready)
 	bk := `buildctl build --frontend dockerfile.v0 --local context=. --local dockerfile=. --output type=docker,name=bk:1 2>/dev/null | docker load >/dev/null`
 	inner := `DOCKER_BUILDKIT=0 docker build -q -t inner:1 . >/dev/null`
 	script := bk + " && " + inner + " && " + timed("bk", bk) + " && " + timed("inner", inner)

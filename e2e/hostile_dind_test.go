@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,26 +77,7 @@ func TestHostileDindInnerRoot(t *testing.T) {
 			`--security-opt systempaths=unconfined -v /workspace:/w -v /ro:/ro tiny:1 sh /w/attacks.sh %d %d`, major, minor),
 	}, " && "))
 	mustContain(t, "stdout", res.stdout, "attacks-done")
-	results := map[string]string{}
-	for _, l := range strings.Split(res.stdout, "\n") {
-		if rest, ok := strings.CutPrefix(l, "RESULT "); ok {
-			name, verdict, _ := strings.Cut(rest, ": ")
-			results[name] = verdict
-		}
-	}
-	for _, name := range []string{"core_pattern", "thp", "release_agent", "remount_ro", "mknod", "sysrq", "uevent_helper"} {
-		v, ok := results[name]
-		switch {
-		case !ok:
-			t.Errorf("attack %s reported nothing:\n%s", name, res)
-		case strings.HasPrefix(v, "absent:"):
-			t.Logf("attack %s NOT TESTED on this kernel: %s", name, strings.TrimPrefix(v, "absent: "))
-		case !strings.HasPrefix(v, "blocked:"):
-			t.Errorf("attack %s from an inner container worked: %s", name, v)
-		default:
-			t.Logf("attack %s %s", name, v)
-		}
-	}
+	checkAttacks(t, res, "an inner container", "core_pattern", "thp", "release_agent", "remount_ro", "mknod", "sysrq", "uevent_helper")
 	if got := readHost(t, "/proc/sys/kernel/core_pattern"); got != corePattern {
 		t.Errorf("the host's core_pattern changed from %q to %q", corePattern, got)
 	}
@@ -145,29 +125,7 @@ func TestHostileDindContainer(t *testing.T) {
 	t.Cleanup(func() { e.run("stop", name) })
 	c := inspectRole(t, r.ID, "agent")
 	hc := c.HostConfig
-	want := []string{"CAP_CHOWN", "CAP_KILL", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_ADMIN"}
-	got := slices.Sorted(slices.Values(hc.CapAdd))
-	for i := range got {
-		got[i] = "CAP_" + strings.TrimPrefix(got[i], "CAP_")
-	}
-	if hc.Privileged || !slices.Equal(hc.CapDrop, []string{"ALL"}) || !slices.Equal(got, want) {
-		t.Errorf("agent container: privileged %v, drop %v, add %v; want drop [ALL], add %v", hc.Privileged, hc.CapDrop, got, want)
-	}
-	var seccomp bool
-	for _, o := range hc.SecurityOpt {
-		if strings.Contains(o, "unconfined") {
-			t.Errorf("agent container security option %q", o)
-		}
-		if strings.HasPrefix(o, "seccomp=") && strings.Contains(o, "SCMP_ACT_ERRNO") {
-			seccomp = true
-		}
-	}
-	if !seccomp {
-		t.Errorf("agent container has no seccomp profile of moat's: %v", hc.SecurityOpt)
-	}
-	if len(hc.MaskedPaths) == 0 || len(hc.ReadonlyPaths) == 0 || !slices.Contains(hc.ReadonlyPaths, "/proc/sys") {
-		t.Errorf("agent container: masked paths %v, read-only paths %v; want Docker's", hc.MaskedPaths, hc.ReadonlyPaths)
-	}
+	checkConfined(t, "agent container", c, []string{"CAP_CHOWN", "CAP_KILL", "CAP_SETGID", "CAP_SETPCAP", "CAP_SETUID", "CAP_SYS_ADMIN"})
 	if len(hc.Devices) != 1 || !strings.Contains(string(hc.Devices[0]), "/dev/net/tun") {
 		t.Errorf("agent container devices %s, want only /dev/net/tun", hc.Devices)
 	}

@@ -42,22 +42,24 @@ var buildkitReadyFloor = DefaultDindReadyTimeout
 // buildkitProbeTimeout bounds one readiness probe.
 const buildkitProbeTimeout = 5 * time.Second
 
-// buildkitEntry is the sidecar's entrypoint, a shell script, so that any
-// image of the daemon works as it is and nothing of moat's is mounted: it
-// makes /sys and
-// the cgroup mounts writable for the runc worker (the container has
-// SYS_ADMIN for this), writes the daemon's configuration from the
-// environment, and executes the daemon.
-const buildkitEntry = `for d in /sys /sys/fs/cgroup /sys/fs/cgroup/*; do
-	[ -d "$d" ] && { mount -o remount,rw,bind "$d" "$d" 2>/dev/null || mount -o remount,rw "$d" 2>/dev/null; }
-done
-if [ -n "$MOAT_BUILDKITD_TOML" ]; then mkdir -p /etc/buildkit && printf '%s' "$MOAT_BUILDKITD_TOML" >/etc/buildkit/buildkitd.toml; fi
-exec "$@"`
+// The sidecar's image is the user's, as it is: moat copies its own binary
+// into the container before it starts (nothing of the host is mounted)
+// and starts buildkitd through it, as root of a user namespace whose root
+// is the agent's user on the host (moat userns-run, as for docker:dind's
+// inner daemon, but in the run's network namespace: buildkitd listens on
+// the run's loopback and build steps use the run's network, as before).
+const (
+	buildkitHelper    = "/usr/local/lib/moat-buildkit/moat"
+	buildkitConfigDoc = "/usr/local/lib/moat-buildkit/buildkitd.toml"
+	buildkitRunDir    = "/run/buildkit"
+	buildkitSetupDir  = "/run/moat-userns"
+)
 
 // buildkitPrivileges describes the sidecar for the run's record and audit
 // log.
-const buildkitPrivileges = "capabilities SYS_ADMIN, NET_ADMIN and Docker's defaults; seccomp, AppArmor and /proc, /sys masks lifted; " +
-	"shares the agent's network and PID namespaces (no network of its own); no host socket or host directory"
+const buildkitPrivileges = "capabilities CHOWN, SETUID, SETGID, SETPCAP and SYS_ADMIN for moat's helper, which starts buildkitd " +
+	"as root of a user namespace that is the agent's user on the host and then holds none; a seccomp profile; Docker's /proc and /sys masks; " +
+	"shares the agent's network and PID namespaces (no network of its own); no host socket, file or directory"
 
 // imagePuller is an engine that can pull an image it lacks.
 type imagePuller interface {
@@ -112,15 +114,27 @@ func (m *Manager) buildkitImage() string {
 	return DefaultBuildkitImage
 }
 
-// execEngine runs a command in a running container.
+// fileCopier puts files into a container before it starts.
+type fileCopier interface {
+	CopyFilesTo(ctx context.Context, id string, files []runtime.CopyFile) error
+}
+
+// execEngine runs a command in a running container, as user "uid:gid".
 type execEngine interface {
-	Exec(ctx context.Context, id string, cmd []string) (int, []byte, error)
+	Exec(ctx context.Context, id, user string, cmd []string) (int, []byte, error)
 }
 
 func (buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
 	if _, ok := m.Engine.(execEngine); !ok {
 		return &runtime.UnsupportedError{Feature: "the BuildKit sidecar", Engine: "this container runtime",
 			Reason: "it cannot run commands in a container", Remedy: "Turn the sidecar off with docker: {buildkit: false}."}
+	}
+	if _, ok := m.Engine.(fileCopier); !ok {
+		return &runtime.UnsupportedError{Feature: "the BuildKit sidecar", Engine: "this container runtime",
+			Reason: "it cannot copy files into a container", Remedy: "Turn the sidecar off with docker: {buildkit: false}."}
+	}
+	if _, err := m.proxyBinary(); err != nil {
+		return err
 	}
 	img := m.buildkitImage()
 	id, err := m.Engine.ImageID(ctx, img)
@@ -205,40 +219,72 @@ func (m *Manager) buildkitVolume(ctx context.Context, r *state.Run, p *plan, und
 }
 
 // BuildkitCacheVolume is the name of a workspace's BuildKit cache volume
-// under an approved sandbox (its digest).
+// under an approved sandbox (its digest). "ns": the state of a buildkitd in
+// a user namespace; a cache an older moat left (owned by host root,
+// unreadable to the namespaced daemon) is not reused, and 'moat clean
+// --caches' removes it.
 func BuildkitCacheVolume(workspace, digest string) string {
-	return cacheVolumeName("moat-buildkit-cache-", workspace, digest)
+	return cacheVolumeName("moat-buildkit-cache-ns-", workspace, digest)
 }
 
 // buildkitSpec describes the sidecar: the BuildKit image's daemon, started
-// through moat's own binary (which makes the cgroup mounts writable for
-// its runc worker), in the agent's network and PID namespaces, so it ends
-// with the agent and the agent reaches it on loopback.
-func (m *Manager) buildkitSpec(r *state.Run, p *plan) runtime.ContainerSpec {
-	env := []string{}
+// through the copy of moat's binary (buildkitFiles), in the agent's network
+// and PID namespaces, so it ends with the agent and the agent reaches it on
+// loopback. The helper gives the daemon its state volume and run
+// directory, mounts a fresh proc and sysfs for it in a private mount
+// namespace, becomes the agent's user with only CAP_SETUID and CAP_SETGID,
+// maps a user namespace (0 is that user, 1..65535 are host ids from
+// 100000), drops every capability and sets no_new_privs, and starts
+// buildkitd as root of the namespace.
+func (m *Manager) buildkitSpec(r *state.Run, p *plan) (runtime.ContainerSpec, error) {
+	env := []string{"XDG_RUNTIME_DIR=" + buildkitRunDir}
 	if p.egress != nil && p.egress.token != "" {
 		url := fmt.Sprintf("http://%s:%s@127.0.0.1:%d", proxyUser, p.egress.token, proxyPort)
 		env = append(env, "HTTP_PROXY="+url, "HTTPS_PROXY="+url, "http_proxy="+url, "https_proxy="+url,
 			"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1")
 	}
-	if regs := p.cfg.Docker.InsecureRegistries; len(regs) > 0 {
-		env = append(env, "MOAT_BUILDKITD_TOML="+string(buildkitConfig(regs)))
+	cmd := []string{"buildkitd", "--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort),
+		"--root", buildkitStateDir, "--oci-worker-net=host"}
+	if len(p.cfg.Docker.InsecureRegistries) > 0 {
+		cmd = append(cmd, "--config", buildkitConfigDoc)
+	}
+	secOpt, err := dindSecurityOpt()
+	if err != nil {
+		return runtime.ContainerSpec{}, err
 	}
 	return runtime.ContainerSpec{
 		Name: "moat-" + r.ID + "-buildkit", Image: p.buildkitImageID,
-		Entrypoint: []string{"/bin/sh", "-c", buildkitEntry, "buildkit-entry"},
-		Cmd: []string{"buildkitd", "--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort),
-			"--root", buildkitStateDir, "--oci-worker-net=host"},
+		Entrypoint: []string{buildkitHelper, "userns-run", "--uid", strconv.Itoa(p.uid), "--gid", strconv.Itoa(p.gid),
+			"--sub-start", strconv.Itoa(dindSubStart), "--sub-count", strconv.Itoa(dindSubCount),
+			"--setup", buildkitSetupDir, "--own", buildkitStateDir, "--own", buildkitRunDir, "--"},
+		// The helper starts as the container's root whatever the
+		// image's USER says (a rootless BuildKit image's, say).
+		User:    "0:0",
+		Cmd:     cmd,
 		Env:     env,
 		Labels:  m.runLabels(r, labels.RoleBuildkit),
 		Volumes: []runtime.VolumeMount{{Name: p.buildkitVolume, Target: buildkitStateDir}},
-		CapDrop: []string{"ALL"}, CapAdd: buildkitCapabilities, SecurityOpt: buildkitSecurityOpt, UnmaskSystemPaths: true,
+		CapDrop: []string{"ALL"}, CapAdd: buildkitCapabilities, SecurityOpt: secOpt,
 		// Not auto-removed: a daemon that dies keeps its output for the
 		// error, and finish saves it before removing the sidecar.
 		Network: "container:" + r.ContainerID, PidMode: "container:" + r.ContainerID,
 		// The agent's limits, in its own cgroup.
 		Memory: p.limits.Memory, NanoCPUs: p.limits.NanoCPUs, PidsLimit: p.limits.Pids,
+	}, nil
+}
+
+// buildkitFiles are what moat copies into the sidecar before it starts:
+// its static binary, the helper, and the daemon's configuration if any.
+func (m *Manager) buildkitFiles(p *plan) ([]runtime.CopyFile, error) {
+	bin, err := m.proxyBinary()
+	if err != nil {
+		return nil, err
 	}
+	files := []runtime.CopyFile{{Path: buildkitHelper, Mode: 0o755, Source: bin}}
+	if regs := p.cfg.Docker.InsecureRegistries; len(regs) > 0 {
+		files = append(files, runtime.CopyFile{Path: buildkitConfigDoc, Mode: 0o644, Data: buildkitConfig(regs)})
+	}
+	return files, nil
 }
 
 // buildkitConfig is the daemon's configuration: the registries it may
@@ -273,18 +319,31 @@ func (e *BuildkitError) Hint() string {
 // startSidecar creates and starts the BuildKit sidecar once the agent's
 // container runs, and waits until the daemon lists its workers.
 func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) error {
-	spec := m.buildkitSpec(r, p)
+	spec, err := m.buildkitSpec(r, p)
+	if err != nil {
+		return err
+	}
+	files, err := m.buildkitFiles(p)
+	if err != nil {
+		return err
+	}
 	id, err := m.Engine.CreateContainer(ctx, spec)
 	if err != nil {
 		return fmt.Errorf("creating the BuildKit sidecar: %w", err)
 	}
 	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
+	// ready_after_ms counts the copy: it is part of the sidecar's start.
+	start := time.Now()
+	if err := m.Engine.(fileCopier).CopyFilesTo(ctx, id, files); err != nil {
+		return fmt.Errorf("copying moat's helper into the BuildKit sidecar: %w", err)
+	}
 	// The sidecar's privileges are the run's, not the agent container's:
 	// recorded once it exists, after the agent's container.created.
 	r.Privileges = append(r.Privileges, state.Privilege{
 		What:   "BuildKit sidecar: " + buildkitPrivileges,
 		Reason: "docker:dind (BuildKit)",
-		Effect: "builds the agent asks for run as root with broad power over the sidecar's container; not a boundary against the kernel",
+		Effect: "buildkitd and the build steps the agent asks for run as root of a user namespace that is the agent's user on the host; " +
+			"they are not a boundary against a kernel bug in user namespaces",
 	})
 	if err := m.Store.Save(r); err != nil {
 		return err
@@ -301,8 +360,7 @@ func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Ru
 	// daemon, and the sidecar starts on a machine busy starting it. A run
 	// whose daemon fails ends meanwhile, and its own error is reported.
 	timeout := max(p.cfg.Docker.ReadyTimeout, buildkitReadyFloor)
-	start := time.Now()
-	if err := m.waitBuildkit(ctx, id, timeout); err != nil {
+	if err := m.waitBuildkit(ctx, id, fmt.Sprintf("%d:%d", p.uid, p.gid), timeout); err != nil {
 		return err
 	}
 	m.record(r, audit.KindSidecarReady, map[string]string{"role": labels.RoleBuildkit, "container_id": id,
@@ -311,15 +369,17 @@ func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Ru
 }
 
 // waitBuildkit asks the daemon for its workers, with the image's own
-// BuildKit client run in the sidecar through the engine, until it answers,
-// the sidecar dies, or timeout passes.
-func (m *Manager) waitBuildkit(ctx context.Context, id string, timeout time.Duration) error {
+// BuildKit client run in the sidecar through the engine as user (the
+// agent's: the engine gives it no capability, where the container's root
+// would hold the helper's), until it answers, the sidecar dies, or timeout
+// passes.
+func (m *Manager) waitBuildkit(ctx context.Context, id, user string, timeout time.Duration) error {
 	ex := m.Engine.(execEngine)
 	probe := []string{"buildctl", "--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort), "debug", "workers"}
 	deadline := time.Now().Add(timeout)
 	for {
 		pctx, cancel := context.WithTimeout(ctx, buildkitProbeTimeout)
-		code, out, err := ex.Exec(pctx, id, probe)
+		code, out, err := ex.Exec(pctx, id, user, probe)
 		cancel()
 		if err == nil && code == 0 && len(bytes.TrimSpace(out)) > 0 {
 			return nil

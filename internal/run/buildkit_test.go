@@ -28,16 +28,29 @@ func mustConfig(t *testing.T, yaml string) *config.Config {
 // it, and exec, which answers the sidecar's readiness probe with probeErr.
 type volumeFake struct {
 	*runtest.Engine
-	mu       sync.Mutex
-	volumes  []string
-	probeErr error
-	execs    [][]string
+	mu        sync.Mutex
+	volumes   []string
+	probeErr  error
+	execs     [][]string
+	execUsers []string
+	copies    map[string][]runtime.CopyFile // by container
 }
 
-func (v *volumeFake) Exec(_ context.Context, id string, cmd []string) (int, []byte, error) {
+func (v *volumeFake) CopyFilesTo(_ context.Context, id string, files []runtime.CopyFile) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.copies == nil {
+		v.copies = map[string][]runtime.CopyFile{}
+	}
+	v.copies[id] = append(v.copies[id], files...)
+	return nil
+}
+
+func (v *volumeFake) Exec(_ context.Context, id, user string, cmd []string) (int, []byte, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	v.execs = append(v.execs, cmd)
+	v.execUsers = append(v.execUsers, user)
 	if v.probeErr != nil {
 		return 1, []byte(v.probeErr.Error()), nil
 	}
@@ -161,17 +174,43 @@ func TestBuildkitSidecarJoinsTheAgent(t *testing.T) {
 	if bk.Network != want || bk.PidMode != want || bk.AutoRemove {
 		t.Fatalf("sidecar network %q pid %q autoremove %v: want the agent's namespaces, kept for its output until moat removes it", bk.Network, bk.PidMode, bk.AutoRemove)
 	}
-	if !slices.Contains(bk.CapAdd, "SYS_ADMIN") || !slices.Contains(bk.CapDrop, "ALL") || bk.Image != "sha256:"+DefaultBuildkitImage {
+	if !slices.Equal(bk.CapAdd, []string{"CHOWN", "SETGID", "SETPCAP", "SETUID", "SYS_ADMIN"}) || !slices.Equal(bk.CapDrop, []string{"ALL"}) ||
+		bk.Image != "sha256:"+DefaultBuildkitImage {
 		t.Fatalf("sidecar caps +%v -%v image %s", bk.CapAdd, bk.CapDrop, bk.Image)
+	}
+	if bk.UnmaskSystemPaths || len(bk.SecurityOpt) != 1 || !strings.HasPrefix(bk.SecurityOpt[0], "seccomp={") {
+		t.Errorf("sidecar: unmasked %v, security options %.60q; want Docker's masks and moat's seccomp profile", bk.UnmaskSystemPaths, bk.SecurityOpt)
 	}
 	if len(bk.Mounts) != 0 {
 		t.Errorf("sidecar mounts %v: nothing from the host may be mounted", bk.Mounts)
+	}
+	if len(bk.Entrypoint) < 2 || bk.Entrypoint[0] != buildkitHelper || bk.Entrypoint[1] != "userns-run" ||
+		!slices.Contains(bk.Entrypoint, "--setup") || bk.Entrypoint[len(bk.Entrypoint)-1] != "--" || bk.Cmd[0] != "buildkitd" {
+		t.Errorf("sidecar entrypoint %v cmd %v: want moat's helper starting buildkitd in a user namespace", bk.Entrypoint, bk.Cmd)
+	}
+	if bk.User != "0:0" {
+		t.Errorf("sidecar user %q, want the container's root for the helper, whatever the image's USER", bk.User)
+	}
+	var copied []string
+	for _, files := range vf.copies {
+		for _, f := range files {
+			copied = append(copied, f.Path)
+			if f.Source != m.ProxyBinary || f.Mode != 0o755 {
+				t.Errorf("copied %s from %q mode %o, want moat's static binary, 0755", f.Path, f.Source, f.Mode)
+			}
+		}
+	}
+	if !slices.Equal(copied, []string{buildkitHelper}) {
+		t.Errorf("copied into the sidecar %v, want only the helper %s", copied, buildkitHelper)
 	}
 	if len(bk.Volumes) != 1 || !slices.Contains(vf.volumes, bk.Volumes[0].Name) {
 		t.Fatalf("sidecar volumes %v, created %v", bk.Volumes, vf.volumes)
 	}
 	if len(vf.execs) == 0 || vf.execs[0][0] != "buildctl" || !slices.Contains(vf.execs[0], "workers") {
 		t.Fatalf("probes %v, want the image's buildctl listing the workers", vf.execs)
+	}
+	if u, g, _ := strings.Cut(vf.execUsers[0], ":"); u == "" || u == "0" || g == "" || strings.Trim(u+g, "0123456789") != "" {
+		t.Errorf("probe run as %q, want the agent's uid:gid (no capability), not the container's root", vf.execUsers[0])
 	}
 	if !slices.ContainsFunc(res.Run.Privileges, func(p state.Privilege) bool { return strings.Contains(p.Reason, "BuildKit") }) {
 		t.Fatalf("privileges %+v lack the sidecar's", res.Run.Privileges)
@@ -203,5 +242,34 @@ func TestBuildkitOff(t *testing.T) {
 	}
 	if n := len(specsByRole(vf.Engine, "buildkit")); n != 0 || hasEnv(agentSpec(t, vf.Engine).Env, "BUILDKIT_HOST") {
 		t.Fatalf("buildkit: false still made %d sidecars or BUILDKIT_HOST", n)
+	}
+}
+
+func TestBuildkitConfigIsCopiedNotPassed(t *testing.T) {
+	m, vf := newBuildkitManager(t, nil)
+	vf.AddImage(DefaultBuildkitImage)
+	ws := writeWorkspace(t, "dependencies: [docker:dind]\ndocker: {insecure_registries: [\"registry.test:5000\"]}\n")
+	if _, err := m.Run(context.Background(), Options{Workspace: ws, Detach: true, Command: []string{"sleep"}}); err != nil {
+		t.Fatal(err)
+	}
+	bk := specsByRole(vf.Engine, "buildkit")[0]
+	if i := slices.Index(bk.Cmd, "--config"); i < 0 || i+1 >= len(bk.Cmd) || bk.Cmd[i+1] != buildkitConfigDoc {
+		t.Errorf("buildkitd's command %v, want --config %s", bk.Cmd, buildkitConfigDoc)
+	}
+	var conf string
+	for _, files := range vf.copies {
+		for _, f := range files {
+			if f.Path == buildkitConfigDoc {
+				conf = string(f.Data)
+			}
+		}
+	}
+	if !strings.Contains(conf, `[registry."registry.test:5000"]`) || !strings.Contains(conf, "http = true") {
+		t.Errorf("copied configuration %q, want the registry over HTTP", conf)
+	}
+	for _, kv := range bk.Env {
+		if strings.Contains(kv, "registry.test") {
+			t.Errorf("sidecar environment %q: the configuration is a copied file", kv)
+		}
 	}
 }

@@ -61,19 +61,14 @@ func dindSecurityOpt() ([]string, error) {
 	return []string{"seccomp=" + b.String()}, nil
 }
 
-// buildkitCapabilities are the BuildKit sidecar's: Docker's default set for
-// the build containers it starts, plus SYS_ADMIN (mounts, namespaces) and
-// NET_ADMIN. It is an explicit list, not --privileged, which fails on hosts
-// whose bounding set lacks some capabilities and would grant devices and
-// more. The sidecar runs the BuildKit image as it is, as root of the
-// container; see docs/security.md.
-var buildkitCapabilities = []string{
-	"AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD", "NET_ADMIN",
-	"NET_BIND_SERVICE", "NET_RAW", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_ADMIN", "SYS_CHROOT",
-}
-
-// buildkitSecurityOpt lifts the profiles that block the sidecar's mounts.
-var buildkitSecurityOpt = []string{"seccomp=unconfined", "apparmor=unconfined"}
+// buildkitCapabilities are the BuildKit sidecar's, for moat's helper, which
+// starts as the container's root (buildkitSpec): CHOWN to give the state
+// volume to the agent's user, SYS_ADMIN for the private mount namespace and
+// its fresh proc and sysfs, SETPCAP to empty the bounding set, SETUID and
+// SETGID to become the agent's user and map the namespace. The helper
+// holds none of them once buildkitd starts, and buildkitd, as root of the
+// namespace, has every capability there only. Never --privileged.
+var buildkitCapabilities = []string{"CHOWN", "SETGID", "SETPCAP", "SETUID", "SYS_ADMIN"}
 
 // The user namespace the inner daemon runs in: uid and gid 0 there are the
 // agent's on the host, 1..dindSubCount are host ids from dindSubStart

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
+	"path"
 	"strings"
 	"time"
 
@@ -175,11 +177,12 @@ func (d *Docker) WaitContainer(ctx context.Context, id string) (int, error) {
 	}
 }
 
-// Exec runs cmd in a running container and returns its exit code and its
-// combined output. Ending ctx abandons the command (the engine may let it
-// finish) and returns ctx's error.
-func (d *Docker) Exec(ctx context.Context, id string, cmd []string) (int, []byte, error) {
-	ex, err := d.cli.ContainerExecCreate(ctx, id, container.ExecOptions{Cmd: cmd, AttachStdout: true, AttachStderr: true})
+// Exec runs cmd in a running container, as user ("uid:gid"; the
+// container's user if empty), and returns its exit code and its combined
+// output. Ending ctx abandons the command (the engine may let it finish)
+// and returns ctx's error.
+func (d *Docker) Exec(ctx context.Context, id, user string, cmd []string) (int, []byte, error) {
+	ex, err := d.cli.ContainerExecCreate(ctx, id, container.ExecOptions{User: user, Cmd: cmd, AttachStdout: true, AttachStderr: true})
 	if err != nil {
 		return -1, nil, mapErr(err)
 	}
@@ -545,6 +548,52 @@ func (d *Docker) CopyFileFrom(ctx context.Context, id, path string, limit int64)
 		return nil, fmt.Errorf("reading %s from container %s: not a regular file", path, id)
 	}
 	return readTail(tr, limit)
+}
+
+// CopyFilesTo puts files into a container that exists (created, say, and
+// not started). Nothing of the
+// host is mounted: the engine writes the copies into the container's own
+// filesystem.
+func (d *Docker) CopyFilesTo(ctx context.Context, id string, files []CopyFile) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(writeTar(pw, files)) }()
+	err := d.cli.CopyToContainer(ctx, id, "/", pr, container.CopyToContainerOptions{})
+	pr.CloseWithError(io.ErrClosedPipe)
+	if err != nil {
+		return fmt.Errorf("copying files into container %s: %w", id, mapErr(err))
+	}
+	return nil
+}
+
+// writeTar writes files as a tar stream of paths relative to /. It has no
+// entries for their directories: the engine makes those that are missing
+// (0755, root's) and leaves those that exist as they are.
+func writeTar(w io.Writer, files []CopyFile) error {
+	tw := tar.NewWriter(w)
+	for _, f := range files {
+		rel := strings.TrimPrefix(path.Clean(f.Path), "/")
+		var r io.Reader = bytes.NewReader(f.Data)
+		size := int64(len(f.Data))
+		if f.Data == nil {
+			src, err := os.Open(f.Source)
+			if err != nil {
+				return err
+			}
+			defer src.Close()
+			fi, err := src.Stat()
+			if err != nil {
+				return err
+			}
+			r, size = src, fi.Size()
+		}
+		if err := tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: rel, Mode: f.Mode, Size: size}); err != nil {
+			return err
+		}
+		if _, err := io.CopyN(tw, r, size); err != nil {
+			return err
+		}
+	}
+	return tw.Close()
 }
 
 // readTail reads r to its end, keeping only the last limit bytes.

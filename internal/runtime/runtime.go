@@ -195,3 +195,12 @@ func (e *UnreachableError) Hint() string {
 	return "Start the Docker engine (for example 'sudo systemctl start docker', or 'sudo dockerd &'),\n" +
 		"or point DOCKER_HOST at a running one, then try again."
 }
+
+// CopyFile is a file to put into a container: Data, or the host file
+// Source when Data is nil, at Path, owned by root with Mode.
+type CopyFile struct {
+	Path   string
+	Mode   int64
+	Data   []byte
+	Source string
+}

@@ -27,6 +27,12 @@ type Options struct {
 	Slirp bool
 	// SlirpAPI is the path of slirp4netns's API socket, if any.
 	SlirpAPI string
+	// Setup, for FromRoot: the directory under which it mounts the fresh
+	// proc and sysfs.
+	Setup string
+	// Own, for FromRoot: directories it creates if need be and gives to
+	// UID:GID, the namespace's root.
+	Own []string
 }
 
 // Validate refuses maps that would give the namespace host root.

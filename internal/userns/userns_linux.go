@@ -96,10 +96,8 @@ func Run(o Options, argv []string) (int, error) {
 // again.
 func dropPrivileges() error {
 	const (
-		prCapAmbient         = 47
 		prCapAmbientClearAll = 4
 		prSetNoNewPrivs      = 38
-		capV3                = 0x20080522
 	)
 	if _, _, e := syscall.AllThreadsSyscall(syscall.SYS_PRCTL, prCapAmbient, prCapAmbientClearAll, 0); e != 0 {
 		return fmt.Errorf("clearing the ambient capabilities: %w", e)

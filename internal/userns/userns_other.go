@@ -12,3 +12,8 @@ import (
 func Run(o Options, argv []string) (int, error) {
 	return 125, errors.New("user namespaces are not available on " + runtime.GOOS)
 }
+
+// FromRoot fails, like Run.
+func FromRoot(o Options, self string, reexec []string) error {
+	return errors.New("user namespaces are not available on " + runtime.GOOS)
+}

@@ -6,6 +6,7 @@ package userns
 import (
 	"fmt"
 	"os"
+	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -16,16 +17,30 @@ import (
 func NewCmdUsernsRun() *cobra.Command {
 	var o userns.Options
 	cmd := &cobra.Command{
-		Use:   "userns-run --uid UID --gid GID --sub-start N --sub-count N [--slirp] -- COMMAND [ARG]...",
+		Use:   "userns-run --uid UID --gid GID --sub-start N --sub-count N [--slirp] [--setup DIR [--own DIR]...] -- COMMAND [ARG]...",
 		Short: "Internal: run a command as root of a user namespace owned by an unprivileged user",
 		Long: `Run a command as uid 0 of a new user and mount namespace (and, with
 --slirp, network namespace) in which 0 is the host user UID:GID and
 1..N are the host ids from --sub-start. Run it as UID, holding only the
 CAP_SETUID and CAP_SETGID capabilities (ambient); it drops them as soon as
-the namespace's maps are written. It exits with the command's status.`,
+the namespace's maps are written. It exits with the command's status.
+
+With --setup DIR it starts as root instead (with CAP_CHOWN, CAP_SYS_ADMIN,
+CAP_SETPCAP, CAP_SETUID and CAP_SETGID): it gives the --own directories
+to UID:GID, mounts a fresh proc and a read-only sysfs under DIR in a
+private mount namespace, becomes UID with only CAP_SETUID and CAP_SETGID,
+and goes on as above.`,
 		Hidden: true,
 		Args:   cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if o.Setup != "" {
+				self, err := os.Executable()
+				if err == nil {
+					err = userns.FromRoot(o, self, reexecArgs(o, args))
+				}
+				fmt.Fprintf(os.Stderr, "moat userns-run: %v\n", err)
+				os.Exit(125)
+			}
 			code, err := userns.Run(o, args)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "moat userns-run: %v\n", err)
@@ -42,5 +57,22 @@ the namespace's maps are written. It exits with the command's status.`,
 	fl.IntVar(&o.SubCount, "sub-count", 0, "N, how many host ids the namespace's ids 1..N take")
 	fl.BoolVar(&o.Slirp, "slirp", false, "give the command its own network, connected to this one's loopback by slirp4netns")
 	fl.StringVar(&o.SlirpAPI, "slirp-api", "", "slirp4netns's API socket")
+	fl.StringVar(&o.Setup, "setup", "", "as root: first mount a fresh proc and sysfs under this directory in a private mount namespace, "+
+		"then become UID keeping only CAP_SETUID and CAP_SETGID")
+	fl.StringArrayVar(&o.Own, "own", nil, "with --setup: a directory to create if need be and give to UID:GID first")
 	return cmd
+}
+
+// reexecArgs is the command line that continues after --setup: the same
+// namespace, without the steps done as root.
+func reexecArgs(o userns.Options, args []string) []string {
+	argv := []string{"moat", "userns-run", "--uid", strconv.Itoa(o.UID), "--gid", strconv.Itoa(o.GID),
+		"--sub-start", strconv.Itoa(o.SubStart), "--sub-count", strconv.Itoa(o.SubCount)}
+	if o.Slirp {
+		argv = append(argv, "--slirp")
+	}
+	if o.SlirpAPI != "" {
+		argv = append(argv, "--slirp-api", o.SlirpAPI)
+	}
+	return append(append(argv, "--"), args...)
 }
