@@ -83,7 +83,9 @@ func TestHostileRecordCannotSteerTheCLI(t *testing.T) {
 	// finishes it, removing the container and volumes its record names.
 	ended := uniqueName(t)
 	e.mustRun(0, "run", "-d", "-n", ended, ws, "--", "true")
-	r := e.find(ended)
+	// Read from the record itself: 'moat list' would finish the run (and
+	// remove its container) if the command has already ended.
+	r := e.recordNamed(ended)
 	waitFor(t, waitTimeout, "the run's command to end", func() bool {
 		out, _ := docker(t, "inspect", "-f", "{{.State.Running}}", r.ContainerID)
 		return out == "false"
@@ -107,8 +109,18 @@ func TestHostileRecordCannotSteerTheCLI(t *testing.T) {
 	}
 	e.mustRun(0, "destroy", "-f", running)
 	assertAlive(t, "moat destroy -f", db, vol)
+}
 
-	// A finished run: 'moat clean' destroys it.
+// TestCleanIgnoresRewrittenRecord is the last part of the attack above:
+// 'moat clean' destroys a finished run whose record names the user's
+// container and volume, and leaves those alone. (Named TestClean* because
+// 'moat clean' removes unused images engine-wide: it runs in the second,
+// serial pass of make test-e2e.)
+func TestCleanIgnoresRewrittenRecord(t *testing.T) {
+	needImage(t)
+	e := newMoat(t)
+	ws := e.workspace(agentYAML(""))
+	db, vol := usersContainer(t)
 	finished := uniqueName(t)
 	e.mustRun(0, "run", "-n", finished, ws, "--", "true")
 	e.rewriteRecord(e.find(finished).ID, db, vol)
@@ -154,4 +166,17 @@ func TestHostileProxyDirLinks(t *testing.T) {
 	if data, err := os.ReadFile(userFile); err != nil || string(data) != content {
 		t.Fatalf("the user's file was changed through a link: %q, %v", data, err)
 	}
+}
+
+// recordNamed returns the record of the run named name as it is on disk,
+// without 'moat list' reconciling it.
+func (e *moatEnv) recordNamed(name string) runRecord {
+	e.t.Helper()
+	for _, r := range e.records() {
+		if r.Name == name {
+			return r
+		}
+	}
+	e.t.Fatalf("no run record named %q", name)
+	return runRecord{}
 }
