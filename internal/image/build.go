@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -32,8 +33,11 @@ type Plan struct {
 	Base string     // base image reference, present in the engine
 	Deps []deps.Dep // resolved and sorted
 	// Moat is the path of moat's static Linux binary, which an image with
-	// docker:dind holds a copy of (NeedsMoat); unused otherwise.
-	Moat string
+	// docker:dind holds a copy of (NeedsMoat); unused otherwise. MoatSum
+	// returns its hex SHA-256 (nil means FileSum): the binary is tens of
+	// MB, and a caller can remember the sum of a file that did not change.
+	Moat    string
+	MoatSum func(path string) (string, error)
 }
 
 // Options change how Ensure works.
@@ -81,7 +85,8 @@ type Result struct {
 	Built      bool // false when an existing image was reused
 	Dockerfile []byte
 	Duration   time.Duration
-	moat       []byte // the copy of moat's binary the build context holds
+	moatPath   string // moat's binary, which the build context holds a copy of
+	moatSum    string // its hex SHA-256, part of the content hash
 }
 
 // Ensure returns the image for plan, building it only when no image with
@@ -97,20 +102,21 @@ func Ensure(ctx context.Context, eng Engine, p Plan, opts Options) (Result, erro
 		return Result{}, err
 	}
 	df := Dockerfile(p.Base, p.Deps)
-	var moat []byte
 	var moatSum string
 	if NeedsMoat(p.Deps) {
 		if p.Moat == "" {
 			return Result{}, &MoatBinaryError{}
 		}
-		if moat, err = os.ReadFile(p.Moat); err != nil {
+		sumOf := p.MoatSum
+		if sumOf == nil {
+			sumOf = FileSum
+		}
+		if moatSum, err = sumOf(p.Moat); err != nil {
 			return Result{}, &MoatBinaryError{Path: p.Moat, Err: err}
 		}
-		sum := sha256.Sum256(moat)
-		moatSum = hex.EncodeToString(sum[:])
 	}
 	hash := contentHash(df, baseID, InitScript, moatSum)
-	res := Result{Tag: Tag(hash), Hash: hash, Dockerfile: df, BaseID: baseID, moat: moat}
+	res := Result{Tag: Tag(hash), Hash: hash, Dockerfile: df, BaseID: baseID, moatPath: p.Moat, moatSum: moatSum}
 	if !opts.Rebuild {
 		id, err := eng.ImageID(ctx, res.Tag)
 		switch {
@@ -182,7 +188,17 @@ func build(ctx context.Context, eng Engine, res Result, opts Options) (string, e
 	if emit == nil {
 		emit = func(Event) {}
 	}
-	buildCtx, err := contextTar(res.Dockerfile, InitScript, res.moat)
+	var moat []byte
+	if res.moatSum != "" {
+		var err error
+		if moat, err = os.ReadFile(res.moatPath); err != nil {
+			return "", &MoatBinaryError{Path: res.moatPath, Err: err}
+		}
+		if sum := sha256.Sum256(moat); hex.EncodeToString(sum[:]) != res.moatSum {
+			return "", &MoatBinaryError{Path: res.moatPath, Err: errors.New("it changed while the image was being built; run again")}
+		}
+	}
+	buildCtx, err := contextTar(res.Dockerfile, InitScript, moat)
 	if err != nil {
 		return "", err
 	}
@@ -319,4 +335,18 @@ func (e *BuildError) Error() string {
 		}
 	}
 	return strings.TrimRight(b.String(), "\n")
+}
+
+// FileSum returns the hex SHA-256 of the file at path.
+func FileSum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

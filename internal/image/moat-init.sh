@@ -215,11 +215,17 @@ setup_dind() {
 	dind_log=${MOAT_DIND_LOG:-/var/log/moat-dind/dockerd.log}
 	dind_pid=${MOAT_DIND_PID:?MOAT_DIND_PID is not set}
 	rt=/run/user/$uid
-	deadline=$(( $(date +%s) + ${MOAT_DIND_TIMEOUT:-30} ))
-	until dind_ready; do
+	# The daemon cannot answer before it logs that it listens (its socket
+	# is in a directory only the agent's user reads): until then the loop
+	# runs grep and sleep, not the docker CLI, which would compete with
+	# the daemon's start for the CPUs, nor date (the turns are counted).
+	# Each turn is about 20 ms.
+	turns=$(( ${MOAT_DIND_TIMEOUT:-30} * 50 ))
+	until grep -q 'API listen on' "$dind_log" && dind_ready; do
 		dind_alive || dind_fail "the Docker daemon exited while starting"
-		[ "$(date +%s)" -lt "$deadline" ] || dind_fail "the Docker daemon did not become ready within ${MOAT_DIND_TIMEOUT:-30}s"
-		sleep 0.05
+		turns=$((turns - 1))
+		[ "$turns" -gt 0 ] || dind_fail "the Docker daemon did not become ready within ${MOAT_DIND_TIMEOUT:-30}s"
+		sleep 0.02
 	done
 	if grep -q '^moat-dind: overlay2 is not available' "$dind_log"; then
 		echo "moat-init: warning: docker:dind: overlay2 is not available here; the inner daemon uses vfs, which copies every layer" >&2

@@ -72,6 +72,25 @@ type sidecarStarter interface {
 	startSidecar(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) error
 }
 
+// sidecarPreparer is a sidecarStarter that does part of its work as soon
+// as the agent's container exists, while it starts.
+type sidecarPreparer interface {
+	prepare(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack)
+}
+
+func (b buildkitSidecar) prepare(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) {
+	p.buildkitPrepared = b.prepareSidecar(ctx, m, r, p, undo)
+}
+
+// awaitPrepared waits for work a sidecarPreparer started: every way out of
+// a run waits for it, since it pushes undo work.
+func (p *plan) awaitPrepared() {
+	if p.buildkitPrepared != nil {
+		ps := <-p.buildkitPrepared
+		p.buildkitPrepared = closedPrepared(ps)
+	}
+}
+
 // buildkitSidecar gives a docker:dind run a BuildKit daemon in its own
 // container; docker.buildkit: false turns it off.
 type buildkitSidecar struct{}
@@ -318,25 +337,58 @@ func (e *BuildkitError) Hint() string {
 
 // startSidecar creates and starts the BuildKit sidecar once the agent's
 // container runs, and waits until the daemon lists its workers.
-func (buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) error {
-	spec, err := m.buildkitSpec(r, p)
-	if err != nil {
-		return err
+// preparedSidecar is a sidecar container created, with moat's helper
+// copied in, while the agent's container starts.
+type preparedSidecar struct {
+	spec  runtime.ContainerSpec
+	id    string
+	start time.Time // when the copy began: ready_after_ms counts it
+	err   error
+}
+
+// prepareSidecar creates the BuildKit sidecar and copies moat's helper into
+// it as soon as the agent's container exists: the copy (moat's binary, some
+// tens of MB) then overlaps the agent's start instead of following it. The
+// sidecar can only start once the agent's container runs.
+func (buildkitSidecar) prepareSidecar(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) <-chan preparedSidecar {
+	done := make(chan preparedSidecar, 1)
+	go func() {
+		var ps preparedSidecar
+		ps.spec, ps.err = m.buildkitSpec(r, p)
+		var files []runtime.CopyFile
+		if ps.err == nil {
+			files, ps.err = m.buildkitFiles(p)
+		}
+		if ps.err == nil {
+			ps.id, ps.err = m.Engine.CreateContainer(ctx, ps.spec)
+			if ps.err != nil {
+				ps.err = fmt.Errorf("creating the BuildKit sidecar: %w", ps.err)
+			}
+		}
+		if ps.err == nil {
+			id := ps.id
+			undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
+			ps.start = time.Now()
+			if err := m.Engine.(fileCopier).CopyFilesTo(ctx, id, files); err != nil {
+				ps.err = fmt.Errorf("copying moat's helper into the BuildKit sidecar: %w", err)
+			}
+		}
+		done <- ps
+	}()
+	return done
+}
+
+func (b buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) error {
+	prepared := p.buildkitPrepared
+	if prepared == nil {
+		prepared = b.prepareSidecar(ctx, m, r, p, undo)
 	}
-	files, err := m.buildkitFiles(p)
-	if err != nil {
-		return err
+	ps := <-prepared
+	p.buildkitPrepared = closedPrepared(ps)
+	if ps.err != nil {
+		return ps.err
 	}
-	id, err := m.Engine.CreateContainer(ctx, spec)
-	if err != nil {
-		return fmt.Errorf("creating the BuildKit sidecar: %w", err)
-	}
-	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
-	// ready_after_ms counts the copy: it is part of the sidecar's start.
-	start := time.Now()
-	if err := m.Engine.(fileCopier).CopyFilesTo(ctx, id, files); err != nil {
-		return fmt.Errorf("copying moat's helper into the BuildKit sidecar: %w", err)
-	}
+	spec, id, start := ps.spec, ps.id, ps.start
 	// The sidecar's privileges are the run's, not the agent container's:
 	// recorded once it exists, after the agent's container.created.
 	r.Privileges = append(r.Privileges, state.Privilege{
@@ -419,4 +471,11 @@ func (m *Manager) sidecarLogTail(ctx context.Context, id string) string {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
+}
+
+// closedPrepared returns a channel that gives ps, for a second reader.
+func closedPrepared(ps preparedSidecar) <-chan preparedSidecar {
+	c := make(chan preparedSidecar, 1)
+	c <- ps
+	return c
 }

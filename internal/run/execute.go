@@ -47,6 +47,7 @@ func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
 	var undo cleanupStack
 	defer undo.unwind(ctx)
 	r, proxyReady, err := m.createRun(ctx, p, img, opts, &undo)
+	defer p.awaitPrepared() // before the undo work runs: it pushes its own
 	if err != nil {
 		return Result{}, err
 	}
@@ -85,7 +86,7 @@ func (m *Manager) ensureImage(ctx context.Context, p *plan, rebuild bool) (image
 		if err != nil {
 			return image.Result{}, err
 		}
-		ip.Moat = bin
+		ip.Moat, ip.MoatSum = bin, m.cachedFileSum
 	}
 	return image.Ensure(ctx, m.Engine, ip, image.Options{
 		Rebuild: rebuild,
@@ -144,6 +145,11 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
 	r.ContainerID = id
 	m.record(r, audit.KindContainerCreated, containerCreatedEvent(r, spec), false)
+	for _, f := range p.features {
+		if sp, ok := f.(sidecarPreparer); ok {
+			sp.prepare(ctx, m, r, p, undo)
+		}
+	}
 	if err := m.Store.Save(r); err != nil {
 		<-proxyReady
 		return nil, nil, err

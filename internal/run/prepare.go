@@ -53,8 +53,12 @@ type plan struct {
 	features  []feature
 	uid, gid  int
 	egress    *egressPlan
-	networkCA []byte        // network.ca's content, as read once for the proxy
-	limits    config.Limits // the agent's (and its BuildKit sidecar's) limits
+	networkCA []byte // network.ca's content, as read once for the proxy
+
+	// buildkitPrepared gives the BuildKit sidecar created while the
+	// agent's container starts (sidecarPreparer), once it exists.
+	buildkitPrepared <-chan preparedSidecar
+	limits           config.Limits // the agent's (and its BuildKit sidecar's) limits
 
 	buildkitVolume  string // the BuildKit sidecar's state volume, once created
 	buildkitImageID string // the sidecar's image, as checked before the run
