@@ -4,7 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"syscall"
+
+	"github.com/moatsh/moat/internal/fsutil"
 )
 
 // Lock takes the store-wide lock, held across a check and the write that
@@ -35,17 +36,4 @@ func (s *Store) LockRun(id string) (unlock func(), err error) {
 	return unlock, nil
 }
 
-func lockFile(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
-}
+func lockFile(path string) (unlock func(), err error) { return fsutil.Lock(path) }
