@@ -171,13 +171,14 @@ func TestCleanBuildkitAfterCLICrash(t *testing.T) {
 	e := newMoat(t)
 	ws := e.workspace(agentYAML("docker:dind"))
 	name := uniqueName(t)
-	p := e.start("run", "-n", name, ws, "--", "sh", "-c", "sleep 3")
+	p := e.start("run", "-n", name, ws, "--", "sh", "-c", "until [ -e /workspace/release ]; do sleep 0.1; done; exit 0")
 	r := e.waitState(name, "running")
 	waitFor(t, 60*time.Second, "the BuildKit sidecar", func() bool {
 		return len(dockerIDs(t, "ps", "-q", "--filter", "label=moat.run-id="+r.ID, "--filter", "label=moat.role=buildkit")) == 1
 	})
 	p.signal(syscall.SIGKILL)
 	p.wait(waitTimeout)
+	release(t, ws)
 	waitFor(t, 60*time.Second, "the agent's end", func() bool {
 		return len(dockerIDs(t, "ps", "-q", "--filter", "label=moat.run-id="+r.ID, "--filter", "label=moat.role=agent")) == 0
 	})

@@ -443,6 +443,16 @@ func (e *moatEnv) waitState(name, state string) runRecord {
 	return last
 }
 
+// release lets a run whose command waits for /workspace/release go on
+// (commands gated so, rather than sleeping, cannot finish before a slow
+// poll on a loaded machine has seen them running).
+func release(t *testing.T, ws string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(ws, "release"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // onlyRun returns the single run in MOAT_HOME.
 func (e *moatEnv) onlyRun() runRecord {
 	e.t.Helper()

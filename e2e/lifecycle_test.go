@@ -109,13 +109,14 @@ func TestCLICrash(t *testing.T) {
 	ws := e.workspace(agentYAML(""))
 	name := uniqueName(t)
 
-	p := e.start("run", "-n", name, ws, "--", "sh", "-c", "echo before-crash; sleep 4; exit 5")
+	p := e.start("run", "-n", name, ws, "--", "sh", "-c", "echo before-crash; until [ -e /workspace/release ]; do sleep 0.1; done; exit 5")
 	r := e.waitState(name, "running")
 	p.signal(syscall.SIGKILL)
 	p.wait(waitTimeout)
 	if !p.killedBySignal() {
 		t.Fatalf("moat ended before it was killed; the test proves nothing:\n%s", p.stderr)
 	}
+	release(t, ws)
 	waitFor(t, waitTimeout, "the orphaned container to exit", func() bool {
 		out, err := docker(t, "inspect", "--format", "{{.State.Running}}", r.ContainerID)
 		return err == nil && out == "false"
