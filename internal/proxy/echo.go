@@ -32,23 +32,57 @@ func echoDecision(host string) policy.Decision {
 	return policy.Decision{Rule: fmt.Sprintf("the response from %s carried the credential moat injected; moat cut it off", host)}
 }
 
+// needleSet holds the forms of the secrets to look for, as bytes for
+// bodies and as strings for headers (so neither search converts, which
+// would allocate per header and per read), and the shortest form's length:
+// a header name or value shorter than it holds none.
+type needleSet struct {
+	b        [][]byte
+	s        []string
+	shortest int
+}
+
+func (n *needleSet) empty() bool { return n == nil || len(n.b) == 0 }
+
+func newNeedleSet(forms [][]byte) *needleSet {
+	n := &needleSet{b: forms, shortest: -1}
+	for _, f := range forms {
+		n.s = append(n.s, string(f))
+		if n.shortest < 0 || len(f) < n.shortest {
+			n.shortest = len(f)
+		}
+	}
+	return n
+}
+
 // echoNeedles returns the forms of secrets to look for, cached per secret:
 // as is, URL-encoded, and the base64 (standard and URL alphabets) of the
 // secret at each of the three offsets it can have in a longer encoded
 // string (such as "Basic " + base64("user:" + secret)), without the
-// characters its neighbours change.
-func (s *Server) echoNeedles(secrets []string) [][]byte {
-	var out [][]byte
+// characters its neighbours change. One secret, the usual case, costs a
+// map lookup and nothing else.
+func (s *Server) echoNeedles(secrets []string) *needleSet {
+	sets := make([]*needleSet, 0, 1)
 	for _, sec := range secrets {
 		if v, ok := s.needles.Load(sec); ok {
-			out = append(out, v.([][]byte)...)
+			sets = append(sets, v.(*needleSet))
 			continue
 		}
-		n := secretForms(sec)
+		n := newNeedleSet(secretForms(sec))
 		s.needles.Store(sec, n)
-		out = append(out, n...)
+		sets = append(sets, n)
 	}
-	return out
+	switch len(sets) {
+	case 0:
+		return nil
+	case 1:
+		return sets[0]
+	}
+	var all [][]byte
+	for _, n := range sets {
+		all = append(all, n.b...)
+	}
+	return newNeedleSet(all)
 }
 
 // minEncodedNeedle is the shortest base64 core worth looking for: shorter
@@ -94,7 +128,7 @@ func secretForms(secret string) [][]byte {
 // or whose body the proxy cannot read as the agent will (an encoding the
 // transport did not decode), and puts an echoGuard on its body.
 func (s *Server) guardResponse(x *exchange, res *http.Response) error {
-	if len(x.needles) == 0 {
+	if x.needles.empty() {
 		return nil
 	}
 	if part := headerEcho(res.Header, x.needles); part != "" {
@@ -124,15 +158,17 @@ func (s *Server) echoRefused(x *exchange, part string) error {
 // headerEcho returns the name of the first header whose name (in any
 // case: names are case-insensitive, and servers change their case) or
 // value holds a needle, or "".
-func headerEcho(h http.Header, needles [][]byte) string {
+func headerEcho(h http.Header, needles *needleSet) string {
 	for k, vs := range h {
-		for _, n := range needles {
-			if strings.Contains(strings.ToLower(k), strings.ToLower(string(n))) {
-				return "name"
+		if len(k) >= needles.shortest {
+			for _, n := range needles.s {
+				if containsFold(k, n) {
+					return "name"
+				}
 			}
 		}
 		for _, v := range vs {
-			if containsAny(v, needles) {
+			if len(v) >= needles.shortest && containsAny(v, needles.s) {
 				return k
 			}
 		}
@@ -140,9 +176,19 @@ func headerEcho(h http.Header, needles [][]byte) string {
 	return ""
 }
 
-func containsAny(s string, needles [][]byte) bool {
+func containsAny(s string, needles []string) bool {
 	for _, n := range needles {
-		if strings.Contains(s, string(n)) {
+		if strings.Contains(s, n) {
+			return true
+		}
+	}
+	return false
+}
+
+// containsFold reports whether s holds sub in any ASCII case.
+func containsFold(s, sub string) bool {
+	for i := 0; i+len(sub) <= len(s); i++ {
+		if strings.EqualFold(s[i:i+len(sub)], sub) {
 			return true
 		}
 	}
@@ -157,7 +203,7 @@ func containsAny(s string, needles [][]byte) bool {
 // bytes at the very end of a read) are rare.
 type echoGuard struct {
 	body    io.ReadCloser
-	needles [][]byte
+	needles *needleSet
 	res     *http.Response // for its trailers, read at the end
 	refused func(part string) error
 
@@ -197,7 +243,7 @@ func (g *echoGuard) fill(p []byte) (int, error) {
 	h := copy(p, g.held)
 	n, err := g.body.Read(p[h:])
 	win := p[:h+n]
-	for _, nd := range g.needles {
+	for _, nd := range g.needles.b {
 		if bytes.Contains(win, nd) {
 			clear(p)
 			g.held, g.err = nil, g.refused("body")
@@ -230,7 +276,7 @@ func (g *echoGuard) fill(p []byte) (int, error) {
 // of a needle.
 func (g *echoGuard) partial(win []byte) int {
 	longest := 0
-	for _, nd := range g.needles {
+	for _, nd := range g.needles.b {
 		from := max(len(win)-len(nd)+1, 0)
 		for i := from; i < len(win) && len(win)-i > longest; i++ {
 			if win[i] == nd[0] && bytes.HasPrefix(nd, win[i:]) {

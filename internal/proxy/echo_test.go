@@ -123,7 +123,7 @@ func headerText(h http.Header) string {
 // of one byte, and with small buffers.
 func TestEchoGuardReads(t *testing.T) {
 	t.Parallel()
-	needles := secretForms("s3cr3t-value-42")
+	needles := newNeedleSet(secretForms("s3cr3t-value-42"))
 	tests := []struct {
 		body string
 		ok   bool
@@ -167,9 +167,29 @@ func TestEchoGuardReads(t *testing.T) {
 
 var errEcho = &echoError{msg: "echo"}
 
+func TestHeaderEcho(t *testing.T) {
+	t.Parallel()
+	needles := newNeedleSet(secretForms("s3cr3t-value-42"))
+	tests := []struct {
+		h    http.Header
+		want string
+	}{
+		{http.Header{"Content-Type": {"text/plain"}, "X": {"s3cr3t"}}, ""},
+		{http.Header{"X-Echo": {"Bearer s3cr3t-value-42"}}, "X-Echo"},
+		{http.Header{"X-Echo": {"ok", "czNjcjN0LXZhbHVlLTQy"}}, "X-Echo"},
+		{http.Header{"X-S3CR3T-VALUE-42": {"1"}}, "name"},
+		{http.Header{"S3cr3t-Value-42": {"1"}}, "name"},
+	}
+	for _, tt := range tests {
+		if got := headerEcho(tt.h, needles); got != tt.want {
+			t.Errorf("headerEcho(%v) = %q, want %q", tt.h, got, tt.want)
+		}
+	}
+}
+
 func TestSecretForms(t *testing.T) {
 	t.Parallel()
-	forms := secretForms("tok/en+1")
+	forms := newNeedleSet(secretForms("tok/en+1")).s
 	want := []string{"tok/en+1", "tok%2Fen%2B1", "tok%2Fen+1", "dG9rL2VuKzE", "dG9rL2VuKzE"}
 	for _, w := range want[:3] {
 		if !containsAny(w, forms) {
@@ -302,4 +322,34 @@ func hostAddress(t *testing.T) netip.Addr {
 	}
 	t.Skip("this machine has no IPv4 address but loopback")
 	return netip.Addr{}
+}
+
+// BenchmarkEchoGuard is the guard's cost on a small response with the
+// headers a typical API sends: the latency it adds to every request that
+// carries a credential.
+func BenchmarkEchoGuard(b *testing.B) {
+	s := &Server{}
+	secret := "ghp_" + strings.Repeat("x1Y2", 9)
+	h := http.Header{
+		"Content-Type":          {"application/json; charset=utf-8"},
+		"Date":                  {"Sat, 05 Dec 2026 02:10:04 GMT"},
+		"Content-Length":        {"2"},
+		"X-Github-Request-Id":   {"C0A8:3F2B:1A2B3C:1B2C3D:6751A1B2"},
+		"X-Ratelimit-Remaining": {"4999"},
+		"Cache-Control":         {"private, max-age=60, s-maxage=60"},
+	}
+	buf := make([]byte, 512)
+	for b.Loop() {
+		x := &exchange{target: target{host: "api.github.com", port: 443}}
+		x.needles = s.echoNeedles([]string{secret})
+		res := &http.Response{Header: h, Body: io.NopCloser(strings.NewReader("{}"))}
+		if err := s.guardResponse(x, res); err != nil {
+			b.Fatal(err)
+		}
+		for {
+			if _, err := res.Body.Read(buf); err != nil {
+				break
+			}
+		}
+	}
 }

@@ -38,7 +38,7 @@ func (t target) authority() string {
 // ReverseProxy hooks through the request context.
 type exchange struct {
 	target  target
-	needles [][]byte // the injected secrets' forms, to keep out of the response
+	needles *needleSet // the injected secrets' forms, to keep out of the response
 	ev      Event
 	out     atomic.Int64    // request body bytes read from the agent
 	cw      *countingWriter // the agent's response writer
@@ -144,7 +144,7 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	}
 	x.ev.Grant = inj.Grant
 	x.needles = s.echoNeedles(inj.Secrets)
-	if len(x.needles) > 0 {
+	if !x.needles.empty() {
 		// The transport asks for gzip and decodes it itself, so the guard
 		// reads the body as the agent will.
 		out.Header.Del("Accept-Encoding")
