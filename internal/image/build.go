@@ -87,6 +87,7 @@ type Result struct {
 	Duration   time.Duration
 	moatPath   string // moat's binary, which the build context holds a copy of
 	moatSum    string // its hex SHA-256, part of the content hash
+	init       []byte // the init script the build context holds, if any
 }
 
 // Ensure returns the image for plan, building it only when no image with
@@ -104,19 +105,35 @@ func Ensure(ctx context.Context, eng Engine, p Plan, opts Options) (Result, erro
 	df := Dockerfile(p.Base, p.Deps)
 	var moatSum string
 	if NeedsMoat(p.Deps) {
-		if p.Moat == "" {
-			return Result{}, &MoatBinaryError{}
-		}
-		sumOf := p.MoatSum
-		if sumOf == nil {
-			sumOf = FileSum
-		}
-		if moatSum, err = sumOf(p.Moat); err != nil {
-			return Result{}, &MoatBinaryError{Path: p.Moat, Err: err}
+		if moatSum, err = moatSumOf(p.Moat, p.MoatSum); err != nil {
+			return Result{}, err
 		}
 	}
 	hash := contentHash(df, baseID, InitScript, moatSum)
-	res := Result{Tag: Tag(hash), Hash: hash, Dockerfile: df, BaseID: baseID, moatPath: p.Moat, moatSum: moatSum}
+	res := Result{Tag: Tag(hash), Hash: hash, Dockerfile: df, BaseID: baseID, moatPath: p.Moat, moatSum: moatSum, init: InitScript}
+	return ensureTagged(ctx, eng, res, opts)
+}
+
+// moatSumOf returns the SHA-256 of moat's binary at path, through sumOf
+// if not nil.
+func moatSumOf(path string, sumOf func(string) (string, error)) (string, error) {
+	if path == "" {
+		return "", &MoatBinaryError{}
+	}
+	if sumOf == nil {
+		sumOf = FileSum
+	}
+	sum, err := sumOf(path)
+	if err != nil {
+		return "", &MoatBinaryError{Path: path, Err: err}
+	}
+	return sum, nil
+}
+
+// ensureTagged returns res with the ID of the image under res.Tag, built
+// if there is none (or opts.Rebuild), or if it is not the one this moat
+// home recorded.
+func ensureTagged(ctx context.Context, eng Engine, res Result, opts Options) (Result, error) {
 	if !opts.Rebuild {
 		id, err := eng.ImageID(ctx, res.Tag)
 		switch {
@@ -198,7 +215,7 @@ func build(ctx context.Context, eng Engine, res Result, opts Options) (string, e
 			return "", &MoatBinaryError{Path: res.moatPath, Err: errors.New("it changed while the image was being built; run again")}
 		}
 	}
-	buildCtx, err := contextTar(res.Dockerfile, InitScript, moat)
+	buildCtx, err := contextTar(res.Dockerfile, res.init, moat)
 	if err != nil {
 		return "", err
 	}
@@ -232,8 +249,8 @@ func build(ctx context.Context, eng Engine, res Result, opts Options) (string, e
 	return id, nil
 }
 
-// contextTar packs the build context: the Dockerfile, the init script and,
-// if given, moat's binary.
+// contextTar packs the build context: the Dockerfile and, if given, the
+// init script and moat's binary.
 func contextTar(dockerfile, init, moat []byte) (*bytes.Buffer, error) {
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -241,7 +258,14 @@ func contextTar(dockerfile, init, moat []byte) (*bytes.Buffer, error) {
 		name string
 		mode int64
 		data []byte
-	}{{"Dockerfile", 0o644, dockerfile}, {InitFile, 0o755, init}}
+	}{{"Dockerfile", 0o644, dockerfile}}
+	if init != nil {
+		files = append(files, struct {
+			name string
+			mode int64
+			data []byte
+		}{InitFile, 0o755, init})
+	}
 	if moat != nil {
 		files = append(files, struct {
 			name string

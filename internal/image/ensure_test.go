@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/moatsh/moat/internal/deps"
@@ -222,5 +223,48 @@ func contextFiles(t *testing.T, req runtime.BuildRequest) map[string]string {
 		}
 		b, _ := io.ReadAll(tr)
 		files[hdr.Name] = string(b)
+	}
+}
+
+// TestEnsureHelper checks the helper image: moat's binary added to an
+// image named by ID, built once per (image, binary), rebuilt when either
+// changes or the tag holds an image this home did not record, and its
+// context holds the binary and the Dockerfile only.
+func TestEnsureHelper(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{images: map[string]string{}}
+	pins := memPins{}
+	bin := filepath.Join(t.TempDir(), "moat")
+	os.WriteFile(bin, []byte("moat v1"), 0o755)
+	plan := HelperPlan{BaseID: "sha256:bk1", Path: "/usr/local/lib/x/moat", Moat: bin}
+	first, err := EnsureHelper(ctx, eng, plan, Options{Pins: pins})
+	if err != nil || !first.Built || !strings.HasPrefix(first.Tag, HelperRepository+":") {
+		t.Fatalf("first: built=%v tag=%s err=%v, want a build under %s", first.Built, first.Tag, err, HelperRepository)
+	}
+	got := contextFiles(t, eng.builds[0])
+	if len(got) != 2 || got[MoatFile] != "moat v1" || !strings.Contains(got["Dockerfile"], "\nFROM sha256:bk1\n") ||
+		!strings.Contains(got["Dockerfile"], "\nCOPY moat /usr/local/lib/x/moat\n") {
+		t.Fatalf("build context %q", got)
+	}
+	if again, err := EnsureHelper(ctx, eng, plan, Options{Pins: pins}); err != nil || again.Built || again.ID != first.ID {
+		t.Fatalf("unchanged: built=%v id=%s err=%v, want the recorded image reused", again.Built, again.ID, err)
+	}
+	eng.images[first.Tag] = "sha256:planted"
+	if again, err := EnsureHelper(ctx, eng, plan, Options{Pins: pins}); err != nil || !again.Built {
+		t.Fatalf("planted tag: built=%v err=%v, want a build", again.Built, err)
+	}
+	other := plan
+	other.BaseID = "sha256:bk2"
+	if res, err := EnsureHelper(ctx, eng, other, Options{Pins: pins}); err != nil || !res.Built || res.Tag == first.Tag {
+		t.Fatalf("another base: built=%v tag=%s err=%v, want a new image", res.Built, res.Tag, err)
+	}
+	os.WriteFile(bin, []byte("moat v2"), 0o755)
+	if res, err := EnsureHelper(ctx, eng, plan, Options{Pins: pins}); err != nil || !res.Built || res.Tag == first.Tag {
+		t.Fatalf("another binary: built=%v tag=%s err=%v, want a new image", res.Built, res.Tag, err)
+	}
+	for _, bad := range []HelperPlan{{BaseID: "sha256:x\nRUN id", Path: "/m", Moat: bin}, {BaseID: "", Path: "/m", Moat: bin}, {BaseID: "sha256:x", Path: "m", Moat: bin}} {
+		if _, err := EnsureHelper(ctx, eng, bad, Options{}); err == nil {
+			t.Errorf("EnsureHelper(%q, %q) built", bad.BaseID, bad.Path)
+		}
 	}
 }

@@ -24,12 +24,15 @@ const (
 
 // Roles.
 const (
-	RoleAgent     = "agent"      // the container running the agent's command
-	RoleImage     = "image"      // an image moat built
-	RoleDind      = "dind"       // a run's docker:dind daemon state
-	RoleDindCache = "dind-cache" // a workspace's docker:dind state kept between runs
-	RoleProxy     = "proxy"      // a run's egress proxy sidecar
-	RoleBuildkit  = "buildkit"   // a run's BuildKit sidecar and its state
+	RoleAgent = "agent" // the container running the agent's command
+	RoleImage = "image" // an image moat built
+	// RoleHelperImage is an image moat made of another by adding its own
+	// binary (image.HelperRepository).
+	RoleHelperImage = "helper-image"
+	RoleDind        = "dind"       // a run's docker:dind daemon state
+	RoleDindCache   = "dind-cache" // a workspace's docker:dind state kept between runs
+	RoleProxy       = "proxy"      // a run's egress proxy sidecar
+	RoleBuildkit    = "buildkit"   // a run's BuildKit sidecar and its state
 
 	RoleBuildkitCache = "buildkit-cache" // a workspace's BuildKit state kept between runs
 )

@@ -12,6 +12,7 @@ import (
 
 	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
@@ -42,9 +43,9 @@ var buildkitReadyFloor = DefaultDindReadyTimeout
 // buildkitProbeTimeout bounds one readiness probe.
 const buildkitProbeTimeout = 5 * time.Second
 
-// The sidecar's image is the user's, as it is: moat copies its own binary
-// into the container before it starts (nothing of the host is mounted)
-// and starts buildkitd through it, as root of a user namespace whose root
+// The sidecar's image is the user's plus a copy of moat's own binary
+// (image.EnsureHelper; nothing of the host is mounted), which starts
+// buildkitd, as root of a user namespace whose root
 // is the agent's user on the host (moat userns-run, as for docker:dind's
 // inner daemon, but in the run's network namespace: buildkitd listens on
 // the run's loopback and build steps use the run's network, as before).
@@ -152,9 +153,6 @@ func (buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
 		return &runtime.UnsupportedError{Feature: "the BuildKit sidecar", Engine: "this container runtime",
 			Reason: "it cannot copy files into a container", Remedy: "Turn the sidecar off with docker: {buildkit: false}."}
 	}
-	if _, err := m.proxyBinary(); err != nil {
-		return err
-	}
 	img := m.buildkitImage()
 	id, err := m.Engine.ImageID(ctx, img)
 	if errors.Is(err, runtime.ErrNotFound) {
@@ -184,7 +182,23 @@ func (buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
 			return &BuildkitImageChangedError{Image: img, Was: was, Now: id}
 		}
 	}
-	p.buildkitImageID = id
+	// The sidecar runs that image plus moat's helper, built in once per
+	// (image, moat binary): copying the binary into every run's sidecar
+	// competed with the agent's start.
+	bin, err := m.proxyBinary()
+	if err != nil {
+		return err
+	}
+	helper, err := image.EnsureHelper(ctx, m.Engine, image.HelperPlan{BaseID: id, Path: buildkitHelper, Moat: bin, MoatSum: m.cachedFileSum},
+		image.Options{
+			Labels:  map[string]string{labels.Managed: "true", labels.Role: labels.RoleHelperImage, labels.Version: m.Version},
+			OnEvent: m.OnBuild,
+			Pins:    state.Pins{Store: m.Store},
+		})
+	if err != nil {
+		return fmt.Errorf("adding moat's helper to the BuildKit image %s: %w", img, err)
+	}
+	p.buildkitImageID, p.buildkitBaseID = helper.ID, id
 	return nil
 }
 
@@ -293,17 +307,12 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan) (runtime.ContainerSpec, er
 }
 
 // buildkitFiles are what moat copies into the sidecar before it starts:
-// its static binary, the helper, and the daemon's configuration if any.
-func (m *Manager) buildkitFiles(p *plan) ([]runtime.CopyFile, error) {
-	bin, err := m.proxyBinary()
-	if err != nil {
-		return nil, err
-	}
-	files := []runtime.CopyFile{{Path: buildkitHelper, Mode: 0o755, Source: bin}}
+// the daemon's configuration, if any (the helper is in the image).
+func buildkitFiles(p *plan) []runtime.CopyFile {
 	if regs := p.cfg.Docker.InsecureRegistries; len(regs) > 0 {
-		files = append(files, runtime.CopyFile{Path: buildkitConfigDoc, Mode: 0o644, Data: buildkitConfig(regs)})
+		return []runtime.CopyFile{{Path: buildkitConfigDoc, Mode: 0o644, Data: buildkitConfig(regs)}}
 	}
-	return files, nil
+	return nil
 }
 
 // buildkitConfig is the daemon's configuration: the registries it may
@@ -337,28 +346,23 @@ func (e *BuildkitError) Hint() string {
 
 // startSidecar creates and starts the BuildKit sidecar once the agent's
 // container runs, and waits until the daemon lists its workers.
-// preparedSidecar is a sidecar container created, with moat's helper
+// preparedSidecar is a sidecar container created, with its configuration
 // copied in, while the agent's container starts.
 type preparedSidecar struct {
 	spec  runtime.ContainerSpec
 	id    string
-	start time.Time // when the copy began: ready_after_ms counts it
+	start time.Time // when it was created: ready_after_ms counts from there
 	err   error
 }
 
-// prepareSidecar creates the BuildKit sidecar and copies moat's helper into
-// it as soon as the agent's container exists: the copy (moat's binary, some
-// tens of MB) then overlaps the agent's start instead of following it. The
-// sidecar can only start once the agent's container runs.
+// prepareSidecar creates the BuildKit sidecar and copies its configuration
+// into it as soon as the agent's container exists, overlapping the agent's
+// start. The sidecar can only start once the agent's container runs.
 func (buildkitSidecar) prepareSidecar(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) <-chan preparedSidecar {
 	done := make(chan preparedSidecar, 1)
 	go func() {
 		var ps preparedSidecar
 		ps.spec, ps.err = m.buildkitSpec(r, p)
-		var files []runtime.CopyFile
-		if ps.err == nil {
-			files, ps.err = m.buildkitFiles(p)
-		}
 		if ps.err == nil {
 			ps.id, ps.err = m.Engine.CreateContainer(ctx, ps.spec)
 			if ps.err != nil {
@@ -369,8 +373,10 @@ func (buildkitSidecar) prepareSidecar(ctx context.Context, m *Manager, r *state.
 			id := ps.id
 			undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
 			ps.start = time.Now()
-			if err := m.Engine.(fileCopier).CopyFilesTo(ctx, id, files); err != nil {
-				ps.err = fmt.Errorf("copying moat's helper into the BuildKit sidecar: %w", err)
+			if files := buildkitFiles(p); len(files) > 0 {
+				if err := m.Engine.(fileCopier).CopyFilesTo(ctx, id, files); err != nil {
+					ps.err = fmt.Errorf("copying the BuildKit daemon's configuration into its sidecar: %w", err)
+				}
 			}
 		}
 		done <- ps
@@ -401,7 +407,7 @@ func (b buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.
 		return err
 	}
 	m.record(r, audit.KindSidecarCreated, map[string]string{
-		"role": labels.RoleBuildkit, "container_id": id, "name": spec.Name, "image": spec.Image,
+		"role": labels.RoleBuildkit, "container_id": id, "name": spec.Name, "image": spec.Image, "buildkit_image": p.buildkitBaseID,
 		"privileges": buildkitPrivileges, "cap_add": strings.Join(spec.CapAdd, ","), "security_opt": strings.Join(spec.SecurityOpt, ","),
 		"elevation_reason": "docker:dind (BuildKit)",
 	}, false)

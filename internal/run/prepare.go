@@ -61,7 +61,8 @@ type plan struct {
 	limits           config.Limits // the agent's (and its BuildKit sidecar's) limits
 
 	buildkitVolume  string // the BuildKit sidecar's state volume, once created
-	buildkitImageID string // the sidecar's image, as checked before the run
+	buildkitImageID string // the sidecar's image (moat's helper added), as checked before the run
+	buildkitBaseID  string // the BuildKit image it is made of
 	sandboxDigest   string // what the approved sandbox gives, for cache keys
 }
 

@@ -22,14 +22,15 @@ import (
 // Engine is an in-memory engine. Containers "run" until WaitContainer,
 // which ends them with ExitCode.
 type Engine struct {
-	mu         sync.Mutex
-	images     map[string]string // ref -> ID
-	Containers map[string]*Container
-	nextID     int
-	CreateErr  error // returned by CreateContainer when set
-	StartErr   error // returned by StartContainer when set
-	ExitCode   int   // what WaitContainer returns
-	Builds     int   // how many images were built
+	mu            sync.Mutex
+	images        map[string]string // ref -> ID
+	Containers    map[string]*Container
+	nextID        int
+	CreateErr     error                  // returned by CreateContainer when set
+	StartErr      error                  // returned by StartContainer when set
+	ExitCode      int                    // what WaitContainer returns
+	Builds        int                    // how many images were built
+	BuildRequests []runtime.BuildRequest // every build, in order
 	// Stdin holds what each container received on its stdin, by ID.
 	Stdin map[string][]byte
 	// ProxyOutput is what a proxy sidecar prints when attached; the
@@ -69,6 +70,7 @@ func (f *Engine) BuildImage(_ context.Context, req runtime.BuildRequest, _ func(
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.Builds++
+	f.BuildRequests = append(f.BuildRequests, req)
 	f.images[req.Tag] = "sha256:built"
 	return nil
 }
