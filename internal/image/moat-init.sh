@@ -114,7 +114,8 @@ proxy=$(command -v docker-proxy)
 ln -sf "$proxy" "$1/bin/rootlesskit-docker-proxy"
 export ROOTLESSKIT_STATE_DIR="$1/rk" XDG_RUNTIME_DIR="$1" HOME="$1" PATH="$1/bin:$PATH"
 for v in HTTP_PROXY HTTPS_PROXY http_proxy https_proxy; do
-	eval "x=\${$v:-}"; [ -z "$x" ] || export "$v=$(printf %s "$x" | sed "s/@127.0.0.1:/@10.0.2.2:/")"
+	eval "x=\${$v:-}"
+	case $x in *@127.0.0.1:*) export "$v=${x%%@127.0.0.1:*}@10.0.2.2:${x#*@127.0.0.1:}" ;; esac
 done
 # scrub_dind_state keeps only image content of a kept state directory
 # (docker.cache), which the agent of an earlier run controlled: containers
@@ -148,16 +149,13 @@ rm -rf "$t"
 # shellcheck disable=SC2086 # MOAT_DIND_ARGS is a list of flags
 exec dockerd --data-root=/var/lib/docker --exec-root="$1/docker" --pidfile="$1/docker.pid" -H "unix://$1/docker.sock" \
 	--storage-driver="$driver" --userland-proxy-path="$proxy" $MOAT_DIND_ARGS'
-	ns='set -e
-mkdir -p /run/moat-dind-proc /run/moat-dind-sys
-mount -t proc -o nosuid,nodev,noexec proc /run/moat-dind-proc
-mount -t sysfs -o ro,nosuid,nodev,noexec sysfs /run/moat-dind-sys
-exec setpriv --reuid="$1" --regid="$2" --clear-groups --inh-caps=-all,+setuid,+setgid \
-	--ambient-caps=-all,+setuid,+setgid --bounding-set=-all,+setuid,+setgid -- \
-	"$MOAT_USERNS_RUN" userns-run --uid "$1" --gid "$2" --sub-start "$3" --sub-count "$4" --slirp \
-	--slirp-api "$5/slirp.sock" -- /bin/sh -c "$6" moat-dind "$5"'
+	# moat userns-run --setup mounts the fresh proc and sysfs in a private
+	# mount namespace, becomes the agent's user with only CAP_SETUID and
+	# CAP_SETGID, and starts the daemon's script as root of the new user
+	# namespace (one program where unshare, mount and setpriv were four).
 	subs=${MOAT_DIND_SUBIDS:-100000:65536}
-	unshare -m --propagation private /bin/sh -c "$ns" moat-dind "$uid" "$gid" "${subs%:*}" "${subs#*:}" "$rt" "$daemon" \
+	"$MOAT_USERNS_RUN" userns-run --uid "$uid" --gid "$gid" --sub-start "${subs%:*}" --sub-count "${subs#*:}" \
+		--setup /run/moat-dind-ns --slirp --slirp-api "$rt/slirp.sock" -- /bin/sh -c "$daemon" moat-dind "$rt" \
 		</dev/null >>"$dind_log" 2>&1 &
 	MOAT_DIND_PID=$!
 	export MOAT_DIND_PID
@@ -193,8 +191,8 @@ write_docker_proxies() {
 	https=${HTTPS_PROXY:-${https_proxy:-}}
 	no=${NO_PROXY:-${no_proxy:-}}
 	[ -n "$http$https" ] || return 0
-	http=$(printf '%s' "$http" | sed "s/@127.0.0.1:/@10.0.2.2:/")
-	https=$(printf '%s' "$https" | sed "s/@127.0.0.1:/@10.0.2.2:/")
+	case $http in *@127.0.0.1:*) http="${http%%@127.0.0.1:*}@10.0.2.2:${http#*@127.0.0.1:}" ;; esac
+	case $https in *@127.0.0.1:*) https="${https%%@127.0.0.1:*}@10.0.2.2:${https#*@127.0.0.1:}" ;; esac
 	# Written as the agent, who owns its home (root here cannot write
 	# there: it has no CAP_DAC_OVERRIDE).
 	printf '{"proxies":{"default":{"httpProxy":"%s","httpsProxy":"%s","noProxy":"%s"}}}\n' \
@@ -203,8 +201,14 @@ write_docker_proxies() {
 		echo "moat-init: warning: docker:dind: could not write $home/.docker/config.json; containers the agent starts get no proxy settings" >&2
 }
 
-# json_escape escapes backslashes and double quotes for a JSON string.
-json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+# json_escape escapes backslashes and double quotes for a JSON string
+# (sed only when there is one: each program started costs the run's start).
+json_escape() {
+	case $1 in
+	*[\\\"]*) printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g' ;;
+	*) printf '%s' "$1" ;;
+	esac
+}
 
 # setup_dind waits for the run's own Docker daemon, which start_dind
 # started, before the agent's command.
@@ -289,7 +293,14 @@ wait_buildkit() {
 		[ "$(date +%s)" -lt "$deadline" ] || die "the run's BuildKit sidecar did not answer on port $MOAT_BUILDKIT_PORT; see 'moat logs' and the run's buildkit/buildkitd.log, or set docker.buildkit: false"
 		sleep 0.05
 	done
-	if docker buildx version >/dev/null 2>&1; then
+	# The CLI looks for plugins in these directories (and the user's
+	# ~/.docker/cli-plugins, empty here): without buildx, starting the
+	# docker CLI to find out costs the run's start tens of ms.
+	buildx=
+	for d in /usr/local/lib/docker/cli-plugins /usr/local/libexec/docker/cli-plugins /usr/lib/docker/cli-plugins /usr/libexec/docker/cli-plugins; do
+		[ -x "$d/docker-buildx" ] && buildx=$d/docker-buildx && break
+	done
+	if [ -n "$buildx" ] && docker buildx version >/dev/null 2>&1; then
 		setpriv --reuid="$uid" --regid="$gid" --groups="$groups" env HOME="$home" \
 			docker buildx create --name moat --driver remote --use "tcp://buildkit:$MOAT_BUILDKIT_PORT" >/dev/null 2>&1 ||
 			echo "moat-init: warning: could not register the BuildKit sidecar as the buildx builder" >&2

@@ -16,6 +16,7 @@ import (
 
 // Linux constants syscall lacks.
 const (
+	prSetDumpable     = 4
 	prSetKeepCaps     = 8
 	prCapBSetDrop     = 24
 	prCapAmbient      = 47
@@ -32,17 +33,26 @@ const (
 // Setup (the kernel lets the user namespace mount proc and sysfs for its
 // own containers only where fully visible ones are mounted, and the
 // container's own keep Docker's masks), becomes UID:GID keeping only
-// CAP_SETUID and CAP_SETGID (ambient; every other capability leaves the
-// bounding set), and executes self with reexec, which calls Run. It needs
-// CAP_CHOWN, CAP_SYS_ADMIN, CAP_SETPCAP, CAP_SETUID and CAP_SETGID, and
-// returns only on failure.
-func FromRoot(o Options, self string, reexec []string) error {
+// CAP_SETUID and CAP_SETGID (every other capability leaves the bounding
+// set), and goes on with Run in this process: its thread, locked, is in
+// the private mount namespace, and the command is started from it (a
+// second process image would cost the run's start another start of
+// moat). It needs CAP_CHOWN, CAP_SYS_ADMIN, CAP_SETPCAP, CAP_SETUID and
+// CAP_SETGID.
+func FromRoot(o Options, argv []string) (int, error) {
 	if err := o.Validate(); err != nil {
-		return err
+		return 125, err
 	}
 	if os.Geteuid() != 0 {
-		return fmt.Errorf("preparing the namespace needs root, not uid %d", os.Geteuid())
+		return 125, fmt.Errorf("preparing the namespace needs root, not uid %d", os.Geteuid())
 	}
+	if err := fromRoot(o); err != nil {
+		return 125, err
+	}
+	return Run(o, argv)
+}
+
+func fromRoot(o Options) error {
 	for _, d := range o.Own {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
@@ -51,8 +61,8 @@ func FromRoot(o Options, self string, reexec []string) error {
 			return fmt.Errorf("giving %s to %d:%d: %w", d, o.UID, o.GID, err)
 		}
 	}
-	// The mount namespace is the thread's; the process image that exec
-	// starts keeps the namespace of the thread that executes it.
+	// The mount namespace is the thread's: the goroutine stays on it (never
+	// unlocked), and the command Run starts is forked from it.
 	runtime.LockOSThread()
 	if err := syscall.Unshare(syscall.CLONE_NEWNS); err != nil {
 		return fmt.Errorf("entering a private mount namespace: %w", err)
@@ -76,13 +86,19 @@ func FromRoot(o Options, self string, reexec []string) error {
 	if err := becomeUser(o.UID, o.GID); err != nil {
 		return err
 	}
-	return syscall.Exec(self, reexec, os.Environ())
+	// Changing user made the process non-dumpable, which makes its
+	// /proc files (and its children's, the uid_map Run writes) root's:
+	// dumpable again, as an exec of moat would have made it. The agent's
+	// user cannot trace it while it holds capabilities the agent lacks.
+	if _, _, e := syscall.RawSyscall(syscall.SYS_PRCTL, prSetDumpable, 1, 0); e != 0 {
+		return fmt.Errorf("making the process dumpable: %w", e)
+	}
+	return nil
 }
 
 // becomeUser makes every thread uid:gid with no supplementary group,
-// holding only CAP_SETUID and CAP_SETGID, as ambient capabilities (which
-// survive the exec), and removes every other capability from the bounding
-// set.
+// holding only CAP_SETUID and CAP_SETGID (effective, permitted and
+// ambient), and removes every other capability from the bounding set.
 func becomeUser(uid, gid int) error {
 	last := 63
 	if b, err := os.ReadFile("/proc/sys/kernel/cap_last_cap"); err == nil {

@@ -14,6 +14,6 @@ func Run(o Options, argv []string) (int, error) {
 }
 
 // FromRoot fails, like Run.
-func FromRoot(o Options, self string, reexec []string) error {
-	return errors.New("user namespaces are not available on " + runtime.GOOS)
+func FromRoot(o Options, argv []string) (int, error) {
+	return 125, errors.New("user namespaces are not available on " + runtime.GOOS)
 }

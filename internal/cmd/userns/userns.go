@@ -6,7 +6,6 @@ package userns
 import (
 	"fmt"
 	"os"
-	"strconv"
 
 	"github.com/spf13/cobra"
 
@@ -33,15 +32,11 @@ and goes on as above.`,
 		Hidden: true,
 		Args:   cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			run := userns.Run
 			if o.Setup != "" {
-				self, err := os.Executable()
-				if err == nil {
-					err = userns.FromRoot(o, self, reexecArgs(o, args))
-				}
-				fmt.Fprintf(os.Stderr, "moat userns-run: %v\n", err)
-				os.Exit(125)
+				run = userns.FromRoot
 			}
-			code, err := userns.Run(o, args)
+			code, err := run(o, args)
 			if err != nil {
 				fmt.Fprintf(os.Stderr, "moat userns-run: %v\n", err)
 			}
@@ -61,18 +56,4 @@ and goes on as above.`,
 		"then become UID keeping only CAP_SETUID and CAP_SETGID")
 	fl.StringArrayVar(&o.Own, "own", nil, "with --setup: a directory to create if need be and give to UID:GID first")
 	return cmd
-}
-
-// reexecArgs is the command line that continues after --setup: the same
-// namespace, without the steps done as root.
-func reexecArgs(o userns.Options, args []string) []string {
-	argv := []string{"moat", "userns-run", "--uid", strconv.Itoa(o.UID), "--gid", strconv.Itoa(o.GID),
-		"--sub-start", strconv.Itoa(o.SubStart), "--sub-count", strconv.Itoa(o.SubCount)}
-	if o.Slirp {
-		argv = append(argv, "--slirp")
-	}
-	if o.SlirpAPI != "" {
-		argv = append(argv, "--slirp-api", o.SlirpAPI)
-	}
-	return append(append(argv, "--"), args...)
 }
