@@ -4,8 +4,12 @@
 package cmdutil
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
+
+	"github.com/moatsh/moat/internal/termtext"
 )
 
 // Exit codes moat itself uses; the agent's own exit code passes through.
@@ -58,4 +62,45 @@ func HintOf(err error) string {
 		return h.Hint()
 	}
 	return ""
+}
+
+// PrintError writes err as moat reports a failure: "moat: " and the
+// message, then its remedy after a blank line. Errors quote agent.yaml
+// values, workspace paths and build log tails: the agent's text, never
+// control sequences, reaches the terminal.
+func PrintError(w io.Writer, err error) {
+	fmt.Fprintf(w, "moat: %s\n", termtext.String(err.Error()))
+	if hint := HintOf(err); hint != "" {
+		fmt.Fprintf(w, "\n%s\n", termtext.String(hint))
+	}
+}
+
+// EachRun runs do for every run named, as docker stop and docker rm do for
+// several containers: with more than one, a failure is reported on stderr
+// and the others still go, and the command then exits 1; an interrupt
+// stops the loop. One name (or none, "") returns its error as is.
+func EachRun(ctx context.Context, errOut io.Writer, refs []string, do func(ref string) error) error {
+	switch len(refs) {
+	case 0:
+		return do("")
+	case 1:
+		return do(refs[0])
+	}
+	failed := false
+	for _, ref := range refs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := do(ref); err != nil {
+			var exit *ExitError
+			if !errors.As(err, &exit) {
+				PrintError(errOut, err)
+			}
+			failed = true
+		}
+	}
+	if failed {
+		return &ExitError{Code: 1}
+	}
+	return nil
 }

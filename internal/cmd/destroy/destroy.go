@@ -18,7 +18,7 @@ type Options struct {
 	IO      *iostreams.IOStreams
 	Manager func(context.Context) (*run.Manager, error)
 
-	Ref   string
+	Refs  []string
 	Force bool
 }
 
@@ -26,40 +26,46 @@ type Options struct {
 func NewCmdDestroy(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Manager: f.Manager}
 	cmd := &cobra.Command{
-		Use:     "destroy [run]",
+		Use:     "destroy [run]...",
 		Aliases: []string{"rm"},
-		Short:   "Remove a run, its container, logs and record",
-		Long: `Remove a run, addressed by ID, ID prefix or name: its container, every
-engine object labelled with it, its logs, its audit log and its record. A
-running run is refused unless -f is given. Without a name, moat asks about
-the most recent finished run on a terminal, and refuses without one.`,
+		Short:   "Remove runs, their containers, logs and records",
+		Long: `Remove runs, addressed by ID, ID prefix or name: each run's container,
+every engine object labelled with it, its logs, its audit log and its
+record. A running run is refused unless -f is given. Without a name, moat
+asks about the most recent finished run on a terminal, and refuses without
+one. Each removed run's ID is printed; with several runs, one that cannot
+be removed is reported and the others are still removed, and moat then
+exits 1.`,
 		Example: `  $ moat destroy web
-  $ moat destroy -f 3f9a1c`,
-		Args: cobra.MaximumNArgs(1),
+  $ moat destroy -f 3f9a1c
+  $ moat rm web worker`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				opts.Ref = args[0]
-			}
+			opts.Refs = args
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return destroyRun(cmd.Context(), opts)
+			return destroyRuns(cmd.Context(), opts)
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.Force, "force", "f", false, "Destroy a running run too")
 	return cmd
 }
 
-func destroyRun(ctx context.Context, o *Options) error {
+func destroyRuns(ctx context.Context, o *Options) error {
 	mgr, err := o.Manager(ctx)
 	if err != nil {
 		return err
 	}
-	r, err := mgr.Find(ctx, o.Ref, run.IsFinished, "finished")
+	return cmdutil.EachRun(ctx, o.IO.ErrOut, o.Refs, func(ref string) error { return destroyRun(ctx, o, mgr, ref) })
+}
+
+func destroyRun(ctx context.Context, o *Options, mgr *run.Manager, ref string) error {
+	r, err := mgr.Find(ctx, ref, run.IsFinished, "finished")
 	if err != nil {
 		return err
 	}
-	if o.Ref == "" {
+	if ref == "" {
 		// Destroying deletes the audit log: a run named by nobody is asked
 		// about, never guessed.
 		if !o.IO.IsStdinTTY() {

@@ -29,7 +29,6 @@ import (
 	usernscmd "github.com/moatsh/moat/internal/cmd/userns"
 	"github.com/moatsh/moat/internal/cmd/version"
 	"github.com/moatsh/moat/internal/cmdutil"
-	"github.com/moatsh/moat/internal/termtext"
 )
 
 // NewCmdRoot builds the command tree.
@@ -139,13 +138,8 @@ func exitCode(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) 
 	if errors.As(err, &exitErr) {
 		return exitErr.Code
 	}
-	// Errors quote agent.yaml values, workspace paths and build log tails:
-	// the agent's text, never control sequences, reaches the terminal.
 	w := f.IOStreams.ErrOut
-	fmt.Fprintf(w, "moat: %s\n", termtext.String(err.Error()))
-	if hint := cmdutil.HintOf(err); hint != "" {
-		fmt.Fprintf(w, "\n%s\n", termtext.String(hint))
-	}
+	cmdutil.PrintError(w, err)
 	var flagErr *cmdutil.FlagError
 	if errors.As(err, &flagErr) {
 		fmt.Fprintf(w, "\nRun '%s --help' for usage.\n", commandPath(cmd, args))

@@ -17,40 +17,45 @@ type Options struct {
 	IO      *iostreams.IOStreams
 	Manager func(context.Context) (*run.Manager, error)
 
-	Ref string
+	Refs []string
 }
 
 // NewCmdStop builds the command; runF replaces the work in tests.
 func NewCmdStop(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Manager: f.Manager}
 	cmd := &cobra.Command{
-		Use:   "stop [run]",
-		Short: "Stop a running run",
-		Long: `Stop a run, addressed by ID, ID prefix or name (default: the most recent
+		Use:   "stop [run]...",
+		Short: "Stop running runs",
+		Long: `Stop runs, addressed by ID, ID prefix or name (default: the most recent
 running run). The command gets SIGTERM, then SIGKILL after 10 seconds. The
 run's logs are kept; its container is removed unless it was started with
---keep.`,
-		Example: `  $ moat stop web`,
-		Args:    cobra.MaximumNArgs(1),
+--keep. Each stopped run's ID is printed; with several runs, one that
+cannot be stopped is reported and the others are still stopped, and moat
+then exits 1.`,
+		Example: `  $ moat stop web
+  $ moat stop web worker 3f9a1c`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) == 1 {
-				opts.Ref = args[0]
-			}
+			opts.Refs = args
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
-			return stopRun(cmd.Context(), opts)
+			return stopRuns(cmd.Context(), opts)
 		},
 	}
 	return cmd
 }
 
-func stopRun(ctx context.Context, o *Options) error {
+func stopRuns(ctx context.Context, o *Options) error {
 	mgr, err := o.Manager(ctx)
 	if err != nil {
 		return err
 	}
-	r, err := mgr.Find(ctx, o.Ref, run.IsActive, "running")
+	return cmdutil.EachRun(ctx, o.IO.ErrOut, o.Refs, func(ref string) error { return stopRun(ctx, o, mgr, ref) })
+}
+
+func stopRun(ctx context.Context, o *Options, mgr *run.Manager, ref string) error {
+	r, err := mgr.Find(ctx, ref, run.IsActive, "running")
 	if err != nil {
 		return err
 	}

@@ -2,9 +2,12 @@ package stop
 
 import (
 	"context"
+	"errors"
+	"strings"
 	"testing"
 
 	"github.com/moatsh/moat/internal/cmd/cmdtest"
+	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
 )
@@ -13,8 +16,8 @@ func Test_stopRun(t *testing.T) {
 	mgr, _ := cmdtest.Manager(t)
 	r := cmdtest.Detached(t, mgr, "web")
 	ios, _, out, errOut := iostreams.Test()
-	opts := &Options{IO: ios, Manager: func(context.Context) (*run.Manager, error) { return mgr, nil }, Ref: "web"}
-	if err := stopRun(context.Background(), opts); err != nil {
+	opts := &Options{IO: ios, Manager: func(context.Context) (*run.Manager, error) { return mgr, nil }, Refs: []string{"web"}}
+	if err := stopRuns(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
 	if out.String() != r.ID+"\n" || errOut.String() != "" {
@@ -25,7 +28,7 @@ func Test_stopRun(t *testing.T) {
 		t.Fatalf("state %s, want stopped", got.Status)
 	}
 	out.Reset()
-	if err := stopRun(context.Background(), opts); err != nil {
+	if err := stopRuns(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
 	if want := "Run " + r.ID + " (web) is not running (stopped).\n"; errOut.String() != want || out.String() != "" {
@@ -37,8 +40,30 @@ func Test_stopRunNothingRunning(t *testing.T) {
 	mgr, _ := cmdtest.Manager(t)
 	ios, _, _, _ := iostreams.Test()
 	opts := &Options{IO: ios, Manager: func(context.Context) (*run.Manager, error) { return mgr, nil }}
-	err := stopRun(context.Background(), opts)
+	err := stopRuns(context.Background(), opts)
 	if err == nil || err.Error() != "no running run" {
 		t.Fatalf("got %v, want %q", err, "no running run")
+	}
+}
+
+// Test_stopRuns stops several runs as docker stop does: a name that
+// matches nothing is reported, the others are stopped, and the command
+// exits 1.
+func Test_stopRuns(t *testing.T) {
+	mgr, _ := cmdtest.Manager(t)
+	a, b := cmdtest.Detached(t, mgr, "web"), cmdtest.Detached(t, mgr, "worker")
+	ios, _, out, errOut := iostreams.Test()
+	opts := &Options{IO: ios, Manager: func(context.Context) (*run.Manager, error) { return mgr, nil }, Refs: []string{"web", "nosuch", "worker"}}
+	var exit *cmdutil.ExitError
+	if err := stopRuns(context.Background(), opts); !errors.As(err, &exit) || exit.Code != 1 {
+		t.Fatalf("got %v, want exit 1", err)
+	}
+	if out.String() != a.ID+"\n"+b.ID+"\n" || !strings.HasPrefix(errOut.String(), "moat: ") || !strings.Contains(errOut.String(), "nosuch") {
+		t.Fatalf("stdout %q stderr %q, want both IDs and the unknown name reported", out, errOut)
+	}
+	for _, r := range []string{a.ID, b.ID} {
+		if got, _ := mgr.Store.Load(r); got.Status != "stopped" {
+			t.Errorf("run %s: state %s, want stopped", r, got.Status)
+		}
 	}
 }
