@@ -1,6 +1,7 @@
 package fsutil
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"os"
@@ -39,4 +40,53 @@ func TestPublishCreatesOnce(t *testing.T) {
 	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
 		t.Fatalf("temporary files left: %v", entries)
 	}
+}
+
+func TestLockContext(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "x.lock")
+	unlock, err := LockContext(context.Background(), path, func() { t.Error("waited for a free lock") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A second holder waits, is told so, and gets the lock once it is free.
+	waited := make(chan struct{})
+	got := make(chan func(), 1)
+	go func() {
+		u, err := LockContext(context.Background(), path, func() { close(waited) })
+		if err != nil {
+			t.Error(err)
+		}
+		got <- u
+	}()
+	<-waited
+	select {
+	case <-got:
+		t.Fatal("took a held lock")
+	default:
+	}
+	unlock()
+	(<-got)()
+
+	// A holder that gives up returns its context's cause, and the lock it
+	// would have had is free again.
+	unlock, err = LockContext(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancelCause(context.Background())
+	cause := errors.New("interrupted")
+	done := make(chan error, 1)
+	go func() {
+		_, err := LockContext(ctx, path, func() { cancel(cause) })
+		done <- err
+	}()
+	if err := <-done; !errors.Is(err, cause) {
+		t.Fatalf("gave up with %v, want %v", err, cause)
+	}
+	unlock()
+	again, err := LockContext(context.Background(), path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again()
 }

@@ -48,6 +48,11 @@ type Options struct {
 	// Pins records the IDs of the images moat built and built on; nil
 	// trusts tags (tests only).
 	Pins Pins
+	// Lock, if set, serialises builds of one tag between moat processes:
+	// Ensure takes it before it builds and, holding it, looks the tag up
+	// again, so runs started together build a new image once. It calls
+	// waiting if another process holds it.
+	Lock func(ctx context.Context, tag string, waiting func()) (unlock func(), err error)
 }
 
 // Pins is a record of the image ID moat saw under a reference. A tag can
@@ -64,6 +69,7 @@ type EventKind int
 
 const (
 	BuildStarted EventKind = iota // Text is the tag
+	BuildWaiting                  // another moat process builds the image; Text is the tag
 	StepStarted                   // Step/Steps and Text (the instruction)
 	StepOutput                    // Text is one line of output
 	BuildDone                     // Text is the tag
@@ -135,22 +141,21 @@ func moatSumOf(path string, sumOf func(string) (string, error)) (string, error) 
 // home recorded.
 func ensureTagged(ctx context.Context, eng Engine, res Result, opts Options) (Result, error) {
 	if !opts.Rebuild {
-		id, err := eng.ImageID(ctx, res.Tag)
-		switch {
-		case err == nil && (opts.Pins == nil || pinnedTo(opts.Pins, res.Tag, id)):
-			res.ID = id
-			return res, nil
-		case err == nil:
-			// Not an image this moat home recorded under the tag: planted,
-			// or built by another moat home. Build again, with the engine's
-			// cache: moat's own layers give moat's image back (the same ID
-			// another home recorded, so homes sharing an engine agree), and
-			// the tag is rewritten to it. A build without cache would give
-			// every build a new ID and have homes rebuild each other's
-			// images forever; poisoning the cache itself takes control of
-			// the engine (docker:host), which is host root already.
-		case !errors.Is(err, runtime.ErrNotFound):
-			return res, fmt.Errorf("inspecting image %s: %w", res.Tag, err)
+		if found, ok, err := reusable(ctx, eng, res, opts); ok || err != nil {
+			return found, err
+		}
+	}
+	if opts.Lock != nil {
+		unlock, err := opts.Lock(ctx, res.Tag, func() { emitter(opts)(Event{Kind: BuildWaiting, Text: res.Tag}) })
+		if err != nil {
+			return res, err
+		}
+		defer unlock()
+		if !opts.Rebuild {
+			// The process that held the lock may have built it.
+			if found, ok, err := reusable(ctx, eng, res, opts); ok || err != nil {
+				return found, err
+			}
 		}
 	}
 	start := time.Now()
@@ -165,6 +170,37 @@ func ensureTagged(ctx context.Context, eng Engine, res Result, opts Options) (Re
 	}
 	res.ID, res.Built, res.Duration = id, true, time.Since(start)
 	return res, nil
+}
+
+// reusable looks res.Tag up: ok if it holds the image this moat home
+// recorded (or any, without Pins).
+func reusable(ctx context.Context, eng Engine, res Result, opts Options) (Result, bool, error) {
+	id, err := eng.ImageID(ctx, res.Tag)
+	switch {
+	case err == nil && (opts.Pins == nil || pinnedTo(opts.Pins, res.Tag, id)):
+		res.ID = id
+		return res, true, nil
+	case err == nil:
+		// Not an image this moat home recorded under the tag: planted,
+		// or built by another moat home. Build again, with the engine's
+		// cache: moat's own layers give moat's image back (the same ID
+		// another home recorded, so homes sharing an engine agree), and
+		// the tag is rewritten to it. A build without cache would give
+		// every build a new ID and have homes rebuild each other's
+		// images forever; poisoning the cache itself takes control of
+		// the engine (docker:host), which is host root already.
+	case !errors.Is(err, runtime.ErrNotFound):
+		return res, false, fmt.Errorf("inspecting image %s: %w", res.Tag, err)
+	}
+	return res, false, nil
+}
+
+// emitter returns opts.OnEvent, or a function that drops events.
+func emitter(opts Options) func(Event) {
+	if opts.OnEvent == nil {
+		return func(Event) {}
+	}
+	return opts.OnEvent
 }
 
 // baseImageID looks the base image up and, with pins, checks it is the
@@ -201,10 +237,7 @@ func pinnedTo(pins Pins, ref, id string) bool {
 // build builds res and returns the new image's ID, as the engine reported
 // it at the end of the build (looked up by tag only if it did not).
 func build(ctx context.Context, eng Engine, res Result, opts Options) (string, error) {
-	emit := opts.OnEvent
-	if emit == nil {
-		emit = func(Event) {}
-	}
+	emit := emitter(opts)
 	var moat []byte
 	if res.moatSum != "" {
 		var err error

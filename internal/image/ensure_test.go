@@ -268,3 +268,41 @@ func TestEnsureHelper(t *testing.T) {
 		}
 	}
 }
+
+// TestEnsureWaitsForAnotherBuild: a run that finds another moat process
+// building its image waits, says so, and reuses what that process built.
+func TestEnsureWaitsForAnotherBuild(t *testing.T) {
+	ctx := context.Background()
+	eng := &fakeEngine{images: map[string]string{"base": "sha256:b1"}}
+	pins := memPins{}
+	set, _ := deps.Resolve([]string{"jq"})
+	var events []EventKind
+	lock := func(_ context.Context, tag string, waiting func()) (func(), error) {
+		waiting()
+		// Meanwhile the other process built and recorded the image.
+		eng.images[tag], pins[tag] = "sha256:theirs", "sha256:theirs"
+		return func() {}, nil
+	}
+	res, err := Ensure(ctx, eng, Plan{Base: "base", Deps: set}, Options{Pins: pins, Lock: lock, OnEvent: func(e Event) { events = append(events, e.Kind) }})
+	if err != nil || res.Built || res.ID != "sha256:theirs" || len(eng.builds) != 0 {
+		t.Fatalf("built=%v id=%s builds=%d err=%v, want the other process's image reused", res.Built, res.ID, len(eng.builds), err)
+	}
+	if len(events) != 1 || events[0] != BuildWaiting {
+		t.Fatalf("events %v, want BuildWaiting only", events)
+	}
+	// The lock is taken only when the image is missing, and a failed wait
+	// fails the run.
+	if _, err := Ensure(ctx, eng, Plan{Base: "base", Deps: set}, Options{Pins: pins, Lock: func(context.Context, string, func()) (func(), error) {
+		t.Fatal("locked for an image that exists")
+		return nil, nil
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	other, _ := deps.Resolve([]string{"make"})
+	stop := errors.New("interrupted")
+	if _, err := Ensure(ctx, eng, Plan{Base: "base", Deps: other}, Options{Pins: pins, Lock: func(context.Context, string, func()) (func(), error) {
+		return nil, stop
+	}}); !errors.Is(err, stop) || len(eng.builds) != 0 {
+		t.Fatalf("got %v after %d builds, want the lock's error and no build", err, len(eng.builds))
+	}
+}

@@ -191,9 +191,9 @@ func (buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
 	}
 	helper, err := image.EnsureHelper(ctx, m.Engine, image.HelperPlan{BaseID: id, Path: buildkitHelper, Moat: bin, MoatSum: m.cachedFileSum},
 		image.Options{
-			Labels:  map[string]string{labels.Managed: "true", labels.Role: labels.RoleHelperImage, labels.Version: m.Version},
-			OnEvent: m.OnBuild,
-			Pins:    state.Pins{Store: m.Store},
+			Labels: map[string]string{labels.Managed: "true", labels.Role: labels.RoleHelperImage, labels.Version: m.Version},
+			Pins:   state.Pins{Store: m.Store},
+			Lock:   m.Store.LockBuild,
 		})
 	if err != nil {
 		return fmt.Errorf("adding moat's helper to the BuildKit image %s: %w", img, err)

@@ -93,6 +93,7 @@ func (m *Manager) ensureImage(ctx context.Context, p *plan, rebuild bool) (image
 		Labels:  map[string]string{labels.Managed: "true", labels.Role: labels.RoleImage, labels.Version: m.Version},
 		OnEvent: m.OnBuild,
 		Pins:    state.Pins{Store: m.Store},
+		Lock:    m.Store.LockBuild,
 	})
 }
 

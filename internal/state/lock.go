@@ -1,9 +1,11 @@
 package state
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/moatsh/moat/internal/fsutil"
 )
@@ -37,3 +39,25 @@ func (s *Store) LockRun(id string) (unlock func(), err error) {
 }
 
 func lockFile(path string) (unlock func(), err error) { return fsutil.Lock(path) }
+
+// LockBuild takes the lock for building image tag, held from the check
+// that the image is missing to the record of the one built, so that runs
+// started together build a new image once: the others wait (waiting is
+// called if they must) and then find it. It gives up when ctx ends.
+func (s *Store) LockBuild(ctx context.Context, tag string, waiting func()) (unlock func(), err error) {
+	dir := filepath.Join(s.Root, "locks")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	name := "build-" + strings.Map(func(r rune) rune {
+		if r == '/' || r == ':' || r == '@' {
+			return '-'
+		}
+		return r
+	}, tag) + ".lock"
+	unlock, err = fsutil.LockContext(ctx, filepath.Join(dir, name), waiting)
+	if err != nil {
+		return nil, fmt.Errorf("waiting for another build of image %s: %w", tag, err)
+	}
+	return unlock, nil
+}

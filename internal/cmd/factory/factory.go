@@ -142,6 +142,8 @@ func (p *buildProgress) onEvent(e image.Event) {
 	w := p.io.ErrOut
 	tty := p.io.IsStderrTTY()
 	switch e.Kind {
+	case image.BuildWaiting:
+		fmt.Fprintf(w, "Waiting for another moat process building image %s\n", e.Text)
 	case image.BuildStarted:
 		fmt.Fprintf(w, "Building image %s (first run with these dependencies; later runs reuse it)\n", e.Text)
 	case image.StepStarted:
