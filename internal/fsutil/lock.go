@@ -32,13 +32,13 @@ func LockContext(ctx context.Context, path string, waiting func()) (unlock func(
 	if err != nil {
 		return nil, err
 	}
-	unlock = func() {
+	release := func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
 		f.Close()
 	}
 	err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 	if err == nil {
-		return unlock, nil
+		return release, nil
 	}
 	if !errors.Is(err, syscall.EWOULDBLOCK) {
 		f.Close()
@@ -56,7 +56,7 @@ func LockContext(ctx context.Context, path string, waiting func()) (unlock func(
 		select {
 		case got <- err:
 		case <-abandoned:
-			unlock()
+			release()
 		}
 	}()
 	select {
@@ -65,7 +65,7 @@ func LockContext(ctx context.Context, path string, waiting func()) (unlock func(
 			f.Close()
 			return nil, err
 		}
-		return unlock, nil
+		return release, nil
 	case <-ctx.Done():
 		close(abandoned)
 		return nil, context.Cause(ctx)
