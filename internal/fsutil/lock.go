@@ -49,7 +49,7 @@ func LockContext(ctx context.Context, path string, waiting func()) (unlock func(
 	}
 	// flock(2) blocks in the kernel: it waits in a goroutine, which lets
 	// the lock go at once if nobody wants it any more.
-	got := make(chan error, 1)
+	got := make(chan error) // unbuffered: a send nobody takes must not hold the lock
 	abandoned := make(chan struct{})
 	go func() {
 		err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
