@@ -171,9 +171,15 @@ dind_alive() {
 	case ${stat##*) } in Z* | X*) return 1 ;; esac
 }
 
-# dind_ready reports whether the nested daemon answers. The daemon accepts
-# connections before it can answer them, so each try is bounded.
-dind_ready() { timeout 2 setpriv --reuid="$uid" --regid="$gid" --clear-groups env HOME="$rt" DOCKER_HOST="unix://$rt/docker.sock" docker version >/dev/null 2>&1; }
+
+# uptime_cs sets now to the time since boot in hundredths of a second,
+# with shell builtins only.
+uptime_cs() {
+	read -r now _ </proc/uptime
+	now=${now%.*}${now#*.}
+	now=${now#"${now%%[!0]*}"} # no leading 0: it would read as octal
+	now=${now:-0}
+}
 
 # dind_fail reports a daemon that did not start, with its log's tail.
 dind_fail() {
@@ -219,16 +225,19 @@ setup_dind() {
 	dind_log=${MOAT_DIND_LOG:-/var/log/moat-dind/dockerd.log}
 	dind_pid=${MOAT_DIND_PID:?MOAT_DIND_PID is not set}
 	rt=/run/user/$uid
-	# The daemon cannot answer before it logs that it listens (its socket
-	# is in a directory only the agent's user reads): until then the loop
-	# runs grep and sleep, not the docker CLI, which would compete with
-	# the daemon's start for the CPUs, nor date (the turns are counted).
-	# Each turn is about 20 ms.
-	turns=$(( ${MOAT_DIND_TIMEOUT:-30} * 50 ))
-	until grep -q 'API listen on' "$dind_log" && dind_ready; do
+	# The daemon serves its API once it has logged both that it listens
+	# and that its initialization is complete (in either order: with an
+	# external containerd it listens first; a request made between the
+	# two lines and serving waits in the socket's backlog, not in error).
+	# The loop runs grep and sleep, not the docker CLI, which would compete
+	# with the daemon's start for the CPUs, nor date: the deadline is kept
+	# in hundredths of a second since boot, read by the shell itself.
+	uptime_cs
+	deadline=$((now + ${MOAT_DIND_TIMEOUT:-30} * 100))
+	until grep -q 'API listen on' "$dind_log" && grep -q 'msg="Daemon has completed initialization"' "$dind_log"; do
 		dind_alive || dind_fail "the Docker daemon exited while starting"
-		turns=$((turns - 1))
-		[ "$turns" -gt 0 ] || dind_fail "the Docker daemon did not become ready within ${MOAT_DIND_TIMEOUT:-30}s"
+		uptime_cs
+		[ "$now" -lt "$deadline" ] || dind_fail "the Docker daemon did not become ready within ${MOAT_DIND_TIMEOUT:-30}s"
 		sleep 0.02
 	done
 	if grep -q '^moat-dind: overlay2 is not available' "$dind_log"; then
@@ -397,12 +406,20 @@ on_signal() {
 }
 
 # stop_dind stops the nested daemon, waiting up to 10 s for it to exit.
+# Once the daemon logs that its shutdown is complete (its state written and
+# closed, a kept docker.cache whole), what it does before its process ends
+# (about a second, waiting on its containerd supervisor) is not waited for:
+# the namespace's helper is killed, and the kernel kills the daemon with it.
 stop_dind() {
 	[ -n "${dind_pid:-}" ] || return 0
 	kill -TERM "$dind_pid" 2>/dev/null || return 0
 	i=0
-	while dind_alive && [ "$i" -lt 200 ]; do
-		sleep 0.05
+	while dind_alive && [ "$i" -lt 500 ]; do
+		if grep -q 'msg="Daemon shutdown complete"' "$dind_log"; then
+			kill -KILL "$dind_pid" 2>/dev/null
+			return 0
+		fi
+		sleep 0.02
 		i=$((i + 1))
 	done
 }
