@@ -55,7 +55,7 @@ demo: build
 bench: testbed build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/audit/ ./internal/proxy/
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/egress/
-	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 10x -timeout 20m ./bench/
+	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 20x -timeout 30m ./bench/
 
 clean:
 	rm -rf bin

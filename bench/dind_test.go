@@ -59,6 +59,8 @@ func BenchmarkDind(b *testing.B) {
 	inner := parseDurations(b, runCapture(b, mgr, ws, `docker import rootfs.tar tiny:1 >/dev/null && `+timedRuns("tiny:1")))
 	host := hostRuns(b, filepath.Join(ws, "rootfs.tar"))
 	b.Logf("dind ready, each run: %v", ready)
+	reportStats(b, "dind-ready", ready)
+	reportStats(b, "plain-run", plain)
 	b.ReportMetric(median(ready), "ms/dind-ready")
 	b.ReportMetric(median(plain), "ms/plain-run")
 	b.ReportMetric(median(ready)/median(plain), "ratio-ready/plain-run")
