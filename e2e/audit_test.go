@@ -109,6 +109,11 @@ func TestAuditAfterCLICrash(t *testing.T) {
 	ws := e.workspace(agentYAML(""))
 	name := uniqueName(t)
 	p := e.start("run", "-n", name, ws, "--", "sh", "-c", "until [ -e /workspace/release ]; do sleep 0.1; done; exit 4")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the attached moat run's stderr:\n%s", p.stderr)
+		}
+	})
 	r := e.waitState(name, "running")
 	p.signal(syscall.SIGKILL)
 	p.wait(waitTimeout)

@@ -30,7 +30,7 @@ func TestConcurrentRunsBuildOnce(t *testing.T) {
 	builds, waits := 0, 0
 	var tag string
 	for _, p := range procs {
-		res := p.wait(waitTimeout)
+		res := p.wait(cmdTimeout)
 		if res.code != 0 {
 			t.Fatalf("a concurrent run failed:\n%s", res)
 		}

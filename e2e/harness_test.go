@@ -49,10 +49,13 @@ var buildctlBin string
 const defaultParallel = "8"
 
 // Timeouts. A moat command may build an image (20–60 s, longer when several
-// builds share two cores).
+// builds share two cores: on a fresh clone, whose moat binary is new, every
+// docker:dind image is rebuilt at the start of the suite). waitTimeout
+// bounds waiting for a started run to reach a state, which may include
+// such a build.
 const (
 	cmdTimeout  = 6 * time.Minute
-	waitTimeout = 60 * time.Second
+	waitTimeout = 3 * time.Minute
 )
 
 // moatBin is the moat binary built once by TestMain.
@@ -431,15 +434,16 @@ func (e *moatEnv) find(name string) runRecord {
 func (e *moatEnv) waitState(name, state string) runRecord {
 	e.t.Helper()
 	var last runRecord
-	waitFor(e.t, waitTimeout, fmt.Sprintf("run %s to be %s", name, state), func() bool {
+	seen := "no such run listed"
+	waitForDetail(e.t, waitTimeout, fmt.Sprintf("run %s to be %s", name, state), func() bool {
 		for _, r := range e.list() {
 			if r.Name == name {
-				last = r
+				last, seen = r, fmt.Sprintf("last listed: %+v", r)
 				return r.State == state
 			}
 		}
 		return false
-	})
+	}, func() string { return seen })
 	return last
 }
 
@@ -469,10 +473,17 @@ func (e *moatEnv) onlyRun() runRecord {
 // waitFor polls cond until it holds and fails the test after timeout.
 func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
 	t.Helper()
+	waitForDetail(t, timeout, what, cond, func() string { return "" })
+}
+
+// waitForDetail is waitFor whose failure says what detail returns (what
+// was last seen).
+func waitForDetail(t *testing.T, timeout time.Duration, what string, cond func() bool, detail func() string) {
+	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", timeout, what)
+			t.Fatalf("timed out after %s waiting for %s; %s", timeout, what, detail())
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
