@@ -11,18 +11,7 @@ import (
 // unlock. The lock is per open file, so it excludes other processes and
 // other opens in this one alike.
 func Lock(path string) (unlock func(), err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, nil
+	return LockContext(context.Background(), path, nil)
 }
 
 // LockContext is Lock that calls waiting, once, if another holder makes it
