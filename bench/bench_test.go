@@ -160,7 +160,7 @@ func BenchmarkWarmRun(b *testing.B) {
 // directSpec is the container moat creates for a run, without moat.
 func directSpec(r *state.Run, ws string) runtime.ContainerSpec {
 	return runtime.ContainerSpec{
-		Image: r.Image, Cmd: []string{"--", "true"}, WorkingDir: run.WorkspaceTarget, Network: "none",
+		Image: r.Image, Cmd: []string{"--", "true"}, WorkingDir: run.WorkspaceTarget, Network: runtime.NetworkNone,
 		Env:    []string{"MOAT_UID=1000", "MOAT_GID=1000"},
 		Mounts: []runtime.Mount{{Source: ws, Target: run.WorkspaceTarget}},
 		Labels: map[string]string{labels.Managed: "true", labels.RunID: "bench-direct"},

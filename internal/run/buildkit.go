@@ -67,40 +67,28 @@ type imagePuller interface {
 	PullImage(ctx context.Context, ref string) error
 }
 
-// sidecarStarter is a feature with a sidecar that joins the agent's
-// namespaces, so it starts once the agent's container runs.
-type sidecarStarter interface {
-	startSidecar(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) error
-}
-
-// sidecarPreparer is a sidecarStarter that does part of its work as soon
-// as the agent's container exists, while it starts.
-type sidecarPreparer interface {
-	prepare(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack)
-}
-
-func (b buildkitSidecar) prepare(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) {
-	p.buildkitPrepared = b.prepareSidecar(ctx, m, r, p, undo)
-}
-
-// awaitPrepared waits for work a sidecarPreparer started: every way out of
-// a run waits for it, since it pushes undo work.
-func (p *plan) awaitPrepared() {
-	if p.buildkitPrepared != nil {
-		ps := <-p.buildkitPrepared
-		p.buildkitPrepared = closedPrepared(ps)
-	}
-}
-
 // buildkitSidecar gives a docker:dind run a BuildKit daemon in its own
 // container; docker.buildkit: false turns it off.
-type buildkitSidecar struct{}
+type buildkitSidecar struct {
+	phases
+	prepared preparedSidecar // the sidecar created alongside the agent's start
+}
+
+// envBuildkitPort is the variable the BuildKit sidecar sets for moat-init.
+var envBuildkitPort = initVar{name: "MOAT_BUILDKIT_PORT", meaning: "the loopback port the BuildKit sidecar answers on: moat-init waits for it and registers it with buildx"}
+
+func (*buildkitSidecar) initContract() initContract {
+	return initContract{steps: []string{"wait_buildkit"}, env: []initVar{envBuildkitPort}}
+}
 
 // BuildkitImageError reports a sidecar image the engine does not have and
 // cannot pull.
 type BuildkitImageError struct {
 	Image string
 	Err   error
+	// Provide is the engine's own way to put the image in it ("" if it
+	// has none to suggest).
+	Provide string
 }
 
 func (e *BuildkitImageError) Error() string {
@@ -108,9 +96,19 @@ func (e *BuildkitImageError) Error() string {
 }
 func (e *BuildkitImageError) Unwrap() error { return e.Err }
 func (e *BuildkitImageError) Hint() string {
-	return fmt.Sprintf("Provide it ('docker pull %s', or 'docker load -i FILE' where no registry is reachable),\n"+
-		"name another image with buildkit_image in ~/.moat/config.yaml (pinned: NAME@sha256:DIGEST or an image ID),\n"+
-		"or turn the sidecar off with docker: {buildkit: false}.", e.Image)
+	provide := "Provide it"
+	if e.Provide != "" {
+		provide += " (" + e.Provide + ")"
+	}
+	return provide + ",\n" +
+		"name another image with buildkit_image in ~/.moat/config.yaml (pinned: NAME@sha256:DIGEST or an image ID),\n" +
+		"or turn the sidecar off with docker: {buildkit: false}."
+}
+
+// imageProvider is an engine that can say how a user puts an image in it
+// (the Docker adapter's: 'docker pull', 'docker load').
+type imageProvider interface {
+	ProvideImageRemedy(ref string) string
 }
 
 // BuildkitImageChangedError reports that the default sidecar image's tag
@@ -144,7 +142,7 @@ type execEngine interface {
 	Exec(ctx context.Context, id, user string, cmd []string) (int, []byte, error)
 }
 
-func (buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
+func (*buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
 	if _, ok := m.Engine.(execEngine); !ok {
 		return &runtime.UnsupportedError{Feature: "the BuildKit sidecar", Engine: "this container runtime",
 			Reason: "it cannot run commands in a container", Remedy: "Turn the sidecar off with docker: {buildkit: false}."}
@@ -164,7 +162,11 @@ func (buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
 			}
 		}
 		if err != nil {
-			return &BuildkitImageError{Image: img, Err: err}
+			e := &BuildkitImageError{Image: img, Err: err}
+			if ip, ok := m.Engine.(imageProvider); ok {
+				e.Provide = ip.ProvideImageRemedy(img)
+			}
+			return e
 		}
 	}
 	if err != nil {
@@ -202,9 +204,10 @@ func (buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
 	return nil
 }
 
-// apply points the agent at the sidecar and creates the sidecar's state
-// volume; the sidecar itself starts after the agent (startSidecar).
-func (buildkitSidecar) apply(ctx context.Context, m *Manager, r *state.Run, p *plan, spec *runtime.ContainerSpec, undo *cleanupStack) error {
+// shape points the agent at the sidecar and creates the sidecar's state
+// volume; the sidecar itself is created once the agent's container exists
+// (startSidecars) and starts once it runs (afterStart).
+func (*buildkitSidecar) shape(ctx context.Context, m *Manager, r *state.Run, p *plan, _ image.Result, spec *runtime.ContainerSpec, undo *cleanupStack) error {
 	vol, err := m.buildkitVolume(ctx, r, p, undo)
 	if err != nil {
 		return err
@@ -212,7 +215,7 @@ func (buildkitSidecar) apply(ctx context.Context, m *Manager, r *state.Run, p *p
 	p.buildkitVolume = vol
 	spec.ExtraHosts = append(spec.ExtraHosts, buildkitHost+":127.0.0.1")
 	spec.Env = append(spec.Env, "BUILDKIT_HOST=tcp://"+buildkitHost+":"+strconv.Itoa(buildkitPort),
-		"MOAT_BUILDKIT_PORT="+strconv.Itoa(buildkitPort))
+		envBuildkitPort.is(strconv.Itoa(buildkitPort)))
 	for i, kv := range spec.Env {
 		if k, v, _ := strings.Cut(kv, "="); k == "NO_PROXY" || k == "no_proxy" {
 			spec.Env[i] = k + "=" + v + "," + buildkitHost
@@ -261,15 +264,15 @@ func BuildkitCacheVolume(workspace, digest string) string {
 }
 
 // buildkitSpec describes the sidecar: the BuildKit image's daemon, started
-// through the copy of moat's binary (buildkitFiles), in the agent's network
-// and PID namespaces, so it ends with the agent and the agent reaches it on
+// through the copy of moat's binary (buildkitFiles), in the network and PID
+// namespaces of the agent's container (agentID), so it ends with the agent and the agent reaches it on
 // loopback. The helper gives the daemon its state volume and run
 // directory, mounts a fresh proc and sysfs for it in a private mount
 // namespace, becomes the agent's user with only CAP_SETUID and CAP_SETGID,
 // maps a user namespace (0 is that user, 1..65535 are host ids from
 // 100000), drops every capability and sets no_new_privs, and starts
 // buildkitd as root of the namespace.
-func (m *Manager) buildkitSpec(r *state.Run, p *plan) (runtime.ContainerSpec, error) {
+func (m *Manager) buildkitSpec(r *state.Run, p *plan, agentID string) (runtime.ContainerSpec, error) {
 	env := []string{"XDG_RUNTIME_DIR=" + buildkitRunDir}
 	if p.egress != nil && p.egress.token != "" {
 		url := fmt.Sprintf("http://%s:%s@127.0.0.1:%d", proxyUser, p.egress.token, proxyPort)
@@ -300,7 +303,7 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan) (runtime.ContainerSpec, er
 		CapDrop: []string{"ALL"}, CapAdd: buildkitCapabilities, SecurityOpt: secOpt,
 		// Not auto-removed: a daemon that dies keeps its output for the
 		// error, and finish saves it before removing the sidecar.
-		Network: "container:" + r.ContainerID, PidMode: "container:" + r.ContainerID,
+		Join: &runtime.Join{Container: agentID, PID: true},
 		// The agent's limits, in its own cgroup.
 		Memory: p.limits.Memory, NanoCPUs: p.limits.NanoCPUs, PidsLimit: p.limits.Pids,
 	}, nil
@@ -344,57 +347,53 @@ func (e *BuildkitError) Hint() string {
 	return "Check the sidecar's image, raise docker.ready_timeout, or turn the sidecar off with docker: {buildkit: false}."
 }
 
-// startSidecar creates and starts the BuildKit sidecar once the agent's
-// container runs, and waits until the daemon lists its workers.
 // preparedSidecar is a sidecar container created, with its configuration
 // copied in, while the agent's container starts.
 type preparedSidecar struct {
 	spec  runtime.ContainerSpec
 	id    string
 	start time.Time // when it was created: ready_after_ms counts from there
-	err   error
 }
 
-// prepareSidecar creates the BuildKit sidecar and copies its configuration
+// startSidecars creates the BuildKit sidecar and copies its configuration
 // into it as soon as the agent's container exists, overlapping the agent's
-// start. The sidecar can only start once the agent's container runs.
-func (buildkitSidecar) prepareSidecar(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) <-chan preparedSidecar {
-	done := make(chan preparedSidecar, 1)
+// start. The sidecar can only start once the agent's container runs
+// (afterStart).
+func (b *buildkitSidecar) startSidecars(ctx context.Context, m *Manager, r *state.Run, p *plan, agent *agentContainer, undo *cleanupStack) <-chan error {
+	done := make(chan error, 1)
 	go func() {
-		var ps preparedSidecar
-		ps.spec, ps.err = m.buildkitSpec(r, p)
-		if ps.err == nil {
-			ps.id, ps.err = m.Engine.CreateContainer(ctx, ps.spec)
-			if ps.err != nil {
-				ps.err = fmt.Errorf("creating the BuildKit sidecar: %w", ps.err)
+		agentID, ok := agent.wait()
+		if !ok {
+			done <- nil // the run failed before: nothing to prepare
+			return
+		}
+		spec, err := m.buildkitSpec(r, p, agentID)
+		if err != nil {
+			done <- err
+			return
+		}
+		id, err := m.Engine.CreateContainer(ctx, spec)
+		if err != nil {
+			done <- fmt.Errorf("creating the BuildKit sidecar: %w", err)
+			return
+		}
+		undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
+		b.prepared = preparedSidecar{spec: spec, id: id, start: time.Now()}
+		if files := buildkitFiles(p); len(files) > 0 {
+			if err := m.Engine.(fileCopier).CopyFilesTo(ctx, id, files); err != nil {
+				done <- fmt.Errorf("copying the BuildKit daemon's configuration into its sidecar: %w", err)
+				return
 			}
 		}
-		if ps.err == nil {
-			id := ps.id
-			undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
-			ps.start = time.Now()
-			if files := buildkitFiles(p); len(files) > 0 {
-				if err := m.Engine.(fileCopier).CopyFilesTo(ctx, id, files); err != nil {
-					ps.err = fmt.Errorf("copying the BuildKit daemon's configuration into its sidecar: %w", err)
-				}
-			}
-		}
-		done <- ps
+		done <- nil
 	}()
 	return done
 }
 
-func (b buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.Run, p *plan, undo *cleanupStack) error {
-	prepared := p.buildkitPrepared
-	if prepared == nil {
-		prepared = b.prepareSidecar(ctx, m, r, p, undo)
-	}
-	ps := <-prepared
-	p.buildkitPrepared = closedPrepared(ps)
-	if ps.err != nil {
-		return ps.err
-	}
-	spec, id, start := ps.spec, ps.id, ps.start
+// afterStart starts the sidecar, prepared while the agent's container
+// started, and waits until the daemon lists its workers.
+func (b *buildkitSidecar) afterStart(ctx context.Context, m *Manager, r *state.Run, p *plan, _ *cleanupStack) error {
+	spec, id, start := b.prepared.spec, b.prepared.id, b.prepared.start
 	// The sidecar's privileges are the run's, not the agent container's:
 	// recorded once it exists, after the agent's container.created.
 	r.Privileges = append(r.Privileges, state.Privilege{
@@ -424,6 +423,19 @@ func (b buildkitSidecar) startSidecar(ctx context.Context, m *Manager, r *state.
 	m.record(r, audit.KindSidecarReady, map[string]string{"role": labels.RoleBuildkit, "container_id": id,
 		"ready_after_ms": strconv.FormatInt(time.Since(start).Milliseconds(), 10)}, false)
 	return nil
+}
+
+// finish stops the sidecar, kept until now for its output, saves that
+// output with the run and removes it.
+func (*buildkitSidecar) finish(ctx context.Context, m *Manager, r *state.Run, sidecars *runSidecars) {
+	m.removeSidecars(ctx, r, sidecars, labels.RoleBuildkit, func(sc state.Sidecar, id string) (string, error) {
+		err := m.Engine.StopContainer(ctx, id, proxyStopGrace)
+		m.saveSidecarLog(ctx, r, sc, id)
+		if err == nil || errors.Is(err, runtime.ErrNotFound) {
+			err = m.removeContainer(ctx, id)
+		}
+		return "removed by moat", err
+	})
 }
 
 // waitBuildkit asks the daemon for its workers, with the image's own
@@ -477,11 +489,4 @@ func (m *Manager) sidecarLogTail(ctx context.Context, id string) string {
 func lastLine(s string) string {
 	lines := strings.Split(strings.TrimSpace(s), "\n")
 	return lines[len(lines)-1]
-}
-
-// closedPrepared returns a channel that gives ps, for a second reader.
-func closedPrepared(ps preparedSidecar) <-chan preparedSidecar {
-	c := make(chan preparedSidecar, 1)
-	c <- ps
-	return c
 }

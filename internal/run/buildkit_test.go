@@ -173,9 +173,9 @@ func TestBuildkitSidecarJoinsTheAgent(t *testing.T) {
 		t.Fatalf("got %d BuildKit sidecars, want 1", len(bks))
 	}
 	bk := bks[0]
-	want := "container:" + res.Run.ContainerID
-	if bk.Network != want || bk.PidMode != want || bk.AutoRemove {
-		t.Fatalf("sidecar network %q pid %q autoremove %v: want the agent's namespaces, kept for its output until moat removes it", bk.Network, bk.PidMode, bk.AutoRemove)
+	want := runtime.Join{Container: res.Run.ContainerID, PID: true}
+	if bk.Join == nil || *bk.Join != want || bk.AutoRemove {
+		t.Fatalf("sidecar joins %+v autoremove %v: want the agent's network and PID namespaces, kept for its output until moat removes it", bk.Join, bk.AutoRemove)
 	}
 	if !slices.Equal(bk.CapAdd, []string{"CHOWN", "SETGID", "SETPCAP", "SETUID", "SYS_ADMIN"}) || !slices.Equal(bk.CapDrop, []string{"ALL"}) ||
 		bk.Image != helperImageOf(t, vf.Engine, "sha256:"+DefaultBuildkitImage) {
@@ -184,8 +184,8 @@ func TestBuildkitSidecarJoinsTheAgent(t *testing.T) {
 	if bk.UnmaskSystemPaths || len(bk.SecurityOpt) != 1 || !strings.HasPrefix(bk.SecurityOpt[0], "seccomp={") {
 		t.Errorf("sidecar: unmasked %v, security options %.60q; want Docker's masks and moat's seccomp profile", bk.UnmaskSystemPaths, bk.SecurityOpt)
 	}
-	if len(bk.Mounts) != 0 {
-		t.Errorf("sidecar mounts %v: nothing from the host may be mounted", bk.Mounts)
+	if len(bk.Mounts) != 0 || len(bk.SharedDirs) != 0 || len(bk.MoatFiles) != 0 || bk.EngineSocket != "" {
+		t.Errorf("sidecar mounts %v %v %v %q: nothing from the host may be mounted", bk.Mounts, bk.SharedDirs, bk.MoatFiles, bk.EngineSocket)
 	}
 	if len(bk.Entrypoint) < 2 || bk.Entrypoint[0] != buildkitHelper || bk.Entrypoint[1] != "userns-run" ||
 		!slices.Contains(bk.Entrypoint, "--setup") || bk.Entrypoint[len(bk.Entrypoint)-1] != "--" || bk.Cmd[0] != "buildkitd" {

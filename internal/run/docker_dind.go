@@ -86,7 +86,7 @@ const DefaultDindReadyTimeout = 30 * time.Second
 // Where the nested daemon keeps its state and its log in the container.
 // The log stays in the container, where nothing of the inner daemon's
 // namespace reaches it, and moat copies it into the run's directory when
-// the run finishes (saveDindLog): no directory of moat's home is mounted
+// the run finishes (dockerDind.salvage): no directory of moat's home is mounted
 // into the run for it.
 const (
 	dindDataDir   = "/var/lib/docker"
@@ -112,7 +112,24 @@ func dindArgs(insecure []string) string {
 
 // dockerDind gives the agent its own Docker daemon, started by moat-init
 // before the command, with its state on an engine volume.
-type dockerDind struct{}
+type dockerDind struct{ phases }
+
+// The variables docker:dind sets for moat-init.
+var (
+	envDind        = initVar{name: "MOAT_DIND", meaning: "1: moat-init starts the run's own Docker daemon before the command and stops it after"}
+	envDindTimeout = initVar{name: "MOAT_DIND_TIMEOUT", meaning: "seconds the inner daemon may take to answer (docker.ready_timeout)"}
+	envDindLog     = initVar{name: "MOAT_DIND_LOG", meaning: "the inner daemon's log in the container, which moat saves with the run"}
+	envDindArgs    = initVar{name: "MOAT_DIND_ARGS", meaning: "the inner daemon's extra flags (docker.insecure_registries)"}
+	envDindSubIDs  = initVar{name: "MOAT_DIND_SUBIDS", meaning: "START:COUNT, the host ids of the inner daemon's user namespace beyond its root"}
+	envUsernsRun   = initVar{name: "MOAT_USERNS_RUN", meaning: "moat's binary in the image, which starts the daemon in its user namespace"}
+)
+
+func (dockerDind) initContract() initContract {
+	return initContract{
+		steps: []string{"start_dind", "setup_dind", "write_docker_proxies", "run_then_stop_dind"},
+		env:   []initVar{envDind, envDindTimeout, envDindLog, envDindArgs, envDindSubIDs, envUsernsRun},
+	}
+}
 
 func (dockerDind) check(_ context.Context, m *Manager, _ *plan) error {
 	_, err := dindEngine(m)
@@ -128,7 +145,10 @@ func dindEngine(m *Manager) (volumeEngine, error) {
 	return ve, nil
 }
 
-func (dockerDind) apply(ctx context.Context, m *Manager, r *state.Run, p *plan, spec *runtime.ContainerSpec, undo *cleanupStack) error {
+// shape gives the agent's container what moat-init needs to start the
+// daemon (a capability until then, a seccomp profile, a device) and the
+// daemon's state volume.
+func (dockerDind) shape(ctx context.Context, m *Manager, r *state.Run, p *plan, _ image.Result, spec *runtime.ContainerSpec, undo *cleanupStack) error {
 	vol, err := m.dindVolume(ctx, r, p, undo)
 	if err != nil {
 		return err
@@ -148,12 +168,12 @@ func (dockerDind) apply(ctx context.Context, m *Manager, r *state.Run, p *plan, 
 	// the agent's own command still runs with no_new_privs (moat-init).
 	spec.NoNewPrivileges = false
 	spec.Volumes = append(spec.Volumes, runtime.VolumeMount{Name: vol, Target: dindDataDir})
-	spec.Env = append(spec.Env, "MOAT_DIND=1",
-		"MOAT_DIND_TIMEOUT="+strconv.Itoa(int(timeout.Seconds())),
-		"MOAT_DIND_LOG="+dindLogDir+"/"+dindLogFile,
-		"MOAT_DIND_ARGS="+dindArgs(p.cfg.Docker.InsecureRegistries),
-		"MOAT_DIND_SUBIDS="+strconv.Itoa(dindSubStart)+":"+strconv.Itoa(dindSubCount),
-		"MOAT_USERNS_RUN="+image.MoatPath)
+	spec.Env = append(spec.Env, envDind.is("1"),
+		envDindTimeout.is(strconv.Itoa(int(timeout.Seconds()))),
+		envDindLog.is(dindLogDir+"/"+dindLogFile),
+		envDindArgs.is(dindArgs(p.cfg.Docker.InsecureRegistries)),
+		envDindSubIDs.is(strconv.Itoa(dindSubStart)+":"+strconv.Itoa(dindSubCount)),
+		envUsernsRun.is(image.MoatPath))
 	r.Privileges = append(r.Privileges, state.Privilege{
 		What:   "capability SYS_ADMIN until the inner daemon starts; a seccomp profile for namespaces and mounts; the device /dev/net/tun",
 		Reason: "docker:dind",
@@ -165,9 +185,9 @@ func (dockerDind) apply(ctx context.Context, m *Manager, r *state.Run, p *plan, 
 	return nil
 }
 
-// saveDindLog copies the inner daemon's log from the run's container into
+// salvage copies the inner daemon's log from the run's container into
 // the run's directory, before the container goes.
-func (m *Manager) saveDindLog(ctx context.Context, r *state.Run) {
+func (dockerDind) salvage(ctx context.Context, m *Manager, r *state.Run) {
 	cp, ok := m.Engine.(interface {
 		CopyFileFrom(ctx context.Context, id, path string, limit int64) ([]byte, error)
 	})

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/policy"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
@@ -24,7 +25,17 @@ const containerSocket = "/var/run/docker.sock"
 // dockerHost gives the agent the host's Docker engine through its socket.
 // The agent then controls the host engine completely; moat says so at run
 // start and records it on the run.
-type dockerHost struct{}
+type dockerHost struct{ phases }
+
+// The variables docker:host sets.
+var (
+	envDockerSocket  = initVar{name: "MOAT_DOCKER_SOCKET", meaning: "the host engine's socket in the container: moat-init adds the agent to its group"}
+	envHostWorkspace = initVar{name: "MOAT_HOST_WORKSPACE", meaning: "the workspace's path on the host, for bind mounts the agent asks the host engine for", forAgent: true}
+)
+
+func (dockerHost) initContract() initContract {
+	return initContract{steps: []string{"setup_docker_host"}, env: []initVar{envDockerSocket, envHostWorkspace}}
+}
 
 func (dockerHost) check(_ context.Context, m *Manager, p *plan) error {
 	if e := p.egress; (e.mode != policy.Permissive || len(e.grants) > 0) && !p.cfg.Docker.HostBypassesEgress {
@@ -73,13 +84,15 @@ func hostSocket(m *Manager) (string, error) {
 	return se.SocketPath()
 }
 
-func (dockerHost) apply(_ context.Context, m *Manager, r *state.Run, p *plan, spec *runtime.ContainerSpec, _ *cleanupStack) error {
+// shape gives the agent the engine's own socket (the engine knows where it
+// is) and its host paths.
+func (dockerHost) shape(_ context.Context, m *Manager, r *state.Run, p *plan, _ image.Result, spec *runtime.ContainerSpec, _ *cleanupStack) error {
 	path, err := hostSocket(m)
 	if err != nil {
 		return err
 	}
-	spec.Mounts = append(spec.Mounts, runtime.Mount{Source: path, Target: containerSocket})
-	spec.Env = append(spec.Env, "MOAT_DOCKER_SOCKET="+containerSocket, "DOCKER_HOST=unix://"+containerSocket)
+	spec.EngineSocket = containerSocket
+	spec.Env = append(spec.Env, envDockerSocket.is(containerSocket), "DOCKER_HOST=unix://"+containerSocket)
 	sharePathWithHost(m, p, spec)
 	r.Privileges = append(r.Privileges, state.Privilege{
 		What: "host Docker socket " + path, Reason: "docker:host",
@@ -97,12 +110,12 @@ func sharePathWithHost(m *Manager, p *plan, spec *runtime.ContainerSpec) {
 	if shadowsSystemPath(p.workspace) {
 		m.warnf("the workspace %s would hide system files at the same path in the container; it stays at %s only,\n"+
 			"so bind mounts the agent asks the host engine for must use the host path %s.", p.workspace, WorkspaceTarget, p.workspace)
-		spec.Env = append(spec.Env, "MOAT_HOST_WORKSPACE="+p.workspace)
+		spec.Env = append(spec.Env, envHostWorkspace.is(p.workspace))
 		return
 	}
 	spec.Mounts = append(spec.Mounts, runtime.Mount{Source: p.workspace, Target: p.workspace})
 	spec.WorkingDir = p.workspace
-	spec.Env = append(spec.Env, "MOAT_HOST_WORKSPACE="+p.workspace)
+	spec.Env = append(spec.Env, envHostWorkspace.is(p.workspace))
 }
 
 // systemDirs are container paths a workspace mount must not cover.

@@ -1,7 +1,6 @@
 package run
 
 import (
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
@@ -230,14 +229,22 @@ func (e *CAFileError) Hint() string {
 	return "Give the path, relative to the workspace, of a PEM file of CA certificates inside it, or remove network.ca."
 }
 
+// The variables egress sets for moat-init.
+var (
+	envProxyCA     = initVar{name: "MOAT_PROXY_CA", meaning: "the proxy's CA in the container: moat-init adds it to the system bundle"}
+	envProxyPort   = initVar{name: "MOAT_PROXY_PORT", meaning: "the loopback port the relay opens for the agent's proxy connections"}
+	envProxySocket = initVar{name: "MOAT_PROXY_SOCKET", meaning: "the proxy sidecar's unix socket, in the shared directory: the relay hands the port over it"}
+	envRelay       = initVar{name: "MOAT_RELAY", meaning: "moat's binary in the container, which runs the relay"}
+)
+
 // proxyEnv is what the agent gets to use the proxy and trust its CA.
 func proxyEnv(token, relay string, e *egressPlan) []string {
 	url := fmt.Sprintf("http://%s:%s@%s:%d", proxyUser, token, proxyHost, proxyPort)
 	env := []string{
 		"HTTP_PROXY=" + url, "HTTPS_PROXY=" + url, "http_proxy=" + url, "https_proxy=" + url,
 		"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1",
-		"MOAT_PROXY_CA=" + agentCAPath, "MOAT_PROXY_PORT=" + strconv.Itoa(proxyPort),
-		"MOAT_PROXY_SOCKET=" + agentSocketDir + "/" + socketName, "MOAT_RELAY=" + relay,
+		envProxyCA.is(agentCAPath), envProxyPort.is(strconv.Itoa(proxyPort)),
+		envProxySocket.is(agentSocketDir + "/" + socketName), envRelay.is(relay),
 		"SSL_CERT_FILE=" + systemBundle, "REQUESTS_CA_BUNDLE=" + systemBundle,
 		"CURL_CA_BUNDLE=" + systemBundle, "GIT_SSL_CAINFO=" + systemBundle,
 		"NODE_EXTRA_CA_CERTS=" + agentCAPath, "NODE_USE_ENV_PROXY=1",
@@ -257,12 +264,12 @@ func hasEnv(env []string, name string) bool {
 
 // setupEgress gives the agent no network at all, only loopback, where a
 // relay carries its proxy connections to the run's proxy sidecar through a
-// unix socket; with policy none the agent gets no proxy either. The proxy
-// is created here; the caller starts it while the agent's container is
-// created and started.
-func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *runtime.ContainerSpec, undo *cleanupStack) (*proxyStart, error) {
+// unix socket in a directory they share; with policy none the agent gets
+// no proxy either. It describes the proxy, which startSidecars creates and
+// starts while the agent's container is created and started.
+func (m *Manager) setupEgress(r *state.Run, p *plan, baseID string, spec *runtime.ContainerSpec) (*proxyStart, error) {
 	e := p.egress
-	spec.Network = "none"
+	spec.Network = runtime.NetworkNone
 	if e.mode == policy.None {
 		return nil, nil
 	}
@@ -286,18 +293,18 @@ func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *
 		return nil, err
 	}
 	ps := &proxyStart{spec: m.proxySpec(r, bin), cfg: cfg}
+	ps.spec.Image = baseID // the base image Ensure checked
 	r.Sidecars = append(r.Sidecars, state.Sidecar{Role: labels.RoleProxy, Name: ps.spec.Name, Limits: stateLimits(proxyLimits)})
 	spec.ExtraHosts = append(spec.ExtraHosts, proxyName+":127.0.0.1")
-	spec.Mounts = append(spec.Mounts,
-		runtime.Mount{Source: filepath.Join(m.caDir(), "ca.pem"), Target: agentCAPath, ReadOnly: true},
-		runtime.Mount{Source: sockDir, Target: agentSocketDir, ReadOnly: true})
+	spec.MoatFiles = append(spec.MoatFiles, runtime.MoatFile{Source: filepath.Join(m.caDir(), "ca.pem"), Target: agentCAPath})
+	spec.SharedDirs = append(spec.SharedDirs, runtime.SharedDir{Source: sockDir, Target: agentSocketDir, ReadOnly: true})
 	relay := agentRelayPath
 	if usesDind(p.deps) {
 		// A run with a daemon in it gets no file of the host's moat: its
 		// image holds a copy of the binary (image.MoatPath).
 		relay = image.MoatPath
 	} else {
-		spec.Mounts = append(spec.Mounts, runtime.Mount{Source: bin, Target: agentRelayPath, ReadOnly: true})
+		spec.MoatFiles = append(spec.MoatFiles, runtime.MoatFile{Source: bin, Target: agentRelayPath})
 	}
 	spec.Env = append(spec.Env, proxyEnv(token, relay, e)...)
 	p.env = m.withoutProxyVars(p.env)

@@ -59,15 +59,15 @@ func TestSecretsReachOnlyTheProxyStdin(t *testing.T) {
 		t.Fatalf("run grants %v policy %q, want [github my-api] strict (agent.yaml first, no duplicates)", got, res.Run.Policy)
 	}
 	agent := agentSpec(t, eng)
-	if agent.Network != "none" || !slices.Contains(agent.ExtraHosts, "proxy:127.0.0.1") {
-		t.Fatalf("agent network %q hosts %v, want none with proxy on loopback", agent.Network, agent.ExtraHosts)
+	if agent.Network != runtime.NetworkNone || agent.Join != nil || !slices.Contains(agent.ExtraHosts, "proxy:127.0.0.1") {
+		t.Fatalf("agent network %v hosts %v, want none with proxy on loopback", agent.Network, agent.ExtraHosts)
 	}
 	id, proxy, ok := proxySpec(t, eng)
 	if !ok {
 		t.Fatal("no proxy sidecar")
 	}
-	if proxy.Network != "host" || !slices.Contains(proxy.CapDrop, "ALL") || !proxy.ReadOnlyRootfs || !proxy.NoNewPrivileges || proxy.User == "" {
-		t.Fatalf("proxy spec %+v: want host network, no capabilities, read-only, no-new-privileges, a user", proxy)
+	if proxy.Network != runtime.NetworkOutbound || proxy.ServesPort != proxyPort || !slices.Contains(proxy.CapDrop, "ALL") || !proxy.ReadOnlyRootfs || !proxy.NoNewPrivileges || proxy.User == "" {
+		t.Fatalf("proxy spec %+v: want the outbound network serving the agent's proxy port, no capabilities, read-only, no-new-privileges, a user", proxy)
 	}
 	for _, c := range eng.Containers {
 		spec, _ := json.Marshal(c.Spec)

@@ -46,22 +46,17 @@ func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
 	}
 	var undo cleanupStack
 	defer undo.unwind(ctx)
-	r, proxyReady, err := m.createRun(ctx, p, img, opts, &undo)
-	defer p.awaitPrepared() // before the undo work runs: it pushes its own
+	r, sidecars, err := m.createRun(ctx, p, img, opts, &undo)
 	if err != nil {
 		return Result{}, err
 	}
-	// Every way out waits for the proxy's start first: it pushes its undo.
-	waitProxy := sync.OnceValue(func() error { return <-proxyReady })
-	defer waitProxy()
-	// Once the agent's container runs: the proxy must be ready, and the
-	// sidecars that join the agent's namespaces start.
-	afterStart := func() error {
-		if err := waitProxy(); err != nil {
-			return err
-		}
-		return m.startSidecars(ctx, r, p, &undo)
-	}
+	// Every way out waits for the features' sidecars first (before the
+	// undo work runs): they push their own undo.
+	defer sidecars.wait()
+	// Once the agent's container runs: the sidecars must be ready, and
+	// the features' after-start work (sidecars that join the agent's
+	// namespaces) runs.
+	afterStart := func() error { return m.afterStart(ctx, r, p, sidecars, &undo) }
 	if opts.Detach {
 		if err := m.start(ctx, r); err != nil {
 			return Result{Run: r}, err
@@ -97,11 +92,13 @@ func (m *Manager) ensureImage(ctx context.Context, p *plan, rebuild bool) (image
 	})
 }
 
-// createRun writes the run record and creates its containers. The proxy
-// sidecar, if any, is starting when it returns: the channel reports once it
-// listens or failed. The agent's container may start meanwhile; moat-init
-// holds the command back until the proxy accepts connections.
-func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts Options, undo *cleanupStack) (*state.Run, <-chan error, error) {
+// createRun writes the run record and creates its containers. The
+// features' sidecars are starting when it returns (the proxy's, created
+// and started alongside the agent's container; the BuildKit sidecar's,
+// created once the agent's container exists): the launch reports once
+// they are ready or failed. The agent's container may start meanwhile;
+// moat-init holds the command back until the proxy accepts connections.
+func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts Options, undo *cleanupStack) (*state.Run, *launch, error) {
 	r := &state.Run{
 		ID: state.NewID(), Name: p.name, Workspace: p.workspace, Command: p.command,
 		Image: img.Tag, ImageHash: img.Hash, Deps: depKeys(p), Status: state.Created,
@@ -119,43 +116,27 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 	spec := m.containerSpec(r, p, opts)
 	applyLimits(&spec, p.limits)
 	spec.Image = img.ID // what Ensure checked, not whatever the tag names now
-	ps, err := m.setupEgress(ctx, r, p, &spec, undo)
-	if err != nil {
-		return nil, nil, err
-	}
-	if ps != nil {
-		ps.spec.Image = img.BaseID // the base image Ensure checked
-	}
 	for _, f := range p.features {
-		if err := f.apply(ctx, m, r, p, &spec, undo); err != nil {
+		if err := f.shape(ctx, m, r, p, img, &spec, undo); err != nil {
 			return nil, nil, err
 		}
 	}
 	spec.Cmd = initArgs(p.env, p.command)
-	proxyReady := make(chan error, 1)
-	if ps != nil {
-		go func() { proxyReady <- m.launchProxy(ctx, r, ps, undo) }()
-	} else {
-		proxyReady <- nil
-	}
+	sidecars := m.startSidecars(ctx, r, p, undo)
 	id, err := m.Engine.CreateContainer(ctx, spec)
 	if err != nil {
-		<-proxyReady
+		sidecars.wait()
 		return nil, nil, fmt.Errorf("creating the container: %w", err)
 	}
 	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
 	r.ContainerID = id
 	m.record(r, audit.KindContainerCreated, containerCreatedEvent(r, spec), false)
-	for _, f := range p.features {
-		if sp, ok := f.(sidecarPreparer); ok {
-			sp.prepare(ctx, m, r, p, undo)
-		}
-	}
+	sidecars.agent.created(id)
 	if err := m.Store.Save(r); err != nil {
-		<-proxyReady
+		sidecars.wait()
 		return nil, nil, err
 	}
-	return r, proxyReady, nil
+	return r, sidecars, nil
 }
 
 // claimName creates the run's record if its name is still free, under the
@@ -183,10 +164,7 @@ func depKeys(p *plan) []string {
 // containerSpec is the agent's container without its command: Env holds
 // moat's own variables only (see initArgs for the agent's).
 func (m *Manager) containerSpec(r *state.Run, p *plan, opts Options) runtime.ContainerSpec {
-	env := []string{
-		"MOAT_UID=" + strconv.Itoa(p.uid), "MOAT_GID=" + strconv.Itoa(p.gid),
-		"MOAT_RUN_ID=" + r.ID, "MOAT_RUN_NAME=" + r.Name,
-	}
+	env := []string{envUID.is(strconv.Itoa(p.uid)), envGID.is(strconv.Itoa(p.gid)), envRunID.is(r.ID), envRunName.is(r.Name)}
 	if opts.TTY {
 		env = append(env, "TERM="+termOrDefault())
 	}
@@ -391,18 +369,6 @@ func (m *Manager) commandEnded(ctx context.Context, r *state.Run) bool {
 	return err == nil && !info.Running
 }
 
-// startSidecars starts the sidecars that join the agent's namespaces.
-func (m *Manager) startSidecars(ctx context.Context, r *state.Run, p *plan, undo *cleanupStack) error {
-	for _, f := range p.features {
-		if s, ok := f.(sidecarStarter); ok {
-			if err := s.startSidecar(ctx, m, r, p, undo); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
 // finish records the end of a run, keeps its logs and removes its
 // container unless the user asked to keep it.
 func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status, code int, cause error) {
@@ -441,12 +407,13 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 		m.warnf("saving the logs of run %s: %v", r.ID, err)
 	}
 	m.record(r, audit.KindLogsSaved, digest.event(err), false)
-	// The sidecars stop (the proxy writes its last events) while the
-	// agent's container gives up its inner daemon's log and goes.
+	// The features' sidecars stop (the proxy writes its last events)
+	// while the agent's container gives up what the features keep of it
+	// (the inner daemon's log) and goes.
 	var wg sync.WaitGroup
-	wg.Go(func() { m.removeSidecars(cctx, r) })
+	wg.Go(func() { m.finishFeatures(cctx, r) })
 	if owned == nil {
-		m.saveDindLog(cctx, r)
+		m.salvageFeatures(cctx, r)
 	}
 	if !r.Keep && owned == nil {
 		m.removeAgentContainer(cctx, r)

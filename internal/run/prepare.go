@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"syscall"
 
@@ -55,10 +54,7 @@ type plan struct {
 	egress    *egressPlan
 	networkCA []byte // network.ca's content, as read once for the proxy
 
-	// buildkitPrepared gives the BuildKit sidecar created while the
-	// agent's container starts (sidecarPreparer), once it exists.
-	buildkitPrepared <-chan preparedSidecar
-	limits           config.Limits // the agent's (and its BuildKit sidecar's) limits
+	limits config.Limits // the agent's (and its BuildKit sidecar's) limits
 
 	buildkitVolume  string // the BuildKit sidecar's state volume, once created
 	buildkitImageID string // the sidecar's image (moat's helper added), as checked before the run
@@ -286,10 +282,7 @@ func resolveDeps(_ *Manager, _ Options, p *plan) error {
 		return err
 	}
 	set = deps.WithDockerSource(set, deps.DockerSource(p.cfg.Docker.Install))
-	p.deps, p.features = set, featuresFor(set)
-	if slices.ContainsFunc(set, func(d deps.Dep) bool { return d.Mode == deps.DockerDind }) && !p.cfg.Docker.NoBuildkit {
-		p.features = append(p.features, buildkitSidecar{})
-	}
+	p.deps, p.features = set, featuresFor(set, p.cfg.Docker.NoBuildkit)
 	return nil
 }
 

@@ -66,18 +66,16 @@ func checkStaticLinux(path string) error {
 func (m *Manager) proxySpec(r *state.Run, bin string) runtime.ContainerSpec {
 	return runtime.ContainerSpec{
 		Name: "moat-" + r.ID + "-proxy", Image: m.baseImage(), Cmd: []string{proxyBinaryTarget, "proxy", "serve"},
-		Labels: m.runLabels(r, labels.RoleProxy),
-		Mounts: []runtime.Mount{
-			{Source: bin, Target: proxyBinaryTarget, ReadOnly: true},
-			{Source: m.Store.Path(r.ID, state.ProxyDir), Target: proxyDirTarget},
-		},
-		OpenStdin: true, User: strconv.Itoa(os.Getuid()) + ":" + strconv.Itoa(os.Getgid()),
+		Labels:     m.runLabels(r, labels.RoleProxy),
+		MoatFiles:  []runtime.MoatFile{{Source: bin, Target: proxyBinaryTarget}},
+		SharedDirs: []runtime.SharedDir{{Source: m.Store.Path(r.ID, state.ProxyDir), Target: proxyDirTarget}},
+		OpenStdin:  true, User: strconv.Itoa(os.Getuid()) + ":" + strconv.Itoa(os.Getgid()),
 		CapDrop: []string{"ALL"}, NoNewPrivileges: true, ReadOnlyRootfs: true, AutoRemove: true,
-		// The host's network namespace: the proxy dials out as the host
-		// would (its resolver, its routes) without a bridge to set up, and
-		// listens on nothing but its unix socket.
-		Network: "host",
-		Memory:  proxyLimits.Memory, NanoCPUs: proxyLimits.NanoCPUs, PidsLimit: proxyLimits.Pids,
+		// The run's only way out: it dials out for the agent, and takes
+		// the agent's connections to its proxy port, listening on no
+		// network address of its own.
+		Network: runtime.NetworkOutbound, ServesPort: proxyPort,
+		Memory: proxyLimits.Memory, NanoCPUs: proxyLimits.NanoCPUs, PidsLimit: proxyLimits.Pids,
 	}
 }
 
@@ -102,6 +100,9 @@ func (m *Manager) launchProxy(ctx context.Context, r *state.Run, ps *proxyStart,
 type ProxyError struct {
 	Reason string
 	Log    string // the tail of its output
+	// StatusCommand is the engine's command that shows whether it works
+	// ("" if it has none).
+	StatusCommand string
 }
 
 func (e *ProxyError) Error() string {
@@ -113,7 +114,26 @@ func (e *ProxyError) Error() string {
 }
 
 func (e *ProxyError) Hint() string {
-	return "Check the engine ('docker info') and that moat's binary is a static Linux build; rerun with the same command."
+	check := "Check the engine"
+	if e.StatusCommand != "" {
+		check += " ('" + e.StatusCommand + "')"
+	}
+	return check + " and that moat's binary is a static Linux build; rerun with the same command."
+}
+
+// statusCommander is an engine with a command that shows whether it
+// works, for hints (the Docker adapter's: 'docker info').
+type statusCommander interface {
+	StatusCommand() string
+}
+
+// proxyError is a ProxyError with the engine's status command.
+func (m *Manager) proxyError(reason, log string) *ProxyError {
+	e := &ProxyError{Reason: reason, Log: log}
+	if sc, ok := m.Engine.(statusCommander); ok {
+		e.StatusCommand = sc.StatusCommand()
+	}
+	return e
 }
 
 // startProxy starts the sidecar, hands it its configuration on stdin and
@@ -142,19 +162,19 @@ func (m *Manager) startProxy(ctx context.Context, r *state.Run, id string, pcfg 
 		werr = stream.CloseWrite()
 	}
 	if werr != nil {
-		return &ProxyError{Reason: "writing its configuration: " + werr.Error(), Log: ready.tail()}
+		return m.proxyError("writing its configuration: "+werr.Error(), ready.tail())
 	}
 	timer := time.NewTimer(proxyReadyTimeout)
 	defer timer.Stop()
 	select {
 	case <-ready.done:
 	case <-timer.C:
-		return &ProxyError{Reason: "not listening after " + proxyReadyTimeout.String(), Log: ready.tail()}
+		return m.proxyError("not listening after "+proxyReadyTimeout.String(), ready.tail())
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
 	if !ready.ok {
-		return &ProxyError{Reason: "it exited", Log: ready.tail()}
+		return m.proxyError("it exited", ready.tail())
 	}
 	m.record(r, audit.KindSidecarReady, map[string]string{"role": labels.RoleProxy, "container_id": id, "address": ready.addr}, false)
 	return nil
@@ -251,20 +271,34 @@ func (m *Manager) saveSidecarLog(ctx context.Context, r *state.Run, sc state.Sid
 	}
 }
 
-// removeSidecars stops the run's sidecars, found by label so that none
-// escapes a crash; the proxy writes its last audit events as it stops, and
-// the engine removes it once it exits. A proxy whose agent ended before
-// has already stopped by itself.
-func (m *Manager) removeSidecars(ctx context.Context, r *state.Run) {
-	if len(r.Sidecars) == 0 {
-		return
-	}
-	cs, err := m.Engine.ListContainers(ctx, labels.RunFilter(r.ID))
-	if err != nil {
-		m.warnf("finding the sidecars of run %s: %v", r.ID, err)
-		return
-	}
+// runSidecars finds a run's own sidecars among its containers, listed by
+// label (so that none escapes a crash) once, for every feature that asks.
+type runSidecars struct {
+	list func() ([]runtime.ContainerInfo, error)
+}
+
+func (m *Manager) newRunSidecars(ctx context.Context, r *state.Run) *runSidecars {
+	return &runSidecars{list: sync.OnceValues(func() ([]runtime.ContainerInfo, error) {
+		cs, err := m.Engine.ListContainers(ctx, labels.RunFilter(r.ID))
+		if err != nil {
+			m.warnf("finding the sidecars of run %s: %v", r.ID, err)
+		}
+		return cs, err
+	})}
+}
+
+// removeSidecars removes the sidecars of run r with role, as the record
+// names them: remove takes one that is still there and says how it went; one
+// already gone stopped with the agent.
+func (m *Manager) removeSidecars(ctx context.Context, r *state.Run, sidecars *runSidecars, role string, remove func(sc state.Sidecar, id string) (how string, err error)) {
 	for _, sc := range r.Sidecars {
+		if sc.Role != role {
+			continue
+		}
+		cs, err := sidecars.list()
+		if err != nil {
+			return // warned once by list
+		}
 		// Only the run's own sidecar with that role: the record's names are
 		// matched against what the labels say, never acted on alone.
 		i := slices.IndexFunc(cs, func(c runtime.ContainerInfo) bool {
@@ -275,33 +309,37 @@ func (m *Manager) removeSidecars(ctx context.Context, r *state.Run) {
 			m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "how": "stopped with the agent"}, false)
 			continue
 		}
-		if sc.Role != labels.RoleProxy { // kept until now for its output: save it, then remove
-			err := m.Engine.StopContainer(ctx, cs[i].ID, proxyStopGrace)
-			m.saveSidecarLog(ctx, r, sc, cs[i].ID)
-			if err == nil || errors.Is(err, runtime.ErrNotFound) {
-				err = m.removeContainer(ctx, cs[i].ID)
-			}
-			if err != nil && !errors.Is(err, runtime.ErrNotFound) {
-				m.warnf("removing the %s sidecar of run %s: %v", sc.Role, r.ID, err)
-				continue
-			}
-			m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "container_id": cs[i].ID, "how": "removed by moat"}, false)
-			continue
-		}
-		how, err := "stopped with the agent", errAgentNeverSeen
-		if m.proxySawAgent(r) {
-			err = m.awaitSelfRemoval(ctx, cs[i].ID)
-		}
-		if err != nil {
-			how, err = "stopped by moat", m.Engine.StopContainer(ctx, cs[i].ID, proxyStopGrace)
-			if err == nil || errors.Is(err, runtime.ErrNotFound) {
-				err = m.removeContainer(ctx, cs[i].ID)
-			}
-		}
+		how, err := remove(sc, cs[i].ID)
 		if err != nil && !errors.Is(err, runtime.ErrNotFound) {
 			m.warnf("removing the %s sidecar of run %s: %v", sc.Role, r.ID, err)
 			continue
 		}
 		m.record(r, audit.KindSidecarRemoved, map[string]string{"role": sc.Role, "name": sc.Name, "container_id": cs[i].ID, "how": how}, false)
 	}
+}
+
+// stopAndRemove stops a sidecar and removes it.
+func (m *Manager) stopAndRemove(ctx context.Context, id string) error {
+	err := m.Engine.StopContainer(ctx, id, proxyStopGrace)
+	if err == nil || errors.Is(err, runtime.ErrNotFound) {
+		err = m.removeContainer(ctx, id)
+	}
+	return err
+}
+
+// removeProxy sees the run's proxy go: the proxy writes its last audit
+// events as it stops, and the engine removes it once it exits. A proxy
+// whose agent ended before has already stopped by itself; one that never
+// saw its agent is stopped at once.
+func (m *Manager) removeProxy(ctx context.Context, r *state.Run, sidecars *runSidecars) {
+	m.removeSidecars(ctx, r, sidecars, labels.RoleProxy, func(_ state.Sidecar, id string) (string, error) {
+		err := errAgentNeverSeen
+		if m.proxySawAgent(r) {
+			err = m.awaitSelfRemoval(ctx, id)
+		}
+		if err == nil {
+			return "stopped with the agent", nil
+		}
+		return "stopped by moat", m.stopAndRemove(ctx, id)
+	})
 }

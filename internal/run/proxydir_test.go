@@ -35,10 +35,15 @@ func TestProxyHoldsNothingThatOutlivesItsRun(t *testing.T) {
 		t.Fatal("no proxy sidecar")
 	}
 	ownDir := m.Store.Path(res.Run.ID, state.ProxyDir)
-	for _, mt := range spec.Mounts {
-		if mt.Target == proxyBinaryTarget {
-			continue
+	if len(spec.Mounts) != 0 || spec.EngineSocket != "" {
+		t.Errorf("the proxy mounts %v (engine socket %q); want only its own directory %s", spec.Mounts, spec.EngineSocket, ownDir)
+	}
+	for _, f := range spec.MoatFiles {
+		if f.Target != proxyBinaryTarget {
+			t.Errorf("the proxy gets moat's file %s at %s; want only its binary", f.Source, f.Target)
 		}
+	}
+	for _, mt := range spec.SharedDirs {
 		if mt.Source != ownDir {
 			t.Errorf("the proxy mounts %s at %s; want only its own directory %s", mt.Source, mt.Target, ownDir)
 		}

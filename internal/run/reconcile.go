@@ -116,6 +116,6 @@ func (m *Manager) markLost(ctx context.Context, r *state.Run) error {
 		return nil
 	}
 	r.Status, r.Error = state.Lost, "the container disappeared while no moat process was watching"
-	m.removeSidecars(ctx, r)
+	m.finishFeatures(ctx, r)
 	return m.Store.Save(r)
 }

@@ -101,10 +101,15 @@ func (d *Docker) CreateContainer(ctx context.Context, spec ContainerSpec) (strin
 	if len(spec.Entrypoint) > 0 {
 		cfg.Entrypoint = spec.Entrypoint
 	}
+	netMode, pidMode := namespaces(spec)
+	mounts, err := d.mounts(spec)
+	if err != nil {
+		return "", err
+	}
 	host := &container.HostConfig{
-		Mounts: bindMounts(spec.Mounts), Init: &spec.Init, CapDrop: spec.CapDrop, CapAdd: spec.CapAdd,
-		NetworkMode: container.NetworkMode(spec.Network), ExtraHosts: spec.ExtraHosts, ReadonlyRootfs: spec.ReadOnlyRootfs,
-		AutoRemove: spec.AutoRemove, PidMode: container.PidMode(spec.PidMode),
+		Mounts: mounts, Init: &spec.Init, CapDrop: spec.CapDrop, CapAdd: spec.CapAdd,
+		NetworkMode: netMode, ExtraHosts: spec.ExtraHosts, ReadonlyRootfs: spec.ReadOnlyRootfs,
+		AutoRemove: spec.AutoRemove, PidMode: pidMode,
 		Resources: resources(spec),
 	}
 	host.SecurityOpt = append(host.SecurityOpt, spec.SecurityOpt...)
@@ -149,12 +154,53 @@ func (d *Docker) HostResources(ctx context.Context) (HostResources, error) {
 	return HostResources{CPUs: info.NCPU, Memory: info.MemTotal}, nil
 }
 
-func bindMounts(ms []Mount) []mount.Mount {
-	out := make([]mount.Mount, 0, len(ms))
-	for _, m := range ms {
-		out = append(out, mount.Mount{Type: mount.TypeBind, Source: m.Source, Target: m.Target, ReadOnly: m.ReadOnly})
+// namespaces maps a spec's network intent to Docker's modes. Outbound is
+// the host's network namespace: the sidecar dials out as the host would
+// (its resolver, its routes) without a bridge to set up, and serves the
+// agent's port through the socket the agent's relay hands over, not on a
+// network address. Joining a container is Docker's "container:ID" mode.
+func namespaces(spec ContainerSpec) (container.NetworkMode, container.PidMode) {
+	if j := spec.Join; j != nil {
+		mode := "container:" + j.Container
+		if j.PID {
+			return container.NetworkMode(mode), container.PidMode(mode)
+		}
+		return container.NetworkMode(mode), ""
 	}
-	return out
+	switch spec.Network {
+	case NetworkNone:
+		return network.NetworkNone, ""
+	case NetworkOutbound:
+		return network.NetworkHost, ""
+	}
+	return "", ""
+}
+
+// mounts maps a spec's host paths, shared directories, moat's files and
+// the engine's socket to bind mounts: every one of them is a path on the
+// machine the engine runs on.
+func (d *Docker) mounts(spec ContainerSpec) ([]mount.Mount, error) {
+	out := make([]mount.Mount, 0, len(spec.Mounts)+len(spec.SharedDirs)+len(spec.MoatFiles)+1)
+	bind := func(src, dst string, ro bool) {
+		out = append(out, mount.Mount{Type: mount.TypeBind, Source: src, Target: dst, ReadOnly: ro})
+	}
+	for _, m := range spec.Mounts {
+		bind(m.Source, m.Target, m.ReadOnly)
+	}
+	for _, s := range spec.SharedDirs {
+		bind(s.Source, s.Target, s.ReadOnly)
+	}
+	for _, f := range spec.MoatFiles {
+		bind(f.Source, f.Target, true)
+	}
+	if spec.EngineSocket != "" {
+		path, err := d.SocketPath()
+		if err != nil {
+			return nil, err
+		}
+		bind(path, spec.EngineSocket, false)
+	}
+	return out, nil
 }
 
 // StartContainer starts a created container.
@@ -496,6 +542,15 @@ func (d *Docker) RemoveNetwork(ctx context.Context, id string) error {
 func (d *Docker) CreateVolume(ctx context.Context, name string, labels map[string]string) error {
 	_, err := d.cli.VolumeCreate(ctx, volume.CreateOptions{Name: name, Labels: labels})
 	return mapErr(err)
+}
+
+// StatusCommand is the command that shows whether the engine works, for
+// hints that tell the user to check it.
+func (d *Docker) StatusCommand() string { return "docker info" }
+
+// ProvideImageRemedy says how a user puts image ref into the engine.
+func (d *Docker) ProvideImageRemedy(ref string) string {
+	return fmt.Sprintf("'docker pull %s', or 'docker load -i FILE' where no registry is reachable", ref)
 }
 
 // SocketPath is the host path of the engine's unix socket, for runs that

@@ -51,11 +51,27 @@ type ContainerSpec struct {
 	// Volumes are named engine volumes mounted into the container.
 	Volumes []VolumeMount
 
-	// Network is the network mode: "" for the engine's default, "none" for
-	// no network at all (loopback only), "host" for the host's own network
-	// namespace. ExtraHosts adds "name:address" lines to /etc/hosts.
-	Network    string
+	// Network is what network the container needs (see Network's values);
+	// Join, when set, replaces it: the container shares another's
+	// namespaces. ExtraHosts adds "name:address" lines to /etc/hosts.
+	Network    Network
+	Join       *Join
 	ExtraHosts []string
+	// ServesPort, for a NetworkOutbound container (the proxy sidecar), is
+	// the port on the agent's loopback whose connections it serves. How
+	// they reach it is the adapter's choice: Docker's agent hands the
+	// listening socket over a SharedDir, a cluster adapter may route the
+	// port to the sidecar's pod and deny everything else.
+	ServesPort int
+	// SharedDirs are directories of the run that this container shares
+	// with its other containers and with moat (which reads them once the
+	// run ends); MoatFiles are files of moat's own the container reads;
+	// EngineSocket is where the container finds the engine's own API
+	// (docker:host). Each adapter decides how they get there; see the
+	// types.
+	SharedDirs   []SharedDir
+	MoatFiles    []MoatFile
+	EngineSocket string
 	// User runs the container's process as "uid:gid" instead of the
 	// image's user.
 	User string
@@ -65,15 +81,69 @@ type ContainerSpec struct {
 	AutoRemove bool
 	// Entrypoint replaces the image's entrypoint when set.
 	Entrypoint []string
-	// PidMode shares another container's PID namespace ("container:ID"):
-	// when that container's init ends, every process in this one ends too.
-	PidMode string
 	// Memory (bytes, swap included: the container gets no swap), NanoCPUs
 	// (1e9 is one CPU) and PidsLimit (processes and threads) bound what
 	// the container may use; 0 is no limit.
 	Memory    int64
 	NanoCPUs  int64
 	PidsLimit int64
+}
+
+// Network is what network a container needs, said without the engine's
+// topology: each adapter maps it (Docker: a network mode; a cluster: pod
+// networking and network policies).
+type Network int
+
+const (
+	// NetworkDefault is the engine's default network.
+	NetworkDefault Network = iota
+	// NetworkNone is loopback only: the container reaches nothing and
+	// nothing reaches it, except containers that join its namespaces.
+	NetworkNone
+	// NetworkOutbound is a container that dials out on the run's behalf
+	// (the proxy sidecar: the run's only way out) and listens on no
+	// network address: what it serves reaches it through ServesPort.
+	NetworkOutbound
+)
+
+// String names the intent, for messages and tests.
+func (n Network) String() string {
+	switch n {
+	case NetworkNone:
+		return "no network (loopback only)"
+	case NetworkOutbound:
+		return "outbound for the run"
+	}
+	return "the engine's default"
+}
+
+// Join puts a container into another container's namespaces: its network
+// (the same loopback and interfaces) and, with PID, its processes, so that
+// everything in the joining container ends when that container's init
+// does. The other container must be running when this one starts.
+type Join struct {
+	Container string // the ID of the container joined
+	PID       bool
+}
+
+// SharedDir is a directory of the run that several of its containers, and
+// moat, share: Source is where moat keeps it (under the run's directory);
+// each container sees it at Target. Docker bind-mounts Source into each
+// container; a cluster adapter would give the containers a volume and
+// copy it back to Source when the run ends.
+type SharedDir struct {
+	Source   string
+	Target   string
+	ReadOnly bool
+}
+
+// MoatFile is a file of moat's own (its static binary, the user's proxy
+// CA) that a container reads at Target, never writes. Docker bind-mounts
+// Source read-only; a cluster adapter would put it in a ConfigMap or an
+// image.
+type MoatFile struct {
+	Source string
+	Target string
 }
 
 // HostResources is what the machine an engine runs containers on has.
