@@ -276,11 +276,12 @@ trust_proxy_ca() {
 # the listening socket to the proxy sidecar over its unix socket: the proxy
 # then accepts the agent's connections itself. It runs as root without
 # capabilities, so the agent can neither kill nor replace it. It returns
-# once the port is open, leaving a process in a session of its own that
-# holds the hand-over connection for as long as the container lives (when
-# it goes, the proxy stops); connections made before the proxy takes the
-# socket wait in its backlog. It comes up while the rest of the setup runs;
-# wait_relay holds the command back until the port is open.
+# once the proxy holds the port, leaving a process in a session of its own
+# that holds the hand-over connection for as long as the container lives:
+# when it goes, the proxy sees it and stops by itself, even after a command
+# that never used the network. It comes up while the rest of the setup
+# runs; wait_relay holds the command back until the proxy has the port,
+# and fails the run if the proxy never came.
 start_relay() {
 	setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- \
 		"$MOAT_RELAY" proxy relay --listen "0.0.0.0:$MOAT_PROXY_PORT" --socket "$MOAT_PROXY_SOCKET" \
