@@ -26,10 +26,10 @@ import (
 // ends.
 func Relay(ctx context.Context, ln *net.TCPListener, socket string, wait time.Duration) error {
 	c, err := Handover(ctx, ln, socket, wait)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
 		return err
 	}
 	Hold(ctx, c)
@@ -115,8 +115,8 @@ func receiveListener(c *net.UnixConn) (net.Listener, error) {
 // (or make it world-writable, which the proxy does right after it
 // listens), as told by inotify on the socket's directory: no poll, so
 // the relay gets the socket the moment it is usable.
-func dialWaiting(ctx context.Context, socket string, wait time.Duration) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(ctx, wait)
+func dialWaiting(parent context.Context, socket string, wait time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(parent, wait)
 	defer cancel()
 	w, werr := watchDir(filepath.Dir(socket))
 	if werr == nil {
@@ -127,22 +127,25 @@ func dialWaiting(ctx context.Context, socket string, wait time.Duration) (net.Co
 	var d net.Dialer
 	for {
 		c, err := d.DialContext(ctx, "unix", socket)
-		if err == nil || ctx.Err() != nil {
-			return c, err
+		if err == nil {
+			return c, nil
+		}
+		if parent.Err() != nil { // the caller gave up, not the wait
+			return nil, parent.Err()
+		}
+		if ctx.Err() != nil {
+			return nil, err
 		}
 		if werr != nil { // no inotify: the only way left is to poll
 			select {
 			case <-ctx.Done():
-				return nil, err
 			case <-time.After(fallbackPoll):
 			}
 			continue
 		}
 		// Whatever changed in the directory since the watch began is
 		// queued: reading returns at once if the socket came meanwhile.
-		if _, rerr := w.Read(make([]byte, 4096)); rerr != nil {
-			return nil, err
-		}
+		w.Read(make([]byte, 4096)) // an error is the deadline: the next dial says what to report
 	}
 }
 
