@@ -329,15 +329,9 @@ func (e *MountError) Hint() string {
 	return fmt.Sprintf("Create it with\n  mkdir -p %s\nor remove the mount from %s.", termtext.ShellQuote(e.Source), e.File)
 }
 
+// resolveDeps picks the features of the dependencies config resolved.
 func resolveDeps(_ *Manager, _ Options, p *plan) error {
-	set, err := deps.Resolve(p.cfg.Dependencies)
-	if err != nil {
-		if p.cfg.Path != "" {
-			return fmt.Errorf("%s: %w", p.cfg.Path, err)
-		}
-		return err
-	}
-	set = deps.WithDockerSource(set, deps.DockerSource(p.cfg.Docker.Install))
+	set := p.cfg.Dependencies
 	p.deps, p.features = set, featuresFor(set)
 	if slices.ContainsFunc(set, func(d deps.Dep) bool { return d.Mode == deps.DockerDind }) && !p.cfg.Docker.NoBuildkit {
 		p.features = append(p.features, buildkitSidecar{})

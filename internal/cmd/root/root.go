@@ -19,6 +19,7 @@ import (
 	depscmd "github.com/moatsh/moat/internal/cmd/deps"
 	"github.com/moatsh/moat/internal/cmd/destroy"
 	grantcmd "github.com/moatsh/moat/internal/cmd/grant"
+	initwaitcmd "github.com/moatsh/moat/internal/cmd/initwait"
 	"github.com/moatsh/moat/internal/cmd/list"
 	"github.com/moatsh/moat/internal/cmd/logs"
 	proxycmd "github.com/moatsh/moat/internal/cmd/proxy"
@@ -66,6 +67,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		exitCodesTopic(),
 		proxycmd.NewCmdProxy(f),
 		usernscmd.NewCmdUsernsRun(),
+		initwaitcmd.NewCmdInitWait(),
 	)
 	cmd.AddCommand(agentcmd.NewCmdAgents(f)...)
 	argErrorsAreUsageErrors(cmd)
