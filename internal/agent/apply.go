@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -25,13 +26,13 @@ func Apply(cfg *config.Config, p Profile, args []string) (*config.Config, error)
 		return nil, err
 	}
 	out := *cfg
-	out.Dependencies = mergeDeps(cfg.Dependencies, p.Install)
+	var err error
+	if out.DependencySpecs, out.Dependencies, err = resolveDeps(cfg, p.Install); err != nil {
+		return nil, fmt.Errorf("%s with agent profile %q: %w", configName(cfg), p.Name, err)
+	}
 	out.Env = mergeEnv(cfg.Env, p.Defaults.Env)
 	out.Network.Allow = mergeHosts(cfg.Network, p.Hosts)
 	out.Command = p.command(args)
-	if err := out.Validate(); err != nil {
-		return nil, err
-	}
 	return &out, nil
 }
 
@@ -61,8 +62,9 @@ func (d DefaultArg) droppedBy(args []string) bool {
 	return false
 }
 
-// mergeDeps appends the profile's specs that agent.yaml does not already
-// name: a tool or package agent.yaml names, in any version, is its own.
+// mergeDeps returns agent.yaml's specs followed by the profile's that
+// agent.yaml does not name: a tool or package agent.yaml names, in any
+// version, is its own.
 func mergeDeps(yaml, profile []string) []string {
 	have := map[string]bool{}
 	for _, s := range yaml {
@@ -78,6 +80,29 @@ func mergeDeps(yaml, profile []string) []string {
 		}
 	}
 	return out
+}
+
+// resolveDeps returns agent.yaml's dependency specs with the profile's
+// merged in (mergeDeps) and their resolved set, as config.Parse resolves
+// agent.yaml's own: Docker's source follows docker.install.
+func resolveDeps(cfg *config.Config, install []string) ([]string, []deps.Dep, error) {
+	specs := mergeDeps(cfg.DependencySpecs, install)
+	set, err := deps.Resolve(specs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Docker.Install != "" {
+		set = deps.WithDockerSource(set, deps.DockerSource(cfg.Docker.Install))
+	}
+	return specs, set, nil
+}
+
+// configName names cfg's file for messages.
+func configName(cfg *config.Config) string {
+	if cfg.Path == "" {
+		return config.FileName
+	}
+	return cfg.Path
 }
 
 // identity names what a spec installs, whatever its version.
@@ -96,23 +121,21 @@ func mergeEnv(yaml, defaults map[string]string) map[string]string {
 }
 
 // mergeHosts appends the profile's hosts that agent.yaml does not already
-// allow (compared in canonical form: the config refuses duplicates).
-func mergeHosts(nw config.Network, hosts []string) []string {
-	if policy.Mode(nw.Policy) == policy.None {
+// allow (compared in canonical form: the config holds no duplicates).
+func mergeHosts(nw config.Network, hosts []string) []config.AllowRule {
+	if nw.Mode() == policy.None {
 		return nw.Allow
 	}
 	have := map[string]bool{}
-	for _, s := range nw.Allow {
-		if r, err := policy.ParseRule(s, policy.SourceAllow); err == nil {
-			have[r.Pattern] = true
-		}
+	for _, a := range nw.Allow {
+		have[a.Rule.Pattern] = true
 	}
 	out := slices.Clone(nw.Allow)
 	for _, h := range hosts {
 		r, err := policy.ParseRule(h, policy.SourceAllow) // Check parsed it already
 		if err == nil && !have[r.Pattern] {
 			have[r.Pattern] = true
-			out = append(out, h)
+			out = append(out, config.AllowRule{Text: h, Rule: r})
 		}
 	}
 	return out

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/deps"
 	"github.com/moatsh/moat/internal/grant"
 )
 
@@ -94,12 +95,31 @@ func TestApply(t *testing.T) {
 			}
 			want := plain()
 			tt.want(&want)
-			got := applied{deps: cfg.Dependencies, env: cfg.Env, allow: cfg.Network.Allow, command: cfg.Command}
+			got := applied{deps: cfg.DependencySpecs, env: cfg.Env, allow: ruleTexts(cfg.Network.Allow), command: cfg.Command}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("got  %+v\nwant %+v", got, want)
 			}
+			if resolved, _ := deps.Resolve(want.deps); !slices.Equal(keys(cfg.Dependencies), keys(resolved)) {
+				t.Errorf("resolved dependencies %q, want those of %q: %q", keys(cfg.Dependencies), want.deps, keys(resolved))
+			}
 		})
 	}
+}
+
+func ruleTexts(rules []config.AllowRule) []string {
+	var out []string
+	for _, r := range rules {
+		out = append(out, r.Text)
+	}
+	return out
+}
+
+func keys(set []deps.Dep) []string {
+	var out []string
+	for _, d := range set {
+		out = append(out, d.Key())
+	}
+	return out
 }
 
 func TestApplyChangesNothingElse(t *testing.T) {
@@ -125,9 +145,10 @@ resources: {memory: 1g}
 	// No grant, mount, name, network setting but allow, or limit comes
 	// from a profile.
 	want := *before
-	want.Dependencies, want.Env, want.Network.Allow, want.Command = got.Dependencies, got.Env, got.Network.Allow, got.Command
+	want.Dependencies, want.DependencySpecs = got.Dependencies, got.DependencySpecs
+	want.Env, want.Network.Allow, want.Command = got.Env, got.Network.Allow, got.Command
 	if !reflect.DeepEqual(*got, want) {
-		t.Fatalf("Apply changed more than deps, env, allow and command:\ngot  %+v\nwant %+v", *got, want)
+		t.Fatalf("Apply changed more than dependencies, env, allow and command:\ngot  %+v\nwant %+v", *got, want)
 	}
 }
 
@@ -166,12 +187,16 @@ func TestApplyRefusesABrokenProfile(t *testing.T) {
 	}
 }
 
-func TestApplyResultIsAValidConfig(t *testing.T) {
+// TestApplyKeepsDockerSource: the profile's dependencies are resolved as
+// agent.yaml's are, docker.install included.
+func TestApplyKeepsDockerSource(t *testing.T) {
 	t.Parallel()
-	// The profile's env default collides with nothing, but the user's
-	// argument holds a NUL byte: the command is checked as agent.yaml's is.
-	_, err := Apply(&config.Config{Path: "ws/agent.yaml"}, testProfile(), []string{"a\x00b"})
-	if err == nil || !strings.Contains(err.Error(), "NUL byte") {
-		t.Fatalf("got %v, want the command refused", err)
+	cfg := parse(t, "dependencies: [\"docker:host\"]\ndocker: {install: docker}\n")
+	got, err := Apply(cfg, testProfile(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := keys(cfg.Dependencies)[0]; !slices.Contains(keys(got.Dependencies), want) {
+		t.Fatalf("dependencies %q lack agent.yaml's %q", keys(got.Dependencies), want)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/policy"
 )
 
 // TestOpenWorkspaceChecksBeforeReading: a workspace moat refuses (here,
@@ -73,7 +74,12 @@ func TestRunAsksApprovalForWhatTheOpenedConfigAdds(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	added := &config.Config{Env: map[string]string{"AGENT_MODE": "sandbox"}, Network: config.Network{Allow: []string{"api.agent.example"}}}
+	rule, err := policy.ParseRule("api.agent.example", policy.SourceAllow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	added := &config.Config{Env: map[string]string{"AGENT_MODE": "sandbox"},
+		Network: config.Network{Allow: []config.AllowRule{{Text: "api.agent.example", Rule: rule}}}}
 	_, err = m.Run(context.Background(), Options{Opened: ws.WithConfig(added), Detach: true, Command: []string{"true"}})
 	var na *NotApprovedError
 	if !errors.As(err, &na) {
