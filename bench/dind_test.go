@@ -114,3 +114,41 @@ func hostRuns(b *testing.B, rootfs string) []time.Duration {
 	}
 	return parseDurations(b, string(out))
 }
+
+// BenchmarkDindWholeRun times, through the moat binary as users run it, a
+// whole warm docker:dind run ('moat run -- docker info': start, the inner
+// daemon, the command, teardown) against a whole warm plain run ('moat run
+// -- true'), both with the default strict policy, alternating which goes
+// first. Issue 13's target: the dind run within 2.5x of the plain one on
+// the mean and the p90.
+func BenchmarkDindWholeRun(b *testing.B) {
+	mgr, _ := newManager(b)
+	cli, home := mgr.ProxyBinary, mgr.Store.Root
+	kinds := []struct {
+		name, agentYAML string
+		cmd             []string
+	}{
+		{"plain", "name: bench-plain\n", []string{"true"}},
+		{"dind", "dependencies: [docker:dind]\n", []string{"docker", "info"}},
+	}
+	ws := make([]string, len(kinds))
+	for i, k := range kinds { // approved and built outside the timings
+		ws[i] = workspaceWith(b, k.agentYAML)
+		moatCLI(b, cli, home, "trust", "--yes", ws[i])
+		moatCLI(b, cli, home, append([]string{"run", ws[i], "--"}, k.cmd...)...)
+	}
+	times := make([][]time.Duration, len(kinds))
+	iter := 0
+	for b.Loop() {
+		for j := range kinds {
+			i := (iter + j) % len(kinds)
+			start := time.Now()
+			moatCLI(b, cli, home, append([]string{"run", ws[i], "--"}, kinds[i].cmd...)...)
+			times[i] = append(times[i], time.Since(start))
+		}
+		iter++
+	}
+	b.StopTimer()
+	plain := reportStats(b, "plain-run", times[0])
+	reportRatios(b, "dind/plain", reportStats(b, "dind-run", times[1]), plain)
+}

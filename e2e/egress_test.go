@@ -718,3 +718,50 @@ func TestEgressRelayFailureIsReported(t *testing.T) {
 	}
 	mustContain(t, "moat-init's output", string(out), "the proxy relay (/bin/false) failed", "static Linux build")
 }
+
+// TestProxyEndsWithItsAgent runs commands that never touch the network:
+// the agent's command starts only once its proxy holds the agent's port,
+// so the proxy always sees the agent's end and stops by itself, and the
+// CLI never has to stop it (nor wait out a timer to decide that it must).
+func TestProxyEndsWithItsAgent(t *testing.T) {
+	t.Parallel()
+	needImage(t)
+	e := newMoat(t)
+	ws := e.workspace(agentYAML(""))
+	for _, tc := range []struct {
+		cmd  []string
+		code int
+	}{{[]string{"true"}, 0}, {[]string{"sh", "-c", "exit 3"}, 3}} {
+		name := uniqueName(t)
+		e.mustRun(tc.code, append([]string{"run", "-n", name, ws, "--"}, tc.cmd...)...)
+		r := e.find(name)
+		how := proxyRemoval(t, e, r.ID)
+		if how != "stopped with the agent" {
+			t.Errorf("%v: the proxy's end: %q, want \"stopped with the agent\"", tc.cmd, how)
+		}
+	}
+}
+
+// proxyRemoval returns how a run's proxy sidecar ended, as its audit log
+// says.
+func proxyRemoval(t *testing.T, e *moatEnv, runID string) string {
+	t.Helper()
+	raw, err := os.ReadFile(filepath.Join(e.runsDir(), runID, "proxy", "audit.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var entry struct {
+			Kind string
+			Data map[string]string
+		}
+		if err := json.Unmarshal([]byte(line), &entry); err != nil {
+			t.Fatalf("audit line %q: %v", line, err)
+		}
+		if entry.Kind == "sidecar.removed" && entry.Data["role"] == "proxy" {
+			return entry.Data["how"]
+		}
+	}
+	t.Fatalf("no sidecar.removed entry for the proxy in run %s's audit log", runID)
+	return ""
+}

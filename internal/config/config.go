@@ -1,6 +1,9 @@
 // Package config owns agent.yaml: its schema, a strict decoder whose errors
-// carry file:line:col and a remedy, validation, and a digest of the result.
-// docs/agent-yaml.md is the user-facing reference; keep the two in step.
+// carry file:line:col and a remedy, and a digest of the result. Decoding is
+// the only validation: it turns the file into typed values (resolved
+// dependencies, parsed network rules and mappings, parsed mounts) that
+// later layers use without parsing them again. docs/agent-yaml.md is the
+// user-facing reference; keep the two in step.
 package config
 
 import (
@@ -15,6 +18,8 @@ import (
 
 	"github.com/goccy/go-yaml/ast"
 	"github.com/goccy/go-yaml/parser"
+
+	"github.com/moatsh/moat/internal/deps"
 )
 
 // FileName is the name of the config file in a workspace.
@@ -23,20 +28,25 @@ const FileName = "agent.yaml"
 // maxFileSize bounds what Load reads; agent.yaml is a few lines.
 const maxFileSize = 1 << 20
 
-// Config is a decoded and validated agent.yaml. The zero value is the
-// config of a workspace without the file. Fields left out of the file are
-// zero; the defaults they stand for are applied by the caller.
+// Config is a decoded agent.yaml; only Parse (and Load) make one. The zero
+// value is the config of a workspace without the file. Fields left out of
+// the file are zero; the defaults they stand for are applied by the caller.
 type Config struct {
-	Name         string            // run name; "" lets the CLI pick a random one
-	Dependencies []string          // specs as written, each accepted by deps.Parse
-	Env          map[string]string // extra environment variables
-	Mounts       []Mount           // Source as written; the caller resolves it against the workspace
-	Command      []string          // default command; nil when not set
-	Docker       Docker            // options of the Docker mode
-	Network      Network           // agent.yaml's network section
-	Grants       []string          // grant names as written, in order, no duplicates
-	Resources    Resources         // limits below the user's; see RunLimits
-	Path         string            // the file it came from; "" when there was none
+	Name string // run name; "" lets the CLI pick a random one
+	// Dependencies is the resolved set (deps.ResolveSpecs): requirements
+	// added, sorted by Key, Docker's source set from docker.install.
+	Dependencies []deps.Dep
+	// DependencySpecs are the specs as written, in order: what the digest
+	// hashes.
+	DependencySpecs []string
+	Env             map[string]string // extra environment variables
+	Mounts          []Mount           // Source as written; the caller resolves it against the workspace
+	Command         []string          // default command; nil when not set
+	Docker          Docker            // options of the Docker mode
+	Network         Network           // agent.yaml's network section
+	Grants          []string          // grant names as written, in order, no duplicates
+	Resources       Resources         // limits below the user's; see RunLimits
+	Path            string            // the file it came from; "" when there was none
 }
 
 // Load reads dir/agent.yaml, which must be a regular file inside dir (see
@@ -124,6 +134,9 @@ func Parse(path string, data []byte) (*Config, error) {
 	}
 	if err := d.checkDocker(c); err != nil {
 		return nil, err
+	}
+	if c.Docker.Install != "" {
+		c.Dependencies = deps.WithDockerSource(c.Dependencies, deps.DockerSource(c.Docker.Install))
 	}
 	return c, nil
 }

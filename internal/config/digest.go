@@ -58,7 +58,7 @@ type digestMount struct {
 func (c *Config) Digest() string {
 	var f digestForm
 	if c != nil {
-		f = digestForm{Name: c.Name, Dependencies: c.Dependencies, Env: c.Env, Command: c.Command,
+		f = digestForm{Name: c.Name, Dependencies: c.DependencySpecs, Env: c.Env, Command: c.Command,
 			Network: networkDigest(c.Network), Grants: c.Grants}
 		for _, m := range c.Mounts {
 			f.Mounts = append(f.Mounts, digestMount(m))
@@ -80,11 +80,24 @@ func (c *Config) Digest() string {
 }
 
 // networkDigest returns the digest form of n, or nil when n asks for nothing
-// beyond the default.
+// beyond the default. Rules and mappings are hashed as written, as they
+// always were: the digest of an unchanged agent.yaml must not change.
 func networkDigest(n Network) *digestNetwork {
-	d := &digestNetwork{Policy: n.Policy, Allow: n.Allow, Hosts: n.Hosts, CA: n.CA}
+	d := &digestNetwork{Policy: string(n.Policy), CA: n.CA}
 	if d.Policy == string(policy.Strict) {
 		d.Policy = ""
+	}
+	if n.Allow != nil {
+		d.Allow = make([]string, len(n.Allow))
+		for i, r := range n.Allow {
+			d.Allow[i] = r.Text
+		}
+	}
+	if n.Hosts != nil {
+		d.Hosts = make(map[string]string, len(n.Hosts))
+		for _, h := range n.Hosts {
+			d.Hosts[h.Name] = h.Address
+		}
 	}
 	if d.Policy == "" && len(d.Allow) == 0 && len(d.Hosts) == 0 && d.CA == "" {
 		return nil

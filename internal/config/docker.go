@@ -196,9 +196,8 @@ func (d *decoder) checkDocker(c *Config) error {
 	if d.dockerNode == nil {
 		return nil
 	}
-	set, _ := deps.Resolve(c.Dependencies)
 	var mode deps.DockerMode
-	for _, dep := range set {
+	for _, dep := range c.Dependencies {
 		if dep.Method == deps.MethodDocker {
 			mode = dep.Mode
 		}

@@ -9,7 +9,7 @@ import (
 
 // Error is a problem found in agent.yaml. Line and Col are 1-based and point
 // at the offending key or value; they are 0 when the problem has no position
-// (for example one found by Validate on a Config built in code).
+// (a file that cannot be read, a mount given on the command line).
 type Error struct {
 	File   string // the path as the caller gave it, e.g. "agent.yaml"
 	Line   int

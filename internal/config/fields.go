@@ -113,13 +113,14 @@ func (d *decoder) dependencies(n ast.Node, c *Config) error {
 	if err != nil {
 		return err
 	}
-	if i, p := checkDependencies(specs); p != nil {
+	set, i, p := resolveDependencies(specs)
+	if p != nil {
 		if i >= 0 {
 			n = nodes[i]
 		}
 		return d.errorAt(n, p)
 	}
-	c.Dependencies = specs
+	c.Dependencies, c.DependencySpecs = set, specs
 	return nil
 }
 

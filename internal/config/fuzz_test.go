@@ -5,11 +5,15 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+
+	"github.com/moatsh/moat/internal/deps"
+	"github.com/moatsh/moat/internal/policy"
 )
 
 // FuzzParse checks that Parse never panics, that every error it returns is
-// an *Error with a position, and that what it accepts validates and survives
-// a round trip through JSON (which is YAML) with the same digest. The seed
+// an *Error with a position, that the typed values it makes are what their
+// text means, and that what it accepts survives a round trip through JSON
+// (which is YAML) with the same digest. The seed
 // corpus is in testdata/fuzz/FuzzParse, plus the seeds added here.
 func FuzzParse(f *testing.F) {
 	for _, seed := range []string{
@@ -29,9 +33,7 @@ func FuzzParse(f *testing.F) {
 			checkFuzzError(t, err)
 			return
 		}
-		if err := c.Validate(); err != nil {
-			t.Fatalf("Parse accepted %q, Validate says %v", data, err)
-		}
+		checkTyped(t, c)
 		again, err := Parse("agent.yaml", toJSON(t, c))
 		if err != nil {
 			t.Fatalf("re-parsing %q as %s: %v", data, toJSON(t, c), err)
@@ -40,6 +42,32 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("round trip of %q: got %#v, want %#v", data, again, c)
 		}
 	})
+}
+
+// checkTyped checks that the typed values of c are what their text means
+// to the packages that own it.
+func checkTyped(t *testing.T, c *Config) {
+	t.Helper()
+	for _, r := range c.Network.Allow {
+		want, err := policy.ParseRule(r.Text, policy.SourceAllow)
+		if err != nil || !reflect.DeepEqual(r.Rule, want) {
+			t.Fatalf("allow %q: got %+v, want %+v (%v)", r.Text, r.Rule, want, err)
+		}
+	}
+	for _, h := range c.Network.Hosts {
+		host, addr, err := policy.ParseHostMapping(h.Name, h.Address)
+		if err != nil || h.Host != host || h.Addr != addr {
+			t.Fatalf("hosts %q: %q: got %q %v, want %q %v (%v)", h.Name, h.Address, h.Host, h.Addr, host, addr, err)
+		}
+	}
+	if c.DependencySpecs == nil {
+		return
+	}
+	want, err := deps.Resolve(c.DependencySpecs)
+	want = deps.WithDockerSource(want, deps.DockerSource(c.Docker.Install))
+	if err != nil || !reflect.DeepEqual(c.Dependencies, want) {
+		t.Fatalf("dependencies %q: got %+v, want %+v (%v)", c.DependencySpecs, c.Dependencies, want, err)
+	}
 }
 
 func checkFuzzError(t *testing.T, err error) {
@@ -60,8 +88,8 @@ func toJSON(t *testing.T, c *Config) []byte {
 	if c.Name != "" {
 		doc["name"] = c.Name
 	}
-	if c.Dependencies != nil {
-		doc["dependencies"] = c.Dependencies
+	if c.DependencySpecs != nil {
+		doc["dependencies"] = c.DependencySpecs
 	}
 	if c.Env != nil {
 		doc["env"] = c.Env
@@ -126,10 +154,18 @@ func networkJSON(n Network) map[string]any {
 		doc["policy"] = n.Policy
 	}
 	if n.Allow != nil {
-		doc["allow"] = n.Allow
+		texts := make([]string, len(n.Allow))
+		for i, r := range n.Allow {
+			texts[i] = r.Text
+		}
+		doc["allow"] = texts
 	}
 	if n.Hosts != nil {
-		doc["hosts"] = n.Hosts
+		hosts := make(map[string]string, len(n.Hosts))
+		for _, h := range n.Hosts {
+			hosts[h.Name] = h.Address
+		}
+		doc["hosts"] = hosts
 	}
 	if n.CA != "" {
 		doc["ca"] = n.CA

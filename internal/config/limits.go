@@ -246,19 +246,6 @@ func (d *decoder) globalLimits(at ast.Node) (Limits, error) {
 	return l, err
 }
 
-// checkLimits checks the ranges of limits built in code (Validate).
-func checkLimits(l Limits) *problem {
-	switch {
-	case l.Memory != 0 && (l.Memory < minMemory || l.Memory > maxMemory):
-		return newProblem(sizeHint, "resources.memory: %d bytes is out of range", l.Memory)
-	case l.NanoCPUs != 0 && (l.NanoCPUs < minNanoCPUs || l.NanoCPUs > maxNanoCPUs):
-		return newProblem("", "resources.cpus: %s is out of range", FormatCPUs(l.NanoCPUs))
-	case l.Pids != 0 && (l.Pids < minPids || l.Pids > maxPids):
-		return newProblem("", "resources.pids: %d is out of range", l.Pids)
-	}
-	return nil
-}
-
 // limitField is one limit for RunLimits: its name, how to read it from
 // Limits and how to write a value.
 type limitField struct {

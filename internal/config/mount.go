@@ -107,22 +107,6 @@ func mountProblem(spec, hint, format string, args ...any) *problem {
 	return newProblem(hint, "invalid mount %q: %s", spec, fmt.Sprintf(format, args...))
 }
 
-// checkMounts validates each mount and rejects two mounts at one target.
-func checkMounts(mounts []Mount) *problem {
-	seen := make(map[string]bool, len(mounts))
-	for _, m := range mounts {
-		if p := checkMount(m, m.String()); p != nil {
-			return p
-		}
-		t := path.Clean(m.Target)
-		if seen[t] {
-			return duplicateTarget(m.String(), t, "")
-		}
-		seen[t] = true
-	}
-	return nil
-}
-
 // duplicateTarget reports a second mount at target; first is the position
 // of the first one ("3:5"), or "" when unknown.
 func duplicateTarget(spec, target, first string) *problem {

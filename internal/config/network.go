@@ -3,8 +3,8 @@ package config
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/goccy/go-yaml/ast"
@@ -13,23 +13,49 @@ import (
 	"github.com/moatsh/moat/internal/policy"
 )
 
-// Network holds agent.yaml's network section: what the run's proxy lets the
-// agent reach. The grants listed in Config.Grants add their own hosts.
+// Network holds agent.yaml's network section, parsed: what the run's proxy
+// lets the agent reach. The grants listed in Config.Grants add their own
+// hosts. Later layers read these values and never parse the text again;
+// the proxy sidecar gets them through egress.PolicyFor.
 type Network struct {
-	// Policy is "strict", "permissive" or "none"; "" when not set (the
-	// caller applies strict).
-	Policy string
-	// Allow holds rules as written, each accepted by policy.ParseRule. Under
-	// permissive, name rules are accepted and have no effect; IP and CIDR
-	// rules still unblock private addresses.
-	Allow []string
-	// Hosts maps a private name to the IP address the proxy dials, both as
-	// written, each pair accepted by policy.ParseHostMapping.
-	Hosts map[string]string
+	// Policy is policy.Strict, policy.Permissive or policy.None; "" when
+	// not set (Mode applies strict).
+	Policy policy.Mode
+	// Allow holds the rules in file order. Under permissive, name rules are
+	// accepted and have no effect; IP and CIDR rules still unblock private
+	// addresses.
+	Allow []AllowRule
+	// Hosts maps private names to the IP addresses the proxy dials, sorted
+	// by name as written.
+	Hosts []HostMapping
 	// CA is the path of extra PEM roots for upstream TLS, as written:
 	// relative to the workspace, absolute, or starting with ~/. The caller
 	// resolves it like a mount's source.
 	CA string
+}
+
+// Mode is the policy the run gets: Policy, or strict when it is not set.
+func (n Network) Mode() policy.Mode {
+	if n.Policy == "" {
+		return policy.Strict
+	}
+	return n.Policy
+}
+
+// AllowRule is one network.allow entry. Text is the rule as written:
+// approvals and the digest pin the text, so writing a rule another way
+// (API.example.com for api.example.com) asks for approval again.
+type AllowRule struct {
+	Text string
+	Rule policy.Rule // Source is policy.SourceAllow
+}
+
+// HostMapping is one network.hosts entry. Name and Address are as written,
+// for approvals and the digest; Host and Addr are what the proxy uses.
+type HostMapping struct {
+	Name, Address string
+	Host          string     // Name in lower case, without a trailing dot
+	Addr          netip.Addr // Address without IPv4-in-IPv6 mapping
 }
 
 var (
@@ -43,10 +69,6 @@ const ruleHint = `Write a host name ("api.example.com"), a wildcard ("*.example.
 // hostAddrHint is the remedy for a network.hosts value that is not an IP
 // address.
 const hostAddrHint = "Write the IP address the proxy should dial for this name, such as 172.17.0.1; names are not resolved here."
-
-// hostNameProbe is a valid address, used to check a network.hosts name on
-// its own with policy.ParseHostMapping.
-const hostNameProbe = "127.0.0.1"
 
 func (d *decoder) network(at ast.Node, c *Config) error {
 	n, err := d.resolve(at)
@@ -98,7 +120,9 @@ func (d *decoder) networkOption(kv *ast.MappingValueNode, o *Network, seen map[s
 	}
 	switch k {
 	case "policy":
-		o.Policy, err = d.oneOf(kv.Value, "network.policy", networkPolicies)
+		var mode string
+		mode, err = d.oneOf(kv.Value, "network.policy", networkPolicies)
+		o.Policy = policy.Mode(mode)
 	case "allow":
 		o.Allow, err = d.networkAllow(kv.Value)
 	case "hosts":
@@ -109,24 +133,26 @@ func (d *decoder) networkOption(kv *ast.MappingValueNode, o *Network, seen map[s
 	return err
 }
 
-func (d *decoder) networkAllow(at ast.Node) ([]string, error) {
+func (d *decoder) networkAllow(at ast.Node) ([]AllowRule, error) {
 	if err := d.unquotedWildcard(at); err != nil {
 		return nil, err
 	}
-	rules, nodes, err := d.strList(at, "network.allow", writeAsList("allow"))
+	texts, nodes, err := d.strList(at, "network.allow", writeAsList("allow"))
 	if err != nil {
 		return nil, err
 	}
-	seen := make(map[string]int, len(rules)) // canonical pattern -> index
-	for i, s := range rules {
+	rules := make([]AllowRule, 0, len(texts))
+	seen := make(map[string]int, len(texts)) // canonical pattern -> index
+	for i, s := range texts {
 		r, p := checkAllowRule(s)
 		if p != nil {
 			return nil, d.errorAt(nodes[i], p)
 		}
 		if j, dup := seen[r.Pattern]; dup {
-			return nil, d.errorAt(nodes[i], duplicateRule(s, rules[j], posString(nodes[j])))
+			return nil, d.errorAt(nodes[i], duplicateRule(s, texts[j], posString(nodes[j])))
 		}
 		seen[r.Pattern] = i
+		rules = append(rules, AllowRule{Text: s, Rule: r})
 	}
 	return rules, nil
 }
@@ -156,7 +182,7 @@ func (d *decoder) unquotedWildcard(at ast.Node) error {
 	return nil
 }
 
-func (d *decoder) networkHosts(at ast.Node) (map[string]string, error) {
+func (d *decoder) networkHosts(at ast.Node) ([]HostMapping, error) {
 	n, err := d.resolve(at)
 	if err != nil {
 		return nil, err
@@ -166,44 +192,47 @@ func (d *decoder) networkHosts(at ast.Node) (map[string]string, error) {
 		return nil, d.errorf(at, "Write one name: address pair per line under hosts:, e.g. api.test: 172.17.0.1.",
 			"network.hosts: expected a mapping of names to IP addresses, got %s", kind(n))
 	}
-	hosts := make(map[string]string, len(kvs))
+	hosts := make([]HostMapping, 0, len(kvs))
 	seen := make(map[string]string, len(kvs)) // lower-case name -> position
 	for _, kv := range kvs {
-		if err := d.hostMapping(kv, hosts, seen); err != nil {
+		h, err := d.hostMapping(kv, seen)
+		if err != nil {
 			return nil, err
 		}
+		hosts = append(hosts, h)
 	}
+	slices.SortFunc(hosts, func(a, b HostMapping) int { return strings.Compare(a.Name, b.Name) })
 	return hosts, nil
 }
 
-func (d *decoder) hostMapping(kv *ast.MappingValueNode, hosts, seen map[string]string) error {
+func (d *decoder) hostMapping(kv *ast.MappingValueNode, seen map[string]string) (HostMapping, error) {
 	name, err := d.key(kv.Key, "network.hosts name")
 	if err != nil {
-		return err
+		return HostMapping{}, err
 	}
-	canon, p := checkHostName(name)
+	host, p := checkHostName(name)
 	if p != nil {
-		return d.errorAt(kv.Key, p)
+		return HostMapping{}, d.errorAt(kv.Key, p)
 	}
-	if first, dup := seen[canon]; dup {
-		return d.errorf(kv.Key, "Remove one of them.", "duplicate network.hosts name %q%s", name, firstAt(first))
+	if first, dup := seen[host]; dup {
+		return HostMapping{}, d.errorf(kv.Key, "Remove one of them.", "duplicate network.hosts name %q%s", name, firstAt(first))
 	}
-	seen[canon] = posString(kv.Key)
+	seen[host] = posString(kv.Key)
 	if v, err := d.resolve(kv.Value); err != nil || isNull(v) {
 		if err == nil {
 			err = d.errorf(kv.Value, hostAddrHint, "network.hosts %s: expected an IP address, got null", name)
 		}
-		return err
+		return HostMapping{}, err
 	}
-	addr, err := d.str(kv.Value, "network.hosts "+name)
+	text, err := d.str(kv.Value, "network.hosts "+name)
 	if err != nil {
-		return err
+		return HostMapping{}, err
 	}
-	if p := checkHostAddr(name, addr); p != nil {
-		return d.errorAt(kv.Value, p)
+	addr, err := policy.ParseHostAddr(name, text)
+	if err != nil {
+		return HostMapping{}, d.errorAt(kv.Value, &problem{msg: err.Error(), hint: hostAddrHint, err: err})
 	}
-	hosts[name] = addr
-	return nil
+	return HostMapping{Name: name, Address: text, Host: host, Addr: addr}, nil
 }
 
 func (d *decoder) networkCA(at ast.Node) (string, error) {
@@ -262,13 +291,12 @@ func duplicateRule(s, first, pos string) *problem {
 	return newProblem("Remove one of them.", "duplicate rule %q in network.allow%s%s", s, same, firstAt(pos))
 }
 
-// checkHostName checks a network.hosts name and returns it in lower case.
-// policy checks names and addresses together; with a valid address, any
-// error is the name's.
+// checkHostName checks a network.hosts name and returns it as the proxy
+// looks it up: lower-case, without a trailing dot.
 func checkHostName(name string) (string, *problem) {
-	canon, _, err := policy.ParseHostMapping(name, hostNameProbe)
+	host, err := policy.ParseHostName(name)
 	if err == nil {
-		return canon, nil
+		return host, nil
 	}
 	var re *policy.RuleError
 	if errors.As(err, &re) {
@@ -277,15 +305,6 @@ func checkHostName(name string) (string, *problem) {
 	}
 	return "", &problem{msg: err.Error(), err: err,
 		hint: "Write a plain host name such as api.test; put wildcards, ports and IP ranges under allow."}
-}
-
-// checkHostAddr checks the address of a network.hosts name that passed
-// checkHostName.
-func checkHostAddr(name, addr string) *problem {
-	if _, _, err := policy.ParseHostMapping(name, addr); err != nil {
-		return &problem{msg: err.Error(), hint: hostAddrHint, err: err}
-	}
-	return nil
 }
 
 func checkCA(path string) *problem {
@@ -303,7 +322,7 @@ func checkCA(path string) *problem {
 
 // checkPolicyNone rejects options that policy none would silently ignore.
 func checkPolicyNone(n Network) *problem {
-	if n.Policy != string(policy.None) {
+	if n.Policy != policy.None {
 		return nil
 	}
 	var set []string
@@ -355,80 +374,4 @@ func sentence(fix, fallback string) string {
 		return fallback
 	}
 	return strings.ToUpper(fix[:1]) + fix[1:] + "."
-}
-
-// validateNetwork checks Network and Grants of a Config built in code, as
-// Parse does with positions.
-func (c *Config) validateNetwork() *problem {
-	n := c.Network
-	if n.Policy != "" && !slices.Contains(networkPolicies, n.Policy) {
-		return newProblem("Use one of: "+strings.Join(networkPolicies, ", ")+".", "network.policy: unknown value %q", n.Policy)
-	}
-	if p := checkAllowRules(n.Allow); p != nil {
-		return p
-	}
-	if p := checkHosts(n.Hosts); p != nil {
-		return p
-	}
-	if n.CA != "" {
-		if p := checkCA(n.CA); p != nil {
-			return p
-		}
-	}
-	if p := checkPolicyNone(n); p != nil {
-		return p
-	}
-	return checkGrants(c.Grants)
-}
-
-func checkAllowRules(rules []string) *problem {
-	seen := make(map[string]string, len(rules)) // canonical pattern -> as written
-	for _, s := range rules {
-		r, p := checkAllowRule(s)
-		if p != nil {
-			return p
-		}
-		if first, dup := seen[r.Pattern]; dup {
-			return duplicateRule(s, first, "")
-		}
-		seen[r.Pattern] = s
-	}
-	return nil
-}
-
-func checkHosts(hosts map[string]string) *problem {
-	names := make([]string, 0, len(hosts))
-	for name := range hosts {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	seen := make(map[string]bool, len(hosts))
-	for _, name := range names {
-		canon, p := checkHostName(name)
-		if p != nil {
-			return p
-		}
-		if seen[canon] {
-			return newProblem("Remove one of them.", "duplicate network.hosts name %q", name)
-		}
-		seen[canon] = true
-		if p := checkHostAddr(name, hosts[name]); p != nil {
-			return p
-		}
-	}
-	return nil
-}
-
-func checkGrants(names []string) *problem {
-	seen := make(map[string]bool, len(names))
-	for _, s := range names {
-		if p := checkGrantName(s); p != nil {
-			return p
-		}
-		if seen[s] {
-			return duplicateGrant(s, "")
-		}
-		seen[s] = true
-	}
-	return nil
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"net/netip"
 	"reflect"
 	"testing"
 
@@ -38,8 +39,8 @@ grants: [github, my-api]
 `,
 			want: Network{
 				Policy: "strict",
-				Allow:  []string{"api.example.com", "*.githubusercontent.com", "example.org:8443", "10.1.2.0/24", "[::1]:443"},
-				Hosts:  map[string]string{"api.test": "172.17.0.1", "db.internal": "fd00::5"},
+				Allow:  allowRules(t, "api.example.com", "*.githubusercontent.com", "example.org:8443", "10.1.2.0/24", "[::1]:443"),
+				Hosts:  []HostMapping{mapping("api.test", "172.17.0.1", "api.test"), mapping("db.internal", "fd00::5", "db.internal")},
 				CA:     "certs/internal-ca.pem",
 			},
 			grants: []string{"github", "my-api"},
@@ -47,18 +48,20 @@ grants: [github, my-api]
 		{name: "policy permissive", yaml: "network: {policy: permissive}\n", want: Network{Policy: "permissive"}},
 		{name: "policy none", yaml: "network: {policy: none}\n", want: Network{Policy: "none"}},
 		{name: "none with empty allow and hosts", yaml: "network: {policy: none, allow: [], hosts: {}}\n",
-			want: Network{Policy: "none", Allow: []string{}, Hosts: map[string]string{}}},
+			want: Network{Policy: "none", Allow: []AllowRule{}, Hosts: []HostMapping{}}},
 		{name: "permissive with allow is harmless", yaml: "network: {policy: permissive, allow: [a.com]}\n",
-			want: Network{Policy: "permissive", Allow: []string{"a.com"}}},
+			want: Network{Policy: "permissive", Allow: allowRules(t, "a.com")}},
 		{name: "permissive with hosts and ca", yaml: "network: {policy: permissive, hosts: {a.test: 10.0.0.1}, ca: /etc/ca.pem}\n",
-			want: Network{Policy: "permissive", Hosts: map[string]string{"a.test": "10.0.0.1"}, CA: "/etc/ca.pem"}},
-		{name: "allow without policy", yaml: "network:\n  allow: [a.com]\n", want: Network{Allow: []string{"a.com"}}},
+			want: Network{Policy: "permissive", Hosts: []HostMapping{mapping("a.test", "10.0.0.1", "a.test")}, CA: "/etc/ca.pem"}},
+		{name: "allow without policy", yaml: "network:\n  allow: [a.com]\n", want: Network{Allow: allowRules(t, "a.com")}},
 		{name: "rules kept as written", yaml: "network: {allow: [API.Example.com., '*.X.org']}\n",
-			want: Network{Allow: []string{"API.Example.com.", "*.X.org"}}},
+			want: Network{Allow: allowRules(t, "API.Example.com.", "*.X.org")}},
 		{name: "a name and its wildcard are two rules", yaml: "network: {allow: [a.com, '*.a.com', 'a.com:443']}\n",
-			want: Network{Allow: []string{"a.com", "*.a.com", "a.com:443"}}},
+			want: Network{Allow: allowRules(t, "a.com", "*.a.com", "a.com:443")}},
 		{name: "hosts names kept as written", yaml: "network: {hosts: {API.test: 10.0.0.1}}\n",
-			want: Network{Hosts: map[string]string{"API.test": "10.0.0.1"}}},
+			want: Network{Hosts: []HostMapping{mapping("API.test", "10.0.0.1", "api.test")}}},
+		{name: "hosts sorted by name, addresses unmapped", yaml: "network: {hosts: {b.test.: '::ffff:10.0.0.2', a.test: 10.0.0.1}}\n",
+			want: Network{Hosts: []HostMapping{mapping("a.test", "10.0.0.1", "a.test"), mapping("b.test.", "::ffff:10.0.0.2", "b.test")}}},
 		{name: "null options are unset", yaml: "network:\n  policy:\n  allow: ~\n  hosts:\n  ca:\n", want: Network{}},
 		{name: "ca in home", yaml: "network: {ca: ~/certs/ca.pem}\n", want: Network{CA: "~/certs/ca.pem"}},
 		{name: "empty grants", yaml: "grants: []\n", grants: []string{}},
@@ -77,9 +80,6 @@ grants: [github, my-api]
 			}
 			if !reflect.DeepEqual(c.Grants, tt.grants) {
 				t.Errorf("grants: got %#v, want %#v", c.Grants, tt.grants)
-			}
-			if p := c.validateNetwork(); p != nil {
-				t.Errorf("validateNetwork: %v", p)
 			}
 		})
 	}
@@ -232,37 +232,43 @@ func TestNetworkErrorUnwrap(t *testing.T) {
 	}
 }
 
-// TestValidateNetwork checks a Config built in code: the same checks as
-// Parse, without positions.
-func TestValidateNetwork(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		c    Config
-		want string // "" for valid
-	}{
-		{"zero", Config{}, ""},
-		{"valid", Config{Network: Network{Policy: "strict", Allow: []string{"a.com"}, Hosts: map[string]string{"a.test": "10.0.0.1"}, CA: "ca.pem"},
-			Grants: []string{"github"}}, ""},
-		{"policy", Config{Network: Network{Policy: "open"}}, `network.policy: unknown value "open"`},
-		{"allow", Config{Network: Network{Allow: []string{"a.com", "a b"}}}, `invalid rule "a b" in network.allow: contains whitespace`},
-		{"allow duplicate", Config{Network: Network{Allow: []string{"a.com", "A.com"}}}, `duplicate rule "A.com" in network.allow: same as "a.com"`},
-		{"hosts name", Config{Network: Network{Hosts: map[string]string{"*.a": "10.0.0.1"}}},
-			`invalid network.hosts entry "*.a": the key must be a plain host name, without wildcard, port or IP`},
-		{"hosts address", Config{Network: Network{Hosts: map[string]string{"a": "x"}}}, `invalid network.hosts entry "a": "x" is not an IP address`},
-		{"hosts duplicate", Config{Network: Network{Hosts: map[string]string{"a": "10.0.0.1", "A": "10.0.0.2"}}}, `duplicate network.hosts name "a"`},
-		{"ca", Config{Network: Network{CA: "~x"}}, `network.ca "~x": only a leading "~/" is expanded`},
-		{"none", Config{Network: Network{Policy: "none", CA: "ca.pem"}}, "network: policy none turns the network off, so ca would do nothing"},
-		{"grant", Config{Grants: []string{"a", "B"}}, `invalid grant name "B": must be 1 to 41 lower-case letters, digits or hyphens, starting with a letter or digit`},
-		{"grant duplicate", Config{Grants: []string{"a", "a"}}, `duplicate grant "a"`},
-	}
-	for _, tt := range tests {
-		got := ""
-		if p := tt.c.validateNetwork(); p != nil {
-			got = p.Error()
+// allowRules is what Parse makes of network.allow entries written as texts.
+func allowRules(t *testing.T, texts ...string) []AllowRule {
+	t.Helper()
+	rules := make([]AllowRule, len(texts))
+	for i, s := range texts {
+		r, err := policy.ParseRule(s, policy.SourceAllow)
+		if err != nil {
+			t.Fatal(err)
 		}
-		if got != tt.want {
-			t.Errorf("%s: got %q, want %q", tt.name, got, tt.want)
+		rules[i] = AllowRule{Text: s, Rule: r}
+	}
+	return rules
+}
+
+// mapping is a network.hosts entry written as name: address, which the
+// proxy looks up as host.
+func mapping(name, address, host string) HostMapping {
+	return HostMapping{Name: name, Address: address, Host: host, Addr: netip.MustParseAddr(address).Unmap()}
+}
+
+func TestNetworkMode(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		yaml string
+		want policy.Mode
+	}{
+		{"name: x\n", policy.Strict},
+		{"network: {policy: strict}\n", policy.Strict},
+		{"network: {policy: permissive}\n", policy.Permissive},
+		{"network: {policy: none}\n", policy.None},
+	} {
+		c, err := Parse("agent.yaml", []byte(tt.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := c.Network.Mode(); got != tt.want {
+			t.Errorf("%q: Mode() = %q, want %q", tt.yaml, got, tt.want)
 		}
 	}
 }

@@ -32,13 +32,14 @@ network: {policy: strict, allow: [api.example.com], hosts: {api.test: 172.17.0.1
 grants: [github, my-api]
 `,
 			want: Config{
-				Name:         "my-agent",
-				Dependencies: []string{"git", "jq", "make", "python"},
-				Env:          map[string]string{"FOO": "bar"},
-				Mounts:       []Mount{{Source: "./cache", Target: "/cache", ReadOnly: true}},
-				Command:      []string{"make", "test"},
-				Network: Network{Policy: "strict", Allow: []string{"api.example.com"},
-					Hosts: map[string]string{"api.test": "172.17.0.1"}, CA: "certs/ca.pem"},
+				Name:            "my-agent",
+				Dependencies:    resolved(t, "git", "jq", "make", "python"),
+				DependencySpecs: []string{"git", "jq", "make", "python"},
+				Env:             map[string]string{"FOO": "bar"},
+				Mounts:          []Mount{{Source: "./cache", Target: "/cache", ReadOnly: true}},
+				Command:         []string{"make", "test"},
+				Network: Network{Policy: "strict", Allow: allowRules(t, "api.example.com"),
+					Hosts: []HostMapping{mapping("api.test", "172.17.0.1", "api.test")}, CA: "certs/ca.pem"},
 				Grants: []string{"github", "my-api"},
 			},
 		},
@@ -66,8 +67,9 @@ command:
   - make test
 `,
 			want: Config{
-				Name:         "build.bot_1",
-				Dependencies: []string{"git", "node@22"},
+				Name:            "build.bot_1",
+				Dependencies:    resolved(t, "git", "node@22"),
+				DependencySpecs: []string{"git", "node@22"},
 				Env: map[string]string{
 					"EMPTY": "", "_under": "x y", "NUM": "8080", "MULTI": "line one\nline two\n",
 				},
@@ -87,7 +89,7 @@ command:
 		{
 			name: "empty collections",
 			yaml: "dependencies: []\nenv: {}\nmounts: []\n",
-			want: Config{Dependencies: []string{}, Env: map[string]string{}, Mounts: []Mount{}},
+			want: Config{Dependencies: []deps.Dep{}, DependencySpecs: []string{}, Env: map[string]string{}, Mounts: []Mount{}},
 		},
 		{
 			name: "anchors and aliases",
@@ -122,7 +124,7 @@ command:
 		{
 			name: "exact duplicate dependency",
 			yaml: "dependencies: [git, git]\n",
-			want: Config{Dependencies: []string{"git", "git"}},
+			want: Config{Dependencies: resolved(t, "git"), DependencySpecs: []string{"git", "git"}},
 		},
 	}
 	for _, tt := range tests {
@@ -136,10 +138,45 @@ command:
 			if !reflect.DeepEqual(*got, tt.want) {
 				t.Fatalf("got %#v, want %#v", *got, tt.want)
 			}
-			if err := got.Validate(); err != nil {
-				t.Fatalf("Validate: %v", err)
-			}
 		})
+	}
+}
+
+// resolved is what Parse makes of dependencies written as specs.
+func resolved(t *testing.T, specs ...string) []deps.Dep {
+	t.Helper()
+	set, err := deps.Resolve(specs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return set
+}
+
+// TestParseResolvesDependencies checks the resolved set: requirements
+// added, sorted by key, Docker's source from docker.install.
+func TestParseResolvesDependencies(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		yaml string
+		want []string // keys
+	}{
+		{"dependencies: [npm:typescript@5.4.0, git, git]\n", []string{"apt:git", "node@" + resolved(t, "node")[0].Version, "npm:typescript@5.4.0"}},
+		{"dependencies: [docker:dind]\n", []string{"docker:dind"}},
+		{"dependencies: [docker:dind]\ndocker: {install: docker}\n", []string{"docker:dind+docker"}},
+		{"docker: {install: debian}\ndependencies: [docker:host]\n", []string{"docker:host"}},
+	}
+	for _, tt := range tests {
+		c, err := Parse("agent.yaml", []byte(tt.yaml))
+		if err != nil {
+			t.Fatalf("%q: %v", tt.yaml, err)
+		}
+		var got []string
+		for _, d := range c.Dependencies {
+			got = append(got, d.Key())
+		}
+		if !reflect.DeepEqual(got, tt.want) {
+			t.Errorf("%q: got %q, want %q", tt.yaml, got, tt.want)
+		}
 	}
 }
 

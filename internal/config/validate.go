@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"github.com/moatsh/moat/internal/deps"
@@ -18,44 +17,6 @@ var (
 	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
 	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
-
-// Validate checks a Config that did not come from Parse, for example one
-// built or changed in code. Parse already runs the same checks with
-// positions. The returned error is an *Error without a line.
-func (c *Config) Validate() error {
-	if p := c.validate(); p != nil {
-		return &Error{File: c.Path, Msg: p.msg, Remedy: p.hint, Err: p.err}
-	}
-	return nil
-}
-
-func (c *Config) validate() *problem {
-	if c.Name != "" {
-		if p := checkName(c.Name); p != nil {
-			return p
-		}
-	}
-	if _, p := checkDependencies(c.Dependencies); p != nil {
-		return p
-	}
-	if p := checkEnv(c.Env); p != nil {
-		return p
-	}
-	if p := c.validateNetwork(); p != nil {
-		return p
-	}
-	if p := checkMounts(c.Mounts); p != nil {
-		return p
-	}
-	if p := checkLimits(c.Resources.Limits); p != nil {
-		return p
-	}
-	if c.Command != nil {
-		_, p := checkCommand(c.Command)
-		return p
-	}
-	return nil
-}
 
 func checkName(name string) *problem {
 	if name == "" {
@@ -96,19 +57,24 @@ func sanitizeName(name string) string {
 	return s
 }
 
-// checkDependencies checks each spec with deps.Parse, then the set with
-// deps.Resolve (two versions of one dependency conflict; exact duplicates
-// are fine). On failure it also returns the index of the spec at fault.
-func checkDependencies(specs []string) (int, *problem) {
+// resolveDependencies parses each spec with deps.Parse, then resolves the
+// set with deps.ResolveSpecs (two versions of one dependency conflict;
+// exact duplicates are fine). On failure it returns the index of the spec
+// at fault, or -1.
+func resolveDependencies(specs []string) ([]deps.Dep, int, *problem) {
+	parsed := make([]deps.Spec, len(specs))
 	for i, s := range specs {
-		if _, err := deps.Parse(s); err != nil {
-			return i, dependencyProblem(err)
+		sp, err := deps.Parse(s)
+		if err != nil {
+			return nil, i, dependencyProblem(err)
 		}
+		parsed[i] = sp
 	}
-	if _, err := deps.Resolve(specs); err != nil {
-		return specIndex(specs, err), dependencyProblem(err)
+	set, err := deps.ResolveSpecs(parsed)
+	if err != nil {
+		return nil, specIndex(specs, err), dependencyProblem(err)
 	}
-	return -1, nil
+	return set, -1, nil
 }
 
 func dependencyProblem(err error) *problem {
@@ -127,23 +93,6 @@ func specIndex(specs []string, err error) int {
 		return slices.Index(specs, se.Spec)
 	}
 	return -1
-}
-
-func checkEnv(env map[string]string) *problem {
-	keys := make([]string, 0, len(env))
-	for k := range env {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		if p := checkEnvName(k); p != nil {
-			return p
-		}
-		if p := checkEnvValue(k, env[k]); p != nil {
-			return p
-		}
-	}
-	return nil
 }
 
 // ReservedEnvPrefix starts the variables moat sets for its own init; the

@@ -6,17 +6,27 @@ import (
 	"strings"
 )
 
-// Resolve parses specs, adds what they require (npm: needs node at its
-// default version unless node is listed, pip: needs python, go: needs go),
-// drops exact duplicates, rejects two versions or docker modes of one thing,
-// and returns the set sorted by Key. Errors are *SpecError.
+// Resolve parses specs, then resolves them with ResolveSpecs. A spec that
+// does not parse is reported before any conflict. Errors are *SpecError.
 func Resolve(specs []string) ([]Dep, error) {
-	r := resolver{deps: map[string]Dep{}, raw: map[string]string{}}
+	parsed := make([]Spec, 0, len(specs))
 	for _, s := range specs {
 		sp, err := Parse(s)
 		if err != nil {
 			return nil, err
 		}
+		parsed = append(parsed, sp)
+	}
+	return ResolveSpecs(parsed)
+}
+
+// ResolveSpecs adds what specs require (npm: needs node at its default
+// version unless node is listed, pip: needs python, go: needs go), drops
+// exact duplicates, rejects two versions or docker modes of one thing, and
+// returns the set sorted by Key. Errors are *SpecError.
+func ResolveSpecs(specs []Spec) ([]Dep, error) {
+	r := resolver{deps: map[string]Dep{}, raw: map[string]string{}}
+	for _, sp := range specs {
 		if err := r.add(sp); err != nil {
 			return nil, err
 		}

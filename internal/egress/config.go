@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/grant"
+	"github.com/moatsh/moat/internal/policy"
 )
 
 // Config is what the proxy sidecar needs, sent by the CLI as one JSON
@@ -41,11 +43,38 @@ type Config struct {
 	AgentSeen string `json:"agent_seen,omitempty"`
 }
 
-// Policy is agent.yaml's network section, as the proxy applies it.
+// Policy is the wire form of agent.yaml's network section: the mode with
+// its default applied, the rules' canonical patterns and each lower-case
+// name with the address it maps to. The CLI makes it from config's typed
+// values with PolicyFor; the sidecar decodes it once, at its process
+// boundary (decode). That is the only parse of the section besides
+// config's own.
 type Policy struct {
 	Mode  string            `json:"mode"`
 	Allow []string          `json:"allow,omitempty"`
 	Hosts map[string]string `json:"hosts,omitempty"`
+}
+
+// PolicyFor is the wire form of n.
+func PolicyFor(n config.Network) Policy {
+	p := Policy{Mode: string(n.Mode())}
+	for _, r := range n.Allow {
+		p.Allow = append(p.Allow, r.Rule.Pattern)
+	}
+	if len(n.Hosts) > 0 {
+		p.Hosts = make(map[string]string, len(n.Hosts))
+		for _, h := range n.Hosts {
+			p.Hosts[h.Host] = h.Addr.String()
+		}
+	}
+	return p
+}
+
+// decode parses the wire form into the policy the proxy enforces. A
+// pattern or address that does not parse here means the CLI and the
+// sidecar disagree, and the proxy refuses to start.
+func (p Policy) decode() (*policy.Policy, error) {
+	return policy.New(policy.Mode(p.Mode), p.Allow, p.Hosts)
 }
 
 // GrantSecret is one grant and its secret, in the clear: it exists only

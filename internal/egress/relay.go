@@ -5,48 +5,66 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"syscall"
 	"time"
-)
 
-// relayRetry is how often the relay retries a proxy socket that is not
-// there yet: the proxy starts alongside the agent's container.
-const relayRetry = 10 * time.Millisecond
+	"golang.org/x/sys/unix"
+)
 
 // Relay runs inside the agent's container, which has no network but
 // loopback. It hands ln, the listening socket the agent's HTTP_PROXY names
 // (0.0.0.0:3128 in the container's network namespace), to the proxy over
-// the proxy's unix socket, and then holds that connection open for as long
-// as it runs: the proxy accepts the agent's connections itself, in the
-// agent's namespace, while it dials upstream from its own, and it stops
-// once the connection closes (the agent's container is gone).
+// the proxy's unix socket (Handover), and then holds that connection open
+// for as long as it runs (Hold): the proxy accepts the agent's connections
+// itself, in the agent's namespace, while it dials upstream from its own,
+// and it stops once the connection closes (the agent's container is gone).
 //
-// Connections the agent makes before the proxy has the socket wait in the
-// kernel's backlog, so the command's first request never fails. If the
-// proxy does not come within wait, Relay closes ln (the agent's
+// If the proxy does not come within wait, Relay closes ln (the agent's
 // connections are refused) and returns the error. It returns nil when ctx
 // ends.
 func Relay(ctx context.Context, ln *net.TCPListener, socket string, wait time.Duration) error {
-	defer ln.Close() // the proxy holds its own copy
+	c, err := Handover(ctx, ln, socket, wait)
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	Hold(ctx, c)
+	return nil
+}
+
+// Handover waits for the proxy's socket, for at most wait, and hands ln
+// to the proxy over it. ln is closed when it returns: the proxy holds its
+// own copy. The returned connection is what tells the proxy the agent's
+// container lives; whoever holds it must keep it open until then (Hold).
+//
+// moat-init runs the agent's command only once Handover has returned: the
+// proxy then always learns of the agent, and so sees the agent's end by
+// itself (its connection closes), whatever the command does.
+func Handover(ctx context.Context, ln *net.TCPListener, socket string, wait time.Duration) (*net.UnixConn, error) {
+	defer ln.Close()
 	c, err := dialWaiting(ctx, socket, wait)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return fmt.Errorf("the proxy did not come within %s, so the agent has no network; the proxy's own errors are in ~/.moat/runs/<run-id>/proxy/proxy.log: %w", wait, err)
+		return nil, fmt.Errorf("the proxy did not come within %s, so the agent has no network; the proxy's own errors are in ~/.moat/runs/<run-id>/proxy/proxy.log: %w", wait, err)
 	}
+	uc := c.(*net.UnixConn)
+	if err := sendListener(uc, ln); err != nil {
+		uc.Close()
+		return nil, fmt.Errorf("handing the port to the proxy: %w", err)
+	}
+	return uc, nil
+}
+
+// Hold keeps c open until ctx ends or the proxy closes it, then closes it.
+func Hold(ctx context.Context, c net.Conn) {
 	defer c.Close()
-	if err := sendListener(c.(*net.UnixConn), ln); err != nil {
-		return fmt.Errorf("handing the port to the proxy: %w", err)
-	}
-	ln.Close()
 	// The proxy never writes: a read ends when ctx ends or the proxy does.
-	go func() {
-		<-ctx.Done()
-		c.Close()
-	}()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	_, _ = c.Read(make([]byte, 1))
-	return nil
 }
 
 // sendListener passes ln's file descriptor over c.
@@ -92,20 +110,58 @@ func receiveListener(c *net.UnixConn) (net.Listener, error) {
 	return fileListener(fds[0])
 }
 
-// dialWaiting dials the proxy's socket, retrying while it does not exist
-// or refuses, for at most wait.
-func dialWaiting(ctx context.Context, socket string, wait time.Duration) (net.Conn, error) {
-	deadline := time.Now().Add(wait)
+// dialWaiting dials the proxy's socket, for at most wait. While the
+// socket does not exist or refuses, it waits for the proxy to create it
+// (or make it world-writable, which the proxy does right after it
+// listens), as told by inotify on the socket's directory: no poll, so
+// the relay gets the socket the moment it is usable.
+func dialWaiting(parent context.Context, socket string, wait time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(parent, wait)
+	defer cancel()
+	w, werr := watchDir(filepath.Dir(socket))
+	if werr == nil {
+		defer w.Close()
+		stop := context.AfterFunc(ctx, func() { w.SetReadDeadline(time.Now()) })
+		defer stop()
+	}
 	var d net.Dialer
 	for {
 		c, err := d.DialContext(ctx, "unix", socket)
-		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
-			return c, err
+		if err == nil {
+			return c, nil
 		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(relayRetry):
+		if parent.Err() != nil { // the caller gave up, not the wait
+			return nil, parent.Err()
 		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
+		if werr != nil { // no inotify: the only way left is to poll
+			select {
+			case <-ctx.Done():
+			case <-time.After(fallbackPoll):
+			}
+			continue
+		}
+		// Whatever changed in the directory since the watch began is
+		// queued: reading returns at once if the socket came meanwhile.
+		w.Read(make([]byte, 4096)) // an error is the deadline: the next dial says what to report
 	}
+}
+
+// fallbackPoll is how often dialWaiting retries where inotify is missing.
+const fallbackPoll = 10 * time.Millisecond
+
+// watchDir returns an inotify descriptor that becomes readable when an
+// entry of dir is created, moved in, or changes its attributes.
+func watchDir(dir string) (*os.File, error) {
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO|unix.IN_ATTRIB); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "inotify:"+dir), nil
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/moatsh/moat/internal/audit"
-	"github.com/moatsh/moat/internal/policy"
 	"github.com/moatsh/moat/internal/proxy"
 )
 
@@ -77,7 +76,7 @@ func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ..
 }
 
 func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
-	pol, err := policy.New(policy.Mode(cfg.Policy.Mode), cfg.Policy.Allow, cfg.Policy.Hosts)
+	pol, err := cfg.Policy.decode()
 	if err != nil {
 		return nil, err
 	}

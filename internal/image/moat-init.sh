@@ -164,23 +164,6 @@ exec dockerd --data-root=/var/lib/docker --exec-root="$1/docker" --pidfile="$1/d
 	exec setpriv --bounding-set=-sys_admin --inh-caps=-sys_admin -- env PATH="$agent_path" "$0" "$@"
 }
 
-# dind_alive reports whether the daemon's process still runs (not a
-# zombie: this shell may not have reaped it yet).
-dind_alive() {
-	read -r stat 2>/dev/null <"/proc/$dind_pid/stat" || return 1
-	case ${stat##*) } in Z* | X*) return 1 ;; esac
-}
-
-
-# uptime_cs sets now to the time since boot in hundredths of a second,
-# with shell builtins only.
-uptime_cs() {
-	read -r now _ </proc/uptime
-	now=${now%.*}${now#*.}
-	now=${now#"${now%%[!0]*}"} # no leading 0: it would read as octal
-	now=${now:-0}
-}
-
 # dind_fail reports a daemon that did not start, with its log's tail.
 dind_fail() {
 	echo "moat-init: docker:dind: $1; the last lines of its log (kept with the run as dind/$(basename "$dind_log")):" >&2
@@ -229,17 +212,19 @@ setup_dind() {
 	# and that its initialization is complete (in either order: with an
 	# external containerd it listens first; a request made between the
 	# two lines and serving waits in the socket's backlog, not in error).
-	# The loop runs grep and sleep, not the docker CLI, which would compete
-	# with the daemon's start for the CPUs, nor date: the deadline is kept
-	# in hundredths of a second since boot, read by the shell itself.
-	uptime_cs
-	deadline=$((now + ${MOAT_DIND_TIMEOUT:-30} * 100))
-	until grep -q 'API listen on' "$dind_log" && grep -q 'msg="Daemon has completed initialization"' "$dind_log"; do
-		dind_alive || dind_fail "the Docker daemon exited while starting"
-		uptime_cs
-		[ "$now" -lt "$deadline" ] || dind_fail "the Docker daemon did not become ready within ${MOAT_DIND_TIMEOUT:-30}s"
-		sleep 0.02
-	done
+	# moat init-wait follows the log by inotify and the daemon by a pidfd:
+	# no loop starts programs on the CPUs the daemon's start needs, and
+	# the command starts the moment the daemon is ready. It runs in the
+	# background so that a signal's trap runs at once, not when it ends.
+	"$MOAT_USERNS_RUN" init-wait --file "$dind_log" --pid "$dind_pid" --timeout "${MOAT_DIND_TIMEOUT:-30}s" \
+		--line 'API listen on' --line 'msg="Daemon has completed initialization"' &
+	ready=0
+	wait "$!" || ready=$?
+	case $ready in
+	0) ;;
+	1) dind_fail "the Docker daemon exited while starting" ;;
+	*) dind_fail "the Docker daemon did not become ready within ${MOAT_DIND_TIMEOUT:-30}s" ;;
+	esac
 	if grep -q '^moat-dind: overlay2 is not available' "$dind_log"; then
 		echo "moat-init: warning: docker:dind: overlay2 is not available here; the inner daemon uses vfs, which copies every layer" >&2
 	fi
@@ -276,11 +261,12 @@ trust_proxy_ca() {
 # the listening socket to the proxy sidecar over its unix socket: the proxy
 # then accepts the agent's connections itself. It runs as root without
 # capabilities, so the agent can neither kill nor replace it. It returns
-# once the port is open, leaving a process in a session of its own that
-# holds the hand-over connection for as long as the container lives (when
-# it goes, the proxy stops); connections made before the proxy takes the
-# socket wait in its backlog. It comes up while the rest of the setup runs;
-# wait_relay holds the command back until the port is open.
+# once the proxy holds the port, leaving a process in a session of its own
+# that holds the hand-over connection for as long as the container lives:
+# when it goes, the proxy sees it and stops by itself, even after a command
+# that never used the network. It comes up while the rest of the setup
+# runs; wait_relay holds the command back until the proxy has the port,
+# and fails the run if the proxy never came.
 start_relay() {
 	setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- \
 		"$MOAT_RELAY" proxy relay --listen "0.0.0.0:$MOAT_PROXY_PORT" --socket "$MOAT_PROXY_SOCKET" \
@@ -413,15 +399,11 @@ on_signal() {
 stop_dind() {
 	[ -n "${dind_pid:-}" ] || return 0
 	kill -TERM "$dind_pid" 2>/dev/null || return 0
-	i=0
-	while dind_alive && [ "$i" -lt 500 ]; do
-		if grep -q 'msg="Daemon shutdown complete"' "$dind_log"; then
-			kill -KILL "$dind_pid" 2>/dev/null
-			return 0
-		fi
-		sleep 0.02
-		i=$((i + 1))
-	done
+	if "$MOAT_USERNS_RUN" init-wait --file "$dind_log" --pid "$dind_pid" --timeout 10s \
+		--line 'msg="Daemon shutdown complete"' 2>/dev/null; then
+		kill -KILL "$dind_pid" 2>/dev/null
+	fi
+	return 0
 }
 
 main "$@"

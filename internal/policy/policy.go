@@ -39,8 +39,11 @@ type Policy struct {
 	Local func(netip.Addr) bool
 }
 
-// New builds a policy from agent.yaml's network section. It reports every
-// invalid rule and mapping, not just the first.
+// New builds a policy from the network section in its text form: mode, rule
+// patterns and name-to-address pairs. The proxy sidecar calls it once, on
+// the configuration the CLI hands it (egress.Policy); agent.yaml itself is
+// parsed by config, with ParseRule, ParseHostName and ParseHostAddr. New
+// reports every invalid rule and mapping, not just the first.
 func New(mode Mode, allow []string, hosts map[string]string) (*Policy, error) {
 	var errs []error
 	p := &Policy{Mode: mode}
@@ -74,7 +77,7 @@ func parseHosts(hosts map[string]string) (map[string]netip.Addr, error) {
 	}
 	slices.Sort(names)
 	for _, name := range names {
-		key, addr, err := parseMapping(name, hosts[name])
+		key, addr, err := ParseHostMapping(name, hosts[name])
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -84,28 +87,42 @@ func parseHosts(hosts map[string]string) (map[string]netip.Addr, error) {
 	return out, errors.Join(errs...)
 }
 
-// ParseHostMapping checks one network.hosts entry as New does: name must be
-// a plain host name and value an IP address without a zone. It returns the
-// lower-case name and the address, unmapped from IPv4-in-IPv6. config uses
-// it to report a bad entry at its line in agent.yaml.
+// ParseHostMapping parses one network.hosts entry, as New does: name must
+// be a plain host name and value an IP address without a zone. It returns
+// the lower-case name and the address, unmapped from IPv4-in-IPv6.
 func ParseHostMapping(name, value string) (string, netip.Addr, error) {
-	return parseMapping(name, value)
-}
-
-// parseMapping parses one network.hosts entry.
-func parseMapping(name, value string) (string, netip.Addr, error) {
-	r, err := ParseRule(name, "network.hosts")
+	host, err := ParseHostName(name)
 	if err != nil {
 		return "", netip.Addr{}, err
 	}
-	if r.Wildcard || r.Port != 0 || r.Prefix != nil {
-		return "", netip.Addr{}, fmt.Errorf("invalid network.hosts entry %q: the key must be a plain host name, without wildcard, port or IP", name)
+	addr, err := ParseHostAddr(name, value)
+	return host, addr, err
+}
+
+// ParseHostName checks the name of a network.hosts entry, a plain host
+// name, and returns it as the proxy looks it up: lower-case, without a
+// trailing dot. config uses it to report a bad name at its line in
+// agent.yaml before it reads the address.
+func ParseHostName(name string) (string, error) {
+	r, err := ParseRule(name, "network.hosts")
+	if err != nil {
+		return "", err
 	}
+	if r.Wildcard || r.Port != 0 || r.Prefix != nil {
+		return "", fmt.Errorf("invalid network.hosts entry %q: the key must be a plain host name, without wildcard, port or IP", name)
+	}
+	return r.Host, nil
+}
+
+// ParseHostAddr parses the address network.hosts maps name to: an IP
+// address without a zone, returned unmapped from IPv4-in-IPv6. name is
+// only for the message.
+func ParseHostAddr(name, value string) (netip.Addr, error) {
 	addr, err := netip.ParseAddr(value)
 	if err != nil || addr.Zone() != "" {
-		return "", netip.Addr{}, fmt.Errorf("invalid network.hosts entry %q: %q is not an IP address", name, value)
+		return netip.Addr{}, fmt.Errorf("invalid network.hosts entry %q: %q is not an IP address", name, value)
 	}
-	return r.Host, addr.Unmap(), nil
+	return addr.Unmap(), nil
 }
 
 // AddGrantHosts allows the hosts a grant needs, recorded with Source

@@ -129,8 +129,10 @@ func sandboxOf(p *plan, grantHosts func(string) []string) *trust.Sandbox {
 	return sb
 }
 
+// addNetwork lists the rules and mappings as written: approvals pin the
+// text, as they always have.
 func addNetwork(sb *trust.Sandbox, nw config.Network, ca []byte) {
-	switch policy.Mode(nw.Policy) {
+	switch nw.Mode() {
 	case policy.None:
 		return // no network: nothing else in the section reaches anything
 	case policy.Permissive:
@@ -140,10 +142,10 @@ func addNetwork(sb *trust.Sandbox, nw config.Network, ca []byte) {
 		sb.Add(trust.Network, "")
 	}
 	for _, a := range nw.Allow {
-		sb.Add(trust.Allow, a)
+		sb.Add(trust.Allow, a.Text)
 	}
-	for _, name := range sortedKeys(nw.Hosts) {
-		sb.Add(trust.Host, name+"="+nw.Hosts[name])
+	for _, h := range nw.Hosts { // sorted by name
+		sb.Add(trust.Host, h.Name+"="+h.Address)
 	}
 	if ca != nil {
 		sum := sha256.Sum256(ca)

@@ -27,8 +27,8 @@ const containerSocket = "/var/run/docker.sock"
 type dockerHost struct{}
 
 func (dockerHost) check(_ context.Context, m *Manager, p *plan) error {
-	if e := p.egress; (e.mode != policy.Permissive || len(e.grants) > 0) && !p.cfg.Docker.HostBypassesEgress {
-		return &HostEgressError{File: configName(p), Policy: string(e.mode), Grants: e.grantNames()}
+	if e := p.egress; (e.mode() != policy.Permissive || len(e.grants) > 0) && !p.cfg.Docker.HostBypassesEgress {
+		return &HostEgressError{File: configName(p), Policy: string(e.mode()), Grants: e.grantNames()}
 	}
 	path, err := hostSocket(m)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/egress"
 	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/image"
@@ -56,14 +57,15 @@ const (
 // egressPlan is a run's network policy and grants, resolved before any
 // engine object exists. The secrets live only in memory.
 type egressPlan struct {
-	mode          policy.Mode
-	allow         []string
-	hosts         map[string]string
+	network       config.Network // agent.yaml's network section, as config parsed it
 	grants        []egress.GrantSecret
 	upstreamRoots []byte
 	token         string // the run's proxy token, once made
 	binary        string // the static moat binary the proxy runs
 }
+
+// mode is the run's network policy: agent.yaml's, or strict.
+func (e *egressPlan) mode() policy.Mode { return e.network.Mode() }
 
 func (e *egressPlan) grantNames() []string {
 	names := make([]string, len(e.grants))
@@ -87,24 +89,18 @@ func (e *NoNetworkGrantsError) Hint() string {
 	return "Use network.policy strict (the default) or remove the grants."
 }
 
-// resolveEgress loads the policy, the grants (agent.yaml's and --grant)
-// and the upstream roots. It fails early, before anything is built.
+// resolveEgress loads the grants (agent.yaml's and --grant) and the
+// upstream roots for the policy config parsed. It fails early, before
+// anything is built.
 func resolveEgress(m *Manager, opts Options, p *plan) error {
-	nw := p.cfg.Network
-	e := &egressPlan{mode: policy.Mode(nw.Policy), allow: nw.Allow, hosts: nw.Hosts}
-	if e.mode == "" {
-		e.mode = policy.Strict
-	}
-	if _, err := policy.New(e.mode, e.allow, e.hosts); err != nil {
-		return fmt.Errorf("%s: %w", configName(p), err)
-	}
+	e := &egressPlan{network: p.cfg.Network}
 	names := slices.Clone(p.cfg.Grants)
 	for _, n := range opts.Grants {
 		if !slices.Contains(names, n) {
 			names = append(names, n)
 		}
 	}
-	if e.mode == policy.None && len(names) > 0 {
+	if e.mode() == policy.None && len(names) > 0 {
 		return &NoNetworkGrantsError{File: configName(p), Grants: names}
 	}
 	for _, n := range names {
@@ -115,7 +111,7 @@ func resolveEgress(m *Manager, opts Options, p *plan) error {
 		e.grants = append(e.grants, gs)
 	}
 	p.egress = e
-	if e.mode == policy.None {
+	if e.mode() == policy.None {
 		return nil
 	}
 	var err error
@@ -205,7 +201,7 @@ func upstreamRoots(p *plan) ([]byte, error) {
 // content approved is the content the proxy trusts.
 func resolveNetworkCA(_ *Manager, _ Options, p *plan) error {
 	ca := p.cfg.Network.CA
-	if ca == "" || policy.Mode(p.cfg.Network.Policy) == policy.None {
+	if ca == "" || p.cfg.Network.Mode() == policy.None {
 		return nil
 	}
 	data, err := readWorkspaceFile(p.workspace, ca)
@@ -263,7 +259,7 @@ func hasEnv(env []string, name string) bool {
 func (m *Manager) setupEgress(ctx context.Context, r *state.Run, p *plan, spec *runtime.ContainerSpec, undo *cleanupStack) (*proxyStart, error) {
 	e := p.egress
 	spec.Network = "none"
-	if e.mode == policy.None {
+	if e.mode() == policy.None {
 		return nil, nil
 	}
 	bin := e.binary
@@ -351,7 +347,7 @@ func (m *Manager) proxyConfig(r *state.Run, e *egressPlan, ca *proxy.CA, token s
 		Token: token, Socket: proxyDirTarget + "/" + socketSubdir + "/" + socketName,
 		Log:           proxyDirTarget + "/" + proxyLogFile,
 		AgentSeen:     proxyDirTarget + "/" + agentSeenFile,
-		Policy:        egress.Policy{Mode: string(e.mode), Allow: e.allow, Hosts: e.hosts},
+		Policy:        egress.PolicyFor(e.network),
 		Grants:        e.grants,
 		CA:            egress.RunCA{Cert: certPEM, Key: keyPEM},
 		UpstreamRoots: e.upstreamRoots,

@@ -13,33 +13,37 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/egress"
 )
 
 func newCmdRelay() *cobra.Command {
 	var listen, socket string
 	var wait time.Duration
-	var listenerFD int
+	var connFD int
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Open the agent's proxy port and hand it to the proxy sidecar",
 		Long: `Open the agent's proxy port and hand it to the proxy sidecar.
 
-It returns once the port is open, leaving a process in the background (a
-session of its own) that hands the listening socket to the proxy over its
-unix socket and then holds that connection for as long as it lives: the
-proxy stops once it closes. Connections made before the proxy takes the
-socket wait in its backlog.`,
+It returns once the proxy holds the port, leaving a process in the
+background (a session of its own) that holds the hand-over connection for
+as long as it lives: the proxy stops once it closes. It fails if the proxy
+does not come within --wait, and the agent's command must then not run.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if listenerFD > 0 { // the background half
-				ln, err := inheritedListener(listenerFD)
+			if connFD > 0 { // the background half
+				c, err := inheritedConn(connFD)
 				if err != nil {
 					return fmt.Errorf("relay: %w", err)
 				}
 				ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
 				defer stop()
-				return egress.Relay(ctx, ln, socket, wait)
+				egress.Hold(ctx, c)
+				return nil
+			}
+			if socket == "" {
+				return cmdutil.FlagErrorf("required flag \"socket\" not set")
 			}
 			addr, err := net.ResolveTCPAddr("tcp", listen)
 			if err != nil {
@@ -49,8 +53,12 @@ socket wait in its backlog.`,
 			if err != nil {
 				return fmt.Errorf("relay: %w", err)
 			}
-			defer ln.Close() // the background half has its own copy
-			if err := startBackground(ln, socket, wait); err != nil {
+			c, err := egress.Handover(cmd.Context(), ln, socket, wait)
+			if err != nil {
+				return fmt.Errorf("relay: %w", err)
+			}
+			defer c.Close() // the background half has its own copy
+			if err := startHolder(c); err != nil {
 				return fmt.Errorf("relay: %w", err)
 			}
 			return nil
@@ -59,16 +67,15 @@ socket wait in its backlog.`,
 	cmd.Flags().StringVar(&listen, "listen", "127.0.0.1:3128", "TCP `address` the agent's HTTP_PROXY names")
 	cmd.Flags().StringVar(&socket, "socket", "", "the proxy's unix socket `path`")
 	cmd.Flags().DurationVar(&wait, "wait", 15*time.Second, "how long to wait for the proxy's socket")
-	cmd.Flags().IntVar(&listenerFD, "listener-fd", 0, "serve the listening socket inherited as `FD` (the background half)")
-	cmd.Flags().MarkHidden("listener-fd")
-	cmd.MarkFlagRequired("socket")
+	cmd.Flags().IntVar(&connFD, "conn-fd", 0, "hold the hand-over connection inherited as `FD` (the background half)")
+	cmd.Flags().MarkHidden("conn-fd")
 	return cmd
 }
 
-// startBackground starts this program again, in a session of its own, to
-// hand ln over and hold the connection, and returns once it runs.
-func startBackground(ln *net.TCPListener, socket string, wait time.Duration) error {
-	f, err := ln.File()
+// startHolder starts this program again, in a session of its own, to hold
+// the hand-over connection c, and returns once it runs.
+func startHolder(c *net.UnixConn) error {
+	f, err := c.File()
 	if err != nil {
 		return err
 	}
@@ -77,27 +84,26 @@ func startBackground(ln *net.TCPListener, socket string, wait time.Duration) err
 	if err != nil {
 		return err
 	}
-	c := exec.Command(exe, "proxy", "relay", "--socket", socket, "--wait", wait.String(), "--listener-fd", "3")
-	c.ExtraFiles = []*os.File{f} // descriptor 3
-	c.Stderr = os.Stderr
-	c.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := c.Start(); err != nil {
+	h := exec.Command(exe, "proxy", "relay", "--conn-fd", "3")
+	h.ExtraFiles = []*os.File{f} // descriptor 3
+	h.Stderr = os.Stderr
+	h.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := h.Start(); err != nil {
 		return err
 	}
-	return c.Process.Release()
+	return h.Process.Release()
 }
 
-func inheritedListener(fd int) (*net.TCPListener, error) {
-	f := os.NewFile(uintptr(fd), "proxy-port")
+func inheritedConn(fd int) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "proxy-handover")
 	defer f.Close()
-	ln, err := net.FileListener(f)
+	c, err := net.FileConn(f)
 	if err != nil {
 		return nil, err
 	}
-	tl, ok := ln.(*net.TCPListener)
-	if !ok {
-		ln.Close()
-		return nil, errors.New("descriptor " + strconv.Itoa(fd) + " is not a TCP listener")
+	if _, ok := c.(*net.UnixConn); !ok {
+		c.Close()
+		return nil, errors.New("descriptor " + strconv.Itoa(fd) + " is not a unix socket")
 	}
-	return tl, nil
+	return c, nil
 }

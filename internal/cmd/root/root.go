@@ -13,11 +13,13 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/moatsh/moat/internal/cmd/agentcmd"
 	auditcmd "github.com/moatsh/moat/internal/cmd/audit"
 	"github.com/moatsh/moat/internal/cmd/clean"
 	depscmd "github.com/moatsh/moat/internal/cmd/deps"
 	"github.com/moatsh/moat/internal/cmd/destroy"
 	grantcmd "github.com/moatsh/moat/internal/cmd/grant"
+	initwaitcmd "github.com/moatsh/moat/internal/cmd/initwait"
 	"github.com/moatsh/moat/internal/cmd/list"
 	"github.com/moatsh/moat/internal/cmd/logs"
 	proxycmd "github.com/moatsh/moat/internal/cmd/proxy"
@@ -65,7 +67,9 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		exitCodesTopic(),
 		proxycmd.NewCmdProxy(f),
 		usernscmd.NewCmdUsernsRun(),
+		initwaitcmd.NewCmdInitWait(),
 	)
+	cmd.AddCommand(agentcmd.NewCmdAgents(f)...)
 	argErrorsAreUsageErrors(cmd)
 	return cmd
 }
@@ -158,9 +162,9 @@ func commandPath(root *cobra.Command, args []string) string {
 	return root.CommandPath()
 }
 
-// isRun reports whether the command that ran was 'moat run', whose own
-// failures exit 125 like docker run's.
+// isRun reports whether the command that ran was 'moat run' or an agent
+// launcher, whose own failures exit 125 like docker run's.
 func isRun(root *cobra.Command, args []string) bool {
 	c, _, err := root.Find(args)
-	return err == nil && c.Name() == "run"
+	return err == nil && c.Annotations[cmdutil.RunsCommand] != ""
 }

@@ -1,0 +1,65 @@
+package egress
+
+import (
+	"net/netip"
+	"reflect"
+	"testing"
+
+	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/policy"
+)
+
+// TestPolicyFor checks the wire form of a network section written in
+// non-canonical forms, and that the sidecar's one decode of it gives the
+// rules and mappings config parsed.
+func TestPolicyFor(t *testing.T) {
+	t.Parallel()
+	c, err := config.Parse("agent.yaml", []byte("network:\n"+
+		"  allow: [API.Example.com., '*.B.example.com:8443', '::ffff:10.1.2.3', '[::1]:443']\n"+
+		"  hosts: {Api.Test.: '::ffff:172.17.0.1', b.test: 'fd00::1'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wire := PolicyFor(c.Network)
+	want := Policy{
+		Mode:  "strict",
+		Allow: []string{"api.example.com", "*.b.example.com:8443", "10.1.2.3", "[::1]:443"},
+		Hosts: map[string]string{"api.test": "172.17.0.1", "b.test": "fd00::1"},
+	}
+	if !reflect.DeepEqual(wire, want) {
+		t.Fatalf("PolicyFor: got %+v, want %+v", wire, want)
+	}
+	pol, err := wire.decode()
+	if err != nil {
+		t.Fatalf("decode: %v", err)
+	}
+	if pol.Mode != policy.Strict || len(pol.Allow) != len(c.Network.Allow) {
+		t.Fatalf("decode: mode %q, %d rules; want strict, %d", pol.Mode, len(pol.Allow), len(c.Network.Allow))
+	}
+	for i, r := range c.Network.Allow {
+		if !reflect.DeepEqual(pol.Allow[i], r.Rule) {
+			t.Errorf("rule %d: decoded %+v, config parsed %+v", i, pol.Allow[i], r.Rule)
+		}
+	}
+	wantHosts := map[string]netip.Addr{"api.test": netip.MustParseAddr("172.17.0.1"), "b.test": netip.MustParseAddr("fd00::1")}
+	if !reflect.DeepEqual(pol.Hosts, wantHosts) {
+		t.Errorf("hosts: got %v, want %v", pol.Hosts, wantHosts)
+	}
+}
+
+func TestPolicyForModes(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct{ yaml, want string }{
+		{"name: x\n", "strict"},
+		{"network: {policy: permissive}\n", "permissive"},
+		{"network: {policy: none}\n", "none"},
+	} {
+		c, err := config.Parse("agent.yaml", []byte(tt.yaml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := PolicyFor(c.Network); !reflect.DeepEqual(got, Policy{Mode: tt.want}) {
+			t.Errorf("%q: got %+v, want mode %q and nothing else", tt.yaml, got, tt.want)
+		}
+	}
+}
