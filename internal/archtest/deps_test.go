@@ -2,7 +2,9 @@ package archtest
 
 import (
 	"encoding/json"
+	"maps"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -66,6 +68,18 @@ var forbidden = map[string]map[string]string{
 		"internal/runtime": "approvals know nothing of engines",
 		"internal/cmd":     "approvals are not CLI-specific",
 	},
+	"internal/agent": {
+		"internal/run":           "the CLI applies a profile to the config it hands the orchestrator; profiles are data",
+		"internal/runtime":       "profiles know nothing of engines",
+		"internal/image":         "a profile's install list is dependency specs; images are built from the config",
+		"internal/buildkit":      "profiles know nothing of builders",
+		"internal/egress":        "a profile's hosts are network.allow rules; egress enforces them",
+		"internal/proxy":         "a profile's hosts are network.allow rules; the proxy enforces them",
+		"internal/cmd":           "launchers are built from profiles, not the reverse",
+		"internal/cmdutil":       "profiles are not CLI-specific",
+		"internal/iostreams":     "profiles are data; they never print",
+		"github.com/spf13/cobra": "profiles are data, not commands",
+	},
 	"internal/state":     {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
 	"internal/labels":    {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},
 	"internal/iostreams": {"internal/run": "streams are leaf utilities"},
@@ -77,6 +91,45 @@ var forbidden = map[string]map[string]string{
 		"internal/cmdutil":   "termtext is a leaf",
 		"internal/iostreams": "termtext is a leaf",
 	},
+}
+
+// allowedImports lists, for the packages that build run commands, all
+// they may import directly besides the standard library, each with the
+// reason: what a CLI command needs, and never another command package.
+var allowedImports = map[string]map[string]string{
+	"internal/cmd/launch": {
+		"internal/cmdutil":       "errors, exit codes, approval prompts",
+		"internal/iostreams":     "the user's terminal",
+		"internal/run":           "the orchestrator it launches the run through",
+		"github.com/spf13/cobra": "the commands it sets up",
+		"golang.org/x/term":      "raw mode for -t",
+	},
+	"internal/cmd/agentcmd": {
+		"internal/agent":         "the profiles it builds launchers for",
+		"internal/cmd/launch":    "the run flag set and launching, shared with 'moat run'",
+		"internal/cmdutil":       "the Factory",
+		"internal/run":           "the opened workspace a profile is applied to",
+		"github.com/spf13/cobra": "the commands",
+	},
+}
+
+func TestRunCommandsImportOnlyWhatACommandNeeds(t *testing.T) {
+	for _, p := range listPackages(t) {
+		rel := strings.TrimPrefix(p.ImportPath, module)
+		allowed, ok := allowedImports[rel]
+		if !ok {
+			continue
+		}
+		for _, imp := range p.Imports {
+			first, _, _ := strings.Cut(imp, "/")
+			if !strings.Contains(first, ".") {
+				continue // the standard library
+			}
+			if _, ok := allowed[strings.TrimPrefix(imp, module)]; !ok {
+				t.Errorf("%s imports %s: it may import only %v and the standard library", rel, imp, slices.Sorted(maps.Keys(allowed)))
+			}
+		}
+	}
 }
 
 type pkg struct {

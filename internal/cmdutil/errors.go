@@ -20,6 +20,11 @@ const (
 	ExitNotFound    = 127
 )
 
+// RunsCommand is the key, in a command's Annotations, that marks a command
+// running a command in a container ('moat run' and the agent launchers):
+// its own failures exit ExitMoatFailure, as docker run's do.
+const RunsCommand = "moat.runs-command"
+
 // FlagError is a usage error: bad flags or arguments. Main prints usage.
 type FlagError struct{ Err error }
 

@@ -12,7 +12,7 @@ func (e *NotFoundError) Error() string { return fmt.Sprintf("no grant named %q",
 
 // Hint says how to store the grant.
 func (e *NotFoundError) Hint() string {
-	if _, ok := Builtin(Kind(e.Name)); ok {
+	if k, ok := LookupKind(Kind(e.Name)); ok && k.Fixed() {
 		return fmt.Sprintf("Run 'moat grant %s' to store one.", e.Name)
 	}
 	return "Run 'moat grant list' to see your grants, or 'moat grant http --host HOST --header NAME' to store one."

@@ -6,6 +6,18 @@ import (
 	"strings"
 )
 
+// request is what isGitHTTP looks at in a request as it goes upstream.
+type request struct {
+	Method      string
+	Path        string // the escaped path, as sent on the wire
+	Query       string // the raw query, without "?"
+	ContentType string
+}
+
+func shapeOf(r *http.Request) request {
+	return request{Method: r.Method, Path: r.URL.EscapedPath(), Query: r.URL.RawQuery, ContentType: r.Header.Get("Content-Type")}
+}
+
 // isGitHTTP reports whether req is a git smart-HTTP or git LFS request for
 // a repository, in the shape git and git-lfs send:
 //
@@ -17,7 +29,7 @@ import (
 // The path must be in normal form (see normalPath): a path that percent
 // encoding, dot segments, empty segments or parameters make mean something
 // else to one server than to another gets no credential.
-func isGitHTTP(req Request) bool {
+func isGitHTTP(req request) bool {
 	path, ok := normalPath(req.Path)
 	if !ok {
 		return false

@@ -5,9 +5,10 @@ import (
 	"time"
 )
 
-// Kind says which injection rule a grant follows.
+// Kind names a grant kind: an entry of the kinds table (kinds.go).
 type Kind string
 
+// The kinds in the table. Their entries say everything else about them.
 const (
 	GitHub    Kind = "github"
 	Anthropic Kind = "anthropic"
@@ -17,10 +18,10 @@ const (
 
 // Grant is a credential's metadata: everything but the secret.
 //
-// A built-in grant (github, anthropic, openai) is named after its kind and
-// takes its Hosts and Header from Builtin. An http grant is named by the
-// user and injects the stored secret, verbatim, as the value of Header on
-// Hosts (store "Bearer <token>" to get a bearer header).
+// A grant of a kind with fixed hosts (github, anthropic, openai) is named
+// after its kind and takes its Hosts and Header from Builtin. An http grant
+// is named by the user and injects the stored secret, verbatim, as the
+// value of Header on Hosts (store "Bearer <token>" to get a bearer header).
 type Grant struct {
 	Name      string    `json:"name"`
 	Kind      Kind      `json:"kind"`
@@ -29,24 +30,13 @@ type Grant struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// builtins are the built-in grants' definitions. Header is informational
-// (for 'moat grant list'); injection follows the kind's rule in inject.go.
-var builtins = map[Kind]Grant{
-	GitHub:    {Name: "github", Kind: GitHub, Hosts: []string{"api.github.com", "github.com"}, Header: "Authorization"},
-	Anthropic: {Name: "anthropic", Kind: Anthropic, Hosts: []string{"api.anthropic.com"}, Header: "X-Api-Key"},
-	OpenAI:    {Name: "openai", Kind: OpenAI, Hosts: []string{"api.openai.com"}, Header: "Authorization"},
-}
-
-// Builtin returns the definition of a built-in grant kind, and false for
-// http and unknown kinds.
+// Builtin returns the grant of a kind with fixed hosts, as stored: named
+// after the kind, with its hosts and header (informational, for 'moat grant
+// list'). It returns false for http and unknown kinds.
 func Builtin(kind Kind) (Grant, bool) {
-	g, ok := builtins[kind]
-	if !ok {
+	k, ok := LookupKind(kind)
+	if !ok || !k.Fixed() {
 		return Grant{}, false
 	}
-	g.Hosts = slices.Clone(g.Hosts)
-	return g, true
+	return Grant{Name: string(kind), Kind: kind, Hosts: slices.Clone(k.Hosts), Header: k.header()}, true
 }
-
-// Kinds lists every kind, built-ins first, for help text and completion.
-func Kinds() []Kind { return []Kind{GitHub, Anthropic, OpenAI, HTTP} }

@@ -2,9 +2,62 @@ package grant
 
 import (
 	"encoding/base64"
+	"net/http"
+	"net/url"
+	"slices"
 	"strings"
 	"testing"
 )
+
+// applyTo applies g to r as the proxy's adapter does (internal/egress):
+// only on hosts g covers, with a secret. It returns the headers the
+// applier set or changed, and whether it applied.
+func applyTo(t *testing.T, g Grant, r *http.Request, secret Secret) (http.Header, bool) {
+	t.Helper()
+	a, ok := g.RequestApplier()
+	if !ok || secret.IsZero() || !g.Covers(r.URL.Host) {
+		return nil, false
+	}
+	before := r.Header.Clone()
+	applied, err := a.ApplyRequest(r, g, secret)
+	if err != nil {
+		t.Fatalf("ApplyRequest: %v", err)
+	}
+	set := http.Header{}
+	for k, v := range r.Header {
+		if !slices.Equal(before[k], v) {
+			set[k] = v
+		}
+	}
+	if !applied && len(set) > 0 {
+		t.Fatalf("ApplyRequest set %v but says it did not apply", names(set))
+	}
+	return set, applied
+}
+
+// newRequest is a request as the proxy hands it to an applier: host is
+// the URL's authority, path the escaped path as sent.
+func newRequest(method, host, path, query, contentType string) *http.Request {
+	u := &url.URL{Scheme: "https", Host: host, Path: path, RawPath: path, RawQuery: query}
+	if p, err := url.PathUnescape(path); err == nil {
+		u.Path = p
+	}
+	r := &http.Request{Method: method, URL: u, Host: host, Header: http.Header{}}
+	if contentType != "" {
+		r.Header.Set("Content-Type", contentType)
+	}
+	return r
+}
+
+// names lists a header's keys, never its values (they hold secrets).
+func names(h http.Header) []string {
+	var out []string
+	for k := range h {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
 
 func TestInjectionFor(t *testing.T) {
 	t.Parallel()
@@ -48,20 +101,20 @@ func TestInjectionFor(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			path, query, _ := strings.Cut(tt.path, "?")
-			inj, ok := tt.g.InjectionFor(Request{Host: tt.host, Method: "GET", Path: path, Query: query}, NewSecret([]byte(tok)))
+			set, ok := applyTo(t, tt.g, newRequest("GET", tt.host, path, query, ""), NewSecret([]byte(tok)))
 			if tt.header == "" {
 				if ok {
-					t.Fatalf("injected %v into %s%s, want nothing", inj, tt.host, tt.path)
+					t.Fatalf("injected %v into %s%s, want nothing", names(set), tt.host, tt.path)
 				}
 				return
 			}
-			if !ok || len(inj.Headers) != 1 || inj.Grant != tt.g.Name {
-				t.Fatalf("got %v, %v; want one header from grant %q", inj, ok, tt.g.Name)
+			if !ok || len(set) != 1 {
+				t.Fatalf("got %v, %v; want one header from grant %q", names(set), ok, tt.g.Name)
 			}
-			got, present := inj.Headers[tt.header]
-			if !present || string(got.Reveal()) != tt.want {
+			got, present := set[tt.header]
+			if !present || len(got) != 1 || got[0] != tt.want {
 				// Compare without printing the values.
-				t.Fatalf("header %s missing or wrong (headers %v)", tt.header, inj.Headers)
+				t.Fatalf("header %s missing or wrong (headers %v)", tt.header, names(set))
 			}
 		})
 	}
@@ -71,10 +124,10 @@ func TestInjectionForUsesBuiltinHosts(t *testing.T) {
 	t.Parallel()
 	// A github grant whose file claims extra hosts still injects only on GitHub's.
 	g := Grant{Name: "github", Kind: GitHub, Hosts: []string{"evil.example"}}
-	if _, ok := g.InjectionFor(Request{Host: "evil.example", Method: "GET", Path: "/"}, NewSecret([]byte(testToken))); ok {
+	if _, ok := applyTo(t, g, newRequest("GET", "evil.example", "/", "", ""), NewSecret([]byte(testToken))); ok {
 		t.Fatal("github grant injected into evil.example")
 	}
-	if _, ok := g.InjectionFor(Request{Host: "api.github.com", Method: "GET", Path: "/"}, Secret{}); ok {
+	if _, ok := applyTo(t, g, newRequest("GET", "api.github.com", "/", "", ""), Secret{}); ok {
 		t.Fatal("injected an empty secret")
 	}
 }
@@ -147,8 +200,7 @@ func TestGitHTTPRequests(t *testing.T) {
 	}
 	gh, _ := Builtin(GitHub)
 	for _, tt := range tests {
-		req := Request{Host: "GitHub.com.", Method: tt.method, Path: tt.path, Query: tt.query, ContentType: tt.ct}
-		_, got := gh.InjectionFor(req, NewSecret([]byte(testToken)))
+		_, got := applyTo(t, gh, newRequest(tt.method, "GitHub.com.", tt.path, tt.query, tt.ct), NewSecret([]byte(testToken)))
 		if got != tt.want {
 			t.Errorf("%s %s?%s (%s): injected %v, want %v", tt.method, tt.path, tt.query, tt.ct, got, tt.want)
 		}

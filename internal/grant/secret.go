@@ -22,8 +22,8 @@ func NewSecret(b []byte) Secret {
 	return Secret{p: &secretBytes{b: append([]byte(nil), b...)}}
 }
 
-// Reveal returns a copy of the secret's bytes. Only the proxy calls it, to
-// write a header on the wire; never log or wrap what it returns.
+// Reveal returns a copy of the secret's bytes, to hand to the proxy
+// sidecar or put on the wire; never log or wrap what it returns.
 func (s Secret) Reveal() []byte {
 	if s.p == nil {
 		return nil

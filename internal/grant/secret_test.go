@@ -20,7 +20,12 @@ func TestSecretRedacts(t *testing.T) {
 		hidden Secret
 	}
 	h := holder{Public: s, hidden: s}
-	inj := Injection{Grant: "github", Headers: map[string]Secret{"Authorization": s}}
+	// Secrets also sit in maps inside structs, as headers to set.
+	type injection struct {
+		Grant   string
+		Headers map[string]Secret
+	}
+	inj := injection{Grant: "github", Headers: map[string]Secret{"Authorization": s}}
 	tests := []struct {
 		name   string
 		render func() string

@@ -11,7 +11,7 @@ import (
 
 var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,40}$`)
 
-// ValidateName checks a grant name: a built-in kind's name, or an http
+// ValidateName checks a grant name: a fixed kind's name, or an http
 // grant's name matching [a-z0-9][a-z0-9-]{0,40}. It keeps names safe to use
 // as file names.
 func ValidateName(name string) error {
@@ -23,19 +23,20 @@ func ValidateName(name string) error {
 	return nil
 }
 
-// Normalize validates g and returns it in stored form: a built-in grant gets
-// its hosts and header filled in (and must not name others); an http grant
-// gets lower-case hosts and a canonical header name.
+// Normalize validates g and returns it in stored form: a grant of a fixed
+// kind gets its hosts and header filled in (and must not name others); an
+// http grant gets lower-case hosts and a canonical header name.
 func (g Grant) Normalize() (Grant, error) {
 	if err := ValidateName(g.Name); err != nil {
 		return Grant{}, err
 	}
-	if b, ok := Builtin(g.Kind); ok {
+	k, ok := LookupKind(g.Kind)
+	switch {
+	case !ok:
+		return Grant{}, &InvalidError{What: "grant kind", Value: string(g.Kind), Why: "must be " + KindChoices()}
+	case k.Fixed():
+		b, _ := Builtin(g.Kind)
 		return normalizeBuiltin(g, b)
-	}
-	if g.Kind != HTTP {
-		return Grant{}, &InvalidError{What: "grant kind", Value: string(g.Kind),
-			Why: "must be github, anthropic, openai or http"}
 	}
 	return normalizeHTTP(g)
 }
@@ -55,7 +56,7 @@ func normalizeBuiltin(g, b Grant) (Grant, error) {
 }
 
 func normalizeHTTP(g Grant) (Grant, error) {
-	if _, ok := Builtin(Kind(g.Name)); ok || g.Name == string(HTTP) {
+	if _, ok := LookupKind(Kind(g.Name)); ok {
 		return Grant{}, &InvalidError{What: "grant name", Value: g.Name,
 			Why: "is reserved for the built-in grant", Remedy: "Choose another name, like 'internal-api'."}
 	}

@@ -43,6 +43,9 @@ type exchange struct {
 	out     atomic.Int64    // request body bytes read from the agent
 	cw      *countingWriter // the agent's response writer
 	once    sync.Once       // emits ev
+	// applyErr is why the credential could not be put on the request;
+	// credentialCheck then fails it instead of sending it.
+	applyErr error
 }
 
 type exchangeKey struct{}
@@ -119,9 +122,9 @@ func (s *Server) record(x *exchange) {
 }
 
 // rewrite points the outgoing request at its target and, for requests
-// inside an intercepted TLS tunnel, injects the grant's headers, replacing
-// any the agent sent. ReverseProxy has already
-// removed hop-by-hop headers, Proxy-Authorization among them.
+// inside an intercepted TLS tunnel, has Credentials put the grant's
+// credential on it. ReverseProxy has already removed hop-by-hop headers,
+// Proxy-Authorization among them.
 func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	x := exchangeOf(pr.In)
 	out := pr.Out
@@ -135,20 +138,50 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	if s.Credentials == nil || x.target.scheme != "https" {
 		return
 	}
-	inj, ok := s.Credentials.For(x.target.authority(), out)
+	applied, ok, err := s.Credentials.Apply(x.target.authority(), out)
+	if err != nil {
+		x.ev.Grant, x.applyErr = applied.Grant, &applyError{grant: applied.Grant, err: err}
+		return
+	}
 	if !ok {
 		return
 	}
-	for k, v := range inj.Headers {
-		out.Header.Set(k, v)
-	}
-	x.ev.Grant = inj.Grant
-	x.needles = s.echoNeedles(inj.Secrets)
+	x.ev.Grant = applied.Grant
+	x.needles = s.echoNeedles(applied.Secrets)
 	if !x.needles.empty() {
 		// The transport asks for gzip and decodes it itself, so the guard
 		// reads the body as the agent will.
 		out.Header.Del("Accept-Encoding")
 	}
+}
+
+// applyError is a credential that could not be put on a request.
+type applyError struct {
+	grant string
+	err   error
+}
+
+func (e *applyError) Error() string {
+	if e.grant == "" {
+		return "applying the credential: " + e.err.Error()
+	}
+	return fmt.Sprintf("applying grant %q: %v", e.grant, e.err)
+}
+
+func (e *applyError) Unwrap() error { return e.err }
+
+// credentialCheck fails a request whose credential could not be applied
+// (Rewrite cannot), before it is sent; errorHandler answers it.
+type credentialCheck struct{ http.RoundTripper }
+
+func (c credentialCheck) RoundTrip(r *http.Request) (*http.Response, error) {
+	if x := exchangeOf(r); x != nil && x.applyErr != nil {
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		return nil, x.applyErr
+	}
+	return c.RoundTripper.RoundTrip(r)
 }
 
 // modifyResponse keeps the upstream status, which a 101 upgrade never
@@ -190,7 +223,11 @@ func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error)
 	if !errors.Is(err, context.Canceled) {
 		s.logf("moat proxy: %s %s://%s%s: %v", r.Method, x.target.scheme, x.target.authority(), x.ev.Path, err)
 	}
+	msg := "moat proxy: could not reach " + x.target.authority() + ": " + err.Error() + "\n"
+	if errors.As(err, new(*applyError)) {
+		msg = "moat proxy: " + err.Error() + "\n" // the request was never sent
+	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusBadGateway)
-	_, _ = io.WriteString(w, "moat proxy: could not reach "+x.target.authority()+": "+err.Error()+"\n")
+	_, _ = io.WriteString(w, msg)
 }

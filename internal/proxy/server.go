@@ -24,23 +24,26 @@ import (
 // run. Hosts are passed lower-case, without a trailing dot, with the port
 // when it is not 443 ("api.example.com", "api.example.com:8443").
 type Credentials interface {
-	// For returns what to inject into r, a request to host as it will go
-	// upstream, or ok=false.
-	For(host string, r *http.Request) (inj Injection, ok bool)
+	// Apply puts the credential for host on r, a request intercepted over
+	// TLS as it will go upstream (URL and headers final, body unread). It
+	// may set headers, replacing whatever the agent sent, and read r.Body
+	// if it puts an equivalent body back (a signer hashes it). It reports
+	// ok=false when no credential applies. An error fails the request
+	// with 502; it must not contain a secret.
+	Apply(host string, r *http.Request) (applied Applied, ok bool, err error)
 	// Intercept reports whether CONNECTs to host must be TLS-intercepted
 	// (a grant covers it). Other hosts are tunnelled blind, but still
 	// policy-checked.
 	Intercept(host string) bool
 }
 
-// Injection is what the proxy injects into one request.
-type Injection struct {
+// Applied says what Credentials.Apply put on a request.
+type Applied struct {
 	Grant string // the grant's name, for the request's Event
-	// Headers are set on the request, replacing whatever the agent sent.
-	Headers map[string]string
-	// Secrets are the credentials the headers carry. A response that
-	// would carry one back to the agent, as is, URL-encoded or in base64,
-	// in a header or the body, is cut off and recorded instead.
+	// Secrets are the credentials the request now carries, in whatever
+	// form. A response that would carry one back to the agent, as is,
+	// URL-encoded or in base64, in a header or the body, is cut off and
+	// recorded instead.
 	Secrets []string
 }
 
@@ -66,8 +69,9 @@ type Server struct {
 	// everything, private addresses included (for tests only).
 	Policy *policy.Policy
 
-	// Credentials says which hosts are intercepted and what headers are
-	// injected. Nil means no injection and no interception.
+	// Credentials says which hosts are intercepted and puts the
+	// credentials on their requests. Nil means no injection and no
+	// interception.
 	Credentials Credentials
 
 	// Leaves mints the certificates shown to the agent on intercepted
@@ -127,7 +131,7 @@ func (s *Server) init() {
 		errLog := log.New(logWriter{s}, "", 0)
 		s.rp = &httputil.ReverseProxy{
 			Rewrite:        s.rewrite,
-			Transport:      s.transport,
+			Transport:      credentialCheck{s.transport},
 			ModifyResponse: s.modifyResponse,
 			ErrorHandler:   s.errorHandler,
 			ErrorLog:       errLog,

@@ -30,11 +30,12 @@ const (
 // testCreds injects Authorization for the hosts it holds, as grant "github".
 type testCreds struct{ hosts map[string]bool }
 
-func (c testCreds) For(host string, _ *http.Request) (Injection, bool) {
+func (c testCreds) Apply(host string, r *http.Request) (Applied, bool, error) {
 	if !c.hosts[hostOnly(host)] {
-		return Injection{}, false
+		return Applied{}, false, nil
 	}
-	return Injection{Grant: "github", Headers: map[string]string{"Authorization": "Bearer " + testSecret}, Secrets: []string{testSecret}}, true
+	r.Header.Set("Authorization", "Bearer "+testSecret)
+	return Applied{Grant: "github", Secrets: []string{testSecret}}, true, nil
 }
 
 func (c testCreds) Intercept(host string) bool { return c.hosts[hostOnly(host)] }

@@ -19,6 +19,11 @@ import (
 
 // Options is what the user asked for.
 type Options struct {
+	// Opened is the workspace as OpenWorkspace returned it, its config
+	// possibly shaped since (an agent profile applied): what the CLI passes.
+	// When nil, Run opens Workspace itself, for callers that have nothing
+	// to add to agent.yaml (tests, benchmarks).
+	Opened      *Workspace
 	Workspace   string   // path to the workspace; "" means the current directory
 	Command     []string // overrides agent.yaml's command
 	Env         []string // KEY=VALUE, or KEY to take the value from moat's environment
@@ -72,8 +77,32 @@ const WorkspaceTarget = config.WorkspaceTarget
 // agent never runs as root.
 const fallbackUID = 1000
 
-// loadWorkspace starts a plan: the workspace, checked, and its agent.yaml.
-func (m *Manager) loadWorkspace(path string) (*plan, error) {
+// Workspace is a workspace directory that passed every check, and its
+// agent.yaml as loaded. Only OpenWorkspace makes one, so a run's workspace
+// has always been checked before its agent.yaml was read.
+type Workspace struct {
+	path string
+	cfg  *config.Config
+}
+
+// Path is the workspace's absolute path, links resolved.
+func (w *Workspace) Path() string { return w.path }
+
+// Config is the workspace's agent.yaml as loaded, or as WithConfig replaced
+// it; the zero Config when the workspace has none.
+func (w *Workspace) Config() *config.Config { return w.cfg }
+
+// WithConfig returns the same workspace with cfg as its agent.yaml, for a
+// caller that adds to the config (an agent profile). What cfg asks for is
+// still checked against what the user approved, like agent.yaml itself.
+func (w *Workspace) WithConfig(cfg *config.Config) *Workspace {
+	return &Workspace{path: w.path, cfg: cfg}
+}
+
+// OpenWorkspace checks the workspace at path ("" is the current directory),
+// then loads its agent.yaml: a workspace moat must refuse is refused before
+// anything in it is read.
+func (m *Manager) OpenWorkspace(path string) (*Workspace, error) {
 	ws, err := resolveWorkspace(path)
 	if err != nil {
 		return nil, err
@@ -85,11 +114,34 @@ func (m *Manager) loadWorkspace(path string) (*plan, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &plan{workspace: ws, cfg: cfg}, nil
+	return &Workspace{path: ws, cfg: cfg}, nil
+}
+
+// loadWorkspace starts a plan from the workspace at path.
+func (m *Manager) loadWorkspace(path string) (*plan, error) {
+	ws, err := m.OpenWorkspace(path)
+	if err != nil {
+		return nil, err
+	}
+	return ws.plan(), nil
+}
+
+func (w *Workspace) plan() *plan { return &plan{workspace: w.path, cfg: w.cfg} }
+
+// startPlan starts the plan of a run from the workspace opts carries,
+// opening it when the caller did not.
+func (m *Manager) startPlan(opts Options) (*plan, error) {
+	switch {
+	case opts.Opened == nil:
+		return m.loadWorkspace(opts.Workspace)
+	case opts.Workspace != "":
+		return nil, errors.New("run options name the workspace twice: set Opened or Workspace, not both")
+	}
+	return opts.Opened.plan(), nil
 }
 
 func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
-	p, err := m.loadWorkspace(opts.Workspace)
+	p, err := m.startPlan(opts)
 	if err != nil {
 		return nil, err
 	}

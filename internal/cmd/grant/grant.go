@@ -17,6 +17,7 @@ import (
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/textdist"
 )
 
 // Options are the flags and arguments of 'moat grant KIND'.
@@ -65,10 +66,14 @@ grant under a name that exists replaces it. See 'moat revoke' to delete one.`,
 		Args: kindArg,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
-	for _, kind := range []grant.Kind{grant.GitHub, grant.Anthropic, grant.OpenAI} {
-		cmd.AddCommand(newCmdBuiltin(f, kind, runF))
+	for _, k := range grant.Kinds() {
+		if k.Fixed() {
+			cmd.AddCommand(newCmdBuiltin(f, k, runF))
+		} else {
+			cmd.AddCommand(newCmdHTTP(f, k, runF))
+		}
 	}
-	cmd.AddCommand(newCmdHTTP(f, runF), list.NewCmdList(f, nil))
+	cmd.AddCommand(list.NewCmdList(f, nil))
 	return cmd
 }
 
@@ -78,31 +83,43 @@ func kindArg(_ *cobra.Command, args []string) error {
 	if len(args) == 0 {
 		return nil
 	}
-	const kinds = "must be github, anthropic, openai or http"
+	kinds := "must be " + grant.KindChoices()
 	if grant.ValidateName(args[0]) != nil {
 		return cmdutil.FlagErrorf("unknown grant kind: %s", kinds)
 	}
 	err := fmt.Errorf("unknown grant kind %q: %s", args[0], kinds)
 	hint := fmt.Sprintf("For another API, run 'moat grant http %s --host HOST --header NAME'.", args[0])
+	if k, ok := closeKind(args[0]); ok {
+		hint = fmt.Sprintf("Did you mean 'moat grant %s'?", k)
+	}
 	return &cmdutil.FlagError{Err: cmdutil.WithHint(err, hint)}
 }
 
-func newCmdBuiltin(f *cmdutil.Factory, kind grant.Kind, runF func(context.Context, *Options) error) *cobra.Command {
+// closeKind returns the kind name is a typo of: one edit away. ("gitlab"
+// is two from github, and more likely another API.)
+func closeKind(name string) (grant.Kind, bool) {
+	for _, k := range grant.Kinds() {
+		if textdist.Distance(name, string(k.Kind)) <= 1 {
+			return k.Kind, true
+		}
+	}
+	return "", false
+}
+
+func newCmdBuiltin(f *cmdutil.Factory, k grant.KindSpec, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := newOptions(f)
-	opts.Grant = grant.Grant{Name: string(kind), Kind: kind}
-	src := sources[kind]
-	b, _ := grant.Builtin(kind)
+	opts.Grant = grant.Grant{Name: string(k.Kind), Kind: k.Kind}
 	cmd := &cobra.Command{
-		Use:   string(kind),
-		Short: fmt.Sprintf("Store %s for runs", src.article()),
+		Use:   string(k.Kind),
+		Short: fmt.Sprintf("Store %s for runs", article(k.Credential)),
 		Long: fmt.Sprintf(`Store %s as the grant %q.
 
 Runs that use it get it injected by the proxy into requests to
 %s; the agent sees only a placeholder.
 
 The %s comes from the first of:
-%s`, src.article(), kind, strings.Join(b.Hosts, " and "), src.what, src.order()),
-		Example: fmt.Sprintf("  $ moat grant %s\n  $ moat grant %[1]s --token-stdin < token.txt", kind),
+%s`, article(k.Credential), k.Kind, strings.Join(k.Hosts, " and "), k.Credential, sourceOrder(k.Token)),
+		Example: fmt.Sprintf("  $ moat grant %s\n  $ moat grant %[1]s --token-stdin < token.txt", k.Kind),
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := opts.tokenFlags(cmd); err != nil {
@@ -127,10 +144,12 @@ func noArgs(cmd *cobra.Command, args []string) error {
 	return nil
 }
 
-func newCmdHTTP(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
+// newCmdHTTP builds the command of a kind whose grants name their own
+// hosts and header (http).
+func newCmdHTTP(f *cmdutil.Factory, k grant.KindSpec, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := newOptions(f)
 	cmd := &cobra.Command{
-		Use:   "http <name> --host HOST --header NAME",
+		Use:   string(k.Kind) + " <name> --host HOST --header NAME",
 		Short: "Store a header for any HTTP API",
 		Long: `Store a credential for any HTTP API as the grant <name>: runs that use it
 get the header NAME, with the stored value, on every request to each HOST
@@ -144,7 +163,7 @@ when stdin is a terminal; the environment is not read.`,
   $ moat grant http gitlab --host gitlab.com --host '*.gitlab.example.com' --header Private-Token`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			opts.Grant.Name, opts.Grant.Kind = args[0], grant.HTTP
+			opts.Grant.Name, opts.Grant.Kind = args[0], k.Kind
 			if len(opts.Grant.Hosts) == 0 {
 				return cmdutil.FlagErrorf("--host is required: name the host(s) the header goes to")
 			}

@@ -89,6 +89,32 @@ func TestKindArgHint(t *testing.T) {
 	if want := "For another API, run 'moat grant http gitlab --host HOST --header NAME'."; cmdutil.HintOf(err) != want {
 		t.Fatalf("hint %q, want %q", cmdutil.HintOf(err), want)
 	}
+	for typo, want := range map[string]string{"githb": "github", "antrhopic": "anthropic", "opnai": "openai", "https": "http"} {
+		err := kindArg(nil, []string{typo})
+		if hint := cmdutil.HintOf(err); hint != "Did you mean 'moat grant "+want+"'?" {
+			t.Errorf("%s: hint %q, want a suggestion of %s", typo, hint, want)
+		}
+	}
+}
+
+// TestEveryKindHasACommand checks that 'moat grant' has a subcommand for
+// each entry of the kinds table, and that a fixed kind's help names its
+// hosts and token sources.
+func TestEveryKindHasACommand(t *testing.T) {
+	t.Parallel()
+	ios, _, _, _ := iostreams.Test()
+	cmd := NewCmdGrant(&cmdutil.Factory{IOStreams: ios}, nil)
+	for _, k := range grant.Kinds() {
+		sub, _, err := cmd.Find([]string{string(k.Kind)})
+		if err != nil || sub == cmd {
+			t.Fatalf("no command for kind %s: %v", k.Kind, err)
+		}
+		for _, want := range append(slices.Clone(k.Hosts), k.Token.Env...) {
+			if !strings.Contains(sub.Long, want) {
+				t.Errorf("moat grant %s: help does not name %s", k.Kind, want)
+			}
+		}
+	}
 }
 
 type testEnv struct {

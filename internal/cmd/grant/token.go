@@ -14,42 +14,28 @@ import (
 	"github.com/moatsh/moat/internal/grant"
 )
 
-// source says where a kind's token may come from when no flag gives it.
-type source struct {
-	what  string   // "GitHub token"
-	env   []string // variables tried in order
-	cli   []string // a command that prints the token, tried last
-	login string   // how to log that command in
-}
-
-var sources = map[grant.Kind]source{
-	grant.GitHub: {what: "GitHub token", env: []string{"GITHUB_TOKEN", "GH_TOKEN"},
-		cli: []string{"gh", "auth", "token", "--hostname", "github.com"}, login: "gh auth login"},
-	grant.Anthropic: {what: "Anthropic API key", env: []string{"ANTHROPIC_API_KEY"}},
-	grant.OpenAI:    {what: "OpenAI API key", env: []string{"OPENAI_API_KEY"}},
-}
-
 // maxToken bounds what --token-stdin reads: a token, not a file.
 const maxToken = 64 << 10
 
 // cliTimeout bounds the token command (gh reads its own keyring).
 const cliTimeout = 15 * time.Second
 
-func (s source) article() string {
-	if strings.ContainsRune("AEIOU", rune(s.what[0])) {
-		return "an " + s.what
+// article puts "a" or "an" before what.
+func article(what string) string {
+	if strings.ContainsRune("AEIOU", rune(what[0])) {
+		return "an " + what
 	}
-	return "a " + s.what
+	return "a " + what
 }
 
-// order lists, for help, where the token comes from.
-func (s source) order() string {
+// sourceOrder lists, for help, where the token comes from.
+func sourceOrder(src grant.TokenSource) string {
 	steps := []string{"--token or --token-stdin"}
-	if len(s.env) > 0 {
-		steps = append(steps, strings.Join(s.env, ", then "))
+	if len(src.Env) > 0 {
+		steps = append(steps, strings.Join(src.Env, ", then "))
 	}
-	if len(s.cli) > 0 {
-		steps = append(steps, "'"+strings.Join(s.cli, " ")+"', if "+s.cli[0]+" is installed")
+	if len(src.Command) > 0 {
+		steps = append(steps, "'"+strings.Join(src.Command, " ")+"', if "+src.Command[0]+" is installed")
 	}
 	steps = append(steps, "a prompt that does not echo, when stdin is a terminal")
 	var b strings.Builder
@@ -59,15 +45,22 @@ func (s source) order() string {
 	return strings.TrimSuffix(b.String(), "\n")
 }
 
+// credential says what the secret to store for g is: its kind's
+// Credential, or the value of the header a grant names for itself.
+func credential(k grant.KindSpec, g grant.Grant) string {
+	if !k.Fixed() && g.Header != "" {
+		return "value of the " + g.Header + " header"
+	}
+	return k.Credential
+}
+
 // readToken returns the secret to store for g, from the first source that
 // has one: --token, --token-stdin, the environment, the kind's CLI, a
 // prompt on a terminal. Surrounding white space is dropped. It says on
 // stderr which implicit source it used, never the value.
 func (o *Options) readToken(ctx context.Context, g grant.Grant) (grant.Secret, error) {
-	src, ok := sources[g.Kind]
-	if !ok {
-		src = source{what: "value of the " + g.Header + " header"}
-	}
+	k, _ := grant.LookupKind(g.Kind) // g is normalized: its kind exists
+	src, what := k.Token, credential(k, g)
 	w := o.IO.ErrOut
 	switch {
 	case o.TokenSet:
@@ -76,31 +69,31 @@ func (o *Options) readToken(ctx context.Context, g grant.Grant) (grant.Secret, e
 	case o.TokenStdin:
 		return readStdin(o.IO.In)
 	}
-	for _, name := range src.env {
+	for _, name := range src.Env {
 		if v := o.Getenv(name); strings.TrimSpace(v) != "" {
-			fmt.Fprintf(w, "Using the %s in %s\n", src.what, name)
+			fmt.Fprintf(w, "Using the %s in %s\n", what, name)
 			return secret(v), nil
 		}
 	}
 	cliWhy := ""
-	if len(src.cli) > 0 {
-		v, why := cliToken(ctx, src.cli)
+	if len(src.Command) > 0 {
+		v, why := cliToken(ctx, src.Command)
 		if v != "" {
-			fmt.Fprintf(w, "Using the %s from '%s'\n", src.what, strings.Join(src.cli[:3], " "))
+			fmt.Fprintf(w, "Using the %s from '%s'\n", what, strings.Join(src.Command[:3], " "))
 			return secret(v), nil
 		}
 		cliWhy = why
 	}
 	if o.IO.IsStdinTTY() {
-		fmt.Fprintf(w, "Paste the %s (it is not shown): ", src.what)
+		fmt.Fprintf(w, "Paste the %s (it is not shown): ", what)
 		b, err := o.Prompt(ctx, o.IO.InFd())
 		fmt.Fprintln(w)
 		if err != nil {
-			return grant.Secret{}, fmt.Errorf("reading the %s from the terminal: %w", src.what, err)
+			return grant.Secret{}, fmt.Errorf("reading the %s from the terminal: %w", what, err)
 		}
 		return secret(string(b)), nil
 	}
-	return grant.Secret{}, noToken(g, src, cliWhy)
+	return grant.Secret{}, noToken(g, src, what, cliWhy)
 }
 
 func secret(s string) grant.Secret { return grant.NewSecret([]byte(strings.TrimSpace(s))) }
@@ -133,27 +126,28 @@ func cliToken(ctx context.Context, argv []string) (token, why string) {
 }
 
 // noToken says which sources were tried and how to supply one.
-func noToken(g grant.Grant, src source, cliWhy string) error {
+func noToken(g grant.Grant, src grant.TokenSource, what, cliWhy string) error {
 	tried := []string{"no --token or --token-stdin"}
-	if len(src.env) > 0 {
-		tried = append(tried, strings.Join(src.env, " and ")+" are empty")
-		if len(src.env) == 1 {
-			tried[1] = src.env[0] + " is empty"
+	if len(src.Env) > 0 {
+		tried = append(tried, strings.Join(src.Env, " and ")+" are empty")
+		if len(src.Env) == 1 {
+			tried[1] = src.Env[0] + " is empty"
 		}
 	}
 	if cliWhy != "" {
 		tried = append(tried, cliWhy)
 	}
 	tried = append(tried, "and stdin is not a terminal to prompt on")
-	err := fmt.Errorf("no %s to store: %s", src.what, strings.Join(tried, ", "))
-	var hint string
+	err := fmt.Errorf("no %s to store: %s", what, strings.Join(tried, ", "))
+	hint := src.Hint
 	switch {
-	case g.Kind == grant.HTTP:
-		hint = "Pipe the header's value in with --token-stdin (for a bearer token, the value is 'Bearer <token>')."
-	case src.login != "":
-		hint = fmt.Sprintf("Pipe it in with 'moat grant %s --token-stdin', set %s, or run '%s' first.", g.Kind, src.env[0], src.login)
+	case hint != "":
+	case src.Login != "" && len(src.Env) > 0:
+		hint = fmt.Sprintf("Pipe it in with 'moat grant %s --token-stdin', set %s, or run '%s' first.", g.Kind, src.Env[0], src.Login)
+	case len(src.Env) > 0:
+		hint = fmt.Sprintf("Pipe it in with 'moat grant %s --token-stdin', or set %s.", g.Kind, src.Env[0])
 	default:
-		hint = fmt.Sprintf("Pipe it in with 'moat grant %s --token-stdin', or set %s.", g.Kind, src.env[0])
+		hint = fmt.Sprintf("Pipe it in with 'moat grant %s --token-stdin'.", g.Kind)
 	}
 	return cmdutil.WithHint(err, hint)
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/moatsh/moat/internal/cmd/agentcmd"
 	auditcmd "github.com/moatsh/moat/internal/cmd/audit"
 	"github.com/moatsh/moat/internal/cmd/clean"
 	depscmd "github.com/moatsh/moat/internal/cmd/deps"
@@ -68,6 +69,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		usernscmd.NewCmdUsernsRun(),
 		initwaitcmd.NewCmdInitWait(),
 	)
+	cmd.AddCommand(agentcmd.NewCmdAgents(f)...)
 	argErrorsAreUsageErrors(cmd)
 	return cmd
 }
@@ -160,9 +162,9 @@ func commandPath(root *cobra.Command, args []string) string {
 	return root.CommandPath()
 }
 
-// isRun reports whether the command that ran was 'moat run', whose own
-// failures exit 125 like docker run's.
+// isRun reports whether the command that ran was 'moat run' or an agent
+// launcher, whose own failures exit 125 like docker run's.
 func isRun(root *cobra.Command, args []string) bool {
 	c, _, err := root.Find(args)
-	return err == nil && c.Name() == "run"
+	return err == nil && c.Annotations[cmdutil.RunsCommand] != ""
 }

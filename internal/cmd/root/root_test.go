@@ -4,6 +4,8 @@ import (
 	"context"
 	"testing"
 
+	"github.com/moatsh/moat/internal/agent"
+	"github.com/moatsh/moat/internal/cmd/agentcmd"
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
@@ -67,5 +69,36 @@ func TestMainErrorsReachTheTerminalClean(t *testing.T) {
 	want := "moat: agent.yaml:3:7: unknown field \"xy\"\nbuild log: tail\uFFFD2J\n\nDid you mean \"name\"?\n"
 	if errOut.String() != want {
 		t.Fatalf("stderr\n%q\nwant\n%q", errOut.String(), want)
+	}
+}
+
+// TestLauncherFailuresExit125: an agent launcher is a run, so moat's own
+// failures exit 125 as 'moat run's do.
+func TestLauncherFailuresExit125(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	f := &cmdutil.Factory{IOStreams: ios, Version: "test",
+		Manager: func(context.Context) (*run.Manager, error) { return nil, errString("cannot reach the engine") }}
+	cmd := NewCmdRoot(f)
+	p := agent.Profile{Name: "testagent", Short: "Run the test agent", Command: []string{"agent"}}
+	cmd.AddCommand(agentcmd.NewCmdAgent(f, p, nil))
+	args := []string{"testagent", "--", "-p", "x"}
+	cmd.SetArgs(args)
+	if code := exitCode(f, cmd, args, cmd.Execute()); code != cmdutil.ExitMoatFailure {
+		t.Fatalf("exit code %d, want %d", code, cmdutil.ExitMoatFailure)
+	}
+}
+
+// TestCommandNamesAreUnique: cobra runs the first of two commands of one
+// name, so an agent profile named like a command would hide it.
+func TestCommandNamesAreUnique(t *testing.T) {
+	ios, _, _, _ := iostreams.Test()
+	seen := map[string]bool{}
+	for _, c := range NewCmdRoot(&cmdutil.Factory{IOStreams: ios}).Commands() {
+		for _, name := range append([]string{c.Name()}, c.Aliases...) {
+			if seen[name] {
+				t.Errorf("two commands are named %q", name)
+			}
+			seen[name] = true
+		}
 	}
 }

@@ -2,14 +2,11 @@ package run
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"testing"
 
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
-	"github.com/moatsh/moat/internal/run"
-	"github.com/moatsh/moat/internal/state"
 )
 
 func TestNewCmdRun(t *testing.T) {
@@ -59,44 +56,6 @@ func TestNewCmdRun(t *testing.T) {
 				got.TTY != w.TTY || got.Rebuild != w.Rebuild || got.Keep != w.Keep ||
 				!slices.Equal(got.Env, w.Env) || !slices.Equal(got.Command, w.Command) {
 				t.Fatalf("got %+v, want %+v", *got, w)
-			}
-		})
-	}
-}
-
-func TestReport(t *testing.T) {
-	r := &state.Run{ID: "abc123def456", Name: "web"}
-	tests := []struct {
-		name      string
-		opts      Options
-		res       run.Result
-		err       error
-		wantCode  int
-		wantOut   string
-		wantErrIO string
-	}{
-		{name: "exit 0", res: run.Result{Run: r, Started: true}},
-		{name: "exit 7 passes through", res: run.Result{Run: r, Started: true, ExitCode: 7}, wantCode: 7},
-		{
-			name: "detached prints the ID", opts: Options{Detach: true}, res: run.Result{Run: r, Started: true},
-			wantOut:   "abc123def456\n",
-			wantErrIO: "Started run abc123def456 (web). Follow it with 'moat logs -f web', stop it with 'moat stop web'.\n",
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ios, _, out, errOut := iostreams.Test()
-			tt.opts.IO = ios
-			err := tt.opts.report(tt.res, tt.err)
-			var exitErr *cmdutil.ExitError
-			switch {
-			case tt.wantCode == 0 && err != nil:
-				t.Fatalf("got %v, want success", err)
-			case tt.wantCode != 0 && (!errors.As(err, &exitErr) || exitErr.Code != tt.wantCode):
-				t.Fatalf("got %v, want exit %d", err, tt.wantCode)
-			}
-			if out.String() != tt.wantOut || errOut.String() != tt.wantErrIO {
-				t.Fatalf("got stdout %q stderr %q, want %q and %q", out, errOut, tt.wantOut, tt.wantErrIO)
 			}
 		})
 	}

@@ -73,10 +73,20 @@ func listGrants(o *Options) error {
 		return cmdutil.WriteJSON(o.IO.Out, grants)
 	}
 	if len(grants) == 0 && o.IO.IsStdoutTTY() {
-		fmt.Fprintln(o.IO.ErrOut, "No grants. Store one with 'moat grant github' (or anthropic, openai, http).")
+		fmt.Fprintln(o.IO.ErrOut, noGrantsHint())
 		return nil
 	}
 	return writeTable(o.IO.Out, grants, o.IO.IsStdoutTTY())
+}
+
+// noGrantsHint names the kinds: "No grants. Store one with 'moat grant
+// github' (or anthropic, openai, http)."
+func noGrantsHint() string {
+	var names []string
+	for _, k := range grant.Kinds() {
+		names = append(names, string(k.Kind))
+	}
+	return fmt.Sprintf("No grants. Store one with 'moat grant %s' (or %s).", names[0], strings.Join(names[1:], ", "))
 }
 
 // writeTable prints aligned columns with dates on a terminal, and

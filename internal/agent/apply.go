@@ -1,0 +1,142 @@
+package agent
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/deps"
+	"github.com/moatsh/moat/internal/policy"
+)
+
+// Apply returns cfg, a workspace's agent.yaml as loaded, with p merged in:
+// p's dependencies and hosts added, its default env under agent.yaml's, and
+// the command set to p's command, its default arguments the user did not
+// drop, then args (the user's arguments after --). cfg is not changed.
+//
+// Everything Apply adds is in the config the run checks against what the
+// user approved for the workspace, so a profile's packages, hosts and env
+// are shown and asked for like agent.yaml's own; Apply never adds a grant
+// or a mount. Under network.policy none, p's hosts are not added: the
+// user's choice of no network stands.
+func Apply(cfg *config.Config, p Profile, args []string) (*config.Config, error) {
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	out := *cfg
+	var err error
+	if out.DependencySpecs, out.Dependencies, err = resolveDeps(cfg, p.Install); err != nil {
+		return nil, fmt.Errorf("%s with agent profile %q: %w", configName(cfg), p.Name, err)
+	}
+	out.Env = mergeEnv(cfg.Env, p.Defaults.Env)
+	out.Network.Allow = mergeHosts(cfg.Network, p.Hosts)
+	out.Command = p.command(args)
+	return &out, nil
+}
+
+// command is p's command line for the user's args.
+func (p Profile) command(args []string) []string {
+	cmd := slices.Clone(p.Command)
+	for _, d := range p.Defaults.Args {
+		if !d.droppedBy(args) {
+			cmd = append(cmd, d.Args...)
+		}
+	}
+	return append(cmd, args...)
+}
+
+// droppedBy reports whether args hold one of the flags that drop d. An
+// argument after a bare "--" is not a flag.
+func (d DefaultArg) droppedBy(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		name, _, _ := strings.Cut(a, "=")
+		if slices.Contains(d.DroppedBy, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeDeps returns agent.yaml's specs followed by the profile's that
+// agent.yaml does not name: a tool or package agent.yaml names, in any
+// version, is its own.
+func mergeDeps(yaml, profile []string) []string {
+	have := map[string]bool{}
+	for _, s := range yaml {
+		if sp, err := deps.Parse(s); err == nil {
+			have[identity(sp)] = true
+		}
+	}
+	out := slices.Clone(yaml)
+	for _, s := range profile {
+		sp, err := deps.Parse(s) // Check parsed it already
+		if err == nil && !have[identity(sp)] {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// resolveDeps returns agent.yaml's dependency specs with the profile's
+// merged in (mergeDeps) and their resolved set, as config.Parse resolves
+// agent.yaml's own: Docker's source follows docker.install.
+func resolveDeps(cfg *config.Config, install []string) ([]string, []deps.Dep, error) {
+	specs := mergeDeps(cfg.DependencySpecs, install)
+	set, err := deps.Resolve(specs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cfg.Docker.Install != "" {
+		set = deps.WithDockerSource(set, deps.DockerSource(cfg.Docker.Install))
+	}
+	return specs, set, nil
+}
+
+// configName names cfg's file for messages.
+func configName(cfg *config.Config) string {
+	if cfg.Path == "" {
+		return config.FileName
+	}
+	return cfg.Path
+}
+
+// identity names what a spec installs, whatever its version.
+func identity(sp deps.Spec) string {
+	return string(sp.Method) + "\x00" + sp.Name + "\x00" + string(sp.Mode)
+}
+
+// mergeEnv returns the profile's defaults overridden by agent.yaml's env.
+func mergeEnv(yaml, defaults map[string]string) map[string]string {
+	if len(defaults) == 0 {
+		return yaml
+	}
+	out := maps.Clone(defaults)
+	maps.Copy(out, yaml)
+	return out
+}
+
+// mergeHosts appends the profile's hosts that agent.yaml does not already
+// allow (compared in canonical form: the config holds no duplicates).
+func mergeHosts(nw config.Network, hosts []string) []config.AllowRule {
+	if nw.Mode() == policy.None {
+		return nw.Allow
+	}
+	have := map[string]bool{}
+	for _, a := range nw.Allow {
+		have[a.Rule.Pattern] = true
+	}
+	out := slices.Clone(nw.Allow)
+	for _, h := range hosts {
+		r, err := policy.ParseRule(h, policy.SourceAllow) // Check parsed it already
+		if err == nil && !have[r.Pattern] {
+			have[r.Pattern] = true
+			out = append(out, config.AllowRule{Text: h, Rule: r})
+		}
+	}
+	return out
+}

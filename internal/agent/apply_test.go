@@ -1,0 +1,202 @@
+package agent
+
+import (
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/deps"
+	"github.com/moatsh/moat/internal/grant"
+)
+
+// testProfile is a profile of an agent that does not exist, using every
+// field.
+func testProfile() Profile {
+	return Profile{
+		Name:         "testagent",
+		Short:        "Run the test agent in a sandboxed container",
+		Install:      []string{"node@22", "npm:@moat-test/agent@1.2.3"},
+		Command:      []string{"agent", "--verbose"},
+		Placeholders: []Placeholder{{Env: "ANTHROPIC_API_KEY", Grant: grant.Anthropic}},
+		State:        []string{"/home/moat/.agent"},
+		Hosts:        []string{"api.agent.example", "*.agent.example"},
+		Defaults: Defaults{
+			Env: map[string]string{"AGENT_TELEMETRY": "0", "AGENT_MODE": "sandbox"},
+			Args: []DefaultArg{{
+				Args:      []string{"--skip-permissions"},
+				DroppedBy: []string{"--permission-mode", "--ask"},
+				Why:       "the container is the sandbox",
+			}},
+		},
+	}
+}
+
+func parse(t *testing.T, yaml string) *config.Config {
+	t.Helper()
+	cfg, err := config.Parse("ws/agent.yaml", []byte(yaml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// applied is what Apply changes in a config.
+type applied struct {
+	deps    []string
+	env     map[string]string
+	allow   []string
+	command []string
+}
+
+// plain is what the test profile makes of a workspace without agent.yaml.
+func plain() applied {
+	return applied{
+		deps:    []string{"node@22", "npm:@moat-test/agent@1.2.3"},
+		env:     map[string]string{"AGENT_TELEMETRY": "0", "AGENT_MODE": "sandbox"},
+		allow:   []string{"api.agent.example", "*.agent.example"},
+		command: []string{"agent", "--verbose", "--skip-permissions"},
+	}
+}
+
+func TestApply(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		yaml string
+		args []string
+		want func(*applied) // how the result differs from plain()
+	}{
+		{name: "no agent.yaml", want: func(*applied) {}},
+		{name: "user arguments come last", args: []string{"-p", "fix the tests"},
+			want: func(a *applied) { a.command = append(a.command, "-p", "fix the tests") }},
+		{name: "agent.yaml's versions win", yaml: "dependencies: [git, node@20, \"npm:@moat-test/agent@2.0.0\"]\n",
+			want: func(a *applied) { a.deps = []string{"git", "node@20", "npm:@moat-test/agent@2.0.0"} }},
+		{name: "an unversioned spec is agent.yaml's choice too", yaml: "dependencies: [node]\n",
+			want: func(a *applied) { a.deps = []string{"node", "npm:@moat-test/agent@1.2.3"} }},
+		{name: "agent.yaml's env wins over defaults", yaml: "env: {AGENT_MODE: yolo, FOO: bar}\n",
+			want: func(a *applied) {
+				a.env = map[string]string{"AGENT_TELEMETRY": "0", "AGENT_MODE": "yolo", "FOO": "bar"}
+			}},
+		{name: "hosts agent.yaml allows are not repeated", yaml: "network: {allow: [API.Agent.Example, \"api.agent.example:8443\"]}\n",
+			want: func(a *applied) { a.allow = []string{"API.Agent.Example", "api.agent.example:8443", "*.agent.example"} }},
+		{name: "policy none gets no hosts", yaml: "network: {policy: none}\n", want: func(a *applied) { a.allow = nil }},
+		{name: "policy permissive gets the hosts", yaml: "network: {policy: permissive}\n", want: func(*applied) {}},
+		{name: "agent.yaml's command is replaced", yaml: "command: [make, test]\n", args: []string{"--ask"},
+			want: func(a *applied) { a.command = []string{"agent", "--verbose", "--ask"} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := Apply(parse(t, tt.yaml), testProfile(), tt.args)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := plain()
+			tt.want(&want)
+			got := applied{deps: cfg.DependencySpecs, env: cfg.Env, allow: ruleTexts(cfg.Network.Allow), command: cfg.Command}
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("got  %+v\nwant %+v", got, want)
+			}
+			if resolved, _ := deps.Resolve(want.deps); !slices.Equal(keys(cfg.Dependencies), keys(resolved)) {
+				t.Errorf("resolved dependencies %q, want those of %q: %q", keys(cfg.Dependencies), want.deps, keys(resolved))
+			}
+		})
+	}
+}
+
+func ruleTexts(rules []config.AllowRule) []string {
+	var out []string
+	for _, r := range rules {
+		out = append(out, r.Text)
+	}
+	return out
+}
+
+func keys(set []deps.Dep) []string {
+	var out []string
+	for _, d := range set {
+		out = append(out, d.Key())
+	}
+	return out
+}
+
+func TestApplyChangesNothingElse(t *testing.T) {
+	t.Parallel()
+	yaml := `name: web
+dependencies: [git]
+env: {FOO: bar}
+mounts: ["./cache:/cache:ro"]
+command: [make]
+network: {allow: [example.com], hosts: {db.internal: 10.0.0.5}}
+grants: [github]
+resources: {memory: 1g}
+`
+	cfg := parse(t, yaml)
+	before := parse(t, yaml)
+	got, err := Apply(cfg, testProfile(), []string{"x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(cfg, before) {
+		t.Fatalf("Apply changed its input:\ngot  %+v\nwant %+v", cfg, before)
+	}
+	// No grant, mount, name, network setting but allow, or limit comes
+	// from a profile.
+	want := *before
+	want.Dependencies, want.DependencySpecs = got.Dependencies, got.DependencySpecs
+	want.Env, want.Network.Allow, want.Command = got.Env, got.Network.Allow, got.Command
+	if !reflect.DeepEqual(*got, want) {
+		t.Fatalf("Apply changed more than dependencies, env, allow and command:\ngot  %+v\nwant %+v", *got, want)
+	}
+}
+
+func TestApplyKeepsDefaultArgsUnlessDropped(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		args []string
+		want bool // --skip-permissions is passed
+	}{
+		{nil, true},
+		{[]string{"--permission-mode", "default"}, false},
+		{[]string{"--permission-mode=default"}, false},
+		{[]string{"-p", "x", "--ask"}, false},
+		{[]string{"--asking"}, true},                     // another flag
+		{[]string{"--", "--ask"}, true},                  // after --, an argument, not a flag
+		{[]string{"--ask=", "--permission-mode"}, false}, // FLAG= still names the flag
+	}
+	for _, tt := range tests {
+		cfg, err := Apply(&config.Config{}, testProfile(), tt.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := slices.Contains(cfg.Command, "--skip-permissions"); got != tt.want {
+			t.Errorf("args %q: got command %q, want --skip-permissions passed: %v", tt.args, cfg.Command, tt.want)
+		}
+	}
+}
+
+func TestApplyRefusesABrokenProfile(t *testing.T) {
+	t.Parallel()
+	p := testProfile()
+	p.Hosts = []string{"10.0.0.0/8"}
+	_, err := Apply(&config.Config{}, p, nil)
+	if err == nil || !strings.Contains(err.Error(), `agent profile "testagent": host "10.0.0.0/8"`) {
+		t.Fatalf("got %v, want the profile's host refused", err)
+	}
+}
+
+// TestApplyKeepsDockerSource: the profile's dependencies are resolved as
+// agent.yaml's are, docker.install included.
+func TestApplyKeepsDockerSource(t *testing.T) {
+	t.Parallel()
+	cfg := parse(t, "dependencies: [\"docker:host\"]\ndocker: {install: docker}\n")
+	got, err := Apply(cfg, testProfile(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := keys(cfg.Dependencies)[0]; !slices.Contains(keys(got.Dependencies), want) {
+		t.Fatalf("dependencies %q lack agent.yaml's %q", keys(got.Dependencies), want)
+	}
+}

@@ -1,0 +1,184 @@
+// Package agent owns agent profiles: what moat needs to know to launch one
+// coding agent (what its image installs, its command, the credentials it
+// reads, the state it keeps, the hosts it reaches, its defaults), as data.
+// Apply merges a profile into a workspace's agent.yaml before the run is
+// resolved, so what a profile adds is approved like agent.yaml itself. A new
+// agent is a file holding its Profile and an entry in the registry, never a
+// branch in the orchestrator or the CLI.
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"slices"
+	"strings"
+
+	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/deps"
+	"github.com/moatsh/moat/internal/grant"
+	"github.com/moatsh/moat/internal/policy"
+)
+
+// Profile describes one agent. Its launcher is `moat <Name> [path] [-- args]`.
+type Profile struct {
+	// Name is the launcher's command name.
+	Name string
+	// Short is the launcher's one-line help.
+	Short string
+	// Install lists the dependency specs the agent's image gets, written as
+	// agent.yaml's dependencies are: its runtime and the agent itself,
+	// pinned to a version ("node@22", "npm:@scope/agent-cli@1.2.3"). Being
+	// dependency specs, the versions are part of the image's content hash.
+	// A workspace installs another version by naming the same tool or
+	// package in its agent.yaml: agent.yaml's spec wins.
+	Install []string
+	// Command is the agent's program and first arguments; the default
+	// arguments, then the user's arguments (after --), are appended.
+	Command []string
+	// Placeholders are the variables the agent reads its credentials from.
+	// A run that has the grant gets the grant's placeholder in each, and
+	// the proxy puts the real credential on the wire.
+	Placeholders []Placeholder
+	// State lists the directories, absolute paths in the container, where
+	// the agent keeps what should outlive a run (sessions, settings). They
+	// are declared here; keeping them per workspace is not done yet.
+	State []string
+	// Hosts are the network.allow rules the agent needs to work (its API):
+	// host names, never addresses, added to agent.yaml's.
+	Hosts []string
+	// Defaults are what a launch gets unless the user says otherwise.
+	Defaults Defaults
+}
+
+// Placeholder is an environment variable the agent reads a credential from,
+// and the grant kind whose placeholder fills it.
+type Placeholder struct {
+	Env   string
+	Grant grant.Kind
+}
+
+// Defaults are a profile's defaults. Env gives way to agent.yaml's env and
+// to -e; each DefaultArg gives way to the agent's own flags it names.
+type Defaults struct {
+	Env  map[string]string
+	Args []DefaultArg
+}
+
+// DefaultArg is arguments a launch passes to the agent by default, such as
+// a flag that skips the agent's own permission prompts (the container is
+// the sandbox), and the documented way to drop them.
+type DefaultArg struct {
+	Args []string
+	// DroppedBy lists the agent's flags that, given among the user's
+	// arguments (as FLAG or FLAG=VALUE), drop Args: the opt-out, shown in
+	// the launcher's help.
+	DroppedBy []string
+	// Why says why Args are a default, for the launcher's help.
+	Why string
+}
+
+// nameRE is what a launcher's command name may be.
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+
+// Check reports the first problem with p's data. The registry's test runs
+// it on every profile; Apply runs it before merging.
+func (p Profile) Check() error {
+	checks := []func() error{p.checkText, p.checkInstall, p.checkCommand, p.checkPlaceholders,
+		p.checkState, p.checkHosts, p.checkDefaults}
+	for _, check := range checks {
+		if err := check(); err != nil {
+			return fmt.Errorf("agent profile %q: %w", p.Name, err)
+		}
+	}
+	return nil
+}
+
+func (p Profile) checkText() error {
+	if !nameRE.MatchString(p.Name) {
+		return fmt.Errorf("the name must match %s, to be a command name", nameRE)
+	}
+	if p.Short == "" {
+		return errors.New("Short, the launcher's one-line help, is empty")
+	}
+	return nil
+}
+
+func (p Profile) checkInstall() error {
+	for _, s := range p.Install {
+		sp, err := deps.Parse(s)
+		if err != nil {
+			return fmt.Errorf("install: %w", err)
+		}
+		if sp.Method == deps.MethodDocker {
+			return fmt.Errorf("install %q: a profile installs tools; a Docker mode is agent.yaml's to ask for", s)
+		}
+	}
+	if _, err := deps.Resolve(p.Install); err != nil {
+		return fmt.Errorf("install: %w", err)
+	}
+	return nil
+}
+
+func (p Profile) checkCommand() error {
+	if len(p.Command) == 0 || p.Command[0] == "" {
+		return errors.New("the command has no program")
+	}
+	return nil
+}
+
+func (p Profile) checkPlaceholders() error {
+	for _, ph := range p.Placeholders {
+		g, ok := grant.Builtin(ph.Grant)
+		if !ok {
+			return fmt.Errorf("placeholder %s: %q is not a built-in grant kind", ph.Env, ph.Grant)
+		}
+		if _, ok := g.Placeholder()[ph.Env]; !ok {
+			return fmt.Errorf("placeholder %s: grant %s sets no such variable", ph.Env, ph.Grant)
+		}
+	}
+	return nil
+}
+
+func (p Profile) checkState() error {
+	for _, dir := range p.State {
+		if !path.IsAbs(dir) || path.Clean(dir) != dir || dir == "/" {
+			return fmt.Errorf("state directory %q: want a clean absolute path below /", dir)
+		}
+		if dir == config.WorkspaceTarget || strings.HasPrefix(dir, config.WorkspaceTarget+"/") {
+			return fmt.Errorf("state directory %q: the workspace is the user's, not the agent's state", dir)
+		}
+	}
+	return nil
+}
+
+func (p Profile) checkHosts() error {
+	for _, h := range p.Hosts {
+		r, err := policy.ParseRule(h, "agent profile")
+		if err != nil {
+			return err
+		}
+		if r.Host == "" {
+			return fmt.Errorf("host %q: a profile reaches public names; addresses are agent.yaml's to allow", h)
+		}
+	}
+	return nil
+}
+
+func (p Profile) checkDefaults() error {
+	for k := range p.Defaults.Env {
+		if err := config.CheckEnvName(k); err != nil {
+			return fmt.Errorf("default env: %w", err)
+		}
+	}
+	for _, d := range p.Defaults.Args {
+		if len(d.Args) == 0 || d.Why == "" {
+			return errors.New("a default argument needs Args and Why")
+		}
+		if len(d.DroppedBy) == 0 || slices.ContainsFunc(d.DroppedBy, func(f string) bool { return !strings.HasPrefix(f, "-") }) {
+			return fmt.Errorf("default %q: DroppedBy must name the agent's flags that drop it", d.Args)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,93 @@
+// Package agentcmd builds the agent launchers: 'moat <agent> [path] [--
+// args]' for each profile in internal/agent's registry. A launcher is 'moat
+// run' with the agent's profile applied to the workspace's agent.yaml: the
+// same flags (internal/cmd/launch), the profile's command with the user's
+// arguments appended, and the command's exit code passed through.
+package agentcmd
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moatsh/moat/internal/agent"
+	"github.com/moatsh/moat/internal/cmd/launch"
+	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/run"
+)
+
+// NewCmdAgents builds a launcher for every registered profile, for the
+// root command.
+func NewCmdAgents(f *cmdutil.Factory) []*cobra.Command {
+	var cmds []*cobra.Command
+	for _, name := range agent.Names() {
+		p, _ := agent.Lookup(name)
+		cmds = append(cmds, NewCmdAgent(f, p, nil))
+	}
+	return cmds
+}
+
+// NewCmdAgent builds the launcher of profile p; runF replaces the work in
+// tests.
+func NewCmdAgent(f *cmdutil.Factory, p agent.Profile, runF func(context.Context, *launch.Options) error) *cobra.Command {
+	opts := &launch.Options{IO: f.IOStreams, Manager: f.Manager, Shape: shape(p)}
+	cmd := &cobra.Command{
+		Use:   p.Name + " [path] [-- args...]",
+		Short: p.Short,
+		Long:  long(p),
+		Example: fmt.Sprintf(`  # Run %[1]s on a project
+  $ moat %[1]s ./project
+
+  # Pass arguments to %[1]s
+  $ moat %[1]s ./project -- --help`, p.Name),
+	}
+	return launch.Setup(cmd, opts, runF)
+}
+
+// shape applies p to the opened workspace's agent.yaml: the run's command
+// is then the config's, and the arguments after -- are the agent's.
+func shape(p agent.Profile) func(*run.Workspace, []string) (*run.Workspace, []string, error) {
+	return func(ws *run.Workspace, args []string) (*run.Workspace, []string, error) {
+		cfg, err := agent.Apply(ws.Config(), p, args)
+		if err != nil {
+			return nil, nil, err
+		}
+		return ws.WithConfig(cfg), nil, nil
+	}
+}
+
+// long is the launcher's help: what the profile adds to a run, from its
+// data, so the help cannot drift from what the launcher does.
+func long(p agent.Profile) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Run %s in a container built from the workspace's agent.yaml, as\n", p.Name)
+	b.WriteString("'moat run' does, with what the agent needs added to agent.yaml:\n")
+	fmt.Fprintf(&b, "  install:  %s\n", strings.Join(p.Install, ", "))
+	if len(p.Hosts) > 0 {
+		fmt.Fprintf(&b, "  allow:    %s (not under network.policy none)\n", strings.Join(p.Hosts, ", "))
+	}
+	for _, k := range slices.Sorted(maps.Keys(p.Defaults.Env)) {
+		fmt.Fprintf(&b, "  env:      %s=%s (unless agent.yaml or -e sets it)\n", k, p.Defaults.Env[k])
+	}
+	b.WriteString("A dependency agent.yaml names itself keeps agent.yaml's version. What the\n")
+	b.WriteString("agent adds is approved like agent.yaml's own requests.\n\n")
+	cmd := slices.Clone(p.Command)
+	for _, d := range p.Defaults.Args {
+		cmd = append(cmd, d.Args...)
+	}
+	fmt.Fprintf(&b, "Command:    %s, then the arguments after --\n", strings.Join(cmd, " "))
+	for _, d := range p.Defaults.Args {
+		fmt.Fprintf(&b, "Default:    %s: %s.\n", strings.Join(d.Args, " "), d.Why)
+		fmt.Fprintf(&b, "            Give %s among the arguments to leave it out.\n", strings.Join(d.DroppedBy, " or "))
+	}
+	for _, ph := range p.Placeholders {
+		fmt.Fprintf(&b, "Credential: %s holds a placeholder with --grant %s\n", ph.Env, ph.Grant)
+		b.WriteString("            (or the grant in agent.yaml); the proxy sends the real one.\n")
+	}
+	b.WriteString("\nmoat exits with the agent's exit code.")
+	return b.String()
+}

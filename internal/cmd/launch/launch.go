@@ -1,0 +1,171 @@
+// Package launch is what 'moat run' and every agent launcher ('moat
+// <agent>') share: one run flag set, bound here only so that a launcher
+// accepts exactly 'moat run's flags; the "[path] [-- args]" arguments; and
+// launching the run: opening the workspace through the orchestrator,
+// letting the command shape it, attaching the user's terminal, and passing
+// the command's exit code through. Each command keeps its own help text.
+//
+// It is a package of its own, not part of cmdutil, because launching needs
+// the orchestrator's run options and the terminal, which cmdutil's other
+// users do not; and not part of internal/cmd/run, because command packages
+// do not import one another.
+package launch
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/run"
+)
+
+// Options are a run's flags and arguments as given on the command line.
+type Options struct {
+	IO      *iostreams.IOStreams
+	Manager func(context.Context) (*run.Manager, error)
+	// Shape turns the opened workspace and the arguments after -- into the
+	// run's workspace and command; nil ('moat run') takes both as they are.
+	// A launcher applies its agent's profile here.
+	Shape func(ws *run.Workspace, args []string) (*run.Workspace, []string, error)
+
+	Workspace   string   // the path argument; "" is the current directory
+	Command     []string // the arguments after --
+	Env         []string
+	Name        string
+	Detach      bool
+	Interactive bool
+	TTY         bool
+	Rebuild     bool
+	Keep        bool
+	Grants      []string
+}
+
+// Setup makes cmd a run command: the run flag set, the "[path] [-- args]"
+// arguments, and launching the run (runF replaces it in tests). The caller
+// gives cmd its Use and help text.
+func Setup(cmd *cobra.Command, opts *Options, runF func(context.Context, *Options) error) *cobra.Command {
+	cmd.Args = cobra.ArbitraryArgs
+	if cmd.Annotations == nil {
+		cmd.Annotations = map[string]string{}
+	}
+	cmd.Annotations[cmdutil.RunsCommand] = "true"
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if err := opts.parseArgs(cmd, args); err != nil {
+			return err
+		}
+		if opts.Detach && (opts.Interactive || opts.TTY) {
+			return cmdutil.FlagErrorf("--detach cannot be combined with --interactive or --tty")
+		}
+		if runF != nil {
+			return runF(cmd.Context(), opts)
+		}
+		return Run(cmd.Context(), opts)
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&opts.Env, "env", "e", nil, "Set an environment variable (KEY=VALUE, or KEY to pass moat's own value)")
+	fl.StringVarP(&opts.Name, "name", "n", "", "Name of the run (default: agent.yaml's name, else a random one)")
+	fl.BoolVarP(&opts.Detach, "detach", "d", false, "Start the run in the background and print its ID")
+	fl.BoolVarP(&opts.Interactive, "interactive", "i", false, "Keep stdin open and forward it to the command")
+	fl.BoolVarP(&opts.TTY, "tty", "t", false, "Give the command a terminal (use with -i: -it)")
+	fl.BoolVar(&opts.Rebuild, "rebuild", false, "Rebuild the image without the engine's cache")
+	fl.BoolVar(&opts.Keep, "keep", false, "Keep the container after the command ends")
+	fl.StringArrayVar(&opts.Grants, "grant", nil, "Let the proxy inject grant `NAME`'s credential (adds to agent.yaml's grants)")
+	return cmd
+}
+
+// parseArgs splits "[path] [-- cmd...]": before -- at most one path.
+func (o *Options) parseArgs(cmd *cobra.Command, args []string) error {
+	before := args
+	if dash := cmd.ArgsLenAtDash(); dash >= 0 {
+		before, o.Command = args[:dash], args[dash:]
+	}
+	switch len(before) {
+	case 0:
+	case 1:
+		o.Workspace = before[0]
+	default:
+		return cmdutil.FlagErrorf("expected at most one workspace path before --, got %q; put the command after --", before)
+	}
+	return nil
+}
+
+// RunOptions returns what the orchestrator gets for the opened workspace
+// ws, shaped, without the streams, which Run adds.
+func (o *Options) RunOptions(ws *run.Workspace) (run.Options, error) {
+	command := o.Command
+	if o.Shape != nil {
+		var err error
+		if ws, command, err = o.Shape(ws, o.Command); err != nil {
+			return run.Options{}, err
+		}
+	}
+	return run.Options{
+		Opened: ws, Command: command, Env: o.Env, Name: o.Name,
+		Detach: o.Detach, Interactive: o.Interactive, TTY: o.TTY, Rebuild: o.Rebuild, Keep: o.Keep,
+		Grants: o.Grants,
+	}, nil
+}
+
+// Run launches the run o describes and reports how it ended.
+func Run(ctx context.Context, o *Options) error {
+	mgr, err := o.Manager(ctx)
+	if err != nil {
+		return err
+	}
+	ws, err := mgr.OpenWorkspace(o.Workspace)
+	if err != nil {
+		return err
+	}
+	ro, err := o.RunOptions(ws)
+	if err != nil {
+		return err
+	}
+	// With -t the user gives the agent their terminal: its output is
+	// written as it is. Without, the agent has no terminal and gets none of
+	// the user's: on a terminal its control sequences are dropped.
+	stdout, flushOut := cmdutil.TerminalWriter(o.IO.Out, !o.TTY && o.IO.IsStdoutTTY())
+	stderr, flushErr := cmdutil.TerminalWriter(o.IO.ErrOut, !o.TTY && o.IO.IsStderrTTY())
+	defer flushErr()
+	defer flushOut()
+	ro.Stdin, ro.Stdout, ro.Stderr = o.IO.In, stdout, stderr
+	var raw rawTerminal
+	if o.TTY {
+		restore, err := setupTerminal(o.IO, &ro, &raw)
+		if err != nil {
+			return err
+		}
+		defer restore()
+	}
+	if o.IO.IsStdinTTY() && o.IO.IsStderrTTY() {
+		mgr.AskApproval = func(req run.ApprovalRequest) (bool, error) {
+			var yes bool
+			raw.whileCooked(func() { yes = cmdutil.AskApproval(o.IO, req) })
+			return yes, nil
+		}
+	}
+	res, err := mgr.Run(ctx, ro)
+	return o.report(res, err)
+}
+
+// report turns the run's result into output and an exit status.
+func (o *Options) report(res run.Result, err error) error {
+	var intr *run.InterruptedError
+	switch {
+	case errors.As(err, &intr):
+		return err
+	case err != nil:
+		return err
+	case o.Detach:
+		fmt.Fprintln(o.IO.Out, res.Run.ID)
+		fmt.Fprintf(o.IO.ErrOut, "Started run %s (%s). Follow it with 'moat logs -f %s', stop it with 'moat stop %s'.\n",
+			res.Run.ID, res.Run.Name, res.Run.Name, res.Run.Name)
+		return nil
+	case res.ExitCode != 0:
+		return &cmdutil.ExitError{Code: res.ExitCode}
+	}
+	return nil
+}

@@ -1,0 +1,139 @@
+package grant
+
+import (
+	"slices"
+	"strings"
+)
+
+// KindSpec declares one grant kind: everything moat does differently for
+// it. Validation, injection, placeholders, 'moat grant' (its subcommands,
+// help, token sources and errors) and the kinds tables in docs/grants.md
+// all read the table below, so a kind whose credential is a static header
+// is one entry.
+type KindSpec struct {
+	Kind Kind
+	// Credential says what the stored secret is, for help, prompts, errors
+	// and docs: "GitHub token".
+	Credential string
+	// Hosts are where the credential goes. Nil means each grant names its
+	// own hosts and header and is named by the user (http); otherwise the
+	// grant is named after the kind and its hosts are fixed.
+	Hosts []string
+	// Apply is how the credential is used (see Applier).
+	Apply Applier
+	// Placeholders are the environment variables the agent gets, with
+	// well-formed but plainly fake values (see placeholder.go).
+	Placeholders map[string]string
+	// Token says where 'moat grant KIND' looks for the secret when no
+	// flag gives it.
+	Token TokenSource
+	// Docs are the kind's rows in the "What the agent sees" table of
+	// docs/grants.md, one per way the credential is applied.
+	Docs []DocRow
+}
+
+// TokenSource is where 'moat grant KIND' finds a token that neither
+// --token nor --token-stdin gives, before prompting on a terminal.
+type TokenSource struct {
+	Env     []string // environment variables, tried in order
+	Command []string // a command that prints the token, tried next if installed
+	Login   string   // the command that logs Command in, for the hint
+	// Hint replaces the usual remedy ("Pipe it in with ..., or set ENV")
+	// when nothing gave a token.
+	Hint string
+}
+
+// DocRow is one row of the "What the agent sees" table: how the
+// credential is sent and where to, in Markdown.
+type DocRow struct {
+	InjectedAs string
+	Into       string
+}
+
+// kinds is the table of grant kinds, in the order help and docs list them.
+var kinds = []KindSpec{
+	{
+		Kind:       GitHub,
+		Credential: "GitHub token",
+		Hosts:      []string{"api.github.com", "github.com"},
+		Apply:      githubApplier{},
+		Placeholders: map[string]string{ // a classic PAT: ghp_ and 36 characters
+			"GH_TOKEN":     fake("ghp_moatplaceholder", 40, ""),
+			"GITHUB_TOKEN": fake("ghp_moatplaceholder", 40, ""),
+		},
+		Token: TokenSource{Env: []string{"GITHUB_TOKEN", "GH_TOKEN"},
+			Command: []string{"gh", "auth", "token", "--hostname", "github.com"}, Login: "gh auth login"},
+		Docs: []DocRow{
+			{"`Authorization: Bearer <token>`", "`api.github.com`"},
+			{"`Authorization: Basic` (`x-access-token:<token>`)",
+				"`github.com`, git smart-HTTP and LFS paths only (clone, fetch, push), not the web UI"},
+		},
+	},
+	{
+		Kind:         Anthropic,
+		Credential:   "Anthropic API key",
+		Hosts:        []string{"api.anthropic.com"},
+		Apply:        HeaderApplier{Header: "X-Api-Key"},
+		Placeholders: map[string]string{"ANTHROPIC_API_KEY": fake("sk-ant-api03-moat-placeholder-", 108, "AA")}, // keys end "AA"
+		Token:        TokenSource{Env: []string{"ANTHROPIC_API_KEY"}},
+		Docs:         []DocRow{{"`x-api-key: <key>`", "`api.anthropic.com`"}},
+	},
+	{
+		Kind:         OpenAI,
+		Credential:   "OpenAI API key",
+		Hosts:        []string{"api.openai.com"},
+		Apply:        HeaderApplier{Header: "Authorization", Prefix: "Bearer "},
+		Placeholders: map[string]string{"OPENAI_API_KEY": fake("sk-proj-moat-placeholder-", 164, "")},
+		Token:        TokenSource{Env: []string{"OPENAI_API_KEY"}},
+		Docs:         []DocRow{{"`Authorization: Bearer <key>`", "`api.openai.com`"}},
+	},
+	{
+		// The agent sends whatever it likes in the header; the proxy
+		// replaces it, so there is no placeholder variable.
+		Kind:       HTTP,
+		Credential: "header's whole value",
+		Apply:      HeaderApplier{}, // the grant's own header, the secret verbatim
+		Token: TokenSource{
+			Hint: "Pipe the header's value in with --token-stdin (for a bearer token, the value is 'Bearer <token>')."},
+		Docs: []DocRow{{"`<header>: <stored value>`", "its hosts"}},
+	},
+}
+
+// Kinds returns the table of grant kinds, in order. The entries share
+// their slices and maps with the table: do not modify them.
+func Kinds() []KindSpec { return slices.Clone(kinds) }
+
+// LookupKind returns kind's entry in the table.
+func LookupKind(kind Kind) (KindSpec, bool) {
+	for _, k := range kinds {
+		if k.Kind == kind {
+			return k, true
+		}
+	}
+	return KindSpec{}, false
+}
+
+// KindChoices lists the kinds for errors: "github, anthropic, openai or http".
+func KindChoices() string {
+	names := make([]string, len(kinds))
+	for i, k := range kinds {
+		names[i] = string(k.Kind)
+	}
+	if len(names) < 2 {
+		return strings.Join(names, "")
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " or " + names[len(names)-1]
+}
+
+// Fixed reports whether the kind's grants are named after it, with its
+// hosts, rather than named by the user with hosts of their own.
+func (k KindSpec) Fixed() bool { return k.Hosts != nil }
+
+// header is the header the kind's credential is sent in, for 'moat grant
+// list', or "" when each grant names its own or the kind sets no one header.
+func (k KindSpec) header() string {
+	if h, ok := k.Apply.(interface{ HeaderName() string }); ok {
+		return h.HeaderName()
+	}
+	return ""
+}
