@@ -283,11 +283,13 @@ wait_relay() {
 # loopback; then, where the docker CLI has buildx, it makes the sidecar
 # the agent's default builder, so 'docker buildx build --load' uses it.
 wait_buildkit() {
-	deadline=$(( $(date +%s) + ${MOAT_DIND_TIMEOUT:-30} + 30 ))
-	until bash -c "exec 3<>/dev/tcp/127.0.0.1/$MOAT_BUILDKIT_PORT" 2>/dev/null; do
-		[ "$(date +%s)" -lt "$deadline" ] || die "the run's BuildKit sidecar did not answer on port $MOAT_BUILDKIT_PORT; see 'moat logs' and the run's buildkit/buildkitd.log, or set docker.buildkit: false"
-		sleep 0.05
-	done
+	# moat init-wait tries the port every few milliseconds from one
+	# process (no program started per try); in the background, so that a
+	# signal's trap runs at once.
+	"$MOAT_USERNS_RUN" init-wait --connect "127.0.0.1:$MOAT_BUILDKIT_PORT" --timeout "$((${MOAT_DIND_TIMEOUT:-30} + 30))s" 2>/dev/null &
+	up=0
+	wait "$!" || up=$?
+	[ "$up" = 0 ] || die "the run's BuildKit sidecar did not answer on port $MOAT_BUILDKIT_PORT; see 'moat logs' and the run's buildkit/buildkitd.log, or set docker.buildkit: false"
 	# The CLI looks for plugins in these directories (and the user's
 	# ~/.docker/cli-plugins, empty here): without buildx, starting the
 	# docker CLI to find out costs the run's start tens of ms.

@@ -1,9 +1,10 @@
-// Package initwait owns what moat-init waits for inside a run's container
-// without polling: lines appearing in a log file (inotify) and a process
-// ending (pidfd). It backs the hidden 'moat init-wait', which moat-init
-// runs from the copy of moat's binary in a docker:dind run's image while
-// the inner daemon starts and stops, where a shell loop would start grep
-// and sleep dozens of times a second on CPUs the daemon needs.
+// Package initwait owns what moat-init waits for inside a run's container:
+// lines appearing in a log file (inotify) and a process ending (pidfd),
+// without polling, and a local port accepting connections. It backs the
+// hidden 'moat init-wait', which moat-init runs from the copy of moat's
+// binary in a docker:dind run's image while the inner daemon starts and
+// stops and the BuildKit sidecar comes up, where a shell loop would start
+// grep, bash and sleep dozens of times a second on CPUs the daemons need.
 package initwait
 
 import (
@@ -11,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"time"
 
@@ -23,6 +25,28 @@ type Options struct {
 	Lines   []string // each must appear in File, in any order
 	PID     int      // a process whose end ends the wait (0: none)
 	Timeout time.Duration
+}
+
+// connectRetry is how often Connect tries again. The kernel tells no one
+// that a socket began to listen, so this is the one wait that polls: a
+// connection attempt on loopback, from one process, costs microseconds.
+const connectRetry = 5 * time.Millisecond
+
+// Connect returns nil once a TCP connection to addr succeeds (it is closed
+// at once), and a *TimeoutError naming addr once timeout has passed.
+func Connect(addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Until(deadline))
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Until(deadline) <= connectRetry {
+			return &TimeoutError{After: timeout, Missing: []string{addr}}
+		}
+		time.Sleep(connectRetry)
+	}
 }
 
 // ErrExited reports that the process ended before every line appeared.

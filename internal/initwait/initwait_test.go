@@ -2,6 +2,7 @@ package initwait
 
 import (
 	"errors"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -89,5 +90,47 @@ func TestWaitTimesOutNamingWhatIsMissing(t *testing.T) {
 func TestWaitNeedsTheFile(t *testing.T) {
 	if err := Wait(Options{File: filepath.Join(t.TempDir(), "absent"), Lines: []string{"x"}, Timeout: time.Second}); err == nil {
 		t.Fatal("Wait on a missing file returned nil")
+	}
+}
+
+func TestConnectWaitsForAListener(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	done := make(chan error, 1)
+	go func() { done <- Connect(addr, time.Minute) }()
+	select {
+	case err := <-done:
+		t.Fatalf("Connect returned %v before anything listened", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	ln, err = net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("the port was taken meanwhile: %v", err)
+	}
+	defer ln.Close()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Connect did not see the listener")
+	}
+}
+
+func TestConnectTimesOut(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	var te *TimeoutError
+	if err := Connect(addr, 100*time.Millisecond); !errors.As(err, &te) || te.Missing[0] != addr {
+		t.Fatalf("Connect returned %v, want a timeout naming %s", err, addr)
 	}
 }

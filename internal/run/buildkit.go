@@ -40,9 +40,6 @@ const (
 // variable so that tests need not wait for it).
 var buildkitReadyFloor = DefaultDindReadyTimeout
 
-// buildkitProbeTimeout bounds one readiness probe.
-const buildkitProbeTimeout = 5 * time.Second
-
 // The sidecar's image is the user's plus a copy of moat's own binary
 // (image.EnsureHelper; nothing of the host is mounted), which starts
 // buildkitd, as root of a user namespace whose root
@@ -137,16 +134,7 @@ type fileCopier interface {
 	CopyFilesTo(ctx context.Context, id string, files []runtime.CopyFile) error
 }
 
-// execEngine runs a command in a running container, as user "uid:gid".
-type execEngine interface {
-	Exec(ctx context.Context, id, user string, cmd []string) (int, []byte, error)
-}
-
 func (*buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
-	if _, ok := m.Engine.(execEngine); !ok {
-		return &runtime.UnsupportedError{Feature: "the BuildKit sidecar", Engine: "this container runtime",
-			Reason: "it cannot run commands in a container", Remedy: "Turn the sidecar off with docker: {buildkit: false}."}
-	}
 	if _, ok := m.Engine.(fileCopier); !ok {
 		return &runtime.UnsupportedError{Feature: "the BuildKit sidecar", Engine: "this container runtime",
 			Reason: "it cannot copy files into a container", Remedy: "Turn the sidecar off with docker: {buildkit: false}."}
@@ -410,6 +398,11 @@ func (b *buildkitSidecar) afterStart(ctx context.Context, m *Manager, r *state.R
 		"privileges": buildkitPrivileges, "cap_add": strings.Join(spec.CapAdd, ","), "security_opt": strings.Join(spec.SecurityOpt, ","),
 		"elevation_reason": "docker:dind (BuildKit)",
 	}, false)
+	ready, detach, err := m.watchBuildkit(ctx, id)
+	if err != nil {
+		return err
+	}
+	defer detach()
 	if err := m.Engine.StartContainer(ctx, id); err != nil {
 		return fmt.Errorf("starting the BuildKit sidecar: %w", err)
 	}
@@ -417,7 +410,7 @@ func (b *buildkitSidecar) afterStart(ctx context.Context, m *Manager, r *state.R
 	// daemon, and the sidecar starts on a machine busy starting it. A run
 	// whose daemon fails ends meanwhile, and its own error is reported.
 	timeout := max(p.cfg.Docker.ReadyTimeout, buildkitReadyFloor)
-	if err := m.waitBuildkit(ctx, id, fmt.Sprintf("%d:%d", p.uid, p.gid), timeout); err != nil {
+	if err := m.waitBuildkit(ctx, id, ready, timeout); err != nil {
 		return err
 	}
 	m.record(r, audit.KindSidecarReady, map[string]string{"role": labels.RoleBuildkit, "container_id": id,
@@ -438,39 +431,41 @@ func (*buildkitSidecar) finish(ctx context.Context, m *Manager, r *state.Run, si
 	})
 }
 
-// waitBuildkit asks the daemon for its workers, with the image's own
-// BuildKit client run in the sidecar through the engine as user (the
-// agent's: the engine gives it no capability, where the container's root
-// would hold the helper's), until it answers, the sidecar dies, or timeout
-// passes.
-func (m *Manager) waitBuildkit(ctx context.Context, id, user string, timeout time.Duration) error {
-	ex := m.Engine.(execEngine)
-	probe := []string{"buildctl", "--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort), "debug", "workers"}
-	deadline := time.Now().Add(timeout)
-	for {
-		pctx, cancel := context.WithTimeout(ctx, buildkitProbeTimeout)
-		code, out, err := ex.Exec(pctx, id, user, probe)
-		cancel()
-		if err == nil && code == 0 && len(bytes.TrimSpace(out)) > 0 {
-			return nil
-		}
-		last := strings.TrimSpace(string(out))
-		if err != nil {
-			last = err.Error()
-		}
-		info, ierr := m.Engine.InspectContainer(ctx, id)
-		if errors.Is(ierr, runtime.ErrNotFound) || ierr == nil && !info.Running && info.State != "created" {
-			return &BuildkitError{Reason: "it exited", Log: m.sidecarLogTail(ctx, id)}
-		}
-		if time.Now().After(deadline) {
-			return &BuildkitError{Reason: fmt.Sprintf("no answer within %s (%s)", timeout, lastLine(last)), Log: m.sidecarLogTail(ctx, id)}
-		}
-		select {
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		case <-time.After(50 * time.Millisecond):
-		}
+// buildkitReadyLine is what buildkitd logs once it has its workers and
+// listens on its address: from then on a client's connection is served.
+var buildkitReadyLine = "running server on 127.0.0.1:" + strconv.Itoa(buildkitPort)
+
+// watchBuildkit attaches to the sidecar's output before it starts, so
+// that no line is missed, and returns what sees the daemon's ready line.
+func (m *Manager) watchBuildkit(ctx context.Context, id string) (*readyWatcher, func(), error) {
+	stream, err := m.Engine.AttachContainer(ctx, id, runtime.AttachOptions{})
+	if err != nil {
+		return nil, nil, fmt.Errorf("attaching to the BuildKit sidecar: %w", err)
 	}
+	ready := newReadyWatcher(buildkitReadyLine)
+	go func() {
+		stream.CopyOutput(ready, ready)
+		ready.closeOutput()
+	}()
+	return ready, func() { stream.Close() }, nil
+}
+
+// waitBuildkit waits until the daemon says it serves, the sidecar ends,
+// or timeout passes.
+func (m *Manager) waitBuildkit(ctx context.Context, id string, ready *readyWatcher, timeout time.Duration) error {
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case <-ready.done:
+	case <-timer.C:
+		return &BuildkitError{Reason: fmt.Sprintf("no answer within %s (%s)", timeout, lastLine(ready.tail())), Log: m.sidecarLogTail(ctx, id)}
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+	if !ready.ok {
+		return &BuildkitError{Reason: "it exited", Log: m.sidecarLogTail(ctx, id)}
+	}
+	return nil
 }
 
 // sidecarLogTail returns the last lines of a sidecar's output, indented.

@@ -144,7 +144,7 @@ func (m *Manager) startProxy(ctx context.Context, r *state.Run, id string, pcfg 
 		return fmt.Errorf("attaching to the proxy sidecar: %w", err)
 	}
 	defer stream.Close()
-	ready := newReadyWatcher()
+	ready := newReadyWatcher(egress.ReadyPrefix)
 	go func() {
 		stream.CopyOutput(ready, ready)
 		ready.closeOutput()
@@ -180,25 +180,30 @@ func (m *Manager) startProxy(ctx context.Context, r *state.Run, id string, pcfg 
 	return nil
 }
 
-// readyWatcher reads the sidecar's output until its ready line, keeping
-// the last bytes for error messages.
+// readyWatcher reads a sidecar's output until the line that says it
+// serves (marker, then the rest of the line, kept as addr), keeping the
+// last bytes for error messages: the sidecar's own word, an event, rather
+// than probes at intervals.
 type readyWatcher struct {
-	mu   sync.Mutex
-	buf  bytes.Buffer
-	once sync.Once
-	done chan struct{}
-	ok   bool
-	addr string
+	marker []byte
+	mu     sync.Mutex
+	buf    bytes.Buffer
+	once   sync.Once
+	done   chan struct{}
+	ok     bool
+	addr   string
 }
 
-func newReadyWatcher() *readyWatcher { return &readyWatcher{done: make(chan struct{})} }
+func newReadyWatcher(marker string) *readyWatcher {
+	return &readyWatcher{marker: []byte(marker), done: make(chan struct{})}
+}
 
 func (w *readyWatcher) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.buf.Write(p)
-	if i := bytes.Index(w.buf.Bytes(), []byte(egress.ReadyPrefix)); i >= 0 {
-		rest := w.buf.Bytes()[i+len(egress.ReadyPrefix):]
+	if i := bytes.Index(w.buf.Bytes(), w.marker); i >= 0 {
+		rest := w.buf.Bytes()[i+len(w.marker):]
 		if j := bytes.IndexByte(rest, '\n'); j >= 0 {
 			w.addr = string(rest[:j])
 			w.ok = true

@@ -223,40 +223,6 @@ func (d *Docker) WaitContainer(ctx context.Context, id string) (int, error) {
 	}
 }
 
-// Exec runs cmd in a running container, as user ("uid:gid"; the
-// container's user if empty), and returns its exit code and its combined
-// output. Ending ctx abandons the command (the engine may let it finish)
-// and returns ctx's error.
-func (d *Docker) Exec(ctx context.Context, id, user string, cmd []string) (int, []byte, error) {
-	ex, err := d.cli.ContainerExecCreate(ctx, id, container.ExecOptions{User: user, Cmd: cmd, AttachStdout: true, AttachStderr: true})
-	if err != nil {
-		return -1, nil, mapErr(err)
-	}
-	att, err := d.cli.ContainerExecAttach(ctx, ex.ID, container.ExecAttachOptions{})
-	if err != nil {
-		return -1, nil, mapErr(err)
-	}
-	defer att.Close()
-	// The attached stream does not watch ctx: closing it unblocks the copy.
-	stop := context.AfterFunc(ctx, func() { att.Close() })
-	defer stop()
-	var out bytes.Buffer
-	if _, err := stdcopy.StdCopy(&out, &out, att.Reader); err != nil {
-		if ctx.Err() != nil {
-			return -1, out.Bytes(), ctx.Err()
-		}
-		return -1, out.Bytes(), err
-	}
-	if ctx.Err() != nil {
-		return -1, out.Bytes(), ctx.Err()
-	}
-	ins, err := d.cli.ContainerExecInspect(ctx, ex.ID)
-	if err != nil {
-		return -1, out.Bytes(), mapErr(err)
-	}
-	return ins.ExitCode, out.Bytes(), nil
-}
-
 // WaitRemoved blocks until the container is gone, such as an auto-removed
 // container after it exits. A container already gone returns nil.
 func (d *Docker) WaitRemoved(ctx context.Context, id string) error {

@@ -36,6 +36,9 @@ type Engine struct {
 	// ProxyOutput is what a proxy sidecar prints when attached; the
 	// default is its ready line.
 	ProxyOutput string
+	// BuildkitOutput is what a BuildKit sidecar prints when attached; the
+	// default is buildkitd's line that it serves on moat's address.
+	BuildkitOutput string
 	// Images is what ListImages returns, whatever the selector.
 	Images []runtime.ImageInfo
 }
@@ -54,6 +57,8 @@ func NewEngine(baseImage string) *Engine {
 		Containers:  map[string]*Container{},
 		Stdin:       map[string][]byte{},
 		ProxyOutput: egress.ReadyPrefix + "172.30.0.2:3128\n",
+		BuildkitOutput: `time="2026-01-01T00:00:00Z" level=info msg="found 1 workers, default=\"w1\""` + "\n" +
+			`time="2026-01-01T00:00:00Z" level=info msg="running server on 127.0.0.1:1234"` + "\n",
 	}
 }
 
@@ -172,6 +177,9 @@ func (f *Engine) AttachContainer(_ context.Context, id string, _ runtime.AttachO
 	c, ok := f.get(id)
 	if ok && c.Spec.Labels[labels.Role] == labels.RoleProxy {
 		return &stream{out: f.ProxyOutput, f: f, id: id}, nil
+	}
+	if ok && c.Spec.Labels[labels.Role] == labels.RoleBuildkit {
+		return &stream{out: f.BuildkitOutput, f: f, id: id}, nil
 	}
 	return &stream{out: "hello\n", f: f, id: id}, nil
 }
