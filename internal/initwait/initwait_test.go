@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -132,5 +133,34 @@ func TestConnectTimesOut(t *testing.T) {
 	var te *TimeoutError
 	if err := Connect(addr, 100*time.Millisecond); !errors.As(err, &te) || te.Missing[0] != addr {
 		t.Fatalf("Connect returned %v, want a timeout naming %s", err, addr)
+	}
+}
+
+// TestWaitBoundsAnUnfinishedLine feeds what a hostile writer of the log
+// could: megabytes without a new line. Wait keeps at most maxLine of it,
+// and still finds a line that ends after it.
+func TestWaitBoundsAnUnfinishedLine(t *testing.T) {
+	path, f := logFile(t, "")
+	chunk := strings.Repeat("x", 64*1024)
+	for range 32 { // 2 MiB, no new line
+		f.WriteString(chunk)
+	}
+	f.WriteString(" ready\n")
+	var s lineScanner
+	r, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	missing, err := s.feed(r, []string{"ready"})
+	if err != nil || len(missing) != 0 {
+		t.Fatalf("feed: missing %v, %v; want the line found", missing, err)
+	}
+	f.WriteString(strings.Repeat("y", 3*maxLine)) // unfinished again
+	if _, err := s.feed(r, []string{"never"}); err != nil {
+		t.Fatal(err)
+	}
+	if len(s.partial) > maxLine {
+		t.Fatalf("kept %d bytes of an unfinished line, want at most %d", len(s.partial), maxLine)
 	}
 }
