@@ -122,8 +122,18 @@ func hostRuns(b *testing.B, rootfs string) []time.Duration {
 // first. Issue 13's target: the dind run within 2.5x of the plain one on
 // the mean and the p90.
 func BenchmarkDindWholeRun(b *testing.B) {
-	mgr, _ := newManager(b)
+	ctx := context.Background()
+	mgr, eng := newManager(b)
 	cli, home := mgr.ProxyBinary, mgr.Store.Root
+	// The CLI reads the sidecar's image from the user's config, pinned by
+	// ID as a user would: the one 'make testbed' makes.
+	id, err := eng.ImageID(ctx, buildkitImage)
+	if err != nil {
+		b.Fatalf("the BuildKit image %s: %v (run 'make testbed')", buildkitImage, err)
+	}
+	if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte("buildkit_image: "+id+"\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
 	kinds := []struct {
 		name, agentYAML string
 		cmd             []string
