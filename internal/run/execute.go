@@ -239,7 +239,7 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options,
 	if waitErr != nil && ctx.Err() != nil {
 		return m.interrupt(ctx, r, stream, outDone)
 	}
-	waitOutput(outDone)
+	m.waitOutput(outDone)
 	if waitErr != nil {
 		m.finish(ctx, r, state.Failed, code, waitErr)
 		return Result{Run: r, Started: true, ExitCode: code}, fmt.Errorf("waiting for the container: %w", waitErr)
@@ -294,12 +294,13 @@ func (m *Manager) followResizes(ctx context.Context, id string, opts Options) {
 	}
 }
 
-// outputDrain bounds how long moat waits for the last output after the
-// command ended.
-func waitOutput(done <-chan error) {
+// waitOutput waits for the last output after the command ended, at most
+// outputDrain. Its end is the normal path: a bound that expires says so.
+func (m *Manager) waitOutput(done <-chan error) {
 	select {
 	case <-done:
 	case <-afterDrain():
+		m.warnf("the container's output did not end within %s of its command; what it wrote after that is only in 'moat logs'", outputDrain)
 	}
 }
 
@@ -312,7 +313,7 @@ func (m *Manager) interrupt(ctx context.Context, r *state.Run, stream runtime.St
 		m.warnf("%v", err)
 	}
 	stream.Close()
-	waitOutput(outDone)
+	m.waitOutput(outDone)
 	m.finish(ctx, r, state.Stopped, code, nil)
 	return Result{Run: r, Started: true, ExitCode: code}, &InterruptedError{Cause: context.Cause(ctx)}
 }

@@ -246,12 +246,16 @@ func (m *Manager) awaitSelfRemoval(ctx context.Context, id string) error {
 	}
 	wctx, cancel := context.WithTimeout(ctx, selfRemovalWait)
 	defer cancel()
-	return w.WaitRemoved(wctx, id)
+	err := w.WaitRemoved(wctx, id)
+	if wctx.Err() != nil && ctx.Err() == nil {
+		return fmt.Errorf("not gone within %s of its agent", selfRemovalWait)
+	}
+	return err
 }
 
 // errAgentNeverSeen is why a proxy is stopped at once: it never got the
 // agent's port (the command ended first), so it cannot see the agent end.
-var errAgentNeverSeen = errors.New("the proxy never received the agent's port")
+var errAgentNeverSeen = errors.New("it never received the agent's port")
 
 // proxySawAgent reports whether run r's proxy received its agent's port,
 // and so stops by itself when the agent's container goes.
@@ -345,6 +349,8 @@ func (m *Manager) removeProxy(ctx context.Context, r *state.Run, sidecars *runSi
 		if err == nil {
 			return "stopped with the agent", nil
 		}
-		return "stopped by moat", m.stopAndRemove(ctx, id)
+		// Why moat had to stop it, in the audit log: a bound that expired
+		// on what should have been the normal path shows there.
+		return "stopped by moat (" + err.Error() + ")", m.stopAndRemove(ctx, id)
 	})
 }
