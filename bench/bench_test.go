@@ -251,22 +251,31 @@ func BenchmarkStrictRun(b *testing.B) {
 		moatCLI(b, cli, home, "trust", "--yes", ws[i])
 		runCLI(b, cli, ws[i], home)
 	}
-	times := make([][]time.Duration, len(kinds))
+	times := timeInTurn(b, len(kinds), func(i int) { runCLI(b, cli, ws[i], home) })
+	base := reportStats(b, kinds[0].name, times[0])
+	for i, k := range kinds[1:] {
+		reportRatios(b, k.name+"/none", reportStats(b, k.name, times[i+1]), base)
+	}
+}
+
+// timeInTurn times run(0) to run(n-1) once per benchmark iteration,
+// rotating which goes first so that whatever else the machine does
+// disturbs each alike, and returns each one's timings. The timer is
+// stopped when it returns.
+func timeInTurn(b *testing.B, n int, run func(i int)) [][]time.Duration {
+	times := make([][]time.Duration, n)
 	iter := 0
 	for b.Loop() {
-		for j := range kinds {
-			i := (iter + j) % len(kinds)
+		for j := range n {
+			i := (iter + j) % n
 			start := time.Now()
-			runCLI(b, cli, ws[i], home)
+			run(i)
 			times[i] = append(times[i], time.Since(start))
 		}
 		iter++
 	}
 	b.StopTimer()
-	base := reportStats(b, kinds[0].name, times[0])
-	for i, k := range kinds[1:] {
-		reportRatios(b, k.name+"/none", reportStats(b, k.name, times[i+1]), base)
-	}
+	return times
 }
 
 // moatCLI runs the moat binary with args and MOAT_HOME home.

@@ -147,18 +147,9 @@ func BenchmarkDindWholeRun(b *testing.B) {
 		moatCLI(b, cli, home, "trust", "--yes", ws[i])
 		moatCLI(b, cli, home, append([]string{"run", ws[i], "--"}, k.cmd...)...)
 	}
-	times := make([][]time.Duration, len(kinds))
-	iter := 0
-	for b.Loop() {
-		for j := range kinds {
-			i := (iter + j) % len(kinds)
-			start := time.Now()
-			moatCLI(b, cli, home, append([]string{"run", ws[i], "--"}, kinds[i].cmd...)...)
-			times[i] = append(times[i], time.Since(start))
-		}
-		iter++
-	}
-	b.StopTimer()
+	times := timeInTurn(b, len(kinds), func(i int) {
+		moatCLI(b, cli, home, append([]string{"run", ws[i], "--"}, kinds[i].cmd...)...)
+	})
 	plain := reportStats(b, "plain-run", times[0])
 	reportRatios(b, "dind/plain", reportStats(b, "dind-run", times[1]), plain)
 }

@@ -91,10 +91,7 @@ func resolveDeps(cfg *config.Config, install []string) ([]string, []deps.Dep, er
 	if err != nil {
 		return nil, nil, err
 	}
-	if cfg.Docker.Install != "" {
-		set = deps.WithDockerSource(set, deps.DockerSource(cfg.Docker.Install))
-	}
-	return specs, set, nil
+	return specs, cfg.Docker.WithSource(set), nil
 }
 
 // configName names cfg's file for messages.

@@ -135,9 +135,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	if err := d.checkDocker(c); err != nil {
 		return nil, err
 	}
-	if c.Docker.Install != "" {
-		c.Dependencies = deps.WithDockerSource(c.Dependencies, deps.DockerSource(c.Docker.Install))
-	}
+	c.Dependencies = c.Docker.WithSource(c.Dependencies)
 	return c, nil
 }
 

@@ -44,6 +44,15 @@ func (d Docker) IsZero() bool {
 		!d.NoBuildkit && len(d.InsecureRegistries) == 0
 }
 
+// WithSource gives a resolved dependency set's Docker packages the source
+// docker.install names (the default's when unset).
+func (d Docker) WithSource(set []deps.Dep) []deps.Dep {
+	if d.Install == "" {
+		return set
+	}
+	return deps.WithDockerSource(set, deps.DockerSource(d.Install))
+}
+
 // Docker package sources for docker.install.
 var dockerInstallSources = []string{"debian", "docker"}
 
