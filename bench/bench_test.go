@@ -9,12 +9,14 @@ import (
 	"bytes"
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,9 +122,12 @@ func reportRatios(b *testing.B, name string, a, base stats) {
 // BenchmarkWarmRun alternates a warm 'moat run -- true' (image cached) with
 // creating, starting, waiting for and removing the same container directly
 // through the Engine API, and reports both medians and their ratio. It also
-// times the CLI binary, which adds process start and the engine handshake.
-// The run has network policy none, so no proxy: this is moat's own cost;
-// BenchmarkStrictRun measures the proxy's.
+// times the CLI binary, which adds process start and the engine handshake,
+// and the floor for any CLI: directcli, a program that does nothing but
+// run the same container through the same engine adapter (cli/directcli is
+// moat's own cost as a program; directcli/direct what starting a process
+// and the Engine client cost on this machine). The run has network policy
+// none, so no proxy: BenchmarkStrictRun measures the proxy's cost.
 func BenchmarkWarmRun(b *testing.B) {
 	ctx := context.Background()
 	mgr, eng := newManager(b)
@@ -133,8 +138,13 @@ func BenchmarkWarmRun(b *testing.B) {
 		b.Fatalf("first run: %v (exit %d)", err, res.ExitCode)
 	}
 	spec := directSpec(res.Run, ws)
+	specJSON, err := json.Marshal(spec)
+	if err != nil {
+		b.Fatal(err)
+	}
 	cli := mgr.ProxyBinary // the CLI, statically linked
-	var moatT, directT, cliT []time.Duration
+	floorCLI := buildDirectCLI(b)
+	var moatT, directT, cliT, floorT []time.Duration
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
@@ -150,11 +160,38 @@ func BenchmarkWarmRun(b *testing.B) {
 		start = time.Now()
 		runCLI(b, cli, ws, mgr.Store.Root)
 		cliT = append(cliT, time.Since(start))
+
+		start = time.Now()
+		runDirectCLI(b, floorCLI, specJSON)
+		floorT = append(floorT, time.Since(start))
 	}
 	b.StopTimer()
 	m, d, c := reportStats(b, "moat-run", moatT), reportStats(b, "direct-api", directT), reportStats(b, "moat-cli", cliT)
+	f := reportStats(b, "directcli", floorT)
 	reportRatios(b, "moat/direct", m, d)
 	reportRatios(b, "cli/direct", c, d)
+	reportRatios(b, "directcli/direct", f, d)
+	reportRatios(b, "cli/directcli", c, f)
+}
+
+// buildDirectCLI builds bench/directcli statically, as moat is built.
+func buildDirectCLI(b *testing.B) string {
+	bin := filepath.Join(b.TempDir(), "directcli")
+	cmd := exec.Command("go", "build", "-o", bin, "./directcli")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("building directcli: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// runDirectCLI runs directcli on the container spec specJSON.
+func runDirectCLI(b *testing.B, bin string, specJSON []byte) {
+	cmd := exec.Command(bin)
+	cmd.Stdin = bytes.NewReader(specJSON)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.Fatalf("directcli: %v\n%s", err, out)
+	}
 }
 
 // directSpec is the container moat creates for a run, without moat: the
@@ -172,6 +209,12 @@ func directSpec(r *state.Run, ws string) runtime.ContainerSpec {
 }
 
 func directRun(b *testing.B, ctx context.Context, eng *runtime.Docker, spec runtime.ContainerSpec) {
+	directRunThen(b, ctx, eng, spec, func() {})
+}
+
+// directRunThen is directRun, calling ended once the container has exited,
+// before it is removed.
+func directRunThen(b *testing.B, ctx context.Context, eng *runtime.Docker, spec runtime.ContainerSpec, ended func()) {
 	id, err := eng.CreateContainer(ctx, spec)
 	if err != nil {
 		b.Fatal(err)
@@ -182,6 +225,7 @@ func directRun(b *testing.B, ctx context.Context, eng *runtime.Docker, spec runt
 	if code, err := eng.WaitContainer(ctx, id); err != nil || code != 0 {
 		b.Fatalf("direct run: exit %d, %v", code, err)
 	}
+	ended()
 	if err := eng.RemoveContainer(ctx, id); err != nil {
 		b.Fatal(err)
 	}
@@ -227,11 +271,15 @@ func BenchmarkUnchangedRunHashCheck(b *testing.B) {
 // in the agent's container) and policy permissive. It reports each one's
 // mean, p50, p90 and max and the ratios of the mean and the p90 to the
 // baseline (issue 13's targets: strict within 1.25x on the mean, 1.3x on
-// the p90). A strict run with a grant is checked in process first: its
-// proxy answers through the relay.
+// the p90). In the same turns it times the engine's floor for a run with a
+// sidecar: the none run's container alone and with a container shaped like
+// the proxy sidecar beside it, through the Engine API in this process
+// (engine-two/one: what a second container costs on this machine, before
+// moat does anything). A strict run with a grant is checked in process
+// first: its proxy answers through the relay.
 func BenchmarkStrictRun(b *testing.B) {
 	ctx := context.Background()
-	mgr, _ := newManager(b)
+	mgr, eng := newManager(b)
 	var out bytes.Buffer
 	granted := workspaceWith(b, "grants: [bench]\n")
 	res, err := mgr.Run(ctx, run.Options{Workspace: granted, Command: []string{"bash", "-c", proxyProbe}, Stdout: &out, Stderr: &out})
@@ -251,10 +299,72 @@ func BenchmarkStrictRun(b *testing.B) {
 		moatCLI(b, cli, home, "trust", "--yes", ws[i])
 		runCLI(b, cli, ws[i], home)
 	}
-	times := timeInTurn(b, len(kinds), func(i int) { runCLI(b, cli, ws[i], home) })
+	// The engine's floor, in the same turns: the none run's container
+	// alone, and with a container shaped like the proxy sidecar started
+	// alongside, through the Engine API in this process.
+	none := checkedRun(b, mgr, ws[0])
+	agent, proxy := directSpec(none, ws[0]), proxyShapedSpec()
+	runs := len(kinds)
+	times := timeInTurn(b, runs+2, func(i int) {
+		switch i {
+		case runs:
+			directRun(b, ctx, eng, agent)
+		case runs + 1:
+			directRunBeside(b, ctx, eng, agent, proxy)
+		default:
+			runCLI(b, cli, ws[i], home)
+		}
+	})
 	base := reportStats(b, kinds[0].name, times[0])
 	for i, k := range kinds[1:] {
 		reportRatios(b, k.name+"/none", reportStats(b, k.name, times[i+1]), base)
+	}
+	one, two := reportStats(b, "engine-one", times[runs]), reportStats(b, "engine-two", times[runs+1])
+	reportRatios(b, "engine-two/one", two, one)
+}
+
+// checkedRun runs 'true' in workspace ws in process and returns its record.
+func checkedRun(b *testing.B, mgr *run.Manager, ws string) *state.Run {
+	res, err := mgr.Run(context.Background(), run.Options{Workspace: ws, Command: []string{"true"}, Stdout: io.Discard, Stderr: io.Discard})
+	if err != nil || res.ExitCode != 0 {
+		b.Fatalf("run in %s: %v (exit %d)", ws, err, res.ExitCode)
+	}
+	return res.Run
+}
+
+// proxyShapedSpec is a container shaped like a run's proxy sidecar (the
+// base image, the host's network, no capabilities, a read-only root and
+// the sidecar's limits) that sleeps until it is removed: what a second
+// container costs the engine, without moat's proxy in it.
+func proxyShapedSpec() runtime.ContainerSpec {
+	return runtime.ContainerSpec{
+		Image: run.DefaultBaseImage, Cmd: []string{"sleep", "300"}, Network: runtime.NetworkOutbound, ServesPort: 3128,
+		Labels:  map[string]string{labels.Managed: "true", labels.RunID: "bench-direct"},
+		CapDrop: []string{"ALL"}, NoNewPrivileges: true, ReadOnlyRootfs: true,
+		Memory: 256 << 20, NanoCPUs: 1e9, PidsLimit: 256,
+	}
+}
+
+// directRunBeside runs spec as directRun does, with beside created and
+// started alongside it and removed with it, as a run's proxy sidecar is.
+func directRunBeside(b *testing.B, ctx context.Context, eng *runtime.Docker, spec, beside runtime.ContainerSpec) {
+	var wg sync.WaitGroup
+	var besideID string
+	var besideErr error
+	wg.Go(func() {
+		if besideID, besideErr = eng.CreateContainer(ctx, beside); besideErr == nil {
+			besideErr = eng.StartContainer(ctx, besideID)
+		}
+	})
+	directRunThen(b, ctx, eng, spec, func() {
+		wg.Wait()
+		if besideID != "" {
+			wg.Go(func() { eng.RemoveContainer(ctx, besideID) })
+		}
+	})
+	wg.Wait()
+	if besideErr != nil {
+		b.Fatalf("the container beside: %v", besideErr)
 	}
 }
 

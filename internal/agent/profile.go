@@ -14,6 +14,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/deps"
@@ -79,8 +80,10 @@ type DefaultArg struct {
 	Why string
 }
 
+// Patterns are compiled on first use, not at start: every moat process
+// (the CLI, the proxy, the relay) pays for what package init does.
 // nameRE is what a launcher's command name may be.
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`) })
 
 // Check reports the first problem with p's data. The registry's test runs
 // it on every profile; Apply runs it before merging.
@@ -96,8 +99,8 @@ func (p Profile) Check() error {
 }
 
 func (p Profile) checkText() error {
-	if !nameRE.MatchString(p.Name) {
-		return fmt.Errorf("the name must match %s, to be a command name", nameRE)
+	if !nameRE().MatchString(p.Name) {
+		return fmt.Errorf("the name must match %s, to be a command name", nameRE())
 	}
 	if p.Short == "" {
 		return errors.New("Short, the launcher's one-line help, is empty")

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/goccy/go-yaml/ast"
@@ -108,7 +109,7 @@ func (d *decoder) dockerOption(kv *ast.MappingValueNode, o *Docker, seen map[str
 		var nodes []ast.Node
 		o.InsecureRegistries, nodes, err = d.strList(kv.Value, "docker.insecure_registries", writeAsList("docker.insecure_registries"))
 		for i, r := range o.InsecureRegistries {
-			if err == nil && !registryPattern.MatchString(r) {
+			if err == nil && !registryPattern().MatchString(r) {
 				err = d.errorf(nodes[i], `Write a registry's host and port, e.g. "registry.internal:5000".`,
 					"docker.insecure_registries: %q is not a registry address", r)
 			}
@@ -137,16 +138,22 @@ func (d *decoder) imageRef(at ast.Node, what string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if !imageRefPattern.MatchString(s) {
+	if !imageRefPattern().MatchString(s) {
 		return "", d.errorf(at, `Write an image reference such as "moby/buildkit:v0.34.2" or "registry.example.com/buildkit@sha256:...".`,
 			"%s: %q is not an image reference", what, s)
 	}
 	return s, nil
 }
 
-var registryPattern = regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$`)
+// Patterns are compiled on first use, not at start: every moat process
+// (the CLI, the proxy, the relay) pays for what package init does.
+var registryPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$`)
+})
 
-var imageRefPattern = regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
+var imageRefPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^[a-z0-9]+([._-][a-z0-9]+)*(:[0-9]+)?(/[a-z0-9]+([._-]{1,2}[a-z0-9]+)*)*(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?(@sha256:[a-f0-9]{64})?$`)
+})
 
 func (d *decoder) boolean(at ast.Node, what string) (bool, error) {
 	n, err := d.resolve(at)

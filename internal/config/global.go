@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/goccy/go-yaml/ast"
 )
@@ -93,10 +94,12 @@ func LoadGlobal(path string) (*Global, error) {
 // ("sha256:<id>") or a reference with a digest ("name@sha256:<digest>").
 // Whoever controls the engine or a registry can move a tag, not these.
 func PinnedImage(ref string) bool {
-	return imageIDPattern.MatchString(ref) || strings.Contains(ref, "@sha256:")
+	return imageIDPattern().MatchString(ref) || strings.Contains(ref, "@sha256:")
 }
 
-var imageIDPattern = regexp.MustCompile(`^sha256:[a-f0-9]{64}$`)
+// Patterns are compiled on first use, not at start: every moat process
+// (the CLI, the proxy, the relay) pays for what package init does.
+var imageIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[a-f0-9]{64}$`) })
 
 // pinnedImageRef takes an image reference pinned by digest or image ID.
 func (d *decoder) pinnedImageRef(at ast.Node, what string) (string, error) {
@@ -121,7 +124,7 @@ func (d *decoder) taggedImageRef(at ast.Node, what string) (string, error) {
 
 func (d *decoder) imageOrID(at ast.Node, what string) (string, error) {
 	if n, err := d.resolve(at); err == nil {
-		if sn, ok := n.(*ast.StringNode); ok && imageIDPattern.MatchString(sn.Value) {
+		if sn, ok := n.(*ast.StringNode); ok && imageIDPattern().MatchString(sn.Value) {
 			return sn.Value, nil
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/goccy/go-yaml/ast"
 )
@@ -45,7 +46,9 @@ var limitNames = []string{"cpus", "memory", "pids"}
 // 1024m). "b", "kb" and "kib" all mean the same.
 var sizeUnits = map[string]int64{"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
-var sizePattern = regexp.MustCompile(`^([0-9]+)(?:\.([0-9]{1,9}))?([a-zA-Z]*)$`)
+// Patterns are compiled on first use, not at start: every moat process
+// (the CLI, the proxy, the relay) pays for what package init does.
+var sizePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+)(?:\.([0-9]{1,9}))?([a-zA-Z]*)$`) })
 
 const sizeHint = "Write a size with a unit, such as 512m, 2g or 1.5g (binary units: 1g is 1024m)."
 
@@ -53,7 +56,7 @@ const sizeHint = "Write a size with a unit, such as 512m, 2g or 1.5g (binary uni
 // are binary (k, m, g, t, optionally followed by b or ib, in any case);
 // b is bytes. A fraction of a byte is dropped.
 func ParseSize(s string) (int64, error) {
-	m := sizePattern.FindStringSubmatch(s)
+	m := sizePattern().FindStringSubmatch(s)
 	if m == nil {
 		return 0, fmt.Errorf("%q is not a size", s)
 	}
@@ -97,11 +100,11 @@ func FormatCPUs(n int64) string {
 	return strings.TrimSuffix(strings.TrimRight(s, "0"), ".")
 }
 
-var cpusPattern = regexp.MustCompile(`^([0-9]*)(?:\.([0-9]{1,9}))?$`)
+var cpusPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]*)(?:\.([0-9]{1,9}))?$`) })
 
 // parseCPUs parses a decimal number of CPUs ("2", "1.5") into nano CPUs.
 func parseCPUs(s string) (int64, bool) {
-	m := cpusPattern.FindStringSubmatch(s)
+	m := cpusPattern().FindStringSubmatch(s)
 	if m == nil || m[1] == "" && m[2] == "" || len(m[1]) > 6 {
 		return 0, false
 	}

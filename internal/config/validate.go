@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/moatsh/moat/internal/deps"
 )
@@ -13,9 +14,11 @@ import (
 // nulHint is the remedy for a NUL byte, usually written as a "\0" escape.
 const nulHint = `Remove the NUL byte (a "\0" escape).`
 
+// Patterns are compiled on first use, not at start: every moat process
+// (the CLI, the proxy, the relay) pays for what package init does.
 var (
-	nameRE    = regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`)
-	envNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	nameRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`) })
+	envNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 )
 
 func checkName(name string) *problem {
@@ -23,7 +26,7 @@ func checkName(name string) *problem {
 		return newProblem("Remove the name field to let moat pick a random name.",
 			`invalid name "": it must not be empty`)
 	}
-	if nameRE.MatchString(name) {
+	if nameRE().MatchString(name) {
 		return nil
 	}
 	hint := "Use lowercase letters, digits, \".\", \"_\" and \"-\"."
@@ -51,7 +54,7 @@ func sanitizeName(name string) string {
 	}
 	s := strings.TrimLeft(b.String(), "._-")
 	s = strings.TrimRight(s[:min(len(s), 63)], "._-")
-	if !nameRE.MatchString(s) {
+	if !nameRE().MatchString(s) {
 		return ""
 	}
 	return s
@@ -100,7 +103,7 @@ func specIndex(specs []string, err error) int {
 const ReservedEnvPrefix = "MOAT_"
 
 func checkEnvName(name string) *problem {
-	if !envNameRE.MatchString(name) {
+	if !envNameRE().MatchString(name) {
 		return newProblem("Use a name like MY_VAR.",
 			"invalid env name %q: it must start with a letter or \"_\" and contain only letters, digits and \"_\"", name)
 	}

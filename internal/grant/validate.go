@@ -7,15 +7,18 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 )
 
-var namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,40}$`)
+// Patterns are compiled on first use, not at start: every moat process
+// (the CLI, the proxy, the relay) pays for what package init does.
+var namePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,40}$`) })
 
 // ValidateName checks a grant name: a fixed kind's name, or an http
 // grant's name matching [a-z0-9][a-z0-9-]{0,40}. It keeps names safe to use
 // as file names.
 func ValidateName(name string) error {
-	if !namePattern.MatchString(name) {
+	if !namePattern().MatchString(name) {
 		return &InvalidError{What: "grant name", Value: name,
 			Why:    "must be 1 to 41 lower-case letters, digits or hyphens, starting with a letter or digit",
 			Remedy: "Choose a name like 'internal-api'."}
