@@ -16,10 +16,13 @@ help:
 	@echo "make demo    - a real sandboxed run of examples/hello"
 	@echo "make test    - set up the machine, then vet, unit and end-to-end tests"
 	@echo "make bench   - benchmarks against same-machine baselines (docs/benchmarks.md)"
-	@echo "make build   - build bin/moat"
+	@echo "make build   - build bin/moat and bin/moat-sidecar"
 
+# moat-sidecar (moat's in-container commands alone, which start faster) goes
+# beside moat, where moat looks for it.
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/moat
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o $(BIN)-sidecar ./cmd/moat-sidecar
 
 testbed:
 	bash scripts/testbed.sh

@@ -41,8 +41,9 @@ func newManager(b *testing.B) (*run.Manager, *runtime.Docker) {
 	// The benchmarks' workspaces are their own: what their agent.yaml asks
 	// for is approved as a user would ('moat trust').
 	approve := func(run.ApprovalRequest) (bool, error) { return true, nil }
+	// In process too, runs execute moat-sidecar, as the CLI's do.
 	return &run.Manager{Engine: eng, Store: store, Version: "bench", SigningKey: key,
-		ProxyBinary: buildCLI(b), Grants: benchGrants{}, AskApproval: approve,
+		ProxyBinary: buildCLI(b) + "-sidecar", Grants: benchGrants{}, AskApproval: approve,
 		// The sidecar image 'make testbed' makes (scripts/buildkit.sh).
 		BuildkitImage: buildkitImage}, eng
 }
@@ -142,7 +143,7 @@ func BenchmarkWarmRun(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	cli := mgr.ProxyBinary // the CLI, statically linked
+	cli := cliOf(mgr)
 	floorCLI := buildDirectCLI(b)
 	var moatT, directT, cliT, floorT []time.Duration
 	b.ResetTimer()
@@ -231,14 +232,20 @@ func directRunThen(b *testing.B, ctx context.Context, eng *runtime.Docker, spec 
 	}
 }
 
-// buildCLI builds moat statically: runs execute it as their proxy sidecar
-// and relay.
+// cliOf is the moat binary beside the moat-sidecar mgr runs.
+func cliOf(mgr *run.Manager) string { return filepath.Join(filepath.Dir(mgr.ProxyBinary), "moat") }
+
+// buildCLI builds moat statically, as 'make build' does, with moat-sidecar
+// beside it (runs execute moat-sidecar in their containers), and returns
+// moat's path.
 func buildCLI(b *testing.B) string {
 	bin := filepath.Join(b.TempDir(), "moat")
-	cmd := exec.Command("go", "build", "-o", bin, "../cmd/moat")
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("building moat: %v\n%s", err, out)
+	for _, c := range []struct{ out, pkg string }{{bin, "../cmd/moat"}, {bin + "-sidecar", "../cmd/moat-sidecar"}} {
+		cmd := exec.Command("go", "build", "-o", c.out, c.pkg)
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			b.Fatalf("building %s: %v\n%s", c.pkg, err, out)
+		}
 	}
 	return bin
 }
@@ -292,7 +299,7 @@ func BenchmarkStrictRun(b *testing.B) {
 		{"strict", "name: bench-strict\n"},
 		{"permissive", "network: {policy: permissive}\n"},
 	}
-	cli, home := mgr.ProxyBinary, mgr.Store.Root
+	cli, home := cliOf(mgr), mgr.Store.Root
 	ws := make([]string, len(kinds))
 	for i, k := range kinds { // approved and built outside the timings
 		ws[i] = workspaceWith(b, k.agentYAML)

@@ -124,7 +124,7 @@ func hostRuns(b *testing.B, rootfs string) []time.Duration {
 func BenchmarkDindWholeRun(b *testing.B) {
 	ctx := context.Background()
 	mgr, eng := newManager(b)
-	cli, home := mgr.ProxyBinary, mgr.Store.Root
+	cli, home := cliOf(mgr), mgr.Store.Root
 	// The CLI reads the sidecar's image from the user's config, pinned by
 	// ID as a user would: the one 'make testbed' makes.
 	id, err := eng.ImageID(ctx, buildkitImage)

@@ -130,13 +130,16 @@ func buildMoat(dir string) (string, error) {
 		return "", err
 	}
 	bin := filepath.Join(dir, "moat")
-	// With the test hooks (MOAT_TEST_*), which 'make build' leaves out;
-	// static, like 'make build': the proxy sidecar runs this binary.
-	cmd := exec.Command("go", "build", "-tags", "moattest", "-o", bin, "./cmd/moat")
-	cmd.Dir = root
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("%v\n%s", err, out)
+	// moat with the test hooks (MOAT_TEST_*), which 'make build' leaves
+	// out, and moat-sidecar beside it, where moat looks for it; static,
+	// like 'make build': runs execute moat-sidecar in their containers.
+	for _, b := range []struct{ out, pkg string }{{bin, "./cmd/moat"}, {bin + "-sidecar", "./cmd/moat-sidecar"}} {
+		cmd := exec.Command("go", "build", "-tags", "moattest", "-o", b.out, b.pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("%v\n%s", err, out)
+		}
 	}
 	return bin, nil
 }

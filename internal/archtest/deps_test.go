@@ -14,6 +14,13 @@ const module = "github.com/moatsh/moat/"
 // forbidden lists, per package, the moat packages it must not import
 // (directly or not), each with the reason.
 var forbidden = map[string]map[string]string{
+	// moat-sidecar, and what it is built of, starts in every run's
+	// containers: nothing that reaches an engine, or its clients' init.
+	"cmd/moat-sidecar":      inContainer,
+	"internal/cmd/sidecar":  inContainer,
+	"internal/cmd/proxy":    inContainer,
+	"internal/cmd/initwait": inContainer,
+	"internal/cmd/userns":   inContainer,
 	"internal/deps": {
 		"internal/runtime": "deps is pure data and parsing",
 		"internal/image":   "image depends on deps, not the reverse",
@@ -113,6 +120,18 @@ var forbidden = map[string]map[string]string{
 		"internal/cmdutil":   "termtext is a leaf",
 		"internal/iostreams": "termtext is a leaf",
 	},
+}
+
+// inContainer is what moat's in-container commands must not import.
+var inContainer = map[string]string{
+	"internal/run":             "the orchestrator, and with it the Engine client",
+	"internal/runtime":         "the engine adapter and the Engine client",
+	"internal/image":           "image builds happen outside containers",
+	"internal/buildkit":        "the BuildKit client",
+	"internal/cmdutil":         "the CLI's Factory, and with it the orchestrator",
+	"github.com/docker/docker": "the Engine client's init costs every process that links it",
+	"github.com/moby/buildkit": "the BuildKit client's init costs every process that links it",
+	"google.golang.org/grpc":   "gRPC comes with the BuildKit client",
 }
 
 // allowedImports lists, for the packages that build run commands (and the

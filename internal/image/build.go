@@ -327,13 +327,13 @@ type MoatBinaryError struct {
 
 func (e *MoatBinaryError) Error() string {
 	if e.Path == "" {
-		return "an image with docker:dind holds a copy of moat's binary, and none was given"
+		return "an image with docker:dind holds a copy of moat's in-container commands (moat-sidecar, or moat itself), and none was given"
 	}
-	return fmt.Sprintf("an image with docker:dind holds a copy of moat's binary, and %s cannot be read: %v", e.Path, e.Err)
+	return fmt.Sprintf("an image with docker:dind holds a copy of moat's in-container commands, and %s cannot be read: %v", e.Path, e.Err)
 }
 
 func (e *MoatBinaryError) Hint() string {
-	return "Run moat from a statically linked Linux build (make build does one), or set MOAT_PROXY_BINARY to one."
+	return "Use static Linux builds of moat and moat-sidecar (make build makes both), or set MOAT_PROXY_BINARY to one."
 }
 
 // MissingBaseError reports that the base image is not in the engine.

@@ -147,12 +147,15 @@ type ProxyBinaryError struct {
 }
 
 func (e *ProxyBinaryError) Error() string {
-	return fmt.Sprintf("the proxy sidecar runs moat's own binary, and %s cannot be used: %v", e.Path, e.Err)
+	return fmt.Sprintf("the proxy sidecar runs moat's in-container commands from %s, which cannot be used: %v", e.Path, e.Err)
 }
 
 func (e *ProxyBinaryError) Hint() string {
-	return "Run moat from a statically linked Linux build (make build does one), or set MOAT_PROXY_BINARY to one."
+	return staticBuildHint
 }
+
+// staticBuildHint is the remedy for a binary moat cannot run in a container.
+const staticBuildHint = "Use static Linux builds of moat and moat-sidecar (make build makes both), or set MOAT_PROXY_BINARY to one."
 
 func (m *Manager) proxyBinary() (string, error) {
 	path := m.ProxyBinary
@@ -230,7 +233,7 @@ var (
 	envProxyCA     = initVar{name: "MOAT_PROXY_CA", meaning: "the proxy's CA in the container: moat-init adds it to the system bundle"}
 	envProxyPort   = initVar{name: "MOAT_PROXY_PORT", meaning: "the loopback port the relay opens for the agent's proxy connections"}
 	envProxySocket = initVar{name: "MOAT_PROXY_SOCKET", meaning: "the proxy sidecar's unix socket, in the shared directory: the relay hands the port over it"}
-	envRelay       = initVar{name: "MOAT_RELAY", meaning: "moat's binary in the container, which runs the relay"}
+	envRelay       = initVar{name: "MOAT_RELAY", meaning: "moat's in-container commands (moat-sidecar, or moat), which run the relay"}
 )
 
 // proxyEnv is what the agent gets to use the proxy and trust its CA.

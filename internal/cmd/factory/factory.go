@@ -71,21 +71,37 @@ func (l lazyGrants) Get(name string) (grant.Grant, grant.Secret, error) {
 	return s.Get(name)
 }
 
-// proxyBinary is the static Linux moat binary run proxies execute: this
-// one, unless MOAT_PROXY_BINARY names another (a Linux build when moat
-// itself runs on macOS).
+// sidecarName is the program of moat's in-container commands alone
+// (internal/cmd/sidecar), which 'make build' puts beside moat.
+const sidecarName = "moat-sidecar"
+
+// proxyBinary is the static Linux binary moat runs inside a run's
+// containers (the proxy, its relay, moat-init's helpers):
+// MOAT_PROXY_BINARY if set (a Linux build when moat itself runs on macOS),
+// else moat-sidecar beside this executable, else this executable, which
+// has the same commands but starts slower.
 func proxyBinary() string {
 	if p := os.Getenv("MOAT_PROXY_BINARY"); p != "" {
 		return p
 	}
-	p, err := os.Executable()
+	self, err := os.Executable()
 	if err != nil {
 		return ""
 	}
-	if r, err := filepath.EvalSymlinks(p); err == nil {
-		return r
+	if r, err := filepath.EvalSymlinks(self); err == nil {
+		self = r
 	}
-	return p
+	return sidecarBeside(self)
+}
+
+// sidecarBeside returns moat-sidecar in the directory of the executable
+// self if it is a regular file there, else self.
+func sidecarBeside(self string) string {
+	p := filepath.Join(filepath.Dir(self), sidecarName)
+	if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
+		return p
+	}
+	return self
 }
 
 func newManager(ctx context.Context, ios *iostreams.IOStreams, version string, grants run.GrantSource) (*run.Manager, error) {

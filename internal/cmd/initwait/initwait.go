@@ -1,6 +1,7 @@
 // Package initwait implements the hidden 'moat init-wait', which moat-init
 // runs, from the copy of moat's binary in a docker:dind run's image, to
-// wait for the inner daemon's log lines or its end by kernel events.
+// wait for the inner daemon's log lines or its end by kernel events. It is
+// built into moat-sidecar too (see internal/cmd/sidecar).
 package initwait
 
 import (
@@ -11,7 +12,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/initwait"
 )
 
@@ -45,7 +45,7 @@ missing is printed) or the wait failed.`,
 			case o.File != "" && len(o.Lines) > 0:
 				err = initwait.Wait(o)
 			default:
-				return cmdutil.FlagErrorf("give --file and --line, or --connect")
+				err = errors.New("usage: give --file and --line, or --connect")
 			}
 			switch {
 			case err == nil:

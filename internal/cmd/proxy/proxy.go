@@ -1,24 +1,26 @@
 // Package proxy implements the hidden 'moat proxy serve', the process that
-// runs inside each run's proxy sidecar container. Users never call it: the
-// orchestrator starts it and writes its configuration, secrets included,
-// to its stdin.
+// runs inside each run's proxy sidecar container, and 'moat proxy relay',
+// the agent's end of it. Users never call them: the orchestrator starts the
+// proxy and writes its configuration, secrets included, to its stdin. They
+// are built into moat-sidecar too (see internal/cmd/sidecar), so nothing
+// here may reach an engine.
 package proxy
 
 import (
 	"context"
 	"fmt"
+	"io"
 	"os/signal"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/egress"
 )
 
 // NewCmdProxy builds the hidden 'proxy' command group.
-func NewCmdProxy(f *cmdutil.Factory) *cobra.Command {
+func NewCmdProxy() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:    "proxy",
 		Short:  "Internal: a run's egress proxy",
@@ -29,21 +31,21 @@ func NewCmdProxy(f *cmdutil.Factory) *cobra.Command {
 		Short: "Serve a run's egress proxy with the configuration read from stdin",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return serve(cmd.Context(), f)
+			return serve(cmd.Context(), cmd.InOrStdin(), cmd.ErrOrStderr(), cmd.OutOrStdout())
 		},
 	})
 	return cmd
 }
 
-func serve(ctx context.Context, f *cmdutil.Factory) error {
-	cfg, err := egress.ReadConfig(f.IOStreams.In)
+func serve(ctx context.Context, in io.Reader, errOut, out io.Writer) error {
+	cfg, err := egress.ReadConfig(in)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	logf := func(format string, args ...any) {
-		fmt.Fprintf(f.IOStreams.ErrOut, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
+		fmt.Fprintf(errOut, "%s %s\n", time.Now().UTC().Format(time.RFC3339Nano), fmt.Sprintf(format, args...))
 	}
 	if cfg.Log != "" {
 		lf, err := egress.OpenLog(cfg.Log, egress.MaxLogBytes, nil)
@@ -53,5 +55,5 @@ func serve(ctx context.Context, f *cmdutil.Factory) error {
 		defer lf.Close()
 		logf = lf.Printf
 	}
-	return egress.Serve(ctx, cfg, f.IOStreams.Out, logf)
+	return egress.Serve(ctx, cfg, out, logf)
 }

@@ -13,7 +13,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/egress"
 )
 
@@ -43,7 +42,7 @@ does not come within --wait, and the agent's command must then not run.`,
 				return nil
 			}
 			if socket == "" {
-				return cmdutil.FlagErrorf("required flag \"socket\" not set")
+				return errors.New(`required flag "socket" not set`)
 			}
 			addr, err := net.ResolveTCPAddr("tcp", listen)
 			if err != nil {

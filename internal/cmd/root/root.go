@@ -19,16 +19,14 @@ import (
 	depscmd "github.com/moatsh/moat/internal/cmd/deps"
 	"github.com/moatsh/moat/internal/cmd/destroy"
 	grantcmd "github.com/moatsh/moat/internal/cmd/grant"
-	initwaitcmd "github.com/moatsh/moat/internal/cmd/initwait"
 	"github.com/moatsh/moat/internal/cmd/list"
 	"github.com/moatsh/moat/internal/cmd/logs"
-	proxycmd "github.com/moatsh/moat/internal/cmd/proxy"
 	"github.com/moatsh/moat/internal/cmd/revoke"
 	runcmd "github.com/moatsh/moat/internal/cmd/run"
+	"github.com/moatsh/moat/internal/cmd/sidecar"
 	"github.com/moatsh/moat/internal/cmd/stop"
 	tracecmd "github.com/moatsh/moat/internal/cmd/trace"
 	trustcmd "github.com/moatsh/moat/internal/cmd/trust"
-	usernscmd "github.com/moatsh/moat/internal/cmd/userns"
 	"github.com/moatsh/moat/internal/cmd/version"
 	"github.com/moatsh/moat/internal/cmdutil"
 )
@@ -65,10 +63,8 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		depscmd.NewCmdDeps(f),
 		version.NewCmdVersion(f),
 		exitCodesTopic(),
-		proxycmd.NewCmdProxy(f),
-		usernscmd.NewCmdUsernsRun(),
-		initwaitcmd.NewCmdInitWait(),
 	)
+	cmd.AddCommand(sidecar.Commands()...)
 	cmd.AddCommand(agentcmd.NewCmdAgents(f)...)
 	argErrorsAreUsageErrors(cmd)
 	return cmd

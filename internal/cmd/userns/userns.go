@@ -1,6 +1,7 @@
 // Package userns implements the hidden 'moat userns-run', which moat-init
 // runs, from the copy of moat's binary in a docker:dind run's image, to
-// start the inner Docker daemon in a user namespace.
+// start the inner Docker daemon in a user namespace. It is built into
+// moat-sidecar too (see internal/cmd/sidecar).
 package userns
 
 import (
