@@ -18,6 +18,7 @@ import (
 	"github.com/docker/docker/api/types"
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/events"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/mount"
@@ -225,16 +226,32 @@ func (d *Docker) WaitContainer(ctx context.Context, id string) (int, error) {
 
 // WaitRemoved blocks until the container is gone, such as an auto-removed
 // container after it exits. A container already gone returns nil.
+//
+// It follows the engine's events instead of waiting for the condition
+// "removed": Engine 20.10 loses that wait when it arrives while the
+// container is being removed (the state's channel is closed and made anew
+// between the API's lookup and its wait), and the caller then waits until
+// its deadline, about one strict run in a hundred here. The events are
+// asked for from the container's creation on, so a removal between the
+// inspection and the subscription is replayed, not missed.
 func (d *Docker) WaitRemoved(ctx context.Context, id string) error {
-	respC, errC := d.cli.ContainerWait(ctx, id, container.WaitConditionRemoved)
-	select {
-	case <-respC:
-		return nil
-	case err := <-errC:
+	c, err := d.cli.ContainerInspect(ctx, id)
+	if err != nil {
 		if err = mapErr(err); errors.Is(err, ErrNotFound) {
 			return nil
 		}
 		return err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	f := filters.NewArgs(filters.Arg("type", string(events.ContainerEventType)), filters.Arg("container", c.ID),
+		filters.Arg("event", string(events.ActionDestroy)))
+	msgs, errs := d.cli.Events(ctx, events.ListOptions{Since: c.Created, Filters: f})
+	select {
+	case <-msgs:
+		return nil
+	case err := <-errs:
+		return mapErr(err)
 	}
 }
 
