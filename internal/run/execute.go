@@ -147,10 +147,20 @@ func (m *Manager) claimName(ctx context.Context, r *state.Run) error {
 		return err
 	}
 	defer unlock()
+	if err := m.Store.IndexNames(); err != nil {
+		return err
+	}
 	if err := m.checkNameFree(ctx, r.Name); err != nil {
 		return err
 	}
-	return m.Store.Create(r)
+	if err := m.Store.Create(r); err != nil {
+		return err
+	}
+	if err := m.Store.TakeName(r.Name, r.ID); err != nil {
+		m.Store.Delete(r.ID)
+		return err
+	}
+	return nil
 }
 
 func depKeys(p *plan) []string {
@@ -426,6 +436,7 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 	if err := m.Store.Save(r); err != nil {
 		m.warnf("saving run %s: %v", r.ID, err)
 	}
+	m.Store.ReleaseName(r.Name, r.ID)
 	m.record(r, audit.KindRunFinished, map[string]string{"state": string(r.Status), "exit_code": strconv.Itoa(code)}, false)
 	m.closeAudit(r)
 }

@@ -251,3 +251,26 @@ func TestRunsFinishesRunsThatNeverStarted(t *testing.T) {
 		t.Fatalf("got state %s and %d containers, want failed and none", runs[0].Status, len(eng.Containers))
 	}
 }
+
+// A home from before the run name index: the index is built from the
+// records under the store lock, so an active run's name stays taken.
+func TestRunRefusesNameOfActiveRunFromBeforeTheIndex(t *testing.T) {
+	m, _ := newTestManager(t)
+	ws := writeWorkspace(t, "")
+	ctx := context.Background()
+	first, err := m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"sleep"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(m.Store.Root, "names")); err != nil {
+		t.Fatal(err)
+	}
+	_, err = m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"sleep"}})
+	var inUse *NameInUseError
+	if !errors.As(err, &inUse) || inUse.RunID != first.Run.ID {
+		t.Fatalf("got %v, want NameInUseError naming %s", err, first.Run.ID)
+	}
+	if id, indexed, err := m.Store.NameHolder("web"); err != nil || !indexed || id != first.Run.ID {
+		t.Fatalf("after the refusal the index says %q (indexed %v, %v), want %s", id, indexed, err, first.Run.ID)
+	}
+}

@@ -173,6 +173,9 @@ func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
 // freeName returns name if no active run has it. A random name that is
 // taken is drawn again: the user did not choose it.
 func (m *Manager) freeName(ctx context.Context, name string, random bool) (string, error) {
+	if err := m.ensureNameIndex(); err != nil {
+		return "", err
+	}
 	for tries := 0; ; tries++ {
 		err := m.checkNameFree(ctx, name)
 		var inUse *NameInUseError
@@ -181,6 +184,20 @@ func (m *Manager) freeName(ctx context.Context, name string, random bool) (strin
 		}
 		name = randomName()
 	}
+}
+
+// ensureNameIndex builds the store's run name index, under the store's
+// lock, in a home made before it.
+func (m *Manager) ensureNameIndex() error {
+	if m.Store.NamesIndexed() {
+		return nil
+	}
+	unlock, err := m.Store.Lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return m.Store.IndexNames()
 }
 
 // WorkspaceError reports a workspace path that cannot be used.
@@ -365,13 +382,24 @@ func (e *NameInUseError) Hint() string {
 }
 
 // checkNameFree refuses a name held by a run that may still have a live
-// container; finished runs do not hold their name.
+// container; finished runs do not hold their name. The store's name index
+// says which run to check (ensureNameIndex builds it in an older home).
 func (m *Manager) checkNameFree(ctx context.Context, name string) error {
-	r, err := m.activeRunWhere(ctx, func(r *state.Run) bool { return r.Name == name })
-	if r != nil {
-		return &NameInUseError{Name: name, RunID: r.ID}
+	id, indexed, err := m.Store.NameHolder(name)
+	if err != nil {
+		return err
 	}
-	return err
+	if !indexed {
+		return errors.New("the run name index is missing")
+	}
+	if id == "" {
+		return nil
+	}
+	r, err := m.Store.Load(id)
+	if err != nil || r.Name != name || !r.Status.Active() || !m.stillActive(ctx, r) {
+		return nil // finished, destroyed or unreadable: the name is free
+	}
+	return &NameInUseError{Name: name, RunID: r.ID}
 }
 
 // activeRunWhere returns a run that match accepts and that is still active

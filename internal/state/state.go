@@ -235,10 +235,14 @@ func (s *Store) List() ([]*Run, error) {
 	return runs, nil
 }
 
-// Delete removes a run's directory and everything in it.
+// Delete removes a run's directory and everything in it, and its name
+// from the index if it still holds it there.
 func (s *Store) Delete(id string) error {
 	if err := checkID(id); err != nil {
 		return err
+	}
+	if r, err := s.Load(id); err == nil {
+		s.ReleaseName(r.Name, id)
 	}
 	return os.RemoveAll(s.Dir(id))
 }
