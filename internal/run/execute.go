@@ -105,7 +105,7 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 		Detached: opts.Detach, Keep: opts.Keep, TTY: opts.TTY, CreatedAt: m.now(), MoatVersion: m.Version,
 		Policy: string(p.egress.mode()), Grants: p.egress.grantNames(), Limits: stateLimits(p.limits),
 	}
-	if err := m.claimName(ctx, r); err != nil {
+	if err := m.claimName(ctx, r, p.randomName); err != nil {
 		return nil, nil, err
 	}
 	undo.push(func(context.Context) { m.Store.Delete(r.ID) })
@@ -140,8 +140,11 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 }
 
 // claimName creates the run's record if its name is still free, under the
-// store lock, so that two concurrent runs cannot take the same name.
-func (m *Manager) claimName(ctx context.Context, r *state.Run) error {
+// store lock, so that two concurrent runs cannot take the same name. A
+// name moat drew (random) that another run took since it was checked is
+// drawn again: runs started together must not fail over a name the user
+// never chose.
+func (m *Manager) claimName(ctx context.Context, r *state.Run, random bool) error {
 	unlock, err := m.Store.Lock()
 	if err != nil {
 		return err
@@ -150,7 +153,7 @@ func (m *Manager) claimName(ctx context.Context, r *state.Run) error {
 	if err := m.Store.IndexNames(); err != nil {
 		return err
 	}
-	if err := m.checkNameFree(ctx, r.Name); err != nil {
+	if r.Name, err = m.freeName(ctx, r.Name, random); err != nil {
 		return err
 	}
 	if err := m.Store.Create(r); err != nil {

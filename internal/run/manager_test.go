@@ -274,3 +274,29 @@ func TestRunRefusesNameOfActiveRunFromBeforeTheIndex(t *testing.T) {
 		t.Fatalf("after the refusal the index says %q (indexed %v, %v), want %s", id, indexed, err, first.Run.ID)
 	}
 }
+
+// Runs started together can draw the same random name: the one that
+// claims it second draws again instead of failing over a name the user
+// never chose; a chosen name is still refused.
+func TestClaimDrawsARandomNameAgain(t *testing.T) {
+	m, _ := newTestManager(t)
+	ctx := context.Background()
+	first, err := m.Run(ctx, Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"sleep"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	taken := first.Run.Name
+	// As if its check had passed before the first run claimed the name.
+	r := &state.Run{ID: state.NewID(), Name: taken, Status: state.Created}
+	if err := m.claimName(ctx, r, true); err != nil {
+		t.Fatalf("claiming a random name taken meanwhile: %v", err)
+	}
+	if r.Name == taken {
+		t.Fatalf("the second run took %q too", taken)
+	}
+	chosen := &state.Run{ID: state.NewID(), Name: taken, Status: state.Created}
+	var inUse *NameInUseError
+	if err := m.claimName(ctx, chosen, false); !errors.As(err, &inUse) {
+		t.Fatalf("claiming a chosen name in use: %v, want NameInUseError", err)
+	}
+}

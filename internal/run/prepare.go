@@ -50,14 +50,17 @@ type plan struct {
 	workspace string
 	cfg       *config.Config
 	name      string
-	command   []string
-	env       []string
-	mounts    []runtime.Mount
-	deps      []deps.Dep
-	features  []feature
-	uid, gid  int
-	egress    *egressPlan
-	networkCA []byte // network.ca's content, as read once for the proxy
+	// randomName is whether moat drew name (no --name, no agent.yaml
+	// name): taken by another run meanwhile, it is drawn again.
+	randomName bool
+	command    []string
+	env        []string
+	mounts     []runtime.Mount
+	deps       []deps.Dep
+	features   []feature
+	uid, gid   int
+	egress     *egressPlan
+	networkCA  []byte // network.ca's content, as read once for the proxy
 
 	limits config.Limits // the agent's (and its BuildKit sidecar's) limits
 
@@ -164,18 +167,20 @@ func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
 			return nil, err
 		}
 	}
-	if p.name, err = m.freeName(ctx, p.name, opts.Name == "" && p.cfg.Name == ""); err != nil {
+	p.randomName = opts.Name == "" && p.cfg.Name == ""
+	if err := m.ensureNameIndex(); err != nil {
+		return nil, err
+	}
+	if p.name, err = m.freeName(ctx, p.name, p.randomName); err != nil {
 		return nil, err
 	}
 	return p, nil
 }
 
 // freeName returns name if no active run has it. A random name that is
-// taken is drawn again: the user did not choose it.
+// taken is drawn again: the user did not choose it. The check is made
+// again when the run takes the name (claimName), under the store's lock.
 func (m *Manager) freeName(ctx context.Context, name string, random bool) (string, error) {
-	if err := m.ensureNameIndex(); err != nil {
-		return "", err
-	}
 	for tries := 0; ; tries++ {
 		err := m.checkNameFree(ctx, name)
 		var inUse *NameInUseError
