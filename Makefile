@@ -50,8 +50,11 @@ fuzz:
 	GO=$(GO) FUZZTIME=$(FUZZTIME) bash scripts/fuzz.sh
 
 # The demo needs the engine and the base image, not the test-only images.
+# The example's agent.yaml asks for an environment variable, which a run
+# needs approved: the demo approves it as you would after reading it.
 demo: build
 	bash scripts/testbed.sh --base-only
+	./$(BIN) trust --yes examples/hello
 	./$(BIN) run examples/hello
 
 # Ratios against a baseline measured in the same run (see docs/benchmarks.md).
