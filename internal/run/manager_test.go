@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -117,24 +118,39 @@ func TestRunCreateFailureLeavesNothing(t *testing.T) {
 	}
 }
 
+// A name is refused while a run holds it, in a home with the run name
+// index and in one from before it (the index is then built from the
+// records under the store lock), and free once that run has stopped.
 func TestRunRefusesNameOfActiveRun(t *testing.T) {
-	m, _ := newTestManager(t)
-	ws := writeWorkspace(t, "")
-	ctx := context.Background()
-	first, err := m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"sleep"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"sleep"}})
-	var inUse *NameInUseError
-	if !errors.As(err, &inUse) || inUse.RunID != first.Run.ID {
-		t.Fatalf("got %v, want NameInUseError naming %s", err, first.Run.ID)
-	}
-	if err := m.Stop(ctx, first.Run); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"true"}}); err != nil {
-		t.Fatalf("name of a stopped run refused: %v", err)
+	for _, beforeTheIndex := range []bool{false, true} {
+		t.Run(fmt.Sprintf("home from before the index: %v", beforeTheIndex), func(t *testing.T) {
+			m, _ := newTestManager(t)
+			ws := writeWorkspace(t, "")
+			ctx := context.Background()
+			first, err := m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"sleep"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if beforeTheIndex {
+				if err := os.RemoveAll(filepath.Join(m.Store.Root, "names")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			_, err = m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"sleep"}})
+			var inUse *NameInUseError
+			if !errors.As(err, &inUse) || inUse.RunID != first.Run.ID {
+				t.Fatalf("got %v, want NameInUseError naming %s", err, first.Run.ID)
+			}
+			if id, indexed, err := m.Store.NameHolder("web"); err != nil || !indexed || id != first.Run.ID {
+				t.Fatalf("the index says %q (indexed %v, %v), want %s", id, indexed, err, first.Run.ID)
+			}
+			if err := m.Stop(ctx, first.Run); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"true"}}); err != nil {
+				t.Fatalf("name of a stopped run refused: %v", err)
+			}
+		})
 	}
 }
 
@@ -249,29 +265,6 @@ func TestRunsFinishesRunsThatNeverStarted(t *testing.T) {
 	}
 	if runs[0].Status != state.Failed || len(eng.Containers) != 0 {
 		t.Fatalf("got state %s and %d containers, want failed and none", runs[0].Status, len(eng.Containers))
-	}
-}
-
-// A home from before the run name index: the index is built from the
-// records under the store lock, so an active run's name stays taken.
-func TestRunRefusesNameOfActiveRunFromBeforeTheIndex(t *testing.T) {
-	m, _ := newTestManager(t)
-	ws := writeWorkspace(t, "")
-	ctx := context.Background()
-	first, err := m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"sleep"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.RemoveAll(filepath.Join(m.Store.Root, "names")); err != nil {
-		t.Fatal(err)
-	}
-	_, err = m.Run(ctx, Options{Workspace: ws, Name: "web", Detach: true, Command: []string{"sleep"}})
-	var inUse *NameInUseError
-	if !errors.As(err, &inUse) || inUse.RunID != first.Run.ID {
-		t.Fatalf("got %v, want NameInUseError naming %s", err, first.Run.ID)
-	}
-	if id, indexed, err := m.Store.NameHolder("web"); err != nil || !indexed || id != first.Run.ID {
-		t.Fatalf("after the refusal the index says %q (indexed %v, %v), want %s", id, indexed, err, first.Run.ID)
 	}
 }
 
