@@ -80,9 +80,8 @@ type DefaultArg struct {
 	Why string
 }
 
-// Patterns are compiled on first use, not at start: every moat process
-// (the CLI, the proxy, the relay) pays for what package init does.
-// nameRE is what a launcher's command name may be.
+// nameRE is what a launcher's command name may be, compiled on first use,
+// not at start: every moat process pays for what package init does.
 var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`) })
 
 // Check reports the first problem with p's data. The registry's test runs

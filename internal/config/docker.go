@@ -145,8 +145,6 @@ func (d *decoder) imageRef(at ast.Node, what string) (string, error) {
 	return s, nil
 }
 
-// Patterns are compiled on first use, not at start: every moat process
-// (the CLI, the proxy, the relay) pays for what package init does.
 var registryPattern = sync.OnceValue(func() *regexp.Regexp {
 	return regexp.MustCompile(`^[a-zA-Z0-9]([a-zA-Z0-9.-]*[a-zA-Z0-9])?(:[0-9]{1,5})?$`)
 })

@@ -97,8 +97,6 @@ func PinnedImage(ref string) bool {
 	return imageIDPattern().MatchString(ref) || strings.Contains(ref, "@sha256:")
 }
 
-// Patterns are compiled on first use, not at start: every moat process
-// (the CLI, the proxy, the relay) pays for what package init does.
 var imageIDPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[a-f0-9]{64}$`) })
 
 // pinnedImageRef takes an image reference pinned by digest or image ID.

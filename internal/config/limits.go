@@ -46,8 +46,6 @@ var limitNames = []string{"cpus", "memory", "pids"}
 // 1024m). "b", "kb" and "kib" all mean the same.
 var sizeUnits = map[string]int64{"b": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
 
-// Patterns are compiled on first use, not at start: every moat process
-// (the CLI, the proxy, the relay) pays for what package init does.
 var sizePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]+)(?:\.([0-9]{1,9}))?([a-zA-Z]*)$`) })
 
 const sizeHint = "Write a size with a unit, such as 512m, 2g or 1.5g (binary units: 1g is 1024m)."

@@ -14,8 +14,9 @@ import (
 // nulHint is the remedy for a NUL byte, usually written as a "\0" escape.
 const nulHint = `Remove the NUL byte (a "\0" escape).`
 
-// Patterns are compiled on first use, not at start: every moat process
-// (the CLI, the proxy, the relay) pays for what package init does.
+// Patterns, here and in the package's other files, are compiled on first
+// use, not at start: every moat process (the CLI, the proxy, the relay)
+// pays for what package init does.
 var (
 	nameRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9][a-z0-9_.-]{0,62}$`) })
 	envNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })

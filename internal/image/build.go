@@ -332,9 +332,11 @@ func (e *MoatBinaryError) Error() string {
 	return fmt.Sprintf("an image with docker:dind holds a copy of moat's in-container commands, and %s cannot be read: %v", e.Path, e.Err)
 }
 
-func (e *MoatBinaryError) Hint() string {
-	return "Use static Linux builds of moat and moat-sidecar (make build makes both), or set MOAT_PROXY_BINARY to one."
-}
+func (e *MoatBinaryError) Hint() string { return StaticBuildHint }
+
+// StaticBuildHint is the remedy for a binary moat cannot run or copy into
+// a container.
+const StaticBuildHint = "Use static Linux builds of moat and moat-sidecar (make build makes both), or set MOAT_PROXY_BINARY to one."
 
 // MissingBaseError reports that the base image is not in the engine.
 type MissingBaseError struct{ Base string }

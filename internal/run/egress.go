@@ -150,12 +150,7 @@ func (e *ProxyBinaryError) Error() string {
 	return fmt.Sprintf("the proxy sidecar runs moat's in-container commands from %s, which cannot be used: %v", e.Path, e.Err)
 }
 
-func (e *ProxyBinaryError) Hint() string {
-	return staticBuildHint
-}
-
-// staticBuildHint is the remedy for a binary moat cannot run in a container.
-const staticBuildHint = "Use static Linux builds of moat and moat-sidecar (make build makes both), or set MOAT_PROXY_BINARY to one."
+func (e *ProxyBinaryError) Hint() string { return image.StaticBuildHint }
 
 func (m *Manager) proxyBinary() (string, error) {
 	path := m.ProxyBinary
