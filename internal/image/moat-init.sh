@@ -275,7 +275,7 @@ start_relay() {
 }
 
 wait_relay() {
-	wait "$relay_pid" || die "the proxy relay ($MOAT_RELAY) failed (its error is above); moat-sidecar (or moat) must be a static Linux build (make build, or set MOAT_PROXY_BINARY)"
+	wait "$relay_pid" || die "the proxy relay ($MOAT_RELAY) failed (its error is above); moat-sidecar (or moat) must be a static Linux build from the same build as moat (make build makes both, or set MOAT_PROXY_BINARY)"
 }
 
 # wait_buildkit holds the command back until the run's BuildKit sidecar,

@@ -118,7 +118,7 @@ func (e *ProxyError) Hint() string {
 	if e.StatusCommand != "" {
 		check += " ('" + e.StatusCommand + "')"
 	}
-	return check + " and that moat's binary is a static Linux build; rerun with the same command."
+	return check + " and that moat-sidecar beside moat (or moat itself) is a static Linux build from the same build as moat (make build makes both); rerun with the same command."
 }
 
 // statusCommander is an engine with a command that shows whether it
