@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/moatsh/moat/internal/config"
@@ -33,7 +34,58 @@ func Apply(cfg *config.Config, p Profile, args []string) (*config.Config, error)
 	out.Env = mergeEnv(cfg.Env, p.Defaults.Env)
 	out.Network.Allow = mergeHosts(cfg.Network, p.Hosts)
 	out.Command = p.command(args)
+	out.AgentSetup = &config.AgentSetup{Name: p.Name, State: slices.Clone(p.State), Instructions: p.Instructions}
 	return &out, nil
+}
+
+// ForConfig applies the profile that agent.yaml's agent: names, for 'moat
+// run': the run gets what the agent needs, and starts the agent unless
+// the arguments after -- (returned as they are) name another command.
+// Without agent: it returns cfg as it is.
+func ForConfig(cfg *config.Config, args []string) (*config.Config, []string, error) {
+	if cfg.Agent == "" {
+		return cfg, args, nil
+	}
+	p, err := named(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	out, err := Apply(cfg, p, nil)
+	return out, args, err
+}
+
+// CheckNamed refuses to launch profile p in a workspace whose agent.yaml
+// names another agent.
+func CheckNamed(cfg *config.Config, p Profile) error {
+	if cfg.Agent == "" || cfg.Agent == p.Name {
+		return nil
+	}
+	return &config.Error{File: configName(cfg), Line: line(cfg.AgentAt), Col: col(cfg.AgentAt),
+		Msg:    fmt.Sprintf("agent.yaml starts %s, not %s", cfg.Agent, p.Name),
+		Remedy: fmt.Sprintf("Run 'moat %s' or 'moat run', or change agent: in agent.yaml.", cfg.Agent)}
+}
+
+// named returns the profile agent.yaml's agent: names.
+func named(cfg *config.Config) (Profile, error) {
+	p, ok := Lookup(cfg.Agent)
+	if !ok {
+		return Profile{}, &config.Error{File: configName(cfg), Line: line(cfg.AgentAt), Col: col(cfg.AgentAt),
+			Msg:    fmt.Sprintf("agent: no agent is called %q", cfg.Agent),
+			Remedy: "Name one of: " + strings.Join(Names(), ", ") + "."}
+	}
+	return p, nil
+}
+
+func line(at string) int {
+	l, _, _ := strings.Cut(at, ":")
+	n, _ := strconv.Atoi(l)
+	return n
+}
+
+func col(at string) int {
+	_, c, _ := strings.Cut(at, ":")
+	n, _ := strconv.Atoi(c)
+	return n
 }
 
 // command is p's command line for the user's args.

@@ -21,6 +21,7 @@ func testProfile() Profile {
 		Command:      []string{"agent", "--verbose"},
 		Placeholders: []Placeholder{{Env: "ANTHROPIC_API_KEY", Grant: grant.Anthropic}},
 		State:        []string{"/home/moat/.agent"},
+		Instructions: "/etc/agent/NOTES.md",
 		Hosts:        []string{"api.agent.example", "*.agent.example"},
 		Defaults: Defaults{
 			Env: map[string]string{"AGENT_TELEMETRY": "0", "AGENT_MODE": "sandbox"},
@@ -147,8 +148,9 @@ resources: {memory: 1g}
 	want := *before
 	want.Dependencies, want.DependencySpecs = got.Dependencies, got.DependencySpecs
 	want.Env, want.Network.Allow, want.Command = got.Env, got.Network.Allow, got.Command
+	want.AgentSetup = &config.AgentSetup{Name: "testagent", State: []string{"/home/moat/.agent"}, Instructions: "/etc/agent/NOTES.md"}
 	if !reflect.DeepEqual(*got, want) {
-		t.Fatalf("Apply changed more than dependencies, env, allow and command:\ngot  %+v\nwant %+v", *got, want)
+		t.Fatalf("Apply changed more than dependencies, env, allow, command and the agent's setup:\ngot  %+v\nwant %+v", *got, want)
 	}
 }
 

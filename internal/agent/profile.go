@@ -43,9 +43,16 @@ type Profile struct {
 	// the proxy puts the real credential on the wire.
 	Placeholders []Placeholder
 	// State lists the directories, absolute paths in the container, where
-	// the agent keeps what should outlive a run (sessions, settings). They
-	// are declared here; keeping them per workspace is not done yet.
+	// the agent keeps what should outlive a run (sessions, settings,
+	// history): each is kept per workspace in the moat home and mounted
+	// back at every run. Defaults.Env points the agent at them.
 	State []string
+	// Instructions is the file, an absolute path in the container, that
+	// the agent reads standing instructions from (its native mechanism,
+	// such as Claude Code's managed CLAUDE.md): moat mounts a read-only
+	// note there that says the agent is in a sandbox, what it can reach,
+	// and what to do when a request is blocked. "" for none.
+	Instructions string
 	// Hosts are the network.allow rules the agent needs to work (its API):
 	// host names, never addresses, added to agent.yaml's.
 	Hosts []string
@@ -88,7 +95,7 @@ var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^
 // it on every profile; Apply runs it before merging.
 func (p Profile) Check() error {
 	checks := []func() error{p.checkText, p.checkInstall, p.checkCommand, p.checkPlaceholders,
-		p.checkState, p.checkHosts, p.checkDefaults}
+		p.checkState, p.checkInstructions, p.checkHosts, p.checkDefaults}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return fmt.Errorf("agent profile %q: %w", p.Name, err)
@@ -144,13 +151,42 @@ func (p Profile) checkPlaceholders() error {
 }
 
 func (p Profile) checkState() error {
+	bases := map[string]bool{}
 	for _, dir := range p.State {
-		if !path.IsAbs(dir) || path.Clean(dir) != dir || dir == "/" {
-			return fmt.Errorf("state directory %q: want a clean absolute path below /", dir)
+		if err := checkContainerPath(dir); err != nil {
+			return fmt.Errorf("state directory %w", err)
 		}
-		if dir == config.WorkspaceTarget || strings.HasPrefix(dir, config.WorkspaceTarget+"/") {
-			return fmt.Errorf("state directory %q: the workspace is the user's, not the agent's state", dir)
+		// The base name names the directory in the moat home.
+		base := path.Base(dir)
+		if bases[base] || !stateBaseRE().MatchString(base) {
+			return fmt.Errorf("state directory %q: its base name must be unique and match %s", dir, stateBaseRE())
 		}
+		bases[base] = true
+	}
+	return nil
+}
+
+var stateBaseRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\.?[a-z0-9][a-z0-9._-]{0,40}$`) })
+
+func (p Profile) checkInstructions() error {
+	if p.Instructions == "" {
+		return nil
+	}
+	if err := checkContainerPath(p.Instructions); err != nil {
+		return fmt.Errorf("instructions file %w", err)
+	}
+	return nil
+}
+
+// checkContainerPath checks a path in the container that moat mounts:
+// clean, absolute, not the root and not in the workspace, which is the
+// user's.
+func checkContainerPath(dir string) error {
+	if !path.IsAbs(dir) || path.Clean(dir) != dir || dir == "/" {
+		return fmt.Errorf("%q: want a clean absolute path below /", dir)
+	}
+	if dir == config.WorkspaceTarget || strings.HasPrefix(dir, config.WorkspaceTarget+"/") {
+		return fmt.Errorf("%q: the workspace is the user's, not the agent's", dir)
 	}
 	return nil
 }

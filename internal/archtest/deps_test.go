@@ -102,16 +102,17 @@ var forbidden = map[string]map[string]string{
 		"internal/runtime": "trace reads files, not engines",
 		"internal/cmd":     "trace is not CLI-specific",
 	},
-	"internal/cmdutil":     {"internal/cmd": "command packages use cmdutil, not the reverse"},
-	"internal/run/runtest": {"internal/cmd": "the fake engine is below the commands it serves"},
-	"internal/testutil":    {"internal": "test fixtures are a leaf: whatever they test imports them"},
-	"internal/fsutil":      {"internal": "crash-safe writes are a leaf every store uses"},
-	"internal/initwait":    {"internal": "what moat-init waits for is a leaf: it runs in the agent's container"},
-	"internal/userns":      {"internal": "the user-namespace starter is a leaf: it runs inside a run's container"},
-	"internal/textdist":    {"internal": "string distance is a leaf"},
-	"internal/state":       {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
-	"internal/labels":      {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},
-	"internal/iostreams":   {"internal/run": "streams are leaf utilities"},
+	"internal/cmdutil":         {"internal/cmd": "command packages use cmdutil, not the reverse"},
+	"internal/run/runtest":     {"internal/cmd": "the fake engine is below the commands it serves"},
+	"internal/testutil":        {"internal": "test fixtures are a leaf: whatever they test imports them"},
+	"internal/testutil/npmreg": {"internal": "the tests' npm registry is a leaf: only the standard library"},
+	"internal/fsutil":          {"internal": "crash-safe writes are a leaf every store uses"},
+	"internal/initwait":        {"internal": "what moat-init waits for is a leaf: it runs in the agent's container"},
+	"internal/userns":          {"internal": "the user-namespace starter is a leaf: it runs inside a run's container"},
+	"internal/textdist":        {"internal": "string distance is a leaf"},
+	"internal/state":           {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
+	"internal/labels":          {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},
+	"internal/iostreams":       {"internal/run": "streams are leaf utilities"},
 	"internal/termtext": {
 		"internal/run":       "termtext is a leaf: the orchestrator quotes paths with it",
 		"internal/runtime":   "termtext is a leaf",
@@ -139,6 +140,7 @@ var inContainer = map[string]string{
 // they may import directly besides the standard library, each with the
 // reason: what a CLI command needs, and never another command package.
 var allowedImports = map[string]map[string]string{
+	"internal/testutil/npmreg/cmd/npmreg": {"internal/testutil/npmreg": "the registry cache it fills and serves"},
 	"internal/cmd/launch": {
 		"internal/cmdutil":       "errors, exit codes, approval prompts",
 		"internal/iostreams":     "the user's terminal",

@@ -46,7 +46,28 @@ type Config struct {
 	Network         Network           // agent.yaml's network section
 	Grants          []string          // grant names as written, in order, no duplicates
 	Resources       Resources         // limits below the user's; see RunLimits
-	Path            string            // the file it came from; "" when there was none
+	// Agent is the agent profile (internal/agent) that 'moat run' starts,
+	// "" for none; AgentAt is where agent.yaml names it ("3:8"), for the
+	// error when no profile has that name.
+	Agent, AgentAt string
+	// AgentSetup is what the applied agent profile asks of the run; nil
+	// when none was applied.
+	AgentSetup *AgentSetup
+	Path       string // the file it came from; "" when there was none
+}
+
+// AgentSetup is what an agent profile needs from the run beyond
+// agent.yaml's settings.
+type AgentSetup struct {
+	Name string // the profile's name
+	// State lists the directories, absolute paths in the container, that
+	// are kept per workspace and agent in the moat home and mounted back
+	// at every run.
+	State []string
+	// Instructions is the file, an absolute path in the container, that
+	// the agent reads standing instructions from; moat mounts a read-only
+	// note about the sandbox there. "" for none.
+	Instructions string
 }
 
 // Load reads dir/agent.yaml, which must be a regular file inside dir (see

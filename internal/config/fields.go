@@ -2,7 +2,9 @@ package config
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/goccy/go-yaml/ast"
 )
@@ -16,6 +18,7 @@ type field struct {
 
 // fields is sorted by name; the order is the one hints list them in.
 var fields = []field{
+	{"agent", (*decoder).agent},
 	{"command", (*decoder).command},
 	{"dependencies", (*decoder).dependencies},
 	{"docker", (*decoder).docker},
@@ -107,6 +110,22 @@ func (d *decoder) name(n ast.Node, c *Config) error {
 	c.Name = s
 	return nil
 }
+
+// agent takes the name of an agent profile; which names exist is
+// internal/agent's to check (Config.AgentAt says where, for its error).
+func (d *decoder) agent(n ast.Node, c *Config) error {
+	s, err := d.str(n, "agent")
+	if err != nil {
+		return err
+	}
+	if !agentNamePattern().MatchString(s) {
+		return d.errorf(n, "Write the name of an agent, e.g. agent: claude.", "agent: %q is not an agent's name", s)
+	}
+	c.Agent, c.AgentAt = s, posString(n)
+	return nil
+}
+
+var agentNamePattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,30}$`) })
 
 func (d *decoder) dependencies(n ast.Node, c *Config) error {
 	specs, nodes, err := d.strList(n, "dependencies", writeAsList("dependencies"))

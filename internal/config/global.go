@@ -2,7 +2,9 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
+	"net/url"
 	"regexp"
 	"strings"
 	"sync"
@@ -27,10 +29,15 @@ type Global struct {
 	// Limits are each run's limits and the most agent.yaml may ask for;
 	// a zero field means moat's default.
 	Limits Limits
-	Path   string // the file it came from; "" when there was none
+	// NPMRegistry and PipIndex are the mirrors image builds download npm
+	// packages (agent CLIs included) and pip packages from; "" means the
+	// public registries.
+	NPMRegistry string
+	PipIndex    string
+	Path        string // the file it came from; "" when there was none
 }
 
-var globalFields = []string{"base_image", "buildkit_image", "limits"}
+var globalFields = []string{"base_image", "buildkit_image", "limits", "npm_registry", "pip_index"}
 
 // LoadGlobal reads the user's configuration. A missing file is an empty
 // configuration.
@@ -77,6 +84,14 @@ func LoadGlobal(path string) (*Global, error) {
 			}
 		case "limits":
 			if g.Limits, err = d.globalLimits(kv.Value); err != nil {
+				return nil, err
+			}
+		case "npm_registry":
+			if g.NPMRegistry, err = d.mirrorURL(kv.Value, k, "https://npm.example.com/"); err != nil {
+				return nil, err
+			}
+		case "pip_index":
+			if g.PipIndex, err = d.mirrorURL(kv.Value, k, "https://pypi.example.com/simple"); err != nil {
 				return nil, err
 			}
 		default:
@@ -128,3 +143,29 @@ func (d *decoder) imageOrID(at ast.Node, what string) (string, error) {
 	}
 	return d.imageRef(at, what)
 }
+
+// mirrorURL takes a package mirror's URL: http or https, a host, no
+// credentials (the URL is written into the image's build recipe, which
+// anyone with the image can read), and only characters a build recipe
+// can hold unquoted.
+func (d *decoder) mirrorURL(at ast.Node, what, example string) (string, error) {
+	s, err := d.str(at, what)
+	if err != nil {
+		return "", err
+	}
+	u, perr := url.Parse(s)
+	switch {
+	case perr != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" ||
+		u.RawQuery != "" || u.Fragment != "" || !mirrorURLPattern().MatchString(s):
+		return "", d.errorf(at, fmt.Sprintf("Write an http or https URL such as %q.", example),
+			"%s: %q is not a mirror URL", what, s)
+	case u.User != nil:
+		return "", d.errorf(at, "Remove the credentials, and let the mirror allow the machine's builds without them.",
+			"%s: %q holds credentials, which would be stored in every image built from it", what, u.Redacted())
+	}
+	return s, nil
+}
+
+var mirrorURLPattern = sync.OnceValue(func() *regexp.Regexp {
+	return regexp.MustCompile(`^https?://[A-Za-z0-9.:\[\]@_-]+(/[A-Za-z0-9._~/+-]*)?$`)
+})

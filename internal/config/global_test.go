@@ -46,3 +46,37 @@ func TestLoadGlobal(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadGlobalMirrors(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	tests := []struct{ yaml, npm, pip, wantErr string }{
+		{yaml: "npm_registry: http://172.17.0.1:4873/\npip_index: https://pypi.corp.example/simple\n",
+			npm: "http://172.17.0.1:4873/", pip: "https://pypi.corp.example/simple"},
+		{yaml: "npm_registry: https://npm.corp.example/api/npm/npm-remote\n", npm: "https://npm.corp.example/api/npm/npm-remote"},
+		{yaml: "npm_registry: ftp://npm.example\n", wantErr: `config.yaml:1:15: npm_registry: "ftp://npm.example" is not a mirror URL`},
+		{yaml: "npm_registry: npm.example.com\n", wantErr: `config.yaml:1:15: npm_registry: "npm.example.com" is not a mirror URL`},
+		// The URL is written into the build recipe: a quote, a space or a
+		// newline could reach the shell or start an instruction.
+		{yaml: "npm_registry: \"http://x/';id;'\"\n", wantErr: `config.yaml:1:15: npm_registry: "http://x/';id;'" is not a mirror URL`},
+		{yaml: "npm_registry: \"http://x/\\nRUN id\"\n", wantErr: `config.yaml:1:15: npm_registry: "http://x/\nRUN id" is not a mirror URL`},
+		{yaml: "pip_index: https://user:pw@pypi.example/simple\n",
+			wantErr: `config.yaml:1:12: pip_index: "https://user:xxxxx@pypi.example/simple" holds credentials, which would be stored in every image built from it`},
+		{yaml: "npm_registry: http://x/?token=abc\n", wantErr: `config.yaml:1:15: npm_registry: "http://x/?token=abc" is not a mirror URL`},
+	}
+	for _, tt := range tests {
+		if err := os.WriteFile(path, []byte(tt.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		g, err := LoadGlobal(path)
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != dir+"/"+tt.wantErr {
+				t.Errorf("%q: got error %q, want %q", tt.yaml, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || g.NPMRegistry != tt.npm || g.PipIndex != tt.pip {
+			t.Errorf("%q: got %+v, %v, want %q and %q", tt.yaml, g, err, tt.npm, tt.pip)
+		}
+	}
+}

@@ -15,6 +15,10 @@ const (
 	MethodPip       Method = "pip"        // pip:<pkg>[@ver] (needs python)
 	MethodGoInstall Method = "go-install" // go:<module/path>[@ver] (needs go)
 	MethodDocker    Method = "docker"     // docker:host / docker:dind
+	// MethodTarball is an agent CLI unpacked from its npm registry
+	// tarballs, each checked against a recorded SHA-512 (tarballs.go);
+	// neither npm nor node is needed.
+	MethodTarball Method = "tarball"
 )
 
 // DockerMode says how a run reaches a Docker engine.
@@ -36,7 +40,11 @@ type Entry struct {
 	// Sums holds the SHA-256 of each pinned release's download, by Debian
 	// architecture (full release -> "amd64" -> hex). A release is offered
 	// only with a sum; an architecture without one is refused at build.
-	Sums     map[string]map[string]string
+	Sums map[string]map[string]string
+	// Tarballs are what each release of a MethodTarball entry unpacks;
+	// Commands are the programs it puts on PATH.
+	Tarballs map[string][]Tarball
+	Commands map[string]Command
 	Requires []string // other registry names added automatically
 	Packages []string // Debian packages it installs, or helper packages for downloads
 	Aliases  []string // names users type by mistake for this entry
@@ -55,6 +63,9 @@ type Dep struct {
 	// From says where Docker comes from (MethodDocker only): Debian's
 	// packages (the default) or Docker's own apt repository.
 	From DockerSource
+	// Tarballs and Commands are a MethodTarball release's (see Entry).
+	Tarballs []Tarball
+	Commands map[string]Command
 }
 
 // DockerSource is where a Docker mode's packages come from.

@@ -11,6 +11,28 @@ import (
 var registry = []Entry{
 	apt("build-essential", "C/C++ compiler, make and headers", []string{"build-essential"},
 		"build-essentials", "buildessential", "gcc", "g++", "cc"),
+	{
+		Name:        "claude-code",
+		Description: "Claude Code, Anthropic's coding agent (command claude), native build from the npm registry",
+		Method:      MethodTarball,
+		Default:     "2.1.332",
+		Versions:    []string{"2.1.332"},
+		Tarballs:    claudeCodeTarballs,
+		Commands:    map[string]Command{"claude": {Exec: []string{"bin/claude"}}},
+		Packages:    []string{"ca-certificates", "curl"},
+		Aliases:     []string{"claude", "claude-cli"},
+	},
+	{
+		Name:        "codex",
+		Description: "Codex, OpenAI's coding agent, native build from the npm registry",
+		Method:      MethodTarball,
+		Default:     "0.171.0",
+		Versions:    []string{"0.171.0"},
+		Tarballs:    codexTarballs,
+		Commands:    map[string]Command{"codex": {Exec: []string{"vendor/bin/codex"}, Path: []string{"vendor/codex-path"}}},
+		Packages:    []string{"ca-certificates", "curl"},
+		Aliases:     []string{"codex-cli", "openai-codex"},
+	},
 	apt("curl", "HTTP client", []string{"curl"}),
 	{
 		Name:        "docker",
@@ -18,6 +40,17 @@ var registry = []Entry{
 		Method:      MethodDocker,
 		Packages:    []string{"docker.io"},
 		Aliases:     []string{"docker-ce", "docker-cli", "docker.io", "dockerd", "dind"},
+	},
+	{
+		Name:        "gemini-cli",
+		Description: "Gemini CLI, Google's coding agent (command gemini), with its own Node.js, from the npm registry",
+		Method:      MethodTarball,
+		Default:     "0.61.0",
+		Versions:    []string{"0.61.0"},
+		Tarballs:    geminiTarballs,
+		Commands:    map[string]Command{"gemini": {Exec: []string{"node/bin/node", "cli/bundle/gemini.js"}}},
+		Packages:    []string{"ca-certificates", "curl"},
+		Aliases:     []string{"gemini"},
 	},
 	apt("gh", "GitHub CLI (Debian's build)", []string{"gh"}, "github-cli"),
 	apt("git", "Git version control", []string{"git"}, "git-core"),
@@ -119,5 +152,13 @@ func (e Entry) clone() Entry {
 	e.Requires = slices.Clone(e.Requires)
 	e.Packages = slices.Clone(e.Packages)
 	e.Aliases = slices.Clone(e.Aliases)
+	e.Commands = maps.Clone(e.Commands)
+	tarballs := make(map[string][]Tarball, len(e.Tarballs))
+	for v, ts := range e.Tarballs {
+		tarballs[v] = slices.Clone(ts)
+	}
+	if e.Tarballs != nil {
+		e.Tarballs = tarballs
+	}
 	return e
 }

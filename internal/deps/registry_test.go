@@ -60,6 +60,10 @@ func TestRegistryEntries(t *testing.T) {
 
 func checkEntryVersions(t *testing.T, e Entry) {
 	t.Helper()
+	if e.Method == MethodTarball {
+		checkTarballEntry(t, e)
+		return
+	}
 	if len(e.Versions) == 0 {
 		if e.Default != "" || len(e.Pins) != 0 {
 			t.Errorf("unversioned entry has default %q or pins %v", e.Default, e.Pins)
@@ -126,3 +130,45 @@ func TestLookupReturnsCopy(t *testing.T) {
 		t.Fatal(`Lookup("nodejs") found an alias`)
 	}
 }
+
+// checkTarballEntry checks an agent CLI's record: every release is a full
+// version with tarballs, each recorded with a SHA-512, for both of the
+// architectures moat builds on, and the commands run what they unpack.
+func checkTarballEntry(t *testing.T, e Entry) {
+	t.Helper()
+	if !slices.Contains(e.Versions, e.Default) || len(e.Pins) != 0 {
+		t.Errorf("default %q not in versions %q, or pins %v (a release is pinned as is)", e.Default, e.Versions, e.Pins)
+	}
+	if len(e.Commands) == 0 {
+		t.Error("no commands")
+	}
+	for _, v := range e.Versions {
+		ts := e.Tarballs[v]
+		if !fullVersion.MatchString(v) || len(ts) == 0 {
+			t.Errorf("release %q: want a full version with tarballs, got %d", v, len(ts))
+		}
+		dirs := map[string][]string{}
+		for _, tb := range ts {
+			if !sha512Hex.MatchString(tb.SHA512) || tb.Package == "" || tb.Version == "" ||
+				(tb.Root != "package" && !strings.HasPrefix(tb.Root, "package/")) {
+				t.Errorf("release %s: tarball %+v: want a package, a version, a root in package/ and a hex SHA-512", v, tb)
+			}
+			dirs[tb.Dir] = append(dirs[tb.Dir], tb.Arch)
+		}
+		for dir, arches := range dirs {
+			slices.Sort(arches)
+			if !slices.Equal(arches, []string{""}) && !slices.Equal(arches, []string{"amd64", "arm64"}) {
+				t.Errorf("release %s: %s is unpacked for %q, want every architecture or amd64 and arm64", v, dir, arches)
+			}
+		}
+		for name, c := range e.Commands {
+			for _, p := range append(slices.Clone(c.Path), c.Exec[0]) {
+				if _, ok := dirs[strings.Split(p, "/")[0]]; !ok {
+					t.Errorf("command %s: %q is in no unpacked directory", name, p)
+				}
+			}
+		}
+	}
+}
+
+var sha512Hex = regexp.MustCompile(`^[0-9a-f]{128}$`)

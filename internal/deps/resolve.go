@@ -2,6 +2,7 @@ package deps
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -106,6 +107,8 @@ func depFor(sp Spec) Dep {
 		d.Version = pin
 	}
 	d.Sums = e.Sums[d.Version]
+	d.Tarballs = slices.Clone(e.Tarballs[d.Version])
+	d.Commands = maps.Clone(e.Commands)
 	d.Packages = slices.Sorted(slices.Values(e.Packages))
 	if d.Method == MethodDocker && d.Mode == DockerDind {
 		d.Packages = slices.Sorted(slices.Values(append(d.Packages, DindPackages...)))

@@ -32,6 +32,8 @@ type Engine interface {
 type Plan struct {
 	Base string     // base image reference, present in the engine
 	Deps []deps.Dep // resolved and sorted
+	// Sources are the package mirrors the build downloads from.
+	Sources Sources
 	// Moat is the path of moat's static Linux binary, which an image with
 	// docker:dind holds a copy of (NeedsMoat); unused otherwise. MoatSum
 	// returns its hex SHA-256 (nil means FileSum): the binary is tens of
@@ -108,7 +110,7 @@ func Ensure(ctx context.Context, eng Engine, p Plan, opts Options) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	df := Dockerfile(p.Base, p.Deps)
+	df := Dockerfile(p.Base, p.Deps, p.Sources)
 	var moatSum string
 	if NeedsMoat(p.Deps) {
 		if moatSum, err = moatSumOf(p.Moat, p.MoatSum); err != nil {

@@ -33,20 +33,24 @@ var dockerfileCases = []struct {
 	name  string
 	specs []string
 	from  deps.DockerSource
+	src   Sources
 }{
-	{"empty", nil, ""},
-	{"apt", []string{"git", "jq", "make", "python"}, ""},
-	{"node", []string{"node@20"}, ""},
-	{"go", []string{"go"}, ""},
-	{"npm", []string{"npm:typescript@5.4.0", "npm:@anthropic-ai/claude-code"}, ""},
-	{"pip", []string{"pip:requests@2.31.0", "pip:black", "pip:uvicorn[standard]"}, ""},
-	{"go-install", []string{"go:golang.org/x/tools/cmd/goimports@v0.24.0", "go:honnef.co/go/tools/cmd/staticcheck"}, ""},
-	{"docker-host", []string{"docker:host"}, ""},
-	{"docker-dind", []string{"docker:dind"}, ""},
-	{"docker-host-from-docker", []string{"docker:host"}, deps.FromDocker},
-	{"docker-dind-from-docker", []string{"git", "docker:dind"}, deps.FromDocker},
+	{"empty", nil, "", Sources{}},
+	{"apt", []string{"git", "jq", "make", "python"}, "", Sources{}},
+	{"node", []string{"node@20"}, "", Sources{}},
+	{"go", []string{"go"}, "", Sources{}},
+	{"npm", []string{"npm:typescript@5.4.0", "npm:@anthropic-ai/claude-code"}, "", Sources{}},
+	{"pip", []string{"pip:requests@2.31.0", "pip:black", "pip:uvicorn[standard]"}, "", Sources{}},
+	{"go-install", []string{"go:golang.org/x/tools/cmd/goimports@v0.24.0", "go:honnef.co/go/tools/cmd/staticcheck"}, "", Sources{}},
+	{"docker-host", []string{"docker:host"}, "", Sources{}},
+	{"docker-dind", []string{"docker:dind"}, "", Sources{}},
+	{"docker-host-from-docker", []string{"docker:host"}, deps.FromDocker, Sources{}},
+	{"docker-dind-from-docker", []string{"git", "docker:dind"}, deps.FromDocker, Sources{}},
 	{"mixed", []string{"git", "jq", "make", "python", "ripgrep", "psql", "node@22", "npm:typescript",
-		"pip:ruff@0.5.0", "go@1.25", "go:golang.org/x/vuln/cmd/govulncheck", "docker:dind"}, ""},
+		"pip:ruff@0.5.0", "go@1.25", "go:golang.org/x/vuln/cmd/govulncheck", "docker:dind"}, "", Sources{}},
+	{"agents", []string{"claude-code", "codex", "gemini-cli"}, "", Sources{}},
+	{"mirrors", []string{"claude-code", "npm:typescript@5.4.0", "pip:requests@2.31.0"}, "",
+		Sources{NPMRegistry: "http://npm.corp.example:4873/", PipIndex: "https://pypi.corp.example/simple"}},
 }
 
 func resolveForTest(t *testing.T, specs []string) []deps.Dep {
@@ -63,7 +67,7 @@ func TestDockerfileGolden(t *testing.T) {
 	for _, tc := range dockerfileCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			got := Dockerfile(dockerfileTestBase, deps.WithDockerSource(resolveForTest(t, tc.specs), tc.from))
+			got := Dockerfile(dockerfileTestBase, deps.WithDockerSource(resolveForTest(t, tc.specs), tc.from), tc.src)
 			path := filepath.Join("testdata", tc.name+".golden")
 			if updatingGolden() {
 				if err := os.WriteFile(path, got, 0o644); err != nil {
@@ -86,12 +90,12 @@ func TestDockerfileGolden(t *testing.T) {
 func TestDockerfileDeterministic(t *testing.T) {
 	t.Parallel()
 	specs := dockerfileCases[len(dockerfileCases)-1].specs
-	want := Dockerfile(dockerfileTestBase, resolveForTest(t, specs))
+	want := Dockerfile(dockerfileTestBase, resolveForTest(t, specs), Sources{})
 	rng := testutil.Rand(t)
 	for range 20 {
 		shuffled := slices.Clone(specs)
 		rng.Shuffle(len(shuffled), func(i, j int) { shuffled[i], shuffled[j] = shuffled[j], shuffled[i] })
-		if got := Dockerfile(dockerfileTestBase, resolveForTest(t, shuffled)); !bytes.Equal(got, want) {
+		if got := Dockerfile(dockerfileTestBase, resolveForTest(t, shuffled), Sources{}); !bytes.Equal(got, want) {
 			t.Fatalf("Dockerfile for %q differs:\n%s\nwant:\n%s", shuffled, got, want)
 		}
 	}
@@ -103,7 +107,7 @@ func TestDockerfileRules(t *testing.T) {
 	for _, tc := range dockerfileCases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			df := string(Dockerfile(dockerfileTestBase, resolveForTest(t, tc.specs)))
+			df := string(Dockerfile(dockerfileTestBase, resolveForTest(t, tc.specs), Sources{}))
 			for _, bad := range []string{"--mount", "\nUSER ", "/root/go", "/root/.cargo", "\t"} {
 				if strings.Contains(df, bad) {
 					t.Errorf("Dockerfile contains %q", bad)
@@ -135,7 +139,7 @@ func TestDockerfileScrubs(t *testing.T) {
 		{Name: evil, Method: deps.MethodGoInstall},
 		{Name: "docker", Method: deps.MethodDocker, Mode: deps.DockerMode(evil)},
 	}
-	df := string(Dockerfile("debian\nRUN touch /pwned", set))
+	df := string(Dockerfile("debian\nRUN touch /pwned", set, Sources{}))
 	for _, line := range strings.Split(df, "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "RUN touch") {
 			t.Errorf("injected instruction %q", line)
@@ -163,7 +167,7 @@ func TestToolchainsAreVerified(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			df := string(Dockerfile("debian:bookworm-slim", set))
+			df := string(Dockerfile("debian:bookworm-slim", set, Sources{}))
 			if !strings.Contains(df, "sha256sum -c") || !sum.MatchString(df) {
 				t.Errorf("%s@%s: the download is not checked against a recorded SHA-256:\n%s", name, v, df)
 			}

@@ -346,8 +346,12 @@ main() {
 	if [ -n "${MOAT_PROXY_CA:-}" ]; then trust_proxy_ca; fi
 	if [ -n "${MOAT_DOCKER_SOCKET:-}" ]; then setup_docker_host; fi
 	if [ "${MOAT_DIND:-}" = 1 ]; then setup_dind; fi
+	# A home that a mount below it made (an agent's state directory) is
+	# root's: the agent's own, like one made here.
 	if [ ! -d "$home" ]; then
 		mkdir -p "$home"
+		chown "$uid:$gid" "$home"
+	elif [ "${home#/home/}" != "$home" ] && [ "$(stat -c %u "$home")" = 0 ]; then
 		chown "$uid:$gid" "$home"
 	fi
 	if [ "${MOAT_DIND:-}" = 1 ]; then write_docker_proxies; fi

@@ -182,11 +182,19 @@ type Review struct {
 // Review resolves the workspace at path and its agent.yaml the way a run
 // would, without building or creating anything, and compares what it asks
 // for with what was approved.
-func (m *Manager) Review(_ context.Context, path string) (*Review, error) {
-	p, err := m.loadWorkspace(path)
+func (m *Manager) Review(ctx context.Context, path string) (*Review, error) {
+	ws, err := m.OpenWorkspace(path)
 	if err != nil {
 		return nil, err
 	}
+	return m.ReviewWorkspace(ctx, ws)
+}
+
+// ReviewWorkspace is Review of an opened workspace, whose configuration
+// the caller may have shaped (an agent profile applied): what a run of it
+// would ask for is what is reviewed.
+func (m *Manager) ReviewWorkspace(_ context.Context, ws *Workspace) (*Review, error) {
+	p := ws.plan()
 	for _, step := range []func(*Manager, Options, *plan) error{resolveMounts, resolveDeps, resolveNetworkCA} {
 		if err := step(m, Options{}, p); err != nil {
 			return nil, err

@@ -75,7 +75,7 @@ func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
 }
 
 func (m *Manager) ensureImage(ctx context.Context, p *plan, rebuild bool) (image.Result, error) {
-	ip := image.Plan{Base: m.baseImage(), Deps: p.deps}
+	ip := image.Plan{Base: m.baseImage(), Deps: p.deps, Sources: m.Mirrors}
 	if image.NeedsMoat(p.deps) {
 		bin, err := m.proxyBinary()
 		if err != nil {

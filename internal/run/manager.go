@@ -65,11 +65,14 @@ const cleanupTimeout = 30 * time.Second
 type Manager struct {
 	Engine    Engine
 	Store     *state.Store
-	Version   string               // moat's version, recorded on runs and labels
-	BaseImage string               // "" means DefaultBaseImage
-	Now       func() time.Time     // nil means time.Now
-	Warnf     func(string, ...any) // warnings for the user; nil drops them
-	OnBuild   func(image.Event)    // image build progress; nil drops it
+	Version   string // moat's version, recorded on runs and labels
+	BaseImage string // "" means DefaultBaseImage
+	// Mirrors are the user's package mirrors (config.yaml) that image
+	// builds download from; empty means the public registries.
+	Mirrors image.Sources
+	Now     func() time.Time     // nil means time.Now
+	Warnf   func(string, ...any) // warnings for the user; nil drops them
+	OnBuild func(image.Event)    // image build progress; nil drops it
 	// SigningKey returns the key that signs audit checkpoints; nil turns
 	// the audit log off (unit tests).
 	SigningKey SigningKeyFunc

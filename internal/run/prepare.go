@@ -351,6 +351,9 @@ func (e *MountError) Hint() string {
 func resolveDeps(_ *Manager, _ Options, p *plan) error {
 	set := p.cfg.Dependencies
 	p.deps, p.features = set, featuresFor(set, p.cfg.Docker.NoBuildkit)
+	if p.cfg.AgentSetup != nil {
+		p.features = append(p.features, &agentFeature{setup: p.cfg.AgentSetup})
+	}
 	return nil
 }
 

@@ -52,6 +52,9 @@ func NewCmdAgent(f *cmdutil.Factory, p agent.Profile, runF func(context.Context,
 // is then the config's, and the arguments after -- are the agent's.
 func shape(p agent.Profile) func(*run.Workspace, []string) (*run.Workspace, []string, error) {
 	return func(ws *run.Workspace, args []string) (*run.Workspace, []string, error) {
+		if err := agent.CheckNamed(ws.Config(), p); err != nil {
+			return nil, nil, err
+		}
 		cfg, err := agent.Apply(ws.Config(), p, args)
 		if err != nil {
 			return nil, nil, err

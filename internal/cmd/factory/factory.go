@@ -128,6 +128,7 @@ func newManager(ctx context.Context, ios *iostreams.IOStreams, version string, g
 	}
 	return &run.Manager{
 		BaseImage:     global.BaseImage,
+		Mirrors:       image.Sources{NPMRegistry: global.NPMRegistry, PipIndex: global.PipIndex},
 		BuildkitImage: global.BuildkitImage,
 		Limits:        global.Limits,
 		ConfigPath:    globalPath,

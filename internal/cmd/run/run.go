@@ -8,8 +8,10 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/moatsh/moat/internal/agent"
 	"github.com/moatsh/moat/internal/cmd/launch"
 	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/run"
 )
 
 // Options are the flags and arguments of 'moat run': the run flag set.
@@ -17,7 +19,7 @@ type Options = launch.Options
 
 // NewCmdRun builds the command; runF replaces the work in tests.
 func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Manager: f.Manager}
+	opts := &Options{IO: f.IOStreams, Manager: f.Manager, Shape: withAgent}
 	cmd := &cobra.Command{
 		Use:   "run [path] [-- command [args...]]",
 		Short: "Run a command in a sandboxed container for a workspace",
@@ -27,7 +29,11 @@ moat builds (or reuses, by content hash) an image with exactly the declared
 dependencies, mounts the workspace read-write at /workspace, runs the command
 as an unprivileged user with the workspace owner's UID, streams its output and
 exits with the command's exit code. The command comes from the arguments after
---, else agent.yaml's command, else bash.`,
+--, else agent.yaml's command, else bash.
+
+When agent.yaml names an agent (agent: claude), the run gets what that agent
+needs, as 'moat claude' gives it, and starts the agent unless the arguments
+after -- name another command.`,
 		Example: `  # Run the project's tests in the sandbox
   $ moat run ./project -- make test
 
@@ -44,4 +50,13 @@ exits with the command's exit code. The command comes from the arguments after
   $ moat stop web`,
 	}
 	return launch.Setup(cmd, opts, runF)
+}
+
+// withAgent applies the agent profile agent.yaml's agent: names, if any.
+func withAgent(ws *run.Workspace, args []string) (*run.Workspace, []string, error) {
+	cfg, args, err := agent.ForConfig(ws.Config(), args)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ws.WithConfig(cfg), args, nil
 }

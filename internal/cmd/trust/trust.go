@@ -6,9 +6,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/moatsh/moat/internal/agent"
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
@@ -21,6 +23,7 @@ type Options struct {
 
 	Workspace string
 	Yes       bool
+	Agent     string // --agent: the launcher's profile to review with
 }
 
 // NewCmdTrust builds the command; runF replaces the work in tests.
@@ -40,6 +43,9 @@ approved needs no new approval.`,
 		Example: `  # Review the current directory's agent.yaml and approve it
   $ moat trust
 
+  # Approve what 'moat claude ./project' asks for (Claude's hosts, its install)
+  $ moat trust --agent claude ./project
+
   # Approve without asking, in a script you control
   $ moat trust --yes ./project`,
 		Args: cobra.MaximumNArgs(1),
@@ -54,6 +60,7 @@ approved needs no new approval.`,
 		},
 	}
 	cmd.Flags().BoolVarP(&opts.Yes, "yes", "y", false, "Approve without asking")
+	cmd.Flags().StringVar(&opts.Agent, "agent", "", "Review with what an agent's launcher adds (moat <agent>), e.g. claude")
 	return cmd
 }
 
@@ -62,7 +69,14 @@ func trustWorkspace(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	r, err := mgr.Review(ctx, o.Workspace)
+	ws, err := mgr.OpenWorkspace(o.Workspace)
+	if err != nil {
+		return err
+	}
+	if ws, err = withAgent(ws, o.Agent); err != nil {
+		return err
+	}
+	r, err := mgr.ReviewWorkspace(ctx, ws)
 	if err != nil {
 		return err
 	}
@@ -85,6 +99,32 @@ func trustWorkspace(ctx context.Context, o *Options) error {
 	}
 	fmt.Fprintf(o.IO.ErrOut, "Approved for %s.\n", r.Workspace)
 	return nil
+}
+
+// withAgent applies the agent profile a run of ws would have: --agent's,
+// else agent.yaml's agent:, so what is approved is what that run asks for.
+func withAgent(ws *run.Workspace, name string) (*run.Workspace, error) {
+	cfg := ws.Config()
+	if name == "" {
+		shaped, _, err := agent.ForConfig(cfg, nil)
+		if err != nil {
+			return nil, err
+		}
+		return ws.WithConfig(shaped), nil
+	}
+	p, ok := agent.Lookup(name)
+	if !ok {
+		return nil, cmdutil.WithHint(fmt.Errorf("--agent: no agent is called %q", name),
+			"Name one of: "+strings.Join(agent.Names(), ", ")+".")
+	}
+	if err := agent.CheckNamed(cfg, p); err != nil {
+		return nil, err
+	}
+	shaped, err := agent.Apply(cfg, p, nil)
+	if err != nil {
+		return nil, err
+	}
+	return ws.WithConfig(shaped), nil
 }
 
 // printReview writes the workspace's sandbox to stdout: the result.

@@ -1,0 +1,136 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// loopbackHost hands each test a loopback address of its own, so fakes of
+// public APIs can listen on their real port (443) side by side.
+var loopbackHost atomic.Int32
+
+func nextLoopback() string {
+	return "127.0.0." + strconv.Itoa(int(20+loopbackHost.Add(1)))
+}
+
+// claudeWorkspace is a workspace whose agent.yaml starts Claude Code with
+// the anthropic grant, api.anthropic.com mapped to fake's address and its
+// CA trusted, approved, and owned by uid 1000 (the agent's user). Its
+// moat home builds from the tests' npm registry.
+func (e *moatEnv) claudeWorkspace(fake *fakeAnthropic, addr, extra string) string {
+	e.t.Helper()
+	e.writeConfig("npm_registry: " + npmRegistryFor(e.t, "claude-code") + "\n")
+	res := e.runInput(fakeAnthropicKey, "grant", "anthropic", "--token-stdin")
+	if res.code != 0 {
+		e.t.Fatalf("grant anthropic: %s", res)
+	}
+	ws := e.workspace(map[string]string{
+		"agent.yaml": "agent: claude\ngrants: [anthropic]\nnetwork:\n  hosts: {api.anthropic.com: " + addr + "}\n  ca: api-ca.pem\n" + extra,
+		"api-ca.pem": fake.caPEM,
+	})
+	if err := os.Chown(ws, 1000, 1000); err != nil {
+		e.t.Fatal(err)
+	}
+	return ws
+}
+
+// TestClaudeCodeWritesAFileAndResumes runs the real Claude Code (the
+// native build, installed from the npm registry into the run's image)
+// against a fake Anthropic API on the host, through moat's proxy. The
+// fake model asks for a file to be written: the file lands in the
+// workspace, owned by the user; every request carried the real key,
+// which nothing in the agent's container holds; the trace and the audit
+// log agree with what the fake saw; the managed CLAUDE.md moat mounts
+// reached the model; and 'moat claude -- -p --continue' resumes the
+// session, which outlived the first run in the moat home.
+func TestClaudeCodeWritesAFileAndResumes(t *testing.T) {
+	t.Parallel()
+	e := newMoat(t)
+	addr := nextLoopback()
+	fake := newFakeAnthropic(t, addr+":443")
+	ws := e.claudeWorkspace(fake, addr, "")
+
+	// First run: started as 'moat run' with agent.yaml's agent:, held
+	// open after Claude Code exits so its container can be scanned.
+	const prompt = "Create hello.txt for the e2e test 7c1f"
+	name := uniqueName(t)
+	e.mustRun(0, "run", "-d", "-n", name, ws, "--", "sh", "-c",
+		`claude -p --dangerously-skip-permissions '`+prompt+`' > claude.out 2>&1; echo $? > claude.rc; sleep 300`)
+	waitForDetail(t, 120*time.Second, "Claude Code to finish", func() bool { return exists(filepath.Join(ws, "claude.rc")) },
+		func() string { return readFileOr(ws, "claude.out") })
+	if rc := strings.TrimSpace(readFile(t, ws, "claude.rc")); rc != "0" {
+		t.Fatalf("claude exited %s:\n%s", rc, readFile(t, ws, "claude.out"))
+	}
+	mustContain(t, "claude's output", readFile(t, ws, "claude.out"), "Done: the file is written.")
+	hello := filepath.Join(ws, "hello.txt")
+	if got := readFile(t, ws, "hello.txt"); got != "hello from the fake model\n" {
+		t.Errorf("hello.txt = %q", got)
+	}
+	if fi, err := os.Stat(hello); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 1000 {
+		t.Errorf("hello.txt: %v, want a file of uid 1000, the workspace's owner", err)
+	}
+	r := e.find(name)
+	// The prompt is in the session Claude Code keeps in its state
+	// directory: found there, it proves the scan read that mount too.
+	scanForSecret(t, r.ID, fakeAnthropicKey, "hello from the fake model", prompt)
+
+	reqs := fake.requests()
+	if len(fake.turns()) < 2 {
+		t.Fatalf("the fake saw %d model turns, want the tool call and the answer: %+v", len(fake.turns()), reqs)
+	}
+	for _, q := range reqs {
+		if q.APIKey != fakeAnthropicKey {
+			t.Errorf("%s %s reached the fake with x-api-key %q, want the granted key", q.Method, q.Path, q.APIKey)
+		}
+	}
+	notes := strings.Join(fake.systemPrompts(), "\n")
+	mustContain(t, "what reached the model", notes, "You are running in a moat sandbox", "api.anthropic.com", "X-Moat-Blocked")
+
+	e.mustRun(0, "stop", name)
+	var trace []struct {
+		Host, Path, Grant string
+		Status            int
+	}
+	res := e.mustRun(0, "trace", name, "--json")
+	if err := json.Unmarshal([]byte(res.stdout), &trace); err != nil {
+		t.Fatalf("trace --json: %v\n%s", err, res.stdout)
+	}
+	granted := 0
+	for _, q := range trace {
+		if strings.HasPrefix(q.Host, "api.anthropic.com") && q.Grant == "anthropic" {
+			granted++
+		}
+	}
+	if granted != len(reqs) || len(trace) != len(reqs) {
+		t.Errorf("the trace has %d requests, %d with the anthropic grant; the fake saw %d", len(trace), granted, len(reqs))
+	}
+	res = e.mustRun(0, "audit", name)
+	n := strconv.Itoa(len(reqs))
+	mustContain(t, "audit", res.stdout, ": OK\n", "credential.injected "+n+",", "net.request "+n+",")
+
+	// Second run: the launcher, with its default arguments, resuming the
+	// first run's session from the state moat kept.
+	res = e.mustRun(0, "claude", ws, "--", "-p", "--continue", "Now say goodbye")
+	mustContain(t, "moat claude's output", res.stdout, "Done: the file is written.")
+	if !fake.resumed(prompt) {
+		t.Errorf("the second run did not send the first run's conversation: it did not resume")
+	}
+}
+
+// readFileOr is the file's content, or the error reading it, for messages.
+func readFileOr(dir, name string) string {
+	b, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
+}

@@ -1,0 +1,353 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bytes"
+	"crypto/tls"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// fakeAnthropic stands in for api.anthropic.com so the real Claude Code
+// CLI can run a whole conversation in a test. Its model is scripted: the
+// first turn asks for the Write tool, and once the CLI sends the tool's
+// result the model says it is done. It records every request so a test can
+// check which credential arrived, what the system prompt held and whether
+// a later run resumed an earlier session.
+type fakeAnthropic struct {
+	caPEM string // the test CA that signed its api.anthropic.com certificate
+
+	// The credentials it accepts: x-api-key, or "Authorization: Bearer"
+	// (Claude subscription tokens). A request with neither gets a 401.
+	apiKey     string
+	oauthToken string
+
+	// What the scripted model writes, with Write's file_path taken as
+	// absolute, the way the CLI wants it.
+	filePath, fileContent string
+	doneText              string // the model's last words, after the tool ran
+
+	mu   sync.Mutex
+	reqs []fakeRequest
+}
+
+// fakeRequest is one request as the fake received it.
+type fakeRequest struct {
+	Method, Path  string
+	APIKey        string // x-api-key
+	Authorization string
+	Beta          string // anthropic-beta: the CLI's feature flags, including the OAuth one
+	Authorized    bool   // it carried the credential the fake accepts
+	Body          map[string]any
+	Raw           []byte // the body when it is not JSON
+}
+
+type fakeOption func(*fakeAnthropic)
+
+// withAPIKey sets the x-api-key the fake accepts.
+func withAPIKey(key string) fakeOption { return func(f *fakeAnthropic) { f.apiKey = key } }
+
+// withOAuthToken makes the fake accept a subscription token as
+// "Authorization: Bearer <token>", the way the CLI sends
+// CLAUDE_CODE_OAUTH_TOKEN or a .credentials.json access token.
+func withOAuthToken(tok string) fakeOption { return func(f *fakeAnthropic) { f.oauthToken = tok } }
+
+// withWrite sets the file the model asks the Write tool to create.
+func withWrite(path, content string) fakeOption {
+	return func(f *fakeAnthropic) { f.filePath, f.fileContent = path, content }
+}
+
+const fakeAnthropicKey = "sk-ant-api03-e2e-fake-key"
+
+// newFakeAnthropic serves the fake with TLS on addr, such as
+// "127.0.0.7:443": a loopback address of its own per test, because the
+// proxy reaches api.anthropic.com on port 443 and parallel tests must
+// not meet.
+func newFakeAnthropic(t *testing.T, addr string, opts ...fakeOption) *fakeAnthropic {
+	t.Helper()
+	f := &fakeAnthropic{
+		apiKey:      fakeAnthropicKey,
+		filePath:    "/workspace/hello.txt",
+		fileContent: "hello from the fake model\n",
+		doneText:    "Done: the file is written.",
+	}
+	for _, o := range opts {
+		o(f)
+	}
+	cert, caPEM := serverCert(t, "api.anthropic.com")
+	f.caPEM = caPEM
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: f, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	return f
+}
+
+func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	raw, _ := io.ReadAll(r.Body)
+	req := fakeRequest{
+		Method: r.Method, Path: r.URL.Path,
+		APIKey: r.Header.Get("X-Api-Key"), Authorization: r.Header.Get("Authorization"),
+		Beta: r.Header.Get("Anthropic-Beta"),
+	}
+	req.Authorized = f.authorized(req)
+	if json.Unmarshal(raw, &req.Body) != nil {
+		req.Raw = raw
+	}
+	f.mu.Lock()
+	f.reqs = append(f.reqs, req)
+	n := len(f.reqs)
+	f.mu.Unlock()
+
+	// The CLI trusts a 204 or 404 only when it carries Anthropic's
+	// request id; without one it blames an intermediary.
+	w.Header().Set("Request-Id", fmt.Sprintf("req_fake%04d", n))
+	if !req.Authorized && !fakeAnthropicOpenPaths[req.Path] {
+		// Anthropic's error shape: the CLI reports error.message.
+		w.Header().Set("X-Should-Retry", "false")
+		writeJSONReply(w, http.StatusUnauthorized, map[string]any{"type": "error",
+			"error": map[string]any{"type": "authentication_error", "message": "invalid x-api-key"}})
+		return
+	}
+	switch {
+	case r.Method == http.MethodPost && req.Path == "/v1/messages":
+		f.message(w, req.Body)
+	case req.Path == "/api/claude_code/settings":
+		// No managed settings; an empty JSON body fails the CLI's schema.
+		w.WriteHeader(http.StatusNoContent)
+	default:
+		answer, ok := fakeAnthropicAnswers[req.Path]
+		if !ok {
+			answer = map[string]any{}
+		}
+		writeJSONReply(w, http.StatusOK, answer)
+	}
+}
+
+// fakeAnthropicOpenPaths lists the paths the CLI calls without a credential.
+var fakeAnthropicOpenPaths = map[string]bool{"/api/hello": true, "/api/directory/server-urls": true}
+
+// fakeAnthropicAnswers are the smallest answers the CLI's schemas accept for the
+// calls it makes before and after the conversation. A reply that fails a
+// schema is not fatal but costs time: an empty policy_limits answer makes
+// the CLI retry it with backoff, about four seconds in all.
+var fakeAnthropicAnswers = map[string]any{
+	"/api/claude_code/policy_limits":                 map[string]any{"restrictions": map[string]any{}},
+	"/api/claude_code/organizations/metrics_enabled": map[string]any{"metrics_logging_enabled": false},
+	"/api/directory/server-urls":                     map[string]any{"urls": []string{}},
+	"/v1/messages/count_tokens":                      map[string]any{"input_tokens": 100},
+	// Asked with a subscription login read from .credentials.json.
+	"/api/oauth/profile": map[string]any{
+		"account":      map[string]any{"uuid": "00000000-0000-4000-8000-00000000e2e1", "email": "e2e@example.com"},
+		"organization": map[string]any{"uuid": "00000000-0000-4000-8000-00000000e2e2"},
+	},
+}
+
+func (f *fakeAnthropic) authorized(req fakeRequest) bool {
+	if f.apiKey != "" && req.APIKey == f.apiKey {
+		return true
+	}
+	return f.oauthToken != "" && req.Authorization == "Bearer "+f.oauthToken
+}
+
+// message answers one model turn. Only the agent's own turns carry the
+// Write tool; the CLI's side calls get plain text. The model writes the
+// file on a conversation's first turn; once the conversation has an
+// assistant turn (the tool's result came back, or a run resumed it), it
+// only talks.
+func (f *fakeAnthropic) message(w http.ResponseWriter, body map[string]any) {
+	model, _ := body["model"].(string)
+	f.mu.Lock()
+	n := len(f.reqs)
+	f.mu.Unlock()
+	content := []map[string]any{{"type": "text", "text": "ok"}}
+	stop := "end_turn"
+	switch {
+	case !offersTool(body, "Write"):
+	case hasAssistantTurn(body):
+		content = []map[string]any{{"type": "text", "text": f.doneText}}
+	default:
+		stop = "tool_use"
+		content = []map[string]any{{"type": "tool_use", "id": fmt.Sprintf("toolu_fake%04d", n), "name": "Write",
+			"input": map[string]any{"file_path": f.filePath, "content": f.fileContent}}}
+	}
+	// Ids must differ: the CLI merges the blocks of messages that share
+	// one when it writes and reloads the transcript.
+	msg := map[string]any{"id": fmt.Sprintf("msg_fake%04d", n), "type": "message", "role": "assistant", "model": model,
+		"content": content, "stop_reason": stop, "stop_sequence": nil,
+		"usage": map[string]any{"input_tokens": 100, "output_tokens": 20}}
+	if stream, _ := body["stream"].(bool); stream {
+		writeMessageStream(w, msg)
+		return
+	}
+	writeJSONReply(w, http.StatusOK, msg)
+}
+
+// writeMessageStream streams msg the way the Messages API does: the CLI rebuilds
+// the message from these events, tool input arriving as JSON text.
+func writeMessageStream(w http.ResponseWriter, msg map[string]any) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	var b bytes.Buffer
+	event := func(name string, data map[string]any) {
+		data["type"] = name
+		j, _ := json.Marshal(data)
+		fmt.Fprintf(&b, "event: %s\ndata: %s\n\n", name, j)
+	}
+	start := map[string]any{}
+	for k, v := range msg {
+		start[k] = v
+	}
+	start["content"], start["stop_reason"] = []any{}, nil
+	start["usage"] = map[string]any{"input_tokens": 100, "output_tokens": 1}
+	event("message_start", map[string]any{"message": start})
+	for i, c := range msg["content"].([]map[string]any) {
+		switch c["type"] {
+		case "text":
+			event("content_block_start", map[string]any{"index": i, "content_block": map[string]any{"type": "text", "text": ""}})
+			event("content_block_delta", map[string]any{"index": i, "delta": map[string]any{"type": "text_delta", "text": c["text"]}})
+		case "tool_use":
+			input, _ := json.Marshal(c["input"])
+			event("content_block_start", map[string]any{"index": i, "content_block": map[string]any{
+				"type": "tool_use", "id": c["id"], "name": c["name"], "input": map[string]any{}}})
+			event("content_block_delta", map[string]any{"index": i, "delta": map[string]any{"type": "input_json_delta", "partial_json": string(input)}})
+		}
+		event("content_block_stop", map[string]any{"index": i})
+	}
+	event("message_delta", map[string]any{"delta": map[string]any{"stop_reason": msg["stop_reason"], "stop_sequence": nil},
+		"usage": map[string]any{"output_tokens": 20}})
+	event("message_stop", map[string]any{})
+	w.Write(b.Bytes())
+}
+
+func writeJSONReply(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+// contentBlocks returns a message's content as blocks; the API also allows a
+// bare string, which the CLI sends for some prompts.
+func contentBlocks(m any) []map[string]any {
+	msg, _ := m.(map[string]any)
+	switch c := msg["content"].(type) {
+	case string:
+		return []map[string]any{{"type": "text", "text": c}}
+	case []any:
+		var out []map[string]any
+		for _, b := range c {
+			if bm, ok := b.(map[string]any); ok {
+				out = append(out, bm)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+func hasAssistantTurn(body map[string]any) bool {
+	msgs, _ := body["messages"].([]any)
+	return slices.ContainsFunc(msgs, func(m any) bool {
+		mm, _ := m.(map[string]any)
+		return mm["role"] == "assistant"
+	})
+}
+
+func offersTool(body map[string]any, name string) bool {
+	tools, _ := body["tools"].([]any)
+	return slices.ContainsFunc(tools, func(t any) bool {
+		tm, _ := t.(map[string]any)
+		return tm["name"] == name
+	})
+}
+
+func (f *fakeAnthropic) requests() []fakeRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.reqs)
+}
+
+// turns returns the agent's model turns that the fake answered: the
+// authorized requests offering the Write tool, leaving out the CLI's side
+// calls.
+func (f *fakeAnthropic) turns() []fakeRequest {
+	var out []fakeRequest
+	for _, r := range f.requests() {
+		if r.Authorized && r.Path == "/v1/messages" && offersTool(r.Body, "Write") {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// systemPrompts returns, for every model turn, the text that instructs
+// the model rather than the user's words: the system field, the
+// mid-conversation "system" messages, and the <system-reminder> blocks of
+// user messages. The CLI puts CLAUDE.md files there, the managed
+// /etc/claude-code/CLAUDE.md included, in the first user message and not
+// in the system field.
+func (f *fakeAnthropic) systemPrompts() []string {
+	var out []string
+	for _, r := range f.turns() {
+		var b strings.Builder
+		// The system field takes the same shapes as a message's content.
+		for _, blk := range contentBlocks(map[string]any{"content": r.Body["system"]}) {
+			fmt.Fprintln(&b, blk["text"])
+		}
+		msgs, _ := r.Body["messages"].([]any)
+		for _, m := range msgs {
+			mm, _ := m.(map[string]any)
+			role := mm["role"]
+			for _, blk := range contentBlocks(m) {
+				t, _ := blk["text"].(string)
+				if role == "system" || strings.HasPrefix(t, "<system-reminder>") {
+					fmt.Fprintln(&b, t)
+				}
+			}
+		}
+		out = append(out, b.String())
+	}
+	return out
+}
+
+// resumed reports whether a model turn carried an earlier conversation
+// under a new prompt: the earlier prompt and a Write call the fake made,
+// followed by a user message that is not a tool result. That is what
+// "claude -p --continue" sends when it finds the earlier session; a
+// conversation's own second turn ends with the tool result instead.
+func (f *fakeAnthropic) resumed(earlierPrompt string) bool {
+	for _, r := range f.turns() {
+		msgs, _ := r.Body["messages"].([]any)
+		if len(msgs) == 0 || hasToolResult(msgs[len(msgs)-1]) {
+			continue
+		}
+		var sawPrompt, sawTool bool
+		for _, m := range msgs[:len(msgs)-1] {
+			for _, b := range contentBlocks(m) {
+				t, _ := b["text"].(string)
+				sawPrompt = sawPrompt || strings.Contains(t, earlierPrompt)
+				id, _ := b["id"].(string)
+				sawTool = sawTool || b["type"] == "tool_use" && strings.HasPrefix(id, "toolu_fake")
+			}
+		}
+		if sawPrompt && sawTool {
+			return true
+		}
+	}
+	return false
+}
+
+func hasToolResult(m any) bool {
+	return slices.ContainsFunc(contentBlocks(m), func(b map[string]any) bool { return b["type"] == "tool_result" })
+}

@@ -1,0 +1,145 @@
+package run
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+
+	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/image"
+	"github.com/moatsh/moat/internal/policy"
+	"github.com/moatsh/moat/internal/runtime"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// agentFeature gives a run of an agent profile what the profile asks of
+// the run beyond agent.yaml: its state directories, kept per workspace
+// and agent in the moat home and mounted back, so sessions and settings
+// outlive the run; and a read-only note about the sandbox at the file the
+// agent reads standing instructions from.
+//
+// A state directory is the agent's to write, so it is hostile input: moat
+// makes it and mounts it, and never reads, follows or writes anything
+// inside it. Deleting a run keeps it; 'moat clean' says where it is.
+type agentFeature struct {
+	phases
+	setup *config.AgentSetup
+}
+
+// AgentStateRoot is where the moat home keeps agents' state directories:
+// AgentStateRoot/<agent>/<workspace key>/<directory's base name>.
+const AgentStateRoot = "agent-state"
+
+func (f *agentFeature) shape(_ context.Context, m *Manager, r *state.Run, p *plan, _ image.Result, spec *runtime.ContainerSpec, _ *cleanupStack) error {
+	for _, dir := range f.setup.State {
+		src, err := m.agentStateDir(f.setup.Name, p.workspace, path.Base(dir), p.uid, p.gid)
+		if err != nil {
+			return err
+		}
+		spec.Mounts = append(spec.Mounts, runtime.Mount{Source: src, Target: dir})
+	}
+	if f.setup.Instructions == "" {
+		return nil
+	}
+	note := filepath.Join(m.Store.Dir(r.ID), "agent-instructions.md")
+	if err := os.WriteFile(note, []byte(sandboxNote(p)), 0o644); err != nil {
+		return fmt.Errorf("writing the agent's sandbox note: %w", err)
+	}
+	spec.MoatFiles = append(spec.MoatFiles, runtime.MoatFile{Source: note, Target: f.setup.Instructions})
+	return nil
+}
+
+// AgentStateDir is the host directory that keeps state directory base of
+// agent for the workspace at ws (absolute and clean).
+func AgentStateDir(home, agent, ws, base string) string {
+	return filepath.Join(home, AgentStateRoot, agent, workspaceKey(ws), base)
+}
+
+// workspaceKey names a workspace's state: its base name, for people
+// reading the moat home, and a hash of its path, for uniqueness. A
+// workspace that moves starts with new state.
+func workspaceKey(ws string) string {
+	sum := sha256.Sum256([]byte(ws))
+	name := unsafeKeyChars().ReplaceAllString(filepath.Base(ws), "_")
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	return name + "-" + hex.EncodeToString(sum[:6])
+}
+
+var unsafeKeyChars = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9._-]`) })
+
+// agentStateDir makes (or finds) a state directory, owned by the agent's
+// UID and GID so the agent can write it, and returns its path. The
+// directories above it are moat's, mode 0700.
+func (m *Manager) agentStateDir(agent, ws, base string, uid, gid int) (string, error) {
+	dir := AgentStateDir(m.Store.Root, agent, ws, base)
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return "", fmt.Errorf("making %s's state directory: %w", agent, err)
+	}
+	err := os.Mkdir(dir, 0o700)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", fmt.Errorf("making %s's state directory: %w", agent, err)
+	}
+	// Lstat, not Stat: nothing but moat writes where the directory is
+	// (the agent writes inside it), but a link there is never followed.
+	fi, err := os.Lstat(dir)
+	if err != nil || !fi.IsDir() {
+		return "", fmt.Errorf("%s's state directory %s is not a directory; remove it and run again", agent, dir)
+	}
+	if err := os.Lchown(dir, uid, gid); err != nil {
+		return "", fmt.Errorf("giving %s's state directory to the agent's UID %d: %w", agent, uid, err)
+	}
+	return dir, nil
+}
+
+// sandboxNote tells the agent where it runs: in a sandbox, what it can
+// reach, that credentials are injected, and what to do when a request
+// is refused.
+func sandboxNote(p *plan) string {
+	var b strings.Builder
+	b.WriteString("# You are running in a moat sandbox\n\n")
+	b.WriteString("moat runs you in a container: it is the security boundary, so you do not need to ask before running commands or editing files in it.\n\n")
+	fmt.Fprintf(&b, "- The user's project is mounted read-write at %s. Changes elsewhere in the container are lost when the run ends, except your own settings and sessions.\n", WorkspaceTarget)
+	if p.egress == nil || p.egress.mode() == policy.None {
+		b.WriteString("- This run has no network: every request fails. If the task needs the network, tell the user that agent.yaml's network.policy is none.\n")
+		return b.String()
+	}
+	if p.egress.mode() == policy.Permissive {
+		b.WriteString("- You can reach public hosts through moat's proxy; every request is recorded.\n")
+	} else {
+		fmt.Fprintf(&b, "- You can reach only these hosts, through moat's proxy: %s. Every request is recorded.\n", strings.Join(reachable(p), ", "))
+	}
+	b.WriteString("- A request the policy refuses gets HTTP 403 with an X-Moat-Blocked header that names the rule to add. Do not try to get around it: tell the user which host you need, and that they can add it to network.allow in agent.yaml.\n")
+	if names := p.egress.grantNames(); len(names) > 0 {
+		fmt.Fprintf(&b, "- Credentials (%s) are added to your requests by the proxy. Variables such as API keys in your environment hold placeholders, not the real values: use them as they are, and never print or copy them.\n", strings.Join(names, ", "))
+	}
+	return b.String()
+}
+
+// reachable lists what a strict run can reach: agent.yaml's allow rules
+// (the profile's among them), its mapped names and its grants' hosts.
+func reachable(p *plan) []string {
+	var out []string
+	for _, a := range p.egress.network.Allow {
+		out = append(out, a.Text)
+	}
+	for _, h := range p.egress.network.Hosts {
+		out = append(out, h.Name)
+	}
+	for _, g := range p.egress.grants {
+		out = append(out, g.Grant.Hosts...)
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
