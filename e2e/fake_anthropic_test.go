@@ -70,7 +70,10 @@ const fakeAnthropicKey = "sk-ant-api03-e2e-fake-key"
 // newFakeAnthropic serves the fake with TLS on addr, such as
 // "127.0.0.7:443": a loopback address of its own per test, because the
 // proxy reaches api.anthropic.com on port 443 and parallel tests must
-// not meet.
+// not meet. The test maps api.anthropic.com to that address in
+// agent.yaml's network.hosts and trusts caPEM. Other hosts the CLI may
+// try (platform.claude.com for token refresh, downloads.claude.ai in
+// interactive mode) are not served; the CLI carries on without them.
 func newFakeAnthropic(t *testing.T, addr string, opts ...fakeOption) *fakeAnthropic {
 	t.Helper()
 	f := &fakeAnthropic{
@@ -114,7 +117,8 @@ func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// request id; without one it blames an intermediary.
 	w.Header().Set("Request-Id", fmt.Sprintf("req_fake%04d", n))
 	if !req.Authorized && !fakeAnthropicOpenPaths[req.Path] {
-		// Anthropic's error shape: the CLI reports error.message.
+		// Anthropic's error shape: the CLI reports error.message. Without
+		// x-should-retry it retries a 401 for over a minute before failing.
 		w.Header().Set("X-Should-Retry", "false")
 		writeJSONReply(w, http.StatusUnauthorized, map[string]any{"type": "error",
 			"error": map[string]any{"type": "authentication_error", "message": "invalid x-api-key"}})
@@ -171,7 +175,7 @@ func (f *fakeAnthropic) message(w http.ResponseWriter, body map[string]any) {
 	f.mu.Lock()
 	n := len(f.reqs)
 	f.mu.Unlock()
-	content := []map[string]any{{"type": "text", "text": "ok"}}
+	content := []map[string]any{{"type": "text", "text": sideAnswer(body)}}
 	stop := "end_turn"
 	switch {
 	case !offersTool(body, "Write"):
@@ -192,6 +196,25 @@ func (f *fakeAnthropic) message(w http.ResponseWriter, body map[string]any) {
 		return
 	}
 	writeJSONReply(w, http.StatusOK, msg)
+}
+
+// sideAnswer answers the CLI's side calls. The interactive CLI asks for a
+// session title with a JSON schema (output_config.format); the answer must
+// fit it, so every required property gets a string.
+func sideAnswer(body map[string]any) string {
+	cfg, _ := body["output_config"].(map[string]any)
+	format, _ := cfg["format"].(map[string]any)
+	schema, _ := format["schema"].(map[string]any)
+	if format["type"] != "json_schema" {
+		return "ok"
+	}
+	obj := map[string]string{}
+	required, _ := schema["required"].([]any)
+	for _, name := range required {
+		obj[fmt.Sprint(name)] = "e2e"
+	}
+	j, _ := json.Marshal(obj)
+	return string(j)
 }
 
 // writeMessageStream streams msg the way the Messages API does: the CLI rebuilds
@@ -258,10 +281,7 @@ func contentBlocks(m any) []map[string]any {
 
 func hasAssistantTurn(body map[string]any) bool {
 	msgs, _ := body["messages"].([]any)
-	return slices.ContainsFunc(msgs, func(m any) bool {
-		mm, _ := m.(map[string]any)
-		return mm["role"] == "assistant"
-	})
+	return slices.ContainsFunc(msgs, func(m any) bool { return messageRole(m) == "assistant" })
 }
 
 func offersTool(body map[string]any, name string) bool {
@@ -307,11 +327,9 @@ func (f *fakeAnthropic) systemPrompts() []string {
 		}
 		msgs, _ := r.Body["messages"].([]any)
 		for _, m := range msgs {
-			mm, _ := m.(map[string]any)
-			role := mm["role"]
 			for _, blk := range contentBlocks(m) {
 				t, _ := blk["text"].(string)
-				if role == "system" || strings.HasPrefix(t, "<system-reminder>") {
+				if messageRole(m) == "system" || strings.HasPrefix(t, "<system-reminder>") {
 					fmt.Fprintln(&b, t)
 				}
 			}
@@ -328,7 +346,11 @@ func (f *fakeAnthropic) systemPrompts() []string {
 // conversation's own second turn ends with the tool result instead.
 func (f *fakeAnthropic) resumed(earlierPrompt string) bool {
 	for _, r := range f.turns() {
+		// The CLI may append a "system" message after the user's.
 		msgs, _ := r.Body["messages"].([]any)
+		for len(msgs) > 0 && messageRole(msgs[len(msgs)-1]) == "system" {
+			msgs = msgs[:len(msgs)-1]
+		}
 		if len(msgs) == 0 || hasToolResult(msgs[len(msgs)-1]) {
 			continue
 		}
@@ -346,6 +368,11 @@ func (f *fakeAnthropic) resumed(earlierPrompt string) bool {
 		}
 	}
 	return false
+}
+
+func messageRole(m any) any {
+	mm, _ := m.(map[string]any)
+	return mm["role"]
 }
 
 func hasToolResult(m any) bool {

@@ -6,6 +6,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -36,7 +38,8 @@ no running run uses, and every moat-labelled container, network or volume
 whose run is finished or unknown (left by a crash). With --caches it also
 removes the docker:dind caches (agent.yaml docker.cache) that no running run
 uses. It lists what it will remove and asks first, unless -f is given.
-Running runs are never touched.`,
+Running runs are never touched. Agents' state (the sessions and settings
+'moat claude' keeps per workspace) is kept: clean says where it is.`,
 		Example: `  $ moat clean --dry-run
   $ moat clean -f`,
 		Args: cobra.NoArgs,
@@ -62,6 +65,7 @@ func clean(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	defer keptAgentState(o.IO.ErrOut, mgr.Store.Root)
 	if plan.Empty() {
 		fmt.Fprintln(o.IO.ErrOut, "Nothing to clean.")
 		return nil
@@ -81,6 +85,17 @@ func clean(ctx context.Context, o *Options) error {
 	}
 	fmt.Fprintln(o.IO.ErrOut, "Cleaned.")
 	return nil
+}
+
+// keptAgentState says where agents' state is, which clean keeps: it is
+// the user's (sessions, history), not a leftover.
+func keptAgentState(w io.Writer, home string) {
+	dir := filepath.Join(home, run.AgentStateRoot)
+	if _, err := os.Stat(dir); err != nil {
+		return
+	}
+	fmt.Fprintf(w, "Kept: agents' sessions and settings, per workspace, in %s.\n", dir)
+	fmt.Fprintln(w, "Remove a directory there to forget an agent's state for that workspace.")
 }
 
 func describe(w io.Writer, p run.CleanPlan) {
