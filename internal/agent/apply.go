@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/moatsh/moat/internal/config"
@@ -60,7 +59,7 @@ func CheckNamed(cfg *config.Config, p Profile) error {
 	if cfg.Agent == "" || cfg.Agent == p.Name {
 		return nil
 	}
-	return &config.Error{File: configName(cfg), Line: line(cfg.AgentAt), Col: col(cfg.AgentAt),
+	return &config.Error{File: configName(cfg), Line: cfg.AgentLine, Col: cfg.AgentCol,
 		Msg:    fmt.Sprintf("agent.yaml starts %s, not %s", cfg.Agent, p.Name),
 		Remedy: fmt.Sprintf("Run 'moat %s' or 'moat run', or change agent: in agent.yaml.", cfg.Agent)}
 }
@@ -69,23 +68,11 @@ func CheckNamed(cfg *config.Config, p Profile) error {
 func named(cfg *config.Config) (Profile, error) {
 	p, ok := Lookup(cfg.Agent)
 	if !ok {
-		return Profile{}, &config.Error{File: configName(cfg), Line: line(cfg.AgentAt), Col: col(cfg.AgentAt),
+		return Profile{}, &config.Error{File: configName(cfg), Line: cfg.AgentLine, Col: cfg.AgentCol,
 			Msg:    fmt.Sprintf("agent: no agent is called %q", cfg.Agent),
 			Remedy: "Name one of: " + strings.Join(Names(), ", ") + "."}
 	}
 	return p, nil
-}
-
-func line(at string) int {
-	l, _, _ := strings.Cut(at, ":")
-	n, _ := strconv.Atoi(l)
-	return n
-}
-
-func col(at string) int {
-	_, c, _ := strings.Cut(at, ":")
-	n, _ := strconv.Atoi(c)
-	return n
 }
 
 // command is p's command line for the user's args.

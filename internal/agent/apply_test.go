@@ -202,3 +202,21 @@ func TestApplyKeepsDockerSource(t *testing.T) {
 		t.Fatalf("dependencies %q lack agent.yaml's %q", keys(got.Dependencies), want)
 	}
 }
+
+func TestForConfigNamesTheLineOfAnUnknownAgent(t *testing.T) {
+	t.Parallel()
+	cfg := parse(t, "name: x\nagent: nosuchagent\n")
+	_, _, err := ForConfig(cfg, nil)
+	if err == nil || !strings.HasPrefix(err.Error(), "ws/agent.yaml:2:8: ") || !strings.Contains(err.Error(), `no agent is called "nosuchagent"`) {
+		t.Fatalf("ForConfig: %v, want an error at ws/agent.yaml:2:8 naming the agent", err)
+	}
+	p, _ := Lookup("claude")
+	other := parse(t, "agent: codex\n")
+	if err := CheckNamed(other, p); err == nil || !strings.HasPrefix(err.Error(), "ws/agent.yaml:1:8: ") {
+		t.Fatalf("CheckNamed: %v, want a refusal at ws/agent.yaml:1:8", err)
+	}
+	got, args, err := ForConfig(parse(t, "agent: claude\n"), []string{"sh"})
+	if err != nil || got.AgentSetup == nil || got.AgentSetup.Name != "claude" || !slices.Equal(args, []string{"sh"}) {
+		t.Fatalf("ForConfig(agent: claude): %+v, %q, %v", got, args, err)
+	}
+}

@@ -47,9 +47,10 @@ type Config struct {
 	Grants          []string          // grant names as written, in order, no duplicates
 	Resources       Resources         // limits below the user's; see RunLimits
 	// Agent is the agent profile (internal/agent) that 'moat run' starts,
-	// "" for none; AgentAt is where agent.yaml names it ("3:8"), for the
-	// error when no profile has that name.
-	Agent, AgentAt string
+	// "" for none; AgentLine and AgentCol are where agent.yaml names it,
+	// for the error when no profile has that name.
+	Agent               string
+	AgentLine, AgentCol int
 	// AgentSetup is what the applied agent profile asks of the run; nil
 	// when none was applied.
 	AgentSetup *AgentSetup

@@ -112,7 +112,8 @@ func (d *decoder) name(n ast.Node, c *Config) error {
 }
 
 // agent takes the name of an agent profile; which names exist is
-// internal/agent's to check (Config.AgentAt says where, for its error).
+// internal/agent's to check (Config.AgentLine and AgentCol say where, for
+// its error).
 func (d *decoder) agent(n ast.Node, c *Config) error {
 	s, err := d.str(n, "agent")
 	if err != nil {
@@ -121,7 +122,8 @@ func (d *decoder) agent(n ast.Node, c *Config) error {
 	if !agentNamePattern().MatchString(s) {
 		return d.errorf(n, "Write the name of an agent, e.g. agent: claude.", "agent: %q is not an agent's name", s)
 	}
-	c.Agent, c.AgentAt = s, posString(n)
+	c.Agent = s
+	c.AgentLine, c.AgentCol = position(n)
 	return nil
 }
 
