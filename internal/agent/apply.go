@@ -33,7 +33,8 @@ func Apply(cfg *config.Config, p Profile, args []string) (*config.Config, error)
 	out.Env = mergeEnv(cfg.Env, p.Defaults.Env)
 	out.Network.Allow = mergeHosts(cfg.Network, p.Hosts)
 	out.Command = p.command(args)
-	out.AgentSetup = &config.AgentSetup{Name: p.Name, State: slices.Clone(p.State), Instructions: p.Instructions}
+	out.AgentSetup = &config.AgentSetup{Name: p.Name, State: slices.Clone(p.State), Instructions: p.Instructions,
+		Files: agentFiles(p.Files), Seed: agentFiles(p.Seed)}
 	return &out, nil
 }
 
@@ -173,6 +174,15 @@ func mergeHosts(nw config.Network, hosts []string) []config.AllowRule {
 			have[r.Pattern] = true
 			out = append(out, config.AllowRule{Text: h, Rule: r})
 		}
+	}
+	return out
+}
+
+// agentFiles lists files by path, in path order.
+func agentFiles(files map[string]string) []config.AgentFile {
+	var out []config.AgentFile
+	for _, file := range slices.Sorted(maps.Keys(files)) {
+		out = append(out, config.AgentFile{Path: file, Content: files[file]})
 	}
 	return out
 }

@@ -22,6 +22,8 @@ func testProfile() Profile {
 		Placeholders: []Placeholder{{Env: "ANTHROPIC_API_KEY", Grant: grant.Anthropic}},
 		State:        []string{"/home/moat/.agent"},
 		Instructions: "/etc/agent/NOTES.md",
+		Files:        map[string]string{"/etc/agent/policy.json": `{"updates":false}`},
+		Seed:         map[string]string{"/home/moat/.agent/settings.json": `{"welcome":"done"}`},
 		Hosts:        []string{"api.agent.example", "*.agent.example"},
 		Defaults: Defaults{
 			Env: map[string]string{"AGENT_TELEMETRY": "0", "AGENT_MODE": "sandbox"},
@@ -148,7 +150,9 @@ resources: {memory: 1g}
 	want := *before
 	want.Dependencies, want.DependencySpecs = got.Dependencies, got.DependencySpecs
 	want.Env, want.Network.Allow, want.Command = got.Env, got.Network.Allow, got.Command
-	want.AgentSetup = &config.AgentSetup{Name: "testagent", State: []string{"/home/moat/.agent"}, Instructions: "/etc/agent/NOTES.md"}
+	want.AgentSetup = &config.AgentSetup{Name: "testagent", State: []string{"/home/moat/.agent"}, Instructions: "/etc/agent/NOTES.md",
+		Files: []config.AgentFile{{Path: "/etc/agent/policy.json", Content: `{"updates":false}`}},
+		Seed:  []config.AgentFile{{Path: "/home/moat/.agent/settings.json", Content: `{"welcome":"done"}`}}}
 	if !reflect.DeepEqual(*got, want) {
 		t.Fatalf("Apply changed more than dependencies, env, allow, command and the agent's setup:\ngot  %+v\nwant %+v", *got, want)
 	}

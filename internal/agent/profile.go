@@ -53,6 +53,15 @@ type Profile struct {
 	// note there that says the agent is in a sandbox, what it can reach,
 	// and what to do when a request is blocked. "" for none.
 	Instructions string
+	// Files are files moat mounts read-only in the container, by absolute
+	// path: the agent's managed (system-wide) settings, which it reads but
+	// cannot change, such as a policy that turns off its update checks.
+	Files map[string]string
+	// Seed are files moat writes into a state directory when it makes the
+	// directory, and never afterwards, by absolute path in the container:
+	// each is directly inside one of State. They are defaults the agent
+	// may change, such as the settings that skip its first-run screens.
+	Seed map[string]string
 	// Hosts are the network.allow rules the agent needs to work (its API):
 	// host names, never addresses, added to agent.yaml's.
 	Hosts []string
@@ -95,7 +104,7 @@ var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^
 // it on every profile; Apply runs it before merging.
 func (p Profile) Check() error {
 	checks := []func() error{p.checkText, p.checkInstall, p.checkCommand, p.checkPlaceholders,
-		p.checkState, p.checkInstructions, p.checkHosts, p.checkDefaults}
+		p.checkState, p.checkInstructions, p.checkFiles, p.checkSeed, p.checkHosts, p.checkDefaults}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return fmt.Errorf("agent profile %q: %w", p.Name, err)
@@ -176,6 +185,40 @@ func (p Profile) checkInstructions() error {
 		return fmt.Errorf("instructions file %w", err)
 	}
 	return nil
+}
+
+func (p Profile) checkFiles() error {
+	for file := range p.Files {
+		if err := checkContainerPath(file); err != nil {
+			return fmt.Errorf("file %w", err)
+		}
+		if file == p.Instructions || p.inState(file) != "" {
+			return fmt.Errorf("file %q: it would hide the instructions file or be inside a state directory", file)
+		}
+	}
+	return nil
+}
+
+func (p Profile) checkSeed() error {
+	for file := range p.Seed {
+		if err := checkContainerPath(file); err != nil {
+			return fmt.Errorf("seed file %w", err)
+		}
+		if dir := p.inState(file); dir == "" || path.Dir(file) != dir || !stateBaseRE().MatchString(path.Base(file)) {
+			return fmt.Errorf("seed file %q: want a file directly inside a state directory, its name matching %s", file, stateBaseRE())
+		}
+	}
+	return nil
+}
+
+// inState returns the state directory file is in, or "".
+func (p Profile) inState(file string) string {
+	for _, dir := range p.State {
+		if strings.HasPrefix(file, dir+"/") {
+			return dir
+		}
+	}
+	return ""
 }
 
 // checkContainerPath checks a path in the container that moat mounts:

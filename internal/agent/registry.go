@@ -37,6 +37,8 @@ func (p Profile) clone() Profile {
 	p.Placeholders = slices.Clone(p.Placeholders)
 	p.State = slices.Clone(p.State)
 	p.Hosts = slices.Clone(p.Hosts)
+	p.Files = maps.Clone(p.Files)
+	p.Seed = maps.Clone(p.Seed)
 	p.Defaults.Env = maps.Clone(p.Defaults.Env)
 	p.Defaults.Args = slices.Clone(p.Defaults.Args)
 	for i, d := range p.Defaults.Args {

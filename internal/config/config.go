@@ -69,6 +69,20 @@ type AgentSetup struct {
 	// the agent reads standing instructions from; moat mounts a read-only
 	// note about the sandbox there. "" for none.
 	Instructions string
+	// Files are files of the profile's own, mounted read-only at their
+	// paths in the container (managed settings the agent cannot edit).
+	Files []AgentFile
+	// Seed are files written into a state directory when moat makes it,
+	// never afterwards: defaults the agent may change, such as settings
+	// that skip first-run screens. Path is inside one of State.
+	Seed []AgentFile
+}
+
+// AgentFile is a file a profile gives the run: its absolute path in the
+// container and its content.
+type AgentFile struct {
+	Path    string
+	Content string
 }
 
 // Load reads dir/agent.yaml, which must be a regular file inside dir (see

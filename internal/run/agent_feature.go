@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/image"
@@ -41,21 +42,77 @@ type agentFeature struct {
 const AgentStateRoot = "agent-state"
 
 func (f *agentFeature) shape(_ context.Context, m *Manager, r *state.Run, p *plan, _ image.Result, spec *runtime.ContainerSpec, _ *cleanupStack) error {
-	for _, dir := range f.setup.State {
-		src, err := m.agentStateDir(f.setup.Name, p.workspace, path.Base(dir), p.uid, p.gid)
-		if err != nil {
-			return err
-		}
-		spec.Mounts = append(spec.Mounts, runtime.Mount{Source: src, Target: dir})
+	mounts, err := f.stateMounts(m, p.workspace, p.uid, p.gid)
+	if err != nil {
+		return err
 	}
-	if f.setup.Instructions == "" {
+	spec.Mounts = append(spec.Mounts, mounts...)
+	files := f.setup.Files
+	if f.setup.Instructions != "" {
+		files = append(slices.Clone(files), config.AgentFile{Path: f.setup.Instructions, Content: sandboxNote(p)})
+	}
+	if len(files) == 0 {
 		return nil
 	}
-	note := filepath.Join(m.Store.Dir(r.ID), "agent-instructions.md")
-	if err := os.WriteFile(note, []byte(sandboxNote(p)), 0o644); err != nil {
-		return fmt.Errorf("writing the agent's sandbox note: %w", err)
+	// The files live in the run's directory, moat's own: the agent reads
+	// them through read-only mounts and cannot change what later runs get.
+	dir := filepath.Join(m.Store.Dir(r.ID), "agent-files")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return fmt.Errorf("writing the agent's files: %w", err)
 	}
-	spec.MoatFiles = append(spec.MoatFiles, runtime.MoatFile{Source: note, Target: f.setup.Instructions})
+	for i, file := range files {
+		src := filepath.Join(dir, fmt.Sprintf("%d-%s", i, path.Base(file.Path)))
+		if err := os.WriteFile(src, []byte(file.Content), 0o644); err != nil {
+			return fmt.Errorf("writing the agent's file %s: %w", file.Path, err)
+		}
+		spec.MoatFiles = append(spec.MoatFiles, runtime.MoatFile{Source: src, Target: file.Path})
+	}
+	return nil
+}
+
+// stateMounts makes or finds the profile's state directories for the
+// workspace ws, seeding those it makes, and returns their mounts.
+func (f *agentFeature) stateMounts(m *Manager, ws string, uid, gid int) ([]runtime.Mount, error) {
+	var mounts []runtime.Mount
+	for _, dir := range f.setup.State {
+		src, made, err := m.agentStateDir(f.setup.Name, ws, path.Base(dir), uid, gid)
+		if err != nil {
+			return nil, err
+		}
+		if made {
+			if err := f.seed(src, dir, uid, gid); err != nil {
+				return nil, err
+			}
+		}
+		mounts = append(mounts, runtime.Mount{Source: src, Target: dir})
+	}
+	return mounts, nil
+}
+
+// seed writes the profile's seed files for the state directory mounted at
+// target into src, which moat has just made: nothing the agent wrote can
+// be there yet, and O_EXCL makes sure nothing is replaced.
+func (f *agentFeature) seed(src, target string, uid, gid int) error {
+	for _, file := range f.setup.Seed {
+		if path.Dir(file.Path) != target {
+			continue
+		}
+		name := filepath.Join(src, path.Base(file.Path))
+		fh, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
+		if err != nil {
+			return fmt.Errorf("seeding %s's state: %w", f.setup.Name, err)
+		}
+		_, err = fh.WriteString(file.Content)
+		if cerr := fh.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			err = os.Lchown(name, uid, gid)
+		}
+		if err != nil {
+			return fmt.Errorf("seeding %s's state: %w", f.setup.Name, err)
+		}
+	}
 	return nil
 }
 
@@ -80,27 +137,28 @@ func workspaceKey(ws string) string {
 var unsafeKeyChars = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[^A-Za-z0-9._-]`) })
 
 // agentStateDir makes (or finds) a state directory, owned by the agent's
-// UID and GID so the agent can write it, and returns its path. The
-// directories above it are moat's, mode 0700.
-func (m *Manager) agentStateDir(agent, ws, base string, uid, gid int) (string, error) {
+// UID and GID so the agent can write it, and returns its path and whether
+// it made it. The directories above it are moat's, mode 0700.
+func (m *Manager) agentStateDir(agent, ws, base string, uid, gid int) (string, bool, error) {
 	dir := AgentStateDir(m.Store.Root, agent, ws, base)
 	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
-		return "", fmt.Errorf("making %s's state directory: %w", agent, err)
+		return "", false, fmt.Errorf("making %s's state directory: %w", agent, err)
 	}
 	err := os.Mkdir(dir, 0o700)
 	if err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", fmt.Errorf("making %s's state directory: %w", agent, err)
+		return "", false, fmt.Errorf("making %s's state directory: %w", agent, err)
 	}
+	made := err == nil
 	// Lstat, not Stat: nothing but moat writes where the directory is
 	// (the agent writes inside it), but a link there is never followed.
 	fi, err := os.Lstat(dir)
 	if err != nil || !fi.IsDir() {
-		return "", fmt.Errorf("%s's state directory %s is not a directory; remove it and run again", agent, dir)
+		return "", false, fmt.Errorf("%s's state directory %s is not a directory; remove it and run again", agent, dir)
 	}
 	if err := os.Lchown(dir, uid, gid); err != nil {
-		return "", fmt.Errorf("giving %s's state directory to the agent's UID %d: %w", agent, uid, err)
+		return "", false, fmt.Errorf("giving %s's state directory to the agent's UID %d: %w", agent, uid, err)
 	}
-	return dir, nil
+	return dir, made, nil
 }
 
 // sandboxNote tells the agent where it runs: in a sandbox, what it can

@@ -1,0 +1,85 @@
+package run
+
+import (
+	"os"
+	"path/filepath"
+	"syscall"
+	"testing"
+
+	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/state"
+)
+
+// TestAgentStateSeedOnlyWhenMade checks that a profile's seed files are
+// written when moat makes a state directory and never again: what the
+// agent changed, removed or replaced with a link in its state stays as
+// the agent left it, and no link is followed.
+func TestAgentStateSeedOnlyWhenMade(t *testing.T) {
+	t.Parallel()
+	m := &Manager{Store: &state.Store{Root: t.TempDir()}}
+	f := &agentFeature{setup: &config.AgentSetup{
+		Name:  "testagent",
+		State: []string{"/home/moat/.agent", "/home/moat/.cache"},
+		Seed:  []config.AgentFile{{Path: "/home/moat/.agent/settings.json", Content: `{"seeded":true}`}},
+	}}
+	uid, gid := os.Getuid(), os.Getgid()
+	ws := t.TempDir()
+
+	mounts, err := f.stateMounts(m, ws, uid, gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mounts) != 2 || mounts[0].Target != "/home/moat/.agent" || mounts[1].Target != "/home/moat/.cache" {
+		t.Fatalf("mounts = %+v", mounts)
+	}
+	settings := filepath.Join(mounts[0].Source, "settings.json")
+	if got, err := os.ReadFile(settings); err != nil || string(got) != `{"seeded":true}` {
+		t.Fatalf("seed file: %q, %v", got, err)
+	}
+	fi, err := os.Lstat(settings)
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid != uint32(uid) {
+		t.Fatalf("seed file mode or owner: %v, %v", fi.Mode(), err)
+	}
+	if entries, _ := os.ReadDir(mounts[1].Source); len(entries) != 0 {
+		t.Errorf("a state directory without seed files got %d entries", len(entries))
+	}
+
+	// The agent changes the file: the next run keeps the change.
+	if err := os.WriteFile(settings, []byte("changed by the agent"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.stateMounts(m, ws, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(settings); string(got) != "changed by the agent" {
+		t.Errorf("the seed file was rewritten: %q", got)
+	}
+
+	// The agent replaces it with a link to a file outside: nothing
+	// writes through the link.
+	outside := filepath.Join(t.TempDir(), "victim")
+	if err := os.WriteFile(outside, []byte("victim"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(settings); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(outside, settings); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.stateMounts(m, ws, uid, gid); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(outside); string(got) != "victim" {
+		t.Errorf("a write went through the agent's link: %q", got)
+	}
+
+	// Another workspace gets state of its own, seeded afresh.
+	other, err := f.stateMounts(m, t.TempDir(), uid, gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := os.ReadFile(filepath.Join(other[0].Source, "settings.json")); err != nil || string(got) != `{"seeded":true}` {
+		t.Errorf("the other workspace's seed file: %q, %v", got, err)
+	}
+}
