@@ -13,7 +13,8 @@ const (
 	GitHub    Kind = "github"
 	Anthropic Kind = "anthropic"
 	OpenAI    Kind = "openai"
-	HTTP      Kind = "http" // any API: one header on the hosts the user names
+	Claude    Kind = "claude" // a Claude Pro or Max subscription's OAuth token
+	HTTP      Kind = "http"   // any API: one header on the hosts the user names
 )
 
 // Grant is a credential's metadata: everything but the secret.
