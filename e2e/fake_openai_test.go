@@ -22,7 +22,7 @@ import (
 // and once the tool's output comes back the model says it is done. It
 // records every request, so a test can check which credential arrived,
 // what instructions the model got and whether a later run resumed an
-// earlier session. /work/notes/codex-findings.md describes the shapes.
+// earlier session.
 type fakeOpenAI struct {
 	caPEM  string // the test CA that signed its api.openai.com certificate
 	apiKey string // the bearer token it accepts; anything else gets a 401

@@ -11,8 +11,8 @@ import (
 const codexHome = "/home/moat/.codex"
 
 // codex is Codex, OpenAI's coding agent: the native build (deps' codex),
-// talking to api.openai.com with an API key. /work/notes/codex-findings.md
-// records how Codex 0.171.0 was observed to behave.
+// talking to api.openai.com with an API key. The comments below say what
+// Codex 0.171.0 was seen to do that each setting answers.
 var codex = Profile{
 	Name:    "codex",
 	Short:   "Run Codex in a sandboxed container",
