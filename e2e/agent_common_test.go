@@ -3,10 +3,7 @@
 package e2e
 
 import (
-	"crypto/tls"
 	"encoding/json"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -98,20 +95,4 @@ func checkFakeModelFile(t *testing.T, ws string) {
 	if fi, err := os.Stat(filepath.Join(ws, "hello.txt")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 1000 {
 		t.Errorf("hello.txt: %v, want a file of uid 1000, the workspace's owner", err)
 	}
-}
-
-// serveFakeAPI serves h with TLS on addr under a certificate for host,
-// signed by a test CA, until the test ends, and returns the CA (PEM) the
-// workspace trusts with network.ca.
-func serveFakeAPI(t *testing.T, addr, host string, h http.Handler) string {
-	t.Helper()
-	cert, caPEM := serverCert(t, host)
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: h, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
-	go srv.ServeTLS(ln, "", "")
-	t.Cleanup(func() { srv.Close() })
-	return caPEM
 }

@@ -4,9 +4,11 @@ package e2e
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -31,7 +33,10 @@ type fakeAnthropic struct {
 	// What the scripted model writes, with Write's file_path taken as
 	// absolute, the way the CLI wants it.
 	filePath, fileContent string
-	doneText              string // the model's last words, after the tool ran
+	doneText              string // the model's last words, after the tools ran
+	// calls are the tools the model calls, one per turn, before its last
+	// words; nil means one Write of filePath.
+	calls []toolCall
 
 	mu   sync.Mutex
 	reqs []fakeRequest
@@ -58,6 +63,17 @@ func withAPIKey(key string) fakeOption { return func(f *fakeAnthropic) { f.apiKe
 // CLAUDE_CODE_OAUTH_TOKEN or a .credentials.json access token.
 func withOAuthToken(tok string) fakeOption { return func(f *fakeAnthropic) { f.oauthToken = tok } }
 
+// toolCall is one tool the scripted model calls, by the name the CLI
+// offers it under.
+type toolCall struct {
+	Name  string
+	Input map[string]any
+}
+
+// withCalls makes the model call these tools, one per turn, in order,
+// before its last words.
+func withCalls(calls ...toolCall) fakeOption { return func(f *fakeAnthropic) { f.calls = calls } }
+
 // withWrite sets the file the model asks the Write tool to create.
 func withWrite(path, content string) fakeOption {
 	return func(f *fakeAnthropic) { f.filePath, f.fileContent = path, content }
@@ -83,8 +99,23 @@ func newFakeAnthropic(t *testing.T, addr string, opts ...fakeOption) *fakeAnthro
 	for _, o := range opts {
 		o(f)
 	}
-	f.caPEM = serveFakeAPI(t, addr, "api.anthropic.com", f)
+	f.caPEM = serveFakeTLS(t, "api.anthropic.com", addr, f)
 	return f
+}
+
+// serveFakeTLS serves h over TLS on addr, as name, with a certificate of
+// a test CA of its own, until the test ends; it returns the CA, in PEM.
+func serveFakeTLS(t *testing.T, name, addr string, h http.Handler) string {
+	t.Helper()
+	cert, caPEM := serverCert(t, name)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: h, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
+	go srv.ServeTLS(ln, "", "")
+	t.Cleanup(func() { srv.Close() })
+	return caPEM
 }
 
 func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -167,14 +198,23 @@ func (f *fakeAnthropic) message(w http.ResponseWriter, body map[string]any) {
 	f.mu.Unlock()
 	content := []map[string]any{{"type": "text", "text": sideAnswer(body)}}
 	stop := "end_turn"
+	calls := f.calls
+	if calls == nil {
+		calls = []toolCall{{Name: "Write", Input: map[string]any{"file_path": f.filePath, "content": f.fileContent}}}
+	}
+	// A conversation's tool results say how far the script got; one
+	// resumed from an earlier run has them all.
+	done := toolResults(body)
 	switch {
 	case !offersTool(body, "Write"):
-	case hasAssistantTurn(body):
+	case done >= len(calls):
 		content = []map[string]any{{"type": "text", "text": f.doneText}}
+	case !offersTool(body, calls[done].Name):
+		content = []map[string]any{{"type": "text", "text": "The tool " + calls[done].Name + " was not offered."}}
 	default:
 		stop = "tool_use"
-		content = []map[string]any{{"type": "tool_use", "id": fmt.Sprintf("toolu_fake%04d", n), "name": "Write",
-			"input": map[string]any{"file_path": f.filePath, "content": f.fileContent}}}
+		content = []map[string]any{{"type": "tool_use", "id": fmt.Sprintf("toolu_fake%04d", n), "name": calls[done].Name,
+			"input": calls[done].Input}}
 	}
 	// Ids must differ: the CLI merges the blocks of messages that share
 	// one when it writes and reloads the transcript.
@@ -269,9 +309,40 @@ func contentBlocks(m any) []map[string]any {
 	return nil
 }
 
-func hasAssistantTurn(body map[string]any) bool {
+// toolResults counts the tool results in a conversation.
+func toolResults(body map[string]any) int {
 	msgs, _ := body["messages"].([]any)
-	return slices.ContainsFunc(msgs, func(m any) bool { return messageRole(m) == "assistant" })
+	n := 0
+	for _, m := range msgs {
+		for _, b := range contentBlocks(m) {
+			if b["type"] == "tool_result" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// toolResultTexts are the texts of a conversation's tool results.
+func toolResultTexts(body map[string]any) []string {
+	msgs, _ := body["messages"].([]any)
+	var out []string
+	for _, m := range msgs {
+		for _, b := range contentBlocks(m) {
+			if b["type"] != "tool_result" {
+				continue
+			}
+			if s, ok := b["content"].(string); ok {
+				out = append(out, s)
+			}
+			for _, c := range contentBlocks(b) {
+				if t, ok := c["text"].(string); ok {
+					out = append(out, t)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func offersTool(body map[string]any, name string) bool {

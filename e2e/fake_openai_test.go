@@ -58,7 +58,7 @@ func newFakeOpenAI(t *testing.T, addr string) *fakeOpenAI {
 		fileContent: "hello from the fake model\n",
 		doneText:    "Done: the file is written.",
 	}
-	f.caPEM = serveFakeAPI(t, addr, "api.openai.com", f)
+	f.caPEM = serveFakeTLS(t, "api.openai.com", addr, f)
 	return f
 }
 

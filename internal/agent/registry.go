@@ -39,6 +39,11 @@ func (p Profile) clone() Profile {
 	p.Hosts = slices.Clone(p.Hosts)
 	p.Files = maps.Clone(p.Files)
 	p.Seed = maps.Clone(p.Seed)
+	if p.MCP != nil {
+		mcp := *p.MCP
+		mcp.Args = slices.Clone(mcp.Args)
+		p.MCP = &mcp
+	}
 	p.Defaults.Env = maps.Clone(p.Defaults.Env)
 	p.Defaults.Args = slices.Clone(p.Defaults.Args)
 	for i, d := range p.Defaults.Args {
