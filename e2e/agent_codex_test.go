@@ -5,6 +5,8 @@ package e2e
 import (
 	"strings"
 	"testing"
+
+	"github.com/moatsh/moat/internal/testutil/fakeapi"
 )
 
 // TestCodexWritesAFileAndResumes runs the real Codex (the native build,
@@ -23,8 +25,8 @@ func TestCodexWritesAFileAndResumes(t *testing.T) {
 	e := newMoat(t)
 	addr := nextLoopback()
 	fake := newFakeOpenAI(t, addr+":443")
-	e.storeGrant("openai", fakeOpenAIKey)
-	ws := e.agentWorkspace("codex", "codex", "api.openai.com", addr, fake.caPEM, "grants: [openai]\n")
+	e.storeGrant("openai", fakeapi.OpenAIKey)
+	ws := e.agentWorkspace("codex", "codex", "api.openai.com", addr, fake.CAPEM, "grants: [openai]\n")
 
 	// First run: started as 'moat run' with agent.yaml's agent:, held
 	// open after Codex exits so its container can be scanned. The
@@ -36,18 +38,18 @@ func TestCodexWritesAFileAndResumes(t *testing.T) {
 	r := e.find(name)
 	// The prompt is in the session Codex keeps in its state directory:
 	// found there, it proves the scan read that mount too.
-	scanForSecret(t, r.ID, fakeOpenAIKey, "hello from the fake model", prompt)
+	scanForSecret(t, r.ID, fakeapi.OpenAIKey, "hello from the fake model", prompt)
 
-	reqs := fake.requests()
-	if len(fake.turns()) < 2 {
-		t.Fatalf("the fake saw %d model turns, want the tool call and the answer: %+v", len(fake.turns()), reqs)
+	reqs := fake.Requests()
+	if len(fake.Turns()) < 2 {
+		t.Fatalf("the fake saw %d model turns, want the tool call and the answer: %+v", len(fake.Turns()), reqs)
 	}
 	for _, q := range reqs {
 		if !q.Authorized {
 			t.Errorf("%s %s reached the fake with Authorization %q, want the granted key", q.Method, q.Path, q.Authorization)
 		}
 	}
-	notes := strings.Join(fake.instructions(), "\n")
+	notes := strings.Join(fake.Instructions(), "\n")
 	mustContain(t, "what reached the model", notes, "You are running in a moat sandbox", "api.openai.com", "X-Moat-Blocked")
 
 	e.mustRun(0, "stop", name)
@@ -60,7 +62,18 @@ func TestCodexWritesAFileAndResumes(t *testing.T) {
 	// --last picks the newest session of the same cwd, /workspace).
 	res := e.mustRun(0, "codex", ws, "--", "exec", "resume", "--last", "Now say goodbye")
 	mustContain(t, "moat codex's output", res.stdout, "Done: the file is written.")
-	if !fake.resumed(prompt) {
+	if !fake.Resumed(prompt) {
 		t.Errorf("the second run did not send the first run's conversation: it did not resume")
 	}
+}
+
+// newFakeOpenAI serves a fake OpenAI API on addr until the test ends.
+func newFakeOpenAI(t *testing.T, addr string) *fakeapi.OpenAI {
+	t.Helper()
+	f, err := fakeapi.NewOpenAI(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
 }

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/moatsh/moat/internal/testutil/fakeapi"
 )
 
 // stdioMCPServer is a local MCP server written in sh, one JSON-RPC message
@@ -51,7 +53,7 @@ type fakeRemoteMCP struct {
 func newFakeRemoteMCP(t *testing.T, name, addr, token string) *fakeRemoteMCP {
 	t.Helper()
 	f := &fakeRemoteMCP{token: token}
-	f.caPEM = serveFakeTLS(t, name, addr, f)
+	f.caPEM = serveFake(t, name, addr, f)
 	return f
 }
 
@@ -94,7 +96,7 @@ func (f *fakeRemoteMCP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		result = map[string]any{}
 	}
-	writeJSONReply(w, http.StatusOK, map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": result})
+	fakeapi.WriteJSON(w, http.StatusOK, map[string]any{"jsonrpc": "2.0", "id": req.ID, "result": result})
 }
 
 func (f *fakeRemoteMCP) seen() (auth, methods []string) {
@@ -113,13 +115,13 @@ func TestClaudeMCP(t *testing.T) {
 	t.Parallel()
 	e := newMoat(t)
 	addr, mcpAddr := nextLoopback(), nextLoopback()
-	fake := newFakeAnthropic(t, addr+":443", withCalls(
-		toolCall{Name: "mcp__stamp__stamp", Input: map[string]any{}},
-		toolCall{Name: "mcp__remote__echo", Input: map[string]any{}},
+	fake := newFakeAnthropic(t, addr+":443", fakeapi.WithCalls(
+		fakeapi.ToolCall{Name: "mcp__stamp__stamp", Input: map[string]any{}},
+		fakeapi.ToolCall{Name: "mcp__remote__echo", Input: map[string]any{}},
 	))
 	const token = "mcp-e2e-secret-token"
 	remote := newFakeRemoteMCP(t, "mcp.e2e.test", mcpAddr+":443", token)
-	e.storeGrant("anthropic", fakeAnthropicKey)
+	e.storeGrant("anthropic", fakeapi.AnthropicKey)
 	if res := e.runInput("Bearer "+token, "grant", "http", "remote-mcp", "--host", "mcp.e2e.test", "--header", "Authorization", "--token-stdin"); res.code != 0 {
 		t.Fatalf("grant http: %s", res)
 	}
@@ -137,7 +139,7 @@ mcp:
   - {name: stamp, command: [sh, /workspace/stamp-mcp.sh]}
   - {name: remote, url: "https://mcp.e2e.test/mcp", grant: remote-mcp}
 `,
-		"api-ca.pem":   fake.caPEM + remote.caPEM, // one CA file for both fakes
+		"api-ca.pem":   fake.CAPEM + remote.caPEM, // one CA file for both fakes
 		"stamp-mcp.sh": stdioMCPServer,
 	})
 	if err := os.Chown(ws, 1000, 1000); err != nil {
@@ -163,8 +165,8 @@ mcp:
 			t.Errorf("remote request %d (%s) carried Authorization %q, want the granted token", i, methods[i], a)
 		}
 	}
-	turns := fake.turns()
-	last := strings.Join(toolResultTexts(turns[len(turns)-1].Body), "\n")
+	turns := fake.Turns()
+	last := strings.Join(fakeapi.ToolResultTexts(turns[len(turns)-1].Body), "\n")
 	mustContain(t, "the tool results the model saw", last, "stamped by the local MCP server", "echo from the remote MCP server")
 
 	var trace []struct{ Host, Grant string }

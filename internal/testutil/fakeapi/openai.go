@@ -1,6 +1,4 @@
-//go:build e2e
-
-package e2e
+package fakeapi
 
 import (
 	"encoding/json"
@@ -10,10 +8,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
+	"time"
 )
 
-// fakeOpenAI stands in for api.openai.com so the real Codex CLI can run a
+// OpenAI stands in for api.openai.com so the real Codex CLI can run a
 // whole conversation in a test. It speaks the Responses API as Codex uses
 // it: POST /v1/responses, streamed as server-sent events, the whole
 // conversation in every request (Codex sends store:false and no
@@ -23,48 +21,59 @@ import (
 // records every request, so a test can check which credential arrived,
 // what instructions the model got and whether a later run resumed an
 // earlier session.
-type fakeOpenAI struct {
-	caPEM  string // the test CA that signed its api.openai.com certificate
+type OpenAI struct {
+	CAPEM  string // the test CA that signed its api.openai.com certificate
+	srv    *Server
 	apiKey string // the bearer token it accepts; anything else gets a 401
 
 	filePath, fileContent string // the file the model adds, relative to Codex's cwd
 	doneText              string // the model's last words, after the tool ran
 
 	mu   sync.Mutex
-	reqs []openAIRequest
+	reqs []OpenAIRequest
 }
 
-// openAIRequest is one request as the fake received it.
-type openAIRequest struct {
+// OpenAIRequest is one request as the fake received it.
+type OpenAIRequest struct {
 	Method, Path  string
 	Authorization string
 	WebSocket     bool // an upgrade to the Responses WebSocket, which the fake refuses
 	Authorized    bool
 	Body          map[string]any
+	At            time.Time // when its headers arrived
 }
 
-const fakeOpenAIKey = "sk-proj-e2e-fake-openai-key"
+// OpenAIKey is the API key the fake accepts.
+const OpenAIKey = "sk-proj-e2e-fake-openai-key"
 
-// newFakeOpenAI serves the fake with TLS on addr, such as
-// "127.0.0.7:443": a loopback address of its own per test, because the
-// proxy reaches api.openai.com on port 443 and parallel tests must not
-// meet. The test maps api.openai.com to that address in agent.yaml's
-// network.hosts and trusts caPEM.
-func newFakeOpenAI(t *testing.T, addr string) *fakeOpenAI {
-	t.Helper()
-	f := &fakeOpenAI{
-		apiKey:      fakeOpenAIKey,
+// NewOpenAI serves the fake with TLS on addr, such as "127.0.0.7:443": a
+// loopback address of its own per test, because the proxy reaches
+// api.openai.com on port 443 and parallel tests must not meet. The test
+// maps api.openai.com to that address in agent.yaml's network.hosts and
+// trusts CAPEM. Other hosts Codex may try (chatgpt.com, ab.chatgpt.com,
+// GitHub) are not served.
+func NewOpenAI(addr string) (*OpenAI, error) {
+	f := &OpenAI{
+		apiKey:      OpenAIKey,
 		filePath:    "hello.txt",
 		fileContent: "hello from the fake model\n",
 		doneText:    "Done: the file is written.",
 	}
-	f.caPEM = serveFakeTLS(t, "api.openai.com", addr, f)
-	return f
+	srv, err := ServeTLS("api.openai.com", addr, f)
+	if err != nil {
+		return nil, err
+	}
+	f.srv, f.CAPEM = srv, srv.CAPEM
+	return f, nil
 }
 
-func (f *fakeOpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Close stops the fake.
+func (f *OpenAI) Close() error { return f.srv.Close() }
+
+func (f *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
 	raw, _ := io.ReadAll(r.Body)
-	req := openAIRequest{Method: r.Method, Path: r.URL.Path, Authorization: r.Header.Get("Authorization"),
+	req := OpenAIRequest{At: at, Method: r.Method, Path: r.URL.Path, Authorization: r.Header.Get("Authorization"),
 		WebSocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
 	req.Authorized = req.Authorization == "Bearer "+f.apiKey
 	json.Unmarshal(raw, &req.Body)
@@ -75,7 +84,7 @@ func (f *fakeOpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 	switch {
 	case !req.Authorized:
-		writeJSONReply(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
+		WriteJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
 			"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}})
 	case req.WebSocket:
 		// Codex tries the Responses WebSocket first. 426 makes it fall
@@ -92,7 +101,7 @@ func (f *fakeOpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // answer is the model's output item for one request. Only the agent's own
 // turns offer Codex's exec tool; other calls (the interactive CLI's title)
 // get plain text.
-func (f *fakeOpenAI) answer(n int, body map[string]any) map[string]any {
+func (f *OpenAI) answer(n int, body map[string]any) map[string]any {
 	switch {
 	case !offersExecTool(body):
 		return assistantText(n, "e2e")
@@ -181,17 +190,18 @@ func itemText(it map[string]any) string {
 	return b.String()
 }
 
-func (f *fakeOpenAI) requests() []openAIRequest {
+// Requests returns every request the fake received, in order.
+func (f *OpenAI) Requests() []OpenAIRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.reqs)
 }
 
-// turns returns the agent's model turns that the fake answered: the
+// Turns returns the agent's model turns that the fake answered: the
 // authorized Responses requests offering the exec tool.
-func (f *fakeOpenAI) turns() []openAIRequest {
-	var out []openAIRequest
-	for _, r := range f.requests() {
+func (f *OpenAI) Turns() []OpenAIRequest {
+	var out []OpenAIRequest
+	for _, r := range f.Requests() {
 		if r.Authorized && r.Method == http.MethodPost && r.Path == "/v1/responses" && offersExecTool(r.Body) {
 			out = append(out, r)
 		}
@@ -199,14 +209,14 @@ func (f *fakeOpenAI) turns() []openAIRequest {
 	return out
 }
 
-// instructions returns, for every model turn, what instructs the model
+// Instructions returns, for every model turn, what instructs the model
 // rather than the user's words: the instructions field and the developer
 // messages. Codex's base prompt, its skills and the additional context
 // of session-start hooks (where moat's note arrives) are developer
 // messages.
-func (f *fakeOpenAI) instructions() []string {
+func (f *OpenAI) Instructions() []string {
 	var out []string
-	for _, r := range f.turns() {
+	for _, r := range f.Turns() {
 		s, _ := r.Body["instructions"].(string)
 		for _, it := range inputItems(r.Body) {
 			if it["type"] == "message" && it["role"] == "developer" {
@@ -218,13 +228,13 @@ func (f *fakeOpenAI) instructions() []string {
 	return out
 }
 
-// resumed reports whether a model turn carried an earlier conversation
+// Resumed reports whether a model turn carried an earlier conversation
 // under a new prompt: the earlier prompt and an exec call the fake made,
 // then a user message last. That is what "codex exec resume --last"
 // sends when it finds the earlier session; a conversation's own second
 // turn ends with the tool's output instead.
-func (f *fakeOpenAI) resumed(earlierPrompt string) bool {
-	for _, r := range f.turns() {
+func (f *OpenAI) Resumed(earlierPrompt string) bool {
+	for _, r := range f.Turns() {
 		items := inputItems(r.Body)
 		if len(items) == 0 {
 			continue
