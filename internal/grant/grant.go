@@ -14,6 +14,7 @@ const (
 	Anthropic Kind = "anthropic"
 	OpenAI    Kind = "openai"
 	Claude    Kind = "claude" // a Claude Pro or Max subscription's OAuth token
+	Codex     Kind = "codex"  // Codex's ChatGPT login (OAuth tokens)
 	HTTP      Kind = "http"   // any API: one header on the hosts the user names
 )
 

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/egress"
 	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/policy"
 	"github.com/moatsh/moat/internal/runtime"
@@ -47,9 +48,14 @@ func (f *agentFeature) shape(_ context.Context, m *Manager, r *state.Run, p *pla
 		return err
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
-	files := f.setup.Files
+	files := slices.Clone(f.setup.Files)
+	for _, gf := range f.setup.GrantFiles {
+		if p.egress != nil && slices.ContainsFunc(p.egress.grants, func(g egress.GrantSecret) bool { return string(g.Grant.Kind) == gf.Kind }) {
+			files = append(files, gf.AgentFile)
+		}
+	}
 	if f.setup.Instructions != "" {
-		files = append(slices.Clone(files), config.AgentFile{Path: f.setup.Instructions, Content: sandboxNote(p)})
+		files = append(files, config.AgentFile{Path: f.setup.Instructions, Content: sandboxNote(p)})
 	}
 	if len(files) == 0 {
 		return nil

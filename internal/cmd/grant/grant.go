@@ -217,6 +217,11 @@ func grantRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	if k, _ := grant.LookupKind(g.Kind); k.Parse != nil {
+		if secret, err = k.Parse(secret.Reveal()); err != nil {
+			return cmdutil.WithHint(fmt.Errorf("moat grant %s: %w", g.Kind, err), k.Token.Hint)
+		}
+	}
 	existed := exists(store, g.Name)
 	if err := store.Put(g, secret); err != nil {
 		return err
@@ -227,6 +232,9 @@ func grantRun(ctx context.Context, o *Options) error {
 	}
 	fmt.Fprintf(w, "Granted %s (%s); runs use it with 'grants: [%[1]s]' in agent.yaml or 'moat run --grant %[1]s'\n",
 		g.Name, strings.Join(g.Hosts, ", "))
+	if k, _ := grant.LookupKind(g.Kind); k.Note != "" {
+		fmt.Fprintln(w, "note: "+k.Note)
+	}
 	keyNote(w, store.KeySource())
 	return nil
 }
