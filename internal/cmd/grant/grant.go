@@ -1,7 +1,7 @@
 // Package grant implements 'moat grant': store a credential (a GitHub
-// token, an Anthropic or OpenAI API key, or a header for any HTTP API) that
-// runs use through the proxy without the agent ever seeing it. Its
-// subcommand 'moat grant list' lives in grant/list.
+// token, an Anthropic, OpenAI or Gemini API key, or a header for any HTTP
+// API) that runs use through the proxy without the agent ever seeing it.
+// Its subcommand 'moat grant list' lives in grant/list.
 package grant
 
 import (
@@ -44,8 +44,8 @@ func NewCmdGrant(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 	cmd := &cobra.Command{
 		Use:   "grant <kind>",
 		Short: "Store a credential that runs use without seeing it",
-		Long: `Store a credential for runs: a GitHub token, an Anthropic or OpenAI API key,
-or a header for any HTTP API. Grants are encrypted (AES-256-GCM) under
+		Long: `Store a credential for runs: a GitHub token, an Anthropic, OpenAI or Gemini
+API key, or a header for any HTTP API. Grants are encrypted (AES-256-GCM) under
 $MOAT_HOME/grants, with the key in the OS keyring, or in a 0600 key file
 where there is none.
 
