@@ -28,13 +28,25 @@ func nextLoopback() string {
 // moat home builds from the tests' npm registry.
 func (e *moatEnv) claudeWorkspace(fake *fakeAnthropic, addr, extra string) string {
 	e.t.Helper()
-	e.writeConfig("npm_registry: " + npmRegistryFor(e.t, "claude-code") + "\n")
-	res := e.runInput(fakeAnthropicKey, "grant", "anthropic", "--token-stdin")
-	if res.code != 0 {
-		e.t.Fatalf("grant anthropic: %s", res)
+	e.storeGrant("anthropic", fakeAnthropicKey)
+	return e.claudeWorkspaceFor(fake, addr, "grants: [anthropic]\n"+extra)
+}
+
+// storeGrant stores secret as the built-in grant kind.
+func (e *moatEnv) storeGrant(kind, secret string) {
+	e.t.Helper()
+	if res := e.runInput(secret, "grant", kind, "--token-stdin"); res.code != 0 {
+		e.t.Fatalf("grant %s: %s", kind, res)
 	}
+}
+
+// claudeWorkspaceFor is claudeWorkspace with no grant stored or named:
+// extra says which, if any.
+func (e *moatEnv) claudeWorkspaceFor(fake *fakeAnthropic, addr, extra string) string {
+	e.t.Helper()
+	e.writeConfig("npm_registry: " + npmRegistryFor(e.t, "claude-code") + "\n")
 	ws := e.workspace(map[string]string{
-		"agent.yaml": "agent: claude\ngrants: [anthropic]\nnetwork:\n  hosts: {api.anthropic.com: " + addr + "}\n  ca: api-ca.pem\n" + extra,
+		"agent.yaml": "agent: claude\nnetwork:\n  hosts: {api.anthropic.com: " + addr + "}\n  ca: api-ca.pem\n" + extra,
 		"api-ca.pem": fake.caPEM,
 	})
 	if err := os.Chown(ws, 1000, 1000); err != nil {
@@ -62,15 +74,7 @@ func TestClaudeCodeWritesAFileAndResumes(t *testing.T) {
 	// First run: started as 'moat run' with agent.yaml's agent:, held
 	// open after Claude Code exits so its container can be scanned.
 	const prompt = "Create hello.txt for the e2e test 7c1f"
-	name := uniqueName(t)
-	e.mustRun(0, "run", "-d", "-n", name, ws, "--", "sh", "-c",
-		`claude -p --dangerously-skip-permissions '`+prompt+`' > claude.out 2>&1; echo $? > claude.rc; sleep 300`)
-	waitForDetail(t, 120*time.Second, "Claude Code to finish", func() bool { return exists(filepath.Join(ws, "claude.rc")) },
-		func() string { return readFileOr(ws, "claude.out") })
-	if rc := strings.TrimSpace(readFile(t, ws, "claude.rc")); rc != "0" {
-		t.Fatalf("claude exited %s:\n%s", rc, readFile(t, ws, "claude.out"))
-	}
-	mustContain(t, "claude's output", readFile(t, ws, "claude.out"), "Done: the file is written.")
+	name := e.claudeHeldOpen(ws, prompt)
 	hello := filepath.Join(ws, "hello.txt")
 	if got := readFile(t, ws, "hello.txt"); got != "hello from the fake model\n" {
 		t.Errorf("hello.txt = %q", got)
@@ -123,6 +127,92 @@ func TestClaudeCodeWritesAFileAndResumes(t *testing.T) {
 	mustContain(t, "moat claude's output", res.stdout, "Done: the file is written.")
 	if !fake.resumed(prompt) {
 		t.Errorf("the second run did not send the first run's conversation: it did not resume")
+	}
+}
+
+// claudeHeldOpen starts a detached 'moat run' of ws (agent.yaml's agent:
+// claude) whose command runs 'claude -p prompt' and then holds the run
+// open, so its container can be scanned; it waits for Claude Code to
+// finish, checks it succeeded with the fake model's last words, and
+// returns the run's name. runFlags go before the workspace.
+func (e *moatEnv) claudeHeldOpen(ws, prompt string, runFlags ...string) string {
+	t := e.t
+	t.Helper()
+	name := uniqueName(t)
+	args := append(append([]string{"run", "-d", "-n", name}, runFlags...), ws, "--", "sh", "-c",
+		`claude -p --dangerously-skip-permissions '`+prompt+`' > claude.out 2>&1; echo $? > claude.rc; sleep 300`)
+	e.mustRun(0, args...)
+	waitForDetail(t, 120*time.Second, "Claude Code to finish", func() bool { return exists(filepath.Join(ws, "claude.rc")) },
+		func() string { return readFileOr(ws, "claude.out") })
+	if rc := strings.TrimSpace(readFile(t, ws, "claude.rc")); rc != "0" {
+		t.Fatalf("claude exited %s:\n%s", rc, readFile(t, ws, "claude.out"))
+	}
+	mustContain(t, "claude's output", readFile(t, ws, "claude.out"), "Done: the file is written.")
+	return name
+}
+
+// fakeClaudeOAuthToken is shaped like what 'claude setup-token' prints.
+const fakeClaudeOAuthToken = "sk-ant-oat01-e2e-fake-subscription-token-AA"
+
+// TestClaudeSubscription runs the real Claude Code on a Claude
+// subscription login: 'moat grant claude' stores the token, and the CLI,
+// seeing only the sk-ant-oat01- placeholder, takes the subscription path
+// (bearer token with its OAuth beta header, no API key) without asking
+// to log in, while the proxy puts the real token on every request. With
+// an API key stored as well, the user picks per run: --grant anthropic
+// or --grant claude, and a run given both is refused before anything
+// starts rather than letting one silently win.
+func TestClaudeSubscription(t *testing.T) {
+	t.Parallel()
+	e := newMoat(t)
+	addr := nextLoopback()
+	fake := newFakeAnthropic(t, addr+":443", withAPIKey(""), withOAuthToken(fakeClaudeOAuthToken))
+	e.storeGrant("anthropic", fakeAnthropicKey)
+	e.storeGrant("claude", fakeClaudeOAuthToken)
+	ws := e.claudeWorkspaceFor(fake, addr, "")
+
+	const prompt = "Create hello.txt on the subscription 5d2e"
+	// A CLI that wants a login says so and exits 1.
+	name := e.claudeHeldOpen(ws, prompt, "--grant", "claude")
+	if got := readFile(t, ws, "hello.txt"); got != "hello from the fake model\n" {
+		t.Errorf("hello.txt = %q", got)
+	}
+	scanForSecret(t, e.find(name).ID, fakeClaudeOAuthToken, prompt)
+	e.mustRun(0, "stop", name)
+
+	reqs := fake.requests()
+	if len(fake.turns()) < 2 {
+		t.Fatalf("the fake saw %d model turns, want the tool call and the answer", len(fake.turns()))
+	}
+	for _, q := range reqs {
+		if q.Authorization != "Bearer "+fakeClaudeOAuthToken || q.APIKey != "" {
+			t.Errorf("%s %s reached the fake with Authorization %q and x-api-key %q, want only the subscription token",
+				q.Method, q.Path, q.Authorization, q.APIKey)
+		}
+	}
+	for _, q := range fake.turns() {
+		if !strings.Contains(q.Beta, "oauth-2025-04-20") {
+			t.Errorf("a model turn went without the OAuth beta (anthropic-beta %q): the CLI billed the API, not the plan", q.Beta)
+		}
+	}
+
+	// Both credentials for one run: refused up front, naming the choice.
+	before := len(fake.requests())
+	res := e.run("claude", "--grant", "anthropic", "--grant", "claude", ws, "--", "-p", "hi")
+	if res.code == 0 {
+		t.Fatalf("a run with both grants started: %s", res)
+	}
+	mustContain(t, "the refusal", res.stderr, "grants anthropic and claude both send a credential to api.anthropic.com",
+		"--grant anthropic or --grant claude")
+	if after := len(fake.requests()); after != before {
+		t.Errorf("the refused run reached the API (%d requests)", after-before)
+	}
+
+	// The next run resumes the session on the same login.
+	res = e.mustRun(0, "claude", "--grant", "claude", ws, "--", "-p", "--continue", "Now say goodbye")
+	mustContain(t, "moat claude's output", res.stdout, "Done: the file is written.")
+	if !fake.resumed(prompt) {
+		t.Errorf("the second run did not resume the first run's session")
 	}
 }
 

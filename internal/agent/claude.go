@@ -1,6 +1,11 @@
 package agent
 
-import "github.com/moatsh/moat/internal/grant"
+import (
+	"encoding/json"
+
+	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/grant"
+)
 
 // claudeConfigDir is where Claude Code keeps its settings, sessions and
 // history (its .claude.json included, CLAUDE_CONFIG_DIR says so): one
@@ -10,12 +15,26 @@ const claudeConfigDir = "/home/moat/.claude"
 // claude is Claude Code, Anthropic's coding agent: the native build
 // (deps' claude-code), talking to api.anthropic.com.
 var claude = Profile{
-	Name:         "claude",
-	Short:        "Run Claude Code in a sandboxed container",
-	Install:      []string{"claude-code"},
-	Command:      []string{"claude"},
-	Placeholders: []Placeholder{{Env: "ANTHROPIC_API_KEY", Grant: grant.Anthropic}},
-	State:        []string{claudeConfigDir},
+	Name:    "claude",
+	Short:   "Run Claude Code in a sandboxed container",
+	Install: []string{"claude-code"},
+	Command: []string{"claude"},
+	// An API key bills the API; a subscription token bills the user's
+	// Claude plan. A run has one or the other: the proxy refuses both
+	// grants together, so neither silently wins.
+	Placeholders: []Placeholder{
+		{Env: "ANTHROPIC_API_KEY", Grant: grant.Anthropic},
+		{Env: "CLAUDE_CODE_OAUTH_TOKEN", Grant: grant.Claude},
+	},
+	State: []string{claudeConfigDir},
+	// Answers to the screens the interactive CLI shows on a first start
+	// (theme, "use this API key?", trusting the workspace, the bypass
+	// mode warning), written when the state directory is made: in a
+	// sandbox the answers are known, and the user may change them later.
+	Seed: map[string]string{
+		claudeConfigDir + "/.claude.json":  claudeFirstRun(),
+		claudeConfigDir + "/settings.json": `{"skipDangerousModePermissionPrompt": true}` + "\n",
+	},
 	// Claude Code reads the managed (enterprise) memory file on Linux
 	// before any user or project CLAUDE.md, and the agent cannot edit it.
 	Instructions: "/etc/claude-code/CLAUDE.md",
@@ -36,4 +55,21 @@ var claude = Profile{
 			Why:       "the container is the sandbox, so Claude Code does not stop to ask before each command or edit",
 		}},
 	},
+}
+
+// claudeFirstRun is the .claude.json of a Claude Code that has been
+// onboarded, trusts the workspace and has approved the anthropic grant's
+// placeholder key (it remembers a key by its last 20 characters).
+func claudeFirstRun() string {
+	k, _ := grant.LookupKind(grant.Anthropic)
+	key := k.Placeholders["ANTHROPIC_API_KEY"]
+	b, err := json.MarshalIndent(map[string]any{
+		"hasCompletedOnboarding": true,
+		"projects":               map[string]any{config.WorkspaceTarget: map[string]any{"hasTrustDialogAccepted": true}},
+		"customApiKeyResponses":  map[string]any{"approved": []string{key[len(key)-20:]}, "rejected": []string{}},
+	}, "", "  ")
+	if err != nil {
+		panic(err) // static data
+	}
+	return string(b) + "\n"
 }

@@ -38,9 +38,11 @@ type Profile struct {
 	// Command is the agent's program and first arguments; the default
 	// arguments, then the user's arguments (after --), are appended.
 	Command []string
-	// Placeholders are the variables the agent reads its credentials from.
-	// A run that has the grant gets the grant's placeholder in each, and
-	// the proxy puts the real credential on the wire.
+	// Placeholders are the variables the agent reads its credentials from,
+	// one per grant it can use, for help. A run that has the grant gets
+	// the grant's placeholder in each, and the proxy puts the real
+	// credential on the wire. Grants that cover the same host are
+	// alternatives: a run refuses two of them together.
 	Placeholders []Placeholder
 	// State lists the directories, absolute paths in the container, where
 	// the agent keeps what should outlive a run (sessions, settings,
@@ -74,6 +76,14 @@ type Profile struct {
 type Placeholder struct {
 	Env   string
 	Grant grant.Kind
+}
+
+// Credential says what the placeholder stands for: "Anthropic API key".
+func (ph Placeholder) Credential() string {
+	if k, ok := grant.LookupKind(ph.Grant); ok {
+		return k.Credential
+	}
+	return string(ph.Grant)
 }
 
 // Defaults are a profile's defaults. Env gives way to agent.yaml's env and

@@ -76,3 +76,38 @@ func hostName(host string) string {
 // EffectiveHosts are the host patterns g applies to: a fixed kind's own
 // hosts, whatever its stored Hosts say, or an http grant's Hosts.
 func (g Grant) EffectiveHosts() []string { return slices.Clone(g.hosts()) }
+
+// Overlap returns a host both g and o put a credential on, if any: a run
+// with both could not say which credential a request to it carries, so
+// the run refuses them together. A wildcard overlaps the names below it,
+// and another wildcard when one's suffix ends the other's.
+func (g Grant) Overlap(o Grant) (string, bool) {
+	if _, ok := g.RequestApplier(); !ok {
+		return "", false
+	}
+	if _, ok := o.RequestApplier(); !ok {
+		return "", false
+	}
+	for _, a := range g.hosts() {
+		for _, b := range o.hosts() {
+			if patternsOverlap(a, b) {
+				return a, true
+			}
+		}
+	}
+	return "", false
+}
+
+func patternsOverlap(a, b string) bool {
+	// A wildcard's own example name ("x.example.com" for "*.example.com")
+	// stands for it; a plain name is its own example.
+	example := func(p string) string {
+		if rest, ok := strings.CutPrefix(p, "*"); ok {
+			return "x" + rest
+		}
+		return p
+	}
+	an, ap := splitHost(example(a))
+	bn, bp := splitHost(example(b))
+	return hostMatches(a, bn, bp) || hostMatches(b, an, ap)
+}

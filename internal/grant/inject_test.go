@@ -209,3 +209,37 @@ func TestGitHTTPRequests(t *testing.T) {
 		}
 	}
 }
+
+func TestOverlap(t *testing.T) {
+	t.Parallel()
+	anthropic, _ := Builtin(Anthropic)
+	claude, _ := Builtin(Claude)
+	github, _ := Builtin(GitHub)
+	openai, _ := Builtin(OpenAI)
+	http := func(hosts ...string) Grant { return Grant{Name: "api", Kind: HTTP, Hosts: hosts, Header: "X-Key"} }
+	tests := []struct {
+		name string
+		a, b Grant
+		want bool
+	}{
+		{"key and subscription on one API", anthropic, claude, true},
+		{"different APIs", anthropic, openai, false},
+		{"http on a fixed kind's host", github, http("github.com"), true},
+		{"wildcard over a name", http("*.example.com"), http("api.example.com"), true},
+		{"nested wildcards", http("*.example.com"), http("*.api.example.com"), true},
+		{"wildcard does not cover its apex", http("*.example.com"), http("example.com"), false},
+		{"same name, other port", http("api.example.com:8443"), http("api.example.com"), false},
+		{"disjoint", http("a.example.com"), http("b.example.com"), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if _, got := tt.a.Overlap(tt.b); got != tt.want {
+				t.Errorf("a.Overlap(b) = %v, want %v", got, tt.want)
+			}
+			if _, got := tt.b.Overlap(tt.a); got != tt.want {
+				t.Errorf("b.Overlap(a) = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}

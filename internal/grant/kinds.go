@@ -79,6 +79,21 @@ var kinds = []KindSpec{
 		Docs:         []DocRow{{"`x-api-key: <key>`", "`api.anthropic.com`"}},
 	},
 	{
+		// A subscription login, for Claude Code: the long-lived OAuth
+		// token 'claude setup-token' prints. Claude Code sends it as a
+		// bearer token (with its OAuth beta header) and bills the plan,
+		// not the API, when CLAUDE_CODE_OAUTH_TOKEN holds a token of this
+		// shape.
+		Kind:         Claude,
+		Credential:   "Claude subscription token",
+		Hosts:        []string{"api.anthropic.com"},
+		Apply:        HeaderApplier{Header: "Authorization", Prefix: "Bearer "},
+		Placeholders: map[string]string{"CLAUDE_CODE_OAUTH_TOKEN": fake("sk-ant-oat01-moat-placeholder-", 108, "AA")},
+		Token: TokenSource{Env: []string{"CLAUDE_CODE_OAUTH_TOKEN"},
+			Hint: "Run 'claude setup-token' (it signs in with your Claude Pro or Max plan and prints a token valid for a year), then pipe the token into 'moat grant claude --token-stdin'."},
+		Docs: []DocRow{{"`Authorization: Bearer <token>`", "`api.anthropic.com`"}},
+	},
+	{
 		Kind:         OpenAI,
 		Credential:   "OpenAI API key",
 		Hosts:        []string{"api.openai.com"},

@@ -88,6 +88,25 @@ func (e *NoNetworkGrantsError) Hint() string {
 	return "Use network.policy strict (the default) or remove the grants."
 }
 
+// GrantOverlapError reports two grants of a run that both put a
+// credential on the same host: the run would have to pick one silently
+// (an API key over a subscription login, say), so it refuses both.
+type GrantOverlapError struct {
+	File          string
+	First, Second string
+	Host          string
+}
+
+func (e *GrantOverlapError) Error() string {
+	return fmt.Sprintf("%s: grants %s and %s both send a credential to %s; a run uses one credential per host",
+		e.File, e.First, e.Second, e.Host)
+}
+
+func (e *GrantOverlapError) Hint() string {
+	return fmt.Sprintf("Choose one for this run: keep only --grant %s or --grant %s (and in agent.yaml's grants, only one of them).",
+		e.First, e.Second)
+}
+
 // resolveEgress loads the grants (agent.yaml's and --grant) and the
 // upstream roots for the policy config parsed. It fails early, before
 // anything is built.
@@ -106,6 +125,11 @@ func resolveEgress(m *Manager, opts Options, p *plan) error {
 		gs, err := m.loadGrant(n)
 		if err != nil {
 			return err
+		}
+		for _, other := range e.grants {
+			if host, ok := other.Grant.Overlap(gs.Grant); ok {
+				return &GrantOverlapError{File: configName(p), First: other.Grant.Name, Second: n, Host: host}
+			}
 		}
 		e.grants = append(e.grants, gs)
 	}

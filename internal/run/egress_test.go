@@ -31,8 +31,9 @@ func (f fakeGrants) Get(name string) (grant.Grant, grant.Secret, error) {
 
 func withGrants(m *Manager) {
 	m.Grants = fakeGrants{
-		"github": {Name: "github", Kind: grant.GitHub},
-		"my-api": {Name: "my-api", Kind: grant.HTTP, Hosts: []string{"api.test"}, Header: "X-Api-Key"},
+		"github":      {Name: "github", Kind: grant.GitHub},
+		"my-api":      {Name: "my-api", Kind: grant.HTTP, Hosts: []string{"api.test"}, Header: "X-Api-Key"},
+		"also-github": {Name: "also-github", Kind: grant.HTTP, Hosts: []string{"*.github.com"}, Header: "X-Token"},
 	}
 }
 
@@ -124,6 +125,10 @@ func TestGrantErrorsComeBeforeAnyBuild(t *testing.T) {
 		check      func(error) bool
 	}{
 		{"unknown grant", "", []string{"nope"}, func(err error) bool { var e *grant.NotFoundError; return errors.As(err, &e) }},
+		{"grants on one host", "grants: [github]\n", []string{"also-github"}, func(err error) bool {
+			var e *GrantOverlapError
+			return errors.As(err, &e) && e.First == "github" && e.Second == "also-github" && e.Host == "api.github.com"
+		}},
 		{"none with grants", "network: {policy: none}\n", []string{"github"}, func(err error) bool { var e *NoNetworkGrantsError; return errors.As(err, &e) }},
 		{"docker:host strict", "dependencies: [docker:host]\n", nil, func(err error) bool { var e *HostEgressError; return errors.As(err, &e) }},
 		{"docker:host grants", "dependencies: [docker:host]\nnetwork: {policy: permissive}\n", []string{"github"}, func(err error) bool { var e *HostEgressError; return errors.As(err, &e) }},

@@ -87,9 +87,12 @@ func long(p agent.Profile) string {
 		fmt.Fprintf(&b, "Default:    %s: %s.\n", strings.Join(d.Args, " "), d.Why)
 		fmt.Fprintf(&b, "            Give %s among the arguments to leave it out.\n", strings.Join(d.DroppedBy, " or "))
 	}
-	for _, ph := range p.Placeholders {
-		fmt.Fprintf(&b, "Credential: %s holds a placeholder with --grant %s\n", ph.Env, ph.Grant)
-		b.WriteString("            (or the grant in agent.yaml); the proxy sends the real one.\n")
+	if len(p.Placeholders) > 0 {
+		b.WriteString("Credential: one of these grants, by --grant or agent.yaml's grants; the agent\n")
+		b.WriteString("            sees a placeholder in the variable, the proxy sends the real one:\n")
+		for _, ph := range p.Placeholders {
+			fmt.Fprintf(&b, "              --grant %-10s %s, in %s\n", ph.Grant, ph.Credential(), ph.Env)
+		}
 	}
 	b.WriteString("\nmoat exits with the agent's exit code.")
 	return b.String()

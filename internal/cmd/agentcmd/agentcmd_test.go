@@ -202,7 +202,7 @@ func TestLauncherHelpSaysWhatItAdds(t *testing.T) {
 		"env:      AGENT_TELEMETRY=0",
 		"Command:    agent --verbose --skip-permissions, then the arguments after --",
 		"Default:    --skip-permissions: the container is the sandbox.\n            Give --permission-mode among the arguments to leave it out.",
-		"Credential: ANTHROPIC_API_KEY holds a placeholder with --grant anthropic",
+		"--grant anthropic  Anthropic API key, in ANTHROPIC_API_KEY",
 	} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, out)

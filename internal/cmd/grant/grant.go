@@ -1,7 +1,8 @@
 // Package grant implements 'moat grant': store a credential (a GitHub
-// token, an Anthropic, OpenAI or Gemini API key, or a header for any HTTP
-// API) that runs use through the proxy without the agent ever seeing it.
-// Its subcommand 'moat grant list' lives in grant/list.
+// token, an Anthropic, OpenAI or Gemini API key, a Claude subscription
+// token, or a header for any HTTP API) that runs use through the proxy
+// without the agent ever seeing it. Its subcommand 'moat grant list' lives
+// in grant/list.
 package grant
 
 import (
@@ -45,9 +46,9 @@ func NewCmdGrant(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 		Use:   "grant <kind>",
 		Short: "Store a credential that runs use without seeing it",
 		Long: `Store a credential for runs: a GitHub token, an Anthropic, OpenAI or Gemini
-API key, or a header for any HTTP API. Grants are encrypted (AES-256-GCM) under
-$MOAT_HOME/grants, with the key in the OS keyring, or in a 0600 key file
-where there is none.
+API key, a Claude Pro or Max subscription token, or a header for any HTTP
+API. Grants are encrypted (AES-256-GCM) under $MOAT_HOME/grants, with the
+key in the OS keyring, or in a 0600 key file where there is none.
 
 A run that names a grant ('grants: [github]' in agent.yaml, or
 'moat run --grant github') gets the credential injected by its proxy into
@@ -58,6 +59,9 @@ grant under a name that exists replaces it. See 'moat revoke' to delete one.`,
 
   # An API key from a file or a password manager
   $ moat grant anthropic --token-stdin < ~/.secrets/anthropic
+
+  # A Claude subscription: the token 'claude setup-token' prints
+  $ moat grant claude --token-stdin
 
   # Any API: the stored value is the header's whole value
   $ echo "Bearer $TOKEN" | moat grant http internal-api --host api.example.com --header Authorization --token-stdin
