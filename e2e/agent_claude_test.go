@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -11,7 +10,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
-	"time"
 )
 
 // loopbackHost hands each test a loopback address of its own, so fakes of
@@ -44,15 +42,7 @@ func (e *moatEnv) storeGrant(kind, secret string) {
 // extra says which, if any.
 func (e *moatEnv) claudeWorkspaceFor(fake *fakeAnthropic, addr, extra string) string {
 	e.t.Helper()
-	e.writeConfig("npm_registry: " + npmRegistryFor(e.t, "claude-code") + "\n")
-	ws := e.workspace(map[string]string{
-		"agent.yaml": "agent: claude\nnetwork:\n  hosts: {api.anthropic.com: " + addr + "}\n  ca: api-ca.pem\n" + extra,
-		"api-ca.pem": fake.caPEM,
-	})
-	if err := os.Chown(ws, 1000, 1000); err != nil {
-		e.t.Fatal(err)
-	}
-	return ws
+	return e.agentWorkspace("claude", "claude-code", "api.anthropic.com", addr, fake.caPEM, extra)
 }
 
 // TestClaudeCodeWritesAFileAndResumes runs the real Claude Code (the
@@ -99,31 +89,11 @@ func TestClaudeCodeWritesAFileAndResumes(t *testing.T) {
 	notes := strings.Join(fake.systemPrompts(), "\n")
 	mustContain(t, "what reached the model", notes, "You are running in a moat sandbox", "api.anthropic.com", "X-Moat-Blocked")
 
-	e.mustRun(0, "stop", name)
-	var trace []struct {
-		Host, Path, Grant string
-		Status            int
-	}
-	res := e.mustRun(0, "trace", name, "--json")
-	if err := json.Unmarshal([]byte(res.stdout), &trace); err != nil {
-		t.Fatalf("trace --json: %v\n%s", err, res.stdout)
-	}
-	granted := 0
-	for _, q := range trace {
-		if strings.HasPrefix(q.Host, "api.anthropic.com") && q.Grant == "anthropic" {
-			granted++
-		}
-	}
-	if granted != len(reqs) || len(trace) != len(reqs) {
-		t.Errorf("the trace has %d requests, %d with the anthropic grant; the fake saw %d", len(trace), granted, len(reqs))
-	}
-	res = e.mustRun(0, "audit", name)
-	n := strconv.Itoa(len(reqs))
-	mustContain(t, "audit", res.stdout, ": OK\n", "credential.injected "+n+",", "net.request "+n+",")
+	e.checkTraceAndAudit(name, "api.anthropic.com", "anthropic", len(reqs))
 
 	// Second run: the launcher, with its default arguments, resuming the
 	// first run's session from the state moat kept.
-	res = e.mustRun(0, "claude", ws, "--", "-p", "--continue", "Now say goodbye")
+	res := e.mustRun(0, "claude", ws, "--", "-p", "--continue", "Now say goodbye")
 	mustContain(t, "moat claude's output", res.stdout, "Done: the file is written.")
 	if !fake.resumed(prompt) {
 		t.Errorf("the second run did not send the first run's conversation: it did not resume")
@@ -136,19 +106,8 @@ func TestClaudeCodeWritesAFileAndResumes(t *testing.T) {
 // finish, checks it succeeded with the fake model's last words, and
 // returns the run's name. runFlags go before the workspace.
 func (e *moatEnv) claudeHeldOpen(ws, prompt string, runFlags ...string) string {
-	t := e.t
-	t.Helper()
-	name := uniqueName(t)
-	args := append(append([]string{"run", "-d", "-n", name}, runFlags...), ws, "--", "sh", "-c",
-		`claude -p --dangerously-skip-permissions '`+prompt+`' > claude.out 2>&1; echo $? > claude.rc; sleep 300`)
-	e.mustRun(0, args...)
-	waitForDetail(t, 120*time.Second, "Claude Code to finish", func() bool { return exists(filepath.Join(ws, "claude.rc")) },
-		func() string { return readFileOr(ws, "claude.out") })
-	if rc := strings.TrimSpace(readFile(t, ws, "claude.rc")); rc != "0" {
-		t.Fatalf("claude exited %s:\n%s", rc, readFile(t, ws, "claude.out"))
-	}
-	mustContain(t, "claude's output", readFile(t, ws, "claude.out"), "Done: the file is written.")
-	return name
+	e.t.Helper()
+	return e.heldOpen(ws, "Claude Code", `claude -p --dangerously-skip-permissions '`+prompt+`'`, "Done: the file is written.", runFlags...)
 }
 
 // fakeClaudeOAuthToken is shaped like what 'claude setup-token' prints.

@@ -4,11 +4,9 @@ package e2e
 
 import (
 	"bytes"
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -85,15 +83,7 @@ func newFakeAnthropic(t *testing.T, addr string, opts ...fakeOption) *fakeAnthro
 	for _, o := range opts {
 		o(f)
 	}
-	cert, caPEM := serverCert(t, "api.anthropic.com")
-	f.caPEM = caPEM
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: f, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
-	go srv.ServeTLS(ln, "", "")
-	t.Cleanup(func() { srv.Close() })
+	f.caPEM = serveFakeAPI(t, addr, "api.anthropic.com", f)
 	return f
 }
 

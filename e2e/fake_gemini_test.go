@@ -3,11 +3,9 @@
 package e2e
 
 import (
-	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -44,8 +42,8 @@ type geminiRequest struct {
 // fakeGeminiKey has the shape of a Google API key: AIzaSy and 33 more.
 const fakeGeminiKey = "AIzaSyE2E-fake-gemini-key-moat-tests-01"
 
-// newFakeGemini serves the fake with TLS on addr, a loopback address of
-// the test's own on port 443 (see newFakeAnthropic). The test maps
+// newFakeGemini serves the fake with TLS on addr (see serveFakeAPI). The
+// test maps
 // generativelanguage.googleapis.com to that address in agent.yaml's
 // network.hosts and trusts caPEM.
 func newFakeGemini(t *testing.T, addr string) *fakeGemini {
@@ -56,15 +54,7 @@ func newFakeGemini(t *testing.T, addr string) *fakeGemini {
 		fileContent: "hello from the fake model\n",
 		doneText:    "Done: the file is written.",
 	}
-	cert, caPEM := serverCert(t, "generativelanguage.googleapis.com")
-	f.caPEM = caPEM
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: f, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
-	go srv.ServeTLS(ln, "", "")
-	t.Cleanup(func() { srv.Close() })
+	f.caPEM = serveFakeAPI(t, addr, "generativelanguage.googleapis.com", f)
 	return f
 }
 
