@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,11 +14,21 @@ import (
 )
 
 // loopbackHost hands each test a loopback address of its own, so fakes of
-// public APIs can listen on their real port (443) side by side.
+// public APIs can listen on their real port (443) side by side. Test
+// binaries running at the same time start at different addresses, and an
+// address whose port 443 is taken is skipped.
 var loopbackHost atomic.Int32
 
 func nextLoopback() string {
-	return "127.0.0." + strconv.Itoa(int(20+loopbackHost.Add(1)))
+	start := 20 + os.Getpid()%100*2
+	for range 200 {
+		addr := "127.0.0." + strconv.Itoa(10+(start+int(loopbackHost.Add(1)))%240)
+		if ln, err := net.Listen("tcp", addr+":443"); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
+	panic("no loopback address with port 443 free")
 }
 
 // claudeWorkspace is a workspace whose agent.yaml starts Claude Code with

@@ -76,8 +76,9 @@ make_base_image() {
 main() {
 	# Test tools: busybox-static makes tiny images for nested-daemon tests;
 	# docker-registry and skopeo serve the base image to BuildKit, which
-	# pulls FROM images from registries only.
-	apt_install busybox-static docker-registry skopeo
+	# pulls FROM images from registries only; tmux drives the agents' interactive
+	# CLIs on a real terminal.
+	apt_install busybox-static docker-registry skopeo tmux
 	start_engine
 	make_base_image
 	if [ "${1:-}" = --base-only ]; then

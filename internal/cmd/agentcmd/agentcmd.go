@@ -34,7 +34,7 @@ func NewCmdAgents(f *cmdutil.Factory) []*cobra.Command {
 // NewCmdAgent builds the launcher of profile p; runF replaces the work in
 // tests.
 func NewCmdAgent(f *cmdutil.Factory, p agent.Profile, runF func(context.Context, *launch.Options) error) *cobra.Command {
-	opts := &launch.Options{IO: f.IOStreams, Manager: f.Manager, Shape: shape(p)}
+	opts := &launch.Options{IO: f.IOStreams, Manager: f.Manager, Shape: shape(p), TerminalByDefault: true}
 	cmd := &cobra.Command{
 		Use:   p.Name + " [path] [-- args...]",
 		Short: p.Short,
@@ -94,6 +94,7 @@ func long(p agent.Profile) string {
 			fmt.Fprintf(&b, "              --grant %-10s %s, in %s\n", ph.Grant, ph.Credential(), ph.Env)
 		}
 	}
-	b.WriteString("\nmoat exits with the agent's exit code.")
+	b.WriteString("\nOn a terminal the agent runs interactively, as with -it, unless -d, -i or -t\n")
+	b.WriteString("is given. moat exits with the agent's exit code.")
 	return b.String()
 }

@@ -62,8 +62,12 @@ func TestLauncherHasTheRunFlags(t *testing.T) {
 
 // parse runs the test profile's launcher on args and returns the options
 // it would launch with.
-func parse(args []string) (*launch.Options, error) {
+func parse(args []string) (*launch.Options, error) { return parseOn(false, args) }
+
+// parseOn parses args with stdin and stdout a terminal or not.
+func parseOn(terminal bool, args []string) (*launch.Options, error) {
 	ios, _, _, _ := iostreams.Test()
+	ios.SetTTY(terminal, terminal, terminal)
 	var got *launch.Options
 	cmd := NewCmdAgent(&cmdutil.Factory{IOStreams: ios}, testProfile, func(_ context.Context, o *launch.Options) error {
 		got = o
@@ -112,11 +116,39 @@ func TestNewCmdAgent(t *testing.T) {
 				t.Fatal("the launcher does not shape the run")
 			}
 			g := *got
-			g.IO, g.Manager, g.Shape = nil, nil, nil
+			g.IO, g.Manager, g.Shape, g.TerminalByDefault = nil, nil, nil, false
 			if !reflect.DeepEqual(g, tt.want) {
 				t.Fatalf("got %+v, want %+v", g, tt.want)
 			}
 		})
+	}
+}
+
+// TestLauncherIsInteractiveOnATerminal checks that a launcher on the
+// user's terminal runs the agent as -it would, and that -d, -i or -t, or
+// no terminal, leave the choice to the flags.
+func TestLauncherIsInteractiveOnATerminal(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		terminal bool
+		args     []string
+		it       bool
+	}{
+		{true, nil, true},
+		{true, []string{"./p", "--", "-p", "hi"}, true},
+		{false, nil, false},
+		{true, []string{"-d"}, false},
+		{true, []string{"-i"}, false}, // -i alone: stdin, no terminal
+		{true, []string{"-t=false"}, false},
+	}
+	for _, tt := range tests {
+		got, err := parseOn(tt.terminal, tt.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.TTY != tt.it || got.Interactive != (tt.it || slices.Contains(tt.args, "-i")) {
+			t.Errorf("terminal %v, %q: interactive %v, tty %v; want tty %v", tt.terminal, tt.args, got.Interactive, got.TTY, tt.it)
+		}
 	}
 }
 

@@ -32,6 +32,11 @@ type Options struct {
 	// A launcher applies its agent's profile here.
 	Shape func(ws *run.Workspace, args []string) (*run.Workspace, []string, error)
 
+	// TerminalByDefault makes a run on the user's terminal interactive,
+	// as if -it were given, unless -d, -i or -t is: an agent launcher's
+	// CLI is a terminal program first.
+	TerminalByDefault bool
+
 	Workspace   string   // the path argument; "" is the current directory
 	Command     []string // the arguments after --
 	Env         []string
@@ -59,6 +64,10 @@ func Setup(cmd *cobra.Command, opts *Options, runF func(context.Context, *Option
 		}
 		if opts.Detach && (opts.Interactive || opts.TTY) {
 			return cmdutil.FlagErrorf("--detach cannot be combined with --interactive or --tty")
+		}
+		if opts.TerminalByDefault && !opts.Detach && !cmd.Flags().Changed("interactive") && !cmd.Flags().Changed("tty") &&
+			opts.IO.IsStdinTTY() && opts.IO.IsStdoutTTY() {
+			opts.Interactive, opts.TTY = true, true
 		}
 		if runF != nil {
 			return runF(cmd.Context(), opts)

@@ -1,0 +1,108 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// tmuxSession is a terminal the test types into and reads, as a user at
+// a terminal would: a tmux server of its own, 160x48.
+type tmuxSession struct {
+	t      *testing.T
+	socket string
+}
+
+// newTmux starts argv in a tmux session with e's environment; the session
+// and its server end with the test.
+func (e *moatEnv) newTmux(argv ...string) *tmuxSession {
+	t := e.t
+	t.Helper()
+	s := &tmuxSession{t: t, socket: "moat-e2e-" + uniqueName(t)}
+	// -f /dev/null: no user configuration; the shell holds the pane open
+	// after the command ends, so its last screen can still be read.
+	script := strings.Join(quoteAll(argv), " ") + `; echo "command-exit=$?"; sleep 600`
+	cmd := e.commandArgv(context.Background(), []string{"tmux", "-L", s.socket, "-f", "/dev/null",
+		"new-session", "-d", "-x", "160", "-y", "48", "-s", "main", "sh", "-c", script})
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("starting tmux: %v\n%s", err, out)
+	}
+	t.Cleanup(func() { exec.Command("tmux", "-L", s.socket, "kill-server").Run() })
+	return s
+}
+
+func quoteAll(argv []string) []string {
+	out := make([]string, len(argv))
+	for i, a := range argv {
+		out[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+	}
+	return out
+}
+
+// screen is what the pane shows now.
+func (s *tmuxSession) screen() string {
+	out, err := exec.Command("tmux", "-L", s.socket, "capture-pane", "-p", "-t", "main").Output()
+	if err != nil {
+		return "(capture-pane: " + err.Error() + ")"
+	}
+	return string(out)
+}
+
+// waitFor waits until the screen shows text, and fails with the screen.
+func (s *tmuxSession) waitFor(within time.Duration, what, text string) {
+	s.t.Helper()
+	waitForDetail(s.t, within, what, func() bool { return strings.Contains(s.screen(), text) }, s.screen)
+}
+
+// typeLine types text, then Enter as a key of its own, as a person does:
+// a TUI reads a newline that arrives with the text as part of a paste.
+func (s *tmuxSession) typeLine(text string) {
+	s.t.Helper()
+	if out, err := exec.Command("tmux", "-L", s.socket, "send-keys", "-t", "main", "-l", text).CombinedOutput(); err != nil {
+		s.t.Fatalf("send-keys: %v\n%s", err, out)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if out, err := exec.Command("tmux", "-L", s.socket, "send-keys", "-t", "main", "Enter").CombinedOutput(); err != nil {
+		s.t.Fatalf("send-keys: %v\n%s", err, out)
+	}
+}
+
+// TestClaudeInteractive runs 'moat claude' on a real terminal (tmux):
+// the real Claude Code starts straight at its prompt (the first-start
+// questions were answered when moat made its state), takes a typed
+// request, has the fake model's tool call write the file, shows the
+// answer, and exits with /exit; moat exits 0 and leaves nothing behind.
+func TestClaudeInteractive(t *testing.T) {
+	t.Parallel()
+	e := newMoat(t)
+	addr := nextLoopback()
+	fake := newFakeAnthropic(t, addr+":443")
+	ws := e.claudeWorkspace(fake, addr, "")
+	name := uniqueName(t)
+	term := e.newTmux(moatBin, "claude", "-n", name, ws) // on a terminal: interactive, no -it needed
+	t.Cleanup(func() { e.run("stop", name) })
+
+	term.waitFor(180*time.Second, "Claude Code's prompt", "bypass permissions on")
+	term.typeLine("Create hello.txt from the terminal 3b9a")
+	waitForDetail(t, 60*time.Second, "the file", func() bool { return exists(filepath.Join(ws, "hello.txt")) }, term.screen)
+	term.waitFor(60*time.Second, "the model's answer", "Done: the file is written.")
+	if got := readFile(t, ws, "hello.txt"); got != "hello from the fake model\n" {
+		t.Errorf("hello.txt = %q", got)
+	}
+	term.typeLine("/exit")
+	term.waitFor(60*time.Second, "moat to exit", "command-exit=0")
+
+	for _, q := range fake.requests() {
+		if q.APIKey != fakeAnthropicKey && !fakeAnthropicOpenPaths[q.Path] {
+			t.Errorf("%s %s reached the fake with x-api-key %q, want the granted key", q.Method, q.Path, q.APIKey)
+		}
+	}
+	if ids := dockerIDs(t, "ps", "-aq", "--filter", "label=moat.run-id="+e.find(name).ID); len(ids) != 0 {
+		t.Errorf("the run left %d containers", len(ids))
+	}
+}
