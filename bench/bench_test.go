@@ -398,11 +398,7 @@ func timeInTurn(b *testing.B, n int, run func(i int)) [][]time.Duration {
 // moatCLI runs the moat binary with args and MOAT_HOME home.
 func moatCLI(b *testing.B, bin, home string, args ...string) {
 	b.Helper()
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), "MOAT_HOME="+home)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("moat %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
+	moatInput(b, bin, home, "", args...)
 }
 
 // proxyProbe asks the agent's proxy address for a page without the token,

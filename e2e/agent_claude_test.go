@@ -4,13 +4,15 @@ package e2e
 
 import (
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
-	"syscall"
 	"testing"
+
+	"github.com/moatsh/moat/internal/testutil/fakeapi"
 )
 
 // loopbackHost hands each test a loopback address of its own, so fakes of
@@ -35,9 +37,9 @@ func nextLoopback() string {
 // the anthropic grant, api.anthropic.com mapped to fake's address and its
 // CA trusted, approved, and owned by uid 1000 (the agent's user). Its
 // moat home builds from the tests' npm registry.
-func (e *moatEnv) claudeWorkspace(fake *fakeAnthropic, addr, extra string) string {
+func (e *moatEnv) claudeWorkspace(fake *fakeapi.Anthropic, addr, extra string) string {
 	e.t.Helper()
-	e.storeGrant("anthropic", fakeAnthropicKey)
+	e.storeGrant("anthropic", fakeapi.AnthropicKey)
 	return e.claudeWorkspaceFor(fake, addr, "grants: [anthropic]\n"+extra)
 }
 
@@ -51,9 +53,9 @@ func (e *moatEnv) storeGrant(kind, secret string) {
 
 // claudeWorkspaceFor is claudeWorkspace with no grant stored or named:
 // extra says which, if any.
-func (e *moatEnv) claudeWorkspaceFor(fake *fakeAnthropic, addr, extra string) string {
+func (e *moatEnv) claudeWorkspaceFor(fake *fakeapi.Anthropic, addr, extra string) string {
 	e.t.Helper()
-	return e.agentWorkspace("claude", "claude-code", "api.anthropic.com", addr, fake.caPEM, extra)
+	return e.agentWorkspace("claude", "claude-code", "api.anthropic.com", addr, fake.CAPEM, extra)
 }
 
 // TestClaudeCodeWritesAFileAndResumes runs the real Claude Code (the
@@ -76,37 +78,32 @@ func TestClaudeCodeWritesAFileAndResumes(t *testing.T) {
 	// open after Claude Code exits so its container can be scanned.
 	const prompt = "Create hello.txt for the e2e test 7c1f"
 	name := e.claudeHeldOpen(ws, prompt)
-	hello := filepath.Join(ws, "hello.txt")
-	if got := readFile(t, ws, "hello.txt"); got != "hello from the fake model\n" {
-		t.Errorf("hello.txt = %q", got)
-	}
-	if fi, err := os.Stat(hello); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 1000 {
-		t.Errorf("hello.txt: %v, want a file of uid 1000, the workspace's owner", err)
-	}
+	checkFakeModelFile(t, ws)
 	r := e.find(name)
 	// The prompt is in the session Claude Code keeps in its state
 	// directory: found there, it proves the scan read that mount too.
-	scanForSecret(t, r.ID, fakeAnthropicKey, "hello from the fake model", prompt)
+	scanForSecret(t, r.ID, fakeapi.AnthropicKey, "hello from the fake model", prompt)
 
-	reqs := fake.requests()
-	if len(fake.turns()) < 2 {
-		t.Fatalf("the fake saw %d model turns, want the tool call and the answer: %+v", len(fake.turns()), reqs)
+	reqs := fake.Requests()
+	if len(fake.Turns()) < 2 {
+		t.Fatalf("the fake saw %d model turns, want the tool call and the answer: %+v", len(fake.Turns()), reqs)
 	}
 	for _, q := range reqs {
-		if q.APIKey != fakeAnthropicKey {
+		if q.APIKey != fakeapi.AnthropicKey {
 			t.Errorf("%s %s reached the fake with x-api-key %q, want the granted key", q.Method, q.Path, q.APIKey)
 		}
 	}
-	notes := strings.Join(fake.systemPrompts(), "\n")
+	notes := strings.Join(fake.SystemPrompts(), "\n")
 	mustContain(t, "what reached the model", notes, "You are running in a moat sandbox", "api.anthropic.com", "X-Moat-Blocked")
 
-	e.checkTraceAndAudit(name, "api.anthropic.com", "anthropic", len(reqs))
+	e.mustRun(0, "stop", name)
+	e.checkAgentRecords(name, "api.anthropic.com", "anthropic", len(reqs))
 
 	// Second run: the launcher, with its default arguments, resuming the
 	// first run's session from the state moat kept.
 	res := e.mustRun(0, "claude", ws, "--", "-p", "--continue", "Now say goodbye")
 	mustContain(t, "moat claude's output", res.stdout, "Done: the file is written.")
-	if !fake.resumed(prompt) {
+	if !fake.Resumed(prompt) {
 		t.Errorf("the second run did not send the first run's conversation: it did not resume")
 	}
 }
@@ -118,7 +115,7 @@ func TestClaudeCodeWritesAFileAndResumes(t *testing.T) {
 // returns the run's name. runFlags go before the workspace.
 func (e *moatEnv) claudeHeldOpen(ws, prompt string, runFlags ...string) string {
 	e.t.Helper()
-	return e.heldOpen(ws, "Claude Code", `claude -p --dangerously-skip-permissions '`+prompt+`'`, "Done: the file is written.", runFlags...)
+	return e.agentHeldOpen(ws, `claude -p --dangerously-skip-permissions '`+prompt+`'`, runFlags...)
 }
 
 // fakeClaudeOAuthToken is shaped like what 'claude setup-token' prints.
@@ -136,8 +133,8 @@ func TestClaudeSubscription(t *testing.T) {
 	t.Parallel()
 	e := newMoat(t)
 	addr := nextLoopback()
-	fake := newFakeAnthropic(t, addr+":443", withAPIKey(""), withOAuthToken(fakeClaudeOAuthToken))
-	e.storeGrant("anthropic", fakeAnthropicKey)
+	fake := newFakeAnthropic(t, addr+":443", fakeapi.WithAPIKey(""), fakeapi.WithOAuthToken(fakeClaudeOAuthToken))
+	e.storeGrant("anthropic", fakeapi.AnthropicKey)
 	e.storeGrant("claude", fakeClaudeOAuthToken)
 	ws := e.claudeWorkspaceFor(fake, addr, "")
 
@@ -150,9 +147,9 @@ func TestClaudeSubscription(t *testing.T) {
 	scanForSecret(t, e.find(name).ID, fakeClaudeOAuthToken, prompt)
 	e.mustRun(0, "stop", name)
 
-	reqs := fake.requests()
-	if len(fake.turns()) < 2 {
-		t.Fatalf("the fake saw %d model turns, want the tool call and the answer", len(fake.turns()))
+	reqs := fake.Requests()
+	if len(fake.Turns()) < 2 {
+		t.Fatalf("the fake saw %d model turns, want the tool call and the answer", len(fake.Turns()))
 	}
 	for _, q := range reqs {
 		if q.Authorization != "Bearer "+fakeClaudeOAuthToken || q.APIKey != "" {
@@ -160,30 +157,53 @@ func TestClaudeSubscription(t *testing.T) {
 				q.Method, q.Path, q.Authorization, q.APIKey)
 		}
 	}
-	for _, q := range fake.turns() {
+	for _, q := range fake.Turns() {
 		if !strings.Contains(q.Beta, "oauth-2025-04-20") {
 			t.Errorf("a model turn went without the OAuth beta (anthropic-beta %q): the CLI billed the API, not the plan", q.Beta)
 		}
 	}
 
 	// Both credentials for one run: refused up front, naming the choice.
-	before := len(fake.requests())
+	before := len(fake.Requests())
 	res := e.run("claude", "--grant", "anthropic", "--grant", "claude", ws, "--", "-p", "hi")
 	if res.code == 0 {
 		t.Fatalf("a run with both grants started: %s", res)
 	}
 	mustContain(t, "the refusal", res.stderr, "grants anthropic and claude both send a credential to api.anthropic.com",
 		"--grant anthropic or --grant claude")
-	if after := len(fake.requests()); after != before {
+	if after := len(fake.Requests()); after != before {
 		t.Errorf("the refused run reached the API (%d requests)", after-before)
 	}
 
 	// The next run resumes the session on the same login.
 	res = e.mustRun(0, "claude", "--grant", "claude", ws, "--", "-p", "--continue", "Now say goodbye")
 	mustContain(t, "moat claude's output", res.stdout, "Done: the file is written.")
-	if !fake.resumed(prompt) {
+	if !fake.Resumed(prompt) {
 		t.Errorf("the second run did not resume the first run's session")
 	}
+}
+
+// newFakeAnthropic serves a fake Anthropic API on addr until the test ends.
+func newFakeAnthropic(t *testing.T, addr string, opts ...fakeapi.AnthropicOption) *fakeapi.Anthropic {
+	t.Helper()
+	f, err := fakeapi.NewAnthropic(addr, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return f
+}
+
+// serveFake serves h over TLS on addr, as name, until the test ends, and
+// returns the CA that signed its certificate.
+func serveFake(t *testing.T, name, addr string, h http.Handler) string {
+	t.Helper()
+	srv, err := fakeapi.ServeTLS(name, addr, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	return srv.CAPEM
 }
 
 // readFileOr is the file's content, or the error reading it, for messages.

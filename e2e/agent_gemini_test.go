@@ -3,25 +3,29 @@
 package e2e
 
 import (
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/moatsh/moat/internal/testutil/fakeapi"
 )
 
 // newGeminiWorkspace is a moat with the gemini grant stored, a fake
 // Gemini API, and a workspace whose agent.yaml starts Gemini CLI with the
 // grant, against the fake.
-func newGeminiWorkspace(t *testing.T) (*moatEnv, *fakeGemini, string) {
+func newGeminiWorkspace(t *testing.T) (*moatEnv, *fakeapi.Gemini, string) {
 	t.Helper()
 	e := newMoat(t)
 	addr := nextLoopback()
-	fake := newFakeGemini(t, addr+":443")
-	e.storeGrant("gemini", fakeGeminiKey)
-	ws := e.agentWorkspace("gemini", "gemini-cli", "generativelanguage.googleapis.com", addr, fake.caPEM, "grants: [gemini]\n")
+	fake, err := fakeapi.NewGemini(addr + ":443")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { fake.Close() })
+	e.storeGrant("gemini", fakeapi.GeminiKey)
+	ws := e.agentWorkspace("gemini", "gemini-cli", "generativelanguage.googleapis.com", addr, fake.CAPEM, "grants: [gemini]\n")
 	return e, fake, ws
 }
 
@@ -43,40 +47,36 @@ func TestGeminiWritesAFileAndResumes(t *testing.T) {
 	// First run: started as 'moat run' with agent.yaml's agent:, held open
 	// after the CLI exits so its container can be scanned.
 	const prompt = "Create hello.txt for the e2e test 4b2e"
-	name := e.heldOpen(ws, "Gemini CLI", `gemini --approval-mode yolo -p '`+prompt+`'`, "Done: the file is written.")
-	if got := readFile(t, ws, "hello.txt"); got != "hello from the fake model\n" {
-		t.Errorf("hello.txt = %q", got)
-	}
-	if fi, err := os.Stat(filepath.Join(ws, "hello.txt")); err != nil || fi.Sys().(*syscall.Stat_t).Uid != 1000 {
-		t.Errorf("hello.txt: %v, want a file of uid 1000, the workspace's owner", err)
-	}
+	name := e.agentHeldOpen(ws, `gemini --approval-mode yolo -p '`+prompt+`'`)
+	checkFakeModelFile(t, ws)
 	r := e.find(name)
 	// The prompt is in the session Gemini CLI keeps in its state
 	// directory: found there, it proves the scan read that mount too.
-	scanForSecret(t, r.ID, fakeGeminiKey, "hello from the fake model", prompt)
+	scanForSecret(t, r.ID, fakeapi.GeminiKey, "hello from the fake model", prompt)
 
-	reqs := fake.requests()
-	if len(fake.turns()) < 2 {
-		t.Fatalf("the fake saw %d model turns, want the function call and the answer: %+v", len(fake.turns()), reqs)
+	reqs := fake.Requests()
+	if len(fake.Turns()) < 2 {
+		t.Fatalf("the fake saw %d model turns, want the function call and the answer: %+v", len(fake.Turns()), reqs)
 	}
 	for _, q := range reqs {
-		if q.APIKey != fakeGeminiKey {
+		if q.APIKey != fakeapi.GeminiKey {
 			t.Errorf("%s %s reached the fake with x-goog-api-key %q, want the granted key", q.Method, q.Path, q.APIKey)
 		}
 		if strings.Contains(q.Query, "key=") {
 			t.Errorf("%s %s?%s: the key went in the query, where the proxy does not replace it", q.Method, q.Path, q.Query)
 		}
 	}
-	notes := strings.Join(fake.instructions(), "\n")
+	notes := strings.Join(fake.Instructions(), "\n")
 	mustContain(t, "what reached the model", notes, "You are running in a moat sandbox", "generativelanguage.googleapis.com", "X-Moat-Blocked")
 
-	e.checkTraceAndAudit(name, "generativelanguage.googleapis.com", "gemini", len(reqs))
+	e.mustRun(0, "stop", name)
+	e.checkAgentRecords(name, "generativelanguage.googleapis.com", "gemini", len(reqs))
 
 	// Second run: the launcher, with its default arguments, resuming the
 	// first run's session from the state moat kept.
 	res := e.mustRun(0, "gemini", ws, "--", "-r", "latest", "-p", "Now say goodbye")
 	mustContain(t, "moat gemini's output", res.stdout, "Done: the file is written.")
-	if !fake.resumed(prompt) {
+	if !fake.Resumed(prompt) {
 		t.Errorf("the second run did not send the first run's conversation: it did not resume")
 	}
 }
@@ -102,8 +102,8 @@ func TestGeminiInteractive(t *testing.T) {
 	}
 	term.typeLine("/quit")
 	term.waitFor(60*time.Second, "moat to exit", "command-exit=0")
-	for _, q := range fake.requests() {
-		if q.APIKey != fakeGeminiKey {
+	for _, q := range fake.Requests() {
+		if q.APIKey != fakeapi.GeminiKey {
 			t.Errorf("%s %s reached the fake with x-goog-api-key %q, want the granted key", q.Method, q.Path, q.APIKey)
 		}
 	}

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/moatsh/moat/internal/testutil/fakeapi"
 )
 
 // tmuxSession is a terminal the test types into and reads, as a user at
@@ -97,8 +99,8 @@ func TestClaudeInteractive(t *testing.T) {
 	term.typeLine("/exit")
 	term.waitFor(60*time.Second, "moat to exit", "command-exit=0")
 
-	for _, q := range fake.requests() {
-		if q.APIKey != fakeAnthropicKey && !fakeAnthropicOpenPaths[q.Path] {
+	for _, q := range fake.Requests() {
+		if q.APIKey != fakeapi.AnthropicKey && !fakeapi.OpenPath(q.Path) {
 			t.Errorf("%s %s reached the fake with x-api-key %q, want the granted key", q.Method, q.Path, q.APIKey)
 		}
 	}

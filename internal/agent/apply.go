@@ -31,11 +31,56 @@ func Apply(cfg *config.Config, p Profile, args []string) (*config.Config, error)
 		return nil, fmt.Errorf("%s with agent profile %q: %w", configName(cfg), p.Name, err)
 	}
 	out.Env = mergeEnv(cfg.Env, p.Defaults.Env)
-	out.Network.Allow = mergeHosts(cfg.Network, p.Hosts)
+	out.Network.Allow = mergeHosts(cfg.Network, append(slices.Clone(p.Hosts), mcpHosts(cfg)...))
 	out.Command = p.command(args)
 	out.AgentSetup = &config.AgentSetup{Name: p.Name, State: slices.Clone(p.State), Instructions: p.Instructions,
 		Files: agentFiles(p.Files), Seed: agentFiles(p.Seed)}
+	if err := applyMCP(cfg, p, &out); err != nil {
+		return nil, err
+	}
 	return &out, nil
+}
+
+// applyMCP gives the agent agent.yaml's mcp servers: the profile's file
+// holding them, mounted read-only, and the arguments that point the agent
+// at it, before the profile's defaults and the user's arguments.
+func applyMCP(cfg *config.Config, p Profile, out *config.Config) error {
+	if len(cfg.MCP) == 0 {
+		return nil
+	}
+	first := cfg.MCP[0]
+	if p.MCP == nil {
+		return &config.Error{File: configName(cfg), Line: first.Line, Col: first.Col,
+			Msg:    fmt.Sprintf("mcp: moat cannot give MCP servers to %s", p.Name),
+			Remedy: "Remove mcp:, or configure the servers in the agent's own settings."}
+	}
+	for _, s := range cfg.MCP {
+		if s.URL != nil && cfg.Network.Mode() == policy.None {
+			return &config.Error{File: configName(cfg), Line: s.Line, Col: s.Col,
+				Msg:    fmt.Sprintf("mcp %s: a remote server needs the network, and network.policy is none", s.Name),
+				Remedy: "Use network.policy strict (the default), or remove the server."}
+		}
+	}
+	content, err := p.MCP.Render(cfg.MCP)
+	if err != nil {
+		return fmt.Errorf("%s: writing the mcp servers for %s: %w", configName(cfg), p.Name, err)
+	}
+	out.AgentSetup.Files = append(out.AgentSetup.Files, config.AgentFile{Path: p.MCP.File, Content: string(content)})
+	out.Command = slices.Insert(out.Command, len(p.Command), p.MCP.Args...)
+	return nil
+}
+
+// mcpHosts are the hosts of agent.yaml's remote mcp servers, which the
+// run must reach: a host a grant covers is reachable already, and allowing
+// it again is harmless.
+func mcpHosts(cfg *config.Config) []string {
+	var hosts []string
+	for _, s := range cfg.MCP {
+		if h := s.Host(); h != "" {
+			hosts = append(hosts, h)
+		}
+	}
+	return hosts
 }
 
 // ForConfig applies the profile that agent.yaml's agent: names, for 'moat
@@ -44,6 +89,12 @@ func Apply(cfg *config.Config, p Profile, args []string) (*config.Config, error)
 // Without agent: it returns cfg as it is.
 func ForConfig(cfg *config.Config, args []string) (*config.Config, []string, error) {
 	if cfg.Agent == "" {
+		if len(cfg.MCP) > 0 {
+			s := cfg.MCP[0]
+			return nil, nil, &config.Error{File: configName(cfg), Line: s.Line, Col: s.Col,
+				Msg:    "mcp: the servers are for an agent, and agent.yaml names none",
+				Remedy: "Add agent: (e.g. agent: claude), or start the agent with its launcher (moat claude)."}
+		}
 		return cfg, args, nil
 	}
 	p, err := named(cfg)

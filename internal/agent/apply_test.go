@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/json"
 	"reflect"
 	"slices"
 	"strings"
@@ -223,4 +224,69 @@ func TestForConfigNamesTheLineOfAnUnknownAgent(t *testing.T) {
 	if err != nil || got.AgentSetup == nil || got.AgentSetup.Name != "claude" || !slices.Equal(args, []string{"sh"}) {
 		t.Fatalf("ForConfig(agent: claude): %+v, %q, %v", got, args, err)
 	}
+}
+
+// TestApplyMCP checks that agent.yaml's mcp servers reach the agent: the
+// profile's file with them, mounted read-only, the arguments pointing at
+// it right after the program, and the remote servers' hosts allowed.
+func TestApplyMCP(t *testing.T) {
+	t.Parallel()
+	p, _ := Lookup("claude")
+	cfg := parse(t, `mcp:
+  - {name: notes, command: [notes-server, --stdio], env: {A: b}}
+  - {name: docs, url: "https://mcp.example.com/mcp"}
+`)
+	got, err := Apply(cfg, p, []string{"-p", "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"claude", "--mcp-config", "/etc/moat/claude-mcp.json", "--dangerously-skip-permissions", "-p", "hi"}
+	if !slices.Equal(got.Command, want) {
+		t.Errorf("command = %q, want %q", got.Command, want)
+	}
+	var file string
+	for _, f := range got.AgentSetup.Files {
+		if f.Path == "/etc/moat/claude-mcp.json" {
+			file = f.Content
+		}
+	}
+	var mcp struct {
+		MCPServers map[string]struct {
+			Type, Command, URL string
+			Args               []string
+			Env                map[string]string
+		} `json:"mcpServers"`
+	}
+	if err := json.Unmarshal([]byte(file), &mcp); err != nil {
+		t.Fatalf("the MCP file %q: %v", file, err)
+	}
+	notes, docs := mcp.MCPServers["notes"], mcp.MCPServers["docs"]
+	if notes.Type != "stdio" || notes.Command != "notes-server" || !slices.Equal(notes.Args, []string{"--stdio"}) || notes.Env["A"] != "b" {
+		t.Errorf("local server: %+v", notes)
+	}
+	if docs.Type != "http" || docs.URL != "https://mcp.example.com/mcp" {
+		t.Errorf("remote server: %+v", docs)
+	}
+	if !slices.Contains(rules(got.Network.Allow), "mcp.example.com") {
+		t.Errorf("allow = %q, want the remote server's host", rules(got.Network.Allow))
+	}
+
+	if _, err := Apply(parse(t, "network: {policy: none}\nmcp: [{name: docs, url: \"https://mcp.example.com/mcp\"}]\n"), p, nil); err == nil ||
+		!strings.Contains(err.Error(), "ws/agent.yaml:2:7: mcp docs: a remote server needs the network") {
+		t.Errorf("a remote server under policy none: %v", err)
+	}
+	if _, err := Apply(cfg, testProfile(), nil); err == nil || !strings.Contains(err.Error(), "ws/agent.yaml:2:5: mcp: moat cannot give MCP servers to testagent") {
+		t.Errorf("a profile without MCP: %v", err)
+	}
+	if _, _, err := ForConfig(cfg, nil); err == nil || !strings.Contains(err.Error(), "agent.yaml names none") {
+		t.Errorf("mcp without agent: %v", err)
+	}
+}
+
+func rules(allow []config.AllowRule) []string {
+	var out []string
+	for _, a := range allow {
+		out = append(out, a.Text)
+	}
+	return out
 }

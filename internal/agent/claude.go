@@ -38,7 +38,10 @@ var claude = Profile{
 	// Claude Code reads the managed (enterprise) memory file on Linux
 	// before any user or project CLAUDE.md, and the agent cannot edit it.
 	Instructions: "/etc/claude-code/CLAUDE.md",
-	Hosts:        []string{"api.anthropic.com"},
+	// --mcp-config adds the servers to those the user configured in the
+	// CLI; it does not replace them.
+	MCP:   &MCPSetup{File: "/etc/moat/claude-mcp.json", Args: []string{"--mcp-config", "/etc/moat/claude-mcp.json"}, Render: claudeMCP},
+	Hosts: []string{"api.anthropic.com"},
 	Defaults: Defaults{
 		Env: map[string]string{
 			"CLAUDE_CONFIG_DIR": claudeConfigDir,
@@ -72,4 +75,27 @@ func claudeFirstRun() string {
 		panic(err) // static data
 	}
 	return string(b) + "\n"
+}
+
+// claudeMCP writes MCP servers as Claude Code's --mcp-config file: stdio
+// servers it starts itself, and HTTP (streamable) servers it reaches
+// through the proxy, which adds a grant's credential on the way.
+func claudeMCP(servers []config.MCPServer) ([]byte, error) {
+	type server struct {
+		Type    string            `json:"type"`
+		Command string            `json:"command,omitempty"`
+		Args    []string          `json:"args,omitempty"`
+		Env     map[string]string `json:"env,omitempty"`
+		URL     string            `json:"url,omitempty"`
+	}
+	all := map[string]server{}
+	for _, s := range servers {
+		if s.URL != nil {
+			all[s.Name] = server{Type: "http", URL: s.URL.String()}
+			continue
+		}
+		all[s.Name] = server{Type: "stdio", Command: s.Command[0], Args: s.Command[1:], Env: s.Env}
+	}
+	b, err := json.MarshalIndent(map[string]any{"mcpServers": all}, "", "  ")
+	return append(b, '\n'), err
 }

@@ -64,11 +64,23 @@ type Profile struct {
 	// each is directly inside one of State. They are defaults the agent
 	// may change, such as the settings that skip its first-run screens.
 	Seed map[string]string
+	// MCP says how the agent is given agent.yaml's mcp servers; nil when
+	// the launcher cannot configure any.
+	MCP *MCPSetup
 	// Hosts are the network.allow rules the agent needs to work (its API):
 	// host names, never addresses, added to agent.yaml's.
 	Hosts []string
 	// Defaults are what a launch gets unless the user says otherwise.
 	Defaults Defaults
+}
+
+// MCPSetup is how a launcher configures an agent's MCP servers: moat
+// writes them in the agent's format to File, mounted read-only, and passes
+// Args, which point the agent at File, before the user's arguments.
+type MCPSetup struct {
+	File   string
+	Args   []string
+	Render func([]config.MCPServer) ([]byte, error)
 }
 
 // Placeholder is an environment variable the agent reads a credential from,
@@ -114,7 +126,7 @@ var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^
 // it on every profile; Apply runs it before merging.
 func (p Profile) Check() error {
 	checks := []func() error{p.checkText, p.checkInstall, p.checkCommand, p.checkPlaceholders,
-		p.checkState, p.checkInstructions, p.checkFiles, p.checkSeed, p.checkHosts, p.checkDefaults}
+		p.checkState, p.checkInstructions, p.checkFiles, p.checkSeed, p.checkMCP, p.checkHosts, p.checkDefaults}
 	for _, check := range checks {
 		if err := check(); err != nil {
 			return fmt.Errorf("agent profile %q: %w", p.Name, err)
@@ -205,6 +217,22 @@ func (p Profile) checkFiles() error {
 		if file == p.Instructions || p.inState(file) != "" {
 			return fmt.Errorf("file %q: it would hide the instructions file or be inside a state directory", file)
 		}
+	}
+	return nil
+}
+
+func (p Profile) checkMCP() error {
+	if p.MCP == nil {
+		return nil
+	}
+	if err := checkContainerPath(p.MCP.File); err != nil {
+		return fmt.Errorf("MCP file %w", err)
+	}
+	if _, clash := p.Files[p.MCP.File]; clash || p.MCP.File == p.Instructions || p.inState(p.MCP.File) != "" {
+		return fmt.Errorf("MCP file %q: it would hide another file or be inside a state directory", p.MCP.File)
+	}
+	if p.MCP.Render == nil || len(p.MCP.Args) == 0 {
+		return errors.New("MCP needs Render and the Args that point the agent at its file")
 	}
 	return nil
 }

@@ -7,7 +7,7 @@ import (
 
 // profiles is the registry: one entry per agent, each defined in a file of
 // its own. Every entry gets a `moat <Name>` launcher.
-var profiles = []Profile{claude, gemini}
+var profiles = []Profile{claude, codex, gemini}
 
 // Lookup returns the profile named name, a copy the caller may change.
 func Lookup(name string) (Profile, bool) {
@@ -39,6 +39,11 @@ func (p Profile) clone() Profile {
 	p.Hosts = slices.Clone(p.Hosts)
 	p.Files = maps.Clone(p.Files)
 	p.Seed = maps.Clone(p.Seed)
+	if p.MCP != nil {
+		mcp := *p.MCP
+		mcp.Args = slices.Clone(mcp.Args)
+		p.MCP = &mcp
+	}
 	p.Defaults.Env = maps.Clone(p.Defaults.Env)
 	p.Defaults.Args = slices.Clone(p.Defaults.Args)
 	for i, d := range p.Defaults.Args {

@@ -44,8 +44,12 @@ type Config struct {
 	Command         []string          // default command; nil when not set
 	Docker          Docker            // options of the Docker mode
 	Network         Network           // agent.yaml's network section
-	Grants          []string          // grant names as written, in order, no duplicates
-	Resources       Resources         // limits below the user's; see RunLimits
+	// Grants are the grant names as written, in order, no duplicates,
+	// then the mcp servers' grants that grants: does not name.
+	Grants []string
+	// MCP are the MCP servers the agent's launcher configures, in order.
+	MCP       []MCPServer
+	Resources Resources // limits below the user's; see RunLimits
 	// Agent is the agent profile (internal/agent) that 'moat run' starts,
 	// "" for none; AgentLine and AgentCol are where agent.yaml names it,
 	// for the error when no profile has that name.
@@ -171,6 +175,7 @@ func Parse(path string, data []byte) (*Config, error) {
 	if err := d.checkDocker(c); err != nil {
 		return nil, err
 	}
+	addMCPGrants(c)
 	c.Dependencies = c.Docker.WithSource(c.Dependencies)
 	return c, nil
 }

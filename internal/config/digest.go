@@ -25,6 +25,16 @@ type digestForm struct {
 	Network      *digestNetwork    `json:"network,omitempty"`
 	Grants       []string          `json:"grants,omitempty"`
 	Resources    *Limits           `json:"resources,omitempty"`
+	Agent        string            `json:"agent,omitempty"`
+	MCP          []digestMCP       `json:"mcp,omitempty"`
+}
+
+type digestMCP struct {
+	Name    string            `json:"name"`
+	Command []string          `json:"command,omitempty"`
+	Env     map[string]string `json:"env,omitempty"`
+	URL     string            `json:"url,omitempty"`
+	Grant   string            `json:"grant,omitempty"`
 }
 
 // digestNetwork is Network with policy strict, the default, written as "".
@@ -59,7 +69,14 @@ func (c *Config) Digest() string {
 	var f digestForm
 	if c != nil {
 		f = digestForm{Name: c.Name, Dependencies: c.DependencySpecs, Env: c.Env, Command: c.Command,
-			Network: networkDigest(c.Network), Grants: c.Grants}
+			Network: networkDigest(c.Network), Grants: c.Grants, Agent: c.Agent}
+		for _, m := range c.MCP {
+			d := digestMCP{Name: m.Name, Command: m.Command, Env: m.Env, Grant: m.Grant}
+			if m.URL != nil {
+				d.URL = m.URL.String()
+			}
+			f.MCP = append(f.MCP, d)
+		}
 		for _, m := range c.Mounts {
 			f.Mounts = append(f.Mounts, digestMount(m))
 		}

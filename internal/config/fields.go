@@ -24,6 +24,7 @@ var fields = []field{
 	{"docker", (*decoder).docker},
 	{"env", (*decoder).env},
 	{"grants", (*decoder).grants},
+	{"mcp", (*decoder).mcp},
 	{"mounts", (*decoder).mounts},
 	{"name", (*decoder).name},
 	{"network", (*decoder).network},

@@ -107,6 +107,25 @@ func (e *GrantOverlapError) Hint() string {
 		e.First, e.Second)
 }
 
+// checkMCPGrants checks that each remote mcp server's grant covers the
+// server's host: otherwise the credential would never reach it.
+func checkMCPGrants(cfg *config.Config, grants []egress.GrantSecret) error {
+	for _, s := range cfg.MCP {
+		if s.Grant == "" {
+			continue
+		}
+		for _, g := range grants {
+			if g.Grant.Name == s.Grant && !g.Grant.Covers(s.Host()) {
+				return &config.Error{File: cfg.Path, Line: s.Line, Col: s.Col,
+					Msg: fmt.Sprintf("mcp %s: grant %s does not cover %s, so its credential would never reach the server", s.Name, s.Grant, s.Host()),
+					Remedy: fmt.Sprintf("Name a grant whose hosts include %s ('moat grant list' shows them), or store one: moat grant http NAME --host %[1]s --header Authorization.",
+						s.Host())}
+			}
+		}
+	}
+	return nil
+}
+
 // resolveEgress loads the grants (agent.yaml's and --grant) and the
 // upstream roots for the policy config parsed. It fails early, before
 // anything is built.
@@ -132,6 +151,9 @@ func resolveEgress(m *Manager, opts Options, p *plan) error {
 			}
 		}
 		e.grants = append(e.grants, gs)
+	}
+	if err := checkMCPGrants(p.cfg, e.grants); err != nil {
+		return err
 	}
 	p.egress = e
 	if e.mode() == policy.None {

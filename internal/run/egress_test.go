@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/egress"
 	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/run/runtest"
@@ -128,6 +129,10 @@ func TestGrantErrorsComeBeforeAnyBuild(t *testing.T) {
 		{"grants on one host", "grants: [github]\n", []string{"also-github"}, func(err error) bool {
 			var e *GrantOverlapError
 			return errors.As(err, &e) && e.First == "github" && e.Second == "also-github" && e.Host == "api.github.com"
+		}},
+		{"mcp grant that misses its server", "mcp: [{name: docs, url: \"https://docs.test/mcp\", grant: my-api}]\n", nil, func(err error) bool {
+			var e *config.Error
+			return errors.As(err, &e) && e.Line == 1 && strings.Contains(e.Msg, "grant my-api does not cover docs.test")
 		}},
 		{"none with grants", "network: {policy: none}\n", []string{"github"}, func(err error) bool { var e *NoNetworkGrantsError; return errors.As(err, &e) }},
 		{"docker:host strict", "dependencies: [docker:host]\n", nil, func(err error) bool { var e *HostEgressError; return errors.As(err, &e) }},

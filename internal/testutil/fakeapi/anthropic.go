@@ -1,6 +1,4 @@
-//go:build e2e
-
-package e2e
+package fakeapi
 
 import (
 	"bytes"
@@ -11,17 +9,18 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
+	"time"
 )
 
-// fakeAnthropic stands in for api.anthropic.com so the real Claude Code
+// Anthropic stands in for api.anthropic.com so the real Claude Code
 // CLI can run a whole conversation in a test. Its model is scripted: the
 // first turn asks for the Write tool, and once the CLI sends the tool's
 // result the model says it is done. It records every request so a test can
 // check which credential arrived, what the system prompt held and whether
 // a later run resumed an earlier session.
-type fakeAnthropic struct {
-	caPEM string // the test CA that signed its api.anthropic.com certificate
+type Anthropic struct {
+	CAPEM string // the test CA that signed its api.anthropic.com certificate
+	srv   *Server
 
 	// The credentials it accepts: x-api-key, or "Authorization: Bearer"
 	// (Claude subscription tokens). A request with neither gets a 401.
@@ -31,51 +30,67 @@ type fakeAnthropic struct {
 	// What the scripted model writes, with Write's file_path taken as
 	// absolute, the way the CLI wants it.
 	filePath, fileContent string
-	doneText              string // the model's last words, after the tool ran
+	doneText              string // the model's last words, after the tools ran
+	// calls are the tools the model calls, one per turn, before its last
+	// words; nil means one Write of filePath.
+	calls []ToolCall
 
 	mu   sync.Mutex
-	reqs []fakeRequest
+	reqs []AnthropicRequest
 }
 
-// fakeRequest is one request as the fake received it.
-type fakeRequest struct {
+// AnthropicRequest is one request as the fake received it.
+type AnthropicRequest struct {
 	Method, Path  string
 	APIKey        string // x-api-key
 	Authorization string
 	Beta          string // anthropic-beta: the CLI's feature flags, including the OAuth one
 	Authorized    bool   // it carried the credential the fake accepts
 	Body          map[string]any
-	Raw           []byte // the body when it is not JSON
+	Raw           []byte    // the body when it is not JSON
+	At            time.Time // when its headers arrived
 }
 
-type fakeOption func(*fakeAnthropic)
+// AnthropicOption configures the fake.
+type AnthropicOption func(*Anthropic)
 
-// withAPIKey sets the x-api-key the fake accepts.
-func withAPIKey(key string) fakeOption { return func(f *fakeAnthropic) { f.apiKey = key } }
+// WithAPIKey sets the x-api-key the fake accepts.
+func WithAPIKey(key string) AnthropicOption { return func(f *Anthropic) { f.apiKey = key } }
 
-// withOAuthToken makes the fake accept a subscription token as
+// WithOAuthToken makes the fake accept a subscription token as
 // "Authorization: Bearer <token>", the way the CLI sends
 // CLAUDE_CODE_OAUTH_TOKEN or a .credentials.json access token.
-func withOAuthToken(tok string) fakeOption { return func(f *fakeAnthropic) { f.oauthToken = tok } }
+func WithOAuthToken(tok string) AnthropicOption { return func(f *Anthropic) { f.oauthToken = tok } }
 
-// withWrite sets the file the model asks the Write tool to create.
-func withWrite(path, content string) fakeOption {
-	return func(f *fakeAnthropic) { f.filePath, f.fileContent = path, content }
+// ToolCall is one tool the scripted model calls, by the name the CLI
+// offers it under.
+type ToolCall struct {
+	Name  string
+	Input map[string]any
 }
 
-const fakeAnthropicKey = "sk-ant-api03-e2e-fake-key"
+// WithCalls makes the model call these tools, one per turn, in order,
+// before its last words.
+func WithCalls(calls ...ToolCall) AnthropicOption { return func(f *Anthropic) { f.calls = calls } }
 
-// newFakeAnthropic serves the fake with TLS on addr, such as
+// WithWrite sets the file the model asks the Write tool to create.
+func WithWrite(path, content string) AnthropicOption {
+	return func(f *Anthropic) { f.filePath, f.fileContent = path, content }
+}
+
+// AnthropicKey is the API key the fake accepts unless told otherwise.
+const AnthropicKey = "sk-ant-api03-e2e-fake-key"
+
+// NewAnthropic serves the fake with TLS on addr, such as
 // "127.0.0.7:443": a loopback address of its own per test, because the
 // proxy reaches api.anthropic.com on port 443 and parallel tests must
 // not meet. The test maps api.anthropic.com to that address in
-// agent.yaml's network.hosts and trusts caPEM. Other hosts the CLI may
+// agent.yaml's network.hosts and trusts CAPEM. Other hosts the CLI may
 // try (platform.claude.com for token refresh, downloads.claude.ai in
 // interactive mode) are not served; the CLI carries on without them.
-func newFakeAnthropic(t *testing.T, addr string, opts ...fakeOption) *fakeAnthropic {
-	t.Helper()
-	f := &fakeAnthropic{
-		apiKey:      fakeAnthropicKey,
+func NewAnthropic(addr string, opts ...AnthropicOption) (*Anthropic, error) {
+	f := &Anthropic{
+		apiKey:      AnthropicKey,
 		filePath:    "/workspace/hello.txt",
 		fileContent: "hello from the fake model\n",
 		doneText:    "Done: the file is written.",
@@ -83,14 +98,22 @@ func newFakeAnthropic(t *testing.T, addr string, opts ...fakeOption) *fakeAnthro
 	for _, o := range opts {
 		o(f)
 	}
-	f.caPEM = serveFakeAPI(t, addr, "api.anthropic.com", f)
-	return f
+	srv, err := ServeTLS("api.anthropic.com", addr, f)
+	if err != nil {
+		return nil, err
+	}
+	f.srv, f.CAPEM = srv, srv.CAPEM
+	return f, nil
 }
 
-func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Close stops the fake.
+func (f *Anthropic) Close() error { return f.srv.Close() }
+
+func (f *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
 	raw, _ := io.ReadAll(r.Body)
-	req := fakeRequest{
-		Method: r.Method, Path: r.URL.Path,
+	req := AnthropicRequest{
+		Method: r.Method, Path: r.URL.Path, At: at,
 		APIKey: r.Header.Get("X-Api-Key"), Authorization: r.Header.Get("Authorization"),
 		Beta: r.Header.Get("Anthropic-Beta"),
 	}
@@ -106,11 +129,11 @@ func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The CLI trusts a 204 or 404 only when it carries Anthropic's
 	// request id; without one it blames an intermediary.
 	w.Header().Set("Request-Id", fmt.Sprintf("req_fake%04d", n))
-	if !req.Authorized && !fakeAnthropicOpenPaths[req.Path] {
+	if !req.Authorized && !anthropicOpenPaths[req.Path] {
 		// Anthropic's error shape: the CLI reports error.message. Without
 		// x-should-retry it retries a 401 for over a minute before failing.
 		w.Header().Set("X-Should-Retry", "false")
-		writeJSONReply(w, http.StatusUnauthorized, map[string]any{"type": "error",
+		WriteJSON(w, http.StatusUnauthorized, map[string]any{"type": "error",
 			"error": map[string]any{"type": "authentication_error", "message": "invalid x-api-key"}})
 		return
 	}
@@ -121,22 +144,25 @@ func (f *fakeAnthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// No managed settings; an empty JSON body fails the CLI's schema.
 		w.WriteHeader(http.StatusNoContent)
 	default:
-		answer, ok := fakeAnthropicAnswers[req.Path]
+		answer, ok := anthropicAnswers[req.Path]
 		if !ok {
 			answer = map[string]any{}
 		}
-		writeJSONReply(w, http.StatusOK, answer)
+		WriteJSON(w, http.StatusOK, answer)
 	}
 }
 
-// fakeAnthropicOpenPaths lists the paths the CLI calls without a credential.
-var fakeAnthropicOpenPaths = map[string]bool{"/api/hello": true, "/api/directory/server-urls": true}
+// OpenPath reports whether the CLI calls path without a credential.
+func OpenPath(path string) bool { return anthropicOpenPaths[path] }
 
-// fakeAnthropicAnswers are the smallest answers the CLI's schemas accept for the
+// anthropicOpenPaths lists the paths the CLI calls without a credential.
+var anthropicOpenPaths = map[string]bool{"/api/hello": true, "/api/directory/server-urls": true}
+
+// anthropicAnswers are the smallest answers the CLI's schemas accept for the
 // calls it makes before and after the conversation. A reply that fails a
 // schema is not fatal but costs time: an empty policy_limits answer makes
 // the CLI retry it with backoff, about four seconds in all.
-var fakeAnthropicAnswers = map[string]any{
+var anthropicAnswers = map[string]any{
 	"/api/claude_code/policy_limits":                 map[string]any{"restrictions": map[string]any{}},
 	"/api/claude_code/organizations/metrics_enabled": map[string]any{"metrics_logging_enabled": false},
 	"/api/directory/server-urls":                     map[string]any{"urls": []string{}},
@@ -148,7 +174,7 @@ var fakeAnthropicAnswers = map[string]any{
 	},
 }
 
-func (f *fakeAnthropic) authorized(req fakeRequest) bool {
+func (f *Anthropic) authorized(req AnthropicRequest) bool {
 	if f.apiKey != "" && req.APIKey == f.apiKey {
 		return true
 	}
@@ -160,21 +186,30 @@ func (f *fakeAnthropic) authorized(req fakeRequest) bool {
 // file on a conversation's first turn; once the conversation has an
 // assistant turn (the tool's result came back, or a run resumed it), it
 // only talks.
-func (f *fakeAnthropic) message(w http.ResponseWriter, body map[string]any) {
+func (f *Anthropic) message(w http.ResponseWriter, body map[string]any) {
 	model, _ := body["model"].(string)
 	f.mu.Lock()
 	n := len(f.reqs)
 	f.mu.Unlock()
 	content := []map[string]any{{"type": "text", "text": sideAnswer(body)}}
 	stop := "end_turn"
+	calls := f.calls
+	if calls == nil {
+		calls = []ToolCall{{Name: "Write", Input: map[string]any{"file_path": f.filePath, "content": f.fileContent}}}
+	}
+	// A conversation's tool results say how far the script got; one
+	// resumed from an earlier run has them all.
+	done := toolResults(body)
 	switch {
 	case !offersTool(body, "Write"):
-	case hasAssistantTurn(body):
+	case done >= len(calls):
 		content = []map[string]any{{"type": "text", "text": f.doneText}}
+	case !offersTool(body, calls[done].Name):
+		content = []map[string]any{{"type": "text", "text": "The tool " + calls[done].Name + " was not offered."}}
 	default:
 		stop = "tool_use"
-		content = []map[string]any{{"type": "tool_use", "id": fmt.Sprintf("toolu_fake%04d", n), "name": "Write",
-			"input": map[string]any{"file_path": f.filePath, "content": f.fileContent}}}
+		content = []map[string]any{{"type": "tool_use", "id": fmt.Sprintf("toolu_fake%04d", n), "name": calls[done].Name,
+			"input": calls[done].Input}}
 	}
 	// Ids must differ: the CLI merges the blocks of messages that share
 	// one when it writes and reloads the transcript.
@@ -185,7 +220,7 @@ func (f *fakeAnthropic) message(w http.ResponseWriter, body map[string]any) {
 		writeMessageStream(w, msg)
 		return
 	}
-	writeJSONReply(w, http.StatusOK, msg)
+	WriteJSON(w, http.StatusOK, msg)
 }
 
 // sideAnswer answers the CLI's side calls. The interactive CLI asks for a
@@ -244,12 +279,6 @@ func writeMessageStream(w http.ResponseWriter, msg map[string]any) {
 	w.Write(b.Bytes())
 }
 
-func writeJSONReply(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
 // contentBlocks returns a message's content as blocks; the API also allows a
 // bare string, which the CLI sends for some prompts.
 func contentBlocks(m any) []map[string]any {
@@ -269,9 +298,40 @@ func contentBlocks(m any) []map[string]any {
 	return nil
 }
 
-func hasAssistantTurn(body map[string]any) bool {
+// toolResults counts the tool results in a conversation.
+func toolResults(body map[string]any) int {
 	msgs, _ := body["messages"].([]any)
-	return slices.ContainsFunc(msgs, func(m any) bool { return messageRole(m) == "assistant" })
+	n := 0
+	for _, m := range msgs {
+		for _, b := range contentBlocks(m) {
+			if b["type"] == "tool_result" {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// ToolResultTexts are the texts of a conversation's tool results.
+func ToolResultTexts(body map[string]any) []string {
+	msgs, _ := body["messages"].([]any)
+	var out []string
+	for _, m := range msgs {
+		for _, b := range contentBlocks(m) {
+			if b["type"] != "tool_result" {
+				continue
+			}
+			if s, ok := b["content"].(string); ok {
+				out = append(out, s)
+			}
+			for _, c := range contentBlocks(b) {
+				if t, ok := c["text"].(string); ok {
+					out = append(out, t)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func offersTool(body map[string]any, name string) bool {
@@ -282,7 +342,7 @@ func offersTool(body map[string]any, name string) bool {
 	})
 }
 
-func (f *fakeAnthropic) requests() []fakeRequest {
+func (f *Anthropic) Requests() []AnthropicRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.reqs)
@@ -291,9 +351,9 @@ func (f *fakeAnthropic) requests() []fakeRequest {
 // turns returns the agent's model turns that the fake answered: the
 // authorized requests offering the Write tool, leaving out the CLI's side
 // calls.
-func (f *fakeAnthropic) turns() []fakeRequest {
-	var out []fakeRequest
-	for _, r := range f.requests() {
+func (f *Anthropic) Turns() []AnthropicRequest {
+	var out []AnthropicRequest
+	for _, r := range f.Requests() {
 		if r.Authorized && r.Path == "/v1/messages" && offersTool(r.Body, "Write") {
 			out = append(out, r)
 		}
@@ -307,9 +367,9 @@ func (f *fakeAnthropic) turns() []fakeRequest {
 // user messages. The CLI puts CLAUDE.md files there, the managed
 // /etc/claude-code/CLAUDE.md included, in the first user message and not
 // in the system field.
-func (f *fakeAnthropic) systemPrompts() []string {
+func (f *Anthropic) SystemPrompts() []string {
 	var out []string
-	for _, r := range f.turns() {
+	for _, r := range f.Turns() {
 		var b strings.Builder
 		// The system field takes the same shapes as a message's content.
 		for _, blk := range contentBlocks(map[string]any{"content": r.Body["system"]}) {
@@ -334,8 +394,8 @@ func (f *fakeAnthropic) systemPrompts() []string {
 // followed by a user message that is not a tool result. That is what
 // "claude -p --continue" sends when it finds the earlier session; a
 // conversation's own second turn ends with the tool result instead.
-func (f *fakeAnthropic) resumed(earlierPrompt string) bool {
-	for _, r := range f.turns() {
+func (f *Anthropic) Resumed(earlierPrompt string) bool {
+	for _, r := range f.Turns() {
 		// The CLI may append a "system" message after the user's.
 		msgs, _ := r.Body["messages"].([]any)
 		for len(msgs) > 0 && messageRole(msgs[len(msgs)-1]) == "system" {

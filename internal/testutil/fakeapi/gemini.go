@@ -1,6 +1,4 @@
-//go:build e2e
-
-package e2e
+package fakeapi
 
 import (
 	"encoding/json"
@@ -10,57 +8,70 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"testing"
+	"time"
 )
 
-// fakeGemini stands in for generativelanguage.googleapis.com, the Gemini
+// Gemini stands in for generativelanguage.googleapis.com, the Gemini
 // API, so the real Gemini CLI can run a whole conversation in a test. Its
 // model is scripted: the first turn calls write_file, and once the CLI
 // sends the function's result the model says it is done. It records every
 // request so a test can check which key arrived, what the model was told
 // and whether a later run resumed an earlier session.
-type fakeGemini struct {
-	caPEM string // the test CA that signed its certificate
+type Gemini struct {
+	CAPEM string // the test CA that signed its generativelanguage.googleapis.com certificate
+	srv   *Server
 
 	apiKey                string // the x-goog-api-key it accepts
 	filePath, fileContent string // what the model asks write_file to write
 	doneText              string // the model's last words, after the tool ran
 
 	mu   sync.Mutex
-	reqs []geminiRequest
+	reqs []GeminiRequest
 }
 
-// geminiRequest is one request as the fake received it.
-type geminiRequest struct {
+// GeminiRequest is one request as the fake received it.
+type GeminiRequest struct {
 	Method, Path string // Path includes the model and method: /v1beta/models/M:streamGenerateContent
 	Query        string
 	APIKey       string // x-goog-api-key
 	Authorized   bool
 	Body         map[string]any
+	At           time.Time // when its headers arrived
 }
 
-// fakeGeminiKey has the shape of a Google API key: AIzaSy and 33 more.
-const fakeGeminiKey = "AIzaSyE2E-fake-gemini-key-moat-tests-01"
+// GeminiKey is the API key the fake accepts, shaped like a Google API
+// key: AIzaSy and 33 more.
+const GeminiKey = "AIzaSyE2E-fake-gemini-key-moat-tests-01"
 
-// newFakeGemini serves the fake with TLS on addr (see serveFakeAPI). The
-// test maps
-// generativelanguage.googleapis.com to that address in agent.yaml's
-// network.hosts and trusts caPEM.
-func newFakeGemini(t *testing.T, addr string) *fakeGemini {
-	t.Helper()
-	f := &fakeGemini{
-		apiKey:      fakeGeminiKey,
+// NewGemini serves the fake with TLS on addr, such as "127.0.0.7:443": a
+// loopback address of its own per test, because the proxy reaches
+// generativelanguage.googleapis.com on port 443 and parallel tests must
+// not meet. The test maps the name to that address in agent.yaml's
+// network.hosts and trusts CAPEM. Gemini CLI's other hosts
+// (play.googleapis.com for usage statistics, the npm registry for its
+// update check) are not served.
+func NewGemini(addr string) (*Gemini, error) {
+	f := &Gemini{
+		apiKey:      GeminiKey,
 		filePath:    "/workspace/hello.txt",
 		fileContent: "hello from the fake model\n",
 		doneText:    "Done: the file is written.",
 	}
-	f.caPEM = serveFakeAPI(t, addr, "generativelanguage.googleapis.com", f)
-	return f
+	srv, err := ServeTLS("generativelanguage.googleapis.com", addr, f)
+	if err != nil {
+		return nil, err
+	}
+	f.srv, f.CAPEM = srv, srv.CAPEM
+	return f, nil
 }
 
-func (f *fakeGemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+// Close stops the fake.
+func (f *Gemini) Close() error { return f.srv.Close() }
+
+func (f *Gemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	at := time.Now()
 	raw, _ := io.ReadAll(r.Body)
-	req := geminiRequest{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, APIKey: r.Header.Get("X-Goog-Api-Key")}
+	req := GeminiRequest{At: at, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, APIKey: r.Header.Get("X-Goog-Api-Key")}
 	req.Authorized = req.APIKey == f.apiKey
 	json.Unmarshal(raw, &req.Body)
 	f.mu.Lock()
@@ -80,16 +91,16 @@ func (f *fakeGemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "text/event-stream")
 		fmt.Fprintf(w, "data: %s\r\n\r\n", j)
 	case r.Method == http.MethodPost && method == "generateContent":
-		writeJSONReply(w, http.StatusOK, f.answer(req.Body))
+		WriteJSON(w, http.StatusOK, f.answer(req.Body))
 	case r.Method == http.MethodPost && method == "countTokens":
-		writeJSONReply(w, http.StatusOK, map[string]any{"totalTokens": 100})
+		WriteJSON(w, http.StatusOK, map[string]any{"totalTokens": 100})
 	default:
 		googleError(w, http.StatusNotFound, "NOT_FOUND", "not served by the fake")
 	}
 }
 
 func googleError(w http.ResponseWriter, code int, status, msg string) {
-	writeJSONReply(w, code, map[string]any{"error": map[string]any{"code": code, "message": msg, "status": status}})
+	WriteJSON(w, code, map[string]any{"error": map[string]any{"code": code, "message": msg, "status": status}})
 }
 
 // answer is the model's reply to one request. The agent's own turns offer
@@ -97,7 +108,7 @@ func googleError(w http.ResponseWriter, code int, status, msg string) {
 // once the conversation has a model turn (the result came back, or a run
 // resumed it). The CLI's side calls (its model router) ask for JSON of a
 // schema and get an object with every required property.
-func (f *fakeGemini) answer(body map[string]any) map[string]any {
+func (f *Gemini) answer(body map[string]any) map[string]any {
 	var parts []any
 	switch {
 	case !offersFunction(body, "write_file"):
@@ -183,17 +194,18 @@ func hasModelTurn(body map[string]any) bool {
 	return slices.ContainsFunc(geminiContents(body), func(c map[string]any) bool { return c["role"] == "model" })
 }
 
-func (f *fakeGemini) requests() []geminiRequest {
+// Requests returns every request the fake received, in order.
+func (f *Gemini) Requests() []GeminiRequest {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return slices.Clone(f.reqs)
 }
 
-// turns returns the agent's model turns: the authorized requests that
+// Turns returns the agent's model turns: the authorized requests that
 // offer write_file, leaving out the router's side calls.
-func (f *fakeGemini) turns() []geminiRequest {
-	var out []geminiRequest
-	for _, r := range f.requests() {
+func (f *Gemini) Turns() []GeminiRequest {
+	var out []GeminiRequest
+	for _, r := range f.Requests() {
 		if r.Authorized && offersFunction(r.Body, "write_file") {
 			out = append(out, r)
 		}
@@ -201,13 +213,13 @@ func (f *fakeGemini) turns() []geminiRequest {
 	return out
 }
 
-// instructions returns, for every model turn, the text that is not the
+// Instructions returns, for every model turn, the text that is not the
 // user's prompt: the system instruction and the text parts of the first
 // user message, where the CLI puts the session context and the GEMINI.md
 // files it loaded (moat's note among them).
-func (f *fakeGemini) instructions() []string {
+func (f *Gemini) Instructions() []string {
 	var out []string
-	for _, r := range f.turns() {
+	for _, r := range f.Turns() {
 		var b strings.Builder
 		sys, _ := r.Body["systemInstruction"].(map[string]any)
 		for _, p := range geminiParts(sys) {
@@ -223,13 +235,13 @@ func (f *fakeGemini) instructions() []string {
 	return out
 }
 
-// resumed reports whether a model turn carried an earlier conversation
+// Resumed reports whether a model turn carried an earlier conversation
 // under a new prompt: the earlier prompt and the write_file call the fake
 // made, then a user message that is not a function's result. That is what
 // 'gemini -r latest -p ...' sends when it finds the earlier session; a
 // conversation's own second turn ends with the function's result instead.
-func (f *fakeGemini) resumed(earlierPrompt string) bool {
-	for _, r := range f.turns() {
+func (f *Gemini) Resumed(earlierPrompt string) bool {
+	for _, r := range f.Turns() {
 		cs := geminiContents(r.Body)
 		if len(cs) == 0 || cs[len(cs)-1]["role"] != "user" || hasFunctionResponse(cs[len(cs)-1]) {
 			continue
