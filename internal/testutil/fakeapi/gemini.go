@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -18,15 +17,11 @@ import (
 // request so a test can check which key arrived, what the model was told
 // and whether a later run resumed an earlier session.
 type Gemini struct {
-	CAPEM string // the test CA that signed its generativelanguage.googleapis.com certificate
-	srv   *Server
+	fake[GeminiRequest]
 
 	apiKey                string // the x-goog-api-key it accepts
 	filePath, fileContent string // what the model asks write_file to write
 	doneText              string // the model's last words, after the tool ran
-
-	mu   sync.Mutex
-	reqs []GeminiRequest
 }
 
 // GeminiRequest is one request as the fake received it.
@@ -57,16 +52,11 @@ func NewGemini(addr string) (*Gemini, error) {
 		fileContent: "hello from the fake model\n",
 		doneText:    "Done: the file is written.",
 	}
-	srv, err := ServeTLS("generativelanguage.googleapis.com", addr, f)
-	if err != nil {
+	if err := f.serve("generativelanguage.googleapis.com", addr, f); err != nil {
 		return nil, err
 	}
-	f.srv, f.CAPEM = srv, srv.CAPEM
 	return f, nil
 }
-
-// Close stops the fake.
-func (f *Gemini) Close() error { return f.srv.Close() }
 
 func (f *Gemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	at := time.Now()
@@ -74,9 +64,7 @@ func (f *Gemini) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req := GeminiRequest{At: at, Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, APIKey: r.Header.Get("X-Goog-Api-Key")}
 	req.Authorized = req.APIKey == f.apiKey
 	json.Unmarshal(raw, &req.Body)
-	f.mu.Lock()
-	f.reqs = append(f.reqs, req)
-	f.mu.Unlock()
+	f.record(req)
 
 	if !req.Authorized {
 		// Google's answer to a bad key.
@@ -192,13 +180,6 @@ func geminiParts(content map[string]any) []map[string]any {
 
 func hasModelTurn(body map[string]any) bool {
 	return slices.ContainsFunc(geminiContents(body), func(c map[string]any) bool { return c["role"] == "model" })
-}
-
-// Requests returns every request the fake received, in order.
-func (f *Gemini) Requests() []GeminiRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.reqs)
 }
 
 // Turns returns the agent's model turns: the authorized requests that
