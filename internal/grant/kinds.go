@@ -133,6 +133,17 @@ var kinds = []KindSpec{
 		Docs:         []DocRow{{"`Authorization: Bearer <key>`", "`api.openai.com`"}},
 	},
 	{
+		// Gemini CLI and Google's SDKs send the key in x-goog-api-key,
+		// never in ?key=; a Google API key is AIzaSy and 33 characters.
+		Kind:         Gemini,
+		Credential:   "Gemini API key",
+		Hosts:        []string{"generativelanguage.googleapis.com"},
+		Apply:        HeaderApplier{Header: "X-Goog-Api-Key"},
+		Placeholders: map[string]string{"GEMINI_API_KEY": fake("AIzaSy-moat-placeholder-", 39, "")},
+		Token:        TokenSource{Env: []string{"GEMINI_API_KEY"}},
+		Docs:         []DocRow{{"`x-goog-api-key: <key>`", "`generativelanguage.googleapis.com`"}},
+	},
+	{
 		// The agent sends whatever it likes in the header; the proxy
 		// replaces it, so there is no placeholder variable.
 		Kind:       HTTP,
@@ -158,7 +169,7 @@ func LookupKind(kind Kind) (KindSpec, bool) {
 	return KindSpec{}, false
 }
 
-// KindChoices lists the kinds for errors: "github, anthropic, openai or http".
+// KindChoices lists the kinds for errors: "github, anthropic, openai, gemini or http".
 func KindChoices() string {
 	names := make([]string, len(kinds))
 	for i, k := range kinds {

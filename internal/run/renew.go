@@ -108,4 +108,3 @@ func renewClient(p *plan, upstreamRoots []byte) *http.Client {
 	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{DialContext: dial,
 		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
 }
-

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -22,15 +21,12 @@ import (
 // what instructions the model got and whether a later run resumed an
 // earlier session.
 type OpenAI struct {
-	CAPEM  string // the test CA that signed its api.openai.com certificate
-	srv    *Server
+	fake[OpenAIRequest]
+
 	apiKey string // the bearer token it accepts; anything else gets a 401
 
 	filePath, fileContent string // the file the model adds, relative to Codex's cwd
 	doneText              string // the model's last words, after the tool ran
-
-	mu   sync.Mutex
-	reqs []OpenAIRequest
 }
 
 // OpenAIRequest is one request as the fake received it.
@@ -59,16 +55,11 @@ func NewOpenAI(addr string) (*OpenAI, error) {
 		fileContent: "hello from the fake model\n",
 		doneText:    "Done: the file is written.",
 	}
-	srv, err := ServeTLS("api.openai.com", addr, f)
-	if err != nil {
+	if err := f.serve("api.openai.com", addr, f); err != nil {
 		return nil, err
 	}
-	f.srv, f.CAPEM = srv, srv.CAPEM
 	return f, nil
 }
-
-// Close stops the fake.
-func (f *OpenAI) Close() error { return f.srv.Close() }
 
 func (f *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	at := time.Now()
@@ -77,10 +68,7 @@ func (f *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WebSocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
 	req.Authorized = req.Authorization == "Bearer "+f.apiKey
 	json.Unmarshal(raw, &req.Body)
-	f.mu.Lock()
-	f.reqs = append(f.reqs, req)
-	n := len(f.reqs)
-	f.mu.Unlock()
+	n := f.record(req)
 
 	switch {
 	case !req.Authorized:
@@ -188,13 +176,6 @@ func itemText(it map[string]any) string {
 		}
 	}
 	return b.String()
-}
-
-// Requests returns every request the fake received, in order.
-func (f *OpenAI) Requests() []OpenAIRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.reqs)
 }
 
 // Turns returns the agent's model turns that the fake answered: the
