@@ -76,7 +76,8 @@ type Profile struct {
 
 // MCPSetup is how a launcher configures an agent's MCP servers: moat
 // writes them in the agent's format to File, mounted read-only, and passes
-// Args, which point the agent at File, before the user's arguments.
+// Args, which point the agent at File, before the user's arguments (none
+// when the agent reads File by itself, as a managed settings file).
 type MCPSetup struct {
 	File   string
 	Args   []string
@@ -246,8 +247,8 @@ func (p Profile) checkMCP() error {
 	if _, clash := p.Files[p.MCP.File]; clash || p.MCP.File == p.Instructions || p.inState(p.MCP.File) != "" {
 		return fmt.Errorf("MCP file %q: it would hide another file or be inside a state directory", p.MCP.File)
 	}
-	if p.MCP.Render == nil || len(p.MCP.Args) == 0 {
-		return errors.New("MCP needs Render and the Args that point the agent at its file")
+	if p.MCP.Render == nil {
+		return errors.New("MCP needs Render")
 	}
 	return nil
 }
