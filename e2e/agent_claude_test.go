@@ -184,7 +184,7 @@ func TestClaudeSubscription(t *testing.T) {
 }
 
 // newFakeAnthropic serves a fake Anthropic API on addr until the test ends.
-func newFakeAnthropic(t *testing.T, addr string, opts ...fakeapi.AnthropicOption) *fakeapi.Anthropic {
+func newFakeAnthropic(t *testing.T, addr string, opts ...fakeapi.Option) *fakeapi.Anthropic {
 	t.Helper()
 	f, err := fakeapi.NewAnthropic(addr, opts...)
 	if err != nil {

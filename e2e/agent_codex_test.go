@@ -68,9 +68,9 @@ func TestCodexWritesAFileAndResumes(t *testing.T) {
 }
 
 // newFakeOpenAI serves a fake OpenAI API on addr until the test ends.
-func newFakeOpenAI(t *testing.T, addr string) *fakeapi.OpenAI {
+func newFakeOpenAI(t *testing.T, addr string, opts ...fakeapi.Option) *fakeapi.OpenAI {
 	t.Helper()
-	f, err := fakeapi.NewOpenAI(addr)
+	f, err := fakeapi.NewOpenAI(addr, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -290,3 +290,15 @@ func rules(allow []config.AllowRule) []string {
 	}
 	return out
 }
+
+// agentFile is the content of the file Apply mounts at path.
+func agentFile(t *testing.T, cfg *config.Config, path string) string {
+	t.Helper()
+	for _, f := range cfg.AgentSetup.Files {
+		if f.Path == path {
+			return f.Content
+		}
+	}
+	t.Fatalf("no file %s among %+v", path, cfg.AgentSetup.Files)
+	return ""
+}

@@ -2,7 +2,12 @@ package agent
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
+	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/grant"
 )
 
@@ -34,7 +39,12 @@ var codex = Profile{
 	// (it shows its sign-in screen); an API-key login in auth.json, what
 	// 'codex login --with-api-key' writes, serves both it and 'codex exec'.
 	// It holds the openai grant's placeholder: the proxy sends the key.
-	Seed:  map[string]string{codexHome + "/auth.json": codexAPIKeyLogin()},
+	Seed: map[string]string{codexHome + "/auth.json": codexAPIKeyLogin()},
+	// Codex has no flag for a file of MCP servers, and reads the legacy
+	// managed configuration by itself: its mcp_servers join those of the
+	// user's $CODEX_HOME/config.toml, and win key by key over a server of
+	// the same name. config.toml above is static and under the user's.
+	MCP:   &MCPSetup{File: "/etc/codex/managed_config.toml", Render: codexMCP},
 	Hosts: []string{"api.openai.com"},
 	Defaults: Defaults{
 		Env: map[string]string{"CODEX_HOME": codexHome},
@@ -85,4 +95,79 @@ func codexAPIKeyLogin() string {
 	k, _ := grant.LookupKind(grant.OpenAI)
 	b, _ := json.Marshal(map[string]string{"auth_mode": "apikey", "OPENAI_API_KEY": k.Placeholders["OPENAI_API_KEY"]})
 	return string(b) + "\n"
+}
+
+// codexMCP writes MCP servers as mcp_servers tables of Codex's TOML
+// configuration: stdio servers Codex starts itself, and streamable HTTP
+// servers it reaches through the proxy, which adds a grant's credential
+// on the way. Codex gives a stdio server only the variables it names
+// (env_vars): the proxy's and the grants' placeholders, when set.
+func codexMCP(servers []config.MCPServer) ([]byte, error) {
+	var b strings.Builder
+	b.WriteString("# moat: agent.yaml's mcp servers, for this run. Codex adds them to those of $CODEX_HOME/config.toml.\n")
+	for _, s := range servers {
+		fmt.Fprintf(&b, "\n[mcp_servers.%s]\n", tomlString(s.Name))
+		if s.URL != nil {
+			fmt.Fprintf(&b, "url = %s\n", tomlString(s.URL.String()))
+			continue
+		}
+		fmt.Fprintf(&b, "command = %s\nargs = %s\nenv_vars = %s\n", tomlString(s.Command[0]), tomlArray(s.Command[1:]), tomlArray(codexServerEnv()))
+		if len(s.Env) > 0 {
+			fmt.Fprintf(&b, "\n[mcp_servers.%s.env]\n", tomlString(s.Name))
+			for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+				fmt.Fprintf(&b, "%s = %s\n", tomlString(k), tomlString(s.Env[k]))
+			}
+		}
+	}
+	return []byte(b.String()), nil
+}
+
+// codexServerEnv are the variables Codex passes on to a stdio server when
+// they are set: moat's for the proxy, and every grant's placeholders.
+func codexServerEnv() []string {
+	names := slices.Clone(mcpRunEnv)
+	for _, k := range grant.Kinds() {
+		names = append(names, slices.Collect(maps.Keys(k.Placeholders))...)
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// tomlString quotes s as a TOML basic string: the quote, the backslash
+// and the control characters escaped (JSON leaves DEL as it is, which
+// TOML refuses), and bytes that are not UTF-8 replaced, as TOML is.
+func tomlString(s string) string {
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch r {
+		case '"':
+			b.WriteString(`\"`)
+		case '\\':
+			b.WriteString(`\\`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\r':
+			b.WriteString(`\r`)
+		default:
+			if r < 0x20 || r == 0x7f {
+				fmt.Fprintf(&b, `\u%04X`, r)
+			} else {
+				b.WriteRune(r) // utf8.RuneError for a byte that is not UTF-8
+			}
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// tomlArray is a TOML array of strings.
+func tomlArray(ss []string) string {
+	quoted := make([]string, len(ss))
+	for i, s := range ss {
+		quoted[i] = tomlString(s)
+	}
+	return "[" + strings.Join(quoted, ", ") + "]"
 }

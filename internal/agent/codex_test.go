@@ -72,3 +72,66 @@ func TestCodexCommand(t *testing.T) {
 		}
 	}
 }
+
+// TestCodexMCP: agent.yaml's servers become mcp_servers tables of Codex's
+// managed configuration, which Codex reads by itself (no arguments), each
+// string a TOML basic string, whatever it holds. A stdio server is passed
+// the proxy's variables and the grants' placeholders by name.
+func TestCodexMCP(t *testing.T) {
+	t.Parallel()
+	cfg := parse(t, `mcp:
+  - {name: notes, command: [notes-server, "say \"hi\"", "C:\\dir", "two\nlines", "del\x7f bell\x07", "é $HOME"], env: {B: "x=\"1\"", A: "${HOME}"}}
+  - {name: docs, url: "https://mcp.example.com/mcp?q=\"1\""}
+`)
+	got, err := Apply(cfg, codex, []string{"exec", "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"codex", "--dangerously-bypass-approvals-and-sandbox", "exec", "hi"}; !slices.Equal(got.Command, want) {
+		t.Errorf("command = %q, want %q: Codex reads the managed configuration by itself", got.Command, want)
+	}
+	file := agentFile(t, got, "/etc/codex/managed_config.toml")
+	want := `# moat: agent.yaml's mcp servers, for this run. Codex adds them to those of $CODEX_HOME/config.toml.
+
+[mcp_servers."notes"]
+command = "notes-server"
+args = ["say \"hi\"", "C:\\dir", "two\nlines", "del\u007F bell\u0007", "é $HOME"]
+env_vars = ` + tomlArray(codexServerEnv()) + `
+
+[mcp_servers."notes".env]
+"A" = "${HOME}"
+"B" = "x=\"1\""
+
+[mcp_servers."docs"]
+url = "https://mcp.example.com/mcp?q=\"1\""
+`
+	if file != want {
+		t.Errorf("managed_config.toml:\n%s\nwant:\n%s", file, want)
+	}
+	env := codexServerEnv()
+	for _, name := range []string{"HTTPS_PROXY", "https_proxy", "SSL_CERT_FILE", "NODE_EXTRA_CA_CERTS", "OPENAI_API_KEY", "GITHUB_TOKEN"} {
+		if !slices.Contains(env, name) {
+			t.Errorf("env_vars %q: no %s", env, name)
+		}
+	}
+}
+
+// TestTOMLString: what TOML wants escaped in a basic string is, and bytes
+// that are not UTF-8 (a TOML file must be) become U+FFFD.
+func TestTOMLString(t *testing.T) {
+	t.Parallel()
+	tests := map[string]string{
+		"plain":               `"plain"`,
+		`q"b\`:                `"q\"b\\"`,
+		"\t\n\r":              `"\t\n\r"`,
+		"\x00\x1f\x7f":        `"\u0000\u001F\u007F"`,
+		"é ✓ \u2028":          "\"é ✓ \u2028\"",
+		"bad\xffbyte":         "\"bad\uFFFDbyte\"",
+		"$HOME ${X} 'single'": `"$HOME ${X} 'single'"`,
+	}
+	for in, want := range tests {
+		if got := tomlString(in); got != want {
+			t.Errorf("tomlString(%q) = %s, want %s", in, got, want)
+		}
+	}
+}

@@ -1,6 +1,13 @@
 package agent
 
-import "github.com/moatsh/moat/internal/grant"
+import (
+	"encoding/json"
+	"slices"
+	"strings"
+
+	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/grant"
+)
 
 // Gemini CLI keeps everything (settings, sessions, history, its
 // installation id) in $GEMINI_CLI_HOME/.gemini: one directory, kept per
@@ -52,7 +59,14 @@ var gemini = Profile{
 	Instructions: geminiNoteDir + "/GEMINI.md",
 	Files:        map[string]string{"/etc/gemini-cli/settings.json": geminiSystemSettings},
 	Seed:         map[string]string{geminiDir + "/settings.json": geminiUserSettings},
-	Hosts:        []string{"generativelanguage.googleapis.com"},
+	// The system defaults are the lowest layer of Gemini CLI's settings,
+	// read by the CLI itself (under the same ownership rule as the system
+	// settings): their mcpServers join the user's and the workspace's,
+	// which win for a server of the same name (what the agent could do
+	// with that, it can do with a server of its own). The system
+	// settings, which would win, are a static file.
+	MCP:   &MCPSetup{File: "/etc/gemini-cli/system-defaults.json", Render: geminiMCP},
+	Hosts: []string{"generativelanguage.googleapis.com"},
 	Defaults: Defaults{
 		Env: map[string]string{
 			"GEMINI_CLI_HOME": geminiHome,
@@ -68,4 +82,50 @@ var gemini = Profile{
 			Why:       "the container is the sandbox, so Gemini CLI does not stop to ask before each command or edit",
 		}},
 	},
+}
+
+// geminiMCP writes MCP servers as Gemini CLI settings' mcpServers: stdio
+// servers the CLI starts itself, and streamable HTTP servers (httpUrl) it
+// reaches through the proxy, which adds a grant's credential on the way.
+//
+// Gemini CLI expands $NAME and ${NAME} in every string of a settings
+// file, from its environment, and again in a server's env values (from
+// the environment it gives the server), with no way to say a dollar sign
+// as such. So every "$" is written as ${=:-$} ("=" is never a variable's
+// name, so its default, "$", is what is left), and in env values as
+// \${=:-$}, which the first expansion makes \$ and the second "$".
+//
+// A stdio server gets the CLI's environment less what looks like a
+// credential, the proxy's variables included: each is set in the server's
+// env from the CLI's own (empty under network.policy none, where moat
+// sets none), unless agent.yaml sets it.
+func geminiMCP(servers []config.MCPServer) ([]byte, error) {
+	type server struct {
+		Command string            `json:"command,omitempty"`
+		Args    []string          `json:"args,omitempty"`
+		Env     map[string]string `json:"env,omitempty"`
+		HTTPURL string            `json:"httpUrl,omitempty"`
+	}
+	literal := func(s string) string { return strings.ReplaceAll(s, "$", "${=:-$}") }
+	all := map[string]server{}
+	for _, s := range servers {
+		if s.URL != nil {
+			all[s.Name] = server{HTTPURL: literal(s.URL.String())}
+			continue
+		}
+		env := map[string]string{}
+		for _, k := range mcpRunEnv {
+			env[k] = "${" + k + "}"
+		}
+		for k, v := range s.Env {
+			env[k] = strings.ReplaceAll(v, "$", `\${=:-$}`)
+		}
+		args := slices.Clone(s.Command[1:])
+		for i := range args {
+			args[i] = literal(args[i])
+		}
+		all[s.Name] = server{Command: literal(s.Command[0]), Args: args, Env: env}
+	}
+	b, err := json.MarshalIndent(map[string]any{"mcpServers": all}, "", "  ")
+	return append(b, '\n'), err
 }

@@ -3,7 +3,9 @@ package agent
 import (
 	"encoding/json"
 	"path"
+	"regexp"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/moatsh/moat/internal/config"
@@ -104,4 +106,116 @@ func TestGeminiApprovalMode(t *testing.T) {
 			t.Errorf("args %q: command %q, want %q", tt.args, cfg.Command, tt.want)
 		}
 	}
+}
+
+// TestGeminiMCP: agent.yaml's servers become the mcpServers of Gemini
+// CLI's system defaults, which the CLI reads by itself (no arguments):
+// stdio servers with the proxy's variables set from the CLI's, unless
+// agent.yaml sets them, and streamable HTTP servers as httpUrl. Every
+// string reaches the server as agent.yaml wrote it, through the CLI's
+// expansions of variables (geminiExpand).
+func TestGeminiMCP(t *testing.T) {
+	t.Parallel()
+	tricky := []string{"$HOME", "${HOME}", "${NOPE:-d}", `\$HOME`, `a\\$b`, "$", "$$", "cost: 5$", `say "hi"`, "two\nlines"}
+	var yaml strings.Builder
+	yaml.WriteString("mcp:\n  - name: notes\n    command: [notes-server")
+	for _, s := range tricky {
+		j, _ := json.Marshal(s) // a JSON string is a YAML double-quoted one
+		yaml.WriteString(", " + string(j))
+	}
+	yaml.WriteString("]\n    env: {HTTPS_PROXY: \"http://mine\"")
+	for i, s := range tricky {
+		j, _ := json.Marshal(s)
+		yaml.WriteString(", V" + string(rune('A'+i)) + ": " + string(j))
+	}
+	yaml.WriteString("}\n  - {name: docs, url: \"https://mcp.example.com/$x/mcp\"}\n")
+	got, err := Apply(parse(t, yaml.String()), gemini, []string{"-p", "hi"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{"gemini", "--approval-mode", "yolo", "-p", "hi"}; !slices.Equal(got.Command, want) {
+		t.Errorf("command = %q, want %q: Gemini CLI reads the system defaults by itself", got.Command, want)
+	}
+	var settings struct {
+		MCPServers map[string]struct {
+			Command, HTTPURL string
+			Args             []string
+			Env              map[string]string
+		} `json:"mcpServers"`
+	}
+	file := agentFile(t, got, "/etc/gemini-cli/system-defaults.json")
+	if err := json.Unmarshal([]byte(file), &settings); err != nil {
+		t.Fatalf("system-defaults.json: %v\n%s", err, file)
+	}
+	cliEnv := map[string]string{"HOME": "/home/moat", "HTTPS_PROXY": "http://moat:token@moat-proxy:8080", "SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt", "b": "B"}
+	notes := settings.MCPServers["notes"]
+	if got := geminiExpand(t, notes.Command, cliEnv, false); got != "notes-server" {
+		t.Errorf("command %q gets to the CLI as %q", notes.Command, got)
+	}
+	if len(notes.Args) != len(tricky) {
+		t.Fatalf("args = %q, want %d", notes.Args, len(tricky))
+	}
+	for i, want := range tricky {
+		if got := geminiExpand(t, notes.Args[i], cliEnv, false); got != want {
+			t.Errorf("argument %q, written %q, gets to the server as %q", want, notes.Args[i], got)
+		}
+		env := notes.Env["V"+string(rune('A'+i))]
+		if got := geminiExpand(t, env, cliEnv, true); got != want {
+			t.Errorf("env value %q, written %q, gets to the server as %q", want, env, got)
+		}
+	}
+	for name, want := range map[string]string{"HTTPS_PROXY": "http://mine", "SSL_CERT_FILE": cliEnv["SSL_CERT_FILE"]} {
+		if got := geminiExpand(t, notes.Env[name], cliEnv, true); got != want {
+			t.Errorf("%s, written %q, gets to the server as %q, want %q", name, notes.Env[name], got, want)
+		}
+	}
+	for _, name := range mcpRunEnv {
+		if _, ok := notes.Env[name]; !ok {
+			t.Errorf("the local server's env has no %s: %v", name, notes.Env)
+		}
+	}
+	if docs := settings.MCPServers["docs"]; geminiExpand(t, docs.HTTPURL, cliEnv, false) != "https://mcp.example.com/$x/mcp" || docs.Command != "" {
+		t.Errorf("remote server = %+v", docs)
+	}
+}
+
+// geminiExpand is what Gemini CLI 0.61.0 makes of a string in its
+// settings, as read in its bundle: it expands $NAME, ${NAME} and
+// ${NAME:-default} from env when a settings file is loaded
+// (resolveEnvVarsInString); a server's env value then goes through
+// dotenv-expand, which also expands $NAME and ${NAME} not preceded by a
+// backslash and turns \$ into $. geminiMCP leaves dotenv-expand nothing to
+// expand, which the test checks rather than model it.
+func geminiExpand(t *testing.T, s string, env map[string]string, envValue bool) string {
+	t.Helper()
+	re := regexp.MustCompile(`\$(?:(\w+)|\{([^}]+?)(?::-([^}]*))?\})`)
+	var b strings.Builder
+	last := 0
+	for _, m := range re.FindAllStringSubmatchIndex(s, -1) {
+		b.WriteString(s[last:m[0]])
+		last = m[1]
+		var name string
+		if m[2] >= 0 {
+			name = s[m[2]:m[3]]
+		} else {
+			name = s[m[4]:m[5]]
+		}
+		switch v, ok := env[name]; {
+		case ok:
+			b.WriteString(v)
+		case m[6] >= 0:
+			b.WriteString(s[m[6]:m[7]])
+		default:
+			b.WriteString(s[m[0]:m[1]])
+		}
+	}
+	b.WriteString(s[last:])
+	out := b.String()
+	if !envValue {
+		return out
+	}
+	if loose := regexp.MustCompile(`(^|[^\\])\$`).FindString(out); loose != "" {
+		t.Errorf("%q reaches dotenv-expand as %q, with a $ it could expand", s, out)
+	}
+	return strings.ReplaceAll(out, `\$`, "$")
 }

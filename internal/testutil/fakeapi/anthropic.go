@@ -19,19 +19,6 @@ import (
 // a later run resumed an earlier session.
 type Anthropic struct {
 	fake[AnthropicRequest]
-
-	// The credentials it accepts: x-api-key, or "Authorization: Bearer"
-	// (Claude subscription tokens). A request with neither gets a 401.
-	apiKey     string
-	oauthToken string
-
-	// What the scripted model writes, with Write's file_path taken as
-	// absolute, the way the CLI wants it.
-	filePath, fileContent string
-	doneText              string // the model's last words, after the tools ran
-	// calls are the tools the model calls, one per turn, before its last
-	// words; nil means one Write of filePath.
-	calls []ToolCall
 }
 
 // AnthropicRequest is one request as the fake received it.
@@ -46,33 +33,6 @@ type AnthropicRequest struct {
 	At            time.Time // when its headers arrived
 }
 
-// AnthropicOption configures the fake.
-type AnthropicOption func(*Anthropic)
-
-// WithAPIKey sets the x-api-key the fake accepts.
-func WithAPIKey(key string) AnthropicOption { return func(f *Anthropic) { f.apiKey = key } }
-
-// WithOAuthToken makes the fake accept a subscription token as
-// "Authorization: Bearer <token>", the way the CLI sends
-// CLAUDE_CODE_OAUTH_TOKEN or a .credentials.json access token.
-func WithOAuthToken(tok string) AnthropicOption { return func(f *Anthropic) { f.oauthToken = tok } }
-
-// ToolCall is one tool the scripted model calls, by the name the CLI
-// offers it under.
-type ToolCall struct {
-	Name  string
-	Input map[string]any
-}
-
-// WithCalls makes the model call these tools, one per turn, in order,
-// before its last words.
-func WithCalls(calls ...ToolCall) AnthropicOption { return func(f *Anthropic) { f.calls = calls } }
-
-// WithWrite sets the file the model asks the Write tool to create.
-func WithWrite(path, content string) AnthropicOption {
-	return func(f *Anthropic) { f.filePath, f.fileContent = path, content }
-}
-
 // AnthropicKey is the API key the fake accepts unless told otherwise.
 const AnthropicKey = "sk-ant-api03-e2e-fake-key"
 
@@ -83,16 +43,9 @@ const AnthropicKey = "sk-ant-api03-e2e-fake-key"
 // agent.yaml's network.hosts and trusts CAPEM. Other hosts the CLI may
 // try (platform.claude.com for token refresh, downloads.claude.ai in
 // interactive mode) are not served; the CLI carries on without them.
-func NewAnthropic(addr string, opts ...AnthropicOption) (*Anthropic, error) {
-	f := &Anthropic{
-		apiKey:      AnthropicKey,
-		filePath:    "/workspace/hello.txt",
-		fileContent: "hello from the fake model\n",
-		doneText:    "Done: the file is written.",
-	}
-	for _, o := range opts {
-		o(f)
-	}
+func NewAnthropic(addr string, opts ...Option) (*Anthropic, error) {
+	f := &Anthropic{}
+	f.configure(AnthropicKey, "/workspace/hello.txt", opts)
 	if err := f.serve("api.anthropic.com", addr, f); err != nil {
 		return nil, err
 	}
@@ -178,23 +131,14 @@ func (f *Anthropic) message(w http.ResponseWriter, body map[string]any) {
 	n := f.count()
 	content := []map[string]any{{"type": "text", "text": sideAnswer(body)}}
 	stop := "end_turn"
-	calls := f.calls
-	if calls == nil {
-		calls = []ToolCall{{Name: "Write", Input: map[string]any{"file_path": f.filePath, "content": f.fileContent}}}
-	}
-	// A conversation's tool results say how far the script got; one
-	// resumed from an earlier run has them all.
-	done := toolResults(body)
-	switch {
-	case !offersTool(body, "Write"):
-	case done >= len(calls):
-		content = []map[string]any{{"type": "text", "text": f.doneText}}
-	case !offersTool(body, calls[done].Name):
-		content = []map[string]any{{"type": "text", "text": "The tool " + calls[done].Name + " was not offered."}}
-	default:
-		stop = "tool_use"
-		content = []map[string]any{{"type": "tool_use", "id": fmt.Sprintf("toolu_fake%04d", n), "name": calls[done].Name,
-			"input": calls[done].Input}}
+	if offersTool(body, "Write") {
+		write := ToolCall{Name: "Write", Input: map[string]any{"file_path": f.filePath, "content": f.fileContent}}
+		call, text := f.next(toolResults(body), func(name string) bool { return offersTool(body, name) }, write)
+		content = []map[string]any{{"type": "text", "text": text}}
+		if call != nil {
+			stop = "tool_use"
+			content = []map[string]any{{"type": "tool_use", "id": fmt.Sprintf("toolu_fake%04d", n), "name": call.Name, "input": call.Input}}
+		}
 	}
 	// Ids must differ: the CLI merges the blocks of messages that share
 	// one when it writes and reloads the transcript.

@@ -17,11 +17,7 @@ import (
 // request so a test can check which key arrived, what the model was told
 // and whether a later run resumed an earlier session.
 type Gemini struct {
-	fake[GeminiRequest]
-
-	apiKey                string // the x-goog-api-key it accepts
-	filePath, fileContent string // what the model asks write_file to write
-	doneText              string // the model's last words, after the tool ran
+	fake[GeminiRequest] // its API key is the x-goog-api-key it accepts
 }
 
 // GeminiRequest is one request as the fake received it.
@@ -45,13 +41,9 @@ const GeminiKey = "AIzaSyE2E-fake-gemini-key-moat-tests-01"
 // network.hosts and trusts CAPEM. Gemini CLI's other hosts
 // (play.googleapis.com for usage statistics, the npm registry for its
 // update check) are not served.
-func NewGemini(addr string) (*Gemini, error) {
-	f := &Gemini{
-		apiKey:      GeminiKey,
-		filePath:    "/workspace/hello.txt",
-		fileContent: "hello from the fake model\n",
-		doneText:    "Done: the file is written.",
-	}
+func NewGemini(addr string, opts ...Option) (*Gemini, error) {
+	f := &Gemini{}
+	f.configure(GeminiKey, "/workspace/hello.txt", opts)
 	if err := f.serve("generativelanguage.googleapis.com", addr, f); err != nil {
 		return nil, err
 	}
@@ -92,20 +84,19 @@ func googleError(w http.ResponseWriter, code int, status, msg string) {
 }
 
 // answer is the model's reply to one request. The agent's own turns offer
-// write_file: the model calls it on a conversation's first turn and talks
-// once the conversation has a model turn (the result came back, or a run
-// resumed it). The CLI's side calls (its model router) ask for JSON of a
-// schema and get an object with every required property.
+// write_file: the model calls the next function of its script (see
+// settings), and talks once the conversation holds a result for each. The
+// CLI's side calls (its model router) ask for JSON of a schema and
+// get an object with every required property.
 func (f *Gemini) answer(body map[string]any) map[string]any {
-	var parts []any
-	switch {
-	case !offersFunction(body, "write_file"):
-		parts = []any{map[string]any{"text": schemaAnswer(body)}}
-	case hasModelTurn(body):
-		parts = []any{map[string]any{"text": f.doneText}}
-	default:
-		parts = []any{map[string]any{"functionCall": map[string]any{"name": "write_file",
-			"args": map[string]any{"file_path": f.filePath, "content": f.fileContent}}}}
+	parts := []any{map[string]any{"text": schemaAnswer(body)}}
+	if offersFunction(body, "write_file") {
+		write := ToolCall{Name: "write_file", Input: map[string]any{"file_path": f.filePath, "content": f.fileContent}}
+		call, text := f.next(len(functionResponses(body)), func(name string) bool { return offersFunction(body, name) }, write)
+		parts = []any{map[string]any{"text": text}}
+		if call != nil {
+			parts = []any{map[string]any{"functionCall": map[string]any{"name": call.Name, "args": call.Input}}}
+		}
 	}
 	return map[string]any{
 		"candidates":    []any{map[string]any{"content": map[string]any{"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}},
@@ -178,8 +169,17 @@ func geminiParts(content map[string]any) []map[string]any {
 	return out
 }
 
-func hasModelTurn(body map[string]any) bool {
-	return slices.ContainsFunc(geminiContents(body), func(c map[string]any) bool { return c["role"] == "model" })
+// functionResponses are the functions' results in a conversation.
+func functionResponses(body map[string]any) []map[string]any {
+	var out []map[string]any
+	for _, c := range geminiContents(body) {
+		for _, p := range geminiParts(c) {
+			if fr, ok := p["functionResponse"].(map[string]any); ok {
+				out = append(out, fr)
+			}
+		}
+	}
+	return out
 }
 
 // Turns returns the agent's model turns: the authorized requests that
@@ -245,4 +245,15 @@ func (f *Gemini) Resumed(earlierPrompt string) bool {
 
 func hasFunctionResponse(content map[string]any) bool {
 	return slices.ContainsFunc(geminiParts(content), func(p map[string]any) bool { return p["functionResponse"] != nil })
+}
+
+// FunctionResponses are the functions' results in the request's
+// conversation, as JSON.
+func (r GeminiRequest) FunctionResponses() []string {
+	var out []string
+	for _, fr := range functionResponses(r.Body) {
+		j, _ := json.Marshal(fr["response"])
+		out = append(out, string(j))
+	}
+	return out
 }

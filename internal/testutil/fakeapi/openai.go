@@ -21,12 +21,7 @@ import (
 // what instructions the model got and whether a later run resumed an
 // earlier session.
 type OpenAI struct {
-	fake[OpenAIRequest]
-
-	apiKey string // the bearer token it accepts; anything else gets a 401
-
-	filePath, fileContent string // the file the model adds, relative to Codex's cwd
-	doneText              string // the model's last words, after the tool ran
+	fake[OpenAIRequest] // its API key is the bearer token it accepts; anything else gets a 401
 }
 
 // OpenAIRequest is one request as the fake received it.
@@ -47,14 +42,10 @@ const OpenAIKey = "sk-proj-e2e-fake-openai-key"
 // api.openai.com on port 443 and parallel tests must not meet. The test
 // maps api.openai.com to that address in agent.yaml's network.hosts and
 // trusts CAPEM. Other hosts Codex may try (chatgpt.com, ab.chatgpt.com,
-// GitHub) are not served.
-func NewOpenAI(addr string) (*OpenAI, error) {
-	f := &OpenAI{
-		apiKey:      OpenAIKey,
-		filePath:    "hello.txt",
-		fileContent: "hello from the fake model\n",
-		doneText:    "Done: the file is written.",
-	}
+// GitHub) are not served. The model adds its file relative to Codex's cwd.
+func NewOpenAI(addr string, opts ...Option) (*OpenAI, error) {
+	f := &OpenAI{}
+	f.configure(OpenAIKey, "hello.txt", opts)
 	if err := f.serve("api.openai.com", addr, f); err != nil {
 		return nil, err
 	}
@@ -88,24 +79,28 @@ func (f *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // answer is the model's output item for one request. Only the agent's own
 // turns offer Codex's exec tool; other calls (the interactive CLI's title)
-// get plain text.
+// get plain text. The model calls each tool from an exec script, as
+// tools.NAME(INPUT): Codex defers MCP tools (tools.mcp__SERVER__TOOL),
+// which are there without being described, so every tool counts as
+// offered.
 func (f *OpenAI) answer(n int, body map[string]any) map[string]any {
-	switch {
-	case !offersExecTool(body):
+	if !offersExecTool(body) {
 		return assistantText(n, "e2e")
-	case slices.ContainsFunc(inputItems(body), func(it map[string]any) bool { return it["type"] == "custom_tool_call_output" }):
-		return assistantText(n, f.doneText)
 	}
 	patch := "*** Begin Patch\n*** Add File: " + f.filePath + "\n"
 	for _, line := range strings.SplitAfter(strings.TrimSuffix(f.fileContent, "\n"), "\n") {
 		patch += "+" + line
 	}
 	patch += "\n*** End Patch\n"
-	// A JSON string is a JavaScript string literal.
-	literal, _ := json.Marshal(patch)
+	call, text := f.next(len(toolOutputs(body)), func(string) bool { return true }, ToolCall{Name: "apply_patch", Input: patch})
+	if call == nil {
+		return assistantText(n, text)
+	}
+	// JSON is a JavaScript literal.
+	literal, _ := json.Marshal(call.Input)
 	return map[string]any{"type": "custom_tool_call", "id": fmt.Sprintf("ctc_fake%04d", n), "status": "completed",
 		"call_id": fmt.Sprintf("call_fake%04d", n), "name": "exec",
-		"input": fmt.Sprintf("const r = await tools.apply_patch(%s);\ntext(r);\n", literal)}
+		"input": fmt.Sprintf("const r = await tools.%s(%s);\ntext(r);\n", call.Name, literal)}
 }
 
 func assistantText(n int, text string) map[string]any {
@@ -235,4 +230,20 @@ func (f *OpenAI) Resumed(earlierPrompt string) bool {
 		}
 	}
 	return false
+}
+
+// toolOutputs are the outputs of the exec tool's calls in a
+// conversation.
+func toolOutputs(body map[string]any) []map[string]any {
+	return slices.DeleteFunc(inputItems(body), func(it map[string]any) bool { return it["type"] != "custom_tool_call_output" })
+}
+
+// ToolOutputs are the texts of the tool outputs in the request's
+// conversation: what the exec tool's scripts returned.
+func (r OpenAIRequest) ToolOutputs() []string {
+	var out []string
+	for _, it := range toolOutputs(r.Body) {
+		out = append(out, itemText(map[string]any{"content": it["output"]}))
+	}
+	return out
 }
