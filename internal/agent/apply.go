@@ -38,7 +38,7 @@ func Apply(cfg *config.Config, p Profile, args []string) (*config.Config, error)
 	for _, ph := range p.Placeholders {
 		if ph.File != "" {
 			out.AgentSetup.GrantFiles = append(out.AgentSetup.GrantFiles,
-				config.GrantFile{Kind: string(ph.Grant), AgentFile: config.AgentFile{Path: ph.File, Content: ph.Content}})
+				config.GrantFile{Kind: string(ph.Grant), Path: ph.File, Login: ph.Login})
 		}
 	}
 	if err := applyMCP(cfg, p, &out); err != nil {

@@ -25,8 +25,10 @@ var codex = Profile{
 	// user picks per run. OPENAI_API_KEY is for the agent's own tools (an
 	// SDK it runs, say); Codex itself does not read it.
 	Placeholders: []Placeholder{
-		{Env: "OPENAI_API_KEY", Grant: grant.OpenAI, File: codexHome + "/auth.json", Content: codexAPIKeyLogin()},
-		{Grant: grant.Codex, File: codexHome + "/auth.json", Content: codexChatGPTLogin()},
+		{Env: "OPENAI_API_KEY", Grant: grant.OpenAI, File: codexHome + "/auth.json",
+			Login: func(map[string]string) string { return codexAPIKeyLogin() }},
+		{Grant: grant.Codex, File: codexHome + "/auth.json",
+			Login: func(public map[string]string) string { return codexChatGPTLogin(public["account_id"]) }},
 	},
 	State: []string{codexHome},
 	// codexHooks has Codex add this file to every session as developer
@@ -75,6 +77,8 @@ enabled = false
 plugins = false
 # No model list from chatgpt.com with an API key.
 api_key_model_discovery = false
+# No apps MCP server (chatgpt.com/backend-api/ps/mcp) with a ChatGPT login.
+apps = false
 # The interactive CLI would start a background server that copies the
 # Codex binary (over 300 MB) into $CODEX_HOME, and outlive the session.
 daemon_auto_start = false
@@ -98,10 +102,11 @@ func codexAPIKeyLogin() string {
 // codexChatGPTLogin is the auth.json of a ChatGPT login whose tokens are
 // placeholders: unsigned JWTs with the claims Codex reads and an expiry
 // far off, so Codex never tries to renew them (the proxy renews the real
-// login). The proxy replaces the bearer token and the account header on
-// chatgpt.com.
-func codexChatGPTLogin() string {
-	const account = "moat-placeholder-account"
+// login). The proxy replaces the bearer token on chatgpt.com. The account
+// is the real one, an identifier rather than a secret: Codex looks it up
+// in chatgpt.com's list of the login's accounts, and stops when it is not
+// there.
+func codexChatGPTLogin(account string) string {
 	auth := map[string]any{"chatgpt_plan_type": "plus", "chatgpt_account_id": account,
 		"chatgpt_user_id": "moat-placeholder-user", "user_id": "moat-placeholder-user"}
 	claims := map[string]any{"exp": 4102444800, "email": "moat-placeholder@example.invalid", "https://api.openai.com/auth": auth}

@@ -2,8 +2,10 @@ package run
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -92,7 +94,7 @@ func TestGrantFilesFollowTheRunsGrants(t *testing.T) {
 	for _, tt := range []struct {
 		grants []string
 		want   string // the login file's content, "" for none
-	}{{[]string{"github"}, "github login"}, {[]string{"my-api"}, ""}, {nil, ""}} {
+	}{{[]string{"github"}, "github login"}, {[]string{"my-api"}, "http login"}, {nil, ""}} {
 		m, eng := newTestManager(t)
 		withGrants(m)
 		ws, err := m.OpenWorkspace(writeWorkspace(t, ""))
@@ -101,7 +103,10 @@ func TestGrantFilesFollowTheRunsGrants(t *testing.T) {
 		}
 		cfg := *ws.Config()
 		cfg.AgentSetup = &config.AgentSetup{Name: "testagent", State: []string{"/home/moat/.agent"},
-			GrantFiles: []config.GrantFile{{Kind: "github", AgentFile: config.AgentFile{Path: "/home/moat/.agent/login.json", Content: "github login"}}}}
+			GrantFiles: []config.GrantFile{
+				{Kind: "github", Path: "/home/moat/.agent/login.json", Login: func(map[string]string) string { return "github login" }},
+				{Kind: "http", Path: "/home/moat/.agent/login.json", Login: func(map[string]string) string { return "http login" }},
+			}}
 		res, err := m.Run(context.Background(), Options{Opened: ws.WithConfig(&cfg), Detach: true, Command: []string{"sleep"}, Grants: tt.grants})
 		if err != nil {
 			t.Fatal(err)
@@ -119,5 +124,32 @@ func TestGrantFilesFollowTheRunsGrants(t *testing.T) {
 			t.Errorf("grants %q: the login file holds %q, want %q", tt.grants, got, tt.want)
 		}
 		m.Stop(context.Background(), res.Run)
+	}
+}
+
+// TestTwoLoginsForOneRunAreRefused checks that a run with two grants that
+// each log the agent in through the same file is refused before anything
+// is built, naming both.
+func TestTwoLoginsForOneRunAreRefused(t *testing.T) {
+	m, eng := newTestManager(t)
+	withGrants(m)
+	ws, err := m.OpenWorkspace(writeWorkspace(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *ws.Config()
+	login := func(map[string]string) string { return "{}" }
+	cfg.AgentSetup = &config.AgentSetup{Name: "testagent", State: []string{"/home/moat/.agent"}, GrantFiles: []config.GrantFile{
+		{Kind: "github", Path: "/home/moat/.agent/login.json", Login: login},
+		{Kind: "http", Path: "/home/moat/.agent/login.json", Login: login},
+	}}
+	_, err = m.Run(context.Background(), Options{Opened: ws.WithConfig(&cfg), Command: []string{"true"}, Grants: []string{"github", "my-api"}})
+	var choice *LoginChoiceError
+	if !errors.As(err, &choice) || choice.First != "github" || choice.Second != "my-api" ||
+		!strings.Contains(choice.Hint(), "--grant github or --grant my-api") {
+		t.Fatalf("got %v, want a LoginChoiceError naming both grants", err)
+	}
+	if eng.Builds != 0 || len(eng.Containers) != 0 {
+		t.Fatalf("refused late: %d builds, %d containers", eng.Builds, len(eng.Containers))
 	}
 }
