@@ -35,6 +35,12 @@ func Apply(cfg *config.Config, p Profile, args []string) (*config.Config, error)
 	out.Command = p.command(args)
 	out.AgentSetup = &config.AgentSetup{Name: p.Name, State: slices.Clone(p.State), Instructions: p.Instructions,
 		Files: agentFiles(p.Files), Seed: agentFiles(p.Seed)}
+	for _, ph := range p.Placeholders {
+		if ph.File != "" {
+			out.AgentSetup.GrantFiles = append(out.AgentSetup.GrantFiles,
+				config.GrantFile{Kind: string(ph.Grant), AgentFile: config.AgentFile{Path: ph.File, Content: ph.Content}})
+		}
+	}
 	if err := applyMCP(cfg, p, &out); err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/base64"
 	"encoding/json"
 
 	"github.com/moatsh/moat/internal/grant"
@@ -18,10 +19,16 @@ var codex = Profile{
 	Short:   "Run Codex in a sandboxed container",
 	Install: []string{"codex"},
 	Command: []string{"codex"},
-	// For the agent's tools (an SDK the agent runs, say). Codex itself
-	// reads its key from auth.json, seeded below, not from the variable.
-	Placeholders: []Placeholder{{Env: "OPENAI_API_KEY", Grant: grant.OpenAI}},
-	State:        []string{codexHome},
+	// Codex reads its login from $CODEX_HOME/auth.json: an API key (the
+	// openai grant) or a ChatGPT login (the codex grant), each a
+	// read-only file of placeholders for a run with that grant, so the
+	// user picks per run. OPENAI_API_KEY is for the agent's own tools (an
+	// SDK it runs, say); Codex itself does not read it.
+	Placeholders: []Placeholder{
+		{Env: "OPENAI_API_KEY", Grant: grant.OpenAI, File: codexHome + "/auth.json", Content: codexAPIKeyLogin()},
+		{Grant: grant.Codex, File: codexHome + "/auth.json", Content: codexChatGPTLogin()},
+	},
+	State: []string{codexHome},
 	// codexHooks has Codex add this file to every session as developer
 	// context; it is outside the state directory, so the agent cannot
 	// edit it.
@@ -33,7 +40,8 @@ var codex = Profile{
 	// Neither OPENAI_API_KEY nor CODEX_API_KEY logs the interactive CLI in
 	// (it shows its sign-in screen); an API-key login in auth.json, what
 	// 'codex login --with-api-key' writes, serves both it and 'codex exec'.
-	// It holds the openai grant's placeholder: the proxy sends the key.
+	// The seed gives the login files above a place to be mounted on that
+	// the agent owns (Docker would make a root-owned one).
 	Seed:  map[string]string{codexHome + "/auth.json": codexAPIKeyLogin()},
 	Hosts: []string{"api.openai.com"},
 	Defaults: Defaults{
@@ -85,4 +93,29 @@ func codexAPIKeyLogin() string {
 	k, _ := grant.LookupKind(grant.OpenAI)
 	b, _ := json.Marshal(map[string]string{"auth_mode": "apikey", "OPENAI_API_KEY": k.Placeholders["OPENAI_API_KEY"]})
 	return string(b) + "\n"
+}
+
+// codexChatGPTLogin is the auth.json of a ChatGPT login whose tokens are
+// placeholders: unsigned JWTs with the claims Codex reads and an expiry
+// far off, so Codex never tries to renew them (the proxy renews the real
+// login). The proxy replaces the bearer token and the account header on
+// chatgpt.com.
+func codexChatGPTLogin() string {
+	const account = "moat-placeholder-account"
+	auth := map[string]any{"chatgpt_plan_type": "plus", "chatgpt_account_id": account,
+		"chatgpt_user_id": "moat-placeholder-user", "user_id": "moat-placeholder-user"}
+	claims := map[string]any{"exp": 4102444800, "email": "moat-placeholder@example.invalid", "https://api.openai.com/auth": auth}
+	b, _ := json.Marshal(map[string]any{
+		"auth_mode": "chatgpt", "OPENAI_API_KEY": nil, "last_refresh": "2026-01-01T00:00:00Z",
+		"tokens": map[string]any{"id_token": placeholderJWT(claims), "access_token": placeholderJWT(claims),
+			"refresh_token": "moat-placeholder-refresh-token", "account_id": account},
+	})
+	return string(b) + "\n"
+}
+
+// placeholderJWT is an unsigned JWT carrying claims.
+func placeholderJWT(claims map[string]any) string {
+	body, _ := json.Marshal(claims)
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(body) + ".moat-placeholder"
 }

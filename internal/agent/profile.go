@@ -76,7 +76,8 @@ type Profile struct {
 
 // MCPSetup is how a launcher configures an agent's MCP servers: moat
 // writes them in the agent's format to File, mounted read-only, and passes
-// Args, which point the agent at File, before the user's arguments.
+// Args, which point the agent at File, before the user's arguments (none
+// when the agent reads File by itself, as a managed settings file).
 type MCPSetup struct {
 	File   string
 	Args   []string
@@ -86,8 +87,14 @@ type MCPSetup struct {
 // Placeholder is an environment variable the agent reads a credential from,
 // and the grant kind whose placeholder fills it.
 type Placeholder struct {
-	Env   string
+	Env   string // "" when the agent reads the credential from File only
 	Grant grant.Kind
+	// File and Content are a login file the agent reads this credential
+	// from, holding placeholders: a run with the grant gets Content
+	// mounted read-only at File, an absolute path in the container
+	// (inside a state directory, where the agent looks for its login).
+	// A run without the grant gets no file there.
+	File, Content string
 }
 
 // Credential says what the placeholder stands for: "Anthropic API key".
@@ -174,8 +181,17 @@ func (p Profile) checkPlaceholders() error {
 		if !ok {
 			return fmt.Errorf("placeholder %s: %q is not a built-in grant kind", ph.Env, ph.Grant)
 		}
-		if _, ok := g.Placeholder()[ph.Env]; !ok {
+		if _, ok := g.Placeholder()[ph.Env]; !ok && (ph.Env != "" || ph.File == "") {
 			return fmt.Errorf("placeholder %s: grant %s sets no such variable", ph.Env, ph.Grant)
+		}
+		if ph.File == "" {
+			continue
+		}
+		if err := checkContainerPath(ph.File); err != nil {
+			return fmt.Errorf("login file of grant %s %w", ph.Grant, err)
+		}
+		if ph.Content == "" {
+			return fmt.Errorf("login file %s of grant %s: no content", ph.File, ph.Grant)
 		}
 	}
 	return nil
@@ -231,8 +247,8 @@ func (p Profile) checkMCP() error {
 	if _, clash := p.Files[p.MCP.File]; clash || p.MCP.File == p.Instructions || p.inState(p.MCP.File) != "" {
 		return fmt.Errorf("MCP file %q: it would hide another file or be inside a state directory", p.MCP.File)
 	}
-	if p.MCP.Render == nil || len(p.MCP.Args) == 0 {
-		return errors.New("MCP needs Render and the Args that point the agent at its file")
+	if p.MCP.Render == nil {
+		return errors.New("MCP needs Render")
 	}
 	return nil
 }

@@ -7,7 +7,7 @@ import (
 
 // profiles is the registry: one entry per agent, each defined in a file of
 // its own. Every entry gets a `moat <Name>` launcher.
-var profiles = []Profile{claude, codex}
+var profiles = []Profile{claude, codex, gemini}
 
 // Lookup returns the profile named name, a copy the caller may change.
 func Lookup(name string) (Profile, bool) {

@@ -80,6 +80,15 @@ type AgentSetup struct {
 	// never afterwards: defaults the agent may change, such as settings
 	// that skip first-run screens. Path is inside one of State.
 	Seed []AgentFile
+	// GrantFiles are login files holding placeholders, each mounted
+	// read-only for a run that has its grant.
+	GrantFiles []GrantFile
+}
+
+// GrantFile is a login file the agent reads a grant's credential from.
+type GrantFile struct {
+	Kind string // the grant's kind
+	AgentFile
 }
 
 // AgentFile is a file a profile gives the run: its absolute path in the

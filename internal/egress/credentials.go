@@ -1,34 +1,56 @@
 package egress
 
 import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"net"
 	"net/http"
+	"net/netip"
+	"sync"
+	"time"
 
 	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/proxy"
 )
 
+// renewBefore is how long before an OAuth login's access token expires
+// the proxy renews it: a request never goes out with a token about to
+// lapse in flight.
+const renewBefore = 2 * time.Minute
+
 // credentials answers the proxy's questions from the run's grants.
 type credentials struct {
-	grants []runGrant
+	grants []*runGrant
+	// renewer reaches an OAuth login's token endpoint; nil when no grant
+	// needs one.
+	renewer *http.Client
+	logf    func(string, ...any)
 }
 
 // runGrant is one of the run's grants whose credential goes on HTTPS
-// requests, with its kind's applier and its secret.
+// requests, with its kind's applier and its secret, which an OAuth login
+// renews during the run.
 type runGrant struct {
-	grant  grant.Grant
-	apply  grant.RequestApplier
+	grant   grant.Grant
+	apply   grant.RequestApplier
+	refresh grant.Refresher // nil unless the credential is an OAuth login
+
+	mu     sync.Mutex
 	secret grant.Secret
 }
 
 // newCredentials keeps the grants the proxy applies; a grant of another
 // channel (bound to a destination outside HTTPS) is not the proxy's.
-func newCredentials(gs []GrantSecret) *credentials {
-	c := &credentials{}
+func newCredentials(gs []GrantSecret, renewer *http.Client, logf func(string, ...any)) *credentials {
+	c := &credentials{renewer: renewer, logf: logf}
 	for _, g := range gs {
 		secret := grant.NewSecret(g.Secret)
 		clear(g.Secret)
 		if apply, ok := g.Grant.RequestApplier(); ok && !secret.IsZero() {
-			c.grants = append(c.grants, runGrant{grant: g.Grant, apply: apply, secret: secret})
+			rg := &runGrant{grant: g.Grant, apply: apply, secret: secret}
+			rg.refresh, _ = apply.(grant.Refresher)
+			c.grants = append(c.grants, rg)
 		}
 	}
 	return c
@@ -42,16 +64,40 @@ func (c *credentials) Apply(host string, r *http.Request) (proxy.Applied, bool, 
 			continue
 		}
 		applied := proxy.Applied{Grant: g.grant.Name}
-		ok, err := g.apply.ApplyRequest(r, g.grant, g.secret)
+		secret := c.current(r.Context(), g)
+		ok, err := g.apply.ApplyRequest(r, g.grant, secret)
 		if err != nil {
 			return applied, true, err
 		}
 		if ok {
-			applied.Secrets = []string{string(g.secret.Reveal())}
+			applied.Secrets = []string{string(secret.Reveal())}
 			return applied, true, nil
 		}
 	}
 	return proxy.Applied{}, false, nil
+}
+
+// current is g's secret, an OAuth login renewed first when its access
+// token is about to expire. A renewal that fails is logged and the old
+// token used: the server's answer then tells the agent what went wrong.
+func (c *credentials) current(ctx context.Context, g *runGrant) grant.Secret {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.refresh == nil || c.renewer == nil {
+		return g.secret
+	}
+	exp := g.refresh.Expires(g.secret)
+	if exp.IsZero() || time.Until(exp) > renewBefore {
+		return g.secret
+	}
+	renewed, err := g.refresh.Refresh(ctx, c.renewer, g.secret)
+	if err != nil {
+		c.logf("moat proxy: grant %s: %v", g.grant.Name, err)
+		return g.secret
+	}
+	g.secret = renewed
+	c.logf("moat proxy: grant %s: renewed the access token, which expired at %s", g.grant.Name, exp.UTC().Format(time.RFC3339))
+	return g.secret
 }
 
 // Intercept reports whether any grant covers host.
@@ -62,4 +108,35 @@ func (c *credentials) Intercept(host string) bool {
 		}
 	}
 	return false
+}
+
+// renewerFor is the client the proxy renews OAuth logins with: it
+// resolves names as the proxy does (network.hosts first) and trusts the
+// proxy's upstream roots. It is moat's own client, for the fixed token
+// endpoints of the run's grant kinds, never the agent's.
+func renewerFor(resolve func(context.Context, string) ([]netip.Addr, error), roots *x509.CertPool) *http.Client {
+	dialer := &net.Dialer{Timeout: 30 * time.Second}
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil {
+			return nil, err
+		}
+		addrs, err := resolve(ctx, host)
+		if err != nil {
+			return nil, err
+		}
+		var lastErr error = &net.DNSError{Err: "no addresses", Name: host}
+		for _, a := range addrs {
+			conn, err := dialer.DialContext(ctx, network, net.JoinHostPort(a.String(), port))
+			if err == nil {
+				return conn, nil
+			}
+			lastErr = err
+		}
+		return nil, lastErr
+	}
+	return &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{
+		DialContext: dial, TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		Proxy: nil, ForceAttemptHTTP2: true,
+	}}
 }

@@ -28,7 +28,7 @@ func TestCredentialsApply(t *testing.T) {
 	c := newCredentials([]GrantSecret{
 		{Grant: grant.Grant{Name: "github", Kind: grant.GitHub}, Secret: []byte("gh-" + testSecret)},
 		{Grant: grant.Grant{Name: "my-api", Kind: grant.HTTP, Hosts: []string{"api.example.com"}, Header: "X-Api-Key"}, Secret: []byte(testSecret)},
-	})
+	}, nil, t.Logf)
 	tests := []struct {
 		url          string
 		grant        string // "" means nothing applies
@@ -107,8 +107,8 @@ func TestSignerThroughProxy(t *testing.T) {
 	t.Cleanup(up.Close)
 	host := "example.com:" + strconv.Itoa(up.Listener.Addr().(*net.TCPAddr).Port)
 
-	creds := newCredentials(nil)
-	creds.grants = append(creds.grants, runGrant{
+	creds := newCredentials(nil, nil, t.Logf)
+	creds.grants = append(creds.grants, &runGrant{
 		grant:  grant.Grant{Name: "signed-api", Kind: grant.HTTP, Hosts: []string{host}, Header: "Authorization"},
 		apply:  testSigner{date: "20260101T000000Z"},
 		secret: grant.NewSecret([]byte(testSecret)),

@@ -97,11 +97,12 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
 	if len(cfg.UpstreamRoots) > 0 && !roots.AppendCertsFromPEM(cfg.UpstreamRoots) {
 		return nil, errors.New("the upstream CA certificates hold no PEM certificate")
 	}
+	resolve := resolverWith(pol.Hosts)
 	return &proxy.Server{
-		Resolver:    resolverWith(pol.Hosts),
+		Resolver:    resolve,
 		Token:       cfg.Token,
 		Policy:      pol,
-		Credentials: newCredentials(cfg.Grants),
+		Credentials: newCredentials(cfg.Grants, renewerFor(resolve, roots), logf),
 		Leaves:      proxy.NewLeaves(ca, nil),
 		UpstreamTLS: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Logf:        logf,

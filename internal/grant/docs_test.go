@@ -62,7 +62,7 @@ func TestDocsKindTables(t *testing.T) {
 // where 'moat grant KIND' finds the token.
 func kindsTable(ks []KindSpec) string {
 	var b strings.Builder
-	b.WriteString("| kind | stores | hosts | header | environment, in order | command |\n|---|---|---|---|---|---|\n")
+	b.WriteString("| kind | stores | hosts | header | environment or file, in order | command |\n|---|---|---|---|---|---|\n")
 	for _, k := range ks {
 		hosts, header := "given with `--host`", "given with `--header`"
 		if k.Fixed() {
@@ -74,6 +74,9 @@ func kindsTable(ks []KindSpec) string {
 		env, command := "never read", "none"
 		if len(k.Token.Env) > 0 {
 			env = code(k.Token.Env, ", then ")
+		}
+		if k.Token.File != "" {
+			env = fmt.Sprintf("`$%s/%s` (`%s/%[2]s` when %[1]s is unset)", k.Token.FileIn, k.Token.File, k.Token.FileDefault)
 		}
 		if len(k.Token.Command) > 0 {
 			command = "`" + strings.Join(k.Token.Command, " ") + "`"

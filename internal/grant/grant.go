@@ -14,12 +14,14 @@ const (
 	Anthropic Kind = "anthropic"
 	OpenAI    Kind = "openai"
 	Claude    Kind = "claude" // a Claude Pro or Max subscription's OAuth token
+	Codex     Kind = "codex"  // Codex's ChatGPT login (OAuth tokens)
+	Gemini    Kind = "gemini" // a Gemini API key (Google AI Studio)
 	HTTP      Kind = "http"   // any API: one header on the hosts the user names
 )
 
 // Grant is a credential's metadata: everything but the secret.
 //
-// A grant of a kind with fixed hosts (github, anthropic, openai) is named
+// A grant of a kind with fixed hosts (every kind but http) is named
 // after its kind and takes its Hosts and Header from Builtin. An http grant
 // is named by the user and injects the stored secret, verbatim, as the
 // value of Header on Hosts (store "Bearer <token>" to get a bearer header).

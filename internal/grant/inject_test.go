@@ -66,6 +66,7 @@ func TestInjectionFor(t *testing.T) {
 	gh, _ := Builtin(GitHub)
 	an, _ := Builtin(Anthropic)
 	oa, _ := Builtin(OpenAI)
+	gm, _ := Builtin(Gemini)
 	custom := Grant{Name: "internal", Kind: HTTP, Hosts: []string{"api.example.com", "*.corp.example", "svc.example:8443"}, Header: "Private-Token"}
 	tests := []struct {
 		name         string
@@ -89,6 +90,8 @@ func TestInjectionFor(t *testing.T) {
 		{"anthropic other host", an, "api.openai.com", "/v1/messages", "", ""},
 		{"openai", oa, "api.openai.com", "/v1/responses", "Authorization", "Bearer " + tok},
 		{"openai other host", oa, "openai.com", "/", "", ""},
+		{"gemini", gm, "generativelanguage.googleapis.com", "/v1beta/models/gemini-3.8-flash:streamGenerateContent?alt=sse", "X-Goog-Api-Key", tok},
+		{"gemini other google host", gm, "play.googleapis.com", "/log", "", ""},
 		{"http host", custom, "api.example.com", "/v4/projects", "Private-Token", tok},
 		{"http wildcard", custom, "a.b.corp.example", "/", "Private-Token", tok},
 		{"http wildcard apex", custom, "corp.example", "/", "", ""},

@@ -27,6 +27,12 @@ type KindSpec struct {
 	// Token says where 'moat grant KIND' looks for the secret when no
 	// flag gives it.
 	Token TokenSource
+	// Parse, when set, checks what 'moat grant KIND' read and returns
+	// the secret to store (a login file's tokens, say); nil stores what
+	// was read as it is.
+	Parse func([]byte) (Secret, error)
+	// Note is said after the grant is stored, when there is more to know.
+	Note string
 	// Docs are the kind's rows in the "What the agent sees" table of
 	// docs/grants.md, one per way the credential is applied.
 	Docs []DocRow
@@ -35,9 +41,13 @@ type KindSpec struct {
 // TokenSource is where 'moat grant KIND' finds a token that neither
 // --token nor --token-stdin gives, before prompting on a terminal.
 type TokenSource struct {
-	Env     []string // environment variables, tried in order
-	Command []string // a command that prints the token, tried next if installed
-	Login   string   // the command that logs Command in, for the hint
+	Env []string // environment variables, tried in order
+	// File is a file holding the secret, tried after Env: FileIn names
+	// the directory (an environment variable), FileDefault the directory
+	// when that is unset ("~/" is the home directory).
+	File, FileIn, FileDefault string
+	Command                   []string // a command that prints the token, tried next if installed
+	Login                     string   // the command that logs Command in, for the hint
 	// Hint replaces the usual remedy ("Pipe it in with ..., or set ENV")
 	// when nothing gave a token.
 	Hint string
@@ -94,6 +104,26 @@ var kinds = []KindSpec{
 		Docs: []DocRow{{"`Authorization: Bearer <token>`", "`api.anthropic.com`"}},
 	},
 	{
+		// Codex signed in with ChatGPT: its auth.json's OAuth tokens. The
+		// proxy sends the access token, and renews it with the refresh
+		// token when it expires; the agent's auth.json holds placeholders.
+		Kind:       Codex,
+		Credential: "ChatGPT login for Codex",
+		Hosts:      []string{"chatgpt.com", "auth.openai.com"},
+		Apply:      chatgptApplier{},
+		Token: TokenSource{File: "auth.json", FileIn: "CODEX_HOME", FileDefault: "~/.codex",
+			Hint: "Sign Codex in with ChatGPT ('codex login'), then run 'moat grant codex', or pipe its auth.json into 'moat grant codex --token-stdin'."},
+		Parse: func(b []byte) (Secret, error) {
+			l, err := ParseChatGPTLogin(b)
+			return l.Secret(), err
+		},
+		Note: "moat renews this login itself, and ChatGPT then retires the refresh token the login started with: if Codex on this machine shares the login, it will ask you to sign in again. To keep them apart, give moat a login of its own: CODEX_HOME=~/.codex-moat codex login, then CODEX_HOME=~/.codex-moat moat grant codex.",
+		Docs: []DocRow{
+			{"`Authorization: Bearer <access token>`, `ChatGPT-Account-Id: <account>`", "`chatgpt.com`"},
+			{"the refresh token, sent by moat (at run start) and its proxy (during a run) to renew the access token; the agent's own requests get nothing", "`auth.openai.com`"},
+		},
+	},
+	{
 		Kind:         OpenAI,
 		Credential:   "OpenAI API key",
 		Hosts:        []string{"api.openai.com"},
@@ -101,6 +131,17 @@ var kinds = []KindSpec{
 		Placeholders: map[string]string{"OPENAI_API_KEY": fake("sk-proj-moat-placeholder-", 164, "")},
 		Token:        TokenSource{Env: []string{"OPENAI_API_KEY"}},
 		Docs:         []DocRow{{"`Authorization: Bearer <key>`", "`api.openai.com`"}},
+	},
+	{
+		// Gemini CLI and Google's SDKs send the key in x-goog-api-key,
+		// never in ?key=; a Google API key is AIzaSy and 33 characters.
+		Kind:         Gemini,
+		Credential:   "Gemini API key",
+		Hosts:        []string{"generativelanguage.googleapis.com"},
+		Apply:        HeaderApplier{Header: "X-Goog-Api-Key"},
+		Placeholders: map[string]string{"GEMINI_API_KEY": fake("AIzaSy-moat-placeholder-", 39, "")},
+		Token:        TokenSource{Env: []string{"GEMINI_API_KEY"}},
+		Docs:         []DocRow{{"`x-goog-api-key: <key>`", "`generativelanguage.googleapis.com`"}},
 	},
 	{
 		// The agent sends whatever it likes in the header; the proxy
@@ -128,7 +169,7 @@ func LookupKind(kind Kind) (KindSpec, bool) {
 	return KindSpec{}, false
 }
 
-// KindChoices lists the kinds for errors: "github, anthropic, openai or http".
+// KindChoices lists the kinds for errors: "github, anthropic, openai, gemini or http".
 func KindChoices() string {
 	names := make([]string, len(kinds))
 	for i, k := range kinds {

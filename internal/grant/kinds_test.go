@@ -43,7 +43,7 @@ func TestKindsTable(t *testing.T) {
 			}
 		}
 	}
-	if got, want := KindChoices(), "github, anthropic, claude, openai or http"; got != want {
+	if got, want := KindChoices(), "github, anthropic, claude, codex, openai, gemini or http"; got != want {
 		t.Errorf("KindChoices() = %q, want %q", got, want)
 	}
 }

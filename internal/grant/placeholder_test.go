@@ -17,6 +17,8 @@ func TestPlaceholder(t *testing.T) {
 		{GitHub, "GITHUB_TOKEN", `^ghp_moatplaceholder0+$`, 40},
 		{Anthropic, "ANTHROPIC_API_KEY", `^sk-ant-api03-moat-placeholder-0+AA$`, 108},
 		{OpenAI, "OPENAI_API_KEY", `^sk-proj-moat-placeholder-0+$`, 164},
+		// The shape of a Google API key, which Gemini CLI's redaction knows.
+		{Gemini, "GEMINI_API_KEY", `^AIzaSy[a-zA-Z0-9_-]{33}$`, 39},
 	}
 	for _, tt := range tests {
 		g, _ := Builtin(tt.kind)

@@ -1,6 +1,7 @@
 package run
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -81,5 +82,42 @@ func TestAgentStateSeedOnlyWhenMade(t *testing.T) {
 	}
 	if got, err := os.ReadFile(filepath.Join(other[0].Source, "settings.json")); err != nil || string(got) != `{"seeded":true}` {
 		t.Errorf("the other workspace's seed file: %q, %v", got, err)
+	}
+}
+
+// TestGrantFilesFollowTheRunsGrants checks that a profile's login files
+// are mounted only for a run that has their grant kind: the user picks the
+// credential per run, and a run without it finds no file of moat's there.
+func TestGrantFilesFollowTheRunsGrants(t *testing.T) {
+	for _, tt := range []struct {
+		grants []string
+		want   string // the login file's content, "" for none
+	}{{[]string{"github"}, "github login"}, {[]string{"my-api"}, ""}, {nil, ""}} {
+		m, eng := newTestManager(t)
+		withGrants(m)
+		ws, err := m.OpenWorkspace(writeWorkspace(t, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := *ws.Config()
+		cfg.AgentSetup = &config.AgentSetup{Name: "testagent", State: []string{"/home/moat/.agent"},
+			GrantFiles: []config.GrantFile{{Kind: "github", AgentFile: config.AgentFile{Path: "/home/moat/.agent/login.json", Content: "github login"}}}}
+		res, err := m.Run(context.Background(), Options{Opened: ws.WithConfig(&cfg), Detach: true, Command: []string{"sleep"}, Grants: tt.grants})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for _, c := range eng.Containers {
+			for _, f := range c.Spec.MoatFiles {
+				if f.Target == "/home/moat/.agent/login.json" {
+					b, _ := os.ReadFile(f.Source)
+					got = string(b)
+				}
+			}
+		}
+		if got != tt.want {
+			t.Errorf("grants %q: the login file holds %q, want %q", tt.grants, got, tt.want)
+		}
+		m.Stop(context.Background(), res.Run)
 	}
 }

@@ -163,8 +163,10 @@ func resolveEgress(m *Manager, opts Options, p *plan) error {
 	if e.binary, err = m.proxyBinary(); err != nil {
 		return err
 	}
-	e.upstreamRoots, err = upstreamRoots(p)
-	return err
+	if e.upstreamRoots, err = upstreamRoots(p); err != nil {
+		return err
+	}
+	return m.renewLogins(p, e)
 }
 
 func configName(p *plan) string {

@@ -89,9 +89,11 @@ func long(p agent.Profile) string {
 	}
 	if len(p.Placeholders) > 0 {
 		b.WriteString("Credential: one of these grants, by --grant or agent.yaml's grants; the agent\n")
-		b.WriteString("            sees a placeholder in the variable, the proxy sends the real one:\n")
+		b.WriteString("            sees a placeholder where it reads it, the proxy sends the real one:\n")
 		for _, ph := range p.Placeholders {
-			fmt.Fprintf(&b, "              --grant %-10s %s, in %s\n", ph.Grant, ph.Credential(), ph.Env)
+			where := strings.TrimPrefix(strings.Join([]string{ph.Env, ph.File}, " and "), " and ")
+			where = strings.TrimSuffix(where, " and ")
+			fmt.Fprintf(&b, "              --grant %-10s %s, in %s\n", ph.Grant, ph.Credential(), where)
 		}
 	}
 	b.WriteString("\nOn a terminal the agent runs interactively, as with -it, unless -d, -i or -t\n")

@@ -71,6 +71,15 @@ func (l lazyGrants) Get(name string) (grant.Grant, grant.Secret, error) {
 	return s.Get(name)
 }
 
+// Put stores a grant again (a renewed login).
+func (l lazyGrants) Put(g grant.Grant, secret grant.Secret) error {
+	s, err := l()
+	if err != nil {
+		return err
+	}
+	return s.Put(g, secret)
+}
+
 // sidecarName is the program of moat's in-container commands alone
 // (internal/cmd/sidecar), which 'make build' puts beside moat.
 const sidecarName = "moat-sidecar"

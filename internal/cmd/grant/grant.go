@@ -1,8 +1,8 @@
 // Package grant implements 'moat grant': store a credential (a GitHub
-// token, an Anthropic or OpenAI API key, a Claude subscription token, or a
-// header for any HTTP API) that runs use through the proxy without the
-// agent ever seeing it. Its
-// subcommand 'moat grant list' lives in grant/list.
+// token, an Anthropic, OpenAI or Gemini API key, a Claude subscription
+// token, or a header for any HTTP API) that runs use through the proxy
+// without the agent ever seeing it. Its subcommand 'moat grant list' lives
+// in grant/list.
 package grant
 
 import (
@@ -45,10 +45,10 @@ func NewCmdGrant(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 	cmd := &cobra.Command{
 		Use:   "grant <kind>",
 		Short: "Store a credential that runs use without seeing it",
-		Long: `Store a credential for runs: a GitHub token, an Anthropic or OpenAI API key,
-a Claude Pro or Max subscription token, or a header for any HTTP API.
-Grants are encrypted (AES-256-GCM) under $MOAT_HOME/grants, with the key in
-the OS keyring, or in a 0600 key file where there is none.
+		Long: `Store a credential for runs: a GitHub token, an Anthropic, OpenAI or Gemini
+API key, a Claude Pro or Max subscription token, or a header for any HTTP
+API. Grants are encrypted (AES-256-GCM) under $MOAT_HOME/grants, with the
+key in the OS keyring, or in a 0600 key file where there is none.
 
 A run that names a grant ('grants: [github]' in agent.yaml, or
 'moat run --grant github') gets the credential injected by its proxy into
@@ -217,6 +217,11 @@ func grantRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	if k, _ := grant.LookupKind(g.Kind); k.Parse != nil {
+		if secret, err = k.Parse(secret.Reveal()); err != nil {
+			return cmdutil.WithHint(fmt.Errorf("moat grant %s: %w", g.Kind, err), k.Token.Hint)
+		}
+	}
 	existed := exists(store, g.Name)
 	if err := store.Put(g, secret); err != nil {
 		return err
@@ -227,6 +232,9 @@ func grantRun(ctx context.Context, o *Options) error {
 	}
 	fmt.Fprintf(w, "Granted %s (%s); runs use it with 'grants: [%[1]s]' in agent.yaml or 'moat run --grant %[1]s'\n",
 		g.Name, strings.Join(g.Hosts, ", "))
+	if k, _ := grant.LookupKind(g.Kind); k.Note != "" {
+		fmt.Fprintln(w, "note: "+k.Note)
+	}
 	keyNote(w, store.KeySource())
 	return nil
 }

@@ -43,7 +43,7 @@ func TestNewCmdGrant(t *testing.T) {
 			wantErr: "grant github takes no arguments; pass the token with --token-stdin or --token"},
 		{name: "http without host", args: []string{"http", "x", "--header", "A"}, wantErr: "--host is required"},
 		{name: "http without header", args: []string{"http", "x", "--host", "a.example.com"}, wantErr: "--header is required"},
-		{name: "unknown kind", args: []string{"gitlab"}, wantErr: `unknown grant kind "gitlab": must be github, anthropic, claude, openai or http`},
+		{name: "unknown kind", args: []string{"gitlab"}, wantErr: `unknown grant kind "gitlab": must be github, anthropic, claude, codex, openai, gemini or http`},
 		{name: "unknown kind not a name", args: []string{"ghp_T0KEN"}, wantErr: "unknown grant kind: must be"},
 	}
 	for _, tt := range tests {
@@ -356,5 +356,46 @@ func TestGrantFromGh(t *testing.T) {
 				t.Fatalf("stderr %q does not say the token came from gh", e.errOut)
 			}
 		})
+	}
+}
+
+// chatgptAuthJSON is a Codex auth.json of a ChatGPT login.
+const chatgptAuthJSON = `{"auth_mode":"chatgpt","OPENAI_API_KEY":null,"tokens":{"id_token":"h.e30.s","access_token":"h.eyJleHAiOjF9.s","refresh_token":"rt-test","account_id":"acct-1"},"last_refresh":"2026-12-01T00:00:00Z"}`
+
+// TestGrantCodexReadsCodexLogin checks that 'moat grant codex' takes
+// Codex's ChatGPT login from $CODEX_HOME/auth.json (or stdin), stores its
+// tokens, says that moat now renews the login, and refuses an API-key
+// login, pointing at 'moat grant openai'.
+func TestGrantCodexReadsCodexLogin(t *testing.T) {
+	codexHome := t.TempDir()
+	if err := os.WriteFile(filepath.Join(codexHome, "auth.json"), []byte(chatgptAuthJSON), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	e := newTestEnv(t, map[string]string{"CODEX_HOME": codexHome})
+	e.opts.Grant = grant.Grant{Name: "codex", Kind: grant.Codex}
+	if err := grantRun(context.Background(), e.opts); err != nil {
+		t.Fatal(err)
+	}
+	l, err := grant.ParseChatGPTLogin([]byte(e.secret(t, "codex")))
+	if err != nil || l.AccessToken != "h.eyJleHAiOjF9.s" || l.RefreshToken != "rt-test" || l.AccountID != "acct-1" {
+		t.Fatalf("stored login %+v, %v", l, err)
+	}
+	stderr := e.errOut.String()
+	for _, want := range []string{"Using the ChatGPT login for Codex in " + filepath.Join(codexHome, "auth.json"), "note: moat renews this login itself"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+
+	e = newTestEnv(t, nil)
+	e.opts.Grant = grant.Grant{Name: "codex", Kind: grant.Codex}
+	e.opts.TokenStdin = true
+	e.in.WriteString(`{"auth_mode":"apikey","OPENAI_API_KEY":"sk-x"}`)
+	err = grantRun(context.Background(), e.opts)
+	if err == nil || !strings.Contains(err.Error(), "store the key with 'moat grant openai'") || strings.Contains(err.Error(), "sk-x") {
+		t.Fatalf("an API-key login: %v", err)
+	}
+	if _, _, err := e.store.Get("codex"); err == nil {
+		t.Error("a refused login was stored")
 	}
 }

@@ -2,9 +2,13 @@ package grant
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -33,6 +37,9 @@ func sourceOrder(src grant.TokenSource) string {
 	steps := []string{"--token or --token-stdin"}
 	if len(src.Env) > 0 {
 		steps = append(steps, strings.Join(src.Env, ", then "))
+	}
+	if src.File != "" {
+		steps = append(steps, fmt.Sprintf("$%s/%s (%s/%[2]s when %[1]s is unset)", src.FileIn, src.File, src.FileDefault))
 	}
 	if len(src.Command) > 0 {
 		steps = append(steps, "'"+strings.Join(src.Command, " ")+"', if "+src.Command[0]+" is installed")
@@ -75,6 +82,17 @@ func (o *Options) readToken(ctx context.Context, g grant.Grant) (grant.Secret, e
 			return secret(v), nil
 		}
 	}
+	if src.File != "" {
+		path := tokenFile(src, o.Getenv)
+		b, err := readFileBounded(path)
+		switch {
+		case err == nil:
+			fmt.Fprintf(w, "Using the %s in %s\n", what, path)
+			return grant.NewSecret(b), nil
+		case !errors.Is(err, fs.ErrNotExist):
+			return grant.Secret{}, fmt.Errorf("reading the %s: %w", what, err)
+		}
+	}
 	cliWhy := ""
 	if len(src.Command) > 0 {
 		v, why := cliToken(ctx, src.Command)
@@ -110,6 +128,34 @@ func readStdin(in io.Reader) (grant.Secret, error) {
 	return secret(string(b)), nil
 }
 
+// tokenFile is where src's file is: in the directory its variable names,
+// else in its default directory.
+func tokenFile(src grant.TokenSource, getenv func(string) string) string {
+	dir := getenv(src.FileIn)
+	if dir == "" {
+		dir = src.FileDefault
+		if rest, ok := strings.CutPrefix(dir, "~/"); ok {
+			home, _ := os.UserHomeDir()
+			dir = filepath.Join(home, rest)
+		}
+	}
+	return filepath.Join(dir, src.File)
+}
+
+// readFileBounded reads a file that holds a token: at most maxToken bytes.
+func readFileBounded(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, maxToken+1))
+	if err == nil && len(b) > maxToken {
+		err = fmt.Errorf("%s is larger than %d KiB", path, maxToken>>10)
+	}
+	return b, err
+}
+
 // cliToken runs argv and returns what it prints, or "" and why not. Its
 // stderr is not shown: a failure only means this source has no token.
 func cliToken(ctx context.Context, argv []string) (token, why string) {
@@ -133,6 +179,9 @@ func noToken(g grant.Grant, src grant.TokenSource, what, cliWhy string) error {
 		if len(src.Env) == 1 {
 			tried[1] = src.Env[0] + " is empty"
 		}
+	}
+	if src.File != "" {
+		tried = append(tried, "there is no "+src.File+" in $"+src.FileIn+" or "+src.FileDefault)
 	}
 	if cliWhy != "" {
 		tried = append(tried, cliWhy)

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -19,8 +18,7 @@ import (
 // check which credential arrived, what the system prompt held and whether
 // a later run resumed an earlier session.
 type Anthropic struct {
-	CAPEM string // the test CA that signed its api.anthropic.com certificate
-	srv   *Server
+	fake[AnthropicRequest]
 
 	// The credentials it accepts: x-api-key, or "Authorization: Bearer"
 	// (Claude subscription tokens). A request with neither gets a 401.
@@ -34,9 +32,6 @@ type Anthropic struct {
 	// calls are the tools the model calls, one per turn, before its last
 	// words; nil means one Write of filePath.
 	calls []ToolCall
-
-	mu   sync.Mutex
-	reqs []AnthropicRequest
 }
 
 // AnthropicRequest is one request as the fake received it.
@@ -98,16 +93,11 @@ func NewAnthropic(addr string, opts ...AnthropicOption) (*Anthropic, error) {
 	for _, o := range opts {
 		o(f)
 	}
-	srv, err := ServeTLS("api.anthropic.com", addr, f)
-	if err != nil {
+	if err := f.serve("api.anthropic.com", addr, f); err != nil {
 		return nil, err
 	}
-	f.srv, f.CAPEM = srv, srv.CAPEM
 	return f, nil
 }
-
-// Close stops the fake.
-func (f *Anthropic) Close() error { return f.srv.Close() }
 
 func (f *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	at := time.Now()
@@ -121,10 +111,7 @@ func (f *Anthropic) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if json.Unmarshal(raw, &req.Body) != nil {
 		req.Raw = raw
 	}
-	f.mu.Lock()
-	f.reqs = append(f.reqs, req)
-	n := len(f.reqs)
-	f.mu.Unlock()
+	n := f.record(req)
 
 	// The CLI trusts a 204 or 404 only when it carries Anthropic's
 	// request id; without one it blames an intermediary.
@@ -188,9 +175,7 @@ func (f *Anthropic) authorized(req AnthropicRequest) bool {
 // only talks.
 func (f *Anthropic) message(w http.ResponseWriter, body map[string]any) {
 	model, _ := body["model"].(string)
-	f.mu.Lock()
-	n := len(f.reqs)
-	f.mu.Unlock()
+	n := f.count()
 	content := []map[string]any{{"type": "text", "text": sideAnswer(body)}}
 	stop := "end_turn"
 	calls := f.calls
@@ -340,12 +325,6 @@ func offersTool(body map[string]any, name string) bool {
 		tm, _ := t.(map[string]any)
 		return tm["name"] == name
 	})
-}
-
-func (f *Anthropic) Requests() []AnthropicRequest {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.reqs)
 }
 
 // turns returns the agent's model turns that the fake answered: the

@@ -28,9 +28,8 @@ import (
 // arrived and how often the login was renewed. What each answer must
 // hold is in /work/notes/codex-findings.md, section 7.
 type ChatGPT struct {
-	CAPEM string // the CAs of its chatgpt.com and auth.openai.com certificates, concatenated
-	codexModel
-	backend, auth *Server
+	codexModel // serving chatgpt.com; its CAPEM holds auth.openai.com's CA too
+	auth       *Server
 
 	accountID string
 	lifetime  time.Duration // of the access tokens it issues
@@ -76,30 +75,27 @@ const chatGPTResponsesPath = "/backend-api/codex/responses"
 // CAPEM.
 func NewChatGPT(backendAddr, authAddr string, login ChatGPTLogin) (*ChatGPT, error) {
 	f := newChatGPT(login)
-	backend, err := ServeTLS("chatgpt.com", backendAddr, http.HandlerFunc(f.serveBackend))
-	if err != nil {
+	if err := f.serve("chatgpt.com", backendAddr, http.HandlerFunc(f.serveBackend)); err != nil {
 		return nil, err
 	}
 	auth, err := ServeTLS("auth.openai.com", authAddr, http.HandlerFunc(f.serveToken))
 	if err != nil {
-		backend.Close()
+		f.codexModel.Close()
 		return nil, err
 	}
-	f.backend, f.auth, f.CAPEM = backend, auth, backend.CAPEM+auth.CAPEM
+	f.auth, f.CAPEM = auth, f.CAPEM+auth.CAPEM
 	return f, nil
 }
 
 func newChatGPT(login ChatGPTLogin) *ChatGPT {
-	f := &ChatGPT{accountID: login.AccountID, lifetime: login.RenewedLifetime,
-		access: login.AccessToken, refresh: login.RefreshToken}
-	f.codexModel.init(chatGPTResponsesPath)
-	return f
+	return &ChatGPT{codexModel: newCodexModel(chatGPTResponsesPath), accountID: login.AccountID,
+		lifetime: login.RenewedLifetime, access: login.AccessToken, refresh: login.RefreshToken}
 }
 
 // Close stops both hosts.
 func (f *ChatGPT) Close() error {
 	f.auth.Close()
-	return f.backend.Close()
+	return f.codexModel.Close()
 }
 
 // AccessToken is the access token chatgpt.com accepts now.
@@ -117,9 +113,9 @@ func (f *ChatGPT) Refreshes() []TokenRefresh {
 }
 
 func (f *ChatGPT) serveBackend(w http.ResponseWriter, r *http.Request) {
-	req, n := f.record(r, func(q OpenAIRequest) bool {
-		return q.Authorization == "Bearer "+f.AccessToken() && q.AccountID == f.accountID
-	})
+	req := readOpenAIRequest(r)
+	req.Authorized = req.Authorization == "Bearer "+f.AccessToken() && req.AccountID == f.accountID
+	n := f.record(req)
 	if !req.Authorized {
 		// A 401 makes Codex renew its login itself, at auth.openai.com,
 		// with the refresh token of its auth.json.

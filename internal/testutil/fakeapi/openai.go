@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -22,9 +21,8 @@ import (
 // credential arrived, what instructions the model got and whether a
 // later run resumed an earlier session.
 type OpenAI struct {
-	CAPEM string // the test CA that signed its api.openai.com certificate
-	srv   *Server
 	codexModel
+
 	apiKey string // the bearer token it accepts; anything else gets a 401
 }
 
@@ -49,21 +47,18 @@ const OpenAIKey = "sk-proj-e2e-fake-openai-key"
 // trusts CAPEM. Other hosts Codex may try (chatgpt.com, ab.chatgpt.com,
 // GitHub) are not served.
 func NewOpenAI(addr string) (*OpenAI, error) {
-	f := &OpenAI{apiKey: OpenAIKey}
-	f.codexModel.init("/v1/responses")
-	srv, err := ServeTLS("api.openai.com", addr, f)
-	if err != nil {
+	f := &OpenAI{codexModel: newCodexModel("/v1/responses"), apiKey: OpenAIKey}
+	if err := f.serve("api.openai.com", addr, f); err != nil {
 		return nil, err
 	}
-	f.srv, f.CAPEM = srv, srv.CAPEM
 	return f, nil
 }
 
-// Close stops the fake.
-func (f *OpenAI) Close() error { return f.srv.Close() }
-
 func (f *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	req, n := f.record(r, func(q OpenAIRequest) bool { return q.Authorization == "Bearer "+f.apiKey })
+	req := readOpenAIRequest(r)
+	req.Authorized = req.Authorization == "Bearer "+f.apiKey
+	n := f.record(req)
+
 	switch {
 	case !req.Authorized:
 		WriteJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
@@ -73,32 +68,8 @@ func (f *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// codexModel is the model of both Codex fakes, OpenAI (an API key, at
-// api.openai.com/v1/responses) and ChatGPT (a ChatGPT login, at
-// chatgpt.com/backend-api/codex/responses): the same Responses API,
-// scripted. The first turn calls Codex's exec tool with a script that
-// runs apply_patch to add a file, and once the tool's output comes back
-// the model says it is done. It keeps the requests of the fake it is
-// part of.
-type codexModel struct {
-	responsesPath string // where the fake serves the Responses API
-
-	filePath, fileContent string // the file the model adds, relative to Codex's cwd
-	doneText              string // the model's last words, after the tool ran
-
-	mu   sync.Mutex
-	reqs []OpenAIRequest
-}
-
-func (m *codexModel) init(responsesPath string) {
-	m.responsesPath = responsesPath
-	m.filePath, m.fileContent = "hello.txt", "hello from the fake model\n"
-	m.doneText = "Done: the file is written."
-}
-
-// record reads r and keeps it, authorized as authorized says; it returns
-// the request and its number, from 1.
-func (m *codexModel) record(r *http.Request, authorized func(OpenAIRequest) bool) (OpenAIRequest, int) {
+// readOpenAIRequest reads r, not yet authorized.
+func readOpenAIRequest(r *http.Request) OpenAIRequest {
 	at := time.Now()
 	raw, _ := io.ReadAll(r.Body)
 	if r.Header.Get("Content-Encoding") == "zstd" {
@@ -107,12 +78,8 @@ func (m *codexModel) record(r *http.Request, authorized func(OpenAIRequest) bool
 	req := OpenAIRequest{At: at, Method: r.Method, Path: r.URL.Path,
 		Authorization: r.Header.Get("Authorization"), AccountID: r.Header.Get("ChatGPT-Account-Id"),
 		WebSocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
-	req.Authorized = authorized(req)
 	json.Unmarshal(raw, &req.Body)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.reqs = append(m.reqs, req)
-	return req, len(m.reqs)
+	return req
 }
 
 // unzstd decompresses a zstd body, or returns nil, which no model
@@ -125,6 +92,26 @@ func unzstd(raw []byte) []byte {
 	defer d.Close()
 	out, _ := d.DecodeAll(raw, nil)
 	return out
+}
+
+// codexModel is the model of both Codex fakes, OpenAI (an API key, at
+// api.openai.com/v1/responses) and ChatGPT (a ChatGPT login, at
+// chatgpt.com/backend-api/codex/responses): the same Responses API,
+// scripted. The first turn calls Codex's exec tool with a script that
+// runs apply_patch to add a file, and once the tool's output comes back
+// the model says it is done. Its fake is the host serving it.
+type codexModel struct {
+	fake[OpenAIRequest]
+
+	responsesPath string // where the host serves the Responses API
+
+	filePath, fileContent string // the file the model adds, relative to Codex's cwd
+	doneText              string // the model's last words, after the tool ran
+}
+
+func newCodexModel(responsesPath string) codexModel {
+	return codexModel{responsesPath: responsesPath,
+		filePath: "hello.txt", fileContent: "hello from the fake model\n", doneText: "Done: the file is written."}
 }
 
 // serveModel answers req, the nth, if it is for the Responses API (or
@@ -234,13 +221,6 @@ func itemText(it map[string]any) string {
 		}
 	}
 	return b.String()
-}
-
-// Requests returns every request the fake received, in order.
-func (m *codexModel) Requests() []OpenAIRequest {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return slices.Clone(m.reqs)
 }
 
 // Turns returns the agent's model turns that the fake answered: the

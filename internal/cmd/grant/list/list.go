@@ -80,7 +80,7 @@ func listGrants(o *Options) error {
 }
 
 // noGrantsHint names the kinds: "No grants. Store one with 'moat grant
-// github' (or anthropic, openai, http)."
+// github' (or anthropic, claude, openai, gemini, http)."
 func noGrantsHint() string {
 	var names []string
 	for _, k := range grant.Kinds() {

@@ -61,7 +61,7 @@ func TestListGrants(t *testing.T) {
 	}{
 		{name: "none, piped: the header alone", store: empty, wantOut: "NAME\tKIND\tHOSTS\tHEADER\tCREATED\n"},
 		{name: "none, on a terminal: a hint", store: empty, tty: true,
-			wantErrOut: "No grants. Store one with 'moat grant github' (or anthropic, claude, openai, http).\n"},
+			wantErrOut: "No grants. Store one with 'moat grant github' (or anthropic, claude, codex, openai, gemini, http).\n"},
 		{name: "none, json", store: empty, json: true, wantOut: "[]\n"},
 		{name: "json", store: full, json: true},
 		{name: "table", store: full},
