@@ -57,21 +57,34 @@ func BenchmarkClaudeStart(b *testing.B) {
 	claude() // builds the image
 	image := lastRunImage(b, home)
 
+	directArgs := []string{"run", "--rm", "--network", "host", "--add-host", "api.anthropic.com:" + addr,
+		"-u", "1000:1000", "-v", ws + ":/workspace", "-w", "/workspace", "-v", caFile + ":/etc/api-ca.pem:ro",
+		"-e", "NODE_EXTRA_CA_CERTS=/etc/api-ca.pem", "-e", "ANTHROPIC_API_KEY=" + fakeapi.AnthropicKey,
+		"-e", "HOME=/home/moat", "-e", "CLAUDE_CONFIG_DIR=/tmp/claude", "-e", "DISABLE_AUTOUPDATER=1", "-e", "DISABLE_TELEMETRY=1",
+		"-e", "DISABLE_ERROR_REPORTING=1", "-e", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
+		"--entrypoint", "claude", image, "--dangerously-skip-permissions", "-p", "say hi"}
 	direct := func() {
-		cmd := exec.Command("docker", "run", "--rm", "--network", "host", "--add-host", "api.anthropic.com:"+addr,
-			"-u", "1000:1000", "-v", ws+":/workspace", "-w", "/workspace", "-v", caFile+":/etc/api-ca.pem:ro",
-			"-e", "NODE_EXTRA_CA_CERTS=/etc/api-ca.pem", "-e", "ANTHROPIC_API_KEY="+fakeapi.AnthropicKey,
-			"-e", "HOME=/home/moat", "-e", "CLAUDE_CONFIG_DIR=/tmp/claude", "-e", "DISABLE_AUTOUPDATER=1", "-e", "DISABLE_TELEMETRY=1",
-			"-e", "DISABLE_ERROR_REPORTING=1", "-e", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1",
-			"--entrypoint", "claude", image, "--dangerously-skip-permissions", "-p", "say hi")
-		if out, err := cmd.CombinedOutput(); err != nil {
+		if out, err := exec.Command("docker", directArgs...).CombinedOutput(); err != nil {
 			b.Fatalf("claude in a plain container: %v\n%s", err, out)
 		}
 	}
+	// The engine's floor for a run of two containers: the same, with a
+	// second container of the same image created and started alongside,
+	// as moat starts its proxy beside the agent.
+	beside := func() {
+		name := "moat-bench-beside-" + strconv.Itoa(time.Now().Nanosecond())
+		second := exec.Command("docker", "run", "-d", "--rm", "--name", name, "--network", "none", "--entrypoint", "sleep", image, "60")
+		if err := second.Start(); err != nil {
+			b.Fatal(err)
+		}
+		direct()
+		second.Wait()
+		exec.Command("docker", "rm", "-f", name).Run()
+	}
 	direct() // the same image, warm
 
-	runs := []func(){claude, direct}
-	first, whole := [2][]time.Duration{}, [2][]time.Duration{}
+	runs := []func(){claude, direct, beside}
+	first, whole := [3][]time.Duration{}, [3][]time.Duration{}
 	iter := 0
 	for b.Loop() {
 		for j := range runs {
@@ -89,7 +102,11 @@ func BenchmarkClaudeStart(b *testing.B) {
 		iter++
 	}
 	b.StopTimer()
-	reportRatios(b, "claude-first-request", reportStats(b, "claude-moat-first", first[0]), reportStats(b, "claude-direct-first", first[1]))
+	moatFirst, directFirst := reportStats(b, "claude-moat-first", first[0]), reportStats(b, "claude-direct-first", first[1])
+	reportRatios(b, "claude-first-request", moatFirst, directFirst)
+	besideFirst := reportStats(b, "claude-beside-first", first[2])
+	reportRatios(b, "claude-beside-over-direct-first", besideFirst, directFirst)
+	reportRatios(b, "claude-moat-over-beside-first", moatFirst, besideFirst)
 	reportRatios(b, "claude-whole", reportStats(b, "claude-moat-whole", whole[0]), reportStats(b, "claude-direct-whole", whole[1]))
 }
 

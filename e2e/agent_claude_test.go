@@ -175,9 +175,18 @@ func TestClaudeSubscription(t *testing.T) {
 		t.Errorf("the refused run reached the API (%d requests)", after-before)
 	}
 
-	// The next run resumes the session on the same login.
-	res = e.mustRun(0, "claude", "--grant", "claude", ws, "--", "-p", "--continue", "Now say goodbye")
+	// Naming neither while both are stored: the launcher asks for a choice.
+	res = e.run("claude", ws, "--", "-p", "hi")
+	if res.code == 0 {
+		t.Fatalf("a launch naming no credential, with two stored, ran: %s", res)
+	}
+	mustContain(t, "the question", res.stderr, "claude can use grants anthropic and claude, all stored", "--grant anthropic or --grant claude")
+	// With only the subscription stored, the launcher uses it by itself,
+	// says so, and the next run resumes the session on the same login.
+	e.mustRun(0, "revoke", "anthropic")
+	res = e.mustRun(0, "claude", ws, "--", "-p", "--continue", "Now say goodbye")
 	mustContain(t, "moat claude's output", res.stdout, "Done: the file is written.")
+	mustContain(t, "moat claude's notice", res.stderr, "Using the stored grant claude; choose another with --grant.")
 	if !fake.Resumed(prompt) {
 		t.Errorf("the second run did not resume the first run's session")
 	}

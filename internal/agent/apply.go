@@ -38,7 +38,7 @@ func Apply(cfg *config.Config, p Profile, args []string) (*config.Config, error)
 	for _, ph := range p.Placeholders {
 		if ph.File != "" {
 			out.AgentSetup.GrantFiles = append(out.AgentSetup.GrantFiles,
-				config.GrantFile{Kind: string(ph.Grant), AgentFile: config.AgentFile{Path: ph.File, Content: ph.Content}})
+				config.GrantFile{Kind: string(ph.Grant), Path: ph.File, Login: ph.Login})
 		}
 	}
 	if err := applyMCP(cfg, p, &out); err != nil {
@@ -242,4 +242,49 @@ func agentFiles(files map[string]string) []config.AgentFile {
 		out = append(out, config.AgentFile{Path: file, Content: files[file]})
 	}
 	return out
+}
+
+// StoredCredential picks the credential for a launch that names none: the
+// one grant of p's credential kinds that is stored, if there is exactly
+// one. A launch that names one of them (in agent.yaml's grants or with
+// --grant) gets nothing added; with several stored and none named, the
+// user must choose, and the error says how.
+func (p Profile) StoredCredential(yamlGrants, named, stored []string) (string, error) {
+	var kinds, have []string
+	for _, ph := range p.Placeholders {
+		k := string(ph.Grant)
+		if slices.Contains(kinds, k) {
+			continue
+		}
+		kinds = append(kinds, k)
+		if slices.Contains(yamlGrants, k) || slices.Contains(named, k) {
+			return "", nil
+		}
+		if slices.Contains(stored, k) {
+			have = append(have, k)
+		}
+	}
+	switch len(have) {
+	case 0:
+		return "", nil
+	case 1:
+		return have[0], nil
+	}
+	return "", &CredentialChoiceError{Agent: p.Name, Stored: have}
+}
+
+// CredentialChoiceError reports a launch that names no credential when
+// several that the agent can use are stored.
+type CredentialChoiceError struct {
+	Agent  string
+	Stored []string
+}
+
+func (e *CredentialChoiceError) Error() string {
+	return fmt.Sprintf("%s can use grants %s, all stored, and this run names none of them",
+		e.Agent, strings.Join(e.Stored, " and "))
+}
+
+func (e *CredentialChoiceError) Hint() string {
+	return "Choose one for this run: --grant " + strings.Join(e.Stored, " or --grant ") + " (or name it in agent.yaml's grants)."
 }

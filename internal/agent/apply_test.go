@@ -2,6 +2,7 @@ package agent
 
 import (
 	"encoding/json"
+	"errors"
 	"reflect"
 	"slices"
 	"strings"
@@ -289,6 +290,37 @@ func rules(allow []config.AllowRule) []string {
 		out = append(out, a.Text)
 	}
 	return out
+}
+
+// TestStoredCredential checks which stored credential a launch that names
+// none gets: the one stored, nothing when the run names one (in
+// agent.yaml or with --grant) or none is stored, and a choice to make when
+// several are.
+func TestStoredCredential(t *testing.T) {
+	t.Parallel()
+	p, _ := Lookup("claude")
+	tests := []struct {
+		yaml, named, stored []string
+		want, wantErr       string
+	}{
+		{stored: []string{"github", "claude"}, want: "claude"},
+		{stored: []string{"anthropic"}, want: "anthropic"},
+		{stored: []string{"github"}},
+		{named: []string{"anthropic"}, stored: []string{"claude"}},
+		{yaml: []string{"claude"}, stored: []string{"anthropic", "claude"}},
+		{stored: []string{"anthropic", "claude"}, wantErr: "claude can use grants anthropic and claude, all stored, and this run names none of them"},
+	}
+	for _, tt := range tests {
+		got, err := p.StoredCredential(tt.yaml, tt.named, tt.stored)
+		if got != tt.want || (err == nil) != (tt.wantErr == "") || err != nil && err.Error() != tt.wantErr {
+			t.Errorf("yaml %q, named %q, stored %q: got %q, %v; want %q, %q", tt.yaml, tt.named, tt.stored, got, err, tt.want, tt.wantErr)
+		}
+	}
+	var choice *CredentialChoiceError
+	if _, err := p.StoredCredential(nil, nil, []string{"anthropic", "claude"}); !errors.As(err, &choice) ||
+		choice.Hint() != "Choose one for this run: --grant anthropic or --grant claude (or name it in agent.yaml's grants)." {
+		t.Errorf("the choice's hint: %v", err)
+	}
 }
 
 // agentFile is the content of the file Apply mounts at path.

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -23,10 +24,18 @@ var codex = Profile{
 	Short:   "Run Codex in a sandboxed container",
 	Install: []string{"codex"},
 	Command: []string{"codex"},
-	// For the agent's tools (an SDK the agent runs, say). Codex itself
-	// reads its key from auth.json, seeded below, not from the variable.
-	Placeholders: []Placeholder{{Env: "OPENAI_API_KEY", Grant: grant.OpenAI}},
-	State:        []string{codexHome},
+	// Codex reads its login from $CODEX_HOME/auth.json: an API key (the
+	// openai grant) or a ChatGPT login (the codex grant), each a
+	// read-only file of placeholders for a run with that grant, so the
+	// user picks per run. OPENAI_API_KEY is for the agent's own tools (an
+	// SDK it runs, say); Codex itself does not read it.
+	Placeholders: []Placeholder{
+		{Env: "OPENAI_API_KEY", Grant: grant.OpenAI, File: codexHome + "/auth.json",
+			Login: func(map[string]string) string { return codexAPIKeyLogin() }},
+		{Grant: grant.Codex, File: codexHome + "/auth.json",
+			Login: func(public map[string]string) string { return codexChatGPTLogin(public["account_id"]) }},
+	},
+	State: []string{codexHome},
 	// codexHooks has Codex add this file to every session as developer
 	// context; it is outside the state directory, so the agent cannot
 	// edit it.
@@ -38,7 +47,8 @@ var codex = Profile{
 	// Neither OPENAI_API_KEY nor CODEX_API_KEY logs the interactive CLI in
 	// (it shows its sign-in screen); an API-key login in auth.json, what
 	// 'codex login --with-api-key' writes, serves both it and 'codex exec'.
-	// It holds the openai grant's placeholder: the proxy sends the key.
+	// The seed gives the login files above a place to be mounted on that
+	// the agent owns (Docker would make a root-owned one).
 	Seed: map[string]string{codexHome + "/auth.json": codexAPIKeyLogin()},
 	// Codex has no flag for a file of MCP servers, and reads the legacy
 	// managed configuration by itself: its mcp_servers join those of the
@@ -77,6 +87,8 @@ enabled = false
 plugins = false
 # No model list from chatgpt.com with an API key.
 api_key_model_discovery = false
+# No apps MCP server (chatgpt.com/backend-api/ps/mcp) with a ChatGPT login.
+apps = false
 # The interactive CLI would start a background server that copies the
 # Codex binary (over 300 MB) into $CODEX_HOME, and outlive the session.
 daemon_auto_start = false
@@ -95,6 +107,32 @@ func codexAPIKeyLogin() string {
 	k, _ := grant.LookupKind(grant.OpenAI)
 	b, _ := json.Marshal(map[string]string{"auth_mode": "apikey", "OPENAI_API_KEY": k.Placeholders["OPENAI_API_KEY"]})
 	return string(b) + "\n"
+}
+
+// codexChatGPTLogin is the auth.json of a ChatGPT login whose tokens are
+// placeholders: unsigned JWTs with the claims Codex reads and an expiry
+// far off, so Codex never tries to renew them (the proxy renews the real
+// login). The proxy replaces the bearer token on chatgpt.com. The account
+// is the real one, an identifier rather than a secret: Codex looks it up
+// in chatgpt.com's list of the login's accounts, and stops when it is not
+// there.
+func codexChatGPTLogin(account string) string {
+	auth := map[string]any{"chatgpt_plan_type": "plus", "chatgpt_account_id": account,
+		"chatgpt_user_id": "moat-placeholder-user", "user_id": "moat-placeholder-user"}
+	claims := map[string]any{"exp": 4102444800, "email": "moat-placeholder@example.invalid", "https://api.openai.com/auth": auth}
+	b, _ := json.Marshal(map[string]any{
+		"auth_mode": "chatgpt", "OPENAI_API_KEY": nil, "last_refresh": "2026-01-01T00:00:00Z",
+		"tokens": map[string]any{"id_token": placeholderJWT(claims), "access_token": placeholderJWT(claims),
+			"refresh_token": "moat-placeholder-refresh-token", "account_id": account},
+	})
+	return string(b) + "\n"
+}
+
+// placeholderJWT is an unsigned JWT carrying claims.
+func placeholderJWT(claims map[string]any) string {
+	body, _ := json.Marshal(claims)
+	enc := base64.RawURLEncoding.EncodeToString
+	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(body) + ".moat-placeholder"
 }
 
 // codexMCP writes MCP servers as mcp_servers tables of Codex's TOML
@@ -170,4 +208,5 @@ func tomlArray(ss []string) string {
 		quoted[i] = tomlString(s)
 	}
 	return "[" + strings.Join(quoted, ", ") + "]"
+
 }

@@ -89,12 +89,15 @@ type MCPSetup struct {
 type Placeholder struct {
 	Env   string // "" when the agent reads the credential from File only
 	Grant grant.Kind
-	// File and Content are a login file the agent reads this credential
-	// from, holding placeholders: a run with the grant gets Content
+	// File and Login are a login file the agent reads this credential
+	// from, holding placeholders: a run with the grant gets Login's result
 	// mounted read-only at File, an absolute path in the container
 	// (inside a state directory, where the agent looks for its login).
-	// A run without the grant gets no file there.
-	File, Content string
+	// Login gets the grant's public fields (grant.Public: an account id,
+	// never a secret), which a CLI may need to find its account. A run
+	// without the grant gets no file there.
+	File  string
+	Login func(public map[string]string) string
 }
 
 // Credential says what the placeholder stands for: "Anthropic API key".
@@ -190,8 +193,8 @@ func (p Profile) checkPlaceholders() error {
 		if err := checkContainerPath(ph.File); err != nil {
 			return fmt.Errorf("login file of grant %s %w", ph.Grant, err)
 		}
-		if ph.Content == "" {
-			return fmt.Errorf("login file %s of grant %s: no content", ph.File, ph.Grant)
+		if ph.Login == nil {
+			return fmt.Errorf("login file %s of grant %s: no Login", ph.File, ph.Grant)
 		}
 	}
 	return nil

@@ -88,7 +88,10 @@ type AgentSetup struct {
 // GrantFile is a login file the agent reads a grant's credential from.
 type GrantFile struct {
 	Kind string // the grant's kind
-	AgentFile
+	Path string // in the container
+	// Login is the file's content for the grant's public fields (an
+	// account id, never a secret).
+	Login func(public map[string]string) string
 }
 
 // AgentFile is a file a profile gives the run: its absolute path in the

@@ -96,6 +96,29 @@ func (chatgptApplier) ApplyRequest(r *http.Request, _ Grant, secret Secret) (boo
 	return true, nil
 }
 
+// Public gives the login's account id, which Codex needs in its own
+// auth.json to find its account; it is an identifier, not a credential.
+func (chatgptApplier) Public(secret Secret) map[string]string {
+	l, err := ParseChatGPTLogin(secret.p.b)
+	if err != nil {
+		return nil
+	}
+	return map[string]string{"account_id": l.AccountID}
+}
+
+// Public returns the fields of g's credential that are not secret (an
+// account id) for the agent's login file; nil for most kinds.
+func Public(g Grant, secret Secret) map[string]string {
+	if k, ok := LookupKind(g.Kind); ok {
+		if p, ok := k.Apply.(interface {
+			Public(Secret) map[string]string
+		}); ok {
+			return p.Public(secret)
+		}
+	}
+	return nil
+}
+
 func (chatgptApplier) Expires(secret Secret) time.Time {
 	l, err := ParseChatGPTLogin(secret.p.b)
 	if err != nil {

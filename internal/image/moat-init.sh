@@ -235,6 +235,20 @@ setup_dind() {
 }
 
 
+# install_agent_files puts the agent profile's system files (managed
+# settings, the sandbox note) in place as root's, 0644: some agents (Gemini
+# CLI) ignore managed settings that root does not own, and the mounts moat
+# stages them in are the host user's. Each word of MOAT_AGENT_FILES is
+# STAGED:TARGET; TARGET is outside every directory the agent writes.
+install_agent_files() {
+	for pair in $MOAT_AGENT_FILES; do
+		dst=${pair#*:}
+		[ -d "${dst%/*}" ] || mkdir -p "${dst%/*}"
+		cp "${pair%%:*}" "$dst" || die "installing the agent's file $dst failed"
+		chmod 0644 "$dst"
+	done
+}
+
 # trust_proxy_ca adds the run's proxy CA to the system bundle, which curl,
 # git, OpenSSL and Python read, before the command runs; SSL_CERT_FILE and
 # friends point there for tools that ignore it.
@@ -354,6 +368,7 @@ main() {
 	elif [ "${home#/home/}" != "$home" ] && [ "$(stat -c %u "$home")" = 0 ]; then
 		chown "$uid:$gid" "$home"
 	fi
+	if [ -n "${MOAT_AGENT_FILES:-}" ]; then install_agent_files; fi
 	if [ "${MOAT_DIND:-}" = 1 ]; then write_docker_proxies; fi
 	if [ -n "${MOAT_BUILDKIT_PORT:-}" ]; then wait_buildkit; fi
 	if [ -n "${MOAT_PROXY_SOCKET:-}" ]; then wait_relay; fi

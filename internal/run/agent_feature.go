@@ -17,7 +17,7 @@ import (
 	"syscall"
 
 	"github.com/moatsh/moat/internal/config"
-	"github.com/moatsh/moat/internal/egress"
+	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/policy"
 	"github.com/moatsh/moat/internal/runtime"
@@ -49,31 +49,109 @@ func (f *agentFeature) shape(_ context.Context, m *Manager, r *state.Run, p *pla
 	}
 	spec.Mounts = append(spec.Mounts, mounts...)
 	files := slices.Clone(f.setup.Files)
-	for _, gf := range f.setup.GrantFiles {
-		if p.egress != nil && slices.ContainsFunc(p.egress.grants, func(g egress.GrantSecret) bool { return string(g.Grant.Kind) == gf.Kind }) {
-			files = append(files, gf.AgentFile)
-		}
+	grantFiles, err := f.loginFiles(p)
+	if err != nil {
+		return err
 	}
 	if f.setup.Instructions != "" {
 		files = append(files, config.AgentFile{Path: f.setup.Instructions, Content: sandboxNote(p)})
 	}
-	if len(files) == 0 {
+	if len(files) == 0 && len(grantFiles) == 0 {
 		return nil
 	}
-	// The files live in the run's directory, moat's own: the agent reads
-	// them through read-only mounts and cannot change what later runs get.
+	// The files live in the run's directory, moat's own, and reach the
+	// container through read-only mounts: the agent cannot change what
+	// later runs get.
 	dir := filepath.Join(m.Store.Dir(r.ID), "agent-files")
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return fmt.Errorf("writing the agent's files: %w", err)
 	}
-	for i, file := range files {
-		src := filepath.Join(dir, fmt.Sprintf("%d-%s", i, path.Base(file.Path)))
+	var installs []string
+	for i, file := range append(files, grantFiles...) {
+		name := fmt.Sprintf("%d-%s", i, path.Base(file.Path))
+		src := filepath.Join(dir, name)
 		if err := os.WriteFile(src, []byte(file.Content), 0o644); err != nil {
 			return fmt.Errorf("writing the agent's file %s: %w", file.Path, err)
 		}
-		spec.MoatFiles = append(spec.MoatFiles, runtime.MoatFile{Source: src, Target: file.Path})
+		if i >= len(files) {
+			// A login file goes where the agent looks for its login, in
+			// its state directory: mounted there, never copied, so nothing
+			// of the agent's (a link) is followed.
+			spec.MoatFiles = append(spec.MoatFiles, runtime.MoatFile{Source: src, Target: file.Path})
+			continue
+		}
+		// The others are system files outside the agent's directories:
+		// moat-init copies them into place as root, since some agents
+		// (Gemini CLI) ignore managed settings that root does not own,
+		// and mounted files are the host user's.
+		staged := path.Join(agentFilesTarget, name)
+		spec.MoatFiles = append(spec.MoatFiles, runtime.MoatFile{Source: src, Target: staged})
+		installs = append(installs, staged+":"+file.Path)
+	}
+	if len(installs) > 0 {
+		spec.Env = append(spec.Env, envAgentFiles.is(strings.Join(installs, " ")))
 	}
 	return nil
+}
+
+// agentFilesTarget is where the agent's container finds the profile's
+// system files before moat-init installs them.
+const agentFilesTarget = "/moat-agent-files"
+
+// envAgentFiles lists the files moat-init installs, STAGED:TARGET.
+var envAgentFiles = initVar{name: "MOAT_AGENT_FILES",
+	meaning: "the agent profile's system files, STAGED:TARGET pairs: moat-init copies each into place, root's, 0644"}
+
+func (*agentFeature) initContract() initContract {
+	return initContract{steps: []string{"install_agent_files"}, env: []initVar{envAgentFiles}}
+}
+
+// check refuses, before anything is built, a run with two grants that
+// each give the agent its login in the same file (an API key and a
+// subscription): the agent would have to pick one.
+func (f *agentFeature) check(_ context.Context, _ *Manager, p *plan) error {
+	_, err := f.loginFiles(p)
+	return err
+}
+
+// loginFiles are the profile's login files for the run's grants, each
+// holding placeholders and the grant's public fields (an account id).
+func (f *agentFeature) loginFiles(p *plan) ([]config.AgentFile, error) {
+	if f.setup == nil || p.egress == nil {
+		return nil, nil
+	}
+	var files []config.AgentFile
+	by := map[string]string{} // path -> grant
+	for _, gf := range f.setup.GrantFiles {
+		for _, g := range p.egress.grants {
+			if string(g.Grant.Kind) != gf.Kind {
+				continue
+			}
+			if first, dup := by[gf.Path]; dup {
+				return nil, &LoginChoiceError{File: configName(p), Agent: f.setup.Name, First: first, Second: g.Grant.Name}
+			}
+			by[gf.Path] = g.Grant.Name
+			public := grant.Public(g.Grant, grant.NewSecret(g.Secret))
+			files = append(files, config.AgentFile{Path: gf.Path, Content: gf.Login(public)})
+		}
+	}
+	return files, nil
+}
+
+// LoginChoiceError reports a run with two grants that each log the agent
+// in (an API key and a subscription): a run uses one.
+type LoginChoiceError struct {
+	File, Agent   string
+	First, Second string
+}
+
+func (e *LoginChoiceError) Error() string {
+	return fmt.Sprintf("%s: grants %s and %s both log %s in; a run uses one", e.File, e.First, e.Second, e.Agent)
+}
+
+func (e *LoginChoiceError) Hint() string {
+	return fmt.Sprintf("Choose one for this run: keep only --grant %s or --grant %s (and in agent.yaml's grants, only one of them).",
+		e.First, e.Second)
 }
 
 // stateMounts makes or finds the profile's state directories for the

@@ -1,8 +1,11 @@
 package run
 
 import (
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -81,5 +84,72 @@ func TestAgentStateSeedOnlyWhenMade(t *testing.T) {
 	}
 	if got, err := os.ReadFile(filepath.Join(other[0].Source, "settings.json")); err != nil || string(got) != `{"seeded":true}` {
 		t.Errorf("the other workspace's seed file: %q, %v", got, err)
+	}
+}
+
+// TestGrantFilesFollowTheRunsGrants checks that a profile's login files
+// are mounted only for a run that has their grant kind: the user picks the
+// credential per run, and a run without it finds no file of moat's there.
+func TestGrantFilesFollowTheRunsGrants(t *testing.T) {
+	for _, tt := range []struct {
+		grants []string
+		want   string // the login file's content, "" for none
+	}{{[]string{"github"}, "github login"}, {[]string{"my-api"}, "http login"}, {nil, ""}} {
+		m, eng := newTestManager(t)
+		withGrants(m)
+		ws, err := m.OpenWorkspace(writeWorkspace(t, ""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg := *ws.Config()
+		cfg.AgentSetup = &config.AgentSetup{Name: "testagent", State: []string{"/home/moat/.agent"},
+			GrantFiles: []config.GrantFile{
+				{Kind: "github", Path: "/home/moat/.agent/login.json", Login: func(map[string]string) string { return "github login" }},
+				{Kind: "http", Path: "/home/moat/.agent/login.json", Login: func(map[string]string) string { return "http login" }},
+			}}
+		res, err := m.Run(context.Background(), Options{Opened: ws.WithConfig(&cfg), Detach: true, Command: []string{"sleep"}, Grants: tt.grants})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ""
+		for _, c := range eng.Containers {
+			for _, f := range c.Spec.MoatFiles {
+				if f.Target == "/home/moat/.agent/login.json" {
+					b, _ := os.ReadFile(f.Source)
+					got = string(b)
+				}
+			}
+		}
+		if got != tt.want {
+			t.Errorf("grants %q: the login file holds %q, want %q", tt.grants, got, tt.want)
+		}
+		m.Stop(context.Background(), res.Run)
+	}
+}
+
+// TestTwoLoginsForOneRunAreRefused checks that a run with two grants that
+// each log the agent in through the same file is refused before anything
+// is built, naming both.
+func TestTwoLoginsForOneRunAreRefused(t *testing.T) {
+	m, eng := newTestManager(t)
+	withGrants(m)
+	ws, err := m.OpenWorkspace(writeWorkspace(t, ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := *ws.Config()
+	login := func(map[string]string) string { return "{}" }
+	cfg.AgentSetup = &config.AgentSetup{Name: "testagent", State: []string{"/home/moat/.agent"}, GrantFiles: []config.GrantFile{
+		{Kind: "github", Path: "/home/moat/.agent/login.json", Login: login},
+		{Kind: "http", Path: "/home/moat/.agent/login.json", Login: login},
+	}}
+	_, err = m.Run(context.Background(), Options{Opened: ws.WithConfig(&cfg), Command: []string{"true"}, Grants: []string{"github", "my-api"}})
+	var choice *LoginChoiceError
+	if !errors.As(err, &choice) || choice.First != "github" || choice.Second != "my-api" ||
+		!strings.Contains(choice.Hint(), "--grant github or --grant my-api") {
+		t.Fatalf("got %v, want a LoginChoiceError naming both grants", err)
+	}
+	if eng.Builds != 0 || len(eng.Containers) != 0 {
+		t.Fatalf("refused late: %d builds, %d containers", eng.Builds, len(eng.Containers))
 	}
 }

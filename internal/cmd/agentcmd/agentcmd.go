@@ -34,7 +34,8 @@ func NewCmdAgents(f *cmdutil.Factory) []*cobra.Command {
 // NewCmdAgent builds the launcher of profile p; runF replaces the work in
 // tests.
 func NewCmdAgent(f *cmdutil.Factory, p agent.Profile, runF func(context.Context, *launch.Options) error) *cobra.Command {
-	opts := &launch.Options{IO: f.IOStreams, Manager: f.Manager, Shape: shape(p), TerminalByDefault: true}
+	opts := &launch.Options{IO: f.IOStreams, Manager: f.Manager, Shape: shape(p), TerminalByDefault: true,
+		Credentials: storedCredential(f, p)}
 	cmd := &cobra.Command{
 		Use:   p.Name + " [path] [-- args...]",
 		Short: p.Short,
@@ -60,6 +61,35 @@ func shape(p agent.Profile) func(*run.Workspace, []string) (*run.Workspace, []st
 			return nil, nil, err
 		}
 		return ws.WithConfig(cfg), nil, nil
+	}
+}
+
+// storedCredential adds the credential grant of p that is stored when
+// the run names none, and says so: 'moat grant claude' then 'moat claude'
+// is all a user needs. With several stored it asks the user to choose.
+func storedCredential(f *cmdutil.Factory, p agent.Profile) func(*run.Workspace, []string) ([]string, error) {
+	return func(ws *run.Workspace, named []string) ([]string, error) {
+		if f.Grants == nil {
+			return nil, nil
+		}
+		store, err := f.Grants()
+		if err != nil {
+			return nil, nil // no store: the run says what it misses
+		}
+		gs, err := store.List()
+		if err != nil {
+			return nil, nil
+		}
+		var stored []string
+		for _, g := range gs {
+			stored = append(stored, g.Name)
+		}
+		pick, err := p.StoredCredential(ws.Config().Grants, named, stored)
+		if pick == "" || err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(f.IOStreams.ErrOut, "Using the stored grant %s; choose another with --grant.\n", pick)
+		return []string{pick}, nil
 	}
 }
 
@@ -89,11 +119,14 @@ func long(p agent.Profile) string {
 	}
 	if len(p.Placeholders) > 0 {
 		b.WriteString("Credential: one of these grants, by --grant or agent.yaml's grants; the agent\n")
-		b.WriteString("            sees a placeholder in the variable, the proxy sends the real one:\n")
+		b.WriteString("            sees a placeholder where it reads it, the proxy sends the real one:\n")
 		for _, ph := range p.Placeholders {
-			fmt.Fprintf(&b, "              --grant %-10s %s, in %s\n", ph.Grant, ph.Credential(), ph.Env)
+			where := strings.TrimPrefix(strings.Join([]string{ph.Env, ph.File}, " and "), " and ")
+			where = strings.TrimSuffix(where, " and ")
+			fmt.Fprintf(&b, "              --grant %-10s %s, in %s\n", ph.Grant, ph.Credential(), where)
 		}
 	}
+	b.WriteString("            With none named, the one of them that is stored is used.\n")
 	b.WriteString("\nOn a terminal the agent runs interactively, as with -it, unless -d, -i or -t\n")
 	b.WriteString("is given. moat exits with the agent's exit code.")
 	return b.String()

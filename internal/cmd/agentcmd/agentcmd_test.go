@@ -116,7 +116,7 @@ func TestNewCmdAgent(t *testing.T) {
 				t.Fatal("the launcher does not shape the run")
 			}
 			g := *got
-			g.IO, g.Manager, g.Shape, g.TerminalByDefault = nil, nil, nil, false
+			g.IO, g.Manager, g.Shape, g.TerminalByDefault, g.Credentials = nil, nil, nil, false, nil
 			if !reflect.DeepEqual(g, tt.want) {
 				t.Fatalf("got %+v, want %+v", g, tt.want)
 			}

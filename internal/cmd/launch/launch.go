@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/spf13/cobra"
 
@@ -36,6 +37,10 @@ type Options struct {
 	// as if -it were given, unless -d, -i or -t is: an agent launcher's
 	// CLI is a terminal program first.
 	TerminalByDefault bool
+	// Credentials, when set, returns grants to add to the run's for the
+	// opened workspace and the grants named with --grant: a launcher's
+	// stored credential, when the run names none.
+	Credentials func(ws *run.Workspace, named []string) ([]string, error)
 
 	Workspace   string   // the path argument; "" is the current directory
 	Command     []string // the arguments after --
@@ -112,10 +117,18 @@ func (o *Options) RunOptions(ws *run.Workspace) (run.Options, error) {
 			return run.Options{}, err
 		}
 	}
+	grants := o.Grants
+	if o.Credentials != nil {
+		add, err := o.Credentials(ws, o.Grants)
+		if err != nil {
+			return run.Options{}, err
+		}
+		grants = append(slices.Clone(grants), add...)
+	}
 	return run.Options{
 		Opened: ws, Command: command, Env: o.Env, Name: o.Name,
 		Detach: o.Detach, Interactive: o.Interactive, TTY: o.TTY, Rebuild: o.Rebuild, Keep: o.Keep,
-		Grants: o.Grants,
+		Grants: grants,
 	}, nil
 }
 

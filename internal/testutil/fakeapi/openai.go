@@ -8,30 +8,31 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 )
 
 // OpenAI stands in for api.openai.com so the real Codex CLI can run a
-// whole conversation in a test. It speaks the Responses API as Codex uses
-// it: POST /v1/responses, streamed as server-sent events, the whole
-// conversation in every request (Codex sends store:false and no
-// previous_response_id). Its model is scripted: the first turn calls
-// Codex's exec tool with a script that runs apply_patch to add a file,
-// and once the tool's output comes back the model says it is done. It
-// records every request, so a test can check which credential arrived,
-// what instructions the model got and whether a later run resumed an
-// earlier session.
+// whole conversation in a test, on an API key. It speaks the Responses
+// API as Codex uses it: POST /v1/responses, streamed as server-sent
+// events, the whole conversation in every request (Codex sends
+// store:false and no previous_response_id). Its model is codexModel's
+// script, and it records every request, so a test can check which
+// credential arrived, what instructions the model got and whether a
+// later run resumed an earlier session.
 type OpenAI struct {
-	fake[OpenAIRequest] // its API key is the bearer token it accepts; anything else gets a 401
+	codexModel // its API key is the bearer token it accepts; anything else gets a 401
 }
 
-// OpenAIRequest is one request as the fake received it.
+// OpenAIRequest is one request as a Codex fake received it.
 type OpenAIRequest struct {
 	Method, Path  string
 	Authorization string
-	WebSocket     bool // an upgrade to the Responses WebSocket, which the fake refuses
+	AccountID     string // ChatGPT-Account-Id, which Codex sends on a ChatGPT login
+	WebSocket     bool   // an upgrade to the Responses WebSocket, which the fakes refuse
 	Authorized    bool
-	Body          map[string]any
-	At            time.Time // when its headers arrived
+	Body          map[string]any // decompressed: on a ChatGPT login Codex sends zstd
+	At            time.Time      // when its headers arrived
 }
 
 // OpenAIKey is the API key the fake accepts.
@@ -42,10 +43,10 @@ const OpenAIKey = "sk-proj-e2e-fake-openai-key"
 // api.openai.com on port 443 and parallel tests must not meet. The test
 // maps api.openai.com to that address in agent.yaml's network.hosts and
 // trusts CAPEM. Other hosts Codex may try (chatgpt.com, ab.chatgpt.com,
-// GitHub) are not served. The model adds its file relative to Codex's cwd.
+// GitHub) are not served.
 func NewOpenAI(addr string, opts ...Option) (*OpenAI, error) {
-	f := &OpenAI{}
-	f.configure(OpenAIKey, "hello.txt", opts)
+	f := &OpenAI{codexModel: codexModel{responsesPath: "/v1/responses"}}
+	f.configure(OpenAIKey, codexFile, opts)
 	if err := f.serve("api.openai.com", addr, f); err != nil {
 		return nil, err
 	}
@@ -53,28 +54,76 @@ func NewOpenAI(addr string, opts ...Option) (*OpenAI, error) {
 }
 
 func (f *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	at := time.Now()
-	raw, _ := io.ReadAll(r.Body)
-	req := OpenAIRequest{At: at, Method: r.Method, Path: r.URL.Path, Authorization: r.Header.Get("Authorization"),
-		WebSocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
+	req := readOpenAIRequest(r)
 	req.Authorized = req.Authorization == "Bearer "+f.apiKey
-	json.Unmarshal(raw, &req.Body)
 	n := f.record(req)
 
 	switch {
 	case !req.Authorized:
 		WriteJSON(w, http.StatusUnauthorized, map[string]any{"error": map[string]any{
 			"message": "Incorrect API key provided", "type": "invalid_request_error", "code": "invalid_api_key"}})
+	case !f.serveModel(w, req, n):
+		http.NotFound(w, r)
+	}
+}
+
+// readOpenAIRequest reads r, not yet authorized.
+func readOpenAIRequest(r *http.Request) OpenAIRequest {
+	at := time.Now()
+	raw, _ := io.ReadAll(r.Body)
+	if r.Header.Get("Content-Encoding") == "zstd" {
+		raw = unzstd(raw)
+	}
+	req := OpenAIRequest{At: at, Method: r.Method, Path: r.URL.Path,
+		Authorization: r.Header.Get("Authorization"), AccountID: r.Header.Get("ChatGPT-Account-Id"),
+		WebSocket: strings.EqualFold(r.Header.Get("Upgrade"), "websocket")}
+	json.Unmarshal(raw, &req.Body)
+	return req
+}
+
+// unzstd decompresses a zstd body, or returns nil, which no model
+// request parses as.
+func unzstd(raw []byte) []byte {
+	d, err := zstd.NewReader(nil)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	out, _ := d.DecodeAll(raw, nil)
+	return out
+}
+
+// codexModel is the model of both Codex fakes, OpenAI (an API key, at
+// api.openai.com/v1/responses) and ChatGPT (a ChatGPT login, at
+// chatgpt.com/backend-api/codex/responses): the same Responses API,
+// scripted (see settings). The model calls each tool from a script of
+// Codex's exec tool: by default apply_patch, adding a file. Its fake is
+// the host serving it.
+type codexModel struct {
+	fake[OpenAIRequest]
+
+	responsesPath string // where the host serves the Responses API
+}
+
+// codexFile is the file the Codex fakes' model adds, relative to Codex's
+// cwd.
+const codexFile = "hello.txt"
+
+// serveModel answers req, the nth, if it is for the Responses API (or
+// its WebSocket), and reports whether it was.
+func (m *codexModel) serveModel(w http.ResponseWriter, req OpenAIRequest, n int) bool {
+	switch {
 	case req.WebSocket:
 		// Codex tries the Responses WebSocket first. 426 makes it fall
 		// back to HTTPS at once; any other refusal costs five retries
 		// (about seven seconds) first.
 		http.Error(w, "no websockets here", http.StatusUpgradeRequired)
-	case r.Method == http.MethodPost && req.Path == "/v1/responses":
-		writeResponseStream(w, n, req.Body["model"], f.answer(n, req.Body))
+	case req.Method == http.MethodPost && req.Path == m.responsesPath:
+		writeResponseStream(w, n, req.Body["model"], m.answer(n, req.Body))
 	default:
-		http.NotFound(w, r)
+		return false
 	}
+	return true
 }
 
 // answer is the model's output item for one request. Only the agent's own
@@ -83,16 +132,16 @@ func (f *OpenAI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // tools.NAME(INPUT): Codex defers MCP tools (tools.mcp__SERVER__TOOL),
 // which are there without being described, so every tool counts as
 // offered.
-func (f *OpenAI) answer(n int, body map[string]any) map[string]any {
+func (m *codexModel) answer(n int, body map[string]any) map[string]any {
 	if !offersExecTool(body) {
 		return assistantText(n, "e2e")
 	}
-	patch := "*** Begin Patch\n*** Add File: " + f.filePath + "\n"
-	for _, line := range strings.SplitAfter(strings.TrimSuffix(f.fileContent, "\n"), "\n") {
+	patch := "*** Begin Patch\n*** Add File: " + m.filePath + "\n"
+	for _, line := range strings.SplitAfter(strings.TrimSuffix(m.fileContent, "\n"), "\n") {
 		patch += "+" + line
 	}
 	patch += "\n*** End Patch\n"
-	call, text := f.next(len(toolOutputs(body)), func(string) bool { return true }, ToolCall{Name: "apply_patch", Input: patch})
+	call, text := m.next(len(toolOutputs(body)), func(string) bool { return true }, ToolCall{Name: "apply_patch", Input: patch})
 	if call == nil {
 		return assistantText(n, text)
 	}
@@ -175,10 +224,10 @@ func itemText(it map[string]any) string {
 
 // Turns returns the agent's model turns that the fake answered: the
 // authorized Responses requests offering the exec tool.
-func (f *OpenAI) Turns() []OpenAIRequest {
+func (m *codexModel) Turns() []OpenAIRequest {
 	var out []OpenAIRequest
-	for _, r := range f.Requests() {
-		if r.Authorized && r.Method == http.MethodPost && r.Path == "/v1/responses" && offersExecTool(r.Body) {
+	for _, r := range m.Requests() {
+		if r.Authorized && r.Method == http.MethodPost && r.Path == m.responsesPath && offersExecTool(r.Body) {
 			out = append(out, r)
 		}
 	}
@@ -190,9 +239,9 @@ func (f *OpenAI) Turns() []OpenAIRequest {
 // messages. Codex's base prompt, its skills and the additional context
 // of session-start hooks (where moat's note arrives) are developer
 // messages.
-func (f *OpenAI) Instructions() []string {
+func (m *codexModel) Instructions() []string {
 	var out []string
-	for _, r := range f.Turns() {
+	for _, r := range m.Turns() {
 		s, _ := r.Body["instructions"].(string)
 		for _, it := range inputItems(r.Body) {
 			if it["type"] == "message" && it["role"] == "developer" {
@@ -209,8 +258,8 @@ func (f *OpenAI) Instructions() []string {
 // then a user message last. That is what "codex exec resume --last"
 // sends when it finds the earlier session; a conversation's own second
 // turn ends with the tool's output instead.
-func (f *OpenAI) Resumed(earlierPrompt string) bool {
-	for _, r := range f.Turns() {
+func (m *codexModel) Resumed(earlierPrompt string) bool {
+	for _, r := range m.Turns() {
 		items := inputItems(r.Body)
 		if len(items) == 0 {
 			continue
