@@ -163,7 +163,7 @@ func codexMCP(servers []config.MCPServer) ([]byte, error) {
 // codexServerEnv are the variables Codex passes on to a stdio server when
 // they are set: moat's for the proxy, and every grant's placeholders.
 func codexServerEnv() []string {
-	names := slices.Clone(mcpRunEnv)
+	names := slices.Clone(MCPRunEnv)
 	for _, k := range grant.Kinds() {
 		names = append(names, slices.Collect(maps.Keys(k.Placeholders))...)
 	}

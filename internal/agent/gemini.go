@@ -114,7 +114,7 @@ func geminiMCP(servers []config.MCPServer) ([]byte, error) {
 			continue
 		}
 		env := map[string]string{}
-		for _, k := range mcpRunEnv {
+		for _, k := range MCPRunEnv {
 			env[k] = "${" + k + "}"
 		}
 		for k, v := range s.Env {

@@ -169,7 +169,7 @@ func TestGeminiMCP(t *testing.T) {
 			t.Errorf("%s, written %q, gets to the server as %q, want %q", name, notes.Env[name], got, want)
 		}
 	}
-	for _, name := range mcpRunEnv {
+	for _, name := range MCPRunEnv {
 		if _, ok := notes.Env[name]; !ok {
 			t.Errorf("the local server's env has no %s: %v", name, notes.Env)
 		}

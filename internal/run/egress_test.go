@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/moatsh/moat/internal/agent"
 	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/egress"
 	"github.com/moatsh/moat/internal/grant"
@@ -202,5 +203,22 @@ func TestUserProxyVariablesAreReplaced(t *testing.T) {
 	}
 	if len(warned) != 1 || !strings.Contains(warned[0], "ignored") {
 		t.Fatalf("warnings %q, want one about the ignored proxy variable", warned)
+	}
+}
+
+// TestMCPRunEnvNamesTheProxyVariables keeps internal/agent's list of the
+// variables a local MCP server needs to reach the proxy in step with
+// what a run sets: a variable added here and missed there would leave
+// Codex's and Gemini CLI's MCP servers without the network.
+func TestMCPRunEnvNamesTheProxyVariables(t *testing.T) {
+	t.Parallel()
+	for _, kv := range proxyEnv("token", "/moat", &egressPlan{}) {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "MOAT_") {
+			continue // moat-init's, not the agent's tools'
+		}
+		if !slices.Contains(agent.MCPRunEnv, name) {
+			t.Errorf("a run sets %s, which agent.MCPRunEnv does not name", name)
+		}
 	}
 }
