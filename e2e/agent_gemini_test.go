@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -95,48 +94,16 @@ func TestGeminiInteractive(t *testing.T) {
 
 	term.waitFor(180*time.Second, "Gemini CLI's prompt", "Type your message")
 	mustContain(t, "the first screen", term.screen(), "YOLO")
-	submitUntil(term, "Create hello.txt from the terminal 8d1c", func() bool { return exists(filepath.Join(ws, "hello.txt")) })
+	term.submit("Create hello.txt from the terminal 8d1c", func() bool { return exists(filepath.Join(ws, "hello.txt")) })
 	term.waitFor(60*time.Second, "the model's answer", "Done: the file is written.")
 	if got := readFile(t, ws, "hello.txt"); got != "hello from the fake model\n" {
 		t.Errorf("hello.txt = %q", got)
 	}
-	term.typeLine("/quit")
-	term.waitFor(60*time.Second, "moat to exit", "command-exit=0")
+	term.submit("/quit", func() bool { return strings.Contains(term.screen(), "command-exit=") })
+	term.waitFor(10*time.Second, "moat to exit 0", "command-exit=0")
 	for _, q := range fake.Requests() {
 		if q.APIKey != fakeapi.GeminiKey {
 			t.Errorf("%s %s reached the fake with x-goog-api-key %q, want the granted key", q.Method, q.Path, q.APIKey)
 		}
 	}
-}
-
-// submitUntil types text into Gemini CLI's prompt and presses Enter until
-// done reports true, up to three times. The CLI takes quick input for a
-// paste, and an Enter that comes while it still thinks so (its 40 ms
-// window can run late while it is busy starting) adds a line instead of
-// submitting; a person presses Enter again.
-func submitUntil(term *tmuxSession, text string, done func() bool) {
-	term.t.Helper()
-	tmux := func(args ...string) {
-		args = append([]string{"-L", term.socket, "send-keys", "-t", "main"}, args...)
-		if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
-			term.t.Fatalf("send-keys: %v\n%s", err, out)
-		}
-	}
-	tmux("-l", text)
-	term.waitFor(30*time.Second, "the typed text", text)
-	for i := range 3 {
-		if i > 0 {
-			term.t.Logf("Enter %d did nothing; pressing it again:\n%s", i, term.screen())
-		}
-		time.Sleep(time.Second)
-		tmux("Enter")
-		deadline := time.Now().Add(20 * time.Second)
-		for time.Now().Before(deadline) {
-			if done() {
-				return
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	term.t.Fatalf("%q was not acted on after three Enters:\n%s", text, term.screen())
 }

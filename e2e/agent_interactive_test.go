@@ -61,19 +61,6 @@ func (s *tmuxSession) waitFor(within time.Duration, what, text string) {
 	waitForDetail(s.t, within, what, func() bool { return strings.Contains(s.screen(), text) }, s.screen)
 }
 
-// typeLine types text, then Enter as a key of its own, as a person does:
-// a TUI reads a newline that arrives with the text as part of a paste.
-func (s *tmuxSession) typeLine(text string) {
-	s.t.Helper()
-	if out, err := exec.Command("tmux", "-L", s.socket, "send-keys", "-t", "main", "-l", text).CombinedOutput(); err != nil {
-		s.t.Fatalf("send-keys: %v\n%s", err, out)
-	}
-	time.Sleep(300 * time.Millisecond)
-	if out, err := exec.Command("tmux", "-L", s.socket, "send-keys", "-t", "main", "Enter").CombinedOutput(); err != nil {
-		s.t.Fatalf("send-keys: %v\n%s", err, out)
-	}
-}
-
 // TestClaudeInteractive runs 'moat claude' on a real terminal (tmux):
 // the real Claude Code starts straight at its prompt (the first-start
 // questions were answered when moat made its state), takes a typed
@@ -90,14 +77,13 @@ func TestClaudeInteractive(t *testing.T) {
 	t.Cleanup(func() { e.run("stop", name) })
 
 	term.waitFor(180*time.Second, "Claude Code's prompt", "bypass permissions on")
-	term.typeLine("Create hello.txt from the terminal 3b9a")
-	waitForDetail(t, 60*time.Second, "the file", func() bool { return exists(filepath.Join(ws, "hello.txt")) }, term.screen)
+	term.submit("Create hello.txt from the terminal 3b9a", func() bool { return exists(filepath.Join(ws, "hello.txt")) })
 	term.waitFor(60*time.Second, "the model's answer", "Done: the file is written.")
 	if got := readFile(t, ws, "hello.txt"); got != "hello from the fake model\n" {
 		t.Errorf("hello.txt = %q", got)
 	}
-	term.typeLine("/exit")
-	term.waitFor(60*time.Second, "moat to exit", "command-exit=0")
+	term.submit("/exit", func() bool { return strings.Contains(term.screen(), "command-exit=") })
+	term.waitFor(10*time.Second, "moat to exit 0", "command-exit=0")
 
 	for _, q := range fake.Requests() {
 		if q.APIKey != fakeapi.AnthropicKey && !fakeapi.OpenPath(q.Path) {
@@ -107,4 +93,36 @@ func TestClaudeInteractive(t *testing.T) {
 	if ids := dockerIDs(t, "ps", "-aq", "--filter", "label=moat.run-id="+e.find(name).ID); len(ids) != 0 {
 		t.Errorf("the run left %d containers", len(ids))
 	}
+}
+
+// submitUntil types text into Gemini CLI's prompt and presses Enter until
+// done reports true, up to three times. The CLI takes quick input for a
+// paste, and an Enter that comes while it still thinks so (its 40 ms
+// window can run late while it is busy starting) adds a line instead of
+// submitting; a person presses Enter again.
+func (term *tmuxSession) submit(text string, done func() bool) {
+	term.t.Helper()
+	tmux := func(args ...string) {
+		args = append([]string{"-L", term.socket, "send-keys", "-t", "main"}, args...)
+		if out, err := exec.Command("tmux", args...).CombinedOutput(); err != nil {
+			term.t.Fatalf("send-keys: %v\n%s", err, out)
+		}
+	}
+	tmux("-l", text)
+	term.waitFor(30*time.Second, "the typed text", text)
+	for i := range 3 {
+		if i > 0 {
+			term.t.Logf("Enter %d did nothing; pressing it again:\n%s", i, term.screen())
+		}
+		time.Sleep(time.Second)
+		tmux("Enter")
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			if done() {
+				return
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	term.t.Fatalf("%q was not acted on after three Enters:\n%s", text, term.screen())
 }
