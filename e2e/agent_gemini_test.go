@@ -89,10 +89,10 @@ func TestGeminiInteractive(t *testing.T) {
 	t.Parallel()
 	e, fake, ws := newGeminiWorkspace(t)
 	name := uniqueName(t)
-	term := e.newTmux(moatBin, "gemini", "-n", name, ws)
+	term := e.newTmux(ws, moatBin, "gemini", "-n", name, ws)
 	t.Cleanup(func() { e.run("stop", name) })
 
-	term.waitFor(180*time.Second, "Gemini CLI's prompt", "Type your message")
+	term.waitFor(90*time.Second, "Gemini CLI's prompt", "Type your message")
 	mustContain(t, "the first screen", term.screen(), "YOLO")
 	term.submit("Create hello.txt from the terminal 8d1c", func() bool { return exists(filepath.Join(ws, "hello.txt")) })
 	term.waitFor(60*time.Second, "the model's answer", "Done: the file is written.")

@@ -21,10 +21,13 @@ type tmuxSession struct {
 }
 
 // newTmux starts argv in a tmux session with e's environment; the session
-// and its server end with the test.
-func (e *moatEnv) newTmux(argv ...string) *tmuxSession {
+// and its server end with the test. ws's image is built first, with the
+// harness's patience: on a fresh machine every agent test builds at once,
+// and the terminal's wait is for the CLI, not the build.
+func (e *moatEnv) newTmux(ws string, argv ...string) *tmuxSession {
 	t := e.t
 	t.Helper()
+	e.mustRun(0, "run", ws, "--", "true")
 	s := &tmuxSession{t: t, socket: "moat-e2e-" + uniqueName(t)}
 	// -f /dev/null: no user configuration; the shell holds the pane open
 	// after the command ends, so its last screen can still be read.
@@ -73,10 +76,10 @@ func TestClaudeInteractive(t *testing.T) {
 	fake := newFakeAnthropic(t, addr+":443")
 	ws := e.claudeWorkspace(fake, addr, "")
 	name := uniqueName(t)
-	term := e.newTmux(moatBin, "claude", "-n", name, ws) // on a terminal: interactive, no -it needed
+	term := e.newTmux(ws, moatBin, "claude", "-n", name, ws) // on a terminal: interactive, no -it needed
 	t.Cleanup(func() { e.run("stop", name) })
 
-	term.waitFor(180*time.Second, "Claude Code's prompt", "bypass permissions on")
+	term.waitFor(90*time.Second, "Claude Code's prompt", "bypass permissions on")
 	term.submit("Create hello.txt from the terminal 3b9a", func() bool { return exists(filepath.Join(ws, "hello.txt")) })
 	term.waitFor(60*time.Second, "the model's answer", "Done: the file is written.")
 	if got := readFile(t, ws, "hello.txt"); got != "hello from the fake model\n" {
