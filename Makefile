@@ -6,7 +6,7 @@ BIN       := bin/moat
 VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS   := -X main.version=$(VERSION)
 # -count=1: e2e results depend on the engine, which Go's test cache cannot see.
-E2E_FLAGS ?= -timeout 20m -count=1
+E2E_FLAGS ?= -timeout 35m -count=1
 
 .PHONY: all build testbed test test-unit test-e2e vet fuzz demo bench clean help
 

@@ -48,13 +48,14 @@ var buildctlBin string
 // given: the tests mostly wait on containers, not on the CPU.
 const defaultParallel = "8"
 
-// Timeouts. A moat command may build an image (20–60 s, longer when several
-// builds share two cores: on a fresh clone, whose moat binary is new, every
-// docker:dind image is rebuilt at the start of the suite). waitTimeout
-// bounds waiting for a started run to reach a state, which may include
-// such a build.
+// Timeouts. A moat command may build an image (20–90 s alone, far longer
+// when several builds share two cores: on a fresh clone, whose moat binary
+// is new, every image is rebuilt at the start of the suite, the agent CLIs'
+// among them, hundreds of MB each; one apt build was seen to take over six
+// minutes then). The bounds are for a hung command, not a slow one.
+// waitTimeout bounds waiting for a started run to reach a state.
 const (
-	cmdTimeout  = 6 * time.Minute
+	cmdTimeout  = 12 * time.Minute
 	waitTimeout = 3 * time.Minute
 )
 
