@@ -110,11 +110,13 @@ func (c *credentials) Intercept(host string) bool {
 	return false
 }
 
-// renewerFor is the client the proxy renews OAuth logins with: it
-// resolves names as the proxy does (network.hosts first) and trusts the
+// RenewClient is the client moat renews OAuth logins with, in the proxy
+// and, before a run, on the host: it resolves names as the proxy does
+// (network.hosts, then the system's resolver) and trusts roots, the
 // proxy's upstream roots. It is moat's own client, for the fixed token
 // endpoints of the run's grant kinds, never the agent's.
-func renewerFor(resolve func(context.Context, string) ([]netip.Addr, error), roots *x509.CertPool) *http.Client {
+func RenewClient(hosts map[string]netip.Addr, roots *x509.CertPool) *http.Client {
+	resolve := resolverWith(hosts)
 	dialer := &net.Dialer{Timeout: 30 * time.Second}
 	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
 		host, port, err := net.SplitHostPort(addr)

@@ -97,12 +97,11 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
 	if len(cfg.UpstreamRoots) > 0 && !roots.AppendCertsFromPEM(cfg.UpstreamRoots) {
 		return nil, errors.New("the upstream CA certificates hold no PEM certificate")
 	}
-	resolve := resolverWith(pol.Hosts)
 	return &proxy.Server{
-		Resolver:    resolve,
+		Resolver:    resolverWith(pol.Hosts),
 		Token:       cfg.Token,
 		Policy:      pol,
-		Credentials: newCredentials(cfg.Grants, renewerFor(resolve, roots), logf),
+		Credentials: newCredentials(cfg.Grants, RenewClient(pol.Hosts, roots), logf),
 		Leaves:      proxy.NewLeaves(ca, nil),
 		UpstreamTLS: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Logf:        logf,

@@ -2,13 +2,13 @@ package run
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
-	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
+	"github.com/moatsh/moat/internal/egress"
 	"github.com/moatsh/moat/internal/grant"
 )
 
@@ -83,28 +83,18 @@ func (m *Manager) renewLogins(p *plan, e *egressPlan) error {
 	return nil
 }
 
-// renewClient is the client renewLogins reaches token endpoints with.
+// renewClient is the client renewLogins reaches token endpoints with, the
+// proxy's: network.hosts's names go to their address, and the system's
+// roots and network.ca are trusted.
 func renewClient(p *plan, upstreamRoots []byte) *http.Client {
-	hosts := map[string]string{}
+	hosts := map[string]netip.Addr{}
 	for _, h := range p.cfg.Network.Hosts {
-		hosts[h.Host] = h.Addr.String()
+		hosts[h.Host] = h.Addr
 	}
 	roots, err := x509.SystemCertPool()
 	if err != nil || roots == nil {
 		roots = x509.NewCertPool()
 	}
 	roots.AppendCertsFromPEM(upstreamRoots)
-	dialer := &net.Dialer{Timeout: 30 * time.Second}
-	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
-		host, port, err := net.SplitHostPort(addr)
-		if err != nil {
-			return nil, err
-		}
-		if a, ok := hosts[host]; ok {
-			addr = net.JoinHostPort(a, port)
-		}
-		return dialer.DialContext(ctx, network, addr)
-	}
-	return &http.Client{Timeout: time.Minute, Transport: &http.Transport{DialContext: dial,
-		TLSClientConfig: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}}
+	return egress.RenewClient(hosts, roots)
 }

@@ -212,19 +212,10 @@ func writeMessageStream(w http.ResponseWriter, msg map[string]any) {
 // bare string, which the CLI sends for some prompts.
 func contentBlocks(m any) []map[string]any {
 	msg, _ := m.(map[string]any)
-	switch c := msg["content"].(type) {
-	case string:
+	if c, ok := msg["content"].(string); ok {
 		return []map[string]any{{"type": "text", "text": c}}
-	case []any:
-		var out []map[string]any
-		for _, b := range c {
-			if bm, ok := b.(map[string]any); ok {
-				out = append(out, bm)
-			}
-		}
-		return out
 	}
-	return nil
+	return objects(msg["content"])
 }
 
 // toolResults counts the tool results in a conversation.

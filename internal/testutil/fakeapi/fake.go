@@ -122,3 +122,16 @@ func (s *settings) next(done int, offered func(name string) bool, write ToolCall
 	}
 	return &calls[done], ""
 }
+
+// objects returns the JSON objects of v, a decoded JSON list, leaving out
+// anything else; nil when v is not a list.
+func objects(v any) []map[string]any {
+	list, _ := v.([]any)
+	var out []map[string]any
+	for _, item := range list {
+		if m, ok := item.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}

@@ -147,27 +147,9 @@ func offersFunction(body map[string]any, name string) bool {
 
 // geminiContents returns a request's conversation: its contents, each a
 // role and parts.
-func geminiContents(body map[string]any) []map[string]any {
-	cs, _ := body["contents"].([]any)
-	var out []map[string]any
-	for _, c := range cs {
-		if cm, ok := c.(map[string]any); ok {
-			out = append(out, cm)
-		}
-	}
-	return out
-}
+func geminiContents(body map[string]any) []map[string]any { return objects(body["contents"]) }
 
-func geminiParts(content map[string]any) []map[string]any {
-	ps, _ := content["parts"].([]any)
-	var out []map[string]any
-	for _, p := range ps {
-		if pm, ok := p.(map[string]any); ok {
-			out = append(out, pm)
-		}
-	}
-	return out
-}
+func geminiParts(content map[string]any) []map[string]any { return objects(content["parts"]) }
 
 // functionResponses are the functions' results in a conversation.
 func functionResponses(body map[string]any) []map[string]any {

@@ -180,16 +180,7 @@ func writeResponseStream(w http.ResponseWriter, n int, model any, item map[strin
 }
 
 // inputItems returns a request's input items: the whole conversation.
-func inputItems(body map[string]any) []map[string]any {
-	in, _ := body["input"].([]any)
-	var out []map[string]any
-	for _, it := range in {
-		if m, ok := it.(map[string]any); ok {
-			out = append(out, m)
-		}
-	}
-	return out
-}
+func inputItems(body map[string]any) []map[string]any { return objects(body["input"]) }
 
 // offersExecTool reports whether a request offers Codex's exec tool. This
 // Codex sends its tools as an "additional_tools" input item, grouped in
