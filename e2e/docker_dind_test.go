@@ -209,8 +209,12 @@ func TestDockerDindReadyTimeout(t *testing.T) {
 	t.Parallel()
 	needImage(t, "docker:dind")
 	e := newMoat(t)
-	e.env = append(e.env, "MOAT_TEST_DIND_ARGS=--containerd=/run/moat-e2e-no-such-containerd.sock")
+	// The image first, in a workspace of the same dependencies whose
+	// daemon starts with the default patience: the bound below is for the
+	// failing start, not for a cold build on a busy machine.
+	e.mustRun(0, "run", e.workspace(map[string]string{"agent.yaml": "dependencies: [docker:dind]\n"}), "--", "true")
 	ws := e.workspace(map[string]string{"agent.yaml": "dependencies: [docker:dind]\ndocker: {ready_timeout: 2s}\n"})
+	e.env = append(e.env, "MOAT_TEST_DIND_ARGS=--containerd=/run/moat-e2e-no-such-containerd.sock")
 	res := e.run("run", ws, "--", "echo", "must-not-run")
 	if res.code != 125 {
 		t.Errorf("got exit code %d, want 125:\n%s", res.code, res)
