@@ -1,6 +1,7 @@
 package suggest
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -54,6 +55,10 @@ func destinationOf(r trace.Request) (d dest, why string, ok bool) {
 		return d, "the request names no host", false
 	}
 	rule, err := policy.ParseRule(host, "trace")
+	var re *policy.RuleError
+	if errors.As(err, &re) {
+		return d, re.Why, false
+	}
 	if err != nil {
 		return d, err.Error(), false
 	}

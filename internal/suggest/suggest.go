@@ -89,7 +89,7 @@ func Suggest(in Input) (Suggestion, error) {
 		d, why, ok := destinationOf(r)
 		if !ok {
 			if r.Host != "" {
-				skipped[fmt.Sprintf("%q: %s", r.Host, why)] = true
+				skipped[fmt.Sprintf("%+q: %s", r.Host, why)] = true
 			}
 			continue
 		}
