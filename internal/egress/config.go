@@ -25,6 +25,10 @@ type Config struct {
 
 	Policy Policy        `json:"policy"`
 	Grants []GrantSecret `json:"grants,omitempty"`
+	// Placeholders are the fake credentials the agent holds (its grants'
+	// variables, its login files' tokens): no request may carry one
+	// upstream, except where the proxy replaces it with the credential.
+	Placeholders []Placeholder `json:"placeholders,omitempty"`
 
 	// CA is the run's own CA, which the user's CA certifies for a day:
 	// the proxy mints its leaves from it and never sees the user's key.
@@ -53,6 +57,8 @@ type Policy struct {
 	Mode  string            `json:"mode"`
 	Allow []string          `json:"allow,omitempty"`
 	Hosts map[string]string `json:"hosts,omitempty"`
+	// Tunnel holds network.tunnel-only's canonical patterns.
+	Tunnel []string `json:"tunnel,omitempty"`
 }
 
 // PolicyFor is the wire form of n.
@@ -74,7 +80,20 @@ func PolicyFor(n config.Network) Policy {
 // pattern or address that does not parse here means the CLI and the
 // sidecar disagree, and the proxy refuses to start.
 func (p Policy) decode() (*policy.Policy, error) {
-	return policy.New(policy.Mode(p.Mode), p.Allow, p.Hosts)
+	pol, err := policy.New(policy.Mode(p.Mode), p.Allow, p.Hosts)
+	if err != nil {
+		return nil, err
+	}
+	if err := pol.SetTunnelOnly(p.Tunnel); err != nil {
+		return nil, err
+	}
+	return pol, nil
+}
+
+// Placeholder is one fake credential and what it stands for.
+type Placeholder struct {
+	Value string `json:"value"`
+	What  string `json:"what"` // `ANTHROPIC_API_KEY (grant "anthropic")`
 }
 
 // GrantSecret is one grant and its secret, in the clear: it exists only
