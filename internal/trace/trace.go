@@ -1,6 +1,8 @@
 // Package trace owns a run's network trace: the requests its egress proxy
 // recorded in the run's audit log (net.request and net.denied entries),
-// read back as Requests, and their rendering as a HAR 1.2 archive.
+// read back as Requests; their rendering as a HAR 1.2 archive whose
+// entries name their audit entries; and the check of such an archive,
+// which anyone may have edited, against the log.
 package trace
 
 import (
