@@ -57,8 +57,11 @@ type Policy struct {
 	Mode  string            `json:"mode"`
 	Allow []string          `json:"allow,omitempty"`
 	Hosts map[string]string `json:"hosts,omitempty"`
-	// Tunnel holds network.tunnel-only's canonical patterns.
+	// Tunnel holds the canonical patterns of the tunnel-only hosts.
 	Tunnel []string `json:"tunnel,omitempty"`
+	// GitPush holds network.git-push as full ref patterns; nil sets no
+	// push policy.
+	GitPush []string `json:"git_push,omitempty"`
 }
 
 // PolicyFor is the wire form of n.
@@ -88,6 +91,22 @@ func (p Policy) decode() (*policy.Policy, error) {
 		return nil, err
 	}
 	return pol, nil
+}
+
+// refRules decodes the push policy, nil when there is none.
+func (p Policy) refRules() (*policy.RefRules, error) {
+	if p.GitPush == nil {
+		return nil, nil
+	}
+	r := &policy.RefRules{}
+	for _, s := range p.GitPush {
+		full, err := policy.ParseRefPattern(s)
+		if err != nil {
+			return nil, err
+		}
+		r.Patterns = append(r.Patterns, full)
+	}
+	return r, nil
 }
 
 // Placeholder is one fake credential and what it stands for.

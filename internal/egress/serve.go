@@ -97,12 +97,17 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
 	if len(cfg.UpstreamRoots) > 0 && !roots.AppendCertsFromPEM(cfg.UpstreamRoots) {
 		return nil, errors.New("the upstream CA certificates hold no PEM certificate")
 	}
+	push, err := cfg.Policy.refRules()
+	if err != nil {
+		return nil, err
+	}
 	placeholders := make([]proxy.Sensitive, len(cfg.Placeholders))
 	for i, p := range cfg.Placeholders {
 		placeholders[i] = proxy.Sensitive{Value: p.Value, What: p.What}
 	}
 	return &proxy.Server{
 		Placeholders: placeholders,
+		GitPush:      push,
 		Resolver:     resolverWith(pol.Hosts),
 		Token:        cfg.Token,
 		Policy:       pol,

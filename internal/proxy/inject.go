@@ -102,6 +102,9 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
 				return x.guardErr
 			}}
 		}
+		if s.GitPush != nil && isReceivePack(r) && s.checkPush(w, r, x) {
+			return
+		}
 		r.Body = &countingBody{ReadCloser: r.Body, n: &x.out}
 	}
 	cork, _ := r.Context().Value(corkKey{}).(*corkConn)

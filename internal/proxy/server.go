@@ -81,6 +81,11 @@ type Server struct {
 	// request may carry one upstream (see guard.go).
 	Placeholders []Sensitive
 
+	// GitPush, if set, is the refs a git push may update (network.git-push):
+	// a push over HTTPS updating any other ref, or deleting one, is
+	// refused (gitpush.go).
+	GitPush *policy.RefRules
+
 	// Leaves mints the certificates shown to the agent on intercepted
 	// CONNECTs. Every CONNECT that speaks TLS is intercepted, unless the
 	// policy declares its host tunnel-only; nil Leaves tunnels every host
