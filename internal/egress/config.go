@@ -66,7 +66,7 @@ type Policy struct {
 
 // PolicyFor is the wire form of n.
 func PolicyFor(n config.Network) Policy {
-	p := Policy{Mode: string(n.Mode())}
+	p := Policy{Mode: string(n.Mode()), GitPush: n.GitPush}
 	for _, r := range n.Allow {
 		p.Allow = append(p.Allow, r.Rule.Pattern)
 	}

@@ -182,4 +182,3 @@ func TestRefRules(t *testing.T) {
 		}
 	}
 }
-
