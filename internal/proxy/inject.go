@@ -135,6 +135,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
 func (s *Server) refuseRequest(w http.ResponseWriter, x *exchange, e *guardRefusal) {
 	writeDeny(w, e.d)
 	x.ev.Status, x.ev.Decision, x.ev.Err = policy.DenyStatus, denyDecision(e.d), e.Error()
+	x.ev.Path = e.redact(x.ev.Path)
 	x.ev.Duration = time.Since(x.ev.Time)
 	s.logf("moat proxy: %s %s: refused: %v", x.ev.Method, x.target.authority(), e)
 	s.emit(x.ev)
@@ -253,6 +254,7 @@ func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error)
 	if x.guardErr != nil { // whatever the transport made of the body's failure
 		s.logf("moat proxy: %s %s: refused: %v", r.Method, x.target.authority(), x.guardErr)
 		x.ev.Decision, x.ev.Err = denyDecision(x.guardErr.d), x.guardErr.Error()
+		x.ev.Path = x.guardErr.redact(x.ev.Path)
 		writeDeny(w, x.guardErr.d)
 		return
 	}
