@@ -97,11 +97,13 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
 	if len(cfg.UpstreamRoots) > 0 && !roots.AppendCertsFromPEM(cfg.UpstreamRoots) {
 		return nil, errors.New("the upstream CA certificates hold no PEM certificate")
 	}
+	creds := newCredentials(cfg.Grants, RenewClient(pol.Hosts, roots), logf)
+	creds.ruled = pol.HasRequestRules
 	return &proxy.Server{
 		Resolver:    resolverWith(pol.Hosts),
 		Token:       cfg.Token,
 		Policy:      pol,
-		Credentials: newCredentials(cfg.Grants, RenewClient(pol.Hosts, roots), logf),
+		Credentials: creds,
 		Leaves:      proxy.NewLeaves(ca, nil),
 		UpstreamTLS: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Logf:        logf,

@@ -31,14 +31,17 @@ var methods = []string{
 // RequestRuleError reports a method or path pattern that does not parse.
 // Fix, when set, is the remedy to show the user.
 type RequestRuleError struct {
-	What  string // "method" or "path"
-	Input string
+	What  string // "method" or "path"; "methods" or "paths" for the whole list
+	Input string // the method or path; "" for a list
 	Why   string
 	Fix   string
 }
 
 func (e *RequestRuleError) Error() string {
 	msg := fmt.Sprintf("invalid %s %q: %s", e.What, e.Input, e.Why)
+	if e.What == "methods" || e.What == "paths" {
+		msg = e.What + ": " + e.Why
+	}
 	if e.Fix != "" {
 		msg += "; " + e.Fix
 	}
@@ -74,9 +77,9 @@ func ParseRequests(methodList, paths []string, line int) (*Requests, error) {
 	case methodList == nil && paths == nil:
 		return nil, nil
 	case methodList != nil && len(methodList) == 0:
-		return nil, &RequestRuleError{"method", "", "the list of methods is empty", "list the methods to allow, or leave methods out to allow every method"}
+		return nil, &RequestRuleError{"methods", "", "the list is empty", "list the methods to allow, or leave methods out to allow every method"}
 	case paths != nil && len(paths) == 0:
-		return nil, &RequestRuleError{"path", "", "the list of paths is empty", "list the paths to allow, or leave paths out to allow every path"}
+		return nil, &RequestRuleError{"paths", "", "the list is empty", "list the paths to allow, or leave paths out to allow every path"}
 	}
 	r := &Requests{Line: line}
 	for _, m := range methodList {

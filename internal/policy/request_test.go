@@ -316,8 +316,8 @@ func TestParseRequests(t *testing.T) {
 		methods, paths []string
 		want           string
 	}{
-		{[]string{}, nil, "the list of methods is empty"},
-		{nil, []string{}, "the list of paths is empty"},
+		{[]string{}, nil, "the list is empty"},
+		{nil, []string{}, "the list is empty"},
 		{[]string{"GET", "GET"}, nil, "listed twice"},
 		{nil, []string{"/a", "/a"}, "listed twice"},
 		{[]string{"GET"}, []string{"a"}, "paths are absolute"},

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -74,7 +75,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	x.ev.Decision = "allow"
-	if d := policy.CheckMethod(r.Method); !d.Allowed {
+	if d := s.checkRequest(r, t); !d.Allowed {
 		writeDeny(w, d)
 		x.ev.Status, x.ev.Decision = policy.DenyStatus, denyDecision(d)
 		x.ev.Duration = time.Since(x.ev.Time)
@@ -106,6 +107,17 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
 		}
 	}()
 	s.rp.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+}
+
+// checkRequest applies the checks on the request itself: the methods
+// refused everywhere, then the host's methods and paths in network.allow,
+// on the request-target the server will see (ReverseProxy sends r.URL's).
+func (s *Server) checkRequest(r *http.Request, t target) policy.Decision {
+	d := policy.CheckMethod(r.Method)
+	if d.Allowed && s.Policy != nil {
+		d = s.Policy.CheckRequest(t.host, t.port, r.Method, r.URL.RequestURI(), strings.Join(r.Header.Values("Upgrade"), ", "))
+	}
+	return d
 }
 
 // record emits x's event, once: when the body of known length is complete,
