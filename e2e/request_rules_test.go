@@ -93,7 +93,7 @@ for l in data.decode(errors="replace").split("\n"):
 `
 
 // TestRequestRules runs an agent against a host whose network.allow entry
-// permits only GET under /repos/org/repo/**, and a read_only host. The
+// permits only GET under /repos/org/repo/**, and a read-only host. The
 // allowed requests get through; a POST, another path, and every traversal
 // the agent writes by hand (curl --path-as-is, pipelined raw requests
 // over TLS: "..", "%2e%2e", "%2f", "..;", an absolute URI, an h2c
@@ -112,7 +112,7 @@ func TestRequestRules(t *testing.T) {
       methods: [GET]
       paths: ["/repos/org/repo/**"]
     - host: ro.test
-      read_only: true
+      read-only: true
 `, map[string]string{"ca.pem": s.caPEM, "pipe.py": pipelineScript})
 	curl := func(name, args string) string {
 		return fmt.Sprintf(`echo "== %s"; curl -sS -m 20 -i --path-as-is %s 2>&1 | grep -iE '^(HTTP/|x-moat-blocked)'`, name, args)

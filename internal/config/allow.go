@@ -13,13 +13,13 @@ import (
 
 // allowEntryKeys are the keys of a network.allow entry written as a
 // mapping, in the order hints list them.
-var allowEntryKeys = []string{"host", "methods", "paths", "read_only"}
+var allowEntryKeys = []string{"host", "methods", "paths", "read-only"}
 
 // allowEntryHint shows the mapping form of a network.allow entry.
 const allowEntryHint = `Write a host ("api.example.com") or a mapping such as {host: api.example.com, methods: [GET, HEAD], paths: ["/v1/**"]}.`
 
 // allowEntry decodes one network.allow entry: a host rule as a string, or
-// a mapping with host and optional methods, paths or read_only. It also
+// a mapping with host and optional methods, paths or read-only. It also
 // returns the node of the host, where a duplicate is reported.
 func (d *decoder) allowEntry(at ast.Node) (AllowRule, ast.Node, error) {
 	if err := d.unquotedWildcard(at); err != nil {
@@ -55,9 +55,9 @@ func (d *decoder) allowEntry(at ast.Node) (AllowRule, ast.Node, error) {
 		case "paths":
 			pathsNode = kv.Key
 			paths, pathNodes, err = d.strList(kv.Value, "network.allow paths", writeAsList("paths"))
-		case "read_only":
+		case "read-only":
 			readOnlyNode = kv.Key
-			readOnly, err = d.boolean(kv.Value, "network.allow read_only")
+			readOnly, err = d.boolean(kv.Value, "network.allow read-only")
 		}
 		if err != nil {
 			return AllowRule{}, nil, err
@@ -71,8 +71,8 @@ func (d *decoder) allowEntry(at ast.Node) (AllowRule, ast.Node, error) {
 		if before(readOnlyNode, methodsNode) {
 			second = methodsNode
 		}
-		return AllowRule{}, nil, d.errorf(second, "Keep one of them: read_only: true is methods: [GET, HEAD].",
-			"network.allow: an entry sets both methods and read_only")
+		return AllowRule{}, nil, d.errorf(second, "Keep one of them: read-only: true is methods: [GET, HEAD].",
+			"network.allow: an entry sets both methods and read-only")
 	}
 	a, err := d.allowHost(hostNode)
 	if err != nil {

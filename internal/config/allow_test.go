@@ -17,10 +17,10 @@ func TestAllowEntries(t *testing.T) {
       methods: [GET, HEAD]
       paths: ["/repos/org/repo/**", /user]
     - host: registry.npmjs.org
-      read_only: true
+      read-only: true
     - {host: "*.uploads.test:8443", paths: [/upload/*]}
     - {host: plain.test}
-    - {host: off.test, read_only: false}
+    - {host: off.test, read-only: false}
 `))
 	if err != nil {
 		t.Fatal(err)
@@ -74,18 +74,18 @@ func TestAllowEntryErrors(t *testing.T) {
 			`agent.yaml:3:7: network.allow: an entry written as a mapping needs a host`, hint},
 		{"unknown key", "network:\n  allow:\n    - host: a.com\n      method: [GET]\n",
 			`agent.yaml:4:7: network.allow: unknown key "method" in an entry`, `Did you mean "methods"?`},
-		{"read-only spelled with a hyphen", "network: {allow: [{host: a.com, read-only: true}]}\n",
-			`agent.yaml:1:33: network.allow: unknown key "read-only" in an entry`, `Did you mean "read_only"?`},
+		{"read-only spelled with an underscore", "network: {allow: [{host: a.com, read_only: true}]}\n",
+			`agent.yaml:1:33: network.allow: unknown key "read_only" in an entry`, `Did you mean "read-only"?`},
 		{"unknown key far off", "network: {allow: [{host: a.com, query: x}]}\n",
-			`agent.yaml:1:33: network.allow: unknown key "query" in an entry`, "Valid keys of a network.allow entry: host, methods, paths, read_only."},
+			`agent.yaml:1:33: network.allow: unknown key "query" in an entry`, "Valid keys of a network.allow entry: host, methods, paths, read-only."},
 		{"duplicate key", "network:\n  allow:\n    - host: a.com\n      paths: [/a]\n      paths: [/b]\n",
 			`agent.yaml:5:7: network.allow: duplicate key "paths" in an entry (first at 4:7)`, "Remove one of them."},
-		{"read_only and methods", "network:\n  allow:\n    - host: a.com\n      read_only: true\n      methods: [GET]\n",
-			`agent.yaml:5:7: network.allow: an entry sets both methods and read_only`, "Keep one of them: read_only: true is methods: [GET, HEAD]."},
-		{"methods and read_only", "network: {allow: [{host: a.com, methods: [GET], read_only: false}]}\n",
-			`agent.yaml:1:49: network.allow: an entry sets both methods and read_only`, "Keep one of them: read_only: true is methods: [GET, HEAD]."},
-		{"read_only not a bool", "network: {allow: [{host: a.com, read_only: yes please}]}\n",
-			`agent.yaml:1:44: network.allow read_only: expected true or false, got a string`, "Write true or false."},
+		{"read-only and methods", "network:\n  allow:\n    - host: a.com\n      read-only: true\n      methods: [GET]\n",
+			`agent.yaml:5:7: network.allow: an entry sets both methods and read-only`, "Keep one of them: read-only: true is methods: [GET, HEAD]."},
+		{"methods and read-only", "network: {allow: [{host: a.com, methods: [GET], read-only: false}]}\n",
+			`agent.yaml:1:49: network.allow: an entry sets both methods and read-only`, "Keep one of them: read-only: true is methods: [GET, HEAD]."},
+		{"read-only not a bool", "network: {allow: [{host: a.com, read-only: yes please}]}\n",
+			`agent.yaml:1:44: network.allow read-only: expected true or false, got a string`, "Write true or false."},
 		{"empty methods", "network:\n  allow:\n    - host: a.com\n      methods: []\n",
 			`agent.yaml:4:7: network.allow a.com: methods: the list is empty`,
 			"List the methods to allow, or leave methods out to allow every method."},
@@ -118,12 +118,12 @@ func TestAllowEntryErrors(t *testing.T) {
 			`Write "/**" for any number of segments, or "*" within one.`},
 		{"bad host in a mapping", "network:\n  allow:\n    - host: https://a.com/x\n",
 			`agent.yaml:3:13: invalid rule "https://a.com/x" in network.allow: rules name hosts, not URLs`, `Use "a.com".`},
-		{"unquoted wildcard host", "network:\n  allow:\n    - host: *.a.com\n      read_only: true\n",
+		{"unquoted wildcard host", "network:\n  allow:\n    - host: *.a.com\n      read-only: true\n",
 			`agent.yaml:3:13: network.allow: YAML reads *.a.com as an alias; a wildcard rule must be quoted`, `Quote it: "*.a.com".`},
 		{"host a number", "network: {allow: [{host: 10}]}\n", `agent.yaml:1:26: network.allow: expected a string, got a number`, `Quote it: "10".`},
-		{"same host twice", "network:\n  allow:\n    - api.github.com\n    - host: api.github.com\n      read_only: true\n",
+		{"same host twice", "network:\n  allow:\n    - api.github.com\n    - host: api.github.com\n      read-only: true\n",
 			`agent.yaml:4:13: duplicate rule "api.github.com" in network.allow (first at 3:7)`, "Remove one of them."},
-		{"same host twice as mappings", "network:\n  allow:\n    - {host: a.com, read_only: true}\n    - {host: A.com., methods: [POST]}\n",
+		{"same host twice as mappings", "network:\n  allow:\n    - {host: a.com, read-only: true}\n    - {host: A.com., methods: [POST]}\n",
 			`agent.yaml:4:14: duplicate rule "A.com." in network.allow: same as "a.com" (first at 3:14)`, "Remove one of them."},
 	}
 	for _, tt := range tests {
@@ -143,23 +143,23 @@ func TestAllowEntryErrorUnwrap(t *testing.T) {
 	}
 }
 
-// A method or path list, or read_only, changes the digest; the same
-// entry written as read_only or as its methods does not.
+// A method or path list, or read-only, changes the digest; the same
+// entry written as read-only or as its methods does not.
 func TestDigestAllowEntries(t *testing.T) {
 	t.Parallel()
 	plain := mustParse(t, "agent.yaml", "network: {allow: [a.com]}\n").Digest()
-	ro := mustParse(t, "agent.yaml", "network: {allow: [{host: a.com, read_only: true}]}\n").Digest()
+	ro := mustParse(t, "agent.yaml", "network: {allow: [{host: a.com, read-only: true}]}\n").Digest()
 	methods := mustParse(t, "agent.yaml", "network:\n  allow:\n    - host: a.com\n      methods: [GET, HEAD]\n").Digest()
 	get := mustParse(t, "agent.yaml", "network: {allow: [{host: a.com, methods: [GET]}]}\n").Digest()
 	paths := mustParse(t, "agent.yaml", "network: {allow: [{host: a.com, methods: [GET], paths: [/a]}]}\n").Digest()
 	hostOnly := mustParse(t, "agent.yaml", "network: {allow: [{host: a.com}]}\n").Digest()
 	if ro != methods {
-		t.Errorf("read_only and [GET, HEAD] digest differently")
+		t.Errorf("read-only and [GET, HEAD] digest differently")
 	}
 	if hostOnly != plain {
 		t.Errorf("{host: a.com} and a.com digest differently")
 	}
-	for name, d := range map[string]string{"read_only": ro, "GET": get, "paths": paths} {
+	for name, d := range map[string]string{"read-only": ro, "GET": get, "paths": paths} {
 		if d == plain {
 			t.Errorf("%s: same digest as the plain rule", name)
 		}

@@ -45,9 +45,10 @@ type digestNetwork struct {
 	Allow  []any             `json:"allow,omitempty"`
 	Hosts  map[string]string `json:"hosts,omitempty"`
 	CA     string            `json:"ca,omitempty"`
+	Push   []string          `json:"git_push,omitempty"`
 }
 
-// digestAllow is a network.allow entry with methods or paths; read_only
+// digestAllow is a network.allow entry with methods or paths; read-only
 // is hashed as the methods it stands for.
 type digestAllow struct {
 	Host    string   `json:"host"`
@@ -129,7 +130,8 @@ func networkDigest(n Network) *digestNetwork {
 			d.Hosts[h.Name] = h.Address
 		}
 	}
-	if d.Policy == "" && len(d.Allow) == 0 && len(d.Hosts) == 0 && d.CA == "" {
+	d.Push = n.GitPush
+	if d.Policy == "" && len(d.Allow) == 0 && len(d.Hosts) == 0 && d.CA == "" && len(d.Push) == 0 {
 		return nil
 	}
 	return d

@@ -26,8 +26,8 @@ func FuzzParse(f *testing.F) {
 		"resources:\n  memory: 512MiB\n  cpus: 2\n  pids:\n",
 		"resources: {memory: 99999999t, cpus: .5, pids: 0x40, memroy: 1}\n",
 		"network:\n  allow:\n    - host: api.github.com\n      methods: [GET, HEAD]\n      paths: [\"/repos/org/repo/**\", /user]\n" +
-			"    - {host: registry.npmjs.org, read_only: true}\n    - {host: '*.x.org', paths: ['/a/*/b', /c/], methods: [get]}\n",
-		"network: {allow: [{host: a.com, read_only: false}, {host: b.com, methods: [], mehtods: [PUT]}, {paths: [a]}]}\n",
+			"    - {host: registry.npmjs.org, read-only: true}\n    - {host: '*.x.org', paths: ['/a/*/b', /c/], methods: [get]}\n",
+		"network: {allow: [{host: a.com, read-only: false}, {host: b.com, methods: [], mehtods: [PUT]}, {paths: [a]}]}\n",
 	} {
 		f.Add([]byte(seed))
 	}

@@ -16,7 +16,7 @@ func TestPolicyFor(t *testing.T) {
 	t.Parallel()
 	c, err := config.Parse("agent.yaml", []byte("network:\n"+
 		"  allow: [API.Example.com., '*.B.example.com:8443', '::ffff:10.1.2.3', '[::1]:443',\n"+
-		"    {host: API.GitHub.com, methods: [GET, HEAD], paths: [/repos/org/repo/**, /user]}, {host: r.test, read_only: true}]\n"+
+		"    {host: API.GitHub.com, methods: [GET, HEAD], paths: [/repos/org/repo/**, /user]}, {host: r.test, read-only: true}]\n"+
 		"  hosts: {Api.Test.: '::ffff:172.17.0.1', b.test: 'fd00::1'}\n"))
 	if err != nil {
 		t.Fatal(err)

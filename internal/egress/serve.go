@@ -97,16 +97,26 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
 	if len(cfg.UpstreamRoots) > 0 && !roots.AppendCertsFromPEM(cfg.UpstreamRoots) {
 		return nil, errors.New("the upstream CA certificates hold no PEM certificate")
 	}
+	push, err := cfg.Policy.refRules()
+	if err != nil {
+		return nil, err
+	}
+	placeholders := make([]proxy.Sensitive, len(cfg.Placeholders))
+	for i, p := range cfg.Placeholders {
+		placeholders[i] = proxy.Sensitive{Value: p.Value, What: p.What}
+	}
 	creds := newCredentials(cfg.Grants, RenewClient(pol.Hosts, roots), logf)
 	creds.ruled = pol.HasRequestRules
 	return &proxy.Server{
-		Resolver:    resolverWith(pol.Hosts),
-		Token:       cfg.Token,
-		Policy:      pol,
-		Credentials: creds,
-		Leaves:      proxy.NewLeaves(ca, nil),
-		UpstreamTLS: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		Logf:        logf,
+		Placeholders: placeholders,
+		GitPush:      push,
+		Resolver:     resolverWith(pol.Hosts),
+		Token:        cfg.Token,
+		Policy:       pol,
+		Credentials:  creds,
+		Leaves:       proxy.NewLeaves(ca, nil),
+		UpstreamTLS:  &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		Logf:         logf,
 	}, nil
 }
 

@@ -17,7 +17,7 @@ type Requests struct {
 	Line int
 }
 
-// ReadOnly is the methods of read_only: true.
+// ReadOnly is the methods of read-only: true.
 var ReadOnly = []string{"GET", "HEAD"}
 
 // methods are the request methods a rule may list: RFC 9110's, PATCH and

@@ -22,6 +22,8 @@ func (ruledCreds) Apply(string, *http.Request) (Applied, bool, error) { return A
 
 func (c ruledCreds) Intercept(host string) bool { return c.p.HasRequestRules(hostOnly(host), 0) }
 
+func (ruledCreds) Secrets() []Sensitive { return nil }
+
 // seenPaths is an upstream handler that records each request line it got.
 type seenPaths struct {
 	mu   sync.Mutex

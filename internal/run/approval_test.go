@@ -152,7 +152,7 @@ func TestApprovalOfRequestRules(t *testing.T) {
 		wide  string // "" when no approval is needed
 	}{
 		{"[{host: api.test, methods: [GET, HEAD], paths: [/a/**, /b]}, c.test]", ""},
-		{"[{host: api.test, read_only: true, paths: [/b]}]", ""},
+		{"[{host: api.test, read-only: true, paths: [/b]}]", ""},
 		{"[{host: api.test, methods: [GET], paths: [/a/**]}]", ""},
 		{"[{host: c.test, methods: [POST, DELETE]}]", ""},
 		{"[{host: api.test, methods: [GET, POST], paths: [/b]}]", "the agent could send POST requests to api.test, paths /b"},

@@ -43,7 +43,14 @@ const (
 	// lifecycle scripts, a pip source package's setup.py) during the image
 	// build, as root with the engine's network: "npm:name@version".
 	Package Kind = "package"
+	// Push is a network.git-push ref pattern. Unlike the others it narrows:
+	// without any, a push may update any ref (see Widening).
+	Push Kind = "git-push"
 )
+
+// AnyRef is the Push value Widening reports when a config drops
+// network.git-push that an approved one had.
+const AnyRef = "*"
 
 // Permission is one thing a config gives the agent. Value is canonical for
 // its kind, so two equal permissions compare equal.
@@ -87,7 +94,7 @@ func Sorted(ps []Permission) []Permission {
 	return slices.Compact(out)
 }
 
-var kindOrder = []Kind{Grant, Read, Write, Network, AnyHost, Allow, Request, Host, CA, Docker, Option, Package, Env}
+var kindOrder = []Kind{Grant, Read, Write, Network, AnyHost, Allow, Request, Host, CA, Push, Docker, Option, Package, Env}
 
 func kindRank(k Kind) int {
 	if i := slices.Index(kindOrder, k); i >= 0 {
@@ -102,11 +109,27 @@ func kindRank(k Kind) int {
 // same host, or an approved Request of the same host whose method is "*"
 // or the same and whose path is "/**" or the same: narrowing a rule to
 // some methods or paths needs no new approval, widening one does.
+//
+// Push patterns narrow instead: an approval without any let pushes update
+// every ref, so any patterns are within it; an approval with some is
+// widened by a pattern it lacks, or by dropping them all (AnyRef).
 func Widening(approved, want []Permission) []Permission {
 	var out []Permission
 	for _, p := range want {
-		if !slices.Contains(approved, p) && !slices.Contains(Default, p) && !requestHeld(approved, p) {
+		if p.Kind != Push && !slices.Contains(approved, p) && !slices.Contains(Default, p) && !requestHeld(approved, p) {
 			out = append(out, p)
+		}
+	}
+	had, has := ofKind(approved, Push), ofKind(want, Push)
+	switch {
+	case len(had) == 0:
+	case len(has) == 0:
+		out = append(out, Permission{Kind: Push, Value: AnyRef})
+	default:
+		for _, p := range has {
+			if !slices.Contains(had, p) {
+				out = append(out, p)
+			}
 		}
 	}
 	return Sorted(out)
@@ -149,6 +172,16 @@ func requestHeld(approved []Permission, p Permission) bool {
 	return false
 }
 
+func ofKind(ps []Permission, k Kind) []Permission {
+	var out []Permission
+	for _, p := range ps {
+		if p.Kind == k {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 // Describe words a permission as what the agent could do with it, for a
 // user deciding whether to allow it. Values come from a file the agent can
 // write: anything that is not printable is quoted.
@@ -176,6 +209,11 @@ func (s *Sandbox) Describe(p Permission) string {
 	case Request:
 		host, method, path := splitRequest(p.Value)
 		return describeRequest(host, method, []string{path})
+	case Push:
+		if p.Value == AnyRef {
+			return "git pushes could update any branch or tag, and delete them (network.git-push was removed)"
+		}
+		return fmt.Sprintf("git pushes could update %s (network.git-push)", v)
 	case Host:
 		return s.describeHost(p.Value)
 	case CA:
