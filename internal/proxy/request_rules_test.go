@@ -63,6 +63,10 @@ func TestRequestRulesInTunnel(t *testing.T) {
 	up := httptest.NewTLSServer(seen)
 	t.Cleanup(up.Close)
 	p := ruledPolicy(t)
+	// Request rules win over a tunnel-only rule: the host is intercepted.
+	if err := p.SetTunnelOnly([]string{"example.com"}); err != nil {
+		t.Fatal(err)
+	}
 	e := newEnv(t, envOpts{policy: p, creds: ruledCreds{p}, upstream: up})
 	host := "example.com:" + examplePort(up)
 	res, conn, _ := e.rawConnect(t, host, testToken)
@@ -156,5 +160,26 @@ func TestRequestRulesPlainHTTP(t *testing.T) {
 	}
 	if got := seen.lines(); len(got) != 1 || got[0] != "GET /ok/x" {
 		t.Errorf("the server saw %q, want only GET /ok/x", got)
+	}
+}
+
+// A CONNECT to a host with request rules that does not speak TLS is
+// refused: plain HTTP inside it could not be checked.
+func TestRequestRulesRefusePlainTextTunnel(t *testing.T) {
+	t.Parallel()
+	seen := &seenPaths{}
+	up := httptest.NewServer(seen)
+	t.Cleanup(up.Close)
+	p := ruledPolicy(t)
+	e := newEnv(t, envOpts{policy: p, creds: ruledCreds{p}})
+	host := "example.com:" + examplePort(up)
+	res, conn, br := e.rawConnect(t, host, testToken)
+	if res.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", res.StatusCode)
+	}
+	fmt.Fprintf(conn, "GET /secret HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n", host)
+	got, _ := io.ReadAll(br)
+	if strings.Contains(string(got), "ok") || len(seen.lines()) != 0 {
+		t.Errorf("a plain-text request went through the tunnel: agent got %q, server saw %q", got, seen.lines())
 	}
 }
