@@ -134,10 +134,11 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
 
 // checkRequest applies the checks on the request itself: the methods
 // refused everywhere, then the host's methods and paths in network.allow,
-// on the request-target the server will see (ReverseProxy sends r.URL's).
+// on the request-target the server will see (ReverseProxy sends r.URL's),
+// built only for a host that has them.
 func (s *Server) checkRequest(r *http.Request, t target) policy.Decision {
 	d := policy.CheckMethod(r.Method)
-	if d.Allowed && s.Policy != nil {
+	if d.Allowed && s.Policy != nil && s.Policy.HasRequestRules(t.host, t.port) {
 		d = s.Policy.CheckRequest(t.host, t.port, r.Method, r.URL.RequestURI(), strings.Join(r.Header.Values("Upgrade"), ", "))
 	}
 	return d
