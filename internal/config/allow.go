@@ -13,7 +13,7 @@ import (
 
 // allowEntryKeys are the keys of a network.allow entry written as a
 // mapping, in the order hints list them.
-var allowEntryKeys = []string{"host", "methods", "paths", "read-only"}
+var allowEntryKeys = []string{"host", "methods", "paths", "read-only", "tunnel-only"}
 
 // allowEntryHint shows the mapping form of a network.allow entry.
 const allowEntryHint = `Write a host ("api.example.com") or a mapping such as {host: api.example.com, methods: [GET, HEAD], paths: ["/v1/**"]}.`
@@ -36,10 +36,10 @@ func (d *decoder) allowEntry(at ast.Node) (AllowRule, ast.Node, error) {
 		}
 	}
 	kvs, _ := pairs(n)
-	var hostNode, methodsNode, pathsNode, readOnlyNode ast.Node
+	var hostNode, methodsNode, pathsNode, readOnlyNode, tunnelNode ast.Node
 	var methods, paths []string
 	var methodNodes, pathNodes []ast.Node
-	readOnly := false
+	readOnly, tunnel := false, false
 	seen := map[string]string{}
 	for _, kv := range kvs {
 		k, err := d.allowEntryKey(kv, seen)
@@ -58,6 +58,9 @@ func (d *decoder) allowEntry(at ast.Node) (AllowRule, ast.Node, error) {
 		case "read-only":
 			readOnlyNode = kv.Key
 			readOnly, err = d.boolean(kv.Value, "network.allow read-only")
+		case "tunnel-only":
+			tunnelNode = kv.Key
+			tunnel, err = d.boolean(kv.Value, "network.allow tunnel-only")
 		}
 		if err != nil {
 			return AllowRule{}, nil, err
@@ -74,9 +77,25 @@ func (d *decoder) allowEntry(at ast.Node) (AllowRule, ast.Node, error) {
 		return AllowRule{}, nil, d.errorf(second, "Keep one of them: read-only: true is methods: [GET, HEAD].",
 			"network.allow: an entry sets both methods and read-only")
 	}
+	if tunnel {
+		for _, n := range []ast.Node{methodsNode, pathsNode, readOnlyNode} {
+			if n != nil {
+				return AllowRule{}, nil, d.errorf(n, "Remove tunnel-only to check its requests, or the request rules to tunnel it.",
+					"network.allow: a tunnel-only host's requests are not seen, so methods, paths and read-only cannot apply")
+			}
+		}
+	}
 	a, err := d.allowHost(hostNode)
 	if err != nil {
 		return AllowRule{}, nil, err
+	}
+	if tunnel {
+		if a.Rule.Prefix != nil {
+			return AllowRule{}, nil, d.errorf(tunnelNode, "Name the host: tunnel-only applies to names.",
+				"network.allow: tunnel-only applies to host names, not to IP addresses or ranges")
+		}
+		a.TunnelOnly = true
+		return a, hostNode, nil
 	}
 	if readOnly {
 		methods = slices.Clone(policy.ReadOnly)

@@ -51,9 +51,10 @@ type digestNetwork struct {
 // digestAllow is a network.allow entry with methods or paths; read-only
 // is hashed as the methods it stands for.
 type digestAllow struct {
-	Host    string   `json:"host"`
-	Methods []string `json:"methods,omitempty"`
-	Paths   []string `json:"paths,omitempty"`
+	Host       string   `json:"host"`
+	Methods    []string `json:"methods,omitempty"`
+	Paths      []string `json:"paths,omitempty"`
+	TunnelOnly bool     `json:"tunnel_only,omitempty"`
 }
 
 type digestDocker struct {
@@ -119,6 +120,9 @@ func networkDigest(n Network) *digestNetwork {
 		d.Allow = make([]any, len(n.Allow))
 		for i, r := range n.Allow {
 			d.Allow[i] = r.Text
+			if r.TunnelOnly {
+				d.Allow[i] = digestAllow{Host: r.Text, TunnelOnly: true}
+			}
 			if req := r.Rule.Requests; req != nil {
 				d.Allow[i] = digestAllow{Host: r.Text, Methods: req.Methods, Paths: req.PathStrings()}
 			}

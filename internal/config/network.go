@@ -57,6 +57,9 @@ type AllowRule struct {
 	// (read-only: true is GET and HEAD) and paths of a mapping entry, nil
 	// when the entry allows every request.
 	Rule policy.Rule
+	// TunnelOnly is tunnel-only: true: the host's TLS is passed through
+	// unopened, so nothing in it is checked.
+	TunnelOnly bool
 }
 
 // HostMapping is one network.hosts entry. Name and Address are as written,

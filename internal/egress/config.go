@@ -78,6 +78,9 @@ type Allow struct {
 func PolicyFor(n config.Network) Policy {
 	p := Policy{Mode: string(n.Mode()), GitPush: n.GitPush}
 	for _, r := range n.Allow {
+		if r.TunnelOnly {
+			p.Tunnel = append(p.Tunnel, r.Rule.Pattern)
+		}
 		a := Allow{Rule: r.Rule.Pattern}
 		if req := r.Rule.Requests; req != nil {
 			a.Methods, a.Paths, a.Line = req.Methods, req.PathStrings(), req.Line

@@ -81,3 +81,26 @@ func TestPolicyDecodeRefusesBadRequestRules(t *testing.T) {
 		}
 	}
 }
+
+// TestPolicyForTunnelOnly: a tunnel-only entry reaches the sidecar, which
+// tunnels that host blind and opens the others.
+func TestPolicyForTunnelOnly(t *testing.T) {
+	cfg, err := config.Parse("agent.yaml", []byte("network:\n  allow:\n    - {host: pinned.test, tunnel-only: true}\n    - open.test\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := PolicyFor(cfg.Network)
+	if len(p.Tunnel) != 1 || p.Tunnel[0] != "pinned.test" {
+		t.Fatalf("wire form %+v", p)
+	}
+	pol, err := p.decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pol.TunnelOnly("pinned.test", 443) || pol.TunnelOnly("open.test", 443) {
+		t.Error("tunnel-only does not reach the proxy's policy as written")
+	}
+	if d := pol.CheckHost("pinned.test", 443); !d.Allowed {
+		t.Errorf("a tunnel-only entry does not allow its host: %+v", d)
+	}
+}

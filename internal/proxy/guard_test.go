@@ -315,7 +315,7 @@ func TestGrantHostNeedsTLS(t *testing.T) {
 	if b, _ := io.ReadAll(br); len(b) != 0 {
 		t.Errorf("the agent got %q from a grant's host over plain text", b)
 	}
-	if ev := e.event(t); !strings.Contains(ev.Decision, "grant's host") {
+	if ev := e.event(t); !strings.Contains(ev.Decision, "must be opened") {
 		t.Errorf("event %+v", ev)
 	}
 	if len(received()) != 0 {

@@ -159,6 +159,11 @@ func addNetwork(sb *trust.Sandbox, nw config.Network, ca []byte) {
 // addAllow lists a network.allow entry: the host, or for an entry with
 // methods or paths each method (or any) on each path (or any) there.
 func addAllow(sb *trust.Sandbox, a config.AllowRule) {
+	if a.TunnelOnly {
+		sb.Add(trust.Allow, a.Text)
+		sb.Add(trust.Tunnel, a.Text)
+		return
+	}
 	req := a.Rule.Requests
 	if req == nil {
 		sb.Add(trust.Allow, a.Text)

@@ -43,6 +43,9 @@ const (
 	// lifecycle scripts, a pip source package's setup.py) during the image
 	// build, as root with the engine's network: "npm:name@version".
 	Package Kind = "package"
+	// Tunnel is a network.allow host declared tunnel-only: nothing in its
+	// TLS is checked.
+	Tunnel Kind = "tunnel-only"
 	// Push is a network.git-push ref pattern. Unlike the others it narrows:
 	// without any, a push may update any ref (see Widening).
 	Push Kind = "git-push"
@@ -94,7 +97,7 @@ func Sorted(ps []Permission) []Permission {
 	return slices.Compact(out)
 }
 
-var kindOrder = []Kind{Grant, Read, Write, Network, AnyHost, Allow, Request, Host, CA, Push, Docker, Option, Package, Env}
+var kindOrder = []Kind{Grant, Read, Write, Network, AnyHost, Allow, Request, Tunnel, Host, CA, Push, Docker, Option, Package, Env}
 
 func kindRank(k Kind) int {
 	if i := slices.Index(kindOrder, k); i >= 0 {
@@ -209,6 +212,8 @@ func (s *Sandbox) Describe(p Permission) string {
 	case Request:
 		host, method, path := splitRequest(p.Value)
 		return describeRequest(host, method, []string{path})
+	case Tunnel:
+		return fmt.Sprintf("the agent's connections to %s would not be opened: nothing in them is checked (no placeholder guard, no request rules, no trace of the requests)", v)
 	case Push:
 		if p.Value == AnyRef {
 			return "git pushes could update any branch or tag, and delete them (network.git-push was removed)"
