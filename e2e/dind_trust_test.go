@@ -80,3 +80,34 @@ func TestDindInnerContainersTrustTheProxy(t *testing.T) {
 	trace := e.mustRun(0, "trace", name, "--json").stdout
 	mustContain(t, "trace", trace, `"path": "/hello"`, `"grant": "testapi"`)
 }
+
+// TestBuildkitStepsTrustTheProxy: a BuildKit RUN step in a docker:dind
+// run, built FROM scratch (nothing of moat in it), reaches an allowed host
+// over HTTPS through the run's proxy with no build argument and no CA of
+// its own, and the grant's credential is put on its request: moat's
+// wrapper of runc gave the step the proxy settings and the run's CA. The
+// image it built keeps none of it.
+func TestBuildkitStepsTrustTheProxy(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	s := newAPIServer(t, map[string]string{egressSecret: "granted"})
+	e.grantAPI(s, "testapi", egressSecret)
+	ws := e.buildkitWorkspace("grants: [testapi]\nnetwork:\n  hosts: {api.test: 127.0.0.1}\n  ca: api-ca.pem\n")
+	os.WriteFile(filepath.Join(ws, "api-ca.pem"), []byte(s.caPEM), 0o644)
+	buildHget(t, filepath.Join(ws, "hget"))
+	os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM scratch\nCOPY busybox /bin/busybox\nCOPY hget /hget\n"+
+		`RUN ["/bin/busybox", "sh", "-c", "/hget https://api.test:`+s.port+`/hello > /out; /bin/busybox wc -c < /etc/ssl/certs/ca-certificates.crt > /ca-size"]`+"\n"+
+		`CMD ["/bin/busybox", "sh", "-c", "/bin/busybox cat /out; echo; echo ca-in-image=$(/bin/busybox wc -c < /etc/ssl/certs/ca-certificates.crt 2>/dev/null || echo none) ca-in-step=$(/bin/busybox cat /ca-size)"]`+"\n"), 0o644)
+	name := uniqueName(t)
+	res := e.mustRun(0, "run", "-n", name, ws, "--", "sh", "-c", buildAndRun+` || cat build.log`)
+	mustContain(t, "stdout", res.stdout, "hget 200 api-ok granted")
+	if !strings.Contains(res.stdout, "ca-in-image=0") && !strings.Contains(res.stdout, "ca-in-image=none") {
+		t.Errorf("the built image keeps the CA the step trusted:\n%s", res.stdout)
+	}
+	if strings.Contains(res.stdout, "ca-in-step=0") {
+		t.Errorf("the step had no CA bundle:\n%s", res.stdout)
+	}
+	trace := e.mustRun(0, "trace", name, "--json").stdout
+	mustContain(t, "trace", trace, `"path": "/hello"`, `"grant": "testapi"`)
+}

@@ -34,10 +34,15 @@ import (
 // is the wrapper.
 const Name = "moat-runc"
 
-// Environment the wrapper reads, set by moat-init for the inner daemon.
+// Environment the wrapper reads, set by moat-init for the inner daemon
+// and by moat for the BuildKit sidecar's daemon.
 const (
 	EnvCA   = "MOAT_OCIWRAP_CA"   // the run's proxy CA, PEM
 	EnvRunc = "MOAT_OCIWRAP_RUNC" // the real runtime
+	// EnvProxy, if set, is the proxy URL containers get in HTTP_PROXY and
+	// the like unless they set them: for build steps, which share the
+	// agent's network namespace and get no proxy settings of their own.
+	EnvProxy = "MOAT_OCIWRAP_PROXY"
 )
 
 // bundlePaths are where images keep their CA bundle, in the order looked
@@ -60,7 +65,7 @@ func Main(args []string, getenv func(string) string, stderr io.Writer) int {
 	}
 	if bundle, ok := BundleOf(args); ok {
 		if ca := getenv(EnvCA); ca != "" {
-			if err := TrustCA(bundle, ca); err != nil {
+			if err := TrustCA(bundle, ca, getenv(EnvProxy)); err != nil {
 				// Without the CA the container's TLS fails at the proxy;
 				// say why here rather than leave a bare x509 error.
 				fmt.Fprintf(stderr, "%s: the container cannot be made to trust the run's proxy CA: %v\n", Name, err)
@@ -110,9 +115,13 @@ func BundleOf(args []string) (string, bool) {
 	return dir, err == nil
 }
 
+// proxyVars are the variables that name a proxy, set from EnvProxy.
+var proxyVars = []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"}
+
 // TrustCA edits bundle's config.json so that the container trusts the PEM
-// certificates in caFile besides its image's own.
-func TrustCA(bundle, caFile string) error {
+// certificates in caFile besides its image's own, and, if proxy is not
+// empty, uses it as its proxy.
+func TrustCA(bundle, caFile, proxy string) error {
 	ca, err := os.ReadFile(caFile)
 	if err != nil {
 		return err
@@ -151,6 +160,12 @@ func TrustCA(bundle, caFile string) error {
 		if !hasVar(env, v) {
 			env = append(env, v+"="+target)
 		}
+	}
+	if proxy != "" && !slices.ContainsFunc(proxyVars, func(v string) bool { return hasVar(env, v) }) {
+		for _, v := range proxyVars {
+			env = append(env, v+"="+proxy)
+		}
+		env = append(env, "NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1")
 	}
 	process["env"] = env
 	out, err := json.Marshal(spec)

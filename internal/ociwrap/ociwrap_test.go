@@ -91,7 +91,7 @@ func TestTrustCA(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir, ca := bundle(t, tt.files, tt.env)
-			if err := TrustCA(dir, ca); err != nil {
+			if err := TrustCA(dir, ca, ""); err != nil {
 				t.Fatal(err)
 			}
 			spec := readSpec(t, dir)
@@ -128,4 +128,26 @@ func toStrings(v any) []string {
 		out = append(out, x.(string))
 	}
 	return out
+}
+
+// TestProxyForBuildSteps: with a proxy, a container without proxy
+// variables gets them; one with its own keeps them.
+func TestProxyForBuildSteps(t *testing.T) {
+	const proxy = "http://moat:tok@127.0.0.1:3128"
+	for _, tt := range []struct {
+		env  []string
+		want string
+	}{
+		{nil, "HTTPS_PROXY=" + proxy},
+		{[]string{"https_proxy=http://mine:1"}, "https_proxy=http://mine:1"},
+	} {
+		dir, ca := bundle(t, nil, tt.env)
+		if err := TrustCA(dir, ca, proxy); err != nil {
+			t.Fatal(err)
+		}
+		env := strings.Join(toStrings(readSpec(t, dir)["process"].(map[string]any)["env"]), " ")
+		if !strings.Contains(env, tt.want) || tt.env != nil && strings.Contains(env, proxy) {
+			t.Errorf("env %s, want %s and no other proxy", env, tt.want)
+		}
+	}
 }

@@ -17,6 +17,7 @@ import (
 // NewCmdUsernsRun builds the hidden 'userns-run' command.
 func NewCmdUsernsRun() *cobra.Command {
 	var o userns.Options
+	var files []string
 	cmd := &cobra.Command{
 		Use:   "userns-run --uid UID --gid GID --sub-start N --sub-count N [--slirp] [--setup DIR [--own DIR]...] -- COMMAND [ARG]...",
 		Short: "Internal: run a command as root of a user namespace owned by an unprivileged user",
@@ -34,6 +35,13 @@ and goes on as above.`,
 		Hidden: true,
 		Args:   cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, f := range files {
+				ef, err := userns.ParseEnvFile(f)
+				if err != nil {
+					return fmt.Errorf("--write-env %w", err)
+				}
+				o.Files = append(o.Files, ef)
+			}
 			run := userns.Run
 			if o.Setup != "" {
 				run = userns.FromRoot
@@ -57,6 +65,7 @@ and goes on as above.`,
 	fl.StringVar(&o.Setup, "setup", "", "as root: first mount a fresh proc and sysfs under this directory in a private mount namespace, "+
 		"then become UID keeping only CAP_SETUID and CAP_SETGID")
 	fl.StringArrayVar(&o.Own, "own", nil, "with --setup: a directory to create if need be and give to UID:GID first")
+	fl.StringArrayVar(&files, "write-env", nil, "with --setup: PATH=VAR, write $VAR to the file PATH, in an --own directory, first")
 	return cmd
 }
 
