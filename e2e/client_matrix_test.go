@@ -226,15 +226,17 @@ func checkResults(t *testing.T, res result, want map[string]string) {
 
 // clientRequest is what the test reads of a request in 'moat trace --json'.
 type clientRequest struct {
-	Method, Scheme, Host, Path, Error string
-	Status                            int
+	Method, Scheme, Host, Path, Error, Decision string
+	Status                                      int
+	Denied                                      bool
 }
 
 // checkIntercepted fails the test unless run name's trace holds each of
 // wants ("METHOD host/path") as an intercepted request answered 200, and
 // holds no CONNECT line for any of their hosts but a failed handshake's
 // (which records the error): no connection was a tunnel the proxy could
-// not see into.
+// not see into. Nothing the clients did may have been denied either: no
+// client needed a host beyond its server's.
 func (e *moatEnv) checkIntercepted(name string, wants ...string) {
 	e.t.Helper()
 	res := e.mustRun(0, "trace", name, "--json")
@@ -254,6 +256,9 @@ func (e *moatEnv) checkIntercepted(name string, wants ...string) {
 		}
 	}
 	for _, q := range tr {
+		if q.Denied {
+			e.t.Errorf("the run was denied %s %s%s (%s)", q.Method, q.Host, q.Path, q.Decision)
+		}
 		if q.Method == "CONNECT" && q.Error == "" && hosts[strings.TrimSuffix(q.Host, ":443")] {
 			e.t.Errorf("the trace has a CONNECT line for %s, a tunnel rather than interception:\n%s", q.Host, res.stdout)
 		}
