@@ -105,13 +105,15 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
 	for i, p := range cfg.Placeholders {
 		placeholders[i] = proxy.Sensitive{Value: p.Value, What: p.What}
 	}
+	creds := newCredentials(cfg.Grants, RenewClient(pol.Hosts, roots), logf)
+	creds.ruled = pol.HasRequestRules
 	return &proxy.Server{
 		Placeholders: placeholders,
 		GitPush:      push,
 		Resolver:     resolverWith(pol.Hosts),
 		Token:        cfg.Token,
 		Policy:       pol,
-		Credentials:  newCredentials(cfg.Grants, RenewClient(pol.Hosts, roots), logf),
+		Credentials:  creds,
 		Leaves:       proxy.NewLeaves(ca, nil),
 		UpstreamTLS:  &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Logf:         logf,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/moatsh/moat/internal/ociwrap"
 	"github.com/moatsh/moat/internal/userns"
 )
 
@@ -57,4 +58,30 @@ and goes on as above.`,
 		"then become UID keeping only CAP_SETUID and CAP_SETGID")
 	fl.StringArrayVar(&o.Own, "own", nil, "with --setup: a directory to create if need be and give to UID:GID first")
 	return cmd
+}
+
+// NewCmdOCIRuntime builds the hidden 'oci-runtime', the runtime a docker:dind
+// run's inner daemon runs (through a two-line script, since a runtime is a
+// path without arguments): it makes each new container trust the run's
+// proxy CA, then runs runc with the same arguments (internal/ociwrap).
+func NewCmdOCIRuntime() *cobra.Command {
+	return &cobra.Command{
+		Use:   "oci-runtime [RUNC-ARG]...",
+		Short: "Internal: the inner Docker daemon's runtime, runc with the run's proxy CA trusted",
+		Long: `Run runc with these arguments, after making a container that runc
+creates trust the run's proxy CA: the image's CA bundle plus the CA in
+$MOAT_OCIWRAP_CA is mounted read-only over the image's bundle, and
+SSL_CERT_FILE and the like name it unless the container sets them.
+$MOAT_OCIWRAP_RUNC is the real runc. moat-init makes it the inner
+daemon's default runtime in a docker:dind run with a proxy.`,
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
+				return cmd.Help()
+			}
+			os.Exit(ociwrap.Main(args, os.Getenv, cmd.ErrOrStderr()))
+			return nil
+		},
+	}
 }
