@@ -250,9 +250,34 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, t target, ev Event
 			return
 		}
 		if h.isTLS {
-			upstream.Close() // the transport dials per request
-			<-serverCh
-			s.intercept(client, t, ev, h.raw)
+			// The agent speaks TLS, and sees what the server does: the
+			// proxy sends the server the agent's ClientHello and reads
+			// its answer. A TLS server's is a handshake record: that
+			// connection is dropped (the transport dials per request) and
+			// the agent's TLS intercepted. Anything else (a registry on
+			// plain HTTP, which clients try TLS on first, answers 400)
+			// goes back to the agent through a blind tunnel, so the
+			// client sees what it would directly (Go's "server gave HTTP
+			// response to HTTPS client", on which it falls back to HTTP)
+			// rather than a 502 inside a handshake that worked.
+			_ = upstream.SetReadDeadline(time.Now())
+			first := <-serverCh
+			_ = upstream.SetReadDeadline(time.Time{})
+			if len(first) == 0 {
+				first = answerTo(upstream, h.raw)
+				if len(first) > 0 && first[0] == recordHandshake {
+					upstream.Close()
+					s.intercept(client, t, ev, h.raw)
+					return
+				}
+				h.raw = nil // already sent
+			}
+			if granted {
+				upstream.Close()
+				s.refuseOpened(client, ev, fmt.Errorf("%s must be opened (a grant's credential or network.allow's request rules apply there), and its server does not speak TLS", ev.Host))
+				return
+			}
+			s.relay(client, upstream, t, ev, func() []byte { return first }, func() firstBytes { return firstBytes{raw: h.raw} })
 			return
 		}
 		if granted {
@@ -272,6 +297,19 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, t target, ev Event
 		}
 		s.relay(client, upstream, t, ev, func() []byte { return first }, func() firstBytes { return <-helloCh })
 	}
+}
+
+// answerTo sends hello to upstream and returns the first bytes it answers
+// with, within handshakeTimeout; none if it closed or said nothing.
+func answerTo(upstream net.Conn, hello []byte) []byte {
+	if _, err := upstream.Write(hello); err != nil {
+		return nil
+	}
+	_ = upstream.SetReadDeadline(time.Now().Add(handshakeTimeout))
+	defer upstream.SetReadDeadline(time.Time{})
+	buf := make([]byte, 4096)
+	n, _ := upstream.Read(buf)
+	return buf[:n]
 }
 
 // refuseOpened ends an opened CONNECT that may not go on, and records why.

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -345,5 +346,39 @@ func TestTunnelOnlyPolicy(t *testing.T) {
 	}
 	if err := p.SetTunnelOnly([]string{"https://x.example/"}); err == nil || !errors.Is(err, err) || !strings.Contains(err.Error(), "network.tunnel-only") {
 		t.Errorf("a URL as a tunnel-only rule: %v", err)
+	}
+}
+
+// TestPlainServerFailsTheHandshake: a TLS client CONNECTs to a server that
+// speaks plain HTTP (an insecure registry, which clients try TLS on
+// first): its handshake fails, as it would directly, so it falls back to
+// plain HTTP, instead of getting a 502 inside a handshake that worked.
+func TestPlainServerFailsTheHandshake(t *testing.T) {
+	t.Parallel()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "plain") }))
+	t.Cleanup(up.Close)
+	e := newEnv(t, envOpts{policy: examplePolicy(t)})
+	res, conn, _ := e.rawConnect(t, "example.com:"+examplePort(up), testToken)
+	if res.StatusCode != 200 {
+		t.Fatalf("CONNECT: %d", res.StatusCode)
+	}
+	tc := tls.Client(conn, &tls.Config{ServerName: "example.com", RootCAs: e.roots})
+	err := tc.Handshake()
+	var rec tls.RecordHeaderError
+	if !errors.As(err, &rec) || !strings.HasPrefix(string(rec.RecordHeader[:]), "HTTP/") {
+		t.Fatalf("handshake: %v; want the server's own HTTP answer, as a client reaching it directly gets", err)
+	}
+	conn.Close()
+	if ev := e.event(t); ev.Scheme != "tunnel" || ev.Decision != "allow" {
+		t.Errorf("event %+v", ev)
+	}
+	r, err := e.client(t, testToken).Get("http://example.com:" + examplePort(up) + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(r.Body)
+	r.Body.Close()
+	if string(b) != "plain" {
+		t.Errorf("plain HTTP after the failed handshake: %q", b)
 	}
 }

@@ -58,16 +58,20 @@ func fromRoot(o Options) error {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			return err
 		}
-		if err := os.Chown(d, o.UID, o.GID); err != nil {
-			return fmt.Errorf("giving %s to %d:%d: %w", d, o.UID, o.GID, err)
-		}
 	}
+	// Written while the directories are still root's: root here has no
+	// CAP_DAC_OVERRIDE to write into the user's.
 	for _, f := range o.Files {
 		if !slices.ContainsFunc(o.Own, func(d string) bool { return filepath.Dir(f.Path) == filepath.Clean(d) }) {
 			return fmt.Errorf("writing %s: it must be in a directory given with --own", f.Path)
 		}
 		if err := os.WriteFile(f.Path, []byte(os.Getenv(f.Var)), 0o644); err != nil {
 			return fmt.Errorf("writing %s from $%s: %w", f.Path, f.Var, err)
+		}
+	}
+	for _, d := range o.Own {
+		if err := os.Chown(d, o.UID, o.GID); err != nil {
+			return fmt.Errorf("giving %s to %d:%d: %w", d, o.UID, o.GID, err)
 		}
 	}
 	// The mount namespace is the thread's: the goroutine stays on it (never
