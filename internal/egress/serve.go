@@ -29,7 +29,7 @@ const shutdownGrace = 3 * time.Second
 // container is gone (see acceptAgents), then drains it and writes the last
 // audit events. It announces readiness on out.
 func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ...any)) error {
-	srv, err := newServer(cfg, logf)
+	srv, attest, err := newServer(cfg, logf)
 	if err != nil {
 		return err
 	}
@@ -39,7 +39,12 @@ func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ..
 	}
 	defer closeAudit()
 	if rec != nil {
-		srv.OnEvent = func(e proxy.Event) { recordEvent(rec, e) }
+		attest.record = rec.Record
+		srv.OnEvent = func(e proxy.Event) {
+			if !attest.ownProbe(e) {
+				recordEvent(rec, e)
+			}
+		}
 	}
 	ctx, agentGone := context.WithCancel(ctx)
 	defer agentGone()
@@ -75,37 +80,38 @@ func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ..
 	return failed
 }
 
-func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
-	pol, err := cfg.Policy.decode()
+// newServer builds the proxy cfg describes, with the attestation's
+// endpoint at AttestHost.
+func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, *attestEndpoint, error) {
+	pol, err := runPolicy(cfg)
 	if err != nil {
-		return nil, err
-	}
-	for _, g := range cfg.Grants {
-		if err := pol.AddGrantHosts(g.Grant.Name, g.Grant.EffectiveHosts()); err != nil {
-			return nil, err
-		}
+		return nil, nil, err
 	}
 	pol.Local = newHostAddrs(nil, nil).Contains
 	ca, err := proxy.LoadRunCA(cfg.CA.Cert, cfg.CA.Key)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	roots, err := x509.SystemCertPool()
 	if err != nil || roots == nil {
 		roots = x509.NewCertPool()
 	}
 	if len(cfg.UpstreamRoots) > 0 && !roots.AppendCertsFromPEM(cfg.UpstreamRoots) {
-		return nil, errors.New("the upstream CA certificates hold no PEM certificate")
+		return nil, nil, errors.New("the upstream CA certificates hold no PEM certificate")
 	}
+	creds := newCredentials(cfg.Grants, RenewClient(pol.Hosts, roots), logf)
+	attest := newAttestEndpoint(creds, pol)
 	return &proxy.Server{
 		Resolver:    resolverWith(pol.Hosts),
 		Token:       cfg.Token,
 		Policy:      pol,
-		Credentials: newCredentials(cfg.Grants, RenewClient(pol.Hosts, roots), logf),
+		Credentials: creds,
 		Leaves:      proxy.NewLeaves(ca, nil),
 		UpstreamTLS: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Logf:        logf,
-	}, nil
+		Local:       attest,
+		LocalHost:   AttestHost,
+	}, attest, nil
 }
 
 // resolverWith resolves the names network.hosts maps to their address
