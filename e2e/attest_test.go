@@ -85,7 +85,8 @@ func TestAttestPassesAndHidesItsValues(t *testing.T) {
 	if att[0][audit.AttestResult] != audit.AttestPassed || att[0][audit.AttestDurationUS] == "" {
 		t.Errorf("egress.attested %v, want passed with its duration", att[0])
 	}
-	mustContain(t, "moat audit", e.mustRun(0, "audit", name).stdout, ": OK\n", audit.KindEgressAttested+" 1")
+	mustContain(t, "moat audit", e.mustRun(0, "audit", name).stdout, ": OK\n", audit.KindEgressAttested+" 1",
+		"egress attestation: passed in", "grants-live pass, no-direct-route pass, token-only pass")
 }
 
 // agentAttestation reads the attestation the CLI gave run runID's agent
