@@ -118,7 +118,7 @@ func (at *Attester) Attest(ctx context.Context, a Attestation) AttestResult {
 		Checks: []CheckVerdict{
 			route,
 			denyVerdict(a.Deny, deny),
-			tokenVerdict(target, noAuth, badAuth, right),
+			tokenVerdict(noAuth, badAuth, right),
 			grantsVerdict(a.Proofs, grants),
 		},
 		DurationUS: time.Since(start).Microseconds(),
@@ -203,7 +203,7 @@ func denyVerdict(target string, deny proxyAnswer) CheckVerdict {
 	return v
 }
 
-func tokenVerdict(target string, noAuth, badAuth, right proxyAnswer) CheckVerdict {
+func tokenVerdict(noAuth, badAuth, right proxyAnswer) CheckVerdict {
 	v := CheckVerdict{Name: CheckTokenOnly, Verdict: VerdictPass}
 	switch {
 	case noAuth.err != nil || noAuth.status != http.StatusProxyAuthRequired:
