@@ -636,11 +636,12 @@ func TestEgressPolicies(t *testing.T) {
 
 	permissive := e.egressWorkspace(s, "  policy: permissive\n")
 	name := uniqueName(t)
-	res := e.mustRun(0, "run", "-n", name, permissive, "--", "curl", "-sS", "-k", "-i", "https://other.test:"+s.port+"/hello")
-	// No grant: the proxy tunnels blind, the server refuses the missing key.
+	res := e.mustRun(0, "run", "-n", name, permissive, "--", "curl", "-sS", "-i", "https://api.test:"+s.port+"/hello")
+	// No grant: the proxy opens the TLS and injects nothing; the server
+	// refuses the missing key.
 	mustContain(t, "stdout", res.stdout, "401")
 	res = e.mustRun(0, "trace", name, "--json")
-	mustContain(t, "trace", res.stdout, `"host": "other.test:`+s.port+`"`, `"decision": "allow"`)
+	mustContain(t, "trace", res.stdout, `"host": "api.test:`+s.port+`"`, `"path": "/hello"`, `"decision": "allow"`)
 
 	none := e.workspace(map[string]string{"agent.yaml": "dependencies: [curl, git, python]\nnetwork: {policy: none}\n"})
 	res = e.mustRun(0, "run", none, "--", "sh", "-c", `env | grep -ci proxy; curl -sS -m 5 http://example.com/ && echo REACHED; true`)

@@ -102,6 +102,11 @@ var forbidden = map[string]map[string]string{
 		"internal/runtime": "trace reads files, not engines",
 		"internal/cmd":     "trace is not CLI-specific",
 	},
+	"internal/suggest": {
+		"internal/run":     "suggest works on a trace and agent.yaml's bytes; the command finds them",
+		"internal/runtime": "suggest knows nothing of engines",
+		"internal/cmd":     "suggest is not CLI-specific",
+	},
 	"internal/cmdutil":          {"internal/cmd": "command packages use cmdutil, not the reverse"},
 	"internal/run/runtest":      {"internal/cmd": "the fake engine is below the commands it serves"},
 	"internal/testutil":         {"internal": "test fixtures are a leaf: whatever they test imports them"},

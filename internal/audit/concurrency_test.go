@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"os"
 	"os/exec"
@@ -116,7 +117,10 @@ func TestKilledWriterLeavesAVerifiableLog(t *testing.T) {
 	}
 	for round := 0; round < 5; round++ {
 		w := startWriter(t, path, keyDir, 0)
-		time.Sleep(time.Duration(50+round*37) * time.Millisecond)
+		// Kill it mid-work, not before it began: a loaded machine can take
+		// longer than any fixed delay to start a process.
+		waitForEntry(t, path)
+		time.Sleep(time.Duration(round*37) * time.Millisecond)
 		w.Process.Signal(syscall.SIGKILL)
 		w.Wait()
 		f, _ := os.Open(path)
@@ -134,4 +138,17 @@ func TestKilledWriterLeavesAVerifiableLog(t *testing.T) {
 	if r, _ := Verify(f, testRun, key.Public().(ed25519.PublicKey)); len(r.Problems) != 0 || !r.Closed {
 		t.Fatalf("after the next writer closed it: %+v", r.Problems)
 	}
+}
+
+// waitForEntry waits until the log at path holds a complete entry.
+func waitForEntry(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if b, err := os.ReadFile(path); err == nil && bytes.Count(b, []byte("\n")) >= 2 {
+			return
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	t.Fatal("the writer wrote no entry within a minute")
 }

@@ -43,6 +43,7 @@ type digestNetwork struct {
 	Allow  []string          `json:"allow,omitempty"`
 	Hosts  map[string]string `json:"hosts,omitempty"`
 	CA     string            `json:"ca,omitempty"`
+	Push   []string          `json:"git_push,omitempty"`
 }
 
 type digestDocker struct {
@@ -116,7 +117,8 @@ func networkDigest(n Network) *digestNetwork {
 			d.Hosts[h.Name] = h.Address
 		}
 	}
-	if d.Policy == "" && len(d.Allow) == 0 && len(d.Hosts) == 0 && d.CA == "" {
+	d.Push = n.GitPush
+	if d.Policy == "" && len(d.Allow) == 0 && len(d.Hosts) == 0 && d.CA == "" && len(d.Push) == 0 {
 		return nil
 	}
 	return d

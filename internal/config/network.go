@@ -32,6 +32,10 @@ type Network struct {
 	// relative to the workspace, absolute, or starting with ~/. The caller
 	// resolves it like a mount's source.
 	CA string
+	// GitPush is network.git-push: the refs a git push over HTTPS may
+	// update, as full ref patterns ("refs/heads/agent/*"); nil lets
+	// pushes update any ref.
+	GitPush []string
 }
 
 // Mode is the policy the run gets: Policy, or strict when it is not set.
@@ -60,7 +64,7 @@ type HostMapping struct {
 
 var (
 	networkPolicies = []string{string(policy.Strict), string(policy.Permissive), string(policy.None)}
-	networkFields   = []string{"allow", "ca", "hosts", "policy"}
+	networkFields   = []string{"allow", "ca", "git-push", "hosts", "policy"}
 )
 
 // ruleHint is the remedy for a bad allow rule when policy has no fix.
@@ -129,8 +133,40 @@ func (d *decoder) networkOption(kv *ast.MappingValueNode, o *Network, seen map[s
 		o.Hosts, err = d.networkHosts(kv.Value)
 	case "ca":
 		o.CA, err = d.networkCA(kv.Value)
+	case "git-push":
+		o.GitPush, err = d.networkGitPush(kv.Value)
 	}
 	return err
+}
+
+// networkGitPush parses network.git-push into full ref patterns.
+func (d *decoder) networkGitPush(at ast.Node) ([]string, error) {
+	if err := d.unquotedWildcard(at); err != nil {
+		return nil, err
+	}
+	texts, nodes, err := d.strList(at, "network.git-push", writeAsList("git-push"))
+	if err != nil {
+		return nil, err
+	}
+	if len(texts) == 0 {
+		return nil, d.errorf(at, "Name the branches a push may update, such as [\"agent/*\"], or remove git-push to allow any.",
+			"network.git-push: an empty list would refuse every push")
+	}
+	refs := make([]string, 0, len(texts))
+	seen := map[string]int{}
+	for i, s := range texts {
+		ref, err := policy.ParseRefPattern(s)
+		if err != nil {
+			return nil, d.errorAt(nodes[i], &problem{msg: err.Error(), err: err,
+				hint: `Write a branch pattern such as "agent/*" or a full ref such as "refs/tags/v*".`})
+		}
+		if j, dup := seen[ref]; dup {
+			return nil, d.errorf(nodes[i], "Remove one of them.", "duplicate pattern %q in network.git-push%s", s, firstAt(posString(nodes[j])))
+		}
+		seen[ref] = i
+		refs = append(refs, ref)
+	}
+	return refs, nil
 }
 
 func (d *decoder) networkAllow(at ast.Node) ([]AllowRule, error) {
@@ -335,10 +371,13 @@ func checkPolicyNone(n Network) *problem {
 	if n.CA != "" {
 		set = append(set, "ca")
 	}
+	if n.GitPush != nil {
+		set = append(set, "git-push")
+	}
 	if len(set) == 0 {
 		return nil
 	}
-	return newProblem("Remove allow/hosts/ca, or use policy strict.",
+	return newProblem("Remove "+strings.Join(set, "/")+", or use policy strict.",
 		"network: policy none turns the network off, so %s would do nothing", joinAnd(set))
 }
 

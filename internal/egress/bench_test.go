@@ -126,6 +126,11 @@ func startBenchSidecar(b *testing.B, up *benchUpstream, audited bool) *benchSide
 			Grant:  grant.Grant{Name: "bench", Kind: grant.HTTP, Hosts: []string{s.host}, Header: "X-Api-Key"},
 			Secret: []byte(testSecret),
 		}},
+		// As a run with a grant has: every request is checked for them.
+		Placeholders: []Placeholder{
+			{Value: grant.Grant{Kind: grant.Anthropic}.Placeholder()["ANTHROPIC_API_KEY"], What: "ANTHROPIC_API_KEY"},
+			{Value: grant.Grant{Kind: grant.GitHub}.Placeholder()["GH_TOKEN"], What: "GH_TOKEN"},
+		},
 		CA:            runCA,
 		UpstreamRoots: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: up.Certificate().Raw}),
 	}

@@ -25,6 +25,10 @@ type Config struct {
 
 	Policy Policy        `json:"policy"`
 	Grants []GrantSecret `json:"grants,omitempty"`
+	// Placeholders are the fake credentials the agent holds (its grants'
+	// variables, its login files' tokens): no request may carry one
+	// upstream, except where the proxy replaces it with the credential.
+	Placeholders []Placeholder `json:"placeholders,omitempty"`
 
 	// CA is the run's own CA, which the user's CA certifies for a day:
 	// the proxy mints its leaves from it and never sees the user's key.
@@ -53,11 +57,16 @@ type Policy struct {
 	Mode  string            `json:"mode"`
 	Allow []string          `json:"allow,omitempty"`
 	Hosts map[string]string `json:"hosts,omitempty"`
+	// Tunnel holds the canonical patterns of the tunnel-only hosts.
+	Tunnel []string `json:"tunnel,omitempty"`
+	// GitPush holds network.git-push as full ref patterns; nil sets no
+	// push policy.
+	GitPush []string `json:"git_push,omitempty"`
 }
 
 // PolicyFor is the wire form of n.
 func PolicyFor(n config.Network) Policy {
-	p := Policy{Mode: string(n.Mode())}
+	p := Policy{Mode: string(n.Mode()), GitPush: n.GitPush}
 	for _, r := range n.Allow {
 		p.Allow = append(p.Allow, r.Rule.Pattern)
 	}
@@ -74,7 +83,36 @@ func PolicyFor(n config.Network) Policy {
 // pattern or address that does not parse here means the CLI and the
 // sidecar disagree, and the proxy refuses to start.
 func (p Policy) decode() (*policy.Policy, error) {
-	return policy.New(policy.Mode(p.Mode), p.Allow, p.Hosts)
+	pol, err := policy.New(policy.Mode(p.Mode), p.Allow, p.Hosts)
+	if err != nil {
+		return nil, err
+	}
+	if err := pol.SetTunnelOnly(p.Tunnel); err != nil {
+		return nil, err
+	}
+	return pol, nil
+}
+
+// refRules decodes the push policy, nil when there is none.
+func (p Policy) refRules() (*policy.RefRules, error) {
+	if p.GitPush == nil {
+		return nil, nil
+	}
+	r := &policy.RefRules{}
+	for _, s := range p.GitPush {
+		full, err := policy.ParseRefPattern(s)
+		if err != nil {
+			return nil, err
+		}
+		r.Patterns = append(r.Patterns, full)
+	}
+	return r, nil
+}
+
+// Placeholder is one fake credential and what it stands for.
+type Placeholder struct {
+	Value string `json:"value"`
+	What  string `json:"what"` // `ANTHROPIC_API_KEY (grant "anthropic")`
 }
 
 // GrantSecret is one grant and its secret, in the clear: it exists only

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"net"
 	"net/http"
 	"net/netip"
@@ -38,6 +39,16 @@ type runGrant struct {
 
 	mu     sync.Mutex
 	secret grant.Secret
+	values []proxy.Sensitive // secret's values on the wire, for the guard
+}
+
+// setSecret replaces g's secret; g.mu is held.
+func (g *runGrant) setSecret(s grant.Secret) {
+	g.secret = s
+	g.values = g.values[:0:0]
+	for _, v := range grant.Values(g.grant, s) {
+		g.values = append(g.values, proxy.Sensitive{Value: v, What: fmt.Sprintf("grant %q", g.grant.Name)})
+	}
 }
 
 // newCredentials keeps the grants the proxy applies; a grant of another
@@ -48,7 +59,8 @@ func newCredentials(gs []GrantSecret, renewer *http.Client, logf func(string, ..
 		secret := grant.NewSecret(g.Secret)
 		clear(g.Secret)
 		if apply, ok := g.Grant.RequestApplier(); ok && !secret.IsZero() {
-			rg := &runGrant{grant: g.Grant, apply: apply, secret: secret}
+			rg := &runGrant{grant: g.Grant, apply: apply}
+			rg.setSecret(secret)
 			rg.refresh, _ = apply.(grant.Refresher)
 			c.grants = append(c.grants, rg)
 		}
@@ -70,7 +82,7 @@ func (c *credentials) Apply(host string, r *http.Request) (proxy.Applied, bool, 
 			return applied, true, err
 		}
 		if ok {
-			applied.Secrets = []string{string(secret.Reveal())}
+			applied.Secrets = grant.Values(g.grant, secret)
 			return applied, true, nil
 		}
 	}
@@ -95,7 +107,7 @@ func (c *credentials) current(ctx context.Context, g *runGrant) grant.Secret {
 		c.logf("moat proxy: grant %s: %v", g.grant.Name, err)
 		return g.secret
 	}
-	g.secret = renewed
+	g.setSecret(renewed)
 	c.logf("moat proxy: grant %s: renewed the access token, which expired at %s", g.grant.Name, exp.UTC().Format(time.RFC3339))
 	return g.secret
 }
@@ -108,6 +120,18 @@ func (c *credentials) Intercept(host string) bool {
 		}
 	}
 	return false
+}
+
+// Secrets returns every grant's credentials as they travel, as they are
+// now.
+func (c *credentials) Secrets() []proxy.Sensitive {
+	var out []proxy.Sensitive
+	for _, g := range c.grants {
+		g.mu.Lock()
+		out = append(out, g.values...)
+		g.mu.Unlock()
+	}
+	return out
 }
 
 // RenewClient is the client moat renews OAuth logins with, in the proxy

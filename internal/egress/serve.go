@@ -99,18 +99,28 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, *attestEn
 	if len(cfg.UpstreamRoots) > 0 && !roots.AppendCertsFromPEM(cfg.UpstreamRoots) {
 		return nil, nil, errors.New("the upstream CA certificates hold no PEM certificate")
 	}
+	push, err := cfg.Policy.refRules()
+	if err != nil {
+		return nil, nil, err
+	}
+	placeholders := make([]proxy.Sensitive, len(cfg.Placeholders))
+	for i, p := range cfg.Placeholders {
+		placeholders[i] = proxy.Sensitive{Value: p.Value, What: p.What}
+	}
 	creds := newCredentials(cfg.Grants, RenewClient(pol.Hosts, roots), logf)
 	attest := newAttestEndpoint(creds, pol)
 	return &proxy.Server{
-		Resolver:    resolverWith(pol.Hosts),
-		Token:       cfg.Token,
-		Policy:      pol,
-		Credentials: creds,
-		Leaves:      proxy.NewLeaves(ca, nil),
-		UpstreamTLS: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
-		Logf:        logf,
-		Local:       attest,
-		LocalHost:   AttestHost,
+		Placeholders: placeholders,
+		GitPush:      push,
+		Resolver:     resolverWith(pol.Hosts),
+		Token:        cfg.Token,
+		Policy:       pol,
+		Credentials:  creds,
+		Leaves:       proxy.NewLeaves(ca, nil),
+		UpstreamTLS:  &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
+		Logf:         logf,
+		Local:        attest,
+		LocalHost:    AttestHost,
 	}, attest, nil
 }
 

@@ -119,6 +119,36 @@ func Public(g Grant, secret Secret) map[string]string {
 	return nil
 }
 
+// Values returns the credentials secret holds as they travel on the
+// wire, which nothing the agent sends may carry: the secret itself for
+// most kinds; each token of a login.
+func Values(g Grant, secret Secret) []string {
+	if k, ok := LookupKind(g.Kind); ok {
+		if v, ok := k.Apply.(interface{ Values(Secret) []string }); ok {
+			return v.Values(secret)
+		}
+	}
+	if secret.IsZero() {
+		return nil
+	}
+	return []string{string(secret.p.b)}
+}
+
+// Values gives the login's tokens.
+func (chatgptApplier) Values(secret Secret) []string {
+	l, err := ParseChatGPTLogin(secret.p.b)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, v := range []string{l.AccessToken, l.RefreshToken, l.IDToken} {
+		if v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
 func (chatgptApplier) Expires(secret Secret) time.Time {
 	l, err := ParseChatGPTLogin(secret.p.b)
 	if err != nil {

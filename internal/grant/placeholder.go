@@ -29,6 +29,13 @@ func (g Grant) Placeholder() map[string]string {
 	return env
 }
 
+// IsPlaceholderMarked reports whether value spells the marker every
+// placeholder carries, "moat-placeholder" or "moatplaceholder", or is a
+// JWT whose signature is the marker (a login file's fake token).
+func IsPlaceholderMarked(value string) bool {
+	return strings.Contains(value, "moat-placeholder") || strings.Contains(value, "moatplaceholder")
+}
+
 // IsPlaceholder reports whether value holds one of the placeholders, so the
 // proxy can tell a placeholder that leaked to an unexpected host.
 func IsPlaceholder(value string) bool {

@@ -8,6 +8,9 @@ import (
 	"strings"
 )
 
+// SourceTunnel is the Source of rules from network.tunnel-only.
+const SourceTunnel = "network.tunnel-only"
+
 // Mode is the value of network.policy in agent.yaml.
 type Mode string
 
@@ -25,6 +28,11 @@ type Policy struct {
 	Mode  Mode
 	Allow []Rule                // network.allow, then grant hosts, in order
 	Hosts map[string]netip.Addr // network.hosts: lower-case name to the address it maps to
+
+	// Tunnel holds network.tunnel-only: the hosts whose TLS the proxy
+	// passes through unopened (their clients pin certificates). They
+	// allow nothing by themselves.
+	Tunnel []Rule
 
 	// Private lists extra destinations blocked like private ones unless
 	// explicitly allowed, such as the host's own public addresses. Nil adds
@@ -66,6 +74,35 @@ func New(mode Mode, allow []string, hosts map[string]string) (*Policy, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// SetTunnelOnly parses network.tunnel-only's patterns into p.Tunnel, as
+// New parses allow's.
+func (p *Policy) SetTunnelOnly(patterns []string) error {
+	var errs []error
+	for _, s := range patterns {
+		r, err := ParseRule(s, SourceTunnel)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		p.Tunnel = append(p.Tunnel, r)
+	}
+	return errors.Join(errs...)
+}
+
+// TunnelOnly reports whether a tunnel-only rule covers host (a name or an
+// IP literal) on port.
+func (p *Policy) TunnelOnly(host string, port int) bool {
+	h := normalizeHost(host)
+	addr, isIP := parseIP(h)
+	for i := range p.Tunnel {
+		r := &p.Tunnel[i]
+		if isIP && r.matchesAddr(addr, port) || !isIP && r.matchesName(h) && r.matchesPort(port) {
+			return true
+		}
+	}
+	return false
 }
 
 func parseHosts(hosts map[string]string) (map[string]netip.Addr, error) {

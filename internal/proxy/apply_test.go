@@ -26,6 +26,10 @@ func (c signingCreds) Apply(host string, r *http.Request) (Applied, bool, error)
 
 func (signingCreds) Intercept(host string) bool { return hostOnly(host) == "example.com" }
 
+func (signingCreds) Secrets() []Sensitive {
+	return []Sensitive{{Value: testSecret, What: `grant "signed"`}}
+}
+
 // TestCredentialsApplyErrorFailsRequest checks that a credential that
 // cannot be applied fails the request with 502, saying why, and that
 // nothing reaches the upstream.

@@ -18,8 +18,9 @@ import (
 
 const connectOK = "HTTP/1.1 200 Connection established\r\n\r\n"
 
-// serveConnect handles an authorized CONNECT: refused by the policy, or
-// intercepted if Credentials covers the host, or tunnelled blind.
+// serveConnect handles an authorized CONNECT: refused by the policy,
+// tunnelled blind if the policy says the host is tunnel-only, or else
+// opened: TLS is intercepted (see open).
 func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 	host, port, err := splitAuthority(r.Host, 443)
 	if err != nil {
@@ -42,63 +43,245 @@ func (s *Server) serveConnect(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ev.Decision = "allow"
-	if s.Credentials != nil && s.Credentials.Intercept(t.authority()) {
-		s.intercept(w, t, ev)
-		return
+	granted := s.Credentials != nil && s.Credentials.Intercept(t.authority())
+	switch {
+	case s.Leaves == nil && granted:
+		s.logf("moat proxy: CONNECT %s: interception needs Leaves", ev.Host)
+		http.Error(w, "moat proxy: cannot intercept "+ev.Host, http.StatusInternalServerError)
+		ev.Status, ev.Err = http.StatusInternalServerError, "no Leaves to intercept with"
+		s.emit(ev)
+	case s.Leaves == nil || (!granted && s.tunnelOnly(t)):
+		s.tunnel(w, r, t, ev)
+	default:
+		s.open(w, r, t, ev, granted)
 	}
-	s.tunnel(w, r, t, ev)
+}
+
+// tunnelOnly reports whether the policy declares t's host tunnel-only.
+func (s *Server) tunnelOnly(t target) bool {
+	return s.Policy != nil && s.Policy.TunnelOnly(t.host, t.port)
 }
 
 // tunnel dials the checked destination, answers 200 and copies bytes both
-// ways until both sides are done, then records one Event.
+// ways until both sides are done, then records one Event. It sees nothing
+// inside TLS: only the ClientHello's server name is checked.
 func (s *Server) tunnel(w http.ResponseWriter, r *http.Request, t target, ev Event) {
 	ev.Scheme = "tunnel"
+	upstream, client, ok := s.dialAndHijack(w, r, t, ev)
+	if !ok {
+		return
+	}
+	// The server may speak first (SSH, SMTP): its half starts at once.
+	s.relay(client, upstream, t, ev, nil, func() firstBytes { return readHello(client) })
+}
+
+// dialAndHijack dials t, refusing the CONNECT if that fails, then takes
+// over the agent's connection.
+func (s *Server) dialAndHijack(w http.ResponseWriter, r *http.Request, t target, ev Event) (upstream, client net.Conn, ok bool) {
 	upstream, err := s.dialChecked(r.Context(), "tcp", net.JoinHostPort(t.host, strconv.Itoa(t.port)))
 	if err != nil {
 		s.refuseConnect(w, ev, err)
-		return
+		return nil, nil, false
 	}
+	if client, ok = s.hijackConnect(w, ev); !ok {
+		upstream.Close()
+	}
+	return upstream, client, ok
+}
+
+// hijackConnect takes over the agent's connection and answers 200. The
+// connection is tracked; relay and intercept untrack it.
+func (s *Server) hijackConnect(w http.ResponseWriter, ev Event) (net.Conn, bool) {
 	conn, brw, err := http.NewResponseController(w).Hijack()
 	if err != nil {
-		upstream.Close()
 		s.logf("moat proxy: CONNECT %s: %v", ev.Host, err)
 		http.Error(w, "moat proxy: cannot tunnel", http.StatusInternalServerError)
-		return
+		return nil, false
 	}
 	if !s.track(conn) {
 		conn.Close()
-		upstream.Close()
-		return
+		return nil, false
 	}
-	defer s.untrack(conn)
 	_ = conn.SetDeadline(time.Time{})
 	if _, err := io.WriteString(conn, connectOK); err != nil {
 		conn.Close()
-		upstream.Close()
-		return
+		s.untrack(conn)
+		return nil, false
 	}
+	return &trackedConn{Conn: bufferedConn(uncorked(conn), brw), raw: conn}, true
+}
+
+// trackedConn is a hijacked CONNECT connection (read through whatever the
+// server had buffered); raw is what track recorded.
+type trackedConn struct {
+	net.Conn
+	raw net.Conn
+}
+
+func (c *trackedConn) CloseWrite() error { return closeWrite(c.Conn) }
+
+// relay copies a blind tunnel's bytes both ways until both halves end,
+// then records its Event. serverFirst, if not nil, gives what a read of
+// upstream already in progress returns, and nextHello the agent's first
+// bytes (each side has one reader at a time).
+// What the agent sends is checked: a TLS ClientHello must name t's host
+// (checkServerName); any other protocol is plain text, and the guard
+// refuses it if it carries one of the run's placeholders or secrets.
+func (s *Server) relay(client, upstream net.Conn, t target, ev Event, serverFirst func() []byte, nextHello func() firstBytes) {
+	tc := client.(*trackedConn)
+	defer s.untrack(tc.raw)
+	client = tc.Conn // a bare TCP connection splices
+	ev.Scheme = "tunnel"
 	ev.Status = http.StatusOK
-	client := bufferedConn(uncorked(conn), brw) // a bare TCP connection splices
 	var wg sync.WaitGroup
-	// The server may speak first (SSH, SMTP): its half starts at once.
-	wg.Go(func() { ev.BytesIn = copyHalf(client, upstream) })
-	first, sni, isTLS, err := readClientHello(client)
-	if err := checkServerName(t.host, t.port, sni, isTLS, err); err != nil {
-		conn.Close()
+	wg.Go(func() {
+		var first []byte
+		if serverFirst != nil {
+			first = serverFirst()
+		}
+		if len(first) > 0 {
+			if _, err := client.Write(first); err != nil {
+				client.Close()
+				upstream.Close()
+				return
+			}
+		}
+		ev.BytesIn = int64(len(first)) + copyHalf(client, upstream)
+	})
+	hello := nextHello()
+	refuse := func(err error) {
+		client.Close()
 		upstream.Close()
 		wg.Wait()
 		ev.Decision, ev.Err = denyDecision(policy.Decision{Rule: err.Error()}), err.Error()
 		s.logf("moat proxy: CONNECT %s: refused: %v", ev.Host, err)
-	} else {
-		if _, err := upstream.Write(first); err != nil {
-			upstream.Close()
+	}
+	dst := upstream
+	var g *streamGuard
+	if !hello.isTLS {
+		g = s.newStreamGuard(upstream, t)
+		if g != nil {
+			dst = g
 		}
-		ev.BytesOut = int64(len(first)) + copyHalf(upstream, client)
+	}
+	if err := checkServerName(t.host, t.port, hello.sni, hello.isTLS, hello.err); err != nil {
+		refuse(err)
+	} else if _, err := dst.Write(hello.raw); err != nil {
+		if g != nil && g.refusal != nil {
+			refuse(g.refusal)
+		} else {
+			client.Close()
+			upstream.Close()
+			wg.Wait()
+		}
+	} else {
+		ev.BytesOut = int64(len(hello.raw)) + copyHalf(dst, client)
 		wg.Wait()
-		conn.Close()
+		client.Close()
 		upstream.Close()
+		if g != nil && g.refusal != nil {
+			ev.Decision, ev.Err = denyDecision(policy.Decision{Rule: g.refusal.Error()}), g.refusal.Error()
+			s.logf("moat proxy: CONNECT %s: refused: %v", ev.Host, g.refusal)
+		}
 	}
 	ev.Duration = time.Since(ev.Time)
+	s.emit(ev)
+}
+
+// firstBytes is what the agent sent first, as readClientHello read it.
+type firstBytes struct {
+	raw   []byte
+	sni   string
+	isTLS bool
+	err   error
+}
+
+func readHello(c net.Conn) firstBytes {
+	raw, sni, isTLS, err := readClientHello(c)
+	return firstBytes{raw, sni, isTLS, err}
+}
+
+// open serves an allowed CONNECT that is not tunnel-only: TLS is
+// intercepted, so every request inside is seen, checked and recorded;
+// anything else is relayed as a blind tunnel with its bytes checked by the
+// guard, except to a grant's host (granted), whose credential could then
+// not be put on the wire: that is refused.
+//
+// On port 443 the agent speaks first (TLS, the only protocol allowed
+// there), so the proxy reads the ClientHello before dialing: an
+// intercepted connection is dialed per request by the transport. On
+// other ports the server may speak first (SSH, SMTP): the proxy dials at
+// once and takes whichever side speaks first, which tells the protocol.
+func (s *Server) open(w http.ResponseWriter, r *http.Request, t target, ev Event, granted bool) {
+	if t.port == 443 {
+		client, ok := s.hijackConnect(w, ev)
+		if !ok {
+			return
+		}
+		h := readHello(client)
+		switch {
+		case !h.isTLS:
+			s.refuseOpened(client, ev, errors.New("the tunnel to port 443 did not start with a TLS ClientHello"))
+		case h.err != nil:
+			s.refuseOpened(client, ev, fmt.Errorf("reading the TLS ClientHello: %w", h.err))
+		default:
+			s.intercept(client, t, ev, h.raw) // the handshake checks the server name
+		}
+		return
+	}
+	upstream, client, ok := s.dialAndHijack(w, r, t, ev)
+	if !ok {
+		return
+	}
+	helloCh := make(chan firstBytes, 1)
+	go func() { helloCh <- readHello(client) }()
+	serverCh := make(chan []byte, 1)
+	go func() {
+		buf := make([]byte, 4096)
+		n, _ := upstream.Read(buf)
+		serverCh <- buf[:n]
+	}()
+	select {
+	case h := <-helloCh:
+		if h.isTLS && h.err != nil {
+			upstream.Close()
+			<-serverCh
+			s.refuseOpened(client, ev, fmt.Errorf("reading the TLS ClientHello: %w", h.err))
+			return
+		}
+		if h.isTLS {
+			upstream.Close() // the transport dials per request
+			<-serverCh
+			s.intercept(client, t, ev, h.raw)
+			return
+		}
+		if granted {
+			upstream.Close()
+			<-serverCh
+			s.refuseOpened(client, ev, fmt.Errorf("%s is a grant's host, and the connection did not start with TLS, so the credential could not be put on it", ev.Host))
+			return
+		}
+		s.relay(client, upstream, t, ev, func() []byte { return <-serverCh }, func() firstBytes { return h })
+	case first := <-serverCh:
+		if granted {
+			upstream.Close()
+			client.Close()
+			<-helloCh
+			s.refuseOpened(client, ev, fmt.Errorf("%s is a grant's host, and its server spoke first, so the connection is not TLS and the credential could not be put on it", ev.Host))
+			return
+		}
+		s.relay(client, upstream, t, ev, func() []byte { return first }, func() firstBytes { return <-helloCh })
+	}
+}
+
+// refuseOpened ends an opened CONNECT that may not go on, and records why.
+func (s *Server) refuseOpened(client net.Conn, ev Event, err error) {
+	client.Close()
+	s.untrack(client.(*trackedConn).raw)
+	ev.Status = http.StatusOK
+	ev.Decision, ev.Err = denyDecision(policy.Decision{Rule: err.Error()}), err.Error()
+	ev.Duration = time.Since(ev.Time)
+	s.logf("moat proxy: CONNECT %s: refused: %v", ev.Host, err)
 	s.emit(ev)
 }
 
@@ -117,39 +300,19 @@ func (s *Server) refuseConnect(w http.ResponseWriter, ev Event, err error) {
 	s.emit(ev)
 }
 
-// intercept answers 200, completes a TLS handshake with the agent as t's
-// host (with a leaf from Leaves), and hands the connection to the inner
-// server, which forwards each request to t with credentials injected.
-func (s *Server) intercept(w http.ResponseWriter, t target, ev Event) {
-	if s.Leaves == nil {
-		s.logf("moat proxy: CONNECT %s: interception needs Leaves", ev.Host)
-		http.Error(w, "moat proxy: cannot intercept "+ev.Host, http.StatusInternalServerError)
-		ev.Status, ev.Err = http.StatusInternalServerError, "no Leaves to intercept with"
-		s.emit(ev)
-		return
-	}
-	conn, brw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		s.logf("moat proxy: CONNECT %s: %v", ev.Host, err)
-		http.Error(w, "moat proxy: cannot tunnel", http.StatusInternalServerError)
-		return
-	}
-	if !s.track(conn) {
-		conn.Close()
-		return
-	}
-	_ = conn.SetDeadline(time.Time{})
+// intercept completes a TLS handshake with the agent as t's host (with a
+// leaf from Leaves) on client, an answered CONNECT whose first bytes
+// (the ClientHello) were already read, and hands the connection to the
+// inner server, which forwards each request to t.
+func (s *Server) intercept(client net.Conn, t target, ev Event, first []byte) {
+	tc := client.(*trackedConn)
 	fail := func(err error) {
-		conn.Close()
-		s.untrack(conn)
+		client.Close()
+		s.untrack(tc.raw)
 		ev.Status, ev.Err, ev.Duration = http.StatusOK, err.Error(), time.Since(ev.Time)
 		s.emit(ev)
 	}
-	if _, err := io.WriteString(conn, connectOK); err != nil {
-		fail(err)
-		return
-	}
-	cork := &corkConn{Conn: bufferedConn(uncorked(conn), brw)}
+	cork := &corkConn{Conn: &replayConn{Conn: tc.Conn, first: first}}
 	tlsConn := tls.Server(cork, &tls.Config{
 		MinVersion: tls.VersionTLS12,
 		NextProtos: []string{"http/1.1"},
@@ -163,20 +326,37 @@ func (s *Server) intercept(w http.ResponseWriter, t target, ev Event) {
 		},
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), handshakeTimeout)
-	err = tlsConn.HandshakeContext(ctx)
+	err := tlsConn.HandshakeContext(ctx)
 	cancel()
 	if err != nil {
 		fail(fmt.Errorf("TLS handshake with the agent: %w", err))
 		return
 	}
-	tc := &tunnelConn{Conn: tlsConn, target: t, cork: cork, done: func() {
-		conn.Close()
-		s.untrack(conn)
+	itc := &tunnelConn{Conn: tlsConn, target: t, cork: cork, done: func() {
+		client.Close()
+		s.untrack(tc.raw)
 	}}
-	if !s.innerLn.push(tc) {
-		tc.Close()
+	if !s.innerLn.push(itc) {
+		itc.Close()
 	}
 }
+
+// replayConn reads first, then the connection.
+type replayConn struct {
+	net.Conn
+	first []byte
+}
+
+func (c *replayConn) Read(p []byte) (int, error) {
+	if len(c.first) > 0 {
+		n := copy(p, c.first)
+		c.first = c.first[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
+}
+
+func (c *replayConn) CloseWrite() error { return closeWrite(c.Conn) }
 
 // serveIntercepted forwards a request from inside an intercepted tunnel to
 // the CONNECT host. A Host header naming another host is refused: the

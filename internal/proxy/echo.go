@@ -274,9 +274,12 @@ func (g *echoGuard) fill(p []byte) (int, error) {
 
 // partial returns the length of the longest end of win that is the start
 // of a needle.
-func (g *echoGuard) partial(win []byte) int {
-	longest := 0
-	for _, nd := range g.needles.b {
+func (g *echoGuard) partial(win []byte) int { return partialNeedle(win, g.needles.b, 0) }
+
+// partialNeedle returns the length of the longest end of win that is the
+// start of one of needles, or longest if that is more.
+func partialNeedle(win []byte, needles [][]byte, longest int) int {
+	for _, nd := range needles {
 		from := max(len(win)-len(nd)+1, 0)
 		for i := from; i < len(win) && len(win)-i > longest; i++ {
 			if win[i] == nd[0] && bytes.HasPrefix(nd, win[i:]) {

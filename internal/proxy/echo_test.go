@@ -240,13 +240,17 @@ func TestTraceRefused(t *testing.T) {
 }
 
 // TestBlindTunnelServerName sends ClientHellos through a blind tunnel to
-// an allowed host: the CONNECT host's name gets through, another name or
-// none is refused and recorded.
+// an allowed, tunnel-only host: the CONNECT host's name gets through,
+// another name or none is refused and recorded.
 func TestBlindTunnelServerName(t *testing.T) {
 	t.Parallel()
 	up := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "reached") }))
 	t.Cleanup(up.Close)
-	e := newEnv(t, envOpts{policy: examplePolicy(t, "example.com")})
+	pol := examplePolicy(t, "example.com")
+	if err := pol.SetTunnelOnly([]string{"example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOpts{policy: pol})
 	target := "example.com:" + examplePort(up)
 	roots := e.roots.Clone()
 	roots.AddCert(up.Certificate())

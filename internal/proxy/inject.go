@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -46,6 +47,9 @@ type exchange struct {
 	// applyErr is why the credential could not be put on the request;
 	// credentialCheck then fails it instead of sending it.
 	applyErr error
+	// guardErr is a placeholder or credential found where it may not go
+	// (guard.go): the request is refused, or cut off if already sent.
+	guardErr *guardRefusal
 }
 
 type exchangeKey struct{}
@@ -81,7 +85,26 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
 		s.emit(x.ev)
 		return
 	}
+	// What the agent sent must hold none of the run's credentials.
+	secrets := s.secretSets()
+	if e := s.findInRequest(r, t.authority(), secrets); e != nil {
+		s.refuseRequest(w, x, e)
+		return
+	}
 	if r.Body != nil && r.Body != http.NoBody {
+		if sets := append(secrets, s.placeholderSets()...); len(sets) > 0 {
+			if e := s.guardSmallBody(r, t, sets); e != nil {
+				s.refuseRequest(w, x, e)
+				return
+			}
+			r.Body = &guardBody{body: r.Body, req: r, sets: sets, refused: func(g *guardSet, part string) error {
+				x.guardErr = s.refusal(g, t.authority(), part)
+				return x.guardErr
+			}}
+		}
+		if s.GitPush != nil && isReceivePack(r) && s.checkPush(w, r, x) {
+			return
+		}
 		r.Body = &countingBody{ReadCloser: r.Body, n: &x.out}
 	}
 	cork, _ := r.Context().Value(corkKey{}).(*corkConn)
@@ -106,6 +129,15 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
 		}
 	}()
 	s.rp.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
+}
+
+// refuseRequest answers a request the guard refused before sending it.
+func (s *Server) refuseRequest(w http.ResponseWriter, x *exchange, e *guardRefusal) {
+	writeDeny(w, e.d)
+	x.ev.Status, x.ev.Decision, x.ev.Err = policy.DenyStatus, denyDecision(e.d), e.Error()
+	x.ev.Duration = time.Since(x.ev.Time)
+	s.logf("moat proxy: %s %s: refused: %v", x.ev.Method, x.target.authority(), e)
+	s.emit(x.ev)
 }
 
 // record emits x's event, once: when the body of known length is complete,
@@ -133,6 +165,14 @@ func (s *Server) rewrite(pr *httputil.ProxyRequest) {
 	out.URL.User = nil
 	out.Host = ""
 	out.Header.Del("Proxy-Authorization")
+	// Once the credential is on it (or not), the request as it will leave
+	// must hold no placeholder.
+	defer func() {
+		if x.applyErr == nil {
+			// The request as it will leave must hold no placeholder.
+			x.guardErr = s.findInRequest(out, x.target.authority(), s.placeholderSets())
+		}
+	}()
 	// Credentials travel only inside TLS: a plain http:// request would
 	// carry them across the network in the clear.
 	if s.Credentials == nil || x.target.scheme != "https" {
@@ -175,9 +215,12 @@ func (e *applyError) Unwrap() error { return e.err }
 type credentialCheck struct{ http.RoundTripper }
 
 func (c credentialCheck) RoundTrip(r *http.Request) (*http.Response, error) {
-	if x := exchangeOf(r); x != nil && x.applyErr != nil {
+	if x := exchangeOf(r); x != nil && (x.applyErr != nil || x.guardErr != nil) {
 		if r.Body != nil {
 			r.Body.Close()
+		}
+		if x.guardErr != nil {
+			return nil, x.guardErr
 		}
 		return nil, x.applyErr
 	}
@@ -207,6 +250,12 @@ func (s *Server) modifyResponse(res *http.Response) error {
 // if the resolved address was refused, else 502.
 func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error) {
 	x := exchangeOf(r)
+	if x.guardErr != nil { // whatever the transport made of the body's failure
+		s.logf("moat proxy: %s %s: refused: %v", r.Method, x.target.authority(), x.guardErr)
+		x.ev.Decision, x.ev.Err = denyDecision(x.guardErr.d), x.guardErr.Error()
+		writeDeny(w, x.guardErr.d)
+		return
+	}
 	var blocked *blockedError
 	if errors.As(err, &blocked) {
 		x.ev.Decision = denyDecision(blocked.d)
@@ -226,6 +275,10 @@ func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error)
 	msg := "moat proxy: could not reach " + x.target.authority() + ": " + err.Error() + "\n"
 	if errors.As(err, new(*applyError)) {
 		msg = "moat proxy: " + err.Error() + "\n" // the request was never sent
+	} else if errors.As(err, new(*tls.CertificateVerificationError)) {
+		msg += "The proxy opens the agent's TLS to see and check every request, so it must trust the server itself: " +
+			"add the server's CA to network.ca in agent.yaml, or, if the agent's client pins this server's certificate, " +
+			"add the host to network.tunnel-only (its requests are then not checked).\n"
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusBadGateway)

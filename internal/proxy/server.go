@@ -31,10 +31,14 @@ type Credentials interface {
 	// ok=false when no credential applies. An error fails the request
 	// with 502; it must not contain a secret.
 	Apply(host string, r *http.Request) (applied Applied, ok bool, err error)
-	// Intercept reports whether CONNECTs to host must be TLS-intercepted
-	// (a grant covers it). Other hosts are tunnelled blind, but still
-	// policy-checked.
+	// Intercept reports whether a grant covers host: its CONNECTs are
+	// always intercepted, never tunnelled blind (a tunnel-only rule does
+	// not apply), and one that does not speak TLS is refused, since the
+	// credential could not be put on it.
 	Intercept(host string) bool
+	// Secrets returns the run's credentials as they are now, which no
+	// request the agent sends may carry (the guard refuses it).
+	Secrets() []Sensitive
 }
 
 // Applied says what Credentials.Apply put on a request.
@@ -69,13 +73,23 @@ type Server struct {
 	// everything, private addresses included (for tests only).
 	Policy *policy.Policy
 
-	// Credentials says which hosts are intercepted and puts the
-	// credentials on their requests. Nil means no injection and no
-	// interception.
+	// Credentials puts the credentials on requests to the grants' hosts.
+	// Nil means no injection.
 	Credentials Credentials
 
+	// Placeholders are the fake credentials the run's agent holds; no
+	// request may carry one upstream (see guard.go).
+	Placeholders []Sensitive
+
+	// GitPush, if set, is the refs a git push may update (network.git-push):
+	// a push over HTTPS updating any other ref, or deleting one, is
+	// refused (gitpush.go).
+	GitPush *policy.RefRules
+
 	// Leaves mints the certificates shown to the agent on intercepted
-	// CONNECTs. It is required when Credentials intercepts any host.
+	// CONNECTs. Every CONNECT that speaks TLS is intercepted, unless the
+	// policy declares its host tunnel-only; nil Leaves tunnels every host
+	// blind (tests only) and refuses the grants' hosts.
 	Leaves *Leaves
 
 	// UpstreamTLS configures TLS to upstream servers (roots, mainly). It is
@@ -105,6 +119,10 @@ type Server struct {
 	LocalHost string
 
 	needles sync.Map // secret -> its forms, for echoNeedles
+
+	guardSets       sync.Map // secret -> *guardSet
+	placeholderOnce sync.Once
+	placeholders    []*guardSet
 
 	initOnce  sync.Once
 	transport *http.Transport

@@ -40,6 +40,10 @@ func (c testCreds) Apply(host string, r *http.Request) (Applied, bool, error) {
 
 func (c testCreds) Intercept(host string) bool { return c.hosts[hostOnly(host)] }
 
+func (testCreds) Secrets() []Sensitive {
+	return []Sensitive{{Value: testSecret, What: `grant "github"`}}
+}
+
 // hostOnly drops the port the proxy passes for the test servers' ports.
 func hostOnly(authority string) string {
 	if h, _, err := net.SplitHostPort(authority); err == nil {
@@ -374,11 +378,16 @@ func TestConnectRefusesOtherSNIAndHost(t *testing.T) {
 	}
 }
 
+// TestConnectBlindTunnel: a tunnel-only host's TLS goes through unopened.
 func TestConnectBlindTunnel(t *testing.T) {
 	t.Parallel()
 	up := httptest.NewTLSServer(http.HandlerFunc(echoHeaders))
 	t.Cleanup(up.Close)
-	e := newEnv(t, envOpts{policy: examplePolicy(t), creds: testCreds{map[string]bool{"api.github.com": true}}})
+	pol := examplePolicy(t)
+	if err := pol.SetTunnelOnly([]string{"example.com"}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, envOpts{policy: pol, creds: testCreds{map[string]bool{"api.github.com": true}}})
 	c := e.client(t, testToken, up.Certificate())
 	res, err := c.Get(exampleURL(t, up, "/x"))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 	"syscall"
 
 	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/egress"
 	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/policy"
@@ -52,6 +53,12 @@ func (f *agentFeature) shape(_ context.Context, m *Manager, r *state.Run, p *pla
 	grantFiles, err := f.loginFiles(p)
 	if err != nil {
 		return err
+	}
+	for _, file := range grantFiles {
+		for _, v := range loginTokens(file.Content) {
+			p.egress.loginPlaceholders = append(p.egress.loginPlaceholders,
+				egress.Placeholder{Value: v, What: "the login file " + file.Path})
+		}
 	}
 	if f.setup.Instructions != "" {
 		files = append(files, config.AgentFile{Path: f.setup.Instructions, Content: sandboxNote(p)})
@@ -136,6 +143,19 @@ func (f *agentFeature) loginFiles(p *plan) ([]config.AgentFile, error) {
 		}
 	}
 	return files, nil
+}
+
+// loginTokens returns the placeholder tokens of a login file: its quoted
+// strings that spell moat's placeholder marker, long enough to be told
+// from ordinary text.
+func loginTokens(content string) []string {
+	var out []string
+	for i, part := range strings.Split(content, `"`) {
+		if i%2 == 1 && len(part) >= 16 && grant.IsPlaceholderMarked(part) && !slices.Contains(out, part) {
+			out = append(out, part)
+		}
+	}
+	return out
 }
 
 // LoginChoiceError reports a run with two grants that each log the agent

@@ -147,6 +147,9 @@ func addNetwork(sb *trust.Sandbox, nw config.Network, ca []byte) {
 	for _, h := range nw.Hosts { // sorted by name
 		sb.Add(trust.Host, h.Name+"="+h.Address)
 	}
+	for _, ref := range nw.GitPush { // narrows: see trust.Widening
+		sb.Add(trust.Push, ref)
+	}
 	if ca != nil {
 		sum := sha256.Sum256(ca)
 		sb.Add(trust.CA, nw.CA+" sha256:"+hex.EncodeToString(sum[:]))

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path"
 	"path/filepath"
@@ -61,6 +62,23 @@ type egressPlan struct {
 	upstreamRoots []byte
 	token         string // the run's proxy token, once made
 	binary        string // the static moat binary the proxy runs
+	// loginPlaceholders are the fake tokens of the agent's login files
+	// (the agent feature adds them as it writes the files); with the
+	// grants' own, the proxy refuses any request that carries one.
+	loginPlaceholders []egress.Placeholder
+}
+
+// placeholders are every fake credential the run's agent holds: each
+// grant's placeholder variables and the login files' tokens.
+func (e *egressPlan) placeholders() []egress.Placeholder {
+	var out []egress.Placeholder
+	for _, g := range e.grants {
+		env := g.Grant.Placeholder()
+		for _, k := range slices.Sorted(maps.Keys(env)) {
+			out = append(out, egress.Placeholder{Value: env[k], What: fmt.Sprintf("%s (grant %q)", k, g.Grant.Name)})
+		}
+	}
+	return append(out, e.loginPlaceholders...)
 }
 
 // mode is the run's network policy: agent.yaml's, or strict.
@@ -408,6 +426,7 @@ func (m *Manager) proxyConfig(r *state.Run, e *egressPlan, ca *proxy.CA, token s
 		AgentSeen:     proxyDirTarget + "/" + agentSeenFile,
 		Policy:        egress.PolicyFor(e.network),
 		Grants:        e.grants,
+		Placeholders:  e.placeholders(),
 		CA:            egress.RunCA{Cert: certPEM, Key: keyPEM},
 		UpstreamRoots: e.upstreamRoots,
 	}

@@ -39,7 +39,14 @@ const (
 	// lifecycle scripts, a pip source package's setup.py) during the image
 	// build, as root with the engine's network: "npm:name@version".
 	Package Kind = "package"
+	// Push is a network.git-push ref pattern. Unlike the others it narrows:
+	// without any, a push may update any ref (see Widening).
+	Push Kind = "git-push"
 )
+
+// AnyRef is the Push value Widening reports when a config drops
+// network.git-push that an approved one had.
+const AnyRef = "*"
 
 // Permission is one thing a config gives the agent. Value is canonical for
 // its kind, so two equal permissions compare equal.
@@ -83,7 +90,7 @@ func Sorted(ps []Permission) []Permission {
 	return slices.Compact(out)
 }
 
-var kindOrder = []Kind{Grant, Read, Write, Network, AnyHost, Allow, Host, CA, Docker, Option, Package, Env}
+var kindOrder = []Kind{Grant, Read, Write, Network, AnyHost, Allow, Host, CA, Push, Docker, Option, Package, Env}
 
 func kindRank(k Kind) int {
 	if i := slices.Index(kindOrder, k); i >= 0 {
@@ -95,14 +102,40 @@ func kindRank(k Kind) int {
 // Widening returns the permissions of want that approved does not hold,
 // in Sorted order. Everything else in want is already approved or part of
 // the default sandbox.
+//
+// Push patterns narrow instead: an approval without any let pushes update
+// every ref, so any patterns are within it; an approval with some is
+// widened by a pattern it lacks, or by dropping them all (AnyRef).
 func Widening(approved, want []Permission) []Permission {
 	var out []Permission
 	for _, p := range want {
-		if !slices.Contains(approved, p) && !slices.Contains(Default, p) {
+		if p.Kind != Push && !slices.Contains(approved, p) && !slices.Contains(Default, p) {
 			out = append(out, p)
 		}
 	}
+	had, has := ofKind(approved, Push), ofKind(want, Push)
+	switch {
+	case len(had) == 0:
+	case len(has) == 0:
+		out = append(out, Permission{Kind: Push, Value: AnyRef})
+	default:
+		for _, p := range has {
+			if !slices.Contains(had, p) {
+				out = append(out, p)
+			}
+		}
+	}
 	return Sorted(out)
+}
+
+func ofKind(ps []Permission, k Kind) []Permission {
+	var out []Permission
+	for _, p := range ps {
+		if p.Kind == k {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // Describe words a permission as what the agent could do with it, for a
@@ -129,6 +162,11 @@ func (s *Sandbox) Describe(p Permission) string {
 		return "the agent could reach any public host (network.policy: permissive)"
 	case Allow:
 		return fmt.Sprintf("the agent could reach %s (network.allow)", v)
+	case Push:
+		if p.Value == AnyRef {
+			return "git pushes could update any branch or tag, and delete them (network.git-push was removed)"
+		}
+		return fmt.Sprintf("git pushes could update %s (network.git-push)", v)
 	case Host:
 		return s.describeHost(p.Value)
 	case CA:

@@ -1,6 +1,7 @@
 package trust
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -65,5 +66,34 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 	if got, _ := s.Approved("/w2"); got != nil {
 		t.Fatalf("another workspace got %v", got)
+	}
+}
+
+// TestPushPatternsNarrow: network.git-push narrows what pushes may do, so
+// adding it never asks for approval, while widening it, or dropping it
+// from a config whose approval had it, does.
+func TestPushPatternsNarrow(t *testing.T) {
+	agent := Permission{Kind: Push, Value: "refs/heads/agent/*"}
+	mainRef := Permission{Kind: Push, Value: "refs/heads/main"}
+	net := Permission{Kind: Network}
+	for _, tt := range []struct {
+		name           string
+		approved, want []Permission
+		widens         []Permission
+	}{
+		{"added to an unrestricted approval", []Permission{net}, []Permission{net, agent}, nil},
+		{"the same patterns", []Permission{net, agent}, []Permission{net, agent}, nil},
+		{"fewer patterns", []Permission{net, agent, mainRef}, []Permission{net, agent}, nil},
+		{"a new pattern", []Permission{net, agent}, []Permission{net, agent, mainRef}, []Permission{mainRef}},
+		{"dropped", []Permission{net, agent}, []Permission{net}, []Permission{{Kind: Push, Value: AnyRef}}},
+	} {
+		got := Widening(tt.approved, tt.want)
+		if fmt.Sprint(got) != fmt.Sprint(Sorted(tt.widens)) {
+			t.Errorf("%s: widening %v, want %v", tt.name, got, tt.widens)
+		}
+	}
+	s := &Sandbox{}
+	if d := s.Describe(Permission{Kind: Push, Value: AnyRef}); !strings.Contains(d, "any branch or tag") {
+		t.Errorf("describe: %q", d)
 	}
 }

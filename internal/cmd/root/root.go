@@ -21,6 +21,7 @@ import (
 	grantcmd "github.com/moatsh/moat/internal/cmd/grant"
 	"github.com/moatsh/moat/internal/cmd/list"
 	"github.com/moatsh/moat/internal/cmd/logs"
+	policycmd "github.com/moatsh/moat/internal/cmd/policy"
 	"github.com/moatsh/moat/internal/cmd/revoke"
 	runcmd "github.com/moatsh/moat/internal/cmd/run"
 	"github.com/moatsh/moat/internal/cmd/sidecar"
@@ -57,6 +58,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		clean.NewCmdClean(f, nil),
 		auditcmd.NewCmdAudit(f, nil),
 		tracecmd.NewCmdTrace(f, nil),
+		policycmd.NewCmdPolicy(f),
 		grantcmd.NewCmdGrant(f, nil),
 		revoke.NewCmdRevoke(f, nil),
 		trustcmd.NewCmdTrust(f, nil),
