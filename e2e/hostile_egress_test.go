@@ -119,15 +119,17 @@ except Exception as e:
 `
 
 // TestHostileEgressDomainFronting: the agent CONNECTs to a name the policy
-// allows and sends a ClientHello for another the server also serves. The
-// blind tunnel must refuse it; the same tunnel with the allowed name (the
+// allows, tunnel-only, and sends a ClientHello for another the server also
+// serves. The blind tunnel must refuse it; the same tunnel with the allowed name (the
 // control) reaches the server.
 func TestHostileEgressDomainFronting(t *testing.T) {
 	t.Parallel()
 	needImage(t, "curl", "git", "python")
 	e := newMoat(t)
 	port, _ := sniServer(t, "front.test")
-	ws := e.hostileEgressWorkspace("  allow: [front.test]\n  hosts: {front.test: 127.0.0.1}\n",
+	// Tunnel-only: the SNI check guards blind tunnels; an opened connection
+	// goes to the CONNECT host whatever the ClientHello names.
+	ws := e.hostileEgressWorkspace("  allow: [{host: front.test, tunnel-only: true}]\n  hosts: {front.test: 127.0.0.1}\n",
 		map[string]string{"front.py": frontScript})
 	res := e.mustRun(0, "run", ws, "--", "sh", "-c",
 		`for sni in front.test FRONT.test hidden.test ""; do echo "== $sni"; python3 /workspace/front.py front.test:`+port+` "$sni"; done`)

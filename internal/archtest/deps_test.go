@@ -115,6 +115,7 @@ var forbidden = map[string]map[string]string{
 	"internal/fsutil":           {"internal": "crash-safe writes are a leaf every store uses"},
 	"internal/initwait":         {"internal": "what moat-init waits for is a leaf: it runs in the agent's container"},
 	"internal/userns":           {"internal": "the user-namespace starter is a leaf: it runs inside a run's container"},
+	"internal/ociwrap":          {"internal": "the inner daemon's runtime wrapper is a leaf: it runs inside a run's container"},
 	"internal/textdist":         {"internal": "string distance is a leaf"},
 	"internal/state":            {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
 	"internal/labels":           {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},

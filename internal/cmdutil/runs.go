@@ -26,3 +26,15 @@ func LoadRuns(ctx context.Context, f *Factory) ([]*state.Run, *state.Store, erro
 	}
 	return runs, store, err
 }
+
+// FindRun picks the run ref addresses (ID, ID prefix or name; the most
+// recent run when empty) for commands that read its records and logs:
+// reconciled with the engine when it answers, from the store when not.
+func FindRun(ctx context.Context, f *Factory, ref string) (*state.Run, *state.Store, error) {
+	runs, store, err := LoadRuns(ctx, f)
+	if runs == nil && err != nil {
+		return nil, nil, err
+	}
+	r, err := state.Find(runs, ref, nil, "")
+	return r, store, err
+}

@@ -38,12 +38,23 @@ type digestMCP struct {
 }
 
 // digestNetwork is Network with policy strict, the default, written as "".
+// An allow entry is its text, or a digestAllow when it has methods or
+// paths: the digest of a file without them stays what it was.
 type digestNetwork struct {
 	Policy string            `json:"policy,omitempty"`
-	Allow  []string          `json:"allow,omitempty"`
+	Allow  []any             `json:"allow,omitempty"`
 	Hosts  map[string]string `json:"hosts,omitempty"`
 	CA     string            `json:"ca,omitempty"`
 	Push   []string          `json:"git_push,omitempty"`
+}
+
+// digestAllow is a network.allow entry with methods or paths; read-only
+// is hashed as the methods it stands for.
+type digestAllow struct {
+	Host       string   `json:"host"`
+	Methods    []string `json:"methods,omitempty"`
+	Paths      []string `json:"paths,omitempty"`
+	TunnelOnly bool     `json:"tunnel_only,omitempty"`
 }
 
 type digestDocker struct {
@@ -106,9 +117,15 @@ func networkDigest(n Network) *digestNetwork {
 		d.Policy = ""
 	}
 	if n.Allow != nil {
-		d.Allow = make([]string, len(n.Allow))
+		d.Allow = make([]any, len(n.Allow))
 		for i, r := range n.Allow {
 			d.Allow[i] = r.Text
+			if r.TunnelOnly {
+				d.Allow[i] = digestAllow{Host: r.Text, TunnelOnly: true}
+			}
+			if req := r.Rule.Requests; req != nil {
+				d.Allow[i] = digestAllow{Host: r.Text, Methods: req.Methods, Paths: req.PathStrings()}
+			}
 		}
 	}
 	if n.Hosts != nil {

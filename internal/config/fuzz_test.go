@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/moatsh/moat/internal/deps"
@@ -24,6 +25,9 @@ func FuzzParse(f *testing.F) {
 		"resources: {memory: 1.5g, cpus: 0.25, pids: 512}\n",
 		"resources:\n  memory: 512MiB\n  cpus: 2\n  pids:\n",
 		"resources: {memory: 99999999t, cpus: .5, pids: 0x40, memroy: 1}\n",
+		"network:\n  allow:\n    - host: api.github.com\n      methods: [GET, HEAD]\n      paths: [\"/repos/org/repo/**\", /user]\n" +
+			"    - {host: registry.npmjs.org, read-only: true}\n    - {host: '*.x.org', paths: ['/a/*/b', /c/], methods: [get]}\n",
+		"network: {allow: [{host: a.com, read-only: false}, {host: b.com, methods: [], mehtods: [PUT]}, {paths: [a]}]}\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -50,6 +54,9 @@ func checkTyped(t *testing.T, c *Config) {
 	t.Helper()
 	for _, r := range c.Network.Allow {
 		want, err := policy.ParseRule(r.Text, policy.SourceAllow)
+		if req := r.Rule.Requests; err == nil && req != nil {
+			want.Requests, err = policy.ParseRequests(req.Methods, req.PathStrings(), req.Line)
+		}
 		if err != nil || !reflect.DeepEqual(r.Rule, want) {
 			t.Fatalf("allow %q: got %+v, want %+v (%v)", r.Text, r.Rule, want, err)
 		}
@@ -154,11 +161,21 @@ func networkJSON(n Network) map[string]any {
 		doc["policy"] = n.Policy
 	}
 	if n.Allow != nil {
-		texts := make([]string, len(n.Allow))
+		entries := make([]any, len(n.Allow))
 		for i, r := range n.Allow {
-			texts[i] = r.Text
+			entries[i] = r.Text
+			if req := r.Rule.Requests; req != nil {
+				entry := map[string]any{"host": r.Text}
+				if req.Methods != nil {
+					entry["methods"] = req.Methods
+				}
+				if req.Paths != nil {
+					entry["paths"] = req.PathStrings()
+				}
+				entries[i] = entry
+			}
 		}
-		doc["allow"] = texts
+		doc["allow"] = entries
 	}
 	if n.Hosts != nil {
 		hosts := make(map[string]string, len(n.Hosts))
@@ -199,6 +216,20 @@ func sameConfig(a, b *Config) bool {
 	return a.Name == b.Name && reflect.DeepEqual(a.Dependencies, b.Dependencies) &&
 		reflect.DeepEqual(a.Env, b.Env) && reflect.DeepEqual(a.Mounts, b.Mounts) &&
 		reflect.DeepEqual(a.Command, b.Command) && reflect.DeepEqual(a.Docker, b.Docker) &&
-		reflect.DeepEqual(a.Network, b.Network) && reflect.DeepEqual(a.Grants, b.Grants) &&
+		reflect.DeepEqual(withoutLines(a.Network), withoutLines(b.Network)) && reflect.DeepEqual(a.Grants, b.Grants) &&
 		a.Resources.Limits == b.Resources.Limits
+}
+
+// withoutLines is n with its allow entries' lines cleared: a round trip
+// through JSON writes every entry on the first line.
+func withoutLines(n Network) Network {
+	n.Allow = slices.Clone(n.Allow)
+	for i, r := range n.Allow {
+		if r.Rule.Requests != nil {
+			req := *r.Rule.Requests
+			req.Line = 0
+			n.Allow[i].Rule.Requests = &req
+		}
+	}
+	return n
 }

@@ -22,8 +22,8 @@ type Network struct {
 	// not set (Mode applies strict).
 	Policy policy.Mode
 	// Allow holds the rules in file order. Under permissive, name rules are
-	// accepted and have no effect; IP and CIDR rules still unblock private
-	// addresses.
+	// accepted and only their methods and paths have an effect; IP and CIDR
+	// rules still unblock private addresses.
 	Allow []AllowRule
 	// Hosts maps private names to the IP addresses the proxy dials, sorted
 	// by name as written.
@@ -46,12 +46,20 @@ func (n Network) Mode() policy.Mode {
 	return n.Policy
 }
 
-// AllowRule is one network.allow entry. Text is the rule as written:
-// approvals and the digest pin the text, so writing a rule another way
-// (API.example.com for api.example.com) asks for approval again.
+// AllowRule is one network.allow entry: a host rule as a string, or a
+// mapping with the host and the methods and paths allowed there. Text is
+// the host rule as written: approvals and the digest pin the text, so
+// writing a rule another way (API.example.com for api.example.com) asks
+// for approval again.
 type AllowRule struct {
 	Text string
-	Rule policy.Rule // Source is policy.SourceAllow
+	// Rule's Source is policy.SourceAllow; its Requests holds the methods
+	// (read-only: true is GET and HEAD) and paths of a mapping entry, nil
+	// when the entry allows every request.
+	Rule policy.Rule
+	// TunnelOnly is tunnel-only: true: the host's TLS is passed through
+	// unopened, so nothing in it is checked.
+	TunnelOnly bool
 }
 
 // HostMapping is one network.hosts entry. Name and Address are as written,
@@ -170,50 +178,44 @@ func (d *decoder) networkGitPush(at ast.Node) ([]string, error) {
 }
 
 func (d *decoder) networkAllow(at ast.Node) ([]AllowRule, error) {
-	if err := d.unquotedWildcard(at); err != nil {
-		return nil, err
-	}
-	texts, nodes, err := d.strList(at, "network.allow", writeAsList("allow"))
+	n, err := d.resolve(at)
 	if err != nil {
 		return nil, err
 	}
-	rules := make([]AllowRule, 0, len(texts))
-	seen := make(map[string]int, len(texts)) // canonical pattern -> index
-	for i, s := range texts {
-		r, p := checkAllowRule(s)
-		if p != nil {
-			return nil, d.errorAt(nodes[i], p)
+	seq, ok := n.(*ast.SequenceNode)
+	if !ok {
+		_, _, err := d.strList(at, "network.allow", writeAsList("allow"))
+		return nil, err
+	}
+	rules := make([]AllowRule, 0, len(seq.Values))
+	seen := make(map[string]int, len(seq.Values)) // canonical pattern -> index
+	hostNodes := make([]ast.Node, 0, len(seq.Values))
+	for _, item := range seq.Values {
+		a, hostNode, err := d.allowEntry(item)
+		if err != nil {
+			return nil, err
 		}
-		if j, dup := seen[r.Pattern]; dup {
-			return nil, d.errorAt(nodes[i], duplicateRule(s, texts[j], posString(nodes[j])))
+		if j, dup := seen[a.Rule.Pattern]; dup {
+			return nil, d.errorAt(hostNode, duplicateRule(a.Text, rules[j].Text, posString(hostNodes[j])))
 		}
-		seen[r.Pattern] = i
-		rules = append(rules, AllowRule{Text: s, Rule: r})
+		seen[a.Rule.Pattern] = len(rules)
+		rules = append(rules, a)
+		hostNodes = append(hostNodes, hostNode)
 	}
 	return rules, nil
 }
 
-// unquotedWildcard reports a rule like *.example.com written without
+// unquotedWildcard reports a host rule like *.example.com written without
 // quotes, which YAML reads as an alias, before it is reported as one.
 func (d *decoder) unquotedWildcard(at ast.Node) error {
-	n, err := d.resolve(at)
-	if err != nil {
-		return err
-	}
-	seq, ok := n.(*ast.SequenceNode)
-	if !ok {
+	a, isAlias := at.(*ast.AliasNode)
+	if !isAlias {
 		return nil
 	}
-	for _, item := range seq.Values {
-		a, isAlias := item.(*ast.AliasNode)
-		if !isAlias {
-			continue
-		}
-		name := tokenValue(a.Value)
-		if _, known := d.anchors[name]; !known && strings.HasPrefix(name, ".") {
-			return d.errorf(a, fmt.Sprintf("Quote it: %q.", "*"+name),
-				"network.allow: YAML reads *%s as an alias; a wildcard rule must be quoted", name)
-		}
+	name := tokenValue(a.Value)
+	if _, known := d.anchors[name]; !known && strings.HasPrefix(name, ".") {
+		return d.errorf(a, fmt.Sprintf("Quote it: %q.", "*"+name),
+			"network.allow: YAML reads *%s as an alias; a wildcard rule must be quoted", name)
 	}
 	return nil
 }

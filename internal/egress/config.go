@@ -48,14 +48,14 @@ type Config struct {
 }
 
 // Policy is the wire form of agent.yaml's network section: the mode with
-// its default applied, the rules' canonical patterns and each lower-case
-// name with the address it maps to. The CLI makes it from config's typed
-// values with PolicyFor; the sidecar decodes it once, at its process
-// boundary (decode). That is the only parse of the section besides
-// config's own.
+// its default applied, the rules (canonical patterns, with their methods
+// and paths) and each lower-case name with the address it maps to. The CLI
+// makes it from config's typed values with PolicyFor; the sidecar decodes
+// it once, at its process boundary (decode). That is the only parse of the
+// section besides config's own.
 type Policy struct {
 	Mode  string            `json:"mode"`
-	Allow []string          `json:"allow,omitempty"`
+	Allow []Allow           `json:"allow,omitempty"`
 	Hosts map[string]string `json:"hosts,omitempty"`
 	// Tunnel holds the canonical patterns of the tunnel-only hosts.
 	Tunnel []string `json:"tunnel,omitempty"`
@@ -64,11 +64,28 @@ type Policy struct {
 	GitPush []string `json:"git_push,omitempty"`
 }
 
+// Allow is one network.allow rule on the wire. It is an object, not the
+// pattern alone, so that a sidecar that cannot read methods and paths
+// fails to start instead of dropping them.
+type Allow struct {
+	Rule    string   `json:"rule"`
+	Methods []string `json:"methods,omitempty"`
+	Paths   []string `json:"paths,omitempty"`
+	Line    int      `json:"line,omitempty"` // in agent.yaml, for denials
+}
+
 // PolicyFor is the wire form of n.
 func PolicyFor(n config.Network) Policy {
 	p := Policy{Mode: string(n.Mode()), GitPush: n.GitPush}
 	for _, r := range n.Allow {
-		p.Allow = append(p.Allow, r.Rule.Pattern)
+		if r.TunnelOnly {
+			p.Tunnel = append(p.Tunnel, r.Rule.Pattern)
+		}
+		a := Allow{Rule: r.Rule.Pattern}
+		if req := r.Rule.Requests; req != nil {
+			a.Methods, a.Paths, a.Line = req.Methods, req.PathStrings(), req.Line
+		}
+		p.Allow = append(p.Allow, a)
 	}
 	if len(n.Hosts) > 0 {
 		p.Hosts = make(map[string]string, len(n.Hosts))
@@ -80,12 +97,21 @@ func PolicyFor(n config.Network) Policy {
 }
 
 // decode parses the wire form into the policy the proxy enforces. A
-// pattern or address that does not parse here means the CLI and the
-// sidecar disagree, and the proxy refuses to start.
+// pattern, method, path or address that does not parse here means the
+// CLI and the sidecar disagree, and the proxy refuses to start.
 func (p Policy) decode() (*policy.Policy, error) {
-	pol, err := policy.New(policy.Mode(p.Mode), p.Allow, p.Hosts)
+	patterns := make([]string, len(p.Allow))
+	for i, a := range p.Allow {
+		patterns[i] = a.Rule
+	}
+	pol, err := policy.New(policy.Mode(p.Mode), patterns, p.Hosts)
 	if err != nil {
 		return nil, err
+	}
+	for i, a := range p.Allow {
+		if pol.Allow[i].Requests, err = policy.ParseRequests(a.Methods, a.Paths, a.Line); err != nil {
+			return nil, fmt.Errorf("network.allow %s: %w", a.Rule, err)
+		}
 	}
 	if err := pol.SetTunnelOnly(p.Tunnel); err != nil {
 		return nil, err

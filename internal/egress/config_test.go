@@ -15,15 +15,18 @@ import (
 func TestPolicyFor(t *testing.T) {
 	t.Parallel()
 	c, err := config.Parse("agent.yaml", []byte("network:\n"+
-		"  allow: [API.Example.com., '*.B.example.com:8443', '::ffff:10.1.2.3', '[::1]:443']\n"+
+		"  allow: [API.Example.com., '*.B.example.com:8443', '::ffff:10.1.2.3', '[::1]:443',\n"+
+		"    {host: API.GitHub.com, methods: [GET, HEAD], paths: [/repos/org/repo/**, /user]}, {host: r.test, read-only: true}]\n"+
 		"  hosts: {Api.Test.: '::ffff:172.17.0.1', b.test: 'fd00::1'}\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	wire := PolicyFor(c.Network)
 	want := Policy{
-		Mode:  "strict",
-		Allow: []string{"api.example.com", "*.b.example.com:8443", "10.1.2.3", "[::1]:443"},
+		Mode: "strict",
+		Allow: []Allow{{Rule: "api.example.com"}, {Rule: "*.b.example.com:8443"}, {Rule: "10.1.2.3"}, {Rule: "[::1]:443"},
+			{Rule: "api.github.com", Methods: []string{"GET", "HEAD"}, Paths: []string{"/repos/org/repo/**", "/user"}, Line: 3},
+			{Rule: "r.test", Methods: []string{"GET", "HEAD"}, Line: 3}},
 		Hosts: map[string]string{"api.test": "172.17.0.1", "b.test": "fd00::1"},
 	}
 	if !reflect.DeepEqual(wire, want) {
@@ -61,5 +64,43 @@ func TestPolicyForModes(t *testing.T) {
 		if got := PolicyFor(c.Network); !reflect.DeepEqual(got, Policy{Mode: tt.want}) {
 			t.Errorf("%q: got %+v, want mode %q and nothing else", tt.yaml, got, tt.want)
 		}
+	}
+}
+
+// A sidecar refuses a wire form whose methods or paths it cannot parse,
+// rather than enforcing the host without them.
+func TestPolicyDecodeRefusesBadRequestRules(t *testing.T) {
+	t.Parallel()
+	for _, a := range []Allow{
+		{Rule: "a.test", Methods: []string{"get"}},
+		{Rule: "a.test", Paths: []string{"relative"}},
+		{Rule: "a.test", Methods: []string{}},
+	} {
+		if _, err := (Policy{Mode: "strict", Allow: []Allow{a}}).decode(); err == nil {
+			t.Errorf("decode(%+v): no error", a)
+		}
+	}
+}
+
+// TestPolicyForTunnelOnly: a tunnel-only entry reaches the sidecar, which
+// tunnels that host blind and opens the others.
+func TestPolicyForTunnelOnly(t *testing.T) {
+	cfg, err := config.Parse("agent.yaml", []byte("network:\n  allow:\n    - {host: pinned.test, tunnel-only: true}\n    - open.test\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := PolicyFor(cfg.Network)
+	if len(p.Tunnel) != 1 || p.Tunnel[0] != "pinned.test" {
+		t.Fatalf("wire form %+v", p)
+	}
+	pol, err := p.decode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !pol.TunnelOnly("pinned.test", 443) || pol.TunnelOnly("open.test", 443) {
+		t.Error("tunnel-only does not reach the proxy's policy as written")
+	}
+	if d := pol.CheckHost("pinned.test", 443); !d.Allowed {
+		t.Errorf("a tunnel-only entry does not allow its host: %+v", d)
 	}
 }

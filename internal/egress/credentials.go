@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"strconv"
 	"sync"
 	"time"
 
@@ -27,6 +28,10 @@ type credentials struct {
 	// needs one.
 	renewer *http.Client
 	logf    func(string, ...any)
+	// ruled reports whether network.allow limits the methods or paths of
+	// requests to host:port; nil for none. The proxy must then see inside
+	// their TLS, grant or no grant.
+	ruled func(host string, port int) bool
 }
 
 // runGrant is one of the run's grants whose credential goes on HTTPS
@@ -112,14 +117,26 @@ func (c *credentials) current(ctx context.Context, g *runGrant) grant.Secret {
 	return g.secret
 }
 
-// Intercept reports whether any grant covers host.
+// Intercept reports whether any grant covers host ("name" or
+// "name:port"), or network.allow limits the methods or paths there.
 func (c *credentials) Intercept(host string) bool {
 	for _, g := range c.grants {
 		if g.grant.Covers(host) {
 			return true
 		}
 	}
-	return false
+	if c.ruled == nil {
+		return false
+	}
+	name, port := host, 443
+	if h, p, err := net.SplitHostPort(host); err == nil {
+		n, err := strconv.Atoi(p)
+		if err != nil {
+			return true // not the proxy's form: see inside rather than not
+		}
+		name, port = h, n
+	}
+	return c.ruled(name, port)
 }
 
 // Secrets returns every grant's credentials as they travel, as they are

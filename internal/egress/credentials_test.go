@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -163,4 +164,30 @@ func serveProxy(t *testing.T, up *httptest.Server, creds *credentials) *http.Cli
 	tr := &http.Transport{Proxy: http.ProxyURL(proxyURL), TLSClientConfig: &tls.Config{RootCAs: roots}}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{Transport: tr, Timeout: 10 * time.Second}
+}
+
+// The sidecar intercepts a host whose network.allow entry limits methods
+// or paths even without a grant for it: those live inside its TLS.
+func TestSidecarInterceptsHostsWithRequestRules(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	_, runCA := testRunCA(t, dir)
+	cfg := &Config{Token: "t", Socket: filepath.Join(dir, "p.sock"), CA: runCA, Policy: Policy{Mode: "strict", Allow: []Allow{
+		{Rule: "api.test", Methods: []string{"GET"}},
+		{Rule: "open.test"},
+		{Rule: "alt.test:8443", Paths: []string{"/a/**"}},
+		{Rule: "*.wild.test", Methods: []string{"GET"}},
+	}}}
+	srv, err := newServer(cfg, t.Logf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for host, want := range map[string]bool{
+		"api.test": true, "api.test:8443": true, "open.test": false, "alt.test:8443": true, "alt.test": false,
+		"a.wild.test": true, "wild.test": false, "other.test": false,
+	} {
+		if got := srv.Credentials.Intercept(host); got != want {
+			t.Errorf("Intercept(%q) = %v, want %v", host, got, want)
+		}
+	}
 }

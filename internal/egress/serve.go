@@ -109,6 +109,7 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, *attestEn
 	}
 	creds := newCredentials(cfg.Grants, RenewClient(pol.Hosts, roots), logf)
 	attest := newAttestEndpoint(creds, pol)
+	creds.ruled = pol.HasRequestRules
 	return &proxy.Server{
 		Placeholders: placeholders,
 		GitPush:      push,

@@ -146,9 +146,20 @@ if mount -t overlay overlay -o "lowerdir=$t/l,upperdir=$t/u,workdir=$t/w" "$t/m"
 	echo "moat-dind: overlay2 is not available; using vfs"
 fi
 rm -rf "$t"
-# shellcheck disable=SC2086 # MOAT_DIND_ARGS is a list of flags
+# Inner containers trust the proxy CA of the run, which opens their TLS
+# too: their runtime is a wrapper of runc (moat oci-runtime, see
+# internal/ociwrap), which mounts the CA bundle of the image plus the CA
+# over the bundle of the image. (No apostrophes here: this is quoted.)
+runtime=
+if [ -n "${MOAT_PROXY_CA:-}" ]; then
+	printf "#!/bin/sh\nexec %s oci-runtime \"\$@\"\n" "$MOAT_USERNS_RUN" >"$1/bin/moat-runc"
+	chmod 755 "$1/bin/moat-runc"
+	export MOAT_OCIWRAP_CA="$MOAT_PROXY_CA" MOAT_OCIWRAP_RUNC="$(command -v runc)"
+	runtime="--add-runtime=moat=$1/bin/moat-runc --default-runtime=moat"
+fi
+# shellcheck disable=SC2086 # MOAT_DIND_ARGS and runtime are lists of flags
 exec dockerd --data-root=/var/lib/docker --exec-root="$1/docker" --pidfile="$1/docker.pid" -H "unix://$1/docker.sock" \
-	--storage-driver="$driver" --userland-proxy-path="$proxy" $MOAT_DIND_ARGS'
+	--storage-driver="$driver" --userland-proxy-path="$proxy" $runtime $MOAT_DIND_ARGS'
 	# moat userns-run --setup mounts the fresh proc and sysfs in a private
 	# mount namespace, becomes the agent's user with only CAP_SETUID and
 	# CAP_SETGID, and starts the daemon's script as root of the new user

@@ -88,3 +88,57 @@ func denyPrivate(host string, addr netip.Addr, class string) Decision {
 	}
 	return Decision{Rule: rule, Hint: hint}
 }
+
+// maxQuotedPath bounds how much of a refused request's path a denial
+// quotes: the agent chose it, and the denial goes into the audit log.
+const maxQuotedPath = 200
+
+// quotePath quotes a request-target's path for a denial, without the
+// query, which may carry credentials.
+func quotePath(target string) string {
+	path, _, _ := strings.Cut(target, "?")
+	if len(path) > maxQuotedPath {
+		return fmt.Sprintf("%+q...", path[:maxQuotedPath])
+	}
+	return fmt.Sprintf("%+q", path)
+}
+
+// entry names a rule with request rules, for denials: its pattern and,
+// when known, its line in agent.yaml.
+func entry(r *Rule) string {
+	if r.Requests.Line > 0 {
+		return fmt.Sprintf("%s %+q (agent.yaml line %d)", r.Source, r.Pattern, r.Requests.Line)
+	}
+	return fmt.Sprintf("%s %+q", r.Source, r.Pattern)
+}
+
+func denyMethod(host, method string, r *Rule) Decision {
+	return Decision{
+		Rule: fmt.Sprintf("%s to %s is not allowed: %s permits only %s there", method, host, entry(r), strings.Join(r.Requests.Methods, ", ")),
+		Hint: fmt.Sprintf("add %s to the methods of %s %+q", method, r.Source, r.Pattern),
+	}
+}
+
+func denyPath(host, method, target string, r *Rule) Decision {
+	return Decision{
+		Rule: fmt.Sprintf("%s %s on %s is not allowed: %s permits only the paths %s there",
+			method, quotePath(target), host, entry(r), strings.Join(r.Requests.PathStrings(), ", ")),
+		Hint: fmt.Sprintf("add a pattern matching this path to the paths of %s %+q", r.Source, r.Pattern),
+	}
+}
+
+func denyUnsafePath(host, method, target, why string, r *Rule) Decision {
+	return Decision{
+		Rule: fmt.Sprintf("%s %s on %s is refused: %s, which servers read differently, so the paths of %s cannot be checked on it",
+			method, quotePath(target), host, why, entry(r)),
+		Hint: "send the path in its plain form: no dot segments, encoded slashes, doubled slashes or double encoding",
+	}
+}
+
+func denyUpgrade(host, method, target, upgrade string, r *Rule) Decision {
+	return Decision{
+		Rule: fmt.Sprintf("%s %s on %s asks to switch to %+q: %s limits methods or paths there, and the proxy cannot check requests after the switch",
+			method, quotePath(target), host, upgrade, entry(r)),
+		Hint: fmt.Sprintf("remove methods and paths from %s %+q (only WebSocket upgrades are let through)", r.Source, r.Pattern),
+	}
+}

@@ -51,7 +51,9 @@ type Policy struct {
 // patterns and name-to-address pairs. The proxy sidecar calls it once, on
 // the configuration the CLI hands it (egress.Policy); agent.yaml itself is
 // parsed by config, with ParseRule, ParseHostName and ParseHostAddr. New
-// reports every invalid rule and mapping, not just the first.
+// reports every invalid rule and mapping, not just the first. Its rules
+// allow every request to their hosts; the caller narrows one by setting
+// its Requests from ParseRequests before the policy is used.
 func New(mode Mode, allow []string, hosts map[string]string) (*Policy, error) {
 	var errs []error
 	p := &Policy{Mode: mode}

@@ -21,6 +21,9 @@ type Rule struct {
 	Port     int           // 0 allows any port
 	Prefix   *netip.Prefix // set for IP and CIDR rules; a single IP is a /32 or /128
 	Source   string        // where the rule came from: "network.allow", "grant github"
+	// Requests, when set, narrows the rule to some methods and paths. Only
+	// network.allow rules have it.
+	Requests *Requests
 }
 
 // SourceAllow is the Source of rules from network.allow in agent.yaml.

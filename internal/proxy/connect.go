@@ -258,7 +258,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, t target, ev Event
 		if granted {
 			upstream.Close()
 			<-serverCh
-			s.refuseOpened(client, ev, fmt.Errorf("%s is a grant's host, and the connection did not start with TLS, so the credential could not be put on it", ev.Host))
+			s.refuseOpened(client, ev, fmt.Errorf("%s must be opened (a grant's credential or network.allow's request rules apply there), and the connection did not start with TLS", ev.Host))
 			return
 		}
 		s.relay(client, upstream, t, ev, func() []byte { return <-serverCh }, func() firstBytes { return h })
@@ -267,7 +267,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, t target, ev Event
 			upstream.Close()
 			client.Close()
 			<-helloCh
-			s.refuseOpened(client, ev, fmt.Errorf("%s is a grant's host, and its server spoke first, so the connection is not TLS and the credential could not be put on it", ev.Host))
+			s.refuseOpened(client, ev, fmt.Errorf("%s must be opened (a grant's credential or network.allow's request rules apply there), and its server spoke first, so the connection is not TLS", ev.Host))
 			return
 		}
 		s.relay(client, upstream, t, ev, func() []byte { return first }, func() firstBytes { return <-helloCh })

@@ -38,19 +38,33 @@ type guardSet struct {
 	placeholder bool
 }
 
-// guardRefusal is a request or stream the guard stopped.
-type guardRefusal struct{ d policy.Decision }
+// guardRefusal is a request or stream the guard stopped, for the value of
+// set.
+type guardRefusal struct {
+	d   policy.Decision
+	set *guardSet
+}
+
+// redact returns s, a request's path for its event, with every form of
+// the value replaced: the audit log records paths, and must not record a
+// credential the agent put in one.
+func (e *guardRefusal) redact(s string) string {
+	for _, f := range e.set.s {
+		s = strings.ReplaceAll(s, f, "[REDACTED]")
+	}
+	return s
+}
 
 func (e *guardRefusal) Error() string { return e.d.Rule }
 
 func (s *Server) refusal(g *guardSet, host, part string) *guardRefusal {
 	if g.placeholder {
-		return &guardRefusal{policy.Decision{
+		return &guardRefusal{set: g, d: policy.Decision{
 			Rule: fmt.Sprintf("the request to %s carried the placeholder of %s in its %s, where moat does not replace it with the credential", host, g.what, part),
 			Hint: "send the placeholder only where the grant's client sends it, to the grant's hosts (moat then puts the credential there); it is not a credential anywhere else",
 		}}
 	}
-	return &guardRefusal{policy.Decision{
+	return &guardRefusal{set: g, d: policy.Decision{
 		Rule: fmt.Sprintf("the request to %s carried the credential of %s in its %s; the agent is never given it, so moat stopped it", host, g.what, part),
 	}}
 }

@@ -120,6 +120,7 @@ func TestGuardRefusesPlaceholdersAndSecrets(t *testing.T) {
 		{"secret in a header", "GET", base, "", map[string]string{"X-Key": testSecret}, `credential of grant "github"`},
 		{"secret in the body, base64", "POST", base, base64.StdEncoding.EncodeToString([]byte("k=" + testSecret)), nil, `credential of grant "github"`},
 		{"secret in the query", "GET", base + "?k=" + testSecret, "", nil, "in its URL"},
+		{"secret in the path", "GET", base + "p/" + testSecret + "/x", "", nil, "in its URL"},
 		{"clean request", "POST", base, "nothing to see", nil, ""},
 	} {
 		before := g.reached.Load()
@@ -156,6 +157,9 @@ func TestGuardRefusesPlaceholdersAndSecrets(t *testing.T) {
 		}
 		if strings.Contains(string(resBody), testSecret) || strings.Contains(blocked, testSecret) {
 			t.Errorf("%s: the refusal quotes the secret", tt.name)
+		}
+		if strings.Contains(ev.Path, testSecret) || strings.Contains(ev.Path, testPlaceholder) || strings.Contains(ev.Path, url.PathEscape(testPlaceholder)) {
+			t.Errorf("%s: the event records the value in its path: %q", tt.name, ev.Path)
 		}
 	}
 }
@@ -311,7 +315,7 @@ func TestGrantHostNeedsTLS(t *testing.T) {
 	if b, _ := io.ReadAll(br); len(b) != 0 {
 		t.Errorf("the agent got %q from a grant's host over plain text", b)
 	}
-	if ev := e.event(t); !strings.Contains(ev.Decision, "grant's host") {
+	if ev := e.event(t); !strings.Contains(ev.Decision, "must be opened") {
 		t.Errorf("event %+v", ev)
 	}
 	if len(received()) != 0 {

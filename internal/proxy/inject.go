@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +79,7 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
 		return
 	}
 	x.ev.Decision = "allow"
-	if d := policy.CheckMethod(r.Method); !d.Allowed {
+	if d := s.checkRequest(r, t); !d.Allowed {
 		writeDeny(w, d)
 		x.ev.Status, x.ev.Decision = policy.DenyStatus, denyDecision(d)
 		x.ev.Duration = time.Since(x.ev.Time)
@@ -131,10 +132,23 @@ func (s *Server) forward(w http.ResponseWriter, r *http.Request, t target) {
 	s.rp.ServeHTTP(cw, r.WithContext(context.WithValue(r.Context(), exchangeKey{}, x)))
 }
 
+// checkRequest applies the checks on the request itself: the methods
+// refused everywhere, then the host's methods and paths in network.allow,
+// on the request-target the server will see (ReverseProxy sends r.URL's),
+// built only for a host that has them.
+func (s *Server) checkRequest(r *http.Request, t target) policy.Decision {
+	d := policy.CheckMethod(r.Method)
+	if d.Allowed && s.Policy != nil && s.Policy.HasRequestRules(t.host, t.port) {
+		d = s.Policy.CheckRequest(t.host, t.port, r.Method, r.URL.RequestURI(), strings.Join(r.Header.Values("Upgrade"), ", "))
+	}
+	return d
+}
+
 // refuseRequest answers a request the guard refused before sending it.
 func (s *Server) refuseRequest(w http.ResponseWriter, x *exchange, e *guardRefusal) {
 	writeDeny(w, e.d)
 	x.ev.Status, x.ev.Decision, x.ev.Err = policy.DenyStatus, denyDecision(e.d), e.Error()
+	x.ev.Path = e.redact(x.ev.Path)
 	x.ev.Duration = time.Since(x.ev.Time)
 	s.logf("moat proxy: %s %s: refused: %v", x.ev.Method, x.target.authority(), e)
 	s.emit(x.ev)
@@ -253,6 +267,7 @@ func (s *Server) errorHandler(w http.ResponseWriter, r *http.Request, err error)
 	if x.guardErr != nil { // whatever the transport made of the body's failure
 		s.logf("moat proxy: %s %s: refused: %v", r.Method, x.target.authority(), x.guardErr)
 		x.ev.Decision, x.ev.Err = denyDecision(x.guardErr.d), x.guardErr.Error()
+		x.ev.Path = x.guardErr.redact(x.ev.Path)
 		writeDeny(w, x.guardErr.d)
 		return
 	}

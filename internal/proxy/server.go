@@ -31,10 +31,11 @@ type Credentials interface {
 	// ok=false when no credential applies. An error fails the request
 	// with 502; it must not contain a secret.
 	Apply(host string, r *http.Request) (applied Applied, ok bool, err error)
-	// Intercept reports whether a grant covers host: its CONNECTs are
+	// Intercept reports whether a grant covers host, or network.allow
+	// limits the methods or paths of its requests: its CONNECTs are
 	// always intercepted, never tunnelled blind (a tunnel-only rule does
 	// not apply), and one that does not speak TLS is refused, since the
-	// credential could not be put on it.
+	// credential could not be put on it or its requests checked.
 	Intercept(host string) bool
 	// Secrets returns the run's credentials as they are now, which no
 	// request the agent sends may carry (the guard refuses it).

@@ -142,7 +142,7 @@ func addNetwork(sb *trust.Sandbox, nw config.Network, ca []byte) {
 		sb.Add(trust.Network, "")
 	}
 	for _, a := range nw.Allow {
-		sb.Add(trust.Allow, a.Text)
+		addAllow(sb, a)
 	}
 	for _, h := range nw.Hosts { // sorted by name
 		sb.Add(trust.Host, h.Name+"="+h.Address)
@@ -153,6 +153,33 @@ func addNetwork(sb *trust.Sandbox, nw config.Network, ca []byte) {
 	if ca != nil {
 		sum := sha256.Sum256(ca)
 		sb.Add(trust.CA, nw.CA+" sha256:"+hex.EncodeToString(sum[:]))
+	}
+}
+
+// addAllow lists a network.allow entry: the host, or for an entry with
+// methods or paths each method (or any) on each path (or any) there.
+func addAllow(sb *trust.Sandbox, a config.AllowRule) {
+	if a.TunnelOnly {
+		sb.Add(trust.Allow, a.Text)
+		sb.Add(trust.Tunnel, a.Text)
+		return
+	}
+	req := a.Rule.Requests
+	if req == nil {
+		sb.Add(trust.Allow, a.Text)
+		return
+	}
+	methods, paths := req.Methods, req.PathStrings()
+	if methods == nil {
+		methods = []string{""}
+	}
+	if paths == nil {
+		paths = []string{""}
+	}
+	for _, m := range methods {
+		for _, p := range paths {
+			sb.Add(trust.Request, trust.RequestValue(a.Text, m, p))
+		}
 	}
 }
 

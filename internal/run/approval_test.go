@@ -34,6 +34,10 @@ func TestApprovalNeededForWhatWidens(t *testing.T) {
 		{"mount", "mounts: [\"./data:/data:ro\"]\n", []string{"the agent could read WS/data (mounted at /data)"}},
 		{"permissive", "network: {policy: permissive}\n", []string{"the agent could reach any public host"}},
 		{"allow", "network: {allow: [api.example.com]}\n", []string{"the agent could reach api.example.com (network.allow)"}},
+		{"request rules", "network: {allow: [{host: api.github.com, methods: [GET, HEAD], paths: [/repos/o/r/**, /user]}, {host: r.test, paths: [/a]}]}\n",
+			[]string{"the agent could send GET requests to api.github.com, paths /repos/o/r/**, /user (network.allow)",
+				"the agent could send HEAD requests to api.github.com, paths /repos/o/r/**, /user (network.allow)",
+				"the agent could send requests of any method to r.test, paths /a (network.allow)"}},
 		{"host to grant", "grants: [github]\nnetwork: {hosts: {api.github.com: 203.0.113.9}}\n",
 			[]string{"the credentials of grant github would go to 203.0.113.9 (network.hosts sends api.github.com there)"}},
 		{"plain host", "network: {hosts: {db.internal: 10.1.2.3}}\n", []string{"requests to db.internal would go to 10.1.2.3 (network.hosts)"}},
@@ -126,6 +130,48 @@ func TestApprovalPinsWhatWasApproved(t *testing.T) {
 	}
 	if err := runWorkspace(m, ws); err == nil || !strings.Contains(err.Error(), "outside the workspace") {
 		t.Fatalf("mount retargeted by a link: got %v, want it refused", err)
+	}
+}
+
+// TestApprovalOfRequestRules approves an entry with methods and paths,
+// then changes it: a method or path more, or the entry made plain, needs
+// approval again; fewer methods or paths do not.
+func TestApprovalOfRequestRules(t *testing.T) {
+	t.Parallel()
+	m := noTerminal(t)
+	ws := writeWorkspace(t, "network: {allow: [{host: api.test, methods: [GET, HEAD], paths: [/a/**, /b]}, c.test]}\n")
+	review, err := m.Review(context.Background(), ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ApproveReview(review); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		allow string
+		wide  string // "" when no approval is needed
+	}{
+		{"[{host: api.test, methods: [GET, HEAD], paths: [/a/**, /b]}, c.test]", ""},
+		{"[{host: api.test, read-only: true, paths: [/b]}]", ""},
+		{"[{host: api.test, methods: [GET], paths: [/a/**]}]", ""},
+		{"[{host: c.test, methods: [POST, DELETE]}]", ""},
+		{"[{host: api.test, methods: [GET, POST], paths: [/b]}]", "the agent could send POST requests to api.test, paths /b"},
+		{"[{host: api.test, methods: [GET], paths: [/c]}]", "the agent could send GET requests to api.test, paths /c"},
+		{"[{host: api.test, methods: [GET]}]", "the agent could send GET requests to api.test (network.allow)"},
+		{"[{host: api.test, paths: [/b]}]", "the agent could send requests of any method to api.test, paths /b"},
+		{"[api.test]", "the agent could reach api.test (network.allow)"},
+	} {
+		if err := os.WriteFile(filepath.Join(ws, "agent.yaml"), []byte("network: {allow: "+tt.allow+"}\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		err := runWorkspace(m, ws)
+		var na *NotApprovedError
+		switch {
+		case tt.wide == "" && err != nil:
+			t.Errorf("%s: %v, want no approval needed", tt.allow, err)
+		case tt.wide != "" && (!errors.As(err, &na) || len(na.Changes) != 1 || !strings.HasPrefix(na.Changes[0], tt.wide)):
+			t.Errorf("%s: got %v, want approval of just %q", tt.allow, err, tt.wide)
+		}
 	}
 }
 

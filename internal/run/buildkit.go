@@ -5,6 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"path"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -14,6 +17,7 @@ import (
 	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/labels"
+	"github.com/moatsh/moat/internal/ociwrap"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
@@ -75,7 +79,8 @@ type buildkitSidecar struct {
 var envBuildkitPort = initVar{name: "MOAT_BUILDKIT_PORT", meaning: "the loopback port the BuildKit sidecar answers on: moat-init waits for it and registers it with buildx"}
 
 func (*buildkitSidecar) initContract() initContract {
-	return initContract{steps: []string{"wait_buildkit"}, env: []initVar{envBuildkitPort}}
+	return initContract{steps: []string{"wait_buildkit"}, env: []initVar{envBuildkitPort},
+		sidecar: []initVar{envBuildCA, envOCIWrapCA, envOCIWrapProxy}}
 }
 
 // BuildkitImageError reports a sidecar image the engine does not have and
@@ -179,7 +184,7 @@ func (*buildkitSidecar) check(ctx context.Context, m *Manager, p *plan) error {
 	if err != nil {
 		return err
 	}
-	helper, err := image.EnsureHelper(ctx, m.Engine, image.HelperPlan{BaseID: id, Path: buildkitHelper, Moat: bin, MoatSum: m.cachedFileSum},
+	helper, err := image.EnsureHelper(ctx, m.Engine, image.HelperPlan{BaseID: id, Path: buildkitHelper, Moat: bin, MoatSum: m.cachedFileSum, Runtime: buildkitRuntime},
 		image.Options{
 			Labels: map[string]string{labels.Managed: "true", labels.Role: labels.RoleHelperImage, labels.Version: m.Version},
 			Pins:   state.Pins{Store: m.Store},
@@ -262,13 +267,29 @@ func BuildkitCacheVolume(workspace, digest string) string {
 // buildkitd as root of the namespace.
 func (m *Manager) buildkitSpec(r *state.Run, p *plan, agentID string) (runtime.ContainerSpec, error) {
 	env := []string{"XDG_RUNTIME_DIR=" + buildkitRunDir}
+	cmd := []string{"buildkitd", "--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort),
+		"--root", buildkitStateDir, "--oci-worker-net=host"}
+	var files []string
 	if p.egress != nil && p.egress.token != "" {
 		url := fmt.Sprintf("http://%s:%s@127.0.0.1:%d", proxyUser, p.egress.token, proxyPort)
 		env = append(env, "HTTP_PROXY="+url, "HTTPS_PROXY="+url, "http_proxy="+url, "https_proxy="+url,
 			"NO_PROXY=localhost,127.0.0.1,::1", "no_proxy=localhost,127.0.0.1,::1")
+		// The proxy opens every TLS connection: the daemon (its pulls)
+		// and the build steps must trust the run's CA. moat's helper
+		// writes it into the container from the environment (nothing of
+		// the host's is mounted here); the daemon's Go client adds
+		// SSL_CERT_FILE to the image's roots (their directory is still
+		// read), and each step gets it, with the proxy settings, from
+		// moat's wrapper of runc in the helper image (internal/ociwrap).
+		ca, err := os.ReadFile(filepath.Join(m.caDir(), "ca.pem"))
+		if err != nil {
+			return runtime.ContainerSpec{}, fmt.Errorf("reading the proxy CA for the BuildKit sidecar: %w", err)
+		}
+		files = append(files, "--write-env", buildkitCAPath+"="+envBuildCA.name)
+		env = append(env, envBuildCA.is(string(ca)), "SSL_CERT_FILE="+buildkitCAPath,
+			envOCIWrapCA.is(buildkitCAPath), envOCIWrapProxy.is(url))
+		cmd = append(cmd, "--oci-worker-binary="+path.Join(path.Dir(buildkitHelper), image.RuntimeName))
 	}
-	cmd := []string{"buildkitd", "--addr", "tcp://127.0.0.1:" + strconv.Itoa(buildkitPort),
-		"--root", buildkitStateDir, "--oci-worker-net=host"}
 	if len(p.cfg.Docker.InsecureRegistries) > 0 {
 		cmd = append(cmd, "--config", buildkitConfigDoc)
 	}
@@ -278,9 +299,9 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan, agentID string) (runtime.C
 	}
 	return runtime.ContainerSpec{
 		Name: "moat-" + r.ID + "-buildkit", Image: p.buildkitImageID,
-		Entrypoint: []string{buildkitHelper, "userns-run", "--uid", strconv.Itoa(p.uid), "--gid", strconv.Itoa(p.gid),
+		Entrypoint: append([]string{buildkitHelper, "userns-run", "--uid", strconv.Itoa(p.uid), "--gid", strconv.Itoa(p.gid),
 			"--sub-start", strconv.Itoa(dindSubStart), "--sub-count", strconv.Itoa(dindSubCount),
-			"--setup", buildkitSetupDir, "--own", buildkitStateDir, "--own", buildkitRunDir, "--"},
+			"--setup", buildkitSetupDir, "--own", buildkitStateDir, "--own", buildkitRunDir}, append(files, "--")...),
 		// The helper starts as the container's root whatever the
 		// image's USER says (a rootless BuildKit image's, say).
 		User:    "0:0",
@@ -296,6 +317,24 @@ func (m *Manager) buildkitSpec(r *state.Run, p *plan, agentID string) (runtime.C
 		Memory: p.limits.Memory, NanoCPUs: p.limits.NanoCPUs, PidsLimit: p.limits.Pids,
 	}, nil
 }
+
+// buildkitCAPath is where the BuildKit sidecar's helper writes the run's
+// proxy CA, in the daemon's run directory.
+const buildkitCAPath = buildkitRunDir + "/moat-proxy-ca.pem"
+
+// buildkitRuntime is the runtime buildkitd runs for each build step, put
+// in the helper image beside moat's binary: moat's wrapper of runc, handing
+// over to the image's runc (buildkit-runc in BuildKit's own images).
+var buildkitRuntime = []byte("#!/bin/sh\n" + ociwrap.EnvRunc + "=$(command -v buildkit-runc || command -v runc) exec " +
+	buildkitHelper + " oci-runtime \"$@\"\n")
+
+// The BuildKit sidecar's variables, read by moat's helper and wrapper in
+// it (not by moat-init).
+var (
+	envBuildCA      = initVar{name: "MOAT_BUILD_CA", meaning: "the run's proxy CA (PEM), which moat's helper writes into the BuildKit sidecar"}
+	envOCIWrapCA    = initVar{name: ociwrap.EnvCA, meaning: "the CA file build steps trust, for moat's wrapper of runc"}
+	envOCIWrapProxy = initVar{name: ociwrap.EnvProxy, meaning: "the proxy URL build steps get, for moat's wrapper of runc"}
+)
 
 // buildkitFiles are what moat copies into the sidecar before it starts:
 // the daemon's configuration, if any (the helper is in the image).

@@ -134,7 +134,7 @@ func TestInitContractMatchesTheScript(t *testing.T) {
 func TestFeaturesSetOnlyTheirDeclaredVariables(t *testing.T) {
 	vars := map[string]bool{}
 	for _, c := range declared() {
-		for _, v := range c.env {
+		for _, v := range append(c.env, c.sidecar...) {
 			vars[v.name] = true
 		}
 	}

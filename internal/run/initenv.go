@@ -26,6 +26,9 @@ func (v initVar) is(value string) string { return v.name + "=" + value }
 type initContract struct {
 	steps []string
 	env   []initVar
+	// sidecar are variables of the feature's sidecars, read by moat's own
+	// programs there, not by moat-init.
+	sidecar []initVar
 }
 
 // The variables of every run, whatever its features.

@@ -36,11 +36,41 @@ func FuzzFromEntry(f *testing.F) {
 		}
 		_ = r.URL()
 		var buf bytes.Buffer
-		if err := WriteHAR(&buf, []Request{r}, "fuzz"); err != nil {
+		if err := WriteHAR(&buf, Log{Requests: []Request{r}}, "fuzzrun", "fuzz"); err != nil {
 			t.Fatalf("WriteHAR: %v", err)
 		}
 		if !json.Valid(buf.Bytes()) {
 			t.Fatalf("WriteHAR wrote invalid JSON:\n%s", buf.Bytes())
+		}
+	})
+}
+
+// FuzzVerifyHAR: whatever a HAR file holds (the agent may have written
+// it, or anyone who edited it on its way), ReadHAR and VerifyHAR never
+// panic, an archive that reads names its link, and one that matches the
+// log is every request of the log, unchanged.
+func FuzzVerifyHAR(f *testing.F) {
+	run := newLinkedRun(f, "run0001", harEvents())
+	f.Add(run.har)
+	f.Add([]byte(`{"log":{"_moat_run_id":"run0001","_moat_audit_first_seq":1,"_moat_audit_last_seq":9,"_moat_audit_last_hash":"","entries":[{"_moat_audit_seq":4},[],null,"x",{"_moat_audit_seq":1e300,"request":{"headers":[1,{}]}}]}}`))
+	f.Add([]byte(`{"log":{"_moat_run_id":"r","_moat_audit_first_seq":18446744073709551615,"_moat_audit_last_seq":18446744073709551615,"_moat_audit_last_hash":"","entries":[]}}`))
+	f.Add([]byte(`{"log":{"entries":{}}}`))
+	f.Add([]byte(`[[[[[[[[[[[[`))
+	f.Add(run.har[:len(run.har)/3])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h, err := ReadHAR(bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		if h.RunID == "" || h.FirstSeq == 0 {
+			t.Fatalf("ReadHAR accepted an archive without a link: %+v", h)
+		}
+		r := VerifyHAR(h, run.entries)
+		if _, err := r.Describe("HAR fuzz.har"); (err == nil) != (len(r.Problems) == 0) {
+			t.Fatalf("Describe's error %v with %d problems", err, len(r.Problems))
+		}
+		if len(r.Problems) == 0 && r.Before+r.After == 0 && r.Entries != len(run.log.Requests) {
+			t.Fatalf("a HAR of %d entries matches a log of %d requests", r.Entries, len(run.log.Requests))
 		}
 	})
 }

@@ -11,7 +11,9 @@ import (
 // moat can fill: every required field is present. moat records no
 // headers, cookies, query strings or bodies, so those lists are empty and
 // the header sizes unknown (-1). The proxy speaks HTTP/1.1 to the agent.
-// moat's own fields start with an underscore, as the spec asks.
+// moat's own fields start with an underscore, as the spec asks: the
+// grant, decision and error of each request, and the link to the audit
+// log (harLink) that 'moat audit verify --har' checks.
 
 type harFile struct {
 	Log harLog `json:"log"`
@@ -20,8 +22,20 @@ type harFile struct {
 type harLog struct {
 	Version string     `json:"version"`
 	Creator harCreator `json:"creator"`
+	harLink
 	Pages   []struct{} `json:"pages"`
 	Entries []harEntry `json:"entries"`
+}
+
+// harLink ties an archive to the audit log it was written from: the run,
+// and the range of entries whose requests it holds, every one of them.
+// The last entry's hash pins the range to that log: a run's log only
+// grows, so entries 1 to LastSeq keep their hashes.
+type harLink struct {
+	RunID    string `json:"_moat_run_id"`
+	FirstSeq uint64 `json:"_moat_audit_first_seq"`
+	LastSeq  uint64 `json:"_moat_audit_last_seq"`
+	LastHash string `json:"_moat_audit_last_hash"`
 }
 
 type harCreator struct {
@@ -40,6 +54,8 @@ type harEntry struct {
 	Grant           string      `json:"_moat_grant,omitempty"`
 	Decision        string      `json:"_moat_decision"`
 	Error           string      `json:"_moat_error,omitempty"`
+	AuditSeq        uint64      `json:"_moat_audit_seq"`
+	AuditHash       string      `json:"_moat_audit_hash"`
 }
 
 type harNameValue struct {
@@ -89,16 +105,19 @@ const harTime = "2006-01-02T15:04:05.000Z07:00"
 // tunnelComment explains a CONNECT entry to whoever opens the archive.
 const tunnelComment = "CONNECT tunnel: moat saw bytes, not requests; bodySize counts the bytes each way"
 
-// WriteHAR writes requests as a HAR 1.2 archive that browser developer
-// tools (Network panel, Import HAR) open. creatorVersion is moat's version.
-func WriteHAR(w io.Writer, requests []Request, creatorVersion string) error {
+// WriteHAR writes the requests of run runID's log l as a HAR 1.2 archive
+// that browser developer tools (Network panel, Import HAR) open, linked
+// to the log: each entry names its audit entry, and the archive the run
+// and the entries it covers. creatorVersion is moat's version.
+func WriteHAR(w io.Writer, l Log, runID, creatorVersion string) error {
 	f := harFile{Log: harLog{
 		Version: "1.2",
 		Creator: harCreator{Name: "moat", Version: creatorVersion},
+		harLink: harLink{RunID: runID, FirstSeq: 1, LastSeq: l.LastSeq, LastHash: l.LastHash},
 		Pages:   []struct{}{},
-		Entries: make([]harEntry, 0, len(requests)),
+		Entries: make([]harEntry, 0, len(l.Requests)),
 	}}
-	for _, r := range requests {
+	for _, r := range l.Requests {
 		f.Log.Entries = append(f.Log.Entries, harEntryOf(r))
 	}
 	enc := json.NewEncoder(w)
@@ -126,6 +145,9 @@ func harEntryOf(r Request) harEntry {
 		Grant:    r.Grant,
 		Decision: r.Decision,
 		Error:    r.Error,
+
+		AuditSeq:  r.Seq,
+		AuditHash: r.Hash,
 	}
 	if r.Tunnel() {
 		e.Comment = tunnelComment

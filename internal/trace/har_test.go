@@ -125,7 +125,7 @@ func TestWriteHARIsValidHAR12(t *testing.T) {
 		t.Run(fmt.Sprintf("%d requests", len(reqs)), func(t *testing.T) {
 			t.Parallel()
 			var buf bytes.Buffer
-			if err := WriteHAR(&buf, reqs, "1.2.3"); err != nil {
+			if err := WriteHAR(&buf, Log{Requests: reqs, LastSeq: 9, LastHash: "ab12"}, "run1", "1.2.3"); err != nil {
 				t.Fatal(err)
 			}
 			var doc any
@@ -176,7 +176,7 @@ func checkEntry(t *testing.T, i int, e map[string]any) {
 func TestWriteHAREntries(t *testing.T) {
 	t.Parallel()
 	var buf bytes.Buffer
-	if err := WriteHAR(&buf, harRequests(), "test"); err != nil {
+	if err := WriteHAR(&buf, Log{Requests: harRequests()}, "run1", "test"); err != nil {
 		t.Fatal(err)
 	}
 	var doc struct {

@@ -1,6 +1,8 @@
 // Package trace owns a run's network trace: the requests its egress proxy
 // recorded in the run's audit log (net.request and net.denied entries),
-// read back as Requests, and their rendering as a HAR 1.2 archive.
+// read back as Requests; their rendering as a HAR 1.2 archive whose
+// entries name their audit entries; and the check of such an archive,
+// which anyone may have edited, against the log.
 package trace
 
 import (
@@ -35,6 +37,8 @@ type Request struct {
 	Decision string        // "allow" or "deny: <rule>"
 	Error    string        // what went wrong forwarding, if anything
 	Denied   bool          // the policy refused it
+	Seq      uint64        // the audit entry it was read from: its sequence number
+	Hash     string        // and its hash, which links a HAR entry to the log
 }
 
 // FromEntry reads a request from a net.request or net.denied audit entry;
@@ -58,6 +62,8 @@ func FromEntry(e audit.Entry) (req Request, ok bool) {
 		Grant:    d[audit.NetGrant],
 		Decision: d[audit.NetDecision],
 		Error:    d[audit.NetError],
+		Seq:      e.Seq,
+		Hash:     e.Hash,
 	}
 	if t, err := time.Parse(time.RFC3339Nano, d[audit.NetTime]); err == nil {
 		req.Time = t
@@ -117,6 +123,10 @@ type Log struct {
 	Requests  []Request // in the order they arrived
 	Torn      int       // the size of a partial entry at the end, left out
 	Truncated []string  // one note per log.truncated entry: requests the log's cap left out
+	// LastSeq and LastHash are the last complete entry's, of any kind:
+	// the requests are every request entry up to it, which a HAR states.
+	LastSeq  uint64
+	LastHash string
 }
 
 // Read collects the requests recorded in an audit log, in the order they
@@ -135,13 +145,28 @@ func Read(r io.Reader) (Log, error) {
 		if err != nil {
 			return l, err
 		}
+		l.LastSeq, l.LastHash = e.Seq, e.Hash
 		if req, ok := FromEntry(e); ok {
 			l.Requests = append(l.Requests, req)
 		} else if e.Kind == audit.KindLogTruncated {
 			l.Truncated = append(l.Truncated, audit.TruncationNote(e))
 		}
 	}
-	sort.SliceStable(l.Requests, func(i, j int) bool { return l.Requests[i].Time.Before(l.Requests[j].Time) })
+	sortByArrival(l.Requests)
 	l.Torn = ar.TornBytes()
 	return l, nil
+}
+
+// sortByArrival puts requests in the order they arrived, those that
+// arrived at the same instant in the log's order: the order of a trace
+// and of a HAR, which verification checks.
+func sortByArrival(reqs []Request) {
+	sort.SliceStable(reqs, func(i, j int) bool { return arrivesBefore(reqs[i], reqs[j]) })
+}
+
+func arrivesBefore(a, b Request) bool {
+	if !a.Time.Equal(b.Time) {
+		return a.Time.Before(b.Time)
+	}
+	return a.Seq < b.Seq
 }

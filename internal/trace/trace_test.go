@@ -15,7 +15,7 @@ import (
 var entryTime = time.Date(2026, 11, 28, 10, 0, 5, 0, time.UTC)
 
 func netEntry(kind string, data map[string]string) audit.Entry {
-	return audit.Entry{Seq: 3, Time: entryTime, Kind: kind, Data: data}
+	return audit.Entry{Seq: 3, Time: entryTime, Kind: kind, Data: data, Hash: "3a3a"}
 }
 
 func TestFromEntry(t *testing.T) {
@@ -40,7 +40,8 @@ func TestFromEntry(t *testing.T) {
 		return m
 	}
 	want := Request{Time: arrived, Method: "POST", Scheme: "https", Host: "api.github.com", Path: "/repos/o/r/pulls",
-		Status: 201, Duration: 84250 * time.Microsecond, BytesIn: 5120, BytesOut: 312, Grant: "github", Decision: "allow"}
+		Status: 201, Duration: 84250 * time.Microsecond, BytesIn: 5120, BytesOut: 312, Grant: "github", Decision: "allow",
+		Seq: 3, Hash: "3a3a"}
 	but := func(f func(*Request)) Request { r := want; f(&r); return r }
 	tests := []struct {
 		name   string
@@ -77,7 +78,7 @@ func TestFromEntry(t *testing.T) {
 			want: but(func(r *Request) { r.BytesIn = 0 }), wantOK: true},
 		{name: "missing bytes", entry: netEntry(audit.KindNetRequest, with(audit.NetBytesOut, "<missing>")),
 			want: but(func(r *Request) { r.BytesOut = 0 }), wantOK: true},
-		{name: "no data at all", entry: netEntry(audit.KindNetRequest, nil), want: Request{Time: entryTime}, wantOK: true},
+		{name: "no data at all", entry: netEntry(audit.KindNetRequest, nil), want: Request{Time: entryTime, Seq: 3, Hash: "3a3a"}, wantOK: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -120,13 +121,13 @@ func TestURL(t *testing.T) {
 	}
 }
 
-// writeAuditLog writes a run's audit log with the events given and returns
-// its path.
-func writeAuditLog(t *testing.T, events []audit.Event) string {
+// writeAuditLog writes run runID's audit log with the events given and
+// returns its path.
+func writeAuditLog(t testing.TB, runID string, events []audit.Event) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "audit.jsonl")
 	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
-	l, err := audit.Open(path, "run"+strings.ReplaceAll(t.Name(), "/", "-"), key, audit.Options{})
+	l, err := audit.Open(path, runID, key, audit.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func writeAuditLog(t *testing.T, events []audit.Event) string {
 func TestReadKeepsRequestsInArrivalOrder(t *testing.T) {
 	t.Parallel()
 	at := func(s int) string { return entryTime.Add(time.Duration(s) * time.Second).Format(time.RFC3339Nano) }
-	path := writeAuditLog(t, []audit.Event{
+	path := writeAuditLog(t, "run1", []audit.Event{
 		{Kind: audit.KindRunCreated, Data: map[string]string{"name": "web"}},
 		{Kind: audit.KindNetRequest, Data: map[string]string{audit.NetTime: at(2), audit.NetMethod: "GET", audit.NetHost: "b"}},
 		{Kind: audit.KindCredentialInjected, Data: map[string]string{"grant": "github"}},
@@ -169,7 +170,7 @@ func TestReadKeepsRequestsInArrivalOrder(t *testing.T) {
 
 func TestReadReportsTheLineThatDoesNotParse(t *testing.T) {
 	t.Parallel()
-	path := writeAuditLog(t, []audit.Event{{Kind: audit.KindNetRequest, Data: map[string]string{audit.NetHost: "a"}}})
+	path := writeAuditLog(t, "run1", []audit.Event{{Kind: audit.KindNetRequest, Data: map[string]string{audit.NetHost: "a"}}})
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -184,7 +185,7 @@ func TestReadReportsTheLineThatDoesNotParse(t *testing.T) {
 
 func TestReadSkipsATornTail(t *testing.T) {
 	t.Parallel()
-	path := writeAuditLog(t, []audit.Event{{Kind: audit.KindNetRequest, Data: map[string]string{audit.NetHost: "a"}}})
+	path := writeAuditLog(t, "run1", []audit.Event{{Kind: audit.KindNetRequest, Data: map[string]string{audit.NetHost: "a"}}})
 	data, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)

@@ -26,7 +26,11 @@ const (
 	// (permissive).
 	Network Kind = "network"
 	AnyHost Kind = "any-host"
-	Allow   Kind = "allow"  // a network.allow rule
+	Allow   Kind = "allow" // a network.allow rule, every request to its host
+	// Request is a network.allow rule with methods or paths: one method
+	// on the paths of one pattern, "host METHOD PATH", where METHOD "*" is
+	// any method and PATH "/**" any path.
+	Request Kind = "request"
 	Host    Kind = "host"   // a network.hosts mapping, "name=address"
 	CA      Kind = "ca"     // network.ca, "path sha256:digest"
 	Grant   Kind = "grant"  // a grant by name
@@ -39,6 +43,9 @@ const (
 	// lifecycle scripts, a pip source package's setup.py) during the image
 	// build, as root with the engine's network: "npm:name@version".
 	Package Kind = "package"
+	// Tunnel is a network.allow host declared tunnel-only: nothing in its
+	// TLS is checked.
+	Tunnel Kind = "tunnel-only"
 	// Push is a network.git-push ref pattern. Unlike the others it narrows:
 	// without any, a push may update any ref (see Widening).
 	Push Kind = "git-push"
@@ -90,7 +97,7 @@ func Sorted(ps []Permission) []Permission {
 	return slices.Compact(out)
 }
 
-var kindOrder = []Kind{Grant, Read, Write, Network, AnyHost, Allow, Host, CA, Push, Docker, Option, Package, Env}
+var kindOrder = []Kind{Grant, Read, Write, Network, AnyHost, Allow, Request, Tunnel, Host, CA, Push, Docker, Option, Package, Env}
 
 func kindRank(k Kind) int {
 	if i := slices.Index(kindOrder, k); i >= 0 {
@@ -101,7 +108,10 @@ func kindRank(k Kind) int {
 
 // Widening returns the permissions of want that approved does not hold,
 // in Sorted order. Everything else in want is already approved or part of
-// the default sandbox.
+// the default sandbox. A Request is also held by an approved Allow of the
+// same host, or an approved Request of the same host whose method is "*"
+// or the same and whose path is "/**" or the same: narrowing a rule to
+// some methods or paths needs no new approval, widening one does.
 //
 // Push patterns narrow instead: an approval without any let pushes update
 // every ref, so any patterns are within it; an approval with some is
@@ -109,7 +119,7 @@ func kindRank(k Kind) int {
 func Widening(approved, want []Permission) []Permission {
 	var out []Permission
 	for _, p := range want {
-		if p.Kind != Push && !slices.Contains(approved, p) && !slices.Contains(Default, p) {
+		if p.Kind != Push && !slices.Contains(approved, p) && !slices.Contains(Default, p) && !requestHeld(approved, p) {
 			out = append(out, p)
 		}
 	}
@@ -126,6 +136,43 @@ func Widening(approved, want []Permission) []Permission {
 		}
 	}
 	return Sorted(out)
+}
+
+// RequestValue is the value of a Request permission; method "" is any
+// method, path "" any path.
+func RequestValue(host, method, path string) string {
+	if method == "" {
+		method = "*"
+	}
+	if path == "" {
+		path = "/**"
+	}
+	return host + " " + method + " " + path
+}
+
+// splitRequest splits a Request value into host, method and path.
+func splitRequest(value string) (host, method, path string) {
+	host, rest, _ := strings.Cut(value, " ")
+	method, path, _ = strings.Cut(rest, " ")
+	return host, method, path
+}
+
+func requestHeld(approved []Permission, p Permission) bool {
+	if p.Kind != Request {
+		return false
+	}
+	host, method, path := splitRequest(p.Value)
+	if slices.Contains(approved, Permission{Kind: Allow, Value: host}) {
+		return true
+	}
+	for _, m := range []string{method, "*"} {
+		for _, pa := range []string{path, "/**"} {
+			if slices.Contains(approved, Permission{Kind: Request, Value: host + " " + m + " " + pa}) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func ofKind(ps []Permission, k Kind) []Permission {
@@ -162,6 +209,11 @@ func (s *Sandbox) Describe(p Permission) string {
 		return "the agent could reach any public host (network.policy: permissive)"
 	case Allow:
 		return fmt.Sprintf("the agent could reach %s (network.allow)", v)
+	case Request:
+		host, method, path := splitRequest(p.Value)
+		return describeRequest(host, method, []string{path})
+	case Tunnel:
+		return fmt.Sprintf("the agent's connections to %s would not be opened: nothing in them is checked (no placeholder guard, no request rules, no trace of the requests)", v)
 	case Push:
 		if p.Value == AnyRef {
 			return "git pushes could update any branch or tag, and delete them (network.git-push was removed)"
@@ -185,16 +237,51 @@ func (s *Sandbox) Describe(p Permission) string {
 }
 
 // DescribeAll words each permission of ps in Sorted order; read access to
-// a mount goes without saying where write access is listed.
+// a mount goes without saying where write access is listed, and the paths
+// of one method on one host make one line.
 func (s *Sandbox) DescribeAll(ps []Permission) []string {
 	var out []string
-	for _, p := range Sorted(ps) {
+	sorted := Sorted(ps)
+	for i := 0; i < len(sorted); i++ {
+		p := sorted[i]
 		if p.Kind == Read && slices.Contains(ps, Permission{Kind: Write, Value: p.Value}) {
 			continue
 		}
-		out = append(out, s.Describe(p))
+		if p.Kind != Request {
+			out = append(out, s.Describe(p))
+			continue
+		}
+		host, method, path := splitRequest(p.Value)
+		paths := []string{path}
+		for i+1 < len(sorted) && sorted[i+1].Kind == Request {
+			h, m, pa := splitRequest(sorted[i+1].Value)
+			if h != host || m != method {
+				break
+			}
+			paths = append(paths, pa)
+			i++
+		}
+		out = append(out, describeRequest(host, method, paths))
 	}
 	return out
+}
+
+// describeRequest words requests of one method (or "*") to host, on paths
+// ("/**" for any).
+func describeRequest(host, method string, paths []string) string {
+	what := printable(method) + " requests"
+	if method == "*" {
+		what = "requests of any method"
+	}
+	out := fmt.Sprintf("the agent could send %s to %s", what, printable(host))
+	if !slices.Contains(paths, "/**") {
+		quoted := make([]string, len(paths))
+		for i, p := range paths {
+			quoted[i] = printable(p)
+		}
+		out += ", paths " + strings.Join(quoted, ", ")
+	}
+	return out + " (network.allow)"
 }
 
 // describeHost words a network.hosts mapping, calling out one that sends a

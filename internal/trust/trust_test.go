@@ -69,6 +69,57 @@ func TestStoreRoundTrip(t *testing.T) {
 	}
 }
 
+func TestWideningOfRequests(t *testing.T) {
+	t.Parallel()
+	req := func(host, method, path string) Permission {
+		return Permission{Kind: Request, Value: RequestValue(host, method, path)}
+	}
+	approved := []Permission{{Kind: Allow, Value: "open.test"}, req("api.test", "GET", "/a/**"),
+		req("any.test", "", "/x"), req("all.test", "HEAD", "")}
+	tests := []struct {
+		want Permission
+		held bool
+	}{
+		{req("open.test", "POST", "/anything"), true},
+		{req("open.test", "", ""), true},
+		{req("api.test", "GET", "/a/**"), true},
+		{req("api.test", "GET", "/a/b"), false}, // only "/**" and the same path hold others
+		{req("api.test", "POST", "/a/**"), false},
+		{req("api.test", "", "/a/**"), false},
+		{req("any.test", "DELETE", "/x"), true},
+		{req("any.test", "DELETE", "/y"), false},
+		{req("all.test", "HEAD", "/z"), true},
+		{req("all.test", "GET", "/z"), false},
+		{req("API.test", "GET", "/a/**"), false}, // hosts are compared as written
+		{Permission{Kind: Allow, Value: "api.test"}, false},
+	}
+	for _, tt := range tests {
+		if got := len(Widening(approved, []Permission{tt.want})) == 0; got != tt.held {
+			t.Errorf("%v: held %v, want %v", tt.want, got, tt.held)
+		}
+	}
+}
+
+func TestDescribeAllGroupsPathsOfAMethod(t *testing.T) {
+	t.Parallel()
+	sb := &Sandbox{}
+	for _, m := range []string{"GET", "HEAD"} {
+		for _, p := range []string{"/b", "/a/**"} {
+			sb.Add(Request, RequestValue("api.test", m, p))
+		}
+	}
+	sb.Add(Request, RequestValue("x\x1b[2J.test", "", ""))
+	got := sb.DescribeAll(sb.Permissions)
+	want := []string{
+		"the agent could send GET requests to api.test, paths /a/**, /b (network.allow)",
+		"the agent could send HEAD requests to api.test, paths /a/**, /b (network.allow)",
+		`the agent could send requests of any method to "x\x1b[2J.test" (network.allow)`,
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}
+
 // TestPushPatternsNarrow: network.git-push narrows what pushes may do, so
 // adding it never asks for approval, while widening it, or dropping it
 // from a config whose approval had it, does.

@@ -12,7 +12,11 @@
 // namespace's network to the run's loopback, runs with none either.
 package userns
 
-import "fmt"
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+)
 
 // Options say whom the namespace maps and how it reaches the network.
 type Options struct {
@@ -33,6 +37,25 @@ type Options struct {
 	// Own, for FromRoot: directories it creates if need be and gives to
 	// UID:GID, the namespace's root.
 	Own []string
+	// Files, for FromRoot: files it writes (mode 0644) from environment
+	// variables before it changes user, each in an Own directory: what a
+	// sidecar needs from moat without a mount of the host's file (the
+	// run's proxy CA).
+	Files []EnvFile
+}
+
+// EnvFile is a file written from an environment variable's value.
+type EnvFile struct {
+	Path, Var string
+}
+
+// ParseEnvFile parses PATH=VAR.
+func ParseEnvFile(s string) (EnvFile, error) {
+	path, v, ok := strings.Cut(s, "=")
+	if !ok || !filepath.IsAbs(path) || v == "" {
+		return EnvFile{}, fmt.Errorf("%q: want an absolute PATH=VAR", s)
+	}
+	return EnvFile{Path: filepath.Clean(path), Var: v}, nil
 }
 
 // Validate refuses maps that would give the namespace host root.

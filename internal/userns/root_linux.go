@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -59,6 +60,14 @@ func fromRoot(o Options) error {
 		}
 		if err := os.Chown(d, o.UID, o.GID); err != nil {
 			return fmt.Errorf("giving %s to %d:%d: %w", d, o.UID, o.GID, err)
+		}
+	}
+	for _, f := range o.Files {
+		if !slices.ContainsFunc(o.Own, func(d string) bool { return filepath.Dir(f.Path) == filepath.Clean(d) }) {
+			return fmt.Errorf("writing %s: it must be in a directory given with --own", f.Path)
+		}
+		if err := os.WriteFile(f.Path, []byte(os.Getenv(f.Var)), 0o644); err != nil {
+			return fmt.Errorf("writing %s from $%s: %w", f.Path, f.Var, err)
 		}
 	}
 	// The mount namespace is the thread's: the goroutine stays on it (never

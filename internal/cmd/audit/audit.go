@@ -70,7 +70,7 @@ public key) that 'moat audit verify FILE' checks on any machine.`,
 }
 
 func auditRun(ctx context.Context, o *Options) error {
-	r, store, err := o.findRun(ctx)
+	r, store, err := cmdutil.FindRun(ctx, &cmdutil.Factory{Manager: o.Manager, Store: o.Store}, o.Ref)
 	if err != nil {
 		return err
 	}
@@ -96,16 +96,6 @@ func auditRun(ctx context.Context, o *Options) error {
 	text, err := rep.Describe(fmt.Sprintf("run %s (%s)", r.ID, r.Name), r.Status.Active())
 	fmt.Fprint(o.IO.Out, termtext.String(text)) // a bundle, and event kinds in it, may come from anywhere
 	return err
-}
-
-// findRun reconciles with the engine when it can; auditing works without it.
-func (o *Options) findRun(ctx context.Context) (*state.Run, *state.Store, error) {
-	runs, store, err := cmdutil.LoadRuns(ctx, &cmdutil.Factory{Manager: o.Manager, Store: o.Store})
-	if runs == nil && err != nil {
-		return nil, nil, err
-	}
-	r, err := state.Find(runs, o.Ref, nil, "")
-	return r, store, err
 }
 
 func export(f *os.File, runID string, pub []byte, path string, now time.Time) error {

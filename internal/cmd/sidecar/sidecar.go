@@ -22,7 +22,7 @@ import (
 // Commands returns new copies of the hidden commands, for moat's root and
 // moat-sidecar's.
 func Commands() []*cobra.Command {
-	return []*cobra.Command{proxycmd.NewCmdProxy(), usernscmd.NewCmdUsernsRun(), initwaitcmd.NewCmdInitWait()}
+	return []*cobra.Command{proxycmd.NewCmdProxy(), usernscmd.NewCmdUsernsRun(), usernscmd.NewCmdOCIRuntime(), initwaitcmd.NewCmdInitWait()}
 }
 
 // Main runs moat-sidecar with args and returns its exit code: 0, 2 for a

@@ -52,7 +52,11 @@ tunnel, which moat forwards without looking inside, shows as one CONNECT
 line to host:port.
 
 With --json, print a JSON array; with --har, write a HAR 1.2 archive that a
-browser's developer tools open (Network panel, Import HAR).`,
+browser's developer tools open (Network panel, Import HAR). Each HAR entry
+names the audit entry it came from (sequence number and hash), so that
+'moat audit verify --har FILE' detects an entry edited, removed or
+reordered after the archive was shared. A HAR holds no header values:
+neither a credential nor its placeholder.`,
 		Example: `  # The most recent run's requests
   $ moat trace
 
@@ -60,7 +64,10 @@ browser's developer tools open (Network panel, Import HAR).`,
   $ moat trace web --json | jq '.[] | select(.denied)'
 
   # Open in Chrome or Firefox developer tools
-  $ moat trace web --har web.har`,
+  $ moat trace web --har web.har
+
+  # Check a HAR against the run's audit log (after sharing it, say)
+  $ moat audit verify --har web.har`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
@@ -82,17 +89,18 @@ browser's developer tools open (Network panel, Import HAR).`,
 }
 
 func traceRun(ctx context.Context, o *Options) error {
-	r, store, err := o.findRun(ctx)
+	r, store, err := cmdutil.FindRun(ctx, &cmdutil.Factory{Manager: o.Manager, Store: o.Store}, o.Ref)
 	if err != nil {
 		return err
 	}
-	reqs, err := readRequests(o.IO.ErrOut, store, r.ID)
+	l, err := readLog(o.IO.ErrOut, store, r.ID)
 	if err != nil {
 		return err
 	}
+	reqs := l.Requests
 	switch {
 	case o.HAR != "":
-		return o.writeHAR(reqs)
+		return o.writeHAR(l, r.ID)
 	case len(reqs) == 0:
 		if o.JSON {
 			fmt.Fprintln(o.IO.Out, "[]")
@@ -105,36 +113,25 @@ func traceRun(ctx context.Context, o *Options) error {
 	return writeTable(o.IO.Out, reqs, o.IO.IsStdoutTTY(), o.Location)
 }
 
-// findRun is the lookup 'moat audit' uses: reconciled with the engine when
-// it answers, from the stored records when it does not.
-func (o *Options) findRun(ctx context.Context) (*state.Run, *state.Store, error) {
-	runs, store, err := cmdutil.LoadRuns(ctx, &cmdutil.Factory{Manager: o.Manager, Store: o.Store})
-	if runs == nil && err != nil {
-		return nil, nil, err
-	}
-	r, err := state.Find(runs, o.Ref, nil, "")
-	return r, store, err
-}
-
-// readRequests reads the run's audit log. It does not verify the chain
+// readLog reads the run's audit log. It does not verify the chain
 // ('moat audit' does), but a line it cannot read is an error.
-func readRequests(errOut io.Writer, store *state.Store, runID string) ([]trace.Request, error) {
+func readLog(errOut io.Writer, store *state.Store, runID string) (trace.Log, error) {
 	f, err := run.OpenAuditLog(store, runID)
 	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("run %s has no audit log (%s)", runID, store.Path(runID, run.AuditFile))
+		return trace.Log{}, fmt.Errorf("run %s has no audit log (%s)", runID, store.Path(runID, run.AuditFile))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("opening the audit log of run %s: %w", runID, err)
+		return trace.Log{}, fmt.Errorf("opening the audit log of run %s: %w", runID, err)
 	}
 	defer f.Close()
 	l, err := trace.Read(f)
 	var lineErr *audit.LineError
 	if errors.As(err, &lineErr) {
-		return nil, cmdutil.WithHint(fmt.Errorf("reading the audit log of run %s: %w", runID, err),
+		return trace.Log{}, cmdutil.WithHint(fmt.Errorf("reading the audit log of run %s: %w", runID, err),
 			fmt.Sprintf("Run 'moat audit %s' to check the log.", runID))
 	}
 	if err != nil {
-		return nil, fmt.Errorf("reading the audit log of run %s: %w", runID, err)
+		return trace.Log{}, fmt.Errorf("reading the audit log of run %s: %w", runID, err)
 	}
 	if l.Torn > 0 {
 		fmt.Fprintf(errOut, "note: the audit log of run %s ends in a partial entry (%d bytes), left out; 'moat audit %s' says more\n", runID, l.Torn, runID)
@@ -142,25 +139,25 @@ func readRequests(errOut io.Writer, store *state.Store, runID string) ([]trace.R
 	for _, note := range l.Truncated {
 		fmt.Fprintf(errOut, "note: the trace of run %s is incomplete: %s\n", runID, note)
 	}
-	return l.Requests, nil
+	return l, nil
 }
 
-// writeHAR writes the archive to the file named by --har, or stdout.
-func (o *Options) writeHAR(reqs []trace.Request) error {
+// writeHAR writes run runID's archive to the file named by --har, or stdout.
+func (o *Options) writeHAR(l trace.Log, runID string) error {
 	if o.HAR == "-" {
-		return trace.WriteHAR(o.IO.Out, reqs, o.Version)
+		return trace.WriteHAR(o.IO.Out, l, runID, o.Version)
 	}
 	var buf bytes.Buffer
-	if err := trace.WriteHAR(&buf, reqs, o.Version); err != nil {
+	if err := trace.WriteHAR(&buf, l, runID, o.Version); err != nil {
 		return err
 	}
 	if err := state.WriteFileAtomic(o.HAR, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", o.HAR, err)
 	}
 	noun := "requests"
-	if len(reqs) == 1 {
+	if len(l.Requests) == 1 {
 		noun = "request"
 	}
-	fmt.Fprintf(o.IO.ErrOut, "Wrote %d %s to %s\n", len(reqs), noun, o.HAR)
+	fmt.Fprintf(o.IO.ErrOut, "Wrote %d %s to %s\n", len(l.Requests), noun, o.HAR)
 	return nil
 }

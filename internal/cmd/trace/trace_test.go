@@ -261,9 +261,12 @@ func checkHAR(t *testing.T, data []byte, n int) {
 		Log struct {
 			Version string `json:"version"`
 			Creator struct{ Name, Version string }
+			RunID   string `json:"_moat_run_id"`
+			LastSeq uint64 `json:"_moat_audit_last_seq"`
 			Entries []struct {
 				Request  struct{ Method, URL string }
 				Decision string `json:"_moat_decision"`
+				Seq      uint64 `json:"_moat_audit_seq"`
 			}
 		}
 	}
@@ -273,8 +276,15 @@ func checkHAR(t *testing.T, data []byte, n int) {
 	if har.Log.Version != "1.2" || har.Log.Creator.Name != "moat" || har.Log.Creator.Version != "test" || len(har.Log.Entries) != n {
 		t.Fatalf("HAR %s by %+v with %d entries, want 1.2 by moat test with %d", har.Log.Version, har.Log.Creator, len(har.Log.Entries), n)
 	}
+	if har.Log.RunID != runID && har.Log.RunID != "fff000fff000" || har.Log.LastSeq == 0 {
+		t.Fatalf("HAR linked to run %q up to entry %d, want a run of the test and its last entry", har.Log.RunID, har.Log.LastSeq)
+	}
 	if n == 0 {
 		return
+	}
+	// The log: run.created, then the credential.injected of the first request.
+	if e := har.Log.Entries[0]; e.Seq != 3 || har.Log.RunID != runID {
+		t.Fatalf("first entry linked to audit entry %d of run %s, want 3 of %s", e.Seq, har.Log.RunID, runID)
 	}
 	if e := har.Log.Entries[1]; e.Request.Method != "CONNECT" || e.Decision != "deny: host evil.example is not allowed" {
 		t.Fatalf("denied entry %+v", e)

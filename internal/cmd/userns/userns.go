@@ -10,12 +10,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/moatsh/moat/internal/ociwrap"
 	"github.com/moatsh/moat/internal/userns"
 )
 
 // NewCmdUsernsRun builds the hidden 'userns-run' command.
 func NewCmdUsernsRun() *cobra.Command {
 	var o userns.Options
+	var files []string
 	cmd := &cobra.Command{
 		Use:   "userns-run --uid UID --gid GID --sub-start N --sub-count N [--slirp] [--setup DIR [--own DIR]...] -- COMMAND [ARG]...",
 		Short: "Internal: run a command as root of a user namespace owned by an unprivileged user",
@@ -33,6 +35,13 @@ and goes on as above.`,
 		Hidden: true,
 		Args:   cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, f := range files {
+				ef, err := userns.ParseEnvFile(f)
+				if err != nil {
+					return fmt.Errorf("--write-env %w", err)
+				}
+				o.Files = append(o.Files, ef)
+			}
 			run := userns.Run
 			if o.Setup != "" {
 				run = userns.FromRoot
@@ -56,5 +65,32 @@ and goes on as above.`,
 	fl.StringVar(&o.Setup, "setup", "", "as root: first mount a fresh proc and sysfs under this directory in a private mount namespace, "+
 		"then become UID keeping only CAP_SETUID and CAP_SETGID")
 	fl.StringArrayVar(&o.Own, "own", nil, "with --setup: a directory to create if need be and give to UID:GID first")
+	fl.StringArrayVar(&files, "write-env", nil, "with --setup: PATH=VAR, write $VAR to the file PATH, in an --own directory, first")
 	return cmd
+}
+
+// NewCmdOCIRuntime builds the hidden 'oci-runtime', the runtime a docker:dind
+// run's inner daemon runs (through a two-line script, since a runtime is a
+// path without arguments): it makes each new container trust the run's
+// proxy CA, then runs runc with the same arguments (internal/ociwrap).
+func NewCmdOCIRuntime() *cobra.Command {
+	return &cobra.Command{
+		Use:   "oci-runtime [RUNC-ARG]...",
+		Short: "Internal: the inner Docker daemon's runtime, runc with the run's proxy CA trusted",
+		Long: `Run runc with these arguments, after making a container that runc
+creates trust the run's proxy CA: the image's CA bundle plus the CA in
+$MOAT_OCIWRAP_CA is mounted read-only over the image's bundle, and
+SSL_CERT_FILE and the like name it unless the container sets them.
+$MOAT_OCIWRAP_RUNC is the real runc. moat-init makes it the inner
+daemon's default runtime in a docker:dind run with a proxy.`,
+		Hidden:             true,
+		DisableFlagParsing: true,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 && (args[0] == "--help" || args[0] == "-h") {
+				return cmd.Help()
+			}
+			os.Exit(ociwrap.Main(args, os.Getenv, cmd.ErrOrStderr()))
+			return nil
+		},
+	}
 }

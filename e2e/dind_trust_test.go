@@ -1,0 +1,113 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// hgetSource is a static HTTPS client for inner containers, which have no
+// curl: Go's, with the proxy from HTTPS_PROXY and the roots from
+// SSL_CERT_FILE or the system bundle, as any Go program gets them.
+const hgetSource = `package main
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+)
+
+func main() {
+	res, err := http.Get(os.Args[1])
+	if err != nil {
+		fmt.Println("hget error:", err)
+		os.Exit(1)
+	}
+	b, _ := io.ReadAll(res.Body)
+	fmt.Printf("hget %d %s", res.StatusCode, b)
+}
+`
+
+// buildHget compiles hgetSource to path.
+func buildHget(t *testing.T, path string) {
+	t.Helper()
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module hget\n\ngo 1.22\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, "main.go"), []byte(hgetSource), 0o644)
+	cmd := exec.Command("go", "build", "-o", path, ".")
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building hget: %v\n%s", err, out)
+	}
+}
+
+// TestDindInnerContainersTrustTheProxy: in a docker:dind run, a container
+// the agent starts from an image that knows nothing of moat reaches an
+// allowed host over HTTPS through the run's proxy, which opens its TLS,
+// and the grant's credential is put on its request: the inner daemon's
+// runtime made the container trust the run's CA. The image keeps nothing
+// of it.
+func TestDindInnerContainersTrustTheProxy(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	s := newAPIServer(t, map[string]string{egressSecret: "granted"})
+	e.grantAPI(s, "testapi", egressSecret)
+	ws := e.workspace(map[string]string{
+		"agent.yaml": "dependencies: [docker:dind]\ngrants: [testapi]\nnetwork:\n  hosts: {api.test: 127.0.0.1}\n  ca: api-ca.pem\n",
+		"api-ca.pem": s.caPEM,
+	})
+	writeRootfs(t, filepath.Join(ws, "rootfs.tar"))
+	buildHget(t, filepath.Join(ws, "hget"))
+	name := uniqueName(t)
+	res := e.mustRun(0, "run", "-n", name, ws, "--", "sh", "-c", strings.Join([]string{
+		`docker import rootfs.tar tiny:1 >/dev/null`,
+		`docker run --rm -v /workspace/hget:/hget:ro tiny:1 /hget https://api.test:` + s.port + `/hello`,
+		`echo`,
+		`docker run --rm tiny:1 sh -c 'echo inner-env=$SSL_CERT_FILE'`,
+		`docker run --rm -e SSL_CERT_FILE=/mine.pem tiny:1 sh -c 'echo own-env=$SSL_CERT_FILE'`,
+	}, " && "))
+	mustContain(t, "stdout", res.stdout, "hget 200 api-ok granted", "inner-env=/etc/ssl/certs/ca-certificates.crt", "own-env=/mine.pem")
+	if got := s.seenLabels(); len(got) != 1 || got[0] != "granted" {
+		t.Errorf("the server saw %v, want one request with the granted key", got)
+	}
+	trace := e.mustRun(0, "trace", name, "--json").stdout
+	mustContain(t, "trace", trace, `"path": "/hello"`, `"grant": "testapi"`)
+}
+
+// TestBuildkitStepsTrustTheProxy: a BuildKit RUN step in a docker:dind
+// run, built FROM scratch (nothing of moat in it), reaches an allowed host
+// over HTTPS through the run's proxy with no build argument and no CA of
+// its own, and the grant's credential is put on its request: moat's
+// wrapper of runc gave the step the proxy settings and the run's CA. The
+// image it built keeps none of it.
+func TestBuildkitStepsTrustTheProxy(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	s := newAPIServer(t, map[string]string{egressSecret: "granted"})
+	e.grantAPI(s, "testapi", egressSecret)
+	ws := e.buildkitWorkspace("grants: [testapi]\nnetwork:\n  hosts: {api.test: 127.0.0.1}\n  ca: api-ca.pem\n")
+	os.WriteFile(filepath.Join(ws, "api-ca.pem"), []byte(s.caPEM), 0o644)
+	buildHget(t, filepath.Join(ws, "hget"))
+	os.WriteFile(filepath.Join(ws, "Dockerfile"), []byte("FROM scratch\nCOPY busybox /bin/busybox\nCOPY hget /hget\n"+
+		`RUN ["/bin/busybox", "sh", "-c", "/hget https://api.test:`+s.port+`/hello > /out; /bin/busybox wc -c < /etc/ssl/certs/ca-certificates.crt > /ca-size"]`+"\n"+
+		`CMD ["/bin/busybox", "sh", "-c", "/bin/busybox cat /out; echo; echo ca-in-image=$(/bin/busybox wc -c < /etc/ssl/certs/ca-certificates.crt 2>/dev/null || echo none) ca-in-step=$(/bin/busybox cat /ca-size)"]`+"\n"), 0o644)
+	name := uniqueName(t)
+	res := e.mustRun(0, "run", "-n", name, ws, "--", "sh", "-c", buildAndRun+` || cat build.log`)
+	mustContain(t, "stdout", res.stdout, "hget 200 api-ok granted")
+	if !strings.Contains(res.stdout, "ca-in-image=0") && !strings.Contains(res.stdout, "ca-in-image=none") {
+		t.Errorf("the built image keeps the CA the step trusted:\n%s", res.stdout)
+	}
+	if strings.Contains(res.stdout, "ca-in-step=0") {
+		t.Errorf("the step had no CA bundle:\n%s", res.stdout)
+	}
+	trace := e.mustRun(0, "trace", name, "--json").stdout
+	mustContain(t, "trace", trace, `"path": "/hello"`, `"grant": "testapi"`)
+}
