@@ -129,9 +129,9 @@ func TestPlanAttestation(t *testing.T) {
 		proofsOf []string
 	}{
 		{"strict", Policy{Mode: "strict"}, []GrantSecret{httpGrant("a", "sa")}, "169.254.169.254:80", []string{"a"}},
-		{"metadata allowed", Policy{Mode: "permissive", Allow: []string{"169.254.0.0/16"}}, nil, "192.0.2.1:443", nil},
-		{"both addresses allowed, strict", Policy{Mode: "strict", Allow: []string{"169.254.0.0/16", "192.0.2.0/24"}}, nil, AttestHost + ":443", nil},
-		{"everything allowed", Policy{Mode: "permissive", Allow: []string{"169.254.0.0/16", "192.0.2.0/24"}}, nil, "", nil},
+		{"metadata allowed", Policy{Mode: "permissive", Allow: []Allow{{Rule: "169.254.0.0/16"}}}, nil, "192.0.2.1:443", nil},
+		{"both addresses allowed, strict", Policy{Mode: "strict", Allow: []Allow{{Rule: "169.254.0.0/16"}, {Rule: "192.0.2.0/24"}}}, nil, AttestHost + ":443", nil},
+		{"everything allowed", Policy{Mode: "permissive", Allow: []Allow{{Rule: "169.254.0.0/16"}, {Rule: "192.0.2.0/24"}}}, nil, "", nil},
 		{"a grant without a secret is not injected", Policy{Mode: "strict"}, []GrantSecret{httpGrant("a", "sa"), httpGrant("b", "")}, "169.254.169.254:80", []string{"a"}},
 	}
 	for _, tc := range tests {

@@ -29,10 +29,11 @@ const shutdownGrace = 3 * time.Second
 // container is gone (see acceptAgents), then drains it and writes the last
 // audit events. It announces readiness on out.
 func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ...any)) error {
-	srv, attest, err := newServer(cfg, logf)
+	srv, err := newServer(cfg, logf)
 	if err != nil {
 		return err
 	}
+	attest := srv.Local.(*attestEndpoint)
 	rec, closeAudit, err := openAudit(cfg.Audit, logf)
 	if err != nil {
 		return err
@@ -81,27 +82,27 @@ func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ..
 }
 
 // newServer builds the proxy cfg describes, with the attestation's
-// endpoint at AttestHost.
-func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, *attestEndpoint, error) {
+// endpoint (an *attestEndpoint) as its Local handler at AttestHost.
+func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
 	pol, err := runPolicy(cfg)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	pol.Local = newHostAddrs(nil, nil).Contains
 	ca, err := proxy.LoadRunCA(cfg.CA.Cert, cfg.CA.Key)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	roots, err := x509.SystemCertPool()
 	if err != nil || roots == nil {
 		roots = x509.NewCertPool()
 	}
 	if len(cfg.UpstreamRoots) > 0 && !roots.AppendCertsFromPEM(cfg.UpstreamRoots) {
-		return nil, nil, errors.New("the upstream CA certificates hold no PEM certificate")
+		return nil, errors.New("the upstream CA certificates hold no PEM certificate")
 	}
 	push, err := cfg.Policy.refRules()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	placeholders := make([]proxy.Sensitive, len(cfg.Placeholders))
 	for i, p := range cfg.Placeholders {
@@ -122,7 +123,7 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, *attestEn
 		Logf:         logf,
 		Local:        attest,
 		LocalHost:    AttestHost,
-	}, attest, nil
+	}, nil
 }
 
 // resolverWith resolves the names network.hosts maps to their address
