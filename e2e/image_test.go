@@ -25,7 +25,14 @@ var imageOnce sync.Map // key -> func() error
 // use it.
 func needImage(t *testing.T, specs ...string) {
 	t.Helper()
-	key := strings.Join(specs, ",")
+	needImageOn(t, baseImage, specs...)
+}
+
+// needImageOn is needImage on another base image, as config.yaml's
+// base_image names it.
+func needImageOn(t *testing.T, base string, specs ...string) {
+	t.Helper()
+	key := base + ":" + strings.Join(specs, ",")
 	f, _ := imageOnce.LoadOrStore(key, sync.OnceValue(func() error {
 		set, err := deps.Resolve(specs)
 		if err != nil {
@@ -37,11 +44,11 @@ func needImage(t *testing.T, specs ...string) {
 			return err
 		}
 		defer eng.Close()
-		_, err = image.Ensure(ctx, eng, image.Plan{Base: baseImage, Deps: set, Moat: moatBin}, image.Options{Labels: imageLabels()})
+		_, err = image.Ensure(ctx, eng, image.Plan{Base: base, Deps: set, Moat: moatBin}, image.Options{Labels: imageLabels()})
 		return err
 	}))
 	if err := f.(func() error)(); err != nil {
-		t.Fatalf("building the image for %v: %v", specs, err)
+		t.Fatalf("building the image for %v on %s: %v", specs, base, err)
 	}
 }
 

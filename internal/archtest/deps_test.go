@@ -112,6 +112,8 @@ var forbidden = map[string]map[string]string{
 	"internal/testutil":         {"internal": "test fixtures are a leaf: whatever they test imports them"},
 	"internal/testutil/npmreg":  {"internal": "the tests' npm registry is a leaf: only the standard library"},
 	"internal/testutil/fakeapi": {"internal": "fakes of public APIs are a leaf: only the standard library"},
+	"internal/testutil/goproxy": {"internal": "the tests' Go module proxy is a leaf: only the standard library"},
+	"internal/testutil/pyindex": {"internal": "the tests' Python index is a leaf: only the standard library"},
 	"internal/fsutil":           {"internal": "crash-safe writes are a leaf every store uses"},
 	"internal/initwait":         {"internal": "what moat-init waits for is a leaf: it runs in the agent's container"},
 	"internal/userns":           {"internal": "the user-namespace starter is a leaf: it runs inside a run's container"},

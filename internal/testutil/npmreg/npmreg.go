@@ -4,6 +4,7 @@
 // SHA-256 sums and the registry's own integrity, and serves that cache as an
 // npm registry over plain HTTP, so that image builds inside containers,
 // which cannot reach the public registry, install from the host instead.
+// Publish adds packages a test makes itself to such a cache.
 //
 // The cache holds, per package, one directory (cacheDir/name, or
 // cacheDir/@scope/name) with version.tgz and version.json (the version's
