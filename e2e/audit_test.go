@@ -47,11 +47,13 @@ func TestAuditLog(t *testing.T) {
 	r := e.find(name)
 
 	// The user's key certifies the proxy's run key before the proxy
-	// starts; the proxy sidecar starts alongside the agent's container:
-	// each track is in order, and the sidecar is gone before the run
-	// finishes.
+	// starts; the proxy sidecar starts alongside the agent's container
+	// (and records the egress attestation as the command starts): each
+	// track is in order, and the sidecar is gone before the run finishes.
 	got := auditKinds(t, e, r.ID)
-	agent := slices.DeleteFunc(slices.Clone(got), func(k string) bool { return strings.HasPrefix(k, "sidecar.") })
+	agent := slices.DeleteFunc(slices.Clone(got), func(k string) bool {
+		return strings.HasPrefix(k, "sidecar.") || k == "egress.attested"
+	})
 	want := []string{"run.created", "audit.run-key", "container.created", "container.started", "container.exited", "logs.saved", "run.finished", "checkpoint"}
 	if !slices.Equal(agent, want) {
 		t.Fatalf("audit events: got %v, want %v around the sidecar's", got, want)
@@ -77,7 +79,7 @@ func TestAuditLog(t *testing.T) {
 		t.Errorf("container.created does not record the dind privileges and their reason:\n%s", raw)
 	}
 	res := e.mustRun(0, "audit", name)
-	mustContain(t, "stdout", res.stdout, ": OK\n", "14 entries", "1 signed checkpoints", "run key SHA256:")
+	mustContain(t, "stdout", res.stdout, ": OK\n", "15 entries", "1 signed checkpoints", "run key SHA256:", "egress attestation: passed in")
 
 	bundle := filepath.Join(t.TempDir(), "bundle.json")
 	e.mustRun(0, "audit", name, "--export", bundle)

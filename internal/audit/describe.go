@@ -34,6 +34,9 @@ func (r *Report) Describe(what string, active bool) (string, error) {
 	for _, k := range r.RunKeys {
 		fmt.Fprintf(&b, "  run key %s, certified by that key\n", k)
 	}
+	for _, a := range r.Attestations {
+		fmt.Fprintf(&b, "  egress attestation: %s\n", a)
+	}
 	for _, p := range r.Problems {
 		fmt.Fprintf(&b, "  note: %s\n", p)
 	}

@@ -44,6 +44,29 @@ const (
 	KindSidecarCreated = "sidecar.created"
 	KindSidecarReady   = "sidecar.ready"
 	KindSidecarRemoved = "sidecar.removed"
+
+	// KindEgressAttested is the start-time attestation of the run's
+	// egress (docs/egress.md#attestation), written once by the proxy from
+	// the relay's report, before the agent's command starts. See the
+	// Attest keys.
+	KindEgressAttested = "egress.attested"
+)
+
+// Data keys of egress.attested entries.
+const (
+	AttestResult      = "result"      // AttestPassed or AttestFailed
+	AttestDurationUS  = "duration_us" // how long the checks took, microseconds
+	AttestFailedCheck = "failed"      // the first check that failed
+	AttestReason      = "reason"      // why it failed
+	// AttestCheckPrefix and a check's name key its verdict: "pass",
+	// "skipped: WHY" or "fail: WHY".
+	AttestCheckPrefix = "check."
+)
+
+// Values of AttestResult.
+const (
+	AttestPassed = "passed"
+	AttestFailed = "failed"
 )
 
 // Data keys of net.request and net.denied entries, which 'moat trace'

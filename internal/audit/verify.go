@@ -58,8 +58,11 @@ type Report struct {
 	Closed         bool   // the log ends with a valid final checkpoint
 	KeyFingerprint string
 	// RunKeys are the fingerprints of the run keys the log certifies.
-	RunKeys  []string
-	Problems []Problem // at most one Tampered, which ends verification
+	RunKeys []string
+	// Attestations describe the log's egress.attested entries
+	// (AttestationNote).
+	Attestations []string
+	Problems     []Problem // at most one Tampered, which ends verification
 }
 
 // Tampering returns the tampering found, or nil.
@@ -234,6 +237,9 @@ func (v *verifier) accept(e Entry, rawTime string) {
 	}
 	r.Entries++
 	r.Kinds[e.Kind]++
+	if e.Kind == KindEgressAttested {
+		r.Attestations = append(r.Attestations, AttestationNote(e))
+	}
 	if e.Kind == KindLogTruncated {
 		r.Problems = append(r.Problems, Problem{Kind: Truncated, Reason: TruncationNote(e)})
 	}

@@ -55,7 +55,7 @@ func acceptAgents(path, seenFile string, grace time.Duration, serve func(net.Lis
 	hold := func(c net.Conn) {
 		defer c.Close()
 		_ = c.SetReadDeadline(time.Now().Add(handoffTimeout))
-		port, err := receiveListener(c.(*net.UnixConn))
+		port, err := ReceiveListener(c.(*net.UnixConn))
 		if err != nil {
 			logf("moat proxy: a connection to the proxy socket did not hand over a port: %v", err)
 			return

@@ -81,9 +81,10 @@ func sendListener(c *net.UnixConn, ln *net.TCPListener) error {
 // handoffByte is the one byte of payload that carries the descriptor.
 const handoffByte = 'L'
 
-// receiveListener reads one message from c and returns the listening
-// socket it carries.
-func receiveListener(c *net.UnixConn) (net.Listener, error) {
+// ReceiveListener is the proxy's side of Handover: it reads one message
+// from c and returns the listening socket it carries. (The end-to-end
+// tests stand in for a sabotaged proxy with it.)
+func ReceiveListener(c *net.UnixConn) (net.Listener, error) {
 	buf := make([]byte, 1)
 	oob := make([]byte, syscall.CmsgSpace(4*4)) // room for a few, to close extras
 	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)

@@ -33,13 +33,19 @@ func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ..
 	if err != nil {
 		return err
 	}
+	attest := srv.Local.(*attestEndpoint)
 	rec, closeAudit, err := openAudit(cfg.Audit, logf)
 	if err != nil {
 		return err
 	}
 	defer closeAudit()
 	if rec != nil {
-		srv.OnEvent = func(e proxy.Event) { recordEvent(rec, e) }
+		attest.record = rec.Record
+		srv.OnEvent = func(e proxy.Event) {
+			if !attest.ownProbe(e) {
+				recordEvent(rec, e)
+			}
+		}
 	}
 	ctx, agentGone := context.WithCancel(ctx)
 	defer agentGone()
@@ -75,15 +81,12 @@ func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ..
 	return failed
 }
 
+// newServer builds the proxy cfg describes, with the attestation's
+// endpoint (an *attestEndpoint) as its Local handler at AttestHost.
 func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
-	pol, err := cfg.Policy.decode()
+	pol, err := runPolicy(cfg)
 	if err != nil {
 		return nil, err
-	}
-	for _, g := range cfg.Grants {
-		if err := pol.AddGrantHosts(g.Grant.Name, g.Grant.EffectiveHosts()); err != nil {
-			return nil, err
-		}
 	}
 	pol.Local = newHostAddrs(nil, nil).Contains
 	ca, err := proxy.LoadRunCA(cfg.CA.Cert, cfg.CA.Key)
@@ -106,6 +109,7 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
 		placeholders[i] = proxy.Sensitive{Value: p.Value, What: p.What}
 	}
 	creds := newCredentials(cfg.Grants, RenewClient(pol.Hosts, roots), logf)
+	attest := newAttestEndpoint(creds, pol)
 	creds.ruled = pol.HasRequestRules
 	return &proxy.Server{
 		Placeholders: placeholders,
@@ -117,6 +121,8 @@ func newServer(cfg *Config, logf func(string, ...any)) (*proxy.Server, error) {
 		Leaves:       proxy.NewLeaves(ca, nil),
 		UpstreamTLS:  &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12},
 		Logf:         logf,
+		Local:        attest,
+		LocalHost:    AttestHost,
 	}, nil
 }
 

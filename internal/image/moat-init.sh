@@ -164,10 +164,15 @@ exec dockerd --data-root=/var/lib/docker --exec-root="$1/docker" --pidfile="$1/d
 	# mount namespace, becomes the agent's user with only CAP_SETUID and
 	# CAP_SETGID, and starts the daemon's script as root of the new user
 	# namespace (one program where unshare, mount and setpriv were four).
+	# The daemon runs as the agent's user on the host: it must not hold the
+	# attestation's values (see start_relay), which this pass keeps for the
+	# next one.
 	subs=${MOAT_DIND_SUBIDS:-100000:65536}
-	"$MOAT_USERNS_RUN" userns-run --uid "$uid" --gid "$gid" --sub-start "${subs%:*}" --sub-count "${subs#*:}" \
-		--setup /run/moat-dind-ns --slirp --slirp-api "$rt/slirp.sock" -- /bin/sh -c "$daemon" moat-dind "$rt" \
-		</dev/null >>"$dind_log" 2>&1 &
+	(
+		unset MOAT_ATTEST
+		exec "$MOAT_USERNS_RUN" userns-run --uid "$uid" --gid "$gid" --sub-start "${subs%:*}" --sub-count "${subs#*:}" \
+			--setup /run/moat-dind-ns --slirp --slirp-api "$rt/slirp.sock" -- /bin/sh -c "$daemon" moat-dind "$rt"
+	) </dev/null >>"$dind_log" 2>&1 &
 	MOAT_DIND_PID=$!
 	export MOAT_DIND_PID
 	# The image's PATH, which this script keeps for the agent, goes back
@@ -292,15 +297,31 @@ trust_proxy_ca() {
 # that never used the network. It comes up while the rest of the setup
 # runs; wait_relay holds the command back until the proxy has the port,
 # and fails the run if the proxy never came.
+#
+# Before it returns, the relay attests the run's egress from here (no
+# route out, the policy's refusal, the token, the grants: docs/egress.md,
+# "Attestation") against MOAT_ATTEST, which only it may hold: the variable
+# is unset here as soon as it has started, so nothing started later, the
+# agent's command above all, inherits the nonce and the grants' proofs.
+# (The agent cannot read the environment of root's processes in /proc.)
 start_relay() {
 	setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- \
 		"$MOAT_RELAY" proxy relay --listen "0.0.0.0:$MOAT_PROXY_PORT" --socket "$MOAT_PROXY_SOCKET" \
 		</dev/null >/dev/null &
 	relay_pid=$!
+	unset MOAT_ATTEST
 }
 
+# wait_relay fails the run if the relay did: exit status 3 is a failed
+# attestation, whose reason the relay has printed.
 wait_relay() {
-	wait "$relay_pid" || die "the proxy relay ($MOAT_RELAY) failed (its error is above); moat-sidecar (or moat) must be a static Linux build from the same build as moat (make build makes both, or set MOAT_PROXY_BINARY)"
+	relayed=0
+	wait "$relay_pid" || relayed=$?
+	case $relayed in
+	0) ;;
+	3) exit 125 ;;
+	*) die "the proxy relay ($MOAT_RELAY) failed (its error is above); moat-sidecar (or moat) must be a static Linux build from the same build as moat (make build makes both, or set MOAT_PROXY_BINARY)" ;;
+	esac
 }
 
 # wait_buildkit holds the command back until the run's BuildKit sidecar,

@@ -112,6 +112,13 @@ type Server struct {
 	// Logf logs proxy errors; it never sees credentials. Nil discards.
 	Logf func(format string, args ...any)
 
+	// Local, if set, answers itself the plain HTTP requests to LocalHost
+	// (any port) that carry the token: moat's own endpoints (the
+	// start-time attestation's, internal/egress). They are never
+	// forwarded, checked against Policy or made Events.
+	Local     http.Handler
+	LocalHost string
+
 	needles sync.Map // secret -> its forms, for echoNeedles
 
 	guardSets       sync.Map // secret -> *guardSet
@@ -216,6 +223,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	host, port, err := splitAuthority(r.URL.Host, 80)
 	if err != nil {
 		http.Error(w, "moat proxy: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	if s.Local != nil && host == s.LocalHost {
+		s.Local.ServeHTTP(w, r)
 		return
 	}
 	s.forward(w, r, target{scheme: "http", host: host, port: port})

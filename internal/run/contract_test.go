@@ -22,8 +22,11 @@ type initScript struct {
 }
 
 var (
-	shellFunc    = regexp.MustCompile(`(?m)^([a-z_]+)\(\) \{`)
-	shellRead    = regexp.MustCompile(`\$\{?(MOAT_[A-Z0-9_]+)`)
+	shellFunc = regexp.MustCompile(`(?m)^([a-z_]+)\(\) \{`)
+	shellRead = regexp.MustCompile(`\$\{?(MOAT_[A-Z0-9_]+)`)
+	// shellUnset finds the variables moat-init keeps from what it starts
+	// later (MOAT_ATTEST, which the relay reads): handled as a read is.
+	shellUnset   = regexp.MustCompile(`(?m)^\s*unset (MOAT_[A-Z0-9_]+)$`)
 	shellAssign  = regexp.MustCompile(`(?m)^\s*(MOAT_[A-Z0-9_]+)=`)
 	shellWord    = regexp.MustCompile(`[a-z_]+`)
 	goEnvMoatVar = regexp.MustCompile(`^(MOAT_[A-Z0-9_]+)=`)
@@ -55,6 +58,9 @@ func parseInitScript(t *testing.T) initScript {
 			s.reads[m[1]] = true
 		}
 	}
+	for _, m := range shellUnset.FindAllStringSubmatch(src, -1) {
+		s.reads[m[1]] = true
+	}
 	for _, m := range shellAssign.FindAllStringSubmatch(src, -1) {
 		s.assigns[m[1]] = true
 	}
@@ -74,7 +80,8 @@ func declared() map[string]initContract {
 // TestInitContractMatchesTheScript ties what the features declare to
 // moat-init.sh: every MOAT_* variable the script reads (other than those
 // it sets itself for its own second pass) is declared, every declared
-// variable for moat-init is read, and every step the script's main runs
+// variable for moat-init is read (or unset: one only what moat-init
+// starts first may hold), and every step the script's main runs
 // is declared by the base contract or a feature (die is the script's own
 // error exit), and every declared step is one main runs.
 func TestInitContractMatchesTheScript(t *testing.T) {

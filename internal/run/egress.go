@@ -295,6 +295,7 @@ var (
 	envProxyPort   = initVar{name: "MOAT_PROXY_PORT", meaning: "the loopback port the relay opens for the agent's proxy connections"}
 	envProxySocket = initVar{name: "MOAT_PROXY_SOCKET", meaning: "the proxy sidecar's unix socket, in the shared directory: the relay hands the port over it"}
 	envRelay       = initVar{name: "MOAT_RELAY", meaning: "moat's in-container commands (moat-sidecar, or moat), which run the relay"}
+	envAttest      = initVar{name: egress.AttestEnv, meaning: "what the relay attests the proxy against (token, nonce, deny target, grant proofs): moat-init passes it to the relay alone and unsets it"}
 )
 
 // proxyEnv is what the agent gets to use the proxy and trust its CA.
@@ -352,6 +353,10 @@ func (m *Manager) setupEgress(r *state.Run, p *plan, baseID string, spec *runtim
 	if err != nil {
 		return nil, err
 	}
+	attestation, err := egress.PlanAttestation(cfg)
+	if err != nil {
+		return nil, err
+	}
 	ps := &proxyStart{spec: m.proxySpec(r, bin), cfg: cfg}
 	ps.spec.Image = baseID // the base image Ensure checked
 	r.Sidecars = append(r.Sidecars, state.Sidecar{Role: labels.RoleProxy, Name: ps.spec.Name, Limits: stateLimits(proxyLimits)})
@@ -367,6 +372,7 @@ func (m *Manager) setupEgress(r *state.Run, p *plan, baseID string, spec *runtim
 		spec.MoatFiles = append(spec.MoatFiles, runtime.MoatFile{Source: bin, Target: agentRelayPath})
 	}
 	spec.Env = append(spec.Env, proxyEnv(token, relay, e)...)
+	spec.Env = append(spec.Env, envAttest.is(attestation.Encode()))
 	p.env = m.withoutProxyVars(p.env)
 	return ps, nil
 }

@@ -20,7 +20,7 @@ type egressFeature struct {
 func (*egressFeature) initContract() initContract {
 	return initContract{
 		steps: []string{"start_relay", "trust_proxy_ca", "wait_relay"},
-		env:   []initVar{envProxyCA, envProxyPort, envProxySocket, envRelay},
+		env:   []initVar{envProxyCA, envProxyPort, envProxySocket, envRelay, envAttest},
 	}
 }
 
