@@ -73,7 +73,7 @@ func TestDindInnerContainersTrustTheProxy(t *testing.T) {
 		`docker run --rm tiny:1 sh -c 'echo inner-env=$SSL_CERT_FILE'`,
 		`docker run --rm -e SSL_CERT_FILE=/mine.pem tiny:1 sh -c 'echo own-env=$SSL_CERT_FILE'`,
 	}, " && "))
-	mustContain(t, "stdout", res.stdout, "hget 200 api-ok granted", "inner-env=/etc/ssl/certs/ca-certificates.crt", "own-env=/mine.pem")
+	mustContain(t, "stdout", res.stdout, "hget 200 api-ok granted", "inner-env=/dev/moat-ca-bundle.crt", "own-env=/mine.pem")
 	if got := s.seenLabels(); len(got) != 1 || got[0] != "granted" {
 		t.Errorf("the server saw %v, want one request with the granted key", got)
 	}
@@ -102,7 +102,7 @@ func TestBuildkitStepsTrustTheProxy(t *testing.T) {
 			"grants: [testapi]\nnetwork:\n  hosts: {api.test: 127.0.0.1}\n  ca: api-ca.pem\n",
 		"api-ca.pem": s.caPEM,
 		"Dockerfile": "FROM scratch\nCOPY busybox /bin/busybox\nCOPY hget /hget\n" +
-			`RUN ["/bin/busybox", "sh", "-c", "/hget https://api.test:` + s.port + `/hello > /out; /bin/busybox wc -c < /etc/ssl/certs/ca-certificates.crt > /ca-size"]` + "\n" +
+			`RUN ["/bin/busybox", "sh", "-c", "/hget https://api.test:` + s.port + `/hello > /out; /bin/busybox wc -c < $SSL_CERT_FILE > /ca-size"]` + "\n" +
 			`CMD ["/bin/busybox", "sh", "-c", "/bin/busybox cat /out; echo; echo ca-in-step=$(/bin/busybox cat /ca-size)"]` + "\n",
 	})
 	os.WriteFile(filepath.Join(ws, "busybox"), busybox, 0o755)

@@ -1,19 +1,21 @@
 // Package ociwrap owns moat's OCI runtime wrapper for the containers a
-// run's nested engine starts (docker:dind's daemon): before runc creates
-// one, it makes the container trust the run's proxy CA, the way moat-init
-// makes the agent's container trust it, so that TLS from inside inner
-// containers works through the run's proxy, which opens every TLS
-// connection, without the agent or the image doing anything.
+// run's nested engines start (docker:dind's daemon, the BuildKit
+// sidecar's build steps): before runc creates one, it makes the container
+// trust the run's proxy CA, the way moat-init makes the agent's container
+// trust it, so that TLS from inside them works through the run's proxy,
+// which opens every TLS connection, without the agent or the image doing
+// anything.
 //
-// The daemon runs it as its runtime (dockerd --add-runtime) under the name
-// Name, a link to moat's binary, whose main hands it the runtime's command
-// line. For "create" and "run" it edits the bundle's config.json: the
-// image's own CA bundle plus the run's CA, written beside config.json, is
-// bind-mounted read-only over the image's bundle (or at the Debian path if
-// the image has none), and the usual variables (SSL_CERT_FILE, ...) point
-// at it unless the container sets them. Then it runs the real runc with
-// the same arguments. A mount is never part of an image layer, so an image
-// built or committed in the run does not keep the CA.
+// The daemon runs it as its runtime, through a two-line script (a runtime
+// is a path without arguments). For "create" and "run" it edits the
+// bundle's config.json: the image's own CA bundle plus the run's CA,
+// written beside config.json, is bind-mounted read-only at Target, in the
+// container's /dev (a tmpfs of the runtime's, never part of the image),
+// and SSL_CERT_FILE and the variables of other common clients name it
+// unless the container sets them. The image's own bundle is left alone: a
+// mount over it would be captured as a file in images built FROM scratch,
+// and would make a step that rewrites it (update-ca-certificates) fail.
+// Then it runs the real runc with the same arguments.
 package ociwrap
 
 import (
@@ -44,6 +46,9 @@ const (
 	// agent's network namespace and get no proxy settings of their own.
 	EnvProxy = "MOAT_OCIWRAP_PROXY"
 )
+
+// Target is where containers find the bundle they trust.
+const Target = "/dev/moat-ca-bundle.crt"
 
 // bundlePaths are where images keep their CA bundle, in the order looked
 // for: Debian, Ubuntu and Alpine; Fedora and RHEL; Alpine's other name.
@@ -142,7 +147,8 @@ func TrustCA(bundle, caFile, proxy string) error {
 	if !filepath.IsAbs(rootfs) {
 		rootfs = filepath.Join(bundle, rootfs)
 	}
-	target, own := imageBundle(rootfs)
+	own := imageBundle(rootfs)
+	target := Target
 	combined := append(own, '\n')
 	combined = append(combined, ca...)
 	src := filepath.Join(bundle, "moat-ca-bundle.crt")
@@ -194,17 +200,17 @@ func hasVar(env []any, name string) bool {
 	return false
 }
 
-// imageBundle finds the image's CA bundle in rootfs and returns its path
-// in the container and its content; the Debian path and nothing when the
-// image has none. Paths are resolved inside rootfs: the image is the
-// agent's, and a link in it must not lead the wrapper anywhere else.
-func imageBundle(rootfs string) (string, []byte) {
+// imageBundle returns the content of the image's CA bundle in rootfs, or
+// nothing when it has none. Paths are resolved inside rootfs: the image
+// is the agent's, and a link in it must not lead the wrapper anywhere
+// else.
+func imageBundle(rootfs string) []byte {
 	for _, p := range bundlePaths {
 		if b, err := readInRoot(rootfs, p); err == nil {
-			return p, b
+			return b
 		}
 	}
-	return bundlePaths[0], nil
+	return nil
 }
 
 // readInRoot reads the regular file at path inside root, resolving links

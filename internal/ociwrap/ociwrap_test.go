@@ -70,9 +70,10 @@ func readSpec(t *testing.T, dir string) map[string]any {
 	return spec
 }
 
-// TestTrustCA: the image's own bundle plus the run's CA is mounted over
-// the image's bundle, read-only; the trust variables point at it unless
-// the container set them; the rest of the spec is kept.
+// TestTrustCA: the image's own bundle plus the run's CA is mounted
+// read-only in the container's /dev, never over the image's files; the
+// trust variables point at it unless the container set them; the rest of
+// the spec is kept.
 func TestTrustCA(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
@@ -81,13 +82,13 @@ func TestTrustCA(t *testing.T) {
 		target string
 		own    string
 	}{
-		{"debian", map[string]string{"etc/ssl/certs/ca-certificates.crt": "DEBIANROOTS\n"}, nil, "/etc/ssl/certs/ca-certificates.crt", "DEBIANROOTS"},
-		{"fedora", map[string]string{"etc/pki/tls/certs/ca-bundle.crt": "FEDORAROOTS\n"}, nil, "/etc/pki/tls/certs/ca-bundle.crt", "FEDORAROOTS"},
-		{"none", nil, []string{"SSL_CERT_FILE=/mine.pem"}, "/etc/ssl/certs/ca-certificates.crt", ""},
+		{"debian", map[string]string{"etc/ssl/certs/ca-certificates.crt": "DEBIANROOTS\n"}, nil, Target, "DEBIANROOTS"},
+		{"fedora", map[string]string{"etc/pki/tls/certs/ca-bundle.crt": "FEDORAROOTS\n"}, nil, Target, "FEDORAROOTS"},
+		{"none", nil, []string{"SSL_CERT_FILE=/mine.pem"}, Target, ""},
 		// A link out of the image is resolved inside it, where it leads
 		// nowhere: the host's file is not read.
-		{"link out", map[string]string{"etc/ssl/certs/ca-certificates.crt": "->/etc/hostname"}, nil, "/etc/ssl/certs/ca-certificates.crt", ""},
-		{"link inside", map[string]string{"etc/ssl/certs/ca-certificates.crt": "->/usr/share/roots.pem", "usr/share/roots.pem": "LINKEDROOTS"}, nil, "/etc/ssl/certs/ca-certificates.crt", "LINKEDROOTS"},
+		{"link out", map[string]string{"etc/ssl/certs/ca-certificates.crt": "->/etc/hostname"}, nil, Target, ""},
+		{"link inside", map[string]string{"etc/ssl/certs/ca-certificates.crt": "->/usr/share/roots.pem", "usr/share/roots.pem": "LINKEDROOTS"}, nil, Target, "LINKEDROOTS"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			dir, ca := bundle(t, tt.files, tt.env)

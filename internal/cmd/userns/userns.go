@@ -79,7 +79,7 @@ func NewCmdOCIRuntime() *cobra.Command {
 		Short: "Internal: the inner Docker daemon's runtime, runc with the run's proxy CA trusted",
 		Long: `Run runc with these arguments, after making a container that runc
 creates trust the run's proxy CA: the image's CA bundle plus the CA in
-$MOAT_OCIWRAP_CA is mounted read-only over the image's bundle, and
+$MOAT_OCIWRAP_CA is mounted read-only at /dev/moat-ca-bundle.crt, and
 SSL_CERT_FILE and the like name it unless the container sets them.
 $MOAT_OCIWRAP_RUNC is the real runc. moat-init makes it the inner
 daemon's default runtime in a docker:dind run with a proxy.`,
