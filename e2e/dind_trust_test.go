@@ -3,6 +3,8 @@
 package e2e
 
 import (
+	"net/http/httputil"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -124,4 +126,30 @@ func TestBuildkitStepsTrustTheProxy(t *testing.T) {
 	}
 	trace := e.mustRun(0, "trace", name, "--json").stdout
 	mustContain(t, "trace", trace, `"path": "/hello"`, `"grant": "testapi"`)
+}
+
+// TestDindPullsThroughTheProxy: the inner daemon of a docker:dind run pulls
+// from a registry over TLS (the test bed's registry behind a TLS front for
+// registry.test) through the run's proxy, which opens the connection: the
+// pull works without the agent configuring anything, and every registry
+// request is in the trace with its verdict.
+func TestDindPullsThroughTheProxy(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	target, _ := url.Parse("http://127.0.0.1:5000")
+	port, ca := serveTLS(t, "127.0.0.1:0", "registry.test", httputil.NewSingleHostReverseProxy(target))
+	ws := e.workspace(map[string]string{
+		"agent.yaml": "dependencies: [docker:dind]\nnetwork:\n  hosts: {registry.test: 127.0.0.1}\n  ca: reg-ca.pem\n",
+		"reg-ca.pem": ca,
+	})
+	name := uniqueName(t)
+	ref := "registry.test:" + port + "/" + baseImage
+	res := e.mustRun(0, "run", "-n", name, ws, "--", "sh", "-c", `docker pull -q `+ref+` && docker run --rm `+ref+` echo inner-from-pulled`)
+	mustContain(t, "stdout", res.stdout, "inner-from-pulled")
+	trace := e.mustRun(0, "trace", name, "--json").stdout
+	mustContain(t, "trace", trace, `"host": "registry.test:`+port+`"`, `"path": "/v2/debian/manifests/bookworm-slim"`, `"decision": "allow"`)
+	if strings.Contains(trace, `"method": "CONNECT"`) {
+		t.Errorf("the pull went through a blind tunnel:\n%s", trace)
+	}
 }

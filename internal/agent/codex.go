@@ -135,6 +135,9 @@ func placeholderJWT(claims map[string]any) string {
 	return enc([]byte(`{"alg":"none","typ":"JWT"}`)) + "." + enc(body) + ".moat-placeholder"
 }
 
+// codexMCPStartup is how long Codex waits for a local MCP server to start.
+const codexMCPStartup = 60
+
 // codexMCP writes MCP servers as mcp_servers tables of Codex's TOML
 // configuration: stdio servers Codex starts itself, and streamable HTTP
 // servers it reaches through the proxy, which adds a grant's credential
@@ -150,6 +153,10 @@ func codexMCP(servers []config.MCPServer) ([]byte, error) {
 			continue
 		}
 		fmt.Fprintf(&b, "command = %s\nargs = %s\nenv_vars = %s\n", tomlString(s.Command[0]), tomlArray(s.Command[1:]), tomlArray(codexServerEnv()))
+		// Codex gives a server 10 s to start by default, which a server
+		// started in a container on a busy machine can miss (its tools
+		// are then silently absent).
+		fmt.Fprintf(&b, "startup_timeout_sec = %d\n", codexMCPStartup)
 		if len(s.Env) > 0 {
 			fmt.Fprintf(&b, "\n[mcp_servers.%s.env]\n", tomlString(s.Name))
 			for _, k := range slices.Sorted(maps.Keys(s.Env)) {

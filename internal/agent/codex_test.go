@@ -97,6 +97,7 @@ func TestCodexMCP(t *testing.T) {
 command = "notes-server"
 args = ["say \"hi\"", "C:\\dir", "two\nlines", "del\u007F bell\u0007", "é $HOME"]
 env_vars = ` + tomlArray(codexServerEnv()) + `
+startup_timeout_sec = 60
 
 [mcp_servers."notes".env]
 "A" = "${HOME}"
