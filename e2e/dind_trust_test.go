@@ -153,3 +153,38 @@ func TestDindPullsThroughTheProxy(t *testing.T) {
 		t.Errorf("the pull went through a blind tunnel:\n%s", trace)
 	}
 }
+
+// TestBuildkitPullsAndCurlThroughTheProxy: the BuildKit sidecar pulls its
+// FROM image from a registry over TLS (the test bed's, behind a TLS front
+// for registry.test) through the run's proxy, and a RUN step installs
+// curl from Debian's mirror and reaches an allowed host over HTTPS with
+// it, the grant's credential put on the request: the daemon and the step
+// trust the run's CA, and the step has the proxy settings, with nothing
+// in the Dockerfile or the build's arguments.
+func TestBuildkitPullsAndCurlThroughTheProxy(t *testing.T) {
+	t.Parallel()
+	needImage(t, "docker:dind")
+	e := newMoat(t)
+	s := newAPIServer(t, map[string]string{egressSecret: "granted"})
+	e.grantAPI(s, "testapi", egressSecret)
+	target, _ := url.Parse("http://127.0.0.1:5000")
+	regPort, regCA := serveTLS(t, "127.0.0.1:0", "registry.test", httputil.NewSingleHostReverseProxy(target))
+	mirror := baseImageMirrorHost(t)
+	ws := e.workspace(map[string]string{
+		"agent.yaml": "dependencies: [docker:dind]\nmounts: [\"" + buildctlBin + ":/usr/local/bin/buildctl:ro\"]\ngrants: [testapi]\n" +
+			"network:\n  allow: [\"" + mirror + "\"]\n  hosts: {registry.test: 127.0.0.1, api.test: 127.0.0.1" + mirrorMapping(t, mirror) + "}\n  ca: ca.pem\n",
+		"ca.pem": regCA + s.caPEM,
+		"Dockerfile": "FROM registry.test:" + regPort + "/" + baseImage + "\n" +
+			"RUN apt-get update -qq && apt-get install -qq -y --no-install-recommends curl >/dev/null && curl -sS https://api.test:" + s.port + "/hello > /out\n" +
+			"CMD [\"cat\", \"/out\"]\n",
+	})
+	if err := os.Chown(ws, 1000, 1000); err != nil { // the build writes build.log there
+		t.Fatal(err)
+	}
+	name := uniqueName(t)
+	res := e.mustRun(0, "run", "-n", name, ws, "--", "sh", "-c", buildAndRun+` || cat build.log`)
+	mustContain(t, "stdout", res.stdout, "api-ok granted")
+	trace := e.mustRun(0, "trace", name, "--json").stdout
+	mustContain(t, "trace", trace, `"host": "registry.test:`+regPort+`"`, `"path": "/v2/debian/manifests/bookworm-slim"`,
+		`"path": "/hello"`, `"grant": "testapi"`)
+}
