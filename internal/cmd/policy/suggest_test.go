@@ -35,24 +35,12 @@ func TestNewCmdSuggest(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ios, _, _, _ := iostreams.Test()
-			var got *SuggestOptions
-			cmd := NewCmdSuggest(&cmdutil.Factory{IOStreams: ios}, func(_ context.Context, o *SuggestOptions) error {
-				got = o
-				return nil
-			})
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(&bytes.Buffer{})
-			cmd.SetErr(&bytes.Buffer{})
-			err := cmd.Execute()
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("got error %v, want %q", err, tt.wantErr)
-				}
-				return
+			got, ios, err := cmdtest.Parse(NewCmdSuggest, tt.args)
+			if ok, why := cmdtest.WantError(err, tt.wantErr); !ok {
+				t.Fatal(why)
 			}
-			if err != nil {
-				t.Fatal(err)
+			if tt.wantErr != "" {
+				return
 			}
 			if got.Ref != tt.want.Ref || got.JSON != tt.want.JSON || got.IO != ios {
 				t.Fatalf("got ref %q json %v, want %+v", got.Ref, got.JSON, tt.want)

@@ -41,24 +41,12 @@ func TestNewCmdTrace(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ios, _, _, _ := iostreams.Test()
-			var got *Options
-			cmd := NewCmdTrace(&cmdutil.Factory{IOStreams: ios, Version: "test"}, func(_ context.Context, o *Options) error {
-				got = o
-				return nil
-			})
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(&bytes.Buffer{})
-			cmd.SetErr(&bytes.Buffer{})
-			err := cmd.Execute()
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("got error %v, want %q", err, tt.wantErr)
-				}
-				return
+			got, _, err := cmdtest.Parse(NewCmdTrace, tt.args)
+			if ok, why := cmdtest.WantError(err, tt.wantErr); !ok {
+				t.Fatal(why)
 			}
-			if err != nil {
-				t.Fatal(err)
+			if tt.wantErr != "" {
+				return
 			}
 			if got.Ref != tt.want.Ref || got.Network != tt.want.Network || got.JSON != tt.want.JSON || got.HAR != tt.want.HAR {
 				t.Fatalf("got ref %q network %v json %v har %q, want %+v", got.Ref, got.Network, got.JSON, got.HAR, tt.want)

@@ -37,24 +37,12 @@ func TestNewCmdVerify(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			ios, _, _, _ := iostreams.Test()
-			var got *Options
-			cmd := NewCmdVerify(&cmdutil.Factory{IOStreams: ios}, func(_ context.Context, o *Options) error {
-				got = o
-				return nil
-			})
-			cmd.SetArgs(tt.args)
-			cmd.SetOut(&bytes.Buffer{})
-			cmd.SetErr(&bytes.Buffer{})
-			err := cmd.Execute()
-			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
-					t.Fatalf("got error %v, want %q", err, tt.wantErr)
-				}
-				return
+			got, _, err := cmdtest.Parse(NewCmdVerify, tt.args)
+			if ok, why := cmdtest.WantError(err, tt.wantErr); !ok {
+				t.Fatal(why)
 			}
-			if err != nil {
-				t.Fatal(err)
+			if tt.wantErr != "" {
+				return
 			}
 			if got.Target != tt.want.Target || got.HAR != tt.want.HAR {
 				t.Fatalf("got target %q HAR %q, want %+v", got.Target, got.HAR, tt.want)
