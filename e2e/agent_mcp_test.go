@@ -155,9 +155,11 @@ mcp:
 // mcpWorkspace, by the names the agent gives MCP tools: format makes one
 // of the server's name and the tool's, such as "mcp__%s__%s".
 func callBothTools(format string) fakeapi.Option {
+	// Until: Codex may start its first turn before a server it starts in
+	// the background is up, and a model then calls the tool again.
 	return fakeapi.WithCalls(
-		fakeapi.ToolCall{Name: fmt.Sprintf(format, "stamp", "stamp"), Input: map[string]any{}},
-		fakeapi.ToolCall{Name: fmt.Sprintf(format, "remote", "echo"), Input: map[string]any{}})
+		fakeapi.ToolCall{Name: fmt.Sprintf(format, "stamp", "stamp"), Input: map[string]any{}, Until: "stamped by the local MCP server"},
+		fakeapi.ToolCall{Name: fmt.Sprintf(format, "remote", "echo"), Input: map[string]any{}, Until: "echo from the remote MCP server"})
 }
 
 // remoteMCPToken is the remote MCP server's credential, in the grant.

@@ -3,6 +3,7 @@ package fakeapi
 import (
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 )
 
@@ -98,6 +99,32 @@ func WithWrite(path, content string) Option {
 type ToolCall struct {
 	Name  string
 	Input any
+	// Until, if set, repeats the call (up to maxRetries more times) until
+	// its output holds this text, as a model retries a tool that is not
+	// ready: an agent may start its first turn while an MCP server it
+	// starts in the background is still coming up.
+	Until string
+}
+
+// maxRetries bounds how often a call with Until is repeated.
+const maxRetries = 30
+
+// callsDone returns how many of calls the outputs so far (one per call
+// made, in order) have completed: a call with Until completes when its
+// output holds it, or after maxRetries repeats.
+func callsDone(calls []ToolCall, outputs []string) int {
+	done, tries := 0, 0
+	for _, out := range outputs {
+		if done >= len(calls) {
+			break
+		}
+		c := calls[done]
+		tries++
+		if c.Until == "" || strings.Contains(out, c.Until) || tries > maxRetries {
+			done, tries = done+1, 0
+		}
+	}
+	return done
 }
 
 // WithCalls makes the model call these tools, one per turn, in order,

@@ -141,7 +141,11 @@ func (m *codexModel) answer(n int, body map[string]any) map[string]any {
 		patch += "+" + line
 	}
 	patch += "\n*** End Patch\n"
-	call, text := m.next(len(toolOutputs(body)), func(string) bool { return true }, ToolCall{Name: "apply_patch", Input: patch})
+	done := len(toolOutputs(body))
+	if m.calls != nil {
+		done = callsDone(m.calls, OpenAIRequest{Body: body}.ToolOutputs())
+	}
+	call, text := m.next(done, func(string) bool { return true }, ToolCall{Name: "apply_patch", Input: patch})
 	if call == nil {
 		return assistantText(n, text)
 	}
