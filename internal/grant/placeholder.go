@@ -30,8 +30,8 @@ func (g Grant) Placeholder() map[string]string {
 }
 
 // IsPlaceholderMarked reports whether value spells the marker every
-// placeholder carries, "moat-placeholder" or "moatplaceholder", or is a
-// JWT whose signature is the marker (a login file's fake token).
+// placeholder carries, "moat-placeholder" or "moatplaceholder" (a login
+// file's fake JWT carries it as its signature).
 func IsPlaceholderMarked(value string) bool {
 	return strings.Contains(value, "moat-placeholder") || strings.Contains(value, "moatplaceholder")
 }

@@ -274,7 +274,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, t target, ev Event
 			}
 			if granted {
 				upstream.Close()
-				s.refuseOpened(client, ev, fmt.Errorf("%s must be opened (a grant's credential or network.allow's request rules apply there), and its server does not speak TLS", ev.Host))
+				s.refuseOpened(client, ev, mustOpen(ev.Host, "its server does not speak TLS"))
 				return
 			}
 			s.relay(client, upstream, t, ev, func() []byte { return first }, func() firstBytes { return firstBytes{raw: h.raw} })
@@ -283,7 +283,7 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, t target, ev Event
 		if granted {
 			upstream.Close()
 			<-serverCh
-			s.refuseOpened(client, ev, fmt.Errorf("%s must be opened (a grant's credential or network.allow's request rules apply there), and the connection did not start with TLS", ev.Host))
+			s.refuseOpened(client, ev, mustOpen(ev.Host, "the connection did not start with TLS"))
 			return
 		}
 		s.relay(client, upstream, t, ev, func() []byte { return <-serverCh }, func() firstBytes { return h })
@@ -292,11 +292,18 @@ func (s *Server) open(w http.ResponseWriter, r *http.Request, t target, ev Event
 			upstream.Close()
 			client.Close()
 			<-helloCh
-			s.refuseOpened(client, ev, fmt.Errorf("%s must be opened (a grant's credential or network.allow's request rules apply there), and its server spoke first, so the connection is not TLS", ev.Host))
+			s.refuseOpened(client, ev, mustOpen(ev.Host, "its server spoke first, so the connection is not TLS"))
 			return
 		}
 		s.relay(client, upstream, t, ev, func() []byte { return first }, func() firstBytes { return <-helloCh })
 	}
+}
+
+// mustOpen is why a connection to host, which the proxy must open (a
+// grant's credential or network.allow's request rules apply there), is
+// refused.
+func mustOpen(host, why string) error {
+	return fmt.Errorf("%s must be opened (a grant's credential or network.allow's request rules apply there), and %s", host, why)
 }
 
 // answerTo sends hello to upstream and returns the first bytes it answers

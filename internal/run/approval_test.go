@@ -197,3 +197,36 @@ func TestApprovalAskedAndRecorded(t *testing.T) {
 		t.Fatalf("asked %+v, want two first-time requests and no third", asked)
 	}
 }
+
+// TestApprovalOfTunnelOnly: declaring an allowed host tunnel-only turns
+// the proxy's checks off there, so it needs approval even when the host
+// was approved; dropping it does not.
+func TestApprovalOfTunnelOnly(t *testing.T) {
+	t.Parallel()
+	m := noTerminal(t)
+	ws := writeWorkspace(t, "network: {allow: [pinned.test, other.test]}\n")
+	review, err := m.Review(context.Background(), ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ApproveReview(review); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(ws, "agent.yaml"), []byte("network: {allow: [{host: pinned.test, tunnel-only: true}, other.test]}\n"), 0o644)
+	err = runWorkspace(m, ws)
+	var na *NotApprovedError
+	if !errors.As(err, &na) || len(na.Changes) != 1 || !strings.Contains(na.Changes[0], "connections to pinned.test would not be opened") {
+		t.Fatalf("tunnel-only on an approved host: %v, want approval of just that", err)
+	}
+	review, err = m.Review(context.Background(), ws)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.ApproveReview(review); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(ws, "agent.yaml"), []byte("network: {allow: [pinned.test]}\n"), 0o644)
+	if err := runWorkspace(m, ws); err != nil {
+		t.Errorf("dropping tunnel-only and a host: %v, want no approval needed", err)
+	}
+}
