@@ -27,6 +27,15 @@ build:
 testbed:
 	bash scripts/testbed.sh
 
+# A single-node Kubernetes for the Kubernetes runtime's tests (issue 16;
+# docs/testing-kubernetes.md): built and cached on first use, about 30 s after.
+.PHONY: kube-testbed kube-testbed-down
+kube-testbed:
+	bash scripts/kube-testbed.sh up
+
+kube-testbed-down:
+	bash scripts/kube-testbed.sh down
+
 vet:
 	$(GO) vet ./...
 	$(GO) vet -tags e2e ./e2e/
