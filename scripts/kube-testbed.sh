@@ -311,7 +311,7 @@ host_state() {
 		{ "$save" 2>/dev/null || true; } | sed -E '/^#/d; s/\[[0-9]+:[0-9]+\]/[-]/'
 	done
 	echo "== nft"
-	{ nft list ruleset 2>/dev/null || true; } | sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/'
+	{ nft list ruleset 2>/dev/null || true; } | nft_canonical
 	echo "== routes"
 	{ ip route show table all; ip -6 route show table all; } | sed -E 's/ +$//' | sort
 	echo "== links"
@@ -332,12 +332,25 @@ host_state() {
 	{ ipset_cmd list -n 2>/dev/null || true; } | sort
 }
 
+# nft_canonical prints an nft ruleset one rule a line, each prefixed with its
+# table and chain, sorted by them: nft lists chains in an order that changes
+# when iptables-nft rewrites a table, even though nothing else did.
+nft_canonical() {
+	sed -E 's/counter packets [0-9]+ bytes [0-9]+/counter/' |
+		awk '/^table/ {t = $2 " " $3; c = ""; n = 0; print t; next}
+			/^[[:space:]]*chain / {c = $2; n = 0; printf "%s %s %06d\n", t, c, n; next}
+			/^[[:space:]]*}?[[:space:]]*$/ {next}
+			{sub(/^[[:space:]]+/, ""); printf "%s %s %06d %s\n", t, c, ++n, $0}' |
+		sort | sed -E 's/ [0-9]{6}( |$)/\1/'
+}
+
 # section NAME FILE prints one section of a host_state dump.
 section() { awk -v want="== $1" '/^== / {on = ($0 == want); next} on' "$2"; }
 
-# nft_chains reads 'nft list ruleset' and prints "family table chain" lines.
-nft_chains() { awk '/^table/ {fam = $2; tbl = $3} /^[[:space:]]*chain / {print fam, tbl, $2}'; }
-nft_tables() { awk '/^table/ {print $2, $3}'; }
+# nft_chains and nft_tables read nft_canonical's output and print "family
+# table chain" and "family table" lines.
+nft_chains() { awk 'NF == 3'; }
+nft_tables() { awk 'NF == 2'; }
 
 take_snapshot() {
 	[ -s "$KDIR/snapshot/before" ] && return 0
@@ -713,7 +726,10 @@ kill_leftovers() {
 	local before=$1 pid procs
 	# shellcheck disable=SC2013 # the paths are /proc/PID/cmdline, one word each
 	for pid in $(grep -lF "$KDIR/containerd/containerd.sock" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
-		[ "$pid" != $$ ] || continue
+		case $(readlink "/proc/$pid/exe" 2>/dev/null) in
+		*/containerd-shim* | */runc) ;;
+		*) continue ;; # this grep itself, or a user's ctr
+		esac
 		log "killing leftover process $pid: $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | cut -c1-100)"
 		kill -KILL "$pid" 2>/dev/null || true
 	done
@@ -774,18 +790,18 @@ clean_iptables() {
 # and are empty now (iptables-nft leaves them behind).
 clean_nft() {
 	local before=$1 fam tbl chain
-	nft list ruleset | nft_chains | sort >"$KDIR/snapshot/nft-chains.now"
-	section nft "$before" | nft_chains | sort | comm -13 - "$KDIR/snapshot/nft-chains.now" |
+	nft list ruleset 2>/dev/null | nft_canonical | nft_chains >"$KDIR/snapshot/nft-chains.now"
+	section nft "$before" | nft_chains | comm -13 - "$KDIR/snapshot/nft-chains.now" |
 		while read -r fam tbl chain; do
 			# Only chains with no rule left: a line that is not structure.
-			if ! nft list chain "$fam" "$tbl" "$chain" | grep -vqE '^[[:space:]]*(table|chain|type|policy|\}|$)'; then
+			if ! nft list chain "$fam" "$tbl" "$chain" 2>/dev/null | grep -vqE '^[[:space:]]*(table|chain|type|policy|\}|$)'; then
 				nft delete chain "$fam" "$tbl" "$chain"
 			fi
 		done
-	nft list ruleset | nft_tables | sort >"$KDIR/snapshot/nft-tables.now"
-	section nft "$before" | nft_tables | sort | comm -13 - "$KDIR/snapshot/nft-tables.now" |
+	nft list ruleset 2>/dev/null | nft_canonical | nft_tables >"$KDIR/snapshot/nft-tables.now"
+	section nft "$before" | nft_tables | comm -13 - "$KDIR/snapshot/nft-tables.now" |
 		while read -r fam tbl; do
-			[ -z "$(nft list ruleset | nft_chains | awk -v f="$fam" -v t="$tbl" '$1 == f && $2 == t')" ] &&
+			[ -z "$(nft list ruleset 2>/dev/null | nft_canonical | nft_chains | awk -v f="$fam" -v t="$tbl" '$1 == f && $2 == t')" ] &&
 				nft delete table "$fam" "$tbl"
 		done
 	rm -f "$KDIR/snapshot/nft-chains.now" "$KDIR/snapshot/nft-tables.now"
