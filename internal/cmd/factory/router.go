@@ -212,7 +212,7 @@ func (r *router) CopyFileFrom(ctx context.Context, id, path string, limit int64)
 // own listing (labels.RunFilter) only its container's cluster, if any;
 // any other every cluster listed and every active run's.
 func (r *router) targets(label string) ([]clusterKey, error) {
-	if runID, ok := strings.CutPrefix(label, labels.RunID+"="); ok {
+	if runID, ok := strings.CutPrefix(label, labels.RunFilter("")); ok {
 		if id := r.runContainer(runID); id != "" {
 			if !kube.IsID(id) {
 				return nil, nil
