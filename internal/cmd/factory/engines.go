@@ -2,7 +2,6 @@ package factory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,10 +22,14 @@ import (
 // only: images are always the local engine's.
 type clusterEngine interface{ run.Engine }
 
-// newClusterEngine connects to one cluster's namespace. The cluster
-// adapter (internal/runtime/kube) provides it.
+// newClusterEngine connects to one cluster's namespace through the
+// cluster adapter (tests replace it with a fake).
 var newClusterEngine = func(ctx context.Context, o kube.Options) (clusterEngine, error) {
-	return nil, errors.New("this moat has no Kubernetes runtime built in")
+	e, err := kube.New(ctx, o)
+	if err != nil {
+		return nil, err // an untyped nil: no typed-nil engine
+	}
+	return e, nil
 }
 
 // dockerRouter is the engine when Docker is the chosen runtime: the

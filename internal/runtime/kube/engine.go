@@ -15,8 +15,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -29,7 +27,7 @@ type Engine struct {
 	opts      Options
 	context   string // the context's name, as IDs carry it
 	namespace string
-	client    kubernetes.Interface
+	api       *api
 	rest      *rest.Config
 
 	mu      sync.Mutex
@@ -81,11 +79,11 @@ func New(ctx context.Context, o Options) (*Engine, error) {
 		name = raw.CurrentContext
 	}
 	restCfg.QPS, restCfg.Burst = 50, 100
-	client, err := kubernetes.NewForConfig(restCfg)
+	a, err := newAPI(restCfg)
 	if err != nil {
 		return nil, err
 	}
-	e := &Engine{opts: o, context: name, namespace: ns, client: client, rest: restCfg, pending: map[string]*pending{}}
+	e := &Engine{opts: o, context: name, namespace: ns, api: a, rest: restCfg, pending: map[string]*pending{}}
 	e.sidecarSum = sync.OnceValues(func() (string, error) { return fileSum(o.SidecarBinary) })
 	if ep, ok := o.Images.(entrypointSource); ok {
 		e.entrypointFor = ep.ImageEntrypoint
@@ -187,7 +185,7 @@ func (e *Engine) CreateContainer(ctx context.Context, spec runtime.ContainerSpec
 		return "", err
 	}
 	id := e.podID(spec.Name)
-	_, err := e.client.CoreV1().Pods(id.Namespace).Get(ctx, id.Pod, metav1.GetOptions{})
+	err := e.api.get(ctx, id.Namespace, pods, id.Pod, &corev1.Pod{})
 	switch {
 	case err == nil:
 		return "", fmt.Errorf("pod %s/%s exists: %w", id.Namespace, id.Pod, runtime.ErrConflict)

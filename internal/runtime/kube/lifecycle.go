@@ -11,7 +11,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/moatsh/moat/internal/runtime"
 )
@@ -105,11 +104,11 @@ func (e *Engine) forget(s string) {
 }
 
 func (e *Engine) getPod(ctx context.Context, id ID) (*corev1.Pod, error) {
-	pod, err := e.client.CoreV1().Pods(id.Namespace).Get(ctx, id.Pod, metav1.GetOptions{})
-	if err != nil {
+	var pod corev1.Pod
+	if err := e.api.get(ctx, id.Namespace, pods, id.Pod, &pod); err != nil {
 		return nil, e.apiError(err)
 	}
-	return pod, nil
+	return &pod, nil
 }
 
 // RemoveContainer copies the run's directories back if that is still to
@@ -137,7 +136,7 @@ func (e *Engine) RemoveContainer(ctx context.Context, s string) error {
 }
 
 func (e *Engine) deletePod(ctx context.Context, id ID) error {
-	err := e.client.CoreV1().Pods(id.Namespace).Delete(ctx, id.Pod, metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))})
+	err := e.api.delete(ctx, id.Namespace, pods, id.Pod, &metav1.DeleteOptions{GracePeriodSeconds: ptr(int64(0))})
 	e.deleteRunObjects(ctx, id)
 	if err != nil && !apierrors.IsNotFound(err) {
 		return e.apiError(err)
@@ -214,7 +213,7 @@ func (e *Engine) info(pod *corev1.Pod) runtime.ContainerInfo {
 // ListContainers lists the namespace's pods with label ("key=value" or
 // "key").
 func (e *Engine) ListContainers(ctx context.Context, label string) ([]runtime.ContainerInfo, error) {
-	list, err := e.client.CoreV1().Pods(e.namespace).List(ctx, metav1.ListOptions{LabelSelector: label})
+	list, err := e.api.listPods(ctx, e.namespace, metav1.ListOptions{LabelSelector: label})
 	if err != nil {
 		return nil, e.apiError(err)
 	}
@@ -228,8 +227,7 @@ func (e *Engine) ListContainers(ctx context.Context, label string) ([]runtime.Co
 // markCopied records on the pod that its directories are back.
 func (e *Engine) markCopied(ctx context.Context, id ID) error {
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": map[string]string{annoCopied: "true"}}})
-	_, err := e.client.CoreV1().Pods(id.Namespace).Patch(ctx, id.Pod, types.MergePatchType, patch, metav1.PatchOptions{})
-	if err != nil {
+	if err := e.api.mergePatch(ctx, id.Namespace, pods, id.Pod, patch); err != nil {
 		return e.apiError(err)
 	}
 	return nil

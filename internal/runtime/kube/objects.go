@@ -10,7 +10,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -27,29 +26,29 @@ func (e *Engine) createObjects(ctx context.Context, plan *podPlan, stdin []byte)
 	}
 	var owned []func(metav1.OwnerReference) error
 	pol := networkPolicy(plan, meta(policyName(plan.id.Pod)))
-	if _, err := e.client.NetworkingV1().NetworkPolicies(plan.id.Namespace).Create(ctx, pol, metav1.CreateOptions{}); err != nil {
+	if err := e.api.create(ctx, plan.id.Namespace, networkPolicies, pol, &networkingv1.NetworkPolicy{}); err != nil {
 		return e.apiError(fmt.Errorf("creating the pod's network policy: %w", err))
 	}
 	owned = append(owned, func(ref metav1.OwnerReference) error {
-		return e.setOwner(ctx, "networkpolicies", pol.Name, ref)
+		return e.setOwner(ctx, networkPolicies, pol.Name, ref)
 	})
 	if len(plan.files) > 0 {
 		cm := &corev1.ConfigMap{ObjectMeta: meta(configMapName(plan.id.Pod)), BinaryData: plan.files}
-		if _, err := e.client.CoreV1().ConfigMaps(plan.id.Namespace).Create(ctx, cm, metav1.CreateOptions{}); err != nil {
+		if err := e.api.create(ctx, plan.id.Namespace, configMaps, cm, &corev1.ConfigMap{}); err != nil {
 			return e.apiError(fmt.Errorf("creating the pod's files: %w", err))
 		}
-		owned = append(owned, func(ref metav1.OwnerReference) error { return e.setOwner(ctx, "configmaps", cm.Name, ref) })
+		owned = append(owned, func(ref metav1.OwnerReference) error { return e.setOwner(ctx, configMaps, cm.Name, ref) })
 	}
 	if plan.stdin {
 		sec := &corev1.Secret{ObjectMeta: meta(secretName(plan.id.Pod)), Data: map[string][]byte{"stdin": stdin}, Type: corev1.SecretTypeOpaque}
 		sec.Immutable = ptr(true)
-		if _, err := e.client.CoreV1().Secrets(plan.id.Namespace).Create(ctx, sec, metav1.CreateOptions{}); err != nil {
+		if err := e.api.create(ctx, plan.id.Namespace, secrets, sec, &corev1.Secret{}); err != nil {
 			return e.apiError(fmt.Errorf("creating the pod's secret: %w", err))
 		}
-		owned = append(owned, func(ref metav1.OwnerReference) error { return e.setOwner(ctx, "secrets", sec.Name, ref) })
+		owned = append(owned, func(ref metav1.OwnerReference) error { return e.setOwner(ctx, secrets, sec.Name, ref) })
 	}
-	created, err := e.client.CoreV1().Pods(plan.id.Namespace).Create(ctx, plan.pod, metav1.CreateOptions{})
-	if err != nil {
+	var created corev1.Pod
+	if err := e.api.create(ctx, plan.id.Namespace, pods, plan.pod, &created); err != nil {
 		e.deleteRunObjects(context.WithoutCancel(ctx), plan.id)
 		return e.apiError(fmt.Errorf("creating the pod: %w", err))
 	}
@@ -64,16 +63,7 @@ func (e *Engine) createObjects(ctx context.Context, plan *podPlan, stdin []byte)
 
 func (e *Engine) setOwner(ctx context.Context, resource, name string, ref metav1.OwnerReference) error {
 	patch, _ := json.Marshal(map[string]any{"metadata": map[string]any{"ownerReferences": []metav1.OwnerReference{ref}}})
-	var err error
-	switch resource {
-	case "networkpolicies":
-		_, err = e.client.NetworkingV1().NetworkPolicies(e.namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
-	case "configmaps":
-		_, err = e.client.CoreV1().ConfigMaps(e.namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
-	case "secrets":
-		_, err = e.client.CoreV1().Secrets(e.namespace).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
-	}
-	if err != nil {
+	if err := e.api.mergePatch(ctx, e.namespace, resource, name, patch); err != nil {
 		return e.apiError(fmt.Errorf("tying %s %s to its pod: %w", resource, name, err))
 	}
 	return nil
@@ -83,10 +73,10 @@ func (e *Engine) setOwner(ctx context.Context, resource, name string, ref metav1
 // reference removes them too, once the pod is gone; a pod never made
 // owns nothing).
 func (e *Engine) deleteRunObjects(ctx context.Context, id ID) {
-	opts := metav1.DeleteOptions{}
-	e.client.NetworkingV1().NetworkPolicies(id.Namespace).Delete(ctx, policyName(id.Pod), opts)
-	e.client.CoreV1().ConfigMaps(id.Namespace).Delete(ctx, configMapName(id.Pod), opts)
-	e.client.CoreV1().Secrets(id.Namespace).Delete(ctx, secretName(id.Pod), opts)
+	opts := &metav1.DeleteOptions{}
+	e.api.delete(ctx, id.Namespace, networkPolicies, policyName(id.Pod), opts)
+	e.api.delete(ctx, id.Namespace, configMaps, configMapName(id.Pod), opts)
+	e.api.delete(ctx, id.Namespace, secrets, secretName(id.Pod), opts)
 }
 
 // networkPolicy is the pod's only network: the agent reaches its run's
@@ -140,9 +130,8 @@ func cutPrefix(s, prefix string) (string, bool) {
 // waitPod watches the namespace's pods matching selector until one
 // satisfies ok, and returns it.
 func (e *Engine) waitPod(ctx context.Context, selector string, ok func(*corev1.Pod) bool) (*corev1.Pod, error) {
-	pods := e.client.CoreV1().Pods(e.namespace)
 	for {
-		list, err := pods.List(ctx, metav1.ListOptions{LabelSelector: selector})
+		list, err := e.api.listPods(ctx, e.namespace, metav1.ListOptions{LabelSelector: selector})
 		if err != nil {
 			return nil, e.apiError(err)
 		}
@@ -151,7 +140,7 @@ func (e *Engine) waitPod(ctx context.Context, selector string, ok func(*corev1.P
 				return &list.Items[i], nil
 			}
 		}
-		w, err := pods.Watch(ctx, metav1.ListOptions{LabelSelector: selector, ResourceVersion: list.ResourceVersion})
+		w, err := e.api.watchPods(ctx, e.namespace, metav1.ListOptions{LabelSelector: selector, ResourceVersion: list.ResourceVersion})
 		if err != nil {
 			return nil, e.apiError(err)
 		}

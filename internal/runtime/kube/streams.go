@@ -10,8 +10,8 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
+	apiruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/httpstream"
-	"k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/tools/remotecommand"
 
 	"github.com/moatsh/moat/internal/runtime"
@@ -19,14 +19,8 @@ import (
 
 // stream opens a pod's exec or attach subresource: WebSocket first, SPDY
 // where the cluster does not speak it (as kubectl does).
-func (e *Engine) stream(ctx context.Context, id ID, sub string, opts any, so remotecommand.StreamOptions) error {
-	req := e.client.CoreV1().RESTClient().Post().Resource("pods").Namespace(id.Namespace).Name(id.Pod).SubResource(sub)
-	switch o := opts.(type) {
-	case *corev1.PodExecOptions:
-		req = req.VersionedParams(o, scheme.ParameterCodec)
-	case *corev1.PodAttachOptions:
-		req = req.VersionedParams(o, scheme.ParameterCodec)
-	}
+func (e *Engine) stream(ctx context.Context, id ID, sub string, opts apiruntime.Object, so remotecommand.StreamOptions) error {
+	req := e.api.streamRequest(id.Namespace, id.Pod, sub, opts)
 	ws, err := remotecommand.NewWebSocketExecutor(e.rest, "GET", req.URL().String())
 	if err != nil {
 		return err
@@ -89,7 +83,7 @@ func (e *Engine) ContainerLogs(ctx context.Context, s string, opts runtime.LogOp
 			return err
 		}
 	}
-	rc, err := e.client.CoreV1().Pods(id.Namespace).GetLogs(id.Pod, lo).Stream(ctx)
+	rc, err := e.api.podLogs(ctx, id.Namespace, id.Pod, lo)
 	if err != nil {
 		return e.apiError(err)
 	}
