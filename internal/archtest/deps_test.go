@@ -42,9 +42,6 @@ var forbidden = map[string]map[string]string{
 		"internal/config": "engines know nothing of agent.yaml",
 		"internal/cmd":    "engines know nothing of the CLI",
 	},
-	"internal/podfs": {
-		"internal/runtime": "copying trees knows nothing of engines",
-	},
 	"internal/runtime/kube": {
 		"internal/run":    "the cluster adapter is below the orchestrator",
 		"internal/config": "engines know nothing of agent.yaml",

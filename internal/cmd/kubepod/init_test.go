@@ -297,3 +297,42 @@ func children(t *testing.T, pid int) []proc {
 	}
 	return out
 }
+
+// TestStop: 'kube stop' in the main container (here, a PID and mount
+// namespace with its own /proc, whose PID 1 is 'kube init') ends a
+// command that traps SIGTERM by the signal, and one that ignores it by
+// SIGKILL after the grace period.
+func TestStop(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() != 0 {
+		t.Skip("a PID namespace takes root")
+	}
+	tests := []struct {
+		name, trap string
+		want       int
+	}{
+		{"a command that ends on SIGTERM", `trap 'exit 7' TERM`, 7},
+		{"a command that ignores SIGTERM", `trap '' TERM`, 137},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			// The command mounts the namespace's own /proc (privately),
+			// then runs 'kube stop' as moat would over exec.
+			script := `mount --make-rprivate / && mount -t proc proc /proc || exit 99; ` + tc.trap + `; ` +
+				`echo ready; "$0" kube stop --grace 3s & while :; do sleep 0.1; done`
+			c := kubeProcess(t, "init", "--", "sh", "-c", script, os.Args[0])
+			c.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWPID | syscall.CLONE_NEWNS}
+			r := startInitCmd(t, c)
+			if l := r.line(t); l != "ready" {
+				t.Fatalf("got %q", l)
+			}
+			if code := r.exit(t); code != tc.want {
+				t.Fatalf("init exited %d, want %d; stderr:\n%s", code, tc.want, r.stderr.String())
+			}
+		})
+	}
+	if _, err := kube(t, nil, "stop", "--grace", "0s"); err == nil || !strings.Contains(err.Error(), "PID 1 is not 'kube init'") {
+		t.Fatalf("kube stop outside a pod: got %v, want a refusal", err)
+	}
+}

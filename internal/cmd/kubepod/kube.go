@@ -2,8 +2,9 @@
 // moat runs inside a run's pods on Kubernetes (docs/kubernetes.md): 'setup'
 // (the setup init container), 'init' (PID 1 of the main container),
 // 'keeper' (holds the pod until the copy-out), 'done' (moat's signal to
-// the first two), and 'tar-in' / 'tar-out' (the directory copies, over
-// exec, with internal/podfs). It is built into moat-sidecar too (see
+// the first two), 'stop' (stops the main container from inside), and
+// 'tar-in' / 'tar-out' (the directory copies, over exec, with
+// internal/podfs). It is built into moat-sidecar too (see
 // internal/cmd/sidecar), the program the pods run.
 package kubepod
 
@@ -21,6 +22,6 @@ init container, PID 1 of the main container, the keeper container, and
 the copies of the run's directories in and out over exec.`,
 		Hidden: true,
 	}
-	cmd.AddCommand(newCmdSetup(), newCmdDone(), newCmdTarIn(), newCmdTarOut(), newCmdInit(), newCmdKeeper())
+	cmd.AddCommand(newCmdSetup(), newCmdDone(), newCmdTarIn(), newCmdTarOut(), newCmdInit(), newCmdKeeper(), newCmdStop())
 	return cmd
 }

@@ -18,7 +18,8 @@ const helperEnv = "KUBEPOD_TEST_HELPER"
 
 func TestMain(m *testing.M) {
 	if os.Getenv(helperEnv) == "1" {
-		os.Exit(runKube(os.Args[1:]))
+		os.Exit(runKube(os.Args[2:])) // after "kube", there for 'kube stop' to find in PID 1's command line
+
 	}
 	os.Exit(m.Run())
 }
@@ -38,7 +39,7 @@ func runKube(args []string) int {
 // kubeProcess is 'kube ARGS' as a process of its own.
 func kubeProcess(t *testing.T, args ...string) *exec.Cmd {
 	t.Helper()
-	c := exec.Command(os.Args[0], args...)
+	c := exec.Command(os.Args[0], append([]string{"kube"}, args...)...)
 	c.Env = append(os.Environ(), helperEnv+"=1")
 	return c
 }
