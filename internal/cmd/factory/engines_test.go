@@ -459,3 +459,39 @@ func TestNewEngineChoosesTheRuntime(t *testing.T) {
 		})
 	}
 }
+
+// resolvingEngine is a fake cluster engine that resolved the kubeconfig's
+// current context to a name, which the IDs it returns carry.
+type resolvingEngine struct {
+	*fakeEngine
+	context, namespace string
+}
+
+func (r resolvingEngine) Context() string   { return r.context }
+func (r resolvingEngine) Namespace() string { return r.namespace }
+
+// TestRouterReachesTheEngineThatCreatedAContainer: the home cluster named
+// by "" (the current context) creates a container whose ID names the
+// context it resolved; later calls by that ID reach the same engine (which
+// alone knows a container it created and has not started), not a second
+// one built for the name.
+func TestRouterReachesTheEngineThatCreatedAContainer(t *testing.T) {
+	home := clusterKey{Namespace: "agents"}
+	r, fc, log, _ := newTestRouter(t, &home)
+	var builds int
+	r.clusters.build = func(ctx context.Context, o kube.Options) (clusterEngine, error) {
+		builds++
+		return resolvingEngine{&fakeEngine{name: "current", log: fc.log}, "lab", o.Namespace}, nil
+	}
+	ctx := context.Background()
+	if _, err := r.CreateContainer(ctx, runtime.ContainerSpec{Name: "moat-x"}); err != nil {
+		t.Fatal(err)
+	}
+	r.StartContainer(ctx, pod("lab", "agents", "moat-x"))
+	if builds != 1 {
+		t.Errorf("%d cluster engines built, want the home one alone", builds)
+	}
+	if want := []string{"current CreateContainer moat-x", "current StartContainer " + pod("lab", "agents", "moat-x")}; !slices.Equal(*log, want) {
+		t.Errorf("calls %q, want %q", *log, want)
+	}
+}

@@ -63,6 +63,19 @@ func (c *clusters) get(ctx context.Context, k clusterKey) (clusterEngine, error)
 		c.engines = map[clusterKey]clusterEngine{}
 	}
 	c.engines[k] = e
+	// The IDs it returns name the context and namespace it resolved ("" is
+	// the kubeconfig's current one): calls by those IDs must reach this
+	// engine, which knows the containers it created and has not started.
+	if sel, ok := e.(interface {
+		Context() string
+		Namespace() string
+	}); ok {
+		if rk := (clusterKey{Context: sel.Context(), Namespace: sel.Namespace()}); rk != k {
+			if _, taken := c.engines[rk]; !taken {
+				c.engines[rk] = e
+			}
+		}
+	}
 	return e, nil
 }
 

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"syscall"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -121,7 +122,7 @@ func (e *Engine) copyDirOut(ctx context.Context, id ID, d hostDir) error {
 		if d.File {
 			done <- unpackFile(pr, d.Source)
 		} else {
-			done <- podfs.Unpack(pr, d.Source, podfs.UnpackOptions{Mirror: !d.Shared})
+			done <- podfs.Unpack(pr, d.Source, podfs.UnpackOptions{Mirror: !d.Shared, Owner: hostOwner(d.Source)})
 		}
 		pr.CloseWithError(io.ErrClosedPipe)
 	}()
@@ -131,6 +132,24 @@ func (e *Engine) copyDirOut(ctx context.Context, id ID, d hostDir) error {
 		err = uerr
 	}
 	return err
+}
+
+// hostOwner is who what comes back belongs to: as on Docker, where the
+// agent writes as the workspace's owner, the owner of the directory it
+// comes back to. moat running as a user writes as that user (nil).
+func hostOwner(dir string) *podfs.Owner {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return nil
+	}
+	return &podfs.Owner{UID: int(st.Uid), GID: int(st.Gid)}
 }
 
 // unpackFile takes the one file, fileKey, of a tar and puts it at dst by

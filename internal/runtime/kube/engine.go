@@ -119,6 +119,9 @@ type entrypointSource interface {
 	ImageEntrypoint(ctx context.Context, ref string) ([]string, error)
 }
 
+// Context is the kubeconfig context the engine uses, as its IDs name it.
+func (e *Engine) Context() string { return e.context }
+
 // Namespace is where the engine's pods go.
 func (e *Engine) Namespace() string { return e.namespace }
 
