@@ -44,6 +44,12 @@ type apiServer struct {
 
 func newAPIServer(t *testing.T, keys map[string]string) *apiServer {
 	t.Helper()
+	return newAPIServerAt(t, keys, "127.0.0.1:0")
+}
+
+// newAPIServerAt is newAPIServer listening on addr.
+func newAPIServerAt(t *testing.T, keys map[string]string, addr string) *apiServer {
+	t.Helper()
 	s := &apiServer{keys: keys}
 	cert, caPEM := serverCert(t, "api.test")
 	s.caPEM = caPEM
@@ -55,7 +61,7 @@ func newAPIServer(t *testing.T, keys map[string]string) *apiServer {
 		fmt.Fprintf(w, "api-ok %s\n", s.label(r))
 	})
 	mux.Handle("/repo.git/", git)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}

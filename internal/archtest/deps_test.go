@@ -21,6 +21,7 @@ var forbidden = map[string]map[string]string{
 	"internal/cmd/proxy":    inContainer,
 	"internal/cmd/initwait": inContainer,
 	"internal/cmd/userns":   inContainer,
+	"internal/cmd/kubepod":  inContainer,
 	"internal/deps": {
 		"internal/runtime": "deps is pure data and parsing",
 		"internal/image":   "image depends on deps, not the reverse",
@@ -38,6 +39,11 @@ var forbidden = map[string]map[string]string{
 	},
 	"internal/runtime": {
 		"internal/run":    "engines are below the orchestrator",
+		"internal/config": "engines know nothing of agent.yaml",
+		"internal/cmd":    "engines know nothing of the CLI",
+	},
+	"internal/runtime/kube": {
+		"internal/run":    "the cluster adapter is below the orchestrator",
 		"internal/config": "engines know nothing of agent.yaml",
 		"internal/cmd":    "engines know nothing of the CLI",
 	},
@@ -118,6 +124,7 @@ var forbidden = map[string]map[string]string{
 	"internal/initwait":         {"internal": "what moat-init waits for is a leaf: it runs in the agent's container"},
 	"internal/userns":           {"internal": "the user-namespace starter is a leaf: it runs inside a run's container"},
 	"internal/ociwrap":          {"internal": "the inner daemon's runtime wrapper is a leaf: it runs inside a run's container"},
+	"internal/podfs":            {"internal": "the pod's directory copy is a leaf: it runs in pods and on the host"},
 	"internal/textdist":         {"internal": "string distance is a leaf"},
 	"internal/state":            {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
 	"internal/labels":           {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},

@@ -34,10 +34,27 @@ type Global struct {
 	// public registries.
 	NPMRegistry string
 	PipIndex    string
-	Path        string // the file it came from; "" when there was none
+	// Runtime is where runs go: RuntimeDocker (also when "") or
+	// RuntimeKubernetes; 'moat run --runtime' overrides it.
+	Runtime string
+	// Registry is where images for a cluster are pushed and its pods pull
+	// them from: HOST[:PORT][/PATH], no scheme, no tag.
+	Registry string
+	// Kubernetes selects the cluster of the Kubernetes runtime.
+	Kubernetes Kubernetes
+	Path       string // the file it came from; "" when there was none
 }
 
-var globalFields = []string{"base_image", "buildkit_image", "limits", "npm_registry", "pip_index"}
+// The runtimes a run can use.
+const (
+	RuntimeDocker     = "docker"
+	RuntimeKubernetes = "kubernetes"
+)
+
+// Runtimes are the valid values of runtime: (and of 'moat run --runtime').
+var Runtimes = []string{RuntimeDocker, RuntimeKubernetes}
+
+var globalFields = []string{"base_image", "buildkit_image", "kubernetes", "limits", "npm_registry", "pip_index", "registry", "runtime"}
 
 // LoadGlobal reads the user's configuration. A missing file is an empty
 // configuration.
@@ -92,6 +109,18 @@ func LoadGlobal(path string) (*Global, error) {
 			}
 		case "pip_index":
 			if g.PipIndex, err = d.mirrorURL(kv.Value, k, "https://pypi.example.com/simple"); err != nil {
+				return nil, err
+			}
+		case "runtime":
+			if g.Runtime, err = d.oneOf(kv.Value, k, Runtimes); err != nil {
+				return nil, err
+			}
+		case "registry":
+			if g.Registry, err = d.pushRegistry(kv.Value, k); err != nil {
+				return nil, err
+			}
+		case "kubernetes":
+			if g.Kubernetes, err = d.kubernetes(kv.Value); err != nil {
 				return nil, err
 			}
 		default:

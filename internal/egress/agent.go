@@ -43,15 +43,7 @@ func acceptAgents(path, seenFile string, grace time.Duration, serve func(net.Lis
 		ln.Close()
 		return nil, fmt.Errorf("opening the proxy socket to the agent: %w", err)
 	}
-	var mu sync.Mutex
-	live, seen := 0, false
-	timer := time.AfterFunc(grace, func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !seen {
-			gone()
-		}
-	})
+	agents := watchAgents(seenFile, grace, gone, logf)
 	hold := func(c net.Conn) {
 		defer c.Close()
 		_ = c.SetReadDeadline(time.Now().Add(handoffTimeout))
@@ -61,27 +53,13 @@ func acceptAgents(path, seenFile string, grace time.Duration, serve func(net.Lis
 			return
 		}
 		_ = c.SetReadDeadline(time.Time{})
-		mu.Lock()
-		first := !seen
-		live, seen = live+1, true
-		mu.Unlock()
-		if first && seenFile != "" {
-			if err := os.WriteFile(seenFile, nil, 0o644); err != nil {
-				logf("moat proxy: marking the agent's port received: %v", err)
-			}
-		}
+		agents.arrive()
 		serve(port)
 		io.Copy(io.Discard, c) // until the relay's side closes
-		mu.Lock()
-		live--
-		last := live == 0
-		mu.Unlock()
-		if last {
-			gone()
-		}
+		agents.leave()
 	}
 	go func() {
-		defer timer.Stop()
+		defer agents.stop()
 		for {
 			c, err := ln.Accept()
 			if err != nil {
@@ -92,6 +70,59 @@ func acceptAgents(path, seenFile string, grace time.Duration, serve func(net.Lis
 	}()
 	return ln, nil
 }
+
+// agentWatch counts the agent's relays while they hold their connection
+// to the proxy, and calls gone once the last has gone, or if none came
+// within the grace: the proxy's one sign of the agent's container.
+type agentWatch struct {
+	seenFile string
+	gone     func()
+	logf     func(string, ...any)
+	timer    *time.Timer
+
+	mu   sync.Mutex
+	live int
+	seen bool
+}
+
+func watchAgents(seenFile string, grace time.Duration, gone func(), logf func(string, ...any)) *agentWatch {
+	w := &agentWatch{seenFile: seenFile, gone: gone, logf: logf}
+	w.timer = time.AfterFunc(grace, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if !w.seen {
+			gone()
+		}
+	})
+	return w
+}
+
+// arrive counts a relay that came; the first one creates the seen file.
+func (w *agentWatch) arrive() {
+	w.mu.Lock()
+	first := !w.seen
+	w.live, w.seen = w.live+1, true
+	w.mu.Unlock()
+	if first && w.seenFile != "" {
+		if err := os.WriteFile(w.seenFile, nil, 0o644); err != nil {
+			w.logf("moat proxy: marking the agent's port received: %v", err)
+		}
+	}
+}
+
+// leave counts a relay gone, and calls gone if it was the last.
+func (w *agentWatch) leave() {
+	w.mu.Lock()
+	w.live--
+	last := w.live == 0
+	w.mu.Unlock()
+	if last {
+		w.gone()
+	}
+}
+
+// stop ends the grace's timer.
+func (w *agentWatch) stop() { w.timer.Stop() }
 
 // fileListener turns fd into a listener if it is a listening TCP socket,
 // and closes it otherwise.

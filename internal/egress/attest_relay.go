@@ -69,6 +69,14 @@ type Attester struct {
 	// Direct dials a global address without the proxy; nil means a
 	// net.Dialer.
 	Direct func(ctx context.Context, network, addr string) (net.Conn, error)
+	// Forwarded says the relay forwards the agent's port to a proxy
+	// elsewhere (ProxyAddrEnv: a Kubernetes pod), whose namespace has a
+	// default route: no-direct-route then checks that direct connections
+	// out fail instead (checkNoDirectConnect).
+	Forwarded bool
+	// Probes are the destinations ("host:port") that check tries; nil
+	// means a pod's (podProbes).
+	Probes []string
 }
 
 // directTargets are global addresses a direct connection is tried to,
@@ -266,6 +274,9 @@ func compareProofs(want, got map[string]string) string {
 // checkNoDirectRoute reads the routing tables and tries the direct
 // connections.
 func (at *Attester) checkNoDirectRoute(ctx context.Context) CheckVerdict {
+	if at.Forwarded {
+		return at.checkNoDirectConnect(ctx)
+	}
 	v := CheckVerdict{Name: CheckNoDirectRoute, Verdict: VerdictFail}
 	files := at.RouteFiles
 	if files[0] == "" {
@@ -285,10 +296,7 @@ func (at *Attester) checkNoDirectRoute(ctx context.Context) CheckVerdict {
 			return v
 		}
 	}
-	dial := at.Direct
-	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
-	}
+	dial := at.direct()
 	for _, addr := range directTargets {
 		if why := directFails(ctx, dial, addr); why != "" {
 			v.Detail = why
@@ -297,6 +305,13 @@ func (at *Attester) checkNoDirectRoute(ctx context.Context) CheckVerdict {
 	}
 	v.Verdict = VerdictPass
 	return v
+}
+
+func (at *Attester) direct() func(context.Context, string, string) (net.Conn, error) {
+	if at.Direct != nil {
+		return at.Direct
+	}
+	return (&net.Dialer{}).DialContext
 }
 
 // directFails tries a direct connection to addr and says how it did not

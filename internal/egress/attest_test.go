@@ -92,17 +92,22 @@ func TestNoDirectRoute(t *testing.T) {
 				os.Remove(files[1])
 			}
 			at := &Attester{RouteFiles: files, Direct: tc.dial}
-			v := at.checkNoDirectRoute(context.Background())
-			if tc.want == "" {
-				if v.Verdict != VerdictPass {
-					t.Fatalf("got %+v, want a pass", v)
-				}
-				return
-			}
-			if v.Verdict != VerdictFail || !strings.Contains(v.Detail, tc.want) {
-				t.Fatalf("got %+v, want a failure saying %q", v, tc.want)
-			}
+			wantVerdict(t, at.checkNoDirectRoute(context.Background()), tc.want)
 		})
+	}
+}
+
+// wantVerdict fails t unless v is no-direct-route's pass (want "") or its
+// failure with a detail holding want.
+func wantVerdict(t *testing.T, v CheckVerdict, want string) {
+	t.Helper()
+	switch {
+	case v.Name != CheckNoDirectRoute:
+		t.Fatalf("the check is named %q, want %q", v.Name, CheckNoDirectRoute)
+	case want == "" && v.Verdict != VerdictPass:
+		t.Fatalf("got %+v, want a pass", v)
+	case want != "" && (v.Verdict != VerdictFail || !strings.Contains(v.Detail, want)):
+		t.Fatalf("got %+v, want a failure saying %q", v, want)
 	}
 }
 

@@ -29,6 +29,18 @@ const shutdownGrace = 3 * time.Second
 // container is gone (see acceptAgents), then drains it and writes the last
 // audit events. It announces readiness on out.
 func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ...any)) error {
+	return runProxy(ctx, cfg, out, logf, func(_ *proxy.Server, serve func(net.Listener), gone func()) (string, io.Closer, error) {
+		agents, err := acceptAgents(cfg.Socket, cfg.AgentSeen, agentGrace, serve, gone, logf)
+		return cfg.Socket, agents, err
+	})
+}
+
+// agentListener starts taking the agent's connections for srv: it calls
+// serve with each listener the proxy must serve and gone once the agent
+// is gone. It returns what the ready line names and what stops it.
+type agentListener func(srv *proxy.Server, serve func(net.Listener), gone func()) (ready string, agents io.Closer, err error)
+
+func runProxy(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ...any), listen agentListener) error {
 	srv, err := newServer(cfg, logf)
 	if err != nil {
 		return err
@@ -60,15 +72,15 @@ func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ..
 			}
 		}()
 	}
-	agents, err := acceptAgents(cfg.Socket, cfg.AgentSeen, agentGrace, serve, func() {
+	ready, agents, err := listen(srv, serve, func() {
 		logf("moat proxy: the agent's container is gone; stopping")
 		agentGone()
-	}, logf)
+	})
 	if err != nil {
 		return err
 	}
 	defer agents.Close()
-	fmt.Fprintf(out, "%s%s\n", ReadyPrefix, cfg.Socket)
+	fmt.Fprintf(out, "%s%s\n", ReadyPrefix, ready)
 	var failed error
 	select {
 	case <-ctx.Done():

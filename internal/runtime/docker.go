@@ -402,6 +402,20 @@ func (d *Docker) ImageID(ctx context.Context, ref string) (string, error) {
 	return img.ID, nil
 }
 
+// ImageEntrypoint returns a local image's entrypoint, which an engine
+// that replaces a container's whole command line (a pod's command)
+// must put first.
+func (d *Docker) ImageEntrypoint(ctx context.Context, ref string) ([]string, error) {
+	img, err := d.cli.ImageInspect(ctx, ref)
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if img.Config == nil {
+		return nil, nil
+	}
+	return img.Config.Entrypoint, nil
+}
+
 // BuildImage builds an image with the engine's classic builder, which takes
 // FROM images from the local store (there may be no registry), and passes
 // each stream message to onMsg. It returns an error for a failed build.

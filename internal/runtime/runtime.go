@@ -262,6 +262,10 @@ func (e *UnreachableError) Unwrap() error { return e.Err }
 
 // Hint says what to do about an unreachable engine.
 func (e *UnreachableError) Hint() string {
+	if e.Engine == "Kubernetes" {
+		return "Check that the cluster answers ('kubectl cluster-info') and that moat uses the right kubeconfig and\n" +
+			"context (KUBECONFIG, config.yaml's kubernetes:, or --context), then try again."
+	}
 	return "Start the Docker engine (for example 'sudo systemctl start docker', or 'sudo dockerd &'),\n" +
 		"or point DOCKER_HOST at a running one, then try again."
 }

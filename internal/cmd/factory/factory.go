@@ -130,10 +130,17 @@ func newManager(ctx context.Context, ios *iostreams.IOStreams, version string, g
 	if err != nil {
 		return nil, err
 	}
-	var engine run.Engine = eng
+	bin := proxyBinary()
+	var local run.Engine = eng
 	if addr := os.Getenv(buildkit.HostEnv); addr != "" {
 		// Inside a run with a BuildKit sidecar: build there, load here.
-		engine = &buildkit.Engine{Docker: eng, Address: addr}
+		local = &buildkit.Engine{Docker: eng, Address: addr}
+	}
+	engine, err := newEngine(ctx, engineConfig{docker: eng, local: local, global: global,
+		choice: cmdutil.RuntimeFrom(ctx), store: store, sidecarBinary: bin})
+	if err != nil {
+		eng.Close()
+		return nil, err
 	}
 	return &run.Manager{
 		BaseImage:     global.BaseImage,
@@ -142,7 +149,7 @@ func newManager(ctx context.Context, ios *iostreams.IOStreams, version string, g
 		Limits:        global.Limits,
 		ConfigPath:    globalPath,
 		Grants:        grants,
-		ProxyBinary:   proxyBinary(),
+		ProxyBinary:   bin,
 		SigningKey:    signingKey,
 		Engine:        engine,
 		Store:         store,

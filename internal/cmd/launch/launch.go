@@ -52,6 +52,8 @@ type Options struct {
 	Rebuild     bool
 	Keep        bool
 	Grants      []string
+	// Runtime is where the run goes (--runtime, --context, --namespace).
+	Runtime cmdutil.RuntimeChoice
 }
 
 // Setup makes cmd a run command: the run flag set, the "[path] [-- args]"
@@ -69,6 +71,9 @@ func Setup(cmd *cobra.Command, opts *Options, runF func(context.Context, *Option
 		}
 		if opts.Detach && (opts.Interactive || opts.TTY) {
 			return cmdutil.FlagErrorf("--detach cannot be combined with --interactive or --tty")
+		}
+		if err := opts.Runtime.Check(); err != nil {
+			return err
 		}
 		if opts.TerminalByDefault && !opts.Detach && !cmd.Flags().Changed("interactive") && !cmd.Flags().Changed("tty") &&
 			opts.IO.IsStdinTTY() && opts.IO.IsStdoutTTY() {
@@ -88,6 +93,9 @@ func Setup(cmd *cobra.Command, opts *Options, runF func(context.Context, *Option
 	fl.BoolVar(&opts.Rebuild, "rebuild", false, "Rebuild the image without the engine's cache")
 	fl.BoolVar(&opts.Keep, "keep", false, "Keep the container after the command ends")
 	fl.StringArrayVar(&opts.Grants, "grant", nil, "Let the proxy inject grant `NAME`'s credential (adds to agent.yaml's grants)")
+	fl.StringVar(&opts.Runtime.Runtime, "runtime", "", "Container runtime `NAME`: docker or kubernetes (default: config.yaml's runtime, else docker)")
+	fl.StringVar(&opts.Runtime.Context, "context", "", "Run in kubeconfig context `NAME` (default: config.yaml's, else the current context)")
+	fl.StringVar(&opts.Runtime.Namespace, "namespace", "", "Run in Kubernetes namespace `NAME` (default: config.yaml's, else the context's, else default)")
 	return cmd
 }
 
@@ -134,7 +142,7 @@ func (o *Options) RunOptions(ws *run.Workspace) (run.Options, error) {
 
 // Run launches the run o describes and reports how it ended.
 func Run(ctx context.Context, o *Options) error {
-	mgr, err := o.Manager(ctx)
+	mgr, err := o.Manager(cmdutil.WithRuntime(ctx, o.Runtime))
 	if err != nil {
 		return err
 	}

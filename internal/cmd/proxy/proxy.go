@@ -10,6 +10,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
 	"os/signal"
 	"syscall"
 	"time"
@@ -54,6 +55,9 @@ func serve(ctx context.Context, in io.Reader, errOut, out io.Writer) error {
 		}
 		defer lf.Close()
 		logf = lf.Printf
+	}
+	if addr := os.Getenv(egress.ListenEnv); addr != "" { // a pod of its own: the relay forwards to it
+		return egress.ServeTCP(ctx, cfg, addr, out, logf)
 	}
 	return egress.Serve(ctx, cfg, out, logf)
 }

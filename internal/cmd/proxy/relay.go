@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
 	"os/signal"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -19,10 +19,15 @@ import (
 	"github.com/moatsh/moat/internal/egress"
 )
 
+// newCmdRelay builds 'proxy relay'. With egress.ProxyAddrEnv in its
+// environment (the proxy in a pod of its own, on Kubernetes), --socket is
+// unused: it opens a hold connection to the proxy at that address instead,
+// and the background half holds it and forwards every connection to the
+// agent's port there.
 func newCmdRelay() *cobra.Command {
 	var listen, socket string
 	var wait time.Duration
-	var connFD int
+	var connFD, listenFD int
 	cmd := &cobra.Command{
 		Use:   "relay",
 		Short: "Open the agent's proxy port and hand it to the proxy sidecar",
@@ -38,17 +43,14 @@ Before it returns, it attests the run's egress as MOAT_ATTEST describes
 reports the verdicts to the proxy, and exits 3 if a check failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			proxyAddr := os.Getenv(egress.ProxyAddrEnv)
 			if connFD > 0 { // the background half
-				c, err := inheritedConn(connFD)
-				if err != nil {
+				if err := holdInherited(cmd.Context(), connFD, listenFD, proxyAddr); err != nil {
 					return fmt.Errorf("relay: %w", err)
 				}
-				ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGTERM, syscall.SIGINT)
-				defer stop()
-				egress.Hold(ctx, c)
 				return nil
 			}
-			if socket == "" {
+			if socket == "" && proxyAddr == "" {
 				return errors.New(`required flag "socket" not set`)
 			}
 			attestation, err := egress.ParseAttestation(os.Getenv(egress.AttestEnv))
@@ -63,19 +65,14 @@ reports the verdicts to the proxy, and exits 3 if a check failed.`,
 			if err != nil {
 				return fmt.Errorf("relay: %w", err)
 			}
-			c, err := egress.Handover(cmd.Context(), ln, socket, wait)
+			r := relay{ctx: cmd.Context(), errOut: cmd.ErrOrStderr(), ln: ln, port: ln.Addr().(*net.TCPAddr),
+				attestation: attestation, wait: wait}
+			if proxyAddr != "" {
+				err = r.forward(proxyAddr)
+			} else {
+				err = r.handOver(socket)
+			}
 			if err != nil {
-				return fmt.Errorf("relay: %w", err)
-			}
-			defer c.Close() // the background half has its own copy
-			if why := attest(cmd.Context(), attestation, addr); why != "" {
-				c.Close() // the proxy sees the agent gone, and stops
-				// The line is moat-init's: attesting is its step, and it
-				// exits 125 without adding to it.
-				fmt.Fprintf(cmd.ErrOrStderr(), "moat-init: egress attestation failed: %s\n", why)
-				os.Exit(exitAttestFailed)
-			}
-			if err := startHolder(c); err != nil {
 				return fmt.Errorf("relay: %w", err)
 			}
 			return nil
@@ -85,13 +82,114 @@ reports the verdicts to the proxy, and exits 3 if a check failed.`,
 	cmd.Flags().StringVar(&socket, "socket", "", "the proxy's unix socket `path`")
 	cmd.Flags().DurationVar(&wait, "wait", 15*time.Second, "how long to wait for the proxy's socket")
 	cmd.Flags().IntVar(&connFD, "conn-fd", 0, "hold the hand-over connection inherited as `FD` (the background half)")
+	cmd.Flags().IntVar(&listenFD, "listen-fd", 0, "forward the connections to the listener inherited as `FD` (the background half, with MOAT_PROXY_ADDR)")
 	cmd.Flags().MarkHidden("conn-fd")
+	cmd.Flags().MarkHidden("listen-fd")
 	return cmd
+}
+
+// relay is the foreground half of 'proxy relay': it connects the agent's
+// port ln to the proxy, attests the run's egress through it and leaves a
+// holder in the background.
+type relay struct {
+	ctx         context.Context
+	errOut      io.Writer
+	ln          *net.TCPListener
+	port        *net.TCPAddr // ln's address, the agent's HTTP_PROXY
+	attestation egress.Attestation
+	wait        time.Duration
+}
+
+// handOver hands the port to the proxy over its unix socket, attests,
+// and leaves the holder of the hand-over connection.
+func (r relay) handOver(socket string) error {
+	c, err := egress.Handover(r.ctx, r.ln, socket, r.wait)
+	if err != nil {
+		return err
+	}
+	defer c.Close() // the background half has its own copy
+	if why := attest(r.ctx, r.attestation, r.port, false); why != "" {
+		c.Close() // the proxy sees the agent gone, and stops
+		r.failAttestation(why)
+	}
+	holder, err := startHolder([]string{"--conn-fd", "3"}, c)
+	if err != nil {
+		return err
+	}
+	return holder.Release()
+}
+
+// forward opens the hold connection to the proxy at proxyAddr and starts
+// the holder, which also forwards the port's connections there, before
+// the attestation: the checks go through it as the agent's requests will.
+// A failed attestation kills it, which closes the hold.
+func (r relay) forward(proxyAddr string) error {
+	defer r.ln.Close() // the background half has its own copy
+	hold, err := egress.DialHold(r.ctx, proxyAddr, r.attestation.Token, r.wait)
+	if err != nil {
+		return err
+	}
+	defer hold.Close()
+	holder, err := startHolder([]string{"--conn-fd", "3", "--listen-fd", "4"}, hold.(*net.TCPConn), r.ln)
+	if err != nil {
+		return err
+	}
+	if why := attest(r.ctx, r.attestation, r.port, true); why != "" {
+		holder.Kill()
+		holder.Wait()
+		hold.Close() // the proxy sees the agent gone, and stops
+		r.failAttestation(why)
+	}
+	return holder.Release()
+}
+
+// failAttestation ends the relay with exitAttestFailed, saying why.
+func (r relay) failAttestation(why string) {
+	// The line is moat-init's: attesting is its step, and it exits 125
+	// without adding to it.
+	fmt.Fprintf(r.errOut, "moat-init: egress attestation failed: %s\n", why)
+	os.Exit(exitAttestFailed)
+}
+
+// holdInherited is the background half: it holds the connection
+// inherited as connFD until the proxy or a signal ends it and, given a
+// listener as listenFD, forwards its connections to the proxy at
+// proxyAddr meanwhile.
+func holdInherited(ctx context.Context, connFD, listenFD int, proxyAddr string) error {
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	if listenFD == 0 {
+		c, err := inheritedConn(connFD, "unix")
+		if err != nil {
+			return err
+		}
+		egress.Hold(ctx, c)
+		return nil
+	}
+	if proxyAddr == "" {
+		return errors.New("--listen-fd forwards to " + egress.ProxyAddrEnv + ", which is not set")
+	}
+	c, err := inheritedConn(connFD, "tcp")
+	if err != nil {
+		return err
+	}
+	ln, err := inheritedListener(listenFD)
+	if err != nil {
+		c.Close()
+		return err
+	}
+	egress.HoldForwarding(ctx, c, ln, proxyAddr)
+	return nil
 }
 
 // exitAttestFailed is the relay's exit status when the attestation
 // failed, which moat-init tells apart from the relay's other failures.
 const exitAttestFailed = 3
+
+// directProbes, if set, replaces a pod's probes in the forwarded
+// no-direct-route check. Only tests set it: the machine they run on has
+// a route out.
+var directProbes []string
 
 // attestTimeout bounds the whole attestation, report included.
 const attestTimeout = 10 * time.Second
@@ -99,14 +197,14 @@ const attestTimeout = 10 * time.Second
 // attest checks the run's egress from the agent's namespace, where the
 // proxy now serves the port at addr, and reports the verdicts to the
 // proxy. It returns why the attestation failed, or "".
-func attest(ctx context.Context, a egress.Attestation, addr *net.TCPAddr) string {
+func attest(ctx context.Context, a egress.Attestation, addr *net.TCPAddr, forwarded bool) string {
 	ctx, cancel := context.WithTimeout(ctx, attestTimeout)
 	defer cancel()
 	port := *addr
 	if port.IP == nil || port.IP.IsUnspecified() { // it listens on every address: ask on loopback
 		port.IP = net.IPv4(127, 0, 0, 1)
 	}
-	at := &egress.Attester{Proxy: port.String()}
+	at := &egress.Attester{Proxy: port.String(), Forwarded: forwarded, Probes: directProbes}
 	res := at.Attest(ctx, a)
 	failed, isFailed := res.Failure()
 	err := at.Report(ctx, a, res)
@@ -119,41 +217,61 @@ func attest(ctx context.Context, a egress.Attestation, addr *net.TCPAddr) string
 	return ""
 }
 
-// startHolder starts this program again, in a session of its own, to hold
-// the hand-over connection c, and returns once it runs.
-func startHolder(c *net.UnixConn) error {
-	f, err := c.File()
-	if err != nil {
-		return err
-	}
-	defer f.Close()
+// startHolder starts this program again as 'proxy relay' with args, in a
+// session of its own, with files as descriptors 3, 4, ..., and returns
+// the running process.
+func startHolder(args []string, files ...interface{ File() (*os.File, error) }) (*os.Process, error) {
 	exe, err := os.Executable()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	h := exec.Command(exe, "proxy", "relay", "--conn-fd", "3")
-	h.ExtraFiles = []*os.File{f} // descriptor 3
+	h := exec.Command(exe, append([]string{"proxy", "relay"}, args...)...)
+	for _, src := range files {
+		f, err := src.File() // a duplicate, for the child
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		h.ExtraFiles = append(h.ExtraFiles, f)
+	}
 	// The attestation's values are the relay's alone; the holder lives
 	// as long as the run.
 	h.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, egress.AttestEnv+"=") })
 	h.Stderr = os.Stderr
 	h.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := h.Start(); err != nil {
-		return err
+		return nil, err
 	}
-	return h.Process.Release()
+	return h.Process, nil
 }
 
-func inheritedConn(fd int) (net.Conn, error) {
-	f := os.NewFile(uintptr(fd), "proxy-handover")
+// inheritedConn is the connection inherited as fd, which must be of the
+// network given ("unix": the hand-over; "tcp": the hold).
+func inheritedConn(fd int, network string) (net.Conn, error) {
+	f := os.NewFile(uintptr(fd), "proxy-"+network)
 	defer f.Close()
 	c, err := net.FileConn(f)
 	if err != nil {
 		return nil, err
 	}
-	if _, ok := c.(*net.UnixConn); !ok {
+	if c.LocalAddr().Network() != network {
 		c.Close()
-		return nil, errors.New("descriptor " + strconv.Itoa(fd) + " is not a unix socket")
+		return nil, fmt.Errorf("descriptor %d is not a %s socket", fd, network)
 	}
 	return c, nil
+}
+
+// inheritedListener is the agent's port, inherited as fd.
+func inheritedListener(fd int) (net.Listener, error) {
+	f := os.NewFile(uintptr(fd), "agent-proxy-port")
+	defer f.Close()
+	ln, err := net.FileListener(f)
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := ln.(*net.TCPListener); !ok {
+		ln.Close()
+		return nil, fmt.Errorf("descriptor %d is not a TCP listener", fd)
+	}
+	return ln, nil
 }

@@ -2,6 +2,7 @@ package run
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"testing"
 
@@ -29,6 +30,18 @@ func TestNewCmdRun(t *testing.T) {
 		{name: "command flags are not moat's", args: []string{"--", "ls", "-d"}, want: Options{Command: []string{"ls", "-d"}}},
 		{name: "two paths", args: []string{"a", "b"}, wantErr: `expected at most one workspace path before --, got ["a" "b"]; put the command after --`},
 		{name: "detach with tty", args: []string{"-d", "-t"}, wantErr: "--detach cannot be combined with --interactive or --tty"},
+		{
+			name: "a cluster", args: []string{"--runtime", "kubernetes", "--context", "lab", "--namespace", "agents", "./p"},
+			want: Options{Workspace: "./p", Runtime: cmdutil.RuntimeChoice{Runtime: "kubernetes", Context: "lab", Namespace: "agents"}},
+		},
+		// Without --runtime, config.yaml may choose Kubernetes: the factory
+		// checks the resolved runtime.
+		{name: "context alone", args: []string{"--context", "lab"}, want: Options{Runtime: cmdutil.RuntimeChoice{Context: "lab"}}},
+		{name: "unknown runtime", args: []string{"--runtime", "k8s"}, wantErr: `invalid --runtime "k8s": use one of docker, kubernetes`},
+		{name: "bad namespace", args: []string{"--runtime", "kubernetes", "--namespace", "Agents"},
+			wantErr: `invalid --namespace "Agents": a namespace is lower-case letters, digits and '-', at most 63`},
+		{name: "namespace with docker", args: []string{"--runtime", "docker", "--namespace", "agents"},
+			wantErr: "--context and --namespace select a Kubernetes cluster, and this run uses the docker runtime; add --runtime kubernetes"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -43,7 +56,8 @@ func TestNewCmdRun(t *testing.T) {
 			cmd.SetErr(ios.ErrOut)
 			err := cmd.Execute()
 			if tt.wantErr != "" {
-				if err == nil || err.Error() != tt.wantErr {
+				var flagErr *cmdutil.FlagError
+				if !errors.As(err, &flagErr) || err.Error() != tt.wantErr {
 					t.Fatalf("got error %v, want %q", err, tt.wantErr)
 				}
 				return
@@ -53,7 +67,7 @@ func TestNewCmdRun(t *testing.T) {
 			}
 			w := tt.want
 			if got.Workspace != w.Workspace || got.Name != w.Name || got.Detach != w.Detach || got.Interactive != w.Interactive ||
-				got.TTY != w.TTY || got.Rebuild != w.Rebuild || got.Keep != w.Keep ||
+				got.TTY != w.TTY || got.Rebuild != w.Rebuild || got.Keep != w.Keep || got.Runtime != w.Runtime ||
 				!slices.Equal(got.Env, w.Env) || !slices.Equal(got.Command, w.Command) {
 				t.Fatalf("got %+v, want %+v", *got, w)
 			}

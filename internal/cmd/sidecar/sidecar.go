@@ -1,6 +1,7 @@
 // Package sidecar owns the commands moat runs inside containers rather than
 // for the user: 'proxy serve' (a run's egress proxy), 'proxy relay' (the
-// agent's end of it), 'userns-run' and 'init-wait' (moat-init's helpers).
+// agent's end of it), 'userns-run' and 'init-wait' (moat-init's helpers),
+// 'kube ...' (the helpers in a run's pods on Kubernetes).
 // They are built into moat and into moat-sidecar, a program of these
 // commands alone: without the Engine and BuildKit clients, it starts in a
 // fraction of moat's time, and a run starts three to six of them. Nothing
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	initwaitcmd "github.com/moatsh/moat/internal/cmd/initwait"
+	"github.com/moatsh/moat/internal/cmd/kubepod"
 	proxycmd "github.com/moatsh/moat/internal/cmd/proxy"
 	usernscmd "github.com/moatsh/moat/internal/cmd/userns"
 )
@@ -22,7 +24,7 @@ import (
 // Commands returns new copies of the hidden commands, for moat's root and
 // moat-sidecar's.
 func Commands() []*cobra.Command {
-	return []*cobra.Command{proxycmd.NewCmdProxy(), usernscmd.NewCmdUsernsRun(), usernscmd.NewCmdOCIRuntime(), initwaitcmd.NewCmdInitWait()}
+	return []*cobra.Command{proxycmd.NewCmdProxy(), usernscmd.NewCmdUsernsRun(), usernscmd.NewCmdOCIRuntime(), initwaitcmd.NewCmdInitWait(), kubepod.NewCmdKube()}
 }
 
 // Main runs moat-sidecar with args and returns its exit code: 0, 2 for a

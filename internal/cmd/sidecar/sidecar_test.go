@@ -15,6 +15,7 @@ func TestSidecarMain(t *testing.T) {
 	}{
 		{"help lists the commands", []string{"--help"}, 0, []string{"proxy", "init-wait", "userns-run"}},
 		{"proxy lists serve and relay", []string{"proxy", "--help"}, 0, []string{"serve", "relay"}},
+		{"kube lists the pod helpers", []string{"kube", "--help"}, 0, []string{"setup", "done", "tar-in", "tar-out", "init", "keeper"}},
 		{"a bad flag is a usage error", []string{"proxy", "relay", "--bogus"}, 2, []string{"moat-sidecar: unknown flag: --bogus"}},
 		{"a missing flag is a failure", []string{"proxy", "relay"}, 1, []string{`required flag "socket" not set`}},
 	}

@@ -1,0 +1,257 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/moatsh/moat/internal/policy"
+)
+
+// The cluster tests run against the single-node cluster scripts/kube-testbed.sh
+// starts ('make test' does): MOAT_TEST_KUBECONFIG names its kubeconfig.
+// Without it they are skipped, unless MOAT_TEST_KUBE=required (CI), which
+// makes a missing cluster a failure.
+
+// kubeTestRegistry is where the tests' images go: the registry
+// scripts/registry.sh serves on the host, which the cluster's containerd
+// pulls from.
+const kubeTestRegistry = "127.0.0.1:5000"
+
+// kubeEnv is a moatEnv whose config.yaml sends runs to a namespace of the
+// test cluster of its own, checked empty of moat's objects at the end.
+type kubeEnv struct {
+	*moatEnv
+	ns         string
+	kubeconfig string
+}
+
+func newKubeMoat(t *testing.T) *kubeEnv {
+	t.Helper()
+	kc := os.Getenv("MOAT_TEST_KUBECONFIG")
+	if kc == "" {
+		if os.Getenv("MOAT_TEST_KUBE") == "required" {
+			t.Fatal("MOAT_TEST_KUBE=required but MOAT_TEST_KUBECONFIG is not set: 'make test' starts the cluster (scripts/kube-testbed.sh)")
+		}
+		t.Skip("no test cluster: set MOAT_TEST_KUBECONFIG (scripts/kube-testbed.sh up)")
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	k := &kubeEnv{moatEnv: newMoat(t), ns: "moat-e2e-" + hex.EncodeToString(b), kubeconfig: kc}
+	if out, err := k.kubectl("create", "namespace", k.ns); err != nil {
+		t.Fatalf("creating namespace %s: %v\n%s", k.ns, err, out)
+	}
+	t.Cleanup(k.checkEmptyAndDelete)
+	cfg := "buildkit_image: " + buildkitImageID + "\nruntime: kubernetes\nregistry: " + kubeTestRegistry +
+		"\nkubernetes: {kubeconfig: " + kc + ", namespace: " + k.ns + "}\n"
+	if err := os.WriteFile(filepath.Join(k.home, "config.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func (k *kubeEnv) kubectl(args ...string) (string, error) {
+	bin := "kubectl"
+	if dir := os.Getenv("MOAT_TEST_KUBE_BIN"); dir != "" {
+		bin = filepath.Join(dir, "kubectl")
+	}
+	out, err := exec.Command(bin, append([]string{"--kubeconfig", k.kubeconfig}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// moatObjects lists what moat made in the namespace, by kind.
+func (k *kubeEnv) moatObjects() string {
+	out, err := k.kubectl("-n", k.ns, "get", "pods,networkpolicies,secrets,configmaps", "-l", "moat.managed=true", "-o", "name")
+	if err != nil {
+		k.t.Errorf("listing moat's objects: %v\n%s", err, out)
+	}
+	return strings.TrimSpace(out)
+}
+
+// checkEmptyAndDelete fails the test if a run left anything behind in its
+// namespace (after the runs' own cleanup, which the moatEnv does first),
+// then deletes the namespace.
+func (k *kubeEnv) checkEmptyAndDelete() {
+	var left string
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if left = k.moatObjects(); left == "" || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	if left != "" {
+		k.t.Errorf("moat left objects in namespace %s:\n%s", k.ns, left)
+	}
+	k.kubectl("delete", "namespace", k.ns, "--wait=false")
+}
+
+// nodeIP is the host's address on its default route: the cluster's node,
+// where the tests' servers listen for the proxy's pod.
+func nodeIP(t *testing.T) string {
+	t.Helper()
+	c, err := net.Dial("udp", "192.0.2.1:9")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.LocalAddr().(*net.UDPAddr).IP.String()
+}
+
+// TestKubeRunWorkspaceAndExitCode: a run on the cluster reads the
+// workspace, writes and removes files that come back to the host with the
+// user's ownership, runs as the workspace's owner, and exits with the
+// command's code; nothing stays in the namespace.
+func TestKubeRunWorkspaceAndExitCode(t *testing.T) {
+	t.Parallel()
+	k := newKubeMoat(t)
+	ws := k.workspace(map[string]string{"in.txt": "from-the-host\n", "gone.txt": "x", "sub/keep.txt": "k"})
+	if err := os.Chown(ws, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	filepath.Walk(ws, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 1000, 1000) })
+	res := k.run("run", ws, "--", "sh", "-c", "cat in.txt; echo made-in-pod > out.txt; mkdir -p new/dir; echo n > new/dir/f; rm gone.txt; id -u; echo to-stderr >&2; exit 3")
+	if res.code != 3 {
+		t.Fatalf("exit %d, want the command's 3:\n%s", res.code, res)
+	}
+	mustContain(t, "stdout", res.stdout, "from-the-host", "1000")
+	mustContain(t, "output", res.stdout+res.stderr, "to-stderr")
+	if got := readFile(t, ws, "out.txt"); got != "made-in-pod\n" {
+		t.Errorf("out.txt %q", got)
+	}
+	if readFile(t, ws, "new/dir/f") != "n\n" || readFile(t, ws, "sub/keep.txt") != "k" {
+		t.Error("the run's new directory or an untouched file did not come back")
+	}
+	if exists(filepath.Join(ws, "gone.txt")) {
+		t.Error("gone.txt, removed in the run, is still on the host")
+	}
+	fi, err := os.Stat(filepath.Join(ws, "out.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := fi.Sys().(*syscall.Stat_t); st.Uid != 1000 {
+		t.Errorf("out.txt belongs to uid %d, want the workspace owner's 1000", st.Uid)
+	}
+}
+
+// TestKubeEgressGrantAndBypasses: on the cluster, a grant is injected by
+// the run's proxy pod, a host outside the policy is refused, and every way
+// around the proxy from inside the agent's pod fails: the node, the API
+// server, the metadata address, DNS, the proxy's pod without the token.
+// The agent's pod holds no trace of the secret, and the run's audit log
+// (the proxy's events come back into it) verifies.
+func TestKubeEgressGrantAndBypasses(t *testing.T) {
+	t.Parallel()
+	needImage(t, "curl", "python")
+	k := newKubeMoat(t)
+	node := nodeIP(t)
+	s := newAPIServerAt(t, map[string]string{egressSecret: "granted"}, "0.0.0.0:0")
+	k.grantAPI(s, "testapi", egressSecret)
+	ws := k.workspace(map[string]string{
+		"agent.yaml": "dependencies: [curl, python]\n" +
+			"network:\n  hosts: {api.test: " + node + "}\n  ca: api-ca.pem\ngrants: [testapi]\n",
+		"api-ca.pem": s.caPEM,
+	})
+	os.Chown(ws, 1000, 1000)
+	api := "https://api.test:" + s.port + "/hello"
+	denied := []string{"HTTP/1.1 403", policy.HeaderName + ":"}
+	apiHost := os.Getenv("MOAT_TEST_KUBE_APISERVER") // host:port of the API server, as the node sees it
+	if apiHost == "" {
+		apiHost = node + ":6443"
+	}
+	checks := []bypassCheck{
+		{"noproxy-flag", `curl -sS -m 5 --noproxy '*' ` + api, []int{6}, []string{"Could not resolve host: api.test"}},
+		{"direct-node-address", `curl -sS -m 3 --noproxy '*' -k https://` + node + `:` + s.port + `/hello`, []int{7, 28}, nil},
+		{"api-server", `curl -sS -m 3 --noproxy '*' -k https://` + apiHost + `/version`, []int{7, 28}, nil},
+		{"api-service", `curl -sS -m 3 --noproxy '*' -k https://$KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT/version`, []int{7, 28}, nil},
+		{"kubelet", `curl -sS -m 3 --noproxy '*' -k https://` + node + `:10250/pods`, []int{7, 28}, nil},
+		{"metadata", `curl -sS -m 3 --noproxy '*' http://169.254.169.254/latest/meta-data/`, []int{7, 28}, nil},
+		{"metadata-via-proxy", `curl -sS -m 5 -i http://169.254.169.254/latest/meta-data/`, []int{0}, denied},
+		{"node-via-proxy", `curl -sS -m 5 -i http://` + node + `:` + s.port + `/`, []int{0}, denied},
+		{"blocked-host", `curl -sS -m 5 -i https://blocked.test:` + s.port + `/hello`, []int{56}, denied},
+		{"dns", `getent hosts kubernetes.default.svc.cluster.local`, []int{2}, nil},
+		{"service-account-token", `ls /var/run/secrets/kubernetes.io/serviceaccount/token`, []int{2}, nil},
+		{"proxy-without-token", `curl -sS -m 5 -i -x "http://$MOAT_PROXY_ADDR" ` + api, []int{0, 56}, []string{"HTTP/1.1 407"}},
+	}
+	var script []string
+	for _, c := range checks {
+		script = append(script, fmt.Sprintf(`printf '<<<%%s\n' %s; (%s) >/tmp/probe.out 2>&1; rc=$?; head -c 2000 /tmp/probe.out; printf '\n>>>%%s rc=%%d\n' %s $rc`,
+			c.name, c.cmd, c.name))
+	}
+	script = append(script, `curl -sS -m 10 `+api)
+	// The agent looks for the secret everywhere it can: every process's
+	// environment and command line, and every file it can read.
+	script = append(script, `if grep -rIl --exclude-dir=proc --exclude-dir=sys -e '`+egressSecret+`' / 2>/dev/null; then echo SECRET-IN-FILES; fi`,
+		`if cat /proc/*/environ /proc/*/cmdline 2>/dev/null | grep -a -q -e '`+egressSecret+`'; then echo SECRET-IN-PROCESSES; fi`)
+	name := uniqueName(t)
+	res := k.run("run", "-n", name, ws, "--", "sh", "-c", strings.Join(script, "\n"))
+	if res.code != 0 {
+		t.Fatalf("exit %d:\n%s", res.code, res)
+	}
+	for _, c := range checks {
+		rc, out, ok := probeResult(res.stdout, c.name)
+		switch {
+		case !ok:
+			t.Errorf("bypass %q: no result in the output:\n%s", c.name, res.stdout)
+		case !slices.Contains(c.rc, rc) || !containsAll(out, c.out):
+			t.Errorf("bypass %q: exit %d, output:\n%s\nwant exit %v and %q", c.name, rc, out, c.rc, c.out)
+		}
+	}
+	mustContain(t, "stdout", res.stdout, "api-ok granted")
+	if strings.Contains(res.stdout, "SECRET-IN-") || strings.Contains(res.stdout+res.stderr, egressSecret) {
+		t.Errorf("the agent found the secret:\n%s", res)
+	}
+	r := k.find(name)
+	kinds := auditKinds(t, k.moatEnv, r.ID)
+	if !slices.Contains(kinds, "credential.injected") || !slices.Contains(kinds, "net.denied") || !slices.Contains(kinds, "egress.attested") {
+		t.Errorf("audit events %v: want the proxy's injection, denial and attestation", kinds)
+	}
+	out := k.mustRun(0, "audit", name)
+	mustContain(t, "audit", out.stdout, ": OK\n", "credential.injected")
+	trace := k.mustRun(0, "trace", name, "--json")
+	var reqs []struct{ Host, Grant string }
+	if err := json.Unmarshal([]byte(trace.stdout), &reqs); err != nil || !slices.ContainsFunc(reqs, func(q struct{ Host, Grant string }) bool { return q.Grant == "testapi" }) {
+		t.Errorf("trace --json: %v\n%s", err, trace.stdout)
+	}
+}
+
+// TestKubeDetachedLogsStop: a detached run on the cluster outlives the
+// CLI; 'moat logs -f' streams it from the pod, 'moat list' shows it,
+// 'moat stop' ends it and removes its pods.
+func TestKubeDetachedLogsStop(t *testing.T) {
+	t.Parallel()
+	k := newKubeMoat(t)
+	ws := k.workspace(map[string]string{"x": "y"})
+	name := uniqueName(t)
+	k.mustRun(0, "run", "-d", "-n", name, ws, "--", "sh", "-c", "echo started-in-pod; trap 'echo got-term; exit 0' TERM; while :; do sleep 1; done")
+	follow := k.start("logs", "-f", name)
+	waitForDetail(t, 60*time.Second, "the run's output through logs -f", func() bool {
+		return strings.Contains(follow.stdout.String(), "started-in-pod")
+	}, follow.stdout.String)
+	if r := k.find(name); r.State != "running" {
+		t.Fatalf("list says %s, want running", r.State)
+	}
+	pods, _ := k.kubectl("-n", k.ns, "get", "pods", "-l", "moat.run-name="+name, "-o", "name")
+	if !strings.Contains(pods, "pod/") {
+		t.Errorf("no pod carries the run's name label:\n%s", pods)
+	}
+	k.mustRun(0, "stop", name)
+	res := follow.wait(30 * time.Second)
+	mustContain(t, "logs -f", res.stdout, "got-term")
+	if r := k.find(name); r.active() {
+		t.Errorf("after stop the run is %s", r.State)
+	}
+	waitForDetail(t, 30*time.Second, "no moat pod left", func() bool { return k.moatObjects() == "" }, k.moatObjects)
+}

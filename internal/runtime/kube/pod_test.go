@@ -1,0 +1,248 @@
+package kube
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/moatsh/moat/internal/labels"
+	"github.com/moatsh/moat/internal/runtime"
+)
+
+func agentSpec(t *testing.T) runtime.ContainerSpec {
+	dir := t.TempDir()
+	ca := filepath.Join(dir, "ca.pem")
+	os.WriteFile(ca, []byte("CERT"), 0o644)
+	lbl := labels.ForRun("abc123", "brave-otter", labels.RoleAgent, "v1")
+	lbl[labels.Workspace] = "/home/me/project with space"
+	return runtime.ContainerSpec{
+		Name: "moat-abc123", Image: "sha256:feed", Cmd: []string{"--", "sh", "-c", "echo hi"},
+		Env: []string{"MOAT_UID=1000", "MOAT_PROXY_PORT=3128"}, WorkingDir: "/workspace",
+		Mounts:  []runtime.Mount{{Source: dir, Target: "/workspace"}},
+		Labels:  lbl,
+		Init:    true,
+		CapDrop: []string{"ALL"}, CapAdd: []string{"CHOWN", "SETUID"}, NoNewPrivileges: true,
+		Network:    runtime.NetworkNone,
+		ExtraHosts: []string{"proxy:127.0.0.1"},
+		MoatFiles:  []runtime.MoatFile{{Source: ca, Target: "/run/moat/proxy-ca.pem"}, {Source: "/usr/bin/moat-sidecar", Target: "/run/moat/bin/moat"}},
+		SharedDirs: []runtime.SharedDir{{Source: filepath.Join(dir, "sock"), Target: "/run/moat/sock", ReadOnly: true}},
+		Memory:     1 << 30, NanoCPUs: 2e9,
+	}
+}
+
+func planFor(t *testing.T, spec runtime.ContainerSpec, o planOptions) *podPlan {
+	t.Helper()
+	if o.moatImage == "" {
+		o.moatImage = "reg/moat@sha256:aa"
+	}
+	if o.isSidecar == nil {
+		o.isSidecar = func(s string) bool { return s == "/usr/bin/moat-sidecar" }
+	}
+	if o.readFile == nil {
+		o.readFile = os.ReadFile
+	}
+	p, err := newPodPlan(ID{Context: "c", Namespace: "ns", Pod: podName(spec.Name)}, spec, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func container(t *testing.T, pod *corev1.Pod, name string) corev1.Container {
+	t.Helper()
+	for _, c := range slices.Concat(pod.Spec.InitContainers, pod.Spec.Containers) {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("pod has no container %s", name)
+	return corev1.Container{}
+}
+
+func TestAgentPodHasNoWayOutButItsProxy(t *testing.T) {
+	spec := agentSpec(t)
+	p := planFor(t, spec, planOptions{image: "reg/moat@sha256:bb", entrypoint: []string{"/usr/local/bin/moat-init"}})
+	pod := p.pod
+	if pod.Spec.AutomountServiceAccountToken == nil || *pod.Spec.AutomountServiceAccountToken {
+		t.Error("the agent's pod mounts a service account token")
+	}
+	if pod.Spec.EnableServiceLinks == nil || *pod.Spec.EnableServiceLinks {
+		t.Error("the agent's pod gets service links")
+	}
+	if pod.Spec.DNSPolicy != corev1.DNSNone || !slices.Equal(pod.Spec.DNSConfig.Nameservers, []string{"127.0.0.1"}) {
+		t.Errorf("DNS: %s %+v, want none with loopback only", pod.Spec.DNSPolicy, pod.Spec.DNSConfig)
+	}
+	if pod.Spec.HostNetwork || pod.Spec.HostPID || pod.Spec.HostIPC {
+		t.Error("the agent's pod shares a host namespace")
+	}
+	main := container(t, pod, mainContainer)
+	want := []string{sidecarInMain, "kube", "init", "--", "/usr/local/bin/moat-init", "--", "sh", "-c", "echo hi"}
+	if !slices.Equal(main.Command, want) {
+		t.Errorf("command %q, want %q", main.Command, want)
+	}
+	sc := main.SecurityContext
+	if *sc.AllowPrivilegeEscalation || !slices.Equal(sc.Capabilities.Drop, []corev1.Capability{"ALL"}) || len(sc.Capabilities.Add) != 2 {
+		t.Errorf("security context %+v", sc)
+	}
+	if main.Resources.Limits.Memory().Value() != 1<<30 || main.Resources.Limits.Cpu().MilliValue() != 2000 {
+		t.Errorf("limits %v", main.Resources.Limits)
+	}
+
+	pol := networkPolicy(p, metav1.ObjectMeta{Name: "x"})
+	if !slices.Contains(pol.Spec.PolicyTypes, "Egress") || !slices.Contains(pol.Spec.PolicyTypes, "Ingress") {
+		t.Fatalf("policy types %v", pol.Spec.PolicyTypes)
+	}
+	if len(pol.Spec.Ingress) != 0 {
+		t.Errorf("the agent accepts ingress: %+v", pol.Spec.Ingress)
+	}
+	if len(pol.Spec.Egress) != 1 || len(pol.Spec.Egress[0].To) != 1 || pol.Spec.Egress[0].To[0].IPBlock != nil ||
+		pol.Spec.Egress[0].To[0].PodSelector.MatchLabels[labels.Role] != labels.RoleProxy ||
+		pol.Spec.Egress[0].To[0].PodSelector.MatchLabels[labels.RunID] != "abc123" ||
+		pol.Spec.Egress[0].Ports[0].Port.IntValue() != 3128 {
+		t.Errorf("egress %+v, want the run's proxy pod on 3128 alone", pol.Spec.Egress)
+	}
+	if pol.Spec.PodSelector.MatchLabels[labels.Role] != labels.RoleAgent {
+		t.Errorf("the policy selects %v", pol.Spec.PodSelector.MatchLabels)
+	}
+}
+
+func TestAgentWithoutProxyGetsNoEgressAtAll(t *testing.T) {
+	spec := agentSpec(t)
+	spec.Env = []string{"MOAT_UID=1000"}
+	p := planFor(t, spec, planOptions{image: "img"})
+	pol := networkPolicy(p, metav1.ObjectMeta{})
+	if len(pol.Spec.Egress) != 0 || len(pol.Spec.Ingress) != 0 {
+		t.Errorf("policy none: egress %+v ingress %+v, want neither", pol.Spec.Egress, pol.Spec.Ingress)
+	}
+}
+
+func TestProxyPodRunsMoatsImageAndReadsItsSecret(t *testing.T) {
+	spec := runtime.ContainerSpec{
+		Name: "moat-abc123-proxy", Cmd: []string{"/moat", "proxy", "serve"},
+		Labels:    labels.ForRun("abc123", "n", labels.RoleProxy, "v1"),
+		MoatFiles: []runtime.MoatFile{{Source: "/usr/bin/moat-sidecar", Target: "/moat"}},
+		OpenStdin: true, User: "1000:1000", CapDrop: []string{"ALL"}, NoNewPrivileges: true, ReadOnlyRootfs: true,
+		Network: runtime.NetworkOutbound, ServesPort: 3128,
+	}
+	p := planFor(t, spec, planOptions{stdin: true})
+	main := container(t, p.pod, mainContainer)
+	if main.Image != "reg/moat@sha256:aa" {
+		t.Errorf("image %q, want moat's", main.Image)
+	}
+	if main.Stdin {
+		t.Error("the proxy's stdin is attached: it must come from its Secret")
+	}
+	if !slices.Equal(main.Command[:5], []string{sidecarInMain, "kube", "init", "--stdin", stdinFile}) {
+		t.Errorf("command %q", main.Command)
+	}
+	if *main.SecurityContext.RunAsUser != 1000 || !*main.SecurityContext.ReadOnlyRootFilesystem {
+		t.Errorf("security %+v", main.SecurityContext)
+	}
+	var secretVol bool
+	for _, v := range p.pod.Spec.Volumes {
+		if v.Secret != nil && v.Secret.SecretName == secretName(p.id.Pod) {
+			secretVol = true
+		}
+	}
+	if !secretVol {
+		t.Error("no Secret volume")
+	}
+	pol := networkPolicy(p, metav1.ObjectMeta{})
+	if len(pol.Spec.Ingress) != 1 || pol.Spec.Ingress[0].From[0].PodSelector.MatchLabels[labels.Role] != labels.RoleAgent ||
+		pol.Spec.Ingress[0].Ports[0].Port.IntValue() != 3128 {
+		t.Errorf("ingress %+v, want the run's agent on 3128 alone", pol.Spec.Ingress)
+	}
+}
+
+func TestLabelsKeptWhereKubernetesRefusesThem(t *testing.T) {
+	spec := agentSpec(t)
+	p := planFor(t, spec, planOptions{image: "img"})
+	if _, ok := p.pod.Labels[labels.Workspace]; ok {
+		t.Error("a path became a label value")
+	}
+	if p.pod.Labels[labels.RunID] != "abc123" || p.pod.Labels[labels.Managed] != "true" {
+		t.Errorf("labels %v", p.pod.Labels)
+	}
+	back := podLabelsOf(p.pod)
+	if back[labels.Workspace] != spec.Labels[labels.Workspace] {
+		t.Errorf("workspace label read back as %q", back[labels.Workspace])
+	}
+}
+
+func TestMoatFilesStagedAndDirsRecorded(t *testing.T) {
+	spec := agentSpec(t)
+	p := planFor(t, spec, planOptions{image: "img"})
+	if string(p.files["f0"]) != "CERT" || len(p.files) != 1 {
+		t.Errorf("ConfigMap data %v, want the CA alone (the binary comes from moat's image)", p.files)
+	}
+	main := container(t, p.pod, mainContainer)
+	var ca, bin bool
+	for _, m := range main.VolumeMounts {
+		switch m.MountPath {
+		case "/run/moat/proxy-ca.pem":
+			ca = m.SubPath == "f0" && m.ReadOnly
+		case "/run/moat/bin/moat":
+			bin = m.SubPath == sidecarKey && m.ReadOnly
+		}
+	}
+	if !ca || !bin {
+		t.Errorf("moat files not mounted read-only from the stage: %+v", main.VolumeMounts)
+	}
+	var dirs []hostDir
+	if err := json.Unmarshal([]byte(p.pod.Annotations[annoDirs]), &dirs); err != nil || len(dirs) != 2 {
+		t.Fatalf("dirs annotation %q: %v", p.pod.Annotations[annoDirs], err)
+	}
+	if dirs[0].Target != "/workspace" || dirs[0].ReadOnly || dirs[0].Shared || !dirs[1].Shared || !dirs[1].ReadOnly {
+		t.Errorf("dirs %+v", dirs)
+	}
+	if got := writable(dirs); len(got) != 1 || got[0].Target != "/workspace" {
+		t.Errorf("writable %+v, want the workspace alone", got)
+	}
+}
+
+func TestRefusesWhatAPodCannotCarry(t *testing.T) {
+	for name, mod := range map[string]func(*runtime.ContainerSpec){
+		"engine socket": func(s *runtime.ContainerSpec) { s.EngineSocket = "/var/run/docker.sock" },
+		"join":          func(s *runtime.ContainerSpec) { s.Join = &runtime.Join{Container: "x"} },
+		"volume":        func(s *runtime.ContainerSpec) { s.Volumes = []runtime.VolumeMount{{Name: "v", Target: "/v"}} },
+		"device":        func(s *runtime.ContainerSpec) { s.Devices = []string{"/dev/net/tun"} },
+		"unmasked":      func(s *runtime.ContainerSpec) { s.UnmaskSystemPaths = true },
+		"default net":   func(s *runtime.ContainerSpec) { s.Network = runtime.NetworkDefault },
+	} {
+		spec := agentSpec(t)
+		mod(&spec)
+		_, err := newPodPlan(ID{Pod: "p"}, spec, planOptions{moatImage: "m", image: "i"})
+		var ue *runtime.UnsupportedError
+		if !errors.As(err, &ue) || ue.Engine != "Kubernetes" {
+			t.Errorf("%s: %v, want an UnsupportedError", name, err)
+		}
+	}
+}
+
+func TestPodNames(t *testing.T) {
+	for in, want := range map[string]string{
+		"moat-abc123":           "moat-abc123",
+		"moat-abc123-proxy":     "moat-abc123-proxy",
+		"Moat_ABC.x":            "moat-abc-x",
+		"---":                   "moat",
+		strings.Repeat("a", 80): strings.Repeat("a", 63),
+	} {
+		if got := podName(in); got != want {
+			t.Errorf("podName(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestHostAliases(t *testing.T) {
+	got := hostAliases([]string{"proxy:127.0.0.1", "moat-proxy:127.0.0.1", "x:10.0.0.1", "bad"})
+	if len(got) != 2 || !slices.Equal(got[0].Hostnames, []string{"proxy", "moat-proxy"}) || got[1].IP != "10.0.0.1" {
+		t.Errorf("%+v", got)
+	}
+}
