@@ -7,7 +7,7 @@
 #
 #   up      build or restore the binaries, start the cluster, wait for a Ready
 #           node; a second 'up' on a healthy cluster only checks
-#   env     print export lines for KUBECONFIG and PATH
+#   env     print export lines for KUBECONFIG, PATH and the e2e tests
 #   check   prove registry pulls, pod-to-node traffic and NetworkPolicy
 #   down    stop everything, undo every host change, compare with the
 #           snapshot 'up' took; exits 1 and prints the difference if any
@@ -696,9 +696,12 @@ up() {
 	log "ready in $((SECONDS - start))s: node $node ($ip); KUBECONFIG=$KDIR/admin.kubeconfig"
 }
 
+# env_lines also names the cluster for the e2e tests (e2e/kube_test.go).
 env_lines() {
 	echo "export KUBECONFIG=$KDIR/admin.kubeconfig"
 	echo "export PATH=$KDIR/bin:\$PATH"
+	echo "export MOAT_TEST_KUBECONFIG=$KDIR/admin.kubeconfig"
+	echo "export MOAT_TEST_KUBE_BIN=$KDIR/bin"
 }
 
 # --- teardown ---------------------------------------------------------------
