@@ -25,18 +25,20 @@ const (
 	keeperContainer = "moat-keeper"
 )
 
-// Paths of moat's own inside its pods.
+// Paths of moat's own inside its pods, under a directory no spec names
+// (the proxy's binary is /moat).
 const (
 	// sidecarInImage is the static moat-sidecar in moat's image.
 	sidecarInImage = "/moat-sidecar"
+	podDir         = "/moat-pod"
 	// sidecarInMain is where the main container finds it (staged by the
 	// setup container): its PID 1 runs from there.
-	sidecarInMain = "/moat/bin/moat-sidecar"
-	stageDir      = "/moat/stage"  // the setup container's view of the staged files
-	configDir     = "/moat/config" // the ConfigMap of small files, in the setup container
-	ctlDir        = "/moat/ctl"    // the setup-done file
-	stdinDir      = "/moat/stdin"  // the Secret a sidecar reads as its stdin
-	dirsRoot      = "/moat/d"      // the run's directories, in the setup and keeper containers
+	sidecarInMain = podDir + "/bin/moat-sidecar"
+	stageDir      = podDir + "/stage"  // the setup container's view of the staged files
+	configDir     = podDir + "/config" // the ConfigMap of small files, in the setup container
+	ctlDir        = podDir + "/ctl"    // the setup-done file
+	stdinDir      = podDir + "/stdin"  // the Secret a sidecar reads as its stdin
+	dirsRoot      = podDir + "/d"      // the run's directories, in the setup and keeper containers
 	setupDone     = ctlDir + "/setup-done"
 	stdinFile     = stdinDir + "/stdin"
 	sidecarKey    = "moat-sidecar"
@@ -184,10 +186,8 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 			LocalObjectReference: corev1.LocalObjectReference{Name: configMapName(id.Pod)}, Optional: ptr(true)}}},
 	}
 	setup.VolumeMounts = []corev1.VolumeMount{{Name: "moat-files", MountPath: stageDir}, {Name: "moat-config", MountPath: configDir, ReadOnly: true}, {Name: "moat-ctl", MountPath: ctlDir}}
-	keeper.VolumeMounts = []corev1.VolumeMount{{Name: "moat-ctl", MountPath: ctlDir}}
 	main.VolumeMounts = []corev1.VolumeMount{
 		{Name: "moat-files", MountPath: sidecarInMain, SubPath: sidecarKey, ReadOnly: true},
-		{Name: "moat-ctl", MountPath: ctlDir, ReadOnly: true},
 	}
 	for i, f := range spec.MoatFiles {
 		key := sidecarKey
