@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -192,9 +193,15 @@ func TestKubeEgressGrantAndBypasses(t *testing.T) {
 	}
 	script = append(script, `curl -sS -m 10 `+api)
 	// The agent looks for the secret everywhere it can: every process's
-	// environment and command line, and every file it can read.
-	script = append(script, `if grep -rIl --exclude-dir=proc --exclude-dir=sys -e '`+egressSecret+`' / 2>/dev/null; then echo SECRET-IN-FILES; fi`,
-		`if cat /proc/*/environ /proc/*/cmdline 2>/dev/null | grep -a -q -e '`+egressSecret+`'; then echo SECRET-IN-PROCESSES; fi`)
+	// environment and command line, and every file it can read. The needle
+	// comes base64-encoded, so that no command line of the search holds it.
+	needle := base64.StdEncoding.EncodeToString([]byte(egressSecret))
+	script = append(script, `echo `+needle+` | base64 -d > /tmp/needle`,
+		`if grep -rIl -F -f /tmp/needle --exclude-dir=proc --exclude-dir=sys --exclude=needle / 2>/dev/null; then echo SECRET-IN-FILES; fi`,
+		`if cat /proc/[0-9]*/environ /proc/[0-9]*/cmdline 2>/dev/null | grep -a -q -F -f /tmp/needle; then echo SECRET-IN-PROCESSES; fi`,
+		// The control: the same search finds a value the agent does have.
+		`printf %s "$HTTP_PROXY" | cut -d@ -f1 | cut -d: -f3 > /tmp/needle`,
+		`if cat /proc/[0-9]*/environ 2>/dev/null | grep -a -q -F -f /tmp/needle; then echo CONTROL-FOUND; fi`)
 	name := uniqueName(t)
 	res := k.run("run", "-n", name, ws, "--", "sh", "-c", strings.Join(script, "\n"))
 	if res.code != 0 {
@@ -209,7 +216,7 @@ func TestKubeEgressGrantAndBypasses(t *testing.T) {
 			t.Errorf("bypass %q: exit %d, output:\n%s\nwant exit %v and %q", c.name, rc, out, c.rc, c.out)
 		}
 	}
-	mustContain(t, "stdout", res.stdout, "api-ok granted")
+	mustContain(t, "stdout", res.stdout, "api-ok granted", "CONTROL-FOUND")
 	if strings.Contains(res.stdout, "SECRET-IN-") || strings.Contains(res.stdout+res.stderr, egressSecret) {
 		t.Errorf("the agent found the secret:\n%s", res)
 	}

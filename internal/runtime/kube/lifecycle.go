@@ -74,27 +74,19 @@ func (e *Engine) StopContainer(ctx context.Context, s string, grace time.Duratio
 	}
 	var out strings.Builder
 	args := []string{sidecarInMain, "kube", "stop", "--grace", grace.String()}
-	if err := e.exec(ctx, id, mainContainer, args, nil, &out); err != nil && !e.gone(ctx, id) {
-		return fmt.Errorf("stopping %s: %v %s", id.Pod, err, strings.TrimSpace(out.String()))
-	}
+	// The exec ends with the container when the command stops in time
+	// (the container's end kills it): its own status says nothing then.
+	execErr := e.exec(ctx, id, mainContainer, args, nil, &out)
 	wctx, cancel := context.WithTimeout(ctx, grace+10*time.Second)
 	defer cancel()
 	_, err = e.waitContainer(wctx, id, func(p *corev1.Pod) (bool, error) {
 		_, ended := mainEnded(p)
 		return ended, nil
 	})
-	return err
-}
-
-// gone reports whether pod id's main container has ended (or the pod
-// went), which ends an exec into it without an answer.
-func (e *Engine) gone(ctx context.Context, id ID) bool {
-	pod, err := e.getPod(ctx, id)
-	if err != nil {
-		return true
+	if err != nil && execErr != nil {
+		return fmt.Errorf("stopping %s: %v %s", id.Pod, execErr, strings.TrimSpace(out.String()))
 	}
-	_, ended := mainEnded(pod)
-	return ended
+	return err
 }
 
 func (e *Engine) forget(s string) {
