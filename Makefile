@@ -45,10 +45,17 @@ test-unit:
 	$(GO) test ./...
 
 # TestClean* run 'moat clean', which works engine-wide (it removes images
-# other tests would rebuild), so they run last, in a second pass.
-test-e2e: testbed
-	$(GO) test -tags e2e $(E2E_FLAGS) -skip '^TestClean' ./e2e/
-	$(GO) test -tags e2e $(E2E_FLAGS) -run '^TestClean' ./e2e/
+# other tests would rebuild), so they run last, in a second pass. The
+# cluster tests (e2e/kube_test.go) run on the single-node Kubernetes that
+# kube-testbed starts (built once, cached outside the clone); it is torn
+# down afterwards, pass or fail, and the teardown checks the host is as it
+# was.
+test-e2e: testbed kube-testbed
+	eval "$$(bash scripts/kube-testbed.sh env)"; export MOAT_TEST_KUBE=required; rc=0; \
+	$(GO) test -tags e2e $(E2E_FLAGS) -skip '^TestClean' ./e2e/ || rc=$$?; \
+	if [ $$rc -eq 0 ]; then $(GO) test -tags e2e $(E2E_FLAGS) -run '^TestClean' ./e2e/ || rc=$$?; fi; \
+	bash scripts/kube-testbed.sh down || rc=$$?; \
+	exit $$rc
 
 test: testbed vet test-unit test-e2e
 
@@ -67,10 +74,11 @@ demo: build
 	./$(BIN) run examples/hello
 
 # Ratios against a baseline measured in the same run (see docs/benchmarks.md).
-bench: testbed build
+bench: testbed kube-testbed build
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./internal/audit/ ./internal/proxy/
 	$(GO) test -run '^$$' -bench . -benchtime 3x ./internal/egress/
-	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 20x -timeout 30m ./bench/
+	eval "$$(bash scripts/kube-testbed.sh env)"; \
+	$(GO) test -tags e2e -run '^$$' -bench . -benchtime 20x -timeout 40m ./bench/
 
 clean:
 	rm -rf bin
