@@ -63,7 +63,7 @@ func (c *clusterRouter) SocketPath() (string, error) {
 	return "", &runtime.UnsupportedError{
 		Feature: "docker:host", Engine: c.home.String(),
 		Reason: "the run's pod cannot reach a Docker engine on this machine",
-		Remedy: "Use docker:dind for a Docker daemon inside the run (where the namespace allows it), or run on Docker with --runtime docker.",
+		Remedy: "Run on a Docker engine with --runtime docker (docker:dind is not available on a cluster either).",
 	}
 }
 
