@@ -262,3 +262,113 @@ func TestKubeDetachedLogsStop(t *testing.T) {
 	}
 	waitForDetail(t, 30*time.Second, "no moat pod left", func() bool { return k.moatObjects() == "" }, k.moatObjects)
 }
+
+// TestKubeCLICrash: a run whose moat process died is finished by the next
+// moat command, on the cluster as on Docker: exit code recorded, logs
+// kept, the workspace's changes back, nothing left in the namespace.
+func TestKubeCLICrash(t *testing.T) {
+	t.Parallel()
+	k := newKubeMoat(t)
+	ws := k.workspace(map[string]string{"x": "y"})
+	os.Chown(ws, 1000, 1000)
+	name := uniqueName(t)
+	p := k.start("run", "-n", name, ws, "--", "sh", "-c", "echo before-crash; until [ -e /workspace/release ]; do sleep 0.2; done; echo after > after.txt; exit 5")
+	k.waitState(name, "running")
+	waitForDetail(t, 60*time.Second, "the command's first output", func() bool {
+		return strings.Contains(p.stdout.String(), "before-crash")
+	}, p.stderr.String)
+	p.signal(syscall.SIGKILL)
+	p.wait(waitTimeout)
+	if !p.killedBySignal() {
+		t.Fatalf("moat ended before it was killed; the test proves nothing:\n%s", p.stderr)
+	}
+	// The release reaches the pod as the agent's files do: through the pod,
+	// as the agent's user (root there has no DAC_OVERRIDE).
+	pod := "moat-" + k.find(name).ID
+	if out, err := k.kubectl("-n", k.ns, "exec", pod, "-c", "main", "--", "setpriv", "--reuid=1000", "--regid=1000", "--clear-groups", "touch", "/workspace/release"); err != nil {
+		t.Fatalf("releasing the command: %v\n%s", err, out)
+	}
+	waitForDetail(t, 60*time.Second, "the orphaned command to end", func() bool {
+		out, _ := k.kubectl("-n", k.ns, "get", "pod", pod, "-o", "jsonpath={.status.containerStatuses[?(@.name==\"main\")].state.terminated.exitCode}")
+		return strings.TrimSpace(out) == "5"
+	}, func() string { out, _ := k.kubectl("-n", k.ns, "get", "pod", pod, "-o", "yaml"); return out })
+	got := k.find(name)
+	if got.State != "exited" || got.exitCode() != "5" {
+		t.Errorf("after the crash, list shows state %s, exit code %s; want exited, 5", got.State, got.exitCode())
+	}
+	if out := k.mustRun(0, "logs", name).stdout; out != "before-crash\n" {
+		t.Errorf("logs after the crash: %q, want %q", out, "before-crash\n")
+	}
+	if readFile(t, ws, "after.txt") != "after\n" {
+		t.Error("the workspace's change after the crash did not come back")
+	}
+	waitForDetail(t, 30*time.Second, "no moat object left", func() bool { return k.moatObjects() == "" }, k.moatObjects)
+}
+
+// TestKubeCleanRemovesOrphansByLabel: pods moat's labels mark as its own,
+// left by a crash with no record of them, and a --keep run's pod, go with
+// 'moat clean -f'.
+func TestKubeCleanRemovesOrphansByLabel(t *testing.T) {
+	t.Parallel()
+	k := newKubeMoat(t)
+	orphanRun := "e2eorphan-" + uniqueName(t)
+	k.track(orphanRun)
+	out, err := k.kubectl("-n", k.ns, "run", "moat-"+orphanRun, "--restart=Never", "--image="+kubeTestRegistry+"/"+baseImage,
+		"--labels=moat.managed=true,moat.run-id="+orphanRun+",moat.role=agent", "--command", "--", "true")
+	if err != nil {
+		t.Fatalf("creating the orphan: %v\n%s", err, out)
+	}
+	ws := k.workspace(map[string]string{"x": "y"})
+	name := uniqueName(t)
+	k.mustRun(0, "run", "--keep", "-n", name, ws, "--", "echo", "kept")
+	if !strings.Contains(k.moatObjects(), "pod/moat-"+k.find(name).ID) {
+		t.Fatalf("the --keep run's pod is not there:\n%s", k.moatObjects())
+	}
+	dry := k.mustRun(0, "clean", "--dry-run")
+	mustContain(t, "clean --dry-run's list", dry.stderr, k.find(name).ID, orphanRun)
+	k.mustRun(0, "clean", "-f")
+	waitForDetail(t, 30*time.Second, "no moat object left", func() bool { return k.moatObjects() == "" }, k.moatObjects)
+}
+
+// TestKubeHostileWorkspaceCopyOut: what the agent leaves in the workspace
+// comes back to the host, which makes it hostile input there: a symlink
+// to a host directory is kept as a link and never written through, a
+// directory the agent turned into such a link is replaced, not followed,
+// set-user-ID bits are dropped, and nothing outside the workspace changes.
+func TestKubeHostileWorkspaceCopyOut(t *testing.T) {
+	t.Parallel()
+	k := newKubeMoat(t)
+	victim := t.TempDir()
+	os.WriteFile(filepath.Join(victim, "keep"), []byte("victim\n"), 0o644)
+	ws := k.workspace(map[string]string{"sub/a": "a", "plain": "p"})
+	filepath.Walk(ws, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 1000, 1000) })
+	script := strings.Join([]string{
+		"ln -s " + victim + " out-link",
+		"rm -rf sub && ln -s " + victim + " sub",
+		"mkdir -p " + victim + " && echo planted > " + victim + "/keep && echo planted > " + victim + "/new", // the pod's own path
+		"echo s > suid && chmod 4755 suid",
+		"mkfifo fifo",
+	}, " && ")
+	k.mustRun(0, "run", ws, "--", "sh", "-c", script)
+	if b, _ := os.ReadFile(filepath.Join(victim, "keep")); string(b) != "victim\n" {
+		t.Errorf("the host directory behind the agent's link was written: keep holds %q", b)
+	}
+	if exists(filepath.Join(victim, "new")) {
+		t.Error("a file appeared in the host directory behind the agent's link")
+	}
+	for _, link := range []string{"out-link", "sub"} {
+		fi, err := os.Lstat(filepath.Join(ws, link))
+		if err != nil || fi.Mode()&os.ModeSymlink == 0 {
+			t.Errorf("%s: %v, want the agent's symlink, kept as a link", link, err)
+		}
+	}
+	if fi, err := os.Stat(filepath.Join(ws, "suid")); err != nil || fi.Mode()&os.ModeSetuid != 0 {
+		t.Errorf("suid: %v %v, want it back without its set-user-ID bit", fi.Mode(), err)
+	}
+	if _, err := os.Lstat(filepath.Join(ws, "fifo")); err == nil {
+		t.Error("the agent's FIFO came back")
+	}
+	if readFile(t, ws, "plain") != "p" {
+		t.Error("an untouched file changed")
+	}
+}
