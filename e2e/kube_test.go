@@ -31,6 +31,9 @@ import (
 // pulls from.
 const kubeTestRegistry = "127.0.0.1:5000"
 
+// kubeTestBridge is the test cluster's bridge (scripts/kube-testbed.sh).
+const kubeTestBridge = "moatkube0"
+
 // kubeEnv is a moatEnv whose config.yaml sends runs to a namespace of the
 // test cluster of its own, checked empty of moat's objects at the end.
 type kubeEnv struct {
@@ -81,22 +84,44 @@ func (k *kubeEnv) moatObjects() string {
 	return strings.TrimSpace(out)
 }
 
-// checkEmptyAndDelete fails the test if a run left anything behind in its
-// namespace (after the runs' own cleanup, which the moatEnv does first),
-// then deletes the namespace.
+// checkEmptyAndDelete fails the test if a finished run left anything in
+// the namespace (the objects of a run still active, whose CLI the test
+// killed, are the next moat command's to finish, as on Docker), then
+// deletes the namespace and all in it.
 func (k *kubeEnv) checkEmptyAndDelete() {
+	recs := k.records()
 	var left string
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		if left = k.moatObjects(); left == "" || time.Now().After(deadline) {
+		left = k.leftBehind(recs)
+		if left == "" || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(time.Second)
 	}
 	if left != "" {
-		k.t.Errorf("moat left objects in namespace %s:\n%s", k.ns, left)
+		k.t.Errorf("moat left objects of finished runs in namespace %s:\n%s", k.ns, left)
 	}
 	k.kubectl("delete", "namespace", k.ns, "--wait=false")
+}
+
+// leftBehind lists moat's objects in the namespace whose run is not
+// active (or kept with --keep), or unknown.
+func (k *kubeEnv) leftBehind(recs map[string]runRecord) string {
+	out, err := k.kubectl("-n", k.ns, "get", "pods,networkpolicies,secrets,configmaps", "-l", "moat.managed=true",
+		"-o", `jsonpath={range .items[*]}{.kind}/{.metadata.name} {.metadata.labels.moat\.run-id}{"\n"}{end}`)
+	if err != nil {
+		k.t.Errorf("listing moat's objects: %v\n%s", err, out)
+		return ""
+	}
+	var left []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		name, run, _ := strings.Cut(line, " ")
+		if rec, known := recs[run]; line != "" && (!known || !rec.active() && !rec.Keep) {
+			left = append(left, name)
+		}
+	}
+	return strings.Join(left, "\n")
 }
 
 // nodeIP is the host's address on its default route: the cluster's node,
@@ -371,4 +396,28 @@ func TestKubeHostileWorkspaceCopyOut(t *testing.T) {
 	if readFile(t, ws, "plain") != "p" {
 		t.Error("an untouched file changed")
 	}
+}
+
+// TestKubeInteractive: 'moat run -it' on a real terminal (tmux) with the
+// run on the cluster: typed input reaches the pod's shell, its output
+// comes back as a terminal shows it (lines start at the left margin), the
+// terminal's size and a resize reach it, and moat exits with the shell's
+// code.
+func TestKubeInteractive(t *testing.T) {
+	t.Parallel()
+	k := newKubeMoat(t)
+	ws := k.workspace(map[string]string{"x": "y"})
+	term := k.newTmux(ws, moatBin, "run", "-it", ws, "--", "bash", "--norc")
+	term.waitFor(90*time.Second, "the pod's shell prompt", "bash-")
+	tmux := func(args ...string) {
+		if out, err := exec.Command("tmux", append([]string{"-L", term.socket}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("tmux %v: %v\n%s", args, err, out)
+		}
+	}
+	tmux("send-keys", "-t", "main", "echo typed-$((6*7)); tput cols", "Enter")
+	term.waitFor(30*time.Second, "the command's output", "typed-42\n160\n")
+	tmux("resize-window", "-t", "main", "-x", "100", "-y", "30")
+	tmux("send-keys", "-t", "main", "tput cols; exit 4", "Enter")
+	term.waitFor(30*time.Second, "moat to exit with the shell's code", "command-exit=4")
+	mustContain(t, "screen", term.screen(), "\n100\n")
 }

@@ -260,7 +260,7 @@ func (e *Engine) makePod(ctx context.Context, p *pending, stdin []byte) error {
 	}
 	o := planOptions{
 		moatImage: moatImage, isSidecar: e.isSidecar, readFile: os.ReadFile,
-		stdin: p.stdin != nil,
+		stdin: p.stdin != nil, waitGo: p.attach != nil && p.attach.opts.TTY,
 	}
 	if !e.runsMoatImage(p.spec) {
 		if o.image, err = e.pushImage(ctx, p.spec.Image); err != nil {

@@ -36,10 +36,11 @@ const (
 	sidecarInMain = podDir + "/bin/moat-sidecar"
 	stageDir      = podDir + "/stage"  // the setup container's view of the staged files
 	configDir     = podDir + "/config" // the ConfigMap of small files, in the setup container
-	ctlDir        = podDir + "/ctl"    // the setup-done file
+	ctlDir        = podDir + "/ctl"    // the setup-done and go-ahead files
 	stdinDir      = podDir + "/stdin"  // the Secret a sidecar reads as its stdin
 	dirsRoot      = podDir + "/d"      // the run's directories, in the setup and keeper containers
 	setupDone     = ctlDir + "/setup-done"
+	goAhead       = ctlDir + "/go"
 	stdinFile     = stdinDir + "/stdin"
 	sidecarKey    = "moat-sidecar"
 )
@@ -78,6 +79,7 @@ type podPlan struct {
 	dirs      []hostDir
 	files     map[string][]byte // the ConfigMap's data: small moat files
 	stdin     bool              // the main container reads its stdin from a Secret
+	waitGo    bool              // the main container waits for moat's go-ahead
 	moatImage string
 }
 
@@ -89,6 +91,9 @@ type planOptions struct {
 	isSidecar  func(source string) bool // whether a MoatFile is the sidecar binary
 	readFile   func(source string) ([]byte, error)
 	stdin      bool // deliver the stdin written before start as a Secret
+	// waitGo holds the command until moat's go-ahead: a terminal's output
+	// comes over the attachment, which must be up before the first byte.
+	waitGo     bool
 	keeperUser int64
 }
 
@@ -128,7 +133,7 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 	if err := unsupported(spec); err != nil {
 		return nil, err
 	}
-	p := &podPlan{id: id, spec: spec, role: spec.Labels[labels.Role], files: map[string][]byte{}, stdin: o.stdin, moatImage: o.moatImage}
+	p := &podPlan{id: id, spec: spec, role: spec.Labels[labels.Role], files: map[string][]byte{}, stdin: o.stdin, waitGo: o.waitGo, moatImage: o.moatImage}
 	allLabels, err := json.Marshal(spec.Labels)
 	if err != nil {
 		return nil, err
@@ -154,6 +159,9 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 	initArgs := []string{sidecarInMain, "kube", "init"}
 	if o.stdin {
 		initArgs = append(initArgs, "--stdin", stdinFile)
+	}
+	if o.waitGo {
+		initArgs = append(initArgs, "--wait-go", goAhead)
 	}
 	main.Command = slices.Concat(initArgs, []string{"--"}, cmd)
 
@@ -186,8 +194,10 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 			LocalObjectReference: corev1.LocalObjectReference{Name: configMapName(id.Pod)}, Optional: ptr(true)}}},
 	}
 	setup.VolumeMounts = []corev1.VolumeMount{{Name: "moat-files", MountPath: stageDir}, {Name: "moat-config", MountPath: configDir, ReadOnly: true}, {Name: "moat-ctl", MountPath: ctlDir}}
+	keeper.VolumeMounts = []corev1.VolumeMount{{Name: "moat-ctl", MountPath: ctlDir}}
 	main.VolumeMounts = []corev1.VolumeMount{
 		{Name: "moat-files", MountPath: sidecarInMain, SubPath: sidecarKey, ReadOnly: true},
+		{Name: "moat-ctl", MountPath: ctlDir, ReadOnly: true},
 	}
 	for i, f := range spec.MoatFiles {
 		key := sidecarKey

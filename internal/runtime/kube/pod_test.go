@@ -246,3 +246,14 @@ func TestHostAliases(t *testing.T) {
 		t.Errorf("%+v", got)
 	}
 }
+
+func TestCRLFWriter(t *testing.T) {
+	var b strings.Builder
+	w := &crlfWriter{w: &b}
+	for _, chunk := range []string{"a\nb\r", "\nc\n", "\n"} {
+		w.Write([]byte(chunk))
+	}
+	if got, want := b.String(), "a\r\nb\r\nc\r\n\r\n"; got != want {
+		t.Errorf("%q, want %q", got, want)
+	}
+}

@@ -133,8 +133,12 @@ func (e *Engine) ResizeTTY(_ context.Context, s string, height, width uint) erro
 	return nil
 }
 
-// lazyStream is an attachment to a main container: its log followed, its
-// stdin and terminal connected once it runs.
+// lazyStream is an attachment to a main container, connected once it
+// runs. Without a terminal its output is the followed log (so nothing
+// written before the attachment is lost, and stderr comes with stdout);
+// with one, the attachment carries the raw output (a log holds a
+// prompt back until its line ends), and the command waits for moat's
+// go-ahead, given once the attachment is up.
 type lazyStream struct {
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -143,13 +147,26 @@ type lazyStream struct {
 	opts   runtime.AttachOptions
 	inR    *io.PipeReader
 	inW    *io.PipeWriter
+	outR   *io.PipeReader
+	outW   *io.PipeWriter
 	sizes  chan *remotecommand.TerminalSize
+	goOnce sync.Once
 }
 
 func newLazyStream(ctx context.Context, e *Engine, id string, opts runtime.AttachOptions) *lazyStream {
-	ls := &lazyStream{e: e, id: id, opts: opts, sizes: make(chan *remotecommand.TerminalSize, 4)}
+	ls := &lazyStream{e: e, id: id, opts: opts, sizes: make(chan *remotecommand.TerminalSize, 1)}
 	ls.ctx, ls.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	ls.inR, ls.inW = io.Pipe()
+	ls.outR, ls.outW = io.Pipe()
+	if opts.TTY {
+		// Sizes set before the attachment exists are kept for it.
+		e.mu.Lock()
+		if e.sizes == nil {
+			e.sizes = map[string]*lazyStream{}
+		}
+		e.sizes[id] = ls
+		e.mu.Unlock()
+	}
 	return ls
 }
 
@@ -160,37 +177,49 @@ func (ls *lazyStream) connect() {
 		return
 	}
 	id, _ := ParseID(ls.id)
-	if _, err := ls.e.waitContainer(ls.ctx, id, func(p *corev1.Pod) (bool, error) {
-		st := containerStatus(p, mainContainer)
-		return st != nil && (st.State.Running != nil || st.State.Terminated != nil), stuck(p, mainContainer)
-	}); err != nil {
-		return
-	}
 	if ls.opts.TTY {
-		ls.e.mu.Lock()
-		if ls.e.sizes == nil {
-			ls.e.sizes = map[string]*lazyStream{}
-		}
-		ls.e.sizes[ls.id] = ls
-		ls.e.mu.Unlock()
+		defer ls.outW.Close()
 		defer func() {
 			ls.e.mu.Lock()
 			delete(ls.e.sizes, ls.id)
 			ls.e.mu.Unlock()
 		}()
 	}
-	opts := &corev1.PodAttachOptions{Container: mainContainer, Stdin: ls.opts.Stdin, TTY: ls.opts.TTY}
+	if _, err := ls.e.waitContainer(ls.ctx, id, func(p *corev1.Pod) (bool, error) {
+		st := containerStatus(p, mainContainer)
+		return st != nil && (st.State.Running != nil || st.State.Terminated != nil), stuck(p, mainContainer)
+	}); err != nil {
+		return
+	}
+	opts := &corev1.PodAttachOptions{Container: mainContainer, Stdin: ls.opts.Stdin, Stdout: ls.opts.TTY, TTY: ls.opts.TTY}
 	so := remotecommand.StreamOptions{Tty: ls.opts.TTY}
 	if ls.opts.Stdin {
 		so.Stdin = ls.inR
 	}
 	if ls.opts.TTY {
-		so.TerminalSizeQueue = ls
+		so.Stdout, so.TerminalSizeQueue = ls.outW, ls
 	}
-	ls.e.stream(ls.ctx, id, "attach", opts, so)
+	err := ls.e.stream(ls.ctx, id, "attach", opts, so)
+	if ls.opts.TTY && err != nil && ls.ctx.Err() == nil {
+		// No attachment: the command still runs (it must not wait out
+		// its go-ahead), its output from the log.
+		ls.goAhead()
+		ls.e.ContainerLogs(ls.ctx, ls.id, runtime.LogOptions{Follow: true}, &crlfWriter{w: ls.outW}, nil)
+	}
 }
 
+// goAhead lets a command that waits for the attachment run.
+func (ls *lazyStream) goAhead() {
+	ls.goOnce.Do(func() {
+		id, _ := ParseID(ls.id)
+		go ls.e.exec(ls.ctx, id, keeperContainer, []string{sidecarInImage, "kube", "done", goAhead}, nil, io.Discard)
+	})
+}
+
+// Next gives the attachment the terminal's size. Its first call means the
+// attachment is up: the command may start.
 func (ls *lazyStream) Next() *remotecommand.TerminalSize {
+	ls.goAhead()
 	select {
 	case s := <-ls.sizes:
 		return s
@@ -199,10 +228,20 @@ func (ls *lazyStream) Next() *remotecommand.TerminalSize {
 	}
 }
 
+// resize keeps the latest size for the attachment: an older one not yet
+// sent is replaced.
 func (ls *lazyStream) resize(h, w uint) {
-	select {
-	case ls.sizes <- &remotecommand.TerminalSize{Height: uint16(h), Width: uint16(w)}:
-	default:
+	size := &remotecommand.TerminalSize{Height: uint16(h), Width: uint16(w)}
+	for {
+		select {
+		case ls.sizes <- size:
+			return
+		default:
+		}
+		select {
+		case <-ls.sizes:
+		default:
+		}
 	}
 }
 
@@ -210,13 +249,42 @@ func (ls *lazyStream) Write(b []byte) (int, error) { return ls.inW.Write(b) }
 func (ls *lazyStream) CloseWrite() error           { return ls.inW.Close() }
 func (ls *lazyStream) Close() error {
 	ls.inW.Close()
+	ls.outR.Close()
 	ls.cancel()
 	return nil
 }
 
-// CopyOutput follows the container's log until it ends.
+// CopyOutput copies the container's output until it ends: the
+// attachment's with a terminal, else the followed log.
 func (ls *lazyStream) CopyOutput(stdout, stderr io.Writer) error {
+	if ls.opts.TTY {
+		_, err := io.Copy(stdout, ls.outR)
+		return err
+	}
 	return ls.e.ContainerLogs(ls.ctx, ls.id, runtime.LogOptions{Follow: true}, stdout, stderr)
+}
+
+// crlfWriter writes "\r\n" for each "\n" not already after a "\r": a
+// terminal's log comes in lines without their carriage returns, which a
+// terminal in raw mode needs back.
+type crlfWriter struct {
+	w      io.Writer
+	lastCR bool
+}
+
+func (c *crlfWriter) Write(p []byte) (int, error) {
+	out := make([]byte, 0, len(p)+len(p)/16)
+	for _, b := range p {
+		if b == '\n' && !c.lastCR {
+			out = append(out, '\r')
+		}
+		out = append(out, b)
+		c.lastCR = b == '\r'
+	}
+	if _, err := c.w.Write(out); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // stdinSecret is a sidecar's stdin, written before it starts: kept, and
