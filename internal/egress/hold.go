@@ -22,8 +22,10 @@ const (
 	// listens on ("0.0.0.0:3128"); see ServeTCP.
 	ListenEnv = "MOAT_PROXY_LISTEN"
 	// ProxyAddrEnv, in the agent's environment, is the proxy's address
-	// ("IP:PORT") the relay forwards to; the relay's --socket is then
-	// unused.
+	// ("IP:PORT") the relay forwards to, or an absolute path to a file
+	// that will hold it (ProxyAddress): the adapter can start the agent's
+	// pod before the proxy's has an address. The relay's --socket is
+	// then unused.
 	ProxyAddrEnv = "MOAT_PROXY_ADDR"
 )
 

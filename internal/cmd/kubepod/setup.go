@@ -149,19 +149,27 @@ func waitTimeoutError(name string, timeout time.Duration) error {
 }
 
 func newCmdDone() *cobra.Command {
-	return &cobra.Command{
+	var content string
+	cmd := &cobra.Command{
 		Use:   "done FILE",
 		Short: "Create FILE, to end a 'kube setup --wait' or 'kube init --wait-go'",
-		Args:  cobra.ExactArgs(1),
+		Long: `Create FILE, to end a 'kube setup --wait' or 'kube init --wait-go'.
+
+With --content, FILE holds it, written whole under a temporary name and
+renamed into place, so that a reader waiting for FILE never sees part of
+it (the proxy's address, for the relay).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := os.MkdirAll(filepath.Dir(args[0]), 0o755); err != nil {
 				return err
 			}
-			f, err := os.OpenFile(args[0], os.O_WRONLY|os.O_CREATE, 0o644)
-			if err != nil {
+			tmp := args[0] + ".tmp"
+			if err := os.WriteFile(tmp, []byte(content), 0o644); err != nil {
 				return err
 			}
-			return f.Close()
+			return os.Rename(tmp, args[0])
 		},
 	}
+	cmd.Flags().StringVar(&content, "content", "", "what FILE holds (empty by default)")
+	return cmd
 }

@@ -44,6 +44,14 @@ reports the verdicts to the proxy, and exits 3 if a check failed.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			proxyAddr := os.Getenv(egress.ProxyAddrEnv)
+			if proxyAddr != "" {
+				// A file that holds it once the proxy's pod has an address.
+				resolved, err := egress.ProxyAddress(cmd.Context(), proxyAddr, wait)
+				if err != nil {
+					return fmt.Errorf("relay: %w", err)
+				}
+				proxyAddr = resolved
+			}
 			if connFD > 0 { // the background half
 				if err := holdInherited(cmd.Context(), connFD, listenFD, proxyAddr); err != nil {
 					return fmt.Errorf("relay: %w", err)

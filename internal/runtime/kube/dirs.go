@@ -6,11 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
 	"syscall"
 
+	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
 
 	"github.com/moatsh/moat/internal/podfs"
@@ -20,21 +22,48 @@ import (
 // its setup container waits, then lets it finish: the main container
 // starts with them in place.
 func (e *Engine) copyIn(ctx context.Context, plan *podPlan) error {
+	if !plan.setup {
+		return nil
+	}
 	if _, err := e.waitContainer(ctx, plan.id, func(p *corev1.Pod) (bool, error) {
 		st := containerStatus(p, setupContainer)
 		return st != nil && st.State.Running != nil, stuck(p, setupContainer)
 	}); err != nil {
 		return fmt.Errorf("waiting for pod %s to start: %w", plan.id.Pod, err)
 	}
+	var g errgroup.Group
 	for _, d := range plan.dirs {
-		if err := e.copyDirIn(ctx, plan.id, d); err != nil {
-			return fmt.Errorf("copying %s into pod %s: %w", d.Source, plan.id.Pod, err)
+		if d.Empty {
+			continue
 		}
+		g.Go(func() error {
+			if err := e.copyDirIn(ctx, plan.id, d); err != nil {
+				return fmt.Errorf("copying %s into pod %s: %w", d.Source, plan.id.Pod, err)
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return err
 	}
 	if err := e.exec(ctx, plan.id, setupContainer, []string{sidecarInImage, "kube", "done", setupDone}, nil, io.Discard); err != nil {
 		return fmt.Errorf("starting pod %s: %w", plan.id.Pod, err)
 	}
 	return nil
+}
+
+// hasContent reports whether dir holds anything but directories (a
+// regular file, a link, ...): an empty tree needs no copy. What cannot be
+// read counts as content, so that the copy reports it.
+func hasContent(dir string) bool {
+	found := errors.New("found")
+	err := filepath.WalkDir(dir, func(_ string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return found
+		}
+		return nil
+	})
+	return err != nil
 }
 
 func (e *Engine) copyDirIn(ctx context.Context, id ID, d hostDir) error {

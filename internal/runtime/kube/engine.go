@@ -270,16 +270,15 @@ func (e *Engine) makePod(ctx context.Context, p *pending, stdin []byte) error {
 			return err
 		}
 	}
+	o.hasContent = hasContent
 	plan, err := newPodPlan(p.id, p.spec, o)
 	if err != nil {
 		return err
 	}
-	proxyAddr := ""
 	if needsProxy(p.spec) {
-		if proxyAddr, err = e.proxyAddress(ctx, p.spec); err != nil {
-			return err
-		}
-		setEnv(plan.pod, mainContainer, envProxyAddr, proxyAddr)
+		// The proxy's pod, made alongside, may have no address yet: the
+		// relay waits for the file moat writes once it has.
+		setEnv(plan.pod, mainContainer, envProxyAddr, proxyAddrFile)
 	}
 	if p.spec.ServesPort > 0 {
 		setEnv(plan.pod, mainContainer, envProxyListen, fmt.Sprintf("0.0.0.0:%d", p.spec.ServesPort))
@@ -292,6 +291,30 @@ func (e *Engine) makePod(ctx context.Context, p *pending, stdin []byte) error {
 	e.mu.Unlock()
 	if err := e.copyIn(ctx, plan); err != nil {
 		return err
+	}
+	if needsProxy(p.spec) {
+		return e.tellProxyAddress(ctx, p)
+	}
+	return nil
+}
+
+// tellProxyAddress writes the run's proxy's address where the agent's
+// relay waits for it, once the proxy's pod has one.
+func (e *Engine) tellProxyAddress(ctx context.Context, p *pending) error {
+	addr, err := e.proxyAddress(ctx, p.spec)
+	if err != nil {
+		return err
+	}
+	if _, err := e.waitContainer(ctx, p.id, func(pod *corev1.Pod) (bool, error) {
+		st := containerStatus(pod, keeperContainer)
+		_, ended := mainEnded(pod)
+		return st != nil && st.State.Running != nil || ended, stuck(pod, keeperContainer)
+	}); err != nil {
+		return err
+	}
+	args := []string{sidecarInImage, "kube", "done", "--content", addr, proxyAddrFile}
+	if err := e.exec(ctx, p.id, keeperContainer, args, nil, io.Discard); err != nil {
+		return fmt.Errorf("telling the agent's pod where its proxy is: %w", err)
 	}
 	return nil
 }

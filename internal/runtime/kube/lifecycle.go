@@ -103,8 +103,10 @@ func (e *Engine) getPod(ctx context.Context, id ID) (*corev1.Pod, error) {
 	return &pod, nil
 }
 
-// RemoveContainer copies the run's directories back if that is still to
-// do, then deletes the pod and its objects.
+// RemoveContainer removes a container as the engine's forced removal
+// does: a running command is stopped first, and what it changed copied
+// back, then the pod and its objects go. A command that never started
+// (its pod still setting up, or refused) changed nothing to copy.
 func (e *Engine) RemoveContainer(ctx context.Context, s string) error {
 	id, err := e.own(s)
 	if err != nil {
@@ -115,16 +117,36 @@ func (e *Engine) RemoveContainer(ctx context.Context, s string) error {
 		return nil
 	}
 	pod, err := e.getPod(ctx, id)
+	if errors.Is(err, runtime.ErrNotFound) {
+		e.deleteRunObjects(ctx, id)
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	if _, ended := mainEnded(pod); !ended {
-		return fmt.Errorf("pod %s still runs its command: %w", id.Pod, runtime.ErrConflict)
+	if st := containerStatus(pod, mainContainer); st != nil && st.State.Running != nil {
+		if err := e.StopContainer(ctx, s, removeGrace); err != nil {
+			return err
+		}
+		if pod, err = e.getPod(ctx, id); err != nil {
+			return err
+		}
 	}
-	if err := e.copyOut(ctx, pod); err != nil {
-		return err
+	if mainStarted(pod) {
+		if err := e.copyOut(ctx, pod); err != nil {
+			return err
+		}
 	}
 	return e.deletePod(ctx, id)
+}
+
+// removeGrace is how long a command removed while it runs gets to stop.
+const removeGrace = 2 * time.Second
+
+// mainStarted reports whether pod's main container ever ran.
+func mainStarted(pod *corev1.Pod) bool {
+	st := containerStatus(pod, mainContainer)
+	return st != nil && (st.State.Running != nil || st.State.Terminated != nil && !st.State.Terminated.StartedAt.IsZero())
 }
 
 func (e *Engine) deletePod(ctx context.Context, id ID) error {

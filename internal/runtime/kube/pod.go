@@ -41,6 +41,7 @@ const (
 	dirsRoot      = podDir + "/d"      // the run's directories, in the setup and keeper containers
 	setupDone     = ctlDir + "/setup-done"
 	goAhead       = ctlDir + "/go"
+	proxyAddrFile = ctlDir + "/proxy-addr"
 	stdinFile     = stdinDir + "/stdin"
 	sidecarKey    = "moat-sidecar"
 )
@@ -65,6 +66,9 @@ type hostDir struct {
 	// back without removing what moat keeps there; a Mount (the
 	// workspace) is mirrored, so what the agent removed is removed.
 	Shared bool `json:"shared,omitempty"`
+	// Empty is a host directory that holds nothing but directories when
+	// the run starts: nothing to copy in.
+	Empty bool `json:"empty,omitempty"`
 }
 
 // fileKey is the name a mounted file has in its volume.
@@ -79,6 +83,7 @@ type podPlan struct {
 	dirs      []hostDir
 	files     map[string][]byte // the ConfigMap's data: small moat files
 	stdin     bool              // the main container reads its stdin from a Secret
+	setup     bool              // the pod has a setup container, which copyIn releases
 	waitGo    bool              // the main container waits for moat's go-ahead
 	moatImage string
 }
@@ -89,6 +94,7 @@ type planOptions struct {
 	image      string // the spec's image, as the cluster pulls it ("" with moatImage)
 	entrypoint []string
 	isSidecar  func(source string) bool // whether a MoatFile is the sidecar binary
+	hasContent func(source string) bool // whether a host directory holds more than empty directories
 	readFile   func(source string) ([]byte, error)
 	stdin      bool // deliver the stdin written before start as a Secret
 	// waitGo holds the command until moat's go-ahead: a terminal's output
@@ -150,13 +156,23 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 		entry = spec.Entrypoint
 	}
 	cmd := slices.Concat(entry, spec.Cmd)
-	if o.image == "" { // moat's own binary, run from moat's image
-		main.Image = o.moatImage
-	}
 	if len(cmd) == 0 {
 		return nil, fmt.Errorf("container %s: no command and no entrypoint", spec.Name)
 	}
-	initArgs := []string{sidecarInMain, "kube", "init"}
+	sidecar := sidecarInMain // staged by the setup container
+	if o.image == "" {
+		// moat's own binary, run from moat's image, where it is already:
+		// the command names it there, and nothing needs staging.
+		main.Image, sidecar = o.moatImage, sidecarInImage
+		for i, a := range cmd {
+			for _, f := range spec.MoatFiles {
+				if a == f.Target && o.isSidecar(f.Source) {
+					cmd[i] = sidecarInImage
+				}
+			}
+		}
+	}
+	initArgs := []string{sidecar, "kube", "init"}
 	if o.stdin {
 		initArgs = append(initArgs, "--stdin", stdinFile)
 	}
@@ -195,12 +211,16 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 	}
 	setup.VolumeMounts = []corev1.VolumeMount{{Name: "moat-files", MountPath: stageDir}, {Name: "moat-config", MountPath: configDir, ReadOnly: true}, {Name: "moat-ctl", MountPath: ctlDir}}
 	keeper.VolumeMounts = []corev1.VolumeMount{{Name: "moat-ctl", MountPath: ctlDir}}
-	main.VolumeMounts = []corev1.VolumeMount{
-		{Name: "moat-files", MountPath: sidecarInMain, SubPath: sidecarKey, ReadOnly: true},
-		{Name: "moat-ctl", MountPath: ctlDir, ReadOnly: true},
+	main.VolumeMounts = []corev1.VolumeMount{{Name: "moat-ctl", MountPath: ctlDir, ReadOnly: true}}
+	staged := o.image != "" // the main container needs moat-sidecar staged
+	if staged {
+		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: "moat-files", MountPath: sidecarInMain, SubPath: sidecarKey, ReadOnly: true})
 	}
 	for i, f := range spec.MoatFiles {
 		key := sidecarKey
+		if o.isSidecar(f.Source) && !staged {
+			continue // in moat's image, which the command names
+		}
 		if !o.isSidecar(f.Source) {
 			data, err := o.readFile(f.Source)
 			if err != nil {
@@ -212,6 +232,7 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 			key = "f" + strconv.Itoa(i)
 			p.files[key] = data
 		}
+		staged = true
 		main.VolumeMounts = append(main.VolumeMounts, corev1.VolumeMount{Name: "moat-files", MountPath: f.Target, SubPath: key, ReadOnly: true})
 	}
 	if o.stdin {
@@ -221,6 +242,8 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 	}
 	addDir := func(d hostDir) {
 		d.Volume = "d" + strconv.Itoa(len(p.dirs))
+		d.Empty = !d.File && (o.hasContent == nil || !o.hasContent(d.Source))
+		staged = staged || !d.Empty
 		p.dirs = append(p.dirs, d)
 		volumes = append(volumes, corev1.Volume{Name: d.Volume, VolumeSource: corev1.VolumeSource{EmptyDir: &corev1.EmptyDirVolumeSource{}}})
 		at := corev1.VolumeMount{Name: d.Volume, MountPath: d.Target, ReadOnly: d.ReadOnly}
@@ -251,7 +274,6 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 			AutomountServiceAccountToken:  ptr(false),
 			EnableServiceLinks:            ptr(false),
 			TerminationGracePeriodSeconds: ptr(int64(2)),
-			InitContainers:                []corev1.Container{setup},
 			Containers:                    []corev1.Container{main, keeper},
 			Volumes:                       volumes,
 			HostAliases:                   hostAliases(spec.ExtraHosts),
@@ -259,6 +281,12 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
 		},
+	}
+	if staged {
+		// Without it the main container starts at once: nothing of moat's
+		// or of the host's is to be put in place first.
+		p.pod.Spec.InitContainers = []corev1.Container{setup}
+		p.setup = true
 	}
 	if spec.Network == runtime.NetworkNone {
 		// Nothing to resolve names with: the agent's names are the proxy's.

@@ -48,6 +48,9 @@ func planFor(t *testing.T, spec runtime.ContainerSpec, o planOptions) *podPlan {
 	if o.readFile == nil {
 		o.readFile = os.ReadFile
 	}
+	if o.hasContent == nil {
+		o.hasContent = hasContent
+	}
 	p, err := newPodPlan(ID{Context: "c", Namespace: "ns", Pod: podName(spec.Name)}, spec, o)
 	if err != nil {
 		t.Fatal(err)
@@ -83,6 +86,9 @@ func TestAgentPodHasNoWayOutButItsProxy(t *testing.T) {
 		t.Error("the agent's pod shares a host namespace")
 	}
 	main := container(t, pod, mainContainer)
+	if !p.setup || len(pod.Spec.InitContainers) != 1 {
+		t.Error("the agent's pod, with files to stage and a workspace to copy in, has no setup container")
+	}
 	want := []string{sidecarInMain, "kube", "init", "--", "/usr/local/bin/moat-init", "--", "sh", "-c", "echo hi"}
 	if !slices.Equal(main.Command, want) {
 		t.Errorf("command %q, want %q", main.Command, want)
@@ -139,8 +145,19 @@ func TestProxyPodRunsMoatsImageAndReadsItsSecret(t *testing.T) {
 	if main.Stdin {
 		t.Error("the proxy's stdin is attached: it must come from its Secret")
 	}
-	if !slices.Equal(main.Command[:5], []string{sidecarInMain, "kube", "init", "--stdin", stdinFile}) {
-		t.Errorf("command %q", main.Command)
+	// moat's binary is in moat's image: nothing to stage, no setup
+	// container, the command names the binary there.
+	want := []string{sidecarInImage, "kube", "init", "--stdin", stdinFile, "--", sidecarInImage, "proxy", "serve"}
+	if !slices.Equal(main.Command, want) {
+		t.Errorf("command %q, want %q", main.Command, want)
+	}
+	if len(p.pod.Spec.InitContainers) != 0 || p.setup {
+		t.Errorf("the proxy's pod has a setup container: %+v", p.pod.Spec.InitContainers)
+	}
+	for _, m := range main.VolumeMounts {
+		if m.Name == "moat-files" {
+			t.Errorf("the proxy mounts a staged file: %+v", m)
+		}
 	}
 	if *main.SecurityContext.RunAsUser != 1000 || !*main.SecurityContext.ReadOnlyRootFilesystem {
 		t.Errorf("security %+v", main.SecurityContext)
@@ -255,5 +272,28 @@ func TestCRLFWriter(t *testing.T) {
 	}
 	if got, want := b.String(), "a\r\nb\r\nc\r\n\r\n"; got != want {
 		t.Errorf("%q, want %q", got, want)
+	}
+}
+
+func TestMainStartedAndEnded(t *testing.T) {
+	status := func(s corev1.ContainerState) *corev1.Pod {
+		return &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{Name: mainContainer, State: s}}}}
+	}
+	started := metav1.Now()
+	for name, c := range map[string]struct {
+		pod            *corev1.Pod
+		started, ended bool
+		code           int
+	}{
+		"never scheduled": {&corev1.Pod{}, false, false, 0},
+		"waiting":         {status(corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "PodInitializing"}}), false, false, 0},
+		"running":         {status(corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: started}}), true, false, 0},
+		"exited 3":        {status(corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 3, StartedAt: started}}), true, true, 3},
+		"never started":   {status(corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{ExitCode: 128, Reason: "StartError"}}), false, true, 128},
+	} {
+		code, ended := mainEnded(c.pod)
+		if got := mainStarted(c.pod); got != c.started || ended != c.ended || code != c.code {
+			t.Errorf("%s: started %v ended %v code %d; want %v %v %d", name, got, ended, code, c.started, c.ended, c.code)
+		}
 	}
 }
