@@ -209,7 +209,7 @@ func TestKubeEgressGrantAndBypasses(t *testing.T) {
 		{"blocked-host", `curl -sS -m 5 -i https://blocked.test:` + s.port + `/hello`, []int{56}, denied},
 		{"dns", `getent hosts kubernetes.default.svc.cluster.local`, []int{2}, nil},
 		{"service-account-token", `ls /var/run/secrets/kubernetes.io/serviceaccount/token`, []int{2}, nil},
-		{"proxy-without-token", `curl -sS -m 5 -i -x "http://$MOAT_PROXY_ADDR" ` + api, []int{0, 56}, []string{"HTTP/1.1 407"}},
+		{"proxy-without-token", `curl -sS -m 5 -i -x "http://$(cat $MOAT_PROXY_ADDR)" ` + api, []int{0, 56}, []string{"HTTP/1.1 407"}},
 	}
 	var script []string
 	for _, c := range checks {
