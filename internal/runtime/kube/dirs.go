@@ -19,9 +19,9 @@ import (
 )
 
 // copyIn copies the run's host directories into the pod's volumes while
-// its setup container waits, then lets it finish: the main container
-// starts with them in place.
-func (e *Engine) copyIn(ctx context.Context, plan *podPlan) error {
+// its setup container waits, and runs beforeStart (if any) alongside, then
+// lets the setup finish: the main container starts with them in place.
+func (e *Engine) copyIn(ctx context.Context, plan *podPlan, beforeStart func() error) error {
 	if !plan.setup {
 		return nil
 	}
@@ -32,6 +32,9 @@ func (e *Engine) copyIn(ctx context.Context, plan *podPlan) error {
 		return fmt.Errorf("waiting for pod %s to start: %w", plan.id.Pod, err)
 	}
 	var g errgroup.Group
+	if beforeStart != nil {
+		g.Go(beforeStart)
+	}
 	for _, d := range plan.dirs {
 		if d.Empty {
 			continue

@@ -289,31 +289,41 @@ func (e *Engine) makePod(ctx context.Context, p *pending, stdin []byte) error {
 	e.mu.Lock()
 	delete(e.pending, p.id.String())
 	e.mu.Unlock()
-	if err := e.copyIn(ctx, plan); err != nil {
+	var beforeStart func() error
+	if needsProxy(p.spec) {
+		// Written by the setup container, before the command's container
+		// starts: its relay finds the address at once.
+		beforeStart = func() error { return e.tellProxyAddress(ctx, p, setupContainer) }
+		if !plan.setup {
+			beforeStart = nil
+		}
+	}
+	if err := e.copyIn(ctx, plan, beforeStart); err != nil {
 		return err
 	}
-	if needsProxy(p.spec) {
-		return e.tellProxyAddress(ctx, p)
+	if needsProxy(p.spec) && !plan.setup {
+		return e.tellProxyAddress(ctx, p, keeperContainer)
 	}
 	return nil
 }
 
-// tellProxyAddress writes the run's proxy's address where the agent's
-// relay waits for it, once the proxy's pod has one.
-func (e *Engine) tellProxyAddress(ctx context.Context, p *pending) error {
+// tellProxyAddress writes the run's proxy's address, once the proxy's pod
+// has one, where the agent's relay waits for it, through container (which
+// mounts the file's volume writable and runs).
+func (e *Engine) tellProxyAddress(ctx context.Context, p *pending, container string) error {
 	addr, err := e.proxyAddress(ctx, p.spec)
 	if err != nil {
 		return err
 	}
 	if _, err := e.waitContainer(ctx, p.id, func(pod *corev1.Pod) (bool, error) {
-		st := containerStatus(pod, keeperContainer)
+		st := containerStatus(pod, container)
 		_, ended := mainEnded(pod)
-		return st != nil && st.State.Running != nil || ended, stuck(pod, keeperContainer)
+		return st != nil && st.State.Running != nil || ended, stuck(pod, container)
 	}); err != nil {
 		return err
 	}
 	args := []string{sidecarInImage, "kube", "done", "--content", addr, proxyAddrFile}
-	if err := e.exec(ctx, p.id, keeperContainer, args, nil, io.Discard); err != nil {
+	if err := e.exec(ctx, p.id, container, args, nil, io.Discard); err != nil {
 		return fmt.Errorf("telling the agent's pod where its proxy is: %w", err)
 	}
 	return nil
