@@ -286,6 +286,11 @@ func TestKubeDetachedLogsStop(t *testing.T) {
 		t.Errorf("after stop the run is %s", r.State)
 	}
 	waitForDetail(t, 30*time.Second, "no moat pod left", func() bool { return k.moatObjects() == "" }, k.moatObjects)
+	id := k.find(name).ID
+	k.mustRun(0, "destroy", name)
+	if exists(filepath.Join(k.runsDir(), id)) {
+		t.Error("after destroy the run's directory is still there")
+	}
 }
 
 // TestKubeCLICrash: a run whose moat process died is finished by the next
