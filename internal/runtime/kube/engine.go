@@ -418,6 +418,12 @@ func proxyPortOf(pod *corev1.Pod) int {
 }
 
 func (e *Engine) apiError(err error) error {
+	var status apierrors.APIStatus
+	if errors.As(err, &status) {
+		if d := status.Status().Details; apierrors.IsNotFound(err) && d != nil && d.Kind == "namespaces" {
+			return &NamespaceError{Namespace: d.Name, Err: err}
+		}
+	}
 	switch {
 	case apierrors.IsNotFound(err):
 		return fmt.Errorf("%v: %w", err, runtime.ErrNotFound)
@@ -431,6 +437,24 @@ func (e *Engine) apiError(err error) error {
 		return &runtime.UnreachableError{Engine: "Kubernetes", Host: e.rest.Host, Err: err}
 	}
 	return err
+}
+
+// NamespaceError reports that the namespace runs go to does not exist.
+type NamespaceError struct {
+	Namespace string
+	Err       error
+}
+
+func (e *NamespaceError) Error() string {
+	return fmt.Sprintf("the cluster has no namespace %s", e.Namespace)
+}
+
+func (e *NamespaceError) Unwrap() error { return e.Err }
+
+// Hint says how to make or choose one.
+func (e *NamespaceError) Hint() string {
+	return "Create it ('kubectl create namespace " + e.Namespace + "'), or choose another with --namespace\n" +
+		"or config.yaml's kubernetes: {namespace: NAME}."
 }
 
 // PermissionError reports that moat's user may not do something in the

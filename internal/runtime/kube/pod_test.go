@@ -3,6 +3,7 @@ package kube
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -10,7 +11,9 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/runtime"
@@ -295,5 +298,18 @@ func TestMainStartedAndEnded(t *testing.T) {
 		if got := mainStarted(c.pod); got != c.started || ended != c.ended || code != c.code {
 			t.Errorf("%s: started %v ended %v code %d; want %v %v %d", name, got, ended, code, c.started, c.ended, c.code)
 		}
+	}
+}
+
+func TestMissingNamespaceIsNamed(t *testing.T) {
+	e := &Engine{namespace: "agents"}
+	err := e.apiError(fmt.Errorf("creating the pod: %w", apierrors.NewNotFound(schema.GroupResource{Resource: "namespaces"}, "agents")))
+	var ne *NamespaceError
+	if !errors.As(err, &ne) || ne.Namespace != "agents" || !strings.Contains(ne.Hint(), "kubectl create namespace agents") {
+		t.Errorf("%v (%T), want a NamespaceError naming agents", err, err)
+	}
+	err = e.apiError(apierrors.NewNotFound(schema.GroupResource{Resource: "pods"}, "moat-x"))
+	if !errors.Is(err, runtime.ErrNotFound) {
+		t.Errorf("a missing pod: %v, want ErrNotFound", err)
 	}
 }
