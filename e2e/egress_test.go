@@ -507,24 +507,12 @@ func TestEgressBypassesFail(t *testing.T) {
 		{"proxy-socket-other-run", `ls -A /run/moat/sock | grep -v -x proxy.sock`, []int{1}, nil},
 		{"own-port-handed-to-the-proxy", `python3 /workspace/handover.py`, []int{1}, []string{"HTTP/1.1 407"}},
 	}
-	var script []string
-	for _, c := range checks {
-		script = append(script, fmt.Sprintf(`printf '<<<%%s\n' %s; (%s) >/tmp/probe.out 2>&1; rc=$?; head -c 2000 /tmp/probe.out; printf '\n>>>%%s rc=%%d\n' %s $rc`,
-			c.name, c.cmd, c.name))
-	}
+	script := probeScript(checks)
 	// The legitimate path works in the same run: the suite is not just
 	// offline, and the hand-over vector failed for want of the token.
 	script = append(script, `curl -sS -m 10 `+api, `python3 /workspace/handover.py "$HTTP_PROXY" && echo handed-over-port-served`)
 	res := e.mustRun(0, "run", ws, "--", "sh", "-c", strings.Join(script, "\n"))
-	for _, c := range checks {
-		rc, out, ok := probeResult(res.stdout, c.name)
-		switch {
-		case !ok:
-			t.Errorf("bypass %q: no result in the output:\n%s", c.name, res.stdout)
-		case !slices.Contains(c.rc, rc) || !containsAll(out, c.out):
-			t.Errorf("bypass %q: exit %d, output:\n%s\nwant exit %v and %q", c.name, rc, out, c.rc, c.out)
-		}
-	}
+	checkProbes(t, res.stdout, checks)
 	mustContain(t, "stdout", res.stdout, "api-ok granted")
 	mustContain(t, "stdout", res.stdout, "handed-over-port-served")
 	if slices.Contains(s.seenLabels(), "other") {
@@ -537,6 +525,32 @@ func TestEgressBypassesFail(t *testing.T) {
 
 	if after := hostNetworkState(t); after != before {
 		t.Errorf("the host's firewall or routes changed:\n--- before\n%s\n--- after\n%s", before, after)
+	}
+}
+
+// probeScript runs each check in the agent's shell, its output and exit
+// status framed for probeResult.
+func probeScript(checks []bypassCheck) []string {
+	var script []string
+	for _, c := range checks {
+		script = append(script, fmt.Sprintf(`printf '<<<%%s\n' %s; (%s) >/tmp/probe.out 2>&1; rc=$?; head -c 2000 /tmp/probe.out; printf '\n>>>%%s rc=%%d\n' %s $rc`,
+			c.name, c.cmd, c.name))
+	}
+	return script
+}
+
+// checkProbes fails t for each check whose exit status or output in stdout
+// is not what it wants.
+func checkProbes(t *testing.T, stdout string, checks []bypassCheck) {
+	t.Helper()
+	for _, c := range checks {
+		rc, out, ok := probeResult(stdout, c.name)
+		switch {
+		case !ok:
+			t.Errorf("bypass %q: no result in the output:\n%s", c.name, stdout)
+		case !slices.Contains(c.rc, rc) || !containsAll(out, c.out):
+			t.Errorf("bypass %q: exit %d, output:\n%s\nwant exit %v and %q", c.name, rc, out, c.rc, c.out)
+		}
 	}
 }
 
