@@ -412,3 +412,37 @@ func TestKubeInteractive(t *testing.T) {
 	term.waitFor(30*time.Second, "moat to exit with the shell's code", "command-exit=4")
 	mustContain(t, "screen", term.screen(), "\n100\n")
 }
+
+// TestKubeRefusedPodLeavesNothing: a namespace quota refuses part of a
+// run: the agent's objects while its proxy's pod runs (a quota of
+// ConfigMaps, which only the agent's pod has), then one of the run's two
+// pods, made together (a quota of one pod). Each run fails as a run that
+// could not start (125), saying that the quota is why, and nothing of it
+// stays: no pod, policy, Secret or ConfigMap, and no run record.
+func TestKubeRefusedPodLeavesNothing(t *testing.T) {
+	t.Parallel()
+	k := newKubeMoat(t)
+	ws := k.workspace(map[string]string{"x": "y"})
+	os.Chown(ws, 1000, 1000)
+	// Every namespace has one ConfigMap already (kube-root-ca.crt).
+	for _, quota := range []string{"count/configmaps=1", "pods=1"} {
+		k.kubectl("-n", k.ns, "delete", "quota", "--all")
+		if out, err := k.kubectl("-n", k.ns, "create", "quota", "moat-test", "--hard="+quota); err != nil {
+			t.Fatalf("creating the quota: %v\n%s", err, out)
+		}
+		for i := range 2 {
+			res := k.run("run", ws, "--", "true")
+			if res.code != 125 {
+				t.Fatalf("%s, attempt %d: exit %d, want 125 (the run could not start):\n%s", quota, i, res.code, res)
+			}
+			mustContain(t, "stderr", res.stderr, "namespace "+k.ns+" is at its quota", "two pods")
+			// The run is over: what it made must be gone already.
+			if left := k.leftBehind(k.records()); left != "" {
+				t.Fatalf("%s, attempt %d: the failed run left:\n%s", quota, i, left)
+			}
+		}
+	}
+	if ids := k.runDirs(); len(ids) != 0 {
+		t.Errorf("failed runs left records: %v", ids)
+	}
+}

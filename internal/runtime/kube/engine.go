@@ -51,6 +51,11 @@ type pending struct {
 	once   sync.Once
 	err    error
 	done   chan struct{} // closed when the pod exists (or failed to)
+	// image and entrypoint are the spec's image as the cluster pulls it
+	// and its entrypoint, resolved when the container is created ("" and
+	// nil for moat's own image).
+	image      string
+	entrypoint []string
 }
 
 // New connects to the cluster o selects.
@@ -196,6 +201,17 @@ func (e *Engine) CreateContainer(ctx context.Context, spec runtime.ContainerSpec
 		return "", e.apiError(err)
 	}
 	p := &pending{id: id, spec: spec, start: make(chan struct{}), done: make(chan struct{})}
+	if !e.runsMoatImage(spec) {
+		// Pushed now, as the engine's create pins its image: from here
+		// on the run no longer needs the local image, which a 'moat clean'
+		// elsewhere may remove before the pod is made.
+		if p.image, err = e.pushImage(ctx, spec.Image); err != nil {
+			return "", err
+		}
+		if p.entrypoint, err = e.entrypoint(ctx, spec); err != nil {
+			return "", err
+		}
+	}
 	if stdinAsSecret(spec) {
 		p.stdin = &stdinSecret{}
 	}
@@ -262,14 +278,7 @@ func (e *Engine) makePod(ctx context.Context, p *pending, stdin []byte) error {
 		moatImage: moatImage, isSidecar: e.isSidecar, readFile: os.ReadFile,
 		stdin: p.stdin != nil, waitGo: p.attach != nil && p.attach.opts.TTY,
 	}
-	if !e.runsMoatImage(p.spec) {
-		if o.image, err = e.pushImage(ctx, p.spec.Image); err != nil {
-			return err
-		}
-		if o.entrypoint, err = e.entrypoint(ctx, p.spec); err != nil {
-			return err
-		}
-	}
+	o.image, o.entrypoint = p.image, p.entrypoint
 	o.hasContent = hasContent
 	plan, err := newPodPlan(p.id, p.spec, o)
 	if err != nil {
@@ -383,15 +392,35 @@ func (e *Engine) proxyAddress(ctx context.Context, agent runtime.ContainerSpec) 
 	ctx, cancel := context.WithTimeout(ctx, proxyWait)
 	defer cancel()
 	var port int
+	var proxy *pending
 	e.mu.Lock()
 	for _, p := range e.pending {
 		if p.spec.Labels[labels.RunID] == run && p.spec.ServesPort > 0 {
-			port = p.spec.ServesPort
+			port, proxy = p.spec.ServesPort, p
 		}
 	}
 	e.mu.Unlock()
+	if proxy != nil {
+		// Made by this process: if its pod cannot be made (a quota, a
+		// refusal), that is the answer, not a wait for the deadline.
+		var stop context.CancelCauseFunc
+		ctx, stop = context.WithCancelCause(ctx)
+		defer stop(nil)
+		go func() {
+			select {
+			case <-proxy.done:
+				if proxy.err != nil {
+					stop(fmt.Errorf("the run's proxy pod: %w", proxy.err))
+				}
+			case <-ctx.Done():
+			}
+		}()
+	}
 	pod, err := e.waitPod(ctx, sel, func(p *corev1.Pod) bool { return p.Status.PodIP != "" })
 	if err != nil {
+		if cause := context.Cause(ctx); cause != nil && cause != ctx.Err() {
+			return "", cause
+		}
 		return "", fmt.Errorf("waiting for the run's proxy pod to have an address: %w", err)
 	}
 	if port == 0 {
@@ -429,6 +458,8 @@ func (e *Engine) apiError(err error) error {
 		return fmt.Errorf("%v: %w", err, runtime.ErrNotFound)
 	case apierrors.IsAlreadyExists(err), apierrors.IsConflict(err):
 		return fmt.Errorf("%v: %w", err, runtime.ErrConflict)
+	case apierrors.IsForbidden(err) && strings.Contains(err.Error(), "exceeded quota"):
+		return &QuotaError{Namespace: e.namespace, Err: err}
 	case apierrors.IsForbidden(err):
 		return &PermissionError{Namespace: e.namespace, Err: err}
 	}
@@ -455,6 +486,25 @@ func (e *NamespaceError) Unwrap() error { return e.Err }
 func (e *NamespaceError) Hint() string {
 	return "Create it ('kubectl create namespace " + e.Namespace + "'), or choose another with --namespace\n" +
 		"or config.yaml's kubernetes: {namespace: NAME}."
+}
+
+// QuotaError reports that the namespace's ResourceQuota refused an
+// object: moat may make it, but not now.
+type QuotaError struct {
+	Namespace string
+	Err       error
+}
+
+func (e *QuotaError) Error() string {
+	return fmt.Sprintf("namespace %s is at its quota: %v", e.Namespace, e.Err)
+}
+
+func (e *QuotaError) Unwrap() error { return e.Err }
+
+// Hint says what a run takes and where to look.
+func (e *QuotaError) Hint() string {
+	return "A run takes two pods (its command's and its proxy's). Wait for other runs to end, or raise the quota\n" +
+		"('kubectl describe resourcequota -n " + e.Namespace + "' shows it)."
 }
 
 // PermissionError reports that moat's user may not do something in the

@@ -73,7 +73,7 @@ func (e *Engine) StopContainer(ctx context.Context, s string, grace time.Duratio
 		return nil
 	}
 	var out strings.Builder
-	args := []string{sidecarInMain, "kube", "stop", "--grace", grace.String()}
+	args := []string{initBinary(pod), "kube", "stop", "--grace", grace.String()}
 	// The exec ends with the container when the command stops in time
 	// (the container's end kills it): its own status says nothing then.
 	execErr := e.exec(ctx, id, mainContainer, args, nil, &out)
@@ -87,6 +87,17 @@ func (e *Engine) StopContainer(ctx context.Context, s string, grace time.Duratio
 		return fmt.Errorf("stopping %s: %v %s", id.Pod, execErr, strings.TrimSpace(out.String()))
 	}
 	return err
+}
+
+// initBinary is where pod's main container has moat-sidecar, as its
+// init names it: staged, or in moat's own image (the proxy's pod).
+func initBinary(pod *corev1.Pod) string {
+	for _, c := range pod.Spec.Containers {
+		if c.Name == mainContainer && len(c.Command) > 0 {
+			return c.Command[0]
+		}
+	}
+	return sidecarInMain
 }
 
 func (e *Engine) forget(s string) {
@@ -125,9 +136,9 @@ func (e *Engine) RemoveContainer(ctx context.Context, s string) error {
 		return err
 	}
 	if st := containerStatus(pod, mainContainer); st != nil && st.State.Running != nil {
-		if err := e.StopContainer(ctx, s, removeGrace); err != nil {
-			return err
-		}
+		// A command that does not stop is killed with its pod: removal
+		// is forced, as the engine's is.
+		e.StopContainer(ctx, s, removeGrace)
 		if pod, err = e.getPod(ctx, id); err != nil {
 			return err
 		}

@@ -20,7 +20,19 @@ import (
 // createObjects makes the pod's NetworkPolicy, ConfigMap and Secret, then
 // the pod, and makes the pod their owner so the cluster removes them with
 // it. The policy comes first: the pod never runs without it.
-func (e *Engine) createObjects(ctx context.Context, plan *podPlan, stdin []byte) error {
+func (e *Engine) createObjects(ctx context.Context, plan *podPlan, stdin []byte) (err error) {
+	// A refusal part way (a quota, a permission) leaves nothing behind:
+	// what is not yet owned by a pod would stay for good.
+	podMade := false
+	defer func() {
+		if err != nil {
+			if podMade {
+				e.deletePod(context.WithoutCancel(ctx), plan.id)
+			} else {
+				e.deleteRunObjects(context.WithoutCancel(ctx), plan.id)
+			}
+		}
+	}()
 	meta := func(name string) metav1.ObjectMeta {
 		return metav1.ObjectMeta{Name: name, Namespace: plan.id.Namespace, Labels: plan.pod.Labels}
 	}
@@ -49,9 +61,9 @@ func (e *Engine) createObjects(ctx context.Context, plan *podPlan, stdin []byte)
 	}
 	var created corev1.Pod
 	if err := e.api.create(ctx, plan.id.Namespace, pods, plan.pod, &created); err != nil {
-		e.deleteRunObjects(context.WithoutCancel(ctx), plan.id)
 		return e.apiError(fmt.Errorf("creating the pod: %w", err))
 	}
+	podMade = true
 	ref := metav1.OwnerReference{APIVersion: "v1", Kind: "Pod", Name: created.Name, UID: created.UID}
 	for _, set := range owned {
 		if err := set(ref); err != nil {

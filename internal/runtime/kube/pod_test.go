@@ -313,3 +313,20 @@ func TestMissingNamespaceIsNamed(t *testing.T) {
 		t.Errorf("a missing pod: %v, want ErrNotFound", err)
 	}
 }
+
+// A quota's refusal is a Forbidden too, but not a missing permission:
+// the error says which it is, and the other stays a PermissionError.
+func TestQuotaRefusalIsNotAPermissionError(t *testing.T) {
+	e := &Engine{namespace: "agents"}
+	gr := schema.GroupResource{Resource: "pods"}
+	err := e.apiError(apierrors.NewForbidden(gr, "moat-x", errors.New("exceeded quota: one-pod, requested: pods=1, used: pods=1, limited: pods=1")))
+	var qe *QuotaError
+	if !errors.As(err, &qe) || !strings.Contains(qe.Hint(), "kubectl describe resourcequota -n agents") {
+		t.Errorf("%v (%T), want a QuotaError naming the namespace", err, err)
+	}
+	err = e.apiError(apierrors.NewForbidden(gr, "moat-x", errors.New(`User "ci" cannot create resource "pods"`)))
+	var pe *PermissionError
+	if !errors.As(err, &pe) {
+		t.Errorf("%v (%T), want a PermissionError", err, err)
+	}
+}
