@@ -446,3 +446,36 @@ func TestKubeRefusedPodLeavesNothing(t *testing.T) {
 		t.Errorf("failed runs left records: %v", ids)
 	}
 }
+
+// TestKubeRefusesDockerFeaturesUpFront: docker:host and docker:dind are
+// refused on the cluster before anything is built or made, each saying
+// why in the cluster's terms (docker:dind: what its pod would need, and
+// the namespace's Pod Security level); nothing stays behind.
+func TestKubeRefusesDockerFeaturesUpFront(t *testing.T) {
+	t.Parallel()
+	k := newKubeMoat(t)
+	if out, err := k.kubectl("label", "namespace", k.ns, "pod-security.kubernetes.io/enforce=baseline"); err != nil {
+		t.Fatalf("labelling the namespace: %v\n%s", err, out)
+	}
+	for dep, want := range map[string][]string{
+		"docker:host": {"docker:host is not available", "cannot reach a Docker engine on this machine", "--runtime docker"},
+		"docker:dind": {"docker:dind is not available on Kubernetes", "privileged pod",
+			`namespace ` + k.ns + ` enforces Pod Security level "baseline"`, "/dev/net/tun", "--runtime docker"},
+	} {
+		ws := k.workspace(map[string]string{"agent.yaml": "dependencies: [" + dep + "]\n"})
+		res := k.run("run", ws, "--", "true")
+		if res.code == 0 {
+			t.Fatalf("%s: the run succeeded on the cluster:\n%s", dep, res)
+		}
+		mustContain(t, dep, res.stderr, want...)
+		if strings.Contains(res.stderr, "Building image") {
+			t.Errorf("%s: refused only after building the image:\n%s", dep, res.stderr)
+		}
+	}
+	if objs := k.moatObjects(); objs != "" {
+		t.Errorf("a refused run made objects:\n%s", objs)
+	}
+	if ids := k.runDirs(); len(ids) != 0 {
+		t.Errorf("refused runs left records: %v", ids)
+	}
+}

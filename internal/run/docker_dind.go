@@ -131,9 +131,26 @@ func (dockerDind) initContract() initContract {
 	}
 }
 
-func (dockerDind) check(_ context.Context, m *Manager, _ *plan) error {
+func (dockerDind) check(ctx context.Context, m *Manager, _ *plan) error {
+	if err := refusal(ctx, m, "docker:dind"); err != nil {
+		return err
+	}
 	_, err := dindEngine(m)
 	return err
+}
+
+// featureRefuser is an engine that can say, before anything is built, why
+// it cannot give a run a feature (a cluster, in its own words).
+type featureRefuser interface {
+	RefuseFeature(ctx context.Context, feature string) error
+}
+
+// refusal is the engine's reason against feature, or nil.
+func refusal(ctx context.Context, m *Manager, feature string) error {
+	if fr, ok := m.Engine.(featureRefuser); ok {
+		return fr.RefuseFeature(ctx, feature)
+	}
+	return nil
 }
 
 func dindEngine(m *Manager) (volumeEngine, error) {

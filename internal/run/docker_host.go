@@ -37,7 +37,12 @@ func (dockerHost) initContract() initContract {
 	return initContract{steps: []string{"setup_docker_host"}, env: []initVar{envDockerSocket, envHostWorkspace}}
 }
 
-func (dockerHost) check(_ context.Context, m *Manager, p *plan) error {
+func (dockerHost) check(ctx context.Context, m *Manager, p *plan) error {
+	// An engine that cannot give it at all says so first: the advice
+	// below (docker:dind, or accepting the risk) may not apply there.
+	if err := refusal(ctx, m, "docker:host"); err != nil {
+		return err
+	}
 	if e := p.egress; (e.mode() != policy.Permissive || len(e.grants) > 0) && !p.cfg.Docker.HostBypassesEgress {
 		return &HostEgressError{File: configName(p), Policy: string(e.mode()), Grants: e.grantNames()}
 	}

@@ -246,6 +246,36 @@ func TestDockerModesRefusedWhereTheEngineCannot(t *testing.T) {
 	}
 }
 
+// refusingEngine is an engine with its own words against features.
+type refusingEngine struct {
+	*runtest.Engine
+	refused map[string]error
+}
+
+func (e refusingEngine) RefuseFeature(_ context.Context, feature string) error {
+	return e.refused[feature]
+}
+
+func TestEngineRefusalComesFirstAndUpFront(t *testing.T) {
+	for _, mode := range []string{"docker:host", "docker:dind"} {
+		t.Run(mode, func(t *testing.T) {
+			m, eng := newTestManager(t)
+			why := errors.New("the cluster's own reason against " + mode)
+			m.Engine = refusingEngine{Engine: eng, refused: map[string]error{mode: why}}
+			// Strict egress: docker:host's own check would refuse it too,
+			// with advice that does not apply where the engine cannot.
+			ws := writeWorkspace(t, "dependencies: ["+mode+"]\n")
+			_, err := m.Run(context.Background(), Options{Workspace: ws, Command: []string{"true"}})
+			if !errors.Is(err, why) {
+				t.Fatalf("got %v, want the engine's refusal", err)
+			}
+			if eng.Builds != 0 || len(eng.Containers) != 0 {
+				t.Fatalf("refused late: %d builds, %d containers", eng.Builds, len(eng.Containers))
+			}
+		})
+	}
+}
+
 func TestRunsFinishesRunsThatNeverStarted(t *testing.T) {
 	m, eng := newTestManager(t)
 	ws := writeWorkspace(t, "")

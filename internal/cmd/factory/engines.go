@@ -67,6 +67,21 @@ func (c *clusterRouter) SocketPath() (string, error) {
 	}
 }
 
+// RefuseFeature is the cluster's own reason against a feature: docker:host
+// never, docker:dind as its engine says.
+func (c *clusterRouter) RefuseFeature(ctx context.Context, feature string) error {
+	if feature == "docker:host" {
+		_, err := c.SocketPath()
+		return err
+	}
+	if fr, ok := c.homeEngine.(interface {
+		RefuseFeature(context.Context, string) error
+	}); ok {
+		return fr.RefuseFeature(ctx, feature)
+	}
+	return nil
+}
+
 // HostResources is the cluster's answer if its engine has one, else none
 // (no defaults from this machine's size: the pod runs elsewhere).
 func (c *clusterRouter) HostResources(ctx context.Context) (runtime.HostResources, error) {

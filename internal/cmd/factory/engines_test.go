@@ -374,6 +374,18 @@ func TestNewEngineWithKubernetes(t *testing.T) {
 	if !errors.As(err, &unsupported) || err.Error() != `docker:host is not available with Kubernetes (context "lab", namespace "ci"): the run's pod cannot reach a Docker engine on this machine` {
 		t.Fatalf("SocketPath: got %v, want docker:host refused", err)
 	}
+	// The orchestrator asks before anything is built: docker:host is the
+	// same refusal; docker:dind is the cluster engine's to explain (this
+	// fake has nothing against it).
+	refuser := e.(interface {
+		RefuseFeature(context.Context, string) error
+	})
+	if err := refuser.RefuseFeature(context.Background(), "docker:host"); !errors.As(err, &unsupported) {
+		t.Errorf("RefuseFeature(docker:host): got %v, want the UnsupportedError", err)
+	}
+	if err := refuser.RefuseFeature(context.Background(), "docker:dind"); err != nil {
+		t.Errorf("RefuseFeature(docker:dind) on an engine with nothing against it: %v", err)
+	}
 	if _, ok := e.(volumeCreator); ok {
 		t.Error("the engine creates volumes for docker:dind, which the cluster's engine cannot")
 	}

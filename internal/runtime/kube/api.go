@@ -60,6 +60,7 @@ const (
 	secrets         = "secrets"
 	configMaps      = "configmaps"
 	networkPolicies = "networkpolicies"
+	namespaces      = "namespaces" // read only, for what the namespace admits
 )
 
 func (a *api) client(resource string) *rest.RESTClient {
