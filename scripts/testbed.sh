@@ -77,8 +77,9 @@ main() {
 	# Test tools: busybox-static makes tiny images for nested-daemon tests;
 	# docker-registry and skopeo serve the base image to BuildKit, which
 	# pulls FROM images from registries only; tmux drives the agents' interactive
-	# CLIs on a real terminal.
-	apt_install busybox-static docker-registry skopeo tmux
+	# CLIs on a real terminal; internal/sshagent's tests start their own sshd
+	# (openssh-server) on loopback.
+	apt_install busybox-static docker-registry skopeo tmux openssh-server
 	start_engine
 	make_base_image
 	if [ "${1:-}" = --base-only ]; then
