@@ -13,6 +13,13 @@ import (
 
 // newSigner makes a fresh ed25519 key.
 func newSigner(t testing.TB) ssh.Signer {
+	s, _ := newSignerAndKey(t)
+	return s
+}
+
+// newSignerAndKey makes a fresh ed25519 key and returns its private key
+// too, to write it to a file.
+func newSignerAndKey(t testing.TB) (ssh.Signer, ed25519.PrivateKey) {
 	t.Helper()
 	_, priv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -22,7 +29,7 @@ func newSigner(t testing.TB) ssh.Signer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return s, priv
 }
 
 // recorder collects audit events from concurrent connections.
