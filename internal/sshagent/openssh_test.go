@@ -2,6 +2,7 @@ package sshagent
 
 import (
 	"crypto"
+	"errors"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -48,6 +49,26 @@ func (f *openSSH) grantForA(t *testing.T, b Backend) Key {
 	return Key{Grant: "deploy", Backend: b, Hosts: []Host{{Name: f.a.addr(), Keys: hostKeys}}}
 }
 
+// serveKeyAOnly serves an agent with key A granted for server A through b,
+// with Confirm agreeing, and checks that ssh-add lists key A only.
+func (f *openSSH) serveKeyAOnly(t *testing.T, b Backend) (sock string, rec *recorder) {
+	t.Helper()
+	rec = &recorder{}
+	srv, err := New(Config{
+		Keys:    []Key{f.grantForA(t, b)},
+		Confirm: func(string, ssh.PublicKey) error { return nil },
+		Audit:   rec.add,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sock = serveAgent(t, srv, f.dir)
+	if got, want := sshAddList(t, sock), []string{ssh.FingerprintSHA256(f.keyA.PublicKey())}; !slices.Equal(got, want) {
+		t.Fatalf("ssh-add -l: got %q, want key A only %q", got, want)
+	}
+	return sock, rec
+}
+
 // ssh runs ssh to server s through the agent at sock and returns the
 // audit events it caused.
 func (f *openSSH) ssh(t *testing.T, sock string, s *sshServer, rec *recorder, wantOK bool) []Event {
@@ -81,20 +102,8 @@ func TestOpenSSHSignsOnlyForTheGrantedHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rec recorder
-	srv, err := New(Config{
-		Keys:    []Key{f.grantForA(t, SignerBackend{signer})},
-		Confirm: func(string, ssh.PublicKey) error { return nil },
-		Audit:   rec.add,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := serveAgent(t, srv, f.dir)
-	if got, want := sshAddList(t, sock), []string{ssh.FingerprintSHA256(f.keyA.PublicKey())}; !slices.Equal(got, want) {
-		t.Fatalf("ssh-add -l: got %q, want key A only %q", got, want)
-	}
-	events := f.ssh(t, sock, f.a, &rec, true)
+	sock, rec := f.serveKeyAOnly(t, SignerBackend{signer})
+	events := f.ssh(t, sock, f.a, rec, true)
 	if got := outcomes(events); !slices.Equal(got, []string{"signed"}) {
 		t.Fatalf("ssh to A: audit events %q, want one signature", got)
 	}
@@ -102,7 +111,7 @@ func TestOpenSSHSignsOnlyForTheGrantedHost(t *testing.T) {
 		e.HostKey != ssh.FingerprintSHA256(f.a.hostKey) {
 		t.Fatalf("ssh to A: got event %+v", e)
 	}
-	events = f.ssh(t, sock, f.b, &rec, false)
+	events = f.ssh(t, sock, f.b, rec, false)
 	if got, want := outcomes(events), []string{"refused: " + ReasonHostNotGranted}; !slices.Equal(got, want) {
 		t.Fatalf("ssh to B: audit events %q, want %q", got, want)
 	}
@@ -142,7 +151,7 @@ func TestOpenSSHConfirmRefusal(t *testing.T) {
 	}
 }
 
-var errTestNoTunnel = &RefusedError{Reason: "no tunnel of this run presented that host key"}
+var errTestNoTunnel = errors.New("no tunnel of this run presented that host key")
 
 // TestOpenSSHUpstreamAgent grants key A from a real ssh-agent that holds
 // keys A and B: only A is listed, A's signatures are the upstream agent's
@@ -159,29 +168,17 @@ func TestOpenSSHUpstreamAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertHoldsNoPrivateKey(t, backend)
-	var rec recorder
-	srv, err := New(Config{
-		Keys:    []Key{f.grantForA(t, backend)},
-		Confirm: func(string, ssh.PublicKey) error { return nil },
-		Audit:   rec.add,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sock := serveAgent(t, srv, f.dir)
-	if got, want := sshAddList(t, sock), []string{ssh.FingerprintSHA256(f.keyA.PublicKey())}; !slices.Equal(got, want) {
-		t.Fatalf("ssh-add -l: got %q, want key A only %q", got, want)
-	}
-	if got := outcomes(f.ssh(t, sock, f.a, &rec, true)); !slices.Equal(got, []string{"signed"}) {
+	sock, rec := f.serveKeyAOnly(t, backend)
+	if got := outcomes(f.ssh(t, sock, f.a, rec, true)); !slices.Equal(got, []string{"signed"}) {
 		t.Fatalf("ssh to A: audit events %q, want one signature", got)
 	}
-	if got, want := outcomes(f.ssh(t, sock, f.b, &rec, false)), []string{"refused: " + ReasonHostNotGranted}; !slices.Equal(got, want) {
+	if got, want := outcomes(f.ssh(t, sock, f.b, rec, false)), []string{"refused: " + ReasonHostNotGranted}; !slices.Equal(got, want) {
 		t.Fatalf("ssh to B: audit events %q, want %q", got, want)
 	}
 	if err := upstream.Remove(f.keyA.PublicKey()); err != nil {
 		t.Fatal(err)
 	}
-	if got, want := outcomes(f.ssh(t, sock, f.a, &rec, false)), []string{"refused: " + ReasonSignerFailed}; !slices.Equal(got, want) {
+	if got, want := outcomes(f.ssh(t, sock, f.a, rec, false)), []string{"refused: " + ReasonSignerFailed}; !slices.Equal(got, want) {
 		t.Fatalf("ssh to A after the upstream agent dropped key A: audit events %q, want %q", got, want)
 	}
 }
