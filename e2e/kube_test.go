@@ -74,9 +74,12 @@ func (k *kubeEnv) kubectl(args ...string) (string, error) {
 	return string(out), err
 }
 
+// kubeRunObjects are the kinds of object moat makes for a run.
+const kubeRunObjects = "pods,networkpolicies,secrets,configmaps,serviceaccounts,roles,rolebindings"
+
 // moatObjects lists what moat made in the namespace, by kind.
 func (k *kubeEnv) moatObjects() string {
-	out, err := k.kubectl("-n", k.ns, "get", "pods,networkpolicies,secrets,configmaps", "-l", "moat.managed=true", "-o", "name")
+	out, err := k.kubectl("-n", k.ns, "get", kubeRunObjects, "-l", "moat.managed=true", "-o", "name")
 	if err != nil {
 		k.t.Errorf("listing moat's objects: %v\n%s", err, out)
 	}
@@ -107,7 +110,7 @@ func (k *kubeEnv) checkEmptyAndDelete() {
 // leftBehind lists moat's objects in the namespace whose run is not
 // active (or kept with --keep), or unknown.
 func (k *kubeEnv) leftBehind(recs map[string]runRecord) string {
-	out, err := k.kubectl("-n", k.ns, "get", "pods,networkpolicies,secrets,configmaps", "-l", "moat.managed=true",
+	out, err := k.kubectl("-n", k.ns, "get", kubeRunObjects, "-l", "moat.managed=true",
 		"-o", `jsonpath={range .items[*]}{.kind}/{.metadata.name} {.metadata.labels.moat\.run-id}{"\n"}{end}`)
 	if err != nil {
 		k.t.Errorf("listing moat's objects: %v\n%s", err, out)
@@ -265,6 +268,7 @@ func TestKubeDetachedLogsStop(t *testing.T) {
 	if !strings.Contains(pods, "pod/") {
 		t.Errorf("no pod carries the run's name label:\n%s", pods)
 	}
+	k.checkSecretAccess(name)
 	k.mustRun(0, "stop", name)
 	res := follow.wait(30 * time.Second)
 	mustContain(t, "logs -f", res.stdout, "got-term")
@@ -276,6 +280,54 @@ func TestKubeDetachedLogsStop(t *testing.T) {
 	k.mustRun(0, "destroy", name)
 	if exists(filepath.Join(k.runsDir(), id)) {
 		t.Error("after destroy the run's directory is still there")
+	}
+}
+
+// checkSecretAccess checks, while run name goes, that of the namespace's
+// service accounts only its proxy's may read its proxy's Secret: not the
+// agent pod's, not the namespace's default, and that the proxy's account
+// may read no other Secret.
+func (k *kubeEnv) checkSecretAccess(name string) {
+	k.t.Helper()
+	out, err := k.kubectl("-n", k.ns, "get", "pods", "-l", "moat.run-name="+name,
+		"-o", `jsonpath={range .items[*]}{.metadata.labels.moat\.role} {.metadata.name} {.spec.serviceAccountName}{"\n"}{end}`)
+	if err != nil {
+		k.t.Fatalf("listing the run's pods: %v\n%s", err, out)
+	}
+	accounts := map[string][2]string{} // role: pod, account
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		if f := strings.Fields(line); len(f) == 3 {
+			accounts[f[0]] = [2]string{f[1], f[2]}
+		} else if len(f) == 2 {
+			accounts[f[0]] = [2]string{f[1], "default"}
+		}
+	}
+	proxy, agent := accounts["proxy"], accounts["agent"]
+	if proxy[0] == "" || agent[0] == "" {
+		k.t.Fatalf("the run's pods: %q, want an agent and a proxy", out)
+	}
+	secret := "secret/" + proxy[0] + "-stdin"
+	canI := func(account, what string) string {
+		out, _ := k.kubectl("-n", k.ns, "auth", "can-i", "get", what, "--as=system:serviceaccount:"+k.ns+":"+account)
+		return strings.TrimSpace(out)
+	}
+	if proxy[1] == "default" || proxy[1] == agent[1] {
+		k.t.Errorf("the proxy's pod runs as service account %q, the agent's as %q: want one of the proxy's own", proxy[1], agent[1])
+	}
+	for _, c := range []struct{ account, what, want string }{
+		{proxy[1], secret, "yes"},
+		{proxy[1], "secret/some-other-secret", "no"},
+		{agent[1], secret, "no"},
+		{"default", secret, "no"},
+	} {
+		if got := canI(c.account, c.what); got != c.want {
+			k.t.Errorf("can service account %s get %s: %q, want %q", c.account, c.what, got, c.want)
+		}
+	}
+	// And the account has no token to use it with.
+	tokens, _ := k.kubectl("-n", k.ns, "get", "pod", proxy[0], "-o", "jsonpath={.spec.automountServiceAccountToken}")
+	if strings.TrimSpace(tokens) != "false" {
+		k.t.Errorf("the proxy's pod mounts a service account token (automountServiceAccountToken %q)", tokens)
 	}
 }
 
@@ -321,11 +373,13 @@ func TestKubeCLICrash(t *testing.T) {
 	waitForDetail(t, 30*time.Second, "no moat object left", func() bool { return k.moatObjects() == "" }, k.moatObjects)
 }
 
-// TestKubeCleanRemovesOrphansByLabel: pods moat's labels mark as its own,
+// TestCleanKubeRemovesOrphansByLabel: pods moat's labels mark as its own,
 // left by a crash with no record of them, and a --keep run's pod, go with
-// 'moat clean -f'.
-func TestKubeCleanRemovesOrphansByLabel(t *testing.T) {
-	t.Parallel()
+// 'moat clean -f'. Not parallel, and named TestClean* so that 'make
+// test-e2e' runs it after the others: 'moat clean' removes every moat image
+// no container uses, engine-wide, which would make runs starting meanwhile
+// in other tests rebuild theirs.
+func TestCleanKubeRemovesOrphansByLabel(t *testing.T) {
 	k := newKubeMoat(t)
 	orphanRun := "e2eorphan-" + uniqueName(t)
 	k.track(orphanRun)

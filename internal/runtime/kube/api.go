@@ -6,6 +6,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	apiruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -16,18 +17,19 @@ import (
 )
 
 // api is the part of the Kubernetes API moat uses: pods (with their log,
-// exec and attach), secrets and config maps, network policies. It is
-// client-go's REST client over a scheme of those two groups alone: the
+// exec and attach), secrets, config maps and service accounts, network
+// policies, and the Role and RoleBinding of the proxy's Secret. It is
+// client-go's REST client over a scheme of those three groups alone: the
 // generated clientset registers every API group in its init, which every
 // moat process, most of which never reach a cluster, would pay for.
 type api struct {
-	core, networking *rest.RESTClient
-	params           apiruntime.ParameterCodec
+	core, networking, rbac *rest.RESTClient
+	params                 apiruntime.ParameterCodec
 }
 
 func newAPI(cfg *rest.Config) (*api, error) {
 	scheme := apiruntime.NewScheme()
-	for _, add := range []func(*apiruntime.Scheme) error{corev1.AddToScheme, networkingv1.AddToScheme} {
+	for _, add := range []func(*apiruntime.Scheme) error{corev1.AddToScheme, networkingv1.AddToScheme, rbacv1.AddToScheme} {
 		if err := add(scheme); err != nil {
 			return nil, err
 		}
@@ -51,7 +53,11 @@ func newAPI(cfg *rest.Config) (*api, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &api{core: core, networking: networking, params: apiruntime.NewParameterCodec(scheme)}, nil
+	rbac, err := client("/apis", rbacv1.SchemeGroupVersion)
+	if err != nil {
+		return nil, err
+	}
+	return &api{core: core, networking: networking, rbac: rbac, params: apiruntime.NewParameterCodec(scheme)}, nil
 }
 
 // The resources moat uses.
@@ -60,12 +66,18 @@ const (
 	secrets         = "secrets"
 	configMaps      = "configmaps"
 	networkPolicies = "networkpolicies"
+	serviceAccounts = "serviceaccounts"
+	roles           = "roles"
+	roleBindings    = "rolebindings"
 	namespaces      = "namespaces" // read only, for what the namespace admits
 )
 
 func (a *api) client(resource string) *rest.RESTClient {
-	if resource == networkPolicies {
+	switch resource {
+	case networkPolicies:
 		return a.networking
+	case roles, roleBindings:
+		return a.rbac
 	}
 	return a.core
 }

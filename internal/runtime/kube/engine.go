@@ -527,5 +527,6 @@ func (e *PermissionError) Unwrap() error { return e.Err }
 // Hint names the permissions moat needs.
 func (e *PermissionError) Hint() string {
 	return "moat needs, in namespace " + e.Namespace + ", to create, get, list, watch and delete pods,\n" +
-		"pods/exec, pods/attach, pods/log, secrets, configmaps and networkpolicies (docs/kubernetes.md, RBAC)."
+		"pods/exec, pods/attach, pods/log, secrets, configmaps, serviceaccounts, networkpolicies, roles and\n" +
+		"rolebindings (docs/kubernetes.md, RBAC)."
 }

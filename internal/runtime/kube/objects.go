@@ -8,7 +8,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	apiruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 
@@ -57,6 +59,12 @@ func (e *Engine) createObjects(ctx context.Context, plan *podPlan, stdin []byte)
 			return e.apiError(fmt.Errorf("creating the pod's secret: %w", err))
 		}
 		owned = append(owned, func(ref metav1.OwnerReference) error { return e.setOwner(ctx, secrets, sec.Name, ref) })
+		for _, obj := range secretAccess(plan, meta) {
+			if err := e.api.create(ctx, plan.id.Namespace, obj.resource, obj.object, obj.into); err != nil {
+				return e.apiError(fmt.Errorf("creating the pod's %s: %w", obj.what, err))
+			}
+			owned = append(owned, func(ref metav1.OwnerReference) error { return e.setOwner(ctx, obj.resource, obj.name, ref) })
+		}
 	}
 	var created corev1.Pod
 	if err := e.api.create(ctx, plan.id.Namespace, pods, plan.pod, &created); err != nil {
@@ -88,6 +96,39 @@ func (e *Engine) deleteRunObjects(ctx context.Context, id ID) {
 	e.api.delete(ctx, id.Namespace, networkPolicies, policyName(id.Pod), opts)
 	e.api.delete(ctx, id.Namespace, configMaps, configMapName(id.Pod), opts)
 	e.api.delete(ctx, id.Namespace, secrets, secretName(id.Pod), opts)
+	// Only a pod that read a Secret has these; for the others the calls
+	// find nothing, which costs less than knowing.
+	e.api.delete(ctx, id.Namespace, roleBindings, accountName(id.Pod), opts)
+	e.api.delete(ctx, id.Namespace, roles, accountName(id.Pod), opts)
+	e.api.delete(ctx, id.Namespace, serviceAccounts, accountName(id.Pod), opts)
+}
+
+// apiObject is an object to create, with where it goes.
+type apiObject struct {
+	what, resource, name string
+	object, into         apiruntime.Object
+}
+
+// secretAccess is the service account a pod that reads its Secret runs
+// as, the Role that lets it get that one Secret, and the binding between:
+// the account is the only one the namespace's RBAC names for the Secret.
+// It gets no token (the proxy needs no API: the kubelet mounts the
+// Secret), and all three are owned by the pod, so they go with it.
+func secretAccess(plan *podPlan, meta func(string) metav1.ObjectMeta) []apiObject {
+	name := accountName(plan.id.Pod)
+	sa := &corev1.ServiceAccount{ObjectMeta: meta(name), AutomountServiceAccountToken: ptr(false)}
+	role := &rbacv1.Role{ObjectMeta: meta(name), Rules: []rbacv1.PolicyRule{{
+		APIGroups: []string{""}, Resources: []string{secrets}, ResourceNames: []string{secretName(plan.id.Pod)}, Verbs: []string{"get"},
+	}}}
+	binding := &rbacv1.RoleBinding{ObjectMeta: meta(name),
+		RoleRef:  rbacv1.RoleRef{APIGroup: rbacv1.GroupName, Kind: "Role", Name: name},
+		Subjects: []rbacv1.Subject{{Kind: rbacv1.ServiceAccountKind, Name: name, Namespace: plan.id.Namespace}},
+	}
+	return []apiObject{
+		{"service account", serviceAccounts, name, sa, &corev1.ServiceAccount{}},
+		{"role", roles, name, role, &rbacv1.Role{}},
+		{"role binding", roleBindings, name, binding, &rbacv1.RoleBinding{}},
+	}
 }
 
 // networkPolicy is the pod's only network: the agent reaches its run's

@@ -280,6 +280,7 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 			Containers:                    []corev1.Container{main, keeper},
 			Volumes:                       volumes,
 			HostAliases:                   hostAliases(spec.ExtraHosts),
+			ServiceAccountName:            serviceAccount(id, o.stdin),
 			SecurityContext: &corev1.PodSecurityContext{
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
@@ -402,6 +403,19 @@ func hostAliases(lines []string) []corev1.HostAlias {
 
 func configMapName(pod string) string { return pod + "-files" }
 func secretName(pod string) string    { return pod + "-stdin" }
-func policyName(pod string) string    { return pod }
+
+// serviceAccount is the account a pod runs as: the proxy's own (the one
+// account its Secret's Role names), or the namespace's default ("").
+func serviceAccount(id ID, readsSecret bool) string {
+	if readsSecret {
+		return accountName(id.Pod)
+	}
+	return ""
+}
+
+// accountName names the service account of a pod that reads a Secret (the
+// proxy's), and its Role and RoleBinding.
+func accountName(pod string) string { return pod }
+func policyName(pod string) string  { return pod }
 
 func ptr[T any](v T) *T { return &v }

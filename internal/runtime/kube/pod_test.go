@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -181,6 +182,30 @@ func TestProxyPodRunsMoatsImageAndReadsItsSecret(t *testing.T) {
 	if len(pol.Spec.Ingress) != 1 || pol.Spec.Ingress[0].From[0].PodSelector.MatchLabels[labels.Role] != labels.RoleAgent ||
 		pol.Spec.Ingress[0].Ports[0].Port.IntValue() != 3128 {
 		t.Errorf("ingress %+v, want the run's agent on 3128 alone", pol.Spec.Ingress)
+	}
+	// It runs as its own account, which alone may get its Secret.
+	if p.pod.Spec.ServiceAccountName != accountName(p.id.Pod) || *p.pod.Spec.AutomountServiceAccountToken {
+		t.Errorf("service account %q, token %v; want its own, no token", p.pod.Spec.ServiceAccountName, *p.pod.Spec.AutomountServiceAccountToken)
+	}
+	objs := secretAccess(p, func(n string) metav1.ObjectMeta { return metav1.ObjectMeta{Name: n} })
+	sa, role, binding := objs[0].object.(*corev1.ServiceAccount), objs[1].object.(*rbacv1.Role), objs[2].object.(*rbacv1.RoleBinding)
+	if sa.Name != p.pod.Spec.ServiceAccountName || sa.AutomountServiceAccountToken == nil || *sa.AutomountServiceAccountToken {
+		t.Errorf("service account %+v, want the pod's, without a token", sa)
+	}
+	if len(role.Rules) != 1 || !slices.Equal(role.Rules[0].Verbs, []string{"get"}) || !slices.Equal(role.Rules[0].Resources, []string{"secrets"}) ||
+		!slices.Equal(role.Rules[0].ResourceNames, []string{secretName(p.id.Pod)}) {
+		t.Errorf("role rules %+v, want get on the pod's Secret alone", role.Rules)
+	}
+	if binding.RoleRef.Name != role.Name || len(binding.Subjects) != 1 || binding.Subjects[0].Name != sa.Name ||
+		binding.Subjects[0].Kind != "ServiceAccount" || binding.Subjects[0].Namespace != p.id.Namespace {
+		t.Errorf("binding %+v, want the role bound to the account alone", binding)
+	}
+}
+
+func TestAgentPodRunsAsTheDefaultAccountWithoutAToken(t *testing.T) {
+	p := planFor(t, agentSpec(t), planOptions{})
+	if p.pod.Spec.ServiceAccountName != "" || *p.pod.Spec.AutomountServiceAccountToken {
+		t.Errorf("service account %q, token %v; want the default, no token", p.pod.Spec.ServiceAccountName, *p.pod.Spec.AutomountServiceAccountToken)
 	}
 }
 
