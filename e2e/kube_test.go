@@ -533,3 +533,61 @@ func TestKubeRefusesDockerFeaturesUpFront(t *testing.T) {
 		t.Errorf("refused runs left records: %v", ids)
 	}
 }
+
+// TestKubeChangedDirsRecordCopiesNothing: the pod's record of where the
+// run's directories go back to (annotation moat.sh/dirs) is signed by the
+// moat home; someone who may patch pods in the namespace points the
+// workspace at another host directory, and 'moat stop' copies nothing
+// there (nor to the workspace), says why, and still removes the pod.
+// stop itself succeeds (exit 0): the run is stopped, and the refusal is
+// its warning.
+func TestKubeChangedDirsRecordCopiesNothing(t *testing.T) {
+	t.Parallel()
+	k := newKubeMoat(t)
+	victim := t.TempDir()
+	os.WriteFile(filepath.Join(victim, "keep"), []byte("victim\n"), 0o644)
+	ws := k.workspace(map[string]string{"x": "y"})
+	filepath.Walk(ws, func(p string, _ os.FileInfo, _ error) error { return os.Lchown(p, 1000, 1000) })
+	name := uniqueName(t)
+	k.mustRun(0, "run", "-d", "-n", name, ws, "--", "sh", "-c", "echo planted > planted; echo changed > x; echo ready; exec sleep 300")
+	waitForDetail(t, 60*time.Second, "the command's files written", func() bool {
+		return strings.Contains(k.run("logs", name).stdout, "ready")
+	}, func() string { return k.run("logs", name).String() })
+	pod := "moat-" + k.find(name).ID
+	out, err := k.kubectl("-n", k.ns, "get", "pod", pod, "-o", `jsonpath={.metadata.annotations.moat\.sh/dirs}`)
+	if err != nil {
+		t.Fatalf("reading the pod's record: %v\n%s", err, out)
+	}
+	var dirs []map[string]any
+	if err := json.Unmarshal([]byte(out), &dirs); err != nil {
+		t.Fatalf("the pod's record %q: %v", out, err)
+	}
+	pointed := false
+	for _, d := range dirs {
+		if d["target"] == "/workspace" {
+			d["source"], pointed = victim, true
+		}
+	}
+	if !pointed {
+		t.Fatalf("the pod's record %q has no workspace", out)
+	}
+	changed, _ := json.Marshal(dirs)
+	if out, err := k.kubectl("-n", k.ns, "annotate", "pod", pod, "--overwrite", "moat.sh/dirs="+string(changed)); err != nil {
+		t.Fatalf("changing the pod's record: %v\n%s", err, out)
+	}
+	res := k.mustRun(0, "stop", name)
+	mustContain(t, "stop's warning", res.stderr, pod, "was changed after moat made it", "not copied back", "the pod was removed")
+	if got := readFile(t, victim, "keep"); got != "victim\n" {
+		t.Errorf("the directory the changed record names was written: keep holds %q", got)
+	}
+	for _, f := range []string{"planted", "x"} {
+		if exists(filepath.Join(victim, f)) {
+			t.Errorf("%s from the pod appeared in the directory the changed record names", f)
+		}
+	}
+	if exists(filepath.Join(ws, "planted")) || readFile(t, ws, "x") != "y" {
+		t.Error("the workspace changed: nothing should come back from a pod whose record was changed")
+	}
+	waitForDetail(t, 30*time.Second, "no moat object left", func() bool { return k.moatObjects() == "" }, k.moatObjects)
+	k.mustRun(0, "destroy", name)
+}

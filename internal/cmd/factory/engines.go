@@ -197,7 +197,7 @@ func newEngine(ctx context.Context, ec engineConfig) (run.Engine, error) {
 	}
 	r := &router{
 		local: ec.local,
-		clusters: &clusters{build: newClusterEngine, opts: kube.Options{
+		clusters: &clusters{build: withClusterKey(ec.store, newClusterEngine), opts: kube.Options{
 			Kubeconfig: kubeconfig, Registry: ec.global.Registry, Images: ec.docker, SidecarBinary: ec.sidecarBinary,
 		}},
 		activeClusters: sync.OnceValues(func() ([]clusterKey, error) { return activeClusters(ec.store) }),
@@ -215,6 +215,20 @@ func newEngine(ctx context.Context, ec engineConfig) (run.Engine, error) {
 		return nil, err
 	}
 	return withClusterExtras(&clusterRouter{router: r, homeEngine: he, docker: ec.docker}), nil
+}
+
+// withClusterKey builds cluster engines with the moat home's key for what
+// moat records on its pods (state.Store.ClusterKey), read or made when the
+// first one is built: a run on Docker never needs it.
+func withClusterKey(store *state.Store, build func(context.Context, kube.Options) (clusterEngine, error)) func(context.Context, kube.Options) (clusterEngine, error) {
+	return func(ctx context.Context, o kube.Options) (clusterEngine, error) {
+		key, err := store.ClusterKey()
+		if err != nil {
+			return nil, err
+		}
+		o.AnnotationKey = key
+		return build(ctx, o)
+	}
 }
 
 // activeClusters returns the clusters the records of active runs name.

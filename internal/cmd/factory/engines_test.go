@@ -365,8 +365,9 @@ func TestNewEngineWithKubernetes(t *testing.T) {
 	}
 	// The flag's namespace, config.yaml's context, kubeconfig and registry.
 	if len(fc.built) != 1 || fc.built[0].Context != "lab" || fc.built[0].Namespace != "ci" || fc.built[0].Kubeconfig != "/etc/kube.yaml" ||
-		fc.built[0].Registry != "127.0.0.1:5000/moat" || fc.built[0].SidecarBinary != "/bin/moat-sidecar" || fc.built[0].Images == nil {
-		t.Fatalf("built %+v, want the cluster of context lab, namespace ci, with config.yaml's kubeconfig and registry", fc.built)
+		fc.built[0].Registry != "127.0.0.1:5000/moat" || fc.built[0].SidecarBinary != "/bin/moat-sidecar" || fc.built[0].Images == nil ||
+		len(fc.built[0].AnnotationKey) != state.ClusterKeySize {
+		t.Fatalf("built %+v, want the cluster of context lab, namespace ci, with config.yaml's kubeconfig and registry and the home's cluster key", fc.built)
 	}
 	// docker:host is refused up front, naming the cluster.
 	_, err = e.(socketEngine).SocketPath()

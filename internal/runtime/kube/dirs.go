@@ -113,20 +113,26 @@ func packFile(w io.Writer, src string, fi os.FileInfo) error {
 // copyOut copies what the run changed back to the host, once: its
 // writable mounts mirrored (what the agent removed is removed), its
 // shared directories added to. What comes out of the pod is the agent's
-// to shape: podfs.Unpack writes nothing outside the source.
+// to shape: podfs.Unpack writes nothing outside the source. Where it goes
+// is the pod's signed record (podDirs): a record that is not this moat
+// home's is a *RecordChangedError, and nothing is copied.
 func (e *Engine) copyOut(ctx context.Context, pod *corev1.Pod) error {
+	dirs, err := podDirs(e.opts.AnnotationKey, pod)
+	if err != nil {
+		return err
+	}
 	if pod.Annotations[annoCopied] == "true" {
 		return nil
 	}
 	id := ID{Context: e.context, Namespace: pod.Namespace, Pod: pod.Name}
 	if st := containerStatus(pod, keeperContainer); st == nil || st.State.Running == nil {
-		if len(writable(podDirs(pod))) == 0 {
+		if len(writable(dirs)) == 0 {
 			return nil
 		}
 		return fmt.Errorf("pod %s: its keeper container does not run, so the run's directories cannot be copied back; the pod is kept", pod.Name)
 	}
 	var errs []error
-	for _, d := range writable(podDirs(pod)) {
+	for _, d := range writable(dirs) {
 		if err := e.copyDirOut(ctx, id, d); err != nil {
 			errs = append(errs, fmt.Errorf("copying %s back from pod %s: %w", d.Source, pod.Name, err))
 		}

@@ -60,6 +60,9 @@ type pending struct {
 
 // New connects to the cluster o selects.
 func New(ctx context.Context, o Options) (*Engine, error) {
+	if len(o.AnnotationKey) < minAnnotationKey {
+		return nil, fmt.Errorf("kube.Options.AnnotationKey holds %d bytes, want at least %d", len(o.AnnotationKey), minAnnotationKey)
+	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if o.Kubeconfig != "" {
 		rules.ExplicitPath = o.Kubeconfig
@@ -280,6 +283,7 @@ func (e *Engine) makePod(ctx context.Context, p *pending, stdin []byte) error {
 	}
 	o.image, o.entrypoint = p.image, p.entrypoint
 	o.hasContent = hasContent
+	o.annotationKey = e.opts.AnnotationKey
 	plan, err := newPodPlan(p.id, p.spec, o)
 	if err != nil {
 		return err

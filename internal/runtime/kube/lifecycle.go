@@ -145,7 +145,17 @@ func (e *Engine) RemoveContainer(ctx context.Context, s string) error {
 	}
 	if mainStarted(pod) {
 		if err := e.copyOut(ctx, pod); err != nil {
-			return err
+			var changed *RecordChangedError
+			if !errors.As(err, &changed) {
+				return err
+			}
+			// Nothing can be copied back from it, now or later: keeping
+			// it would only leave it behind.
+			if err := e.deletePod(ctx, id); err != nil {
+				return err
+			}
+			changed.Removed = true
+			return changed
 		}
 	}
 	return e.deletePod(ctx, id)
@@ -211,7 +221,7 @@ func (e *Engine) InspectContainer(ctx context.Context, s string) (runtime.Contai
 func (e *Engine) info(pod *corev1.Pod) runtime.ContainerInfo {
 	info := runtime.ContainerInfo{
 		ID: ID{Context: e.context, Namespace: pod.Namespace, Pod: pod.Name}.String(), Name: pod.Name,
-		Labels: podLabelsOf(pod), State: "created",
+		Labels: podLabelsOf(e.opts.AnnotationKey, pod), State: "created",
 	}
 	for _, c := range pod.Spec.Containers {
 		if c.Name == mainContainer {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"strconv"
 
 	corev1 "k8s.io/api/core/v1"
@@ -265,23 +264,4 @@ func stuck(pod *corev1.Pod, name string) error {
 		return fmt.Errorf("pod %s: container %s cannot start: %s: %s", pod.Name, name, st.State.Waiting.Reason, st.State.Waiting.Message)
 	}
 	return nil
-}
-
-// podLabelsOf reads back the labels moat gave a pod.
-func podLabelsOf(pod *corev1.Pod) map[string]string {
-	out := maps.Clone(pod.Labels)
-	if out == nil {
-		out = map[string]string{}
-	}
-	var all map[string]string
-	if json.Unmarshal([]byte(pod.Annotations[annoLabels]), &all) == nil {
-		maps.Copy(out, all)
-	}
-	return out
-}
-
-func podDirs(pod *corev1.Pod) []hostDir {
-	var dirs []hostDir
-	json.Unmarshal([]byte(pod.Annotations[annoDirs]), &dirs)
-	return dirs
 }

@@ -10,7 +10,15 @@ type Options struct {
 	Registry      string // where run images are pushed and pulled from (config.yaml registry:)
 	Images        ImageSource
 	SidecarBinary string // the static moat-sidecar the pods' moat image holds
+	// AnnotationKey signs what moat records on its pods and acts on later
+	// (where their directories are copied back to): at least 32 secret
+	// bytes of the moat home's. Pods signed with another key are listed,
+	// stopped and removed, but nothing is copied back from them.
+	AnnotationKey []byte
 }
+
+// minAnnotationKey is the shortest AnnotationKey New accepts.
+const minAnnotationKey = 32
 
 // ImageSource is the local engine that builds images and pushes them.
 type ImageSource interface {

@@ -51,6 +51,7 @@ const (
 	annoLabels = "moat.sh/labels" // every label, JSON: some values are no valid label values
 	annoDirs   = "moat.sh/dirs"   // the run's directories and their host sources, JSON
 	annoCopied = "moat.sh/copied-out"
+	// annoSig (annosig.go) signs annoLabels and annoDirs.
 )
 
 // hostDir is one of the run's host directories (or files) a pod holds in
@@ -99,8 +100,9 @@ type planOptions struct {
 	stdin      bool // deliver the stdin written before start as a Secret
 	// waitGo holds the command until moat's go-ahead: a terminal's output
 	// comes over the attachment, which must be up before the first byte.
-	waitGo     bool
-	keeperUser int64
+	waitGo        bool
+	keeperUser    int64
+	annotationKey []byte // signs the pod's annotations (annosig.go)
 }
 
 // maxConfigFile bounds a moat file carried in the pod's ConfigMap (whose
@@ -267,7 +269,8 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 	p.pod = &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Name: id.Pod, Namespace: id.Namespace, Labels: podLabels(spec.Labels),
-			Annotations: map[string]string{annoLabels: string(allLabels), annoDirs: string(dirs)},
+			Annotations: map[string]string{annoLabels: string(allLabels), annoDirs: string(dirs),
+				annoSig: annotationSig(o.annotationKey, id.Namespace, id.Pod, string(allLabels), string(dirs))},
 		},
 		Spec: corev1.PodSpec{
 			RestartPolicy:                 corev1.RestartPolicyNever,

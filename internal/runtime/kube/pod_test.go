@@ -55,6 +55,9 @@ func planFor(t *testing.T, spec runtime.ContainerSpec, o planOptions) *podPlan {
 	if o.hasContent == nil {
 		o.hasContent = hasContent
 	}
+	if o.annotationKey == nil {
+		o.annotationKey = testKey
+	}
 	p, err := newPodPlan(ID{Context: "c", Namespace: "ns", Pod: podName(spec.Name)}, spec, o)
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +218,7 @@ func TestLabelsKeptWhereKubernetesRefusesThem(t *testing.T) {
 	if p.pod.Labels[labels.RunID] != "abc123" || p.pod.Labels[labels.Managed] != "true" {
 		t.Errorf("labels %v", p.pod.Labels)
 	}
-	back := podLabelsOf(p.pod)
+	back := podLabelsOf(testKey, p.pod)
 	if back[labels.Workspace] != spec.Labels[labels.Workspace] {
 		t.Errorf("workspace label read back as %q", back[labels.Workspace])
 	}
