@@ -127,6 +127,7 @@ var forbidden = map[string]map[string]string{
 	"internal/podfs":            {"internal": "the pod's directory copy is a leaf: it runs in pods and on the host"},
 	"internal/textdist":         {"internal": "string distance is a leaf"},
 	"internal/sshagent":         {"internal": "the run's SSH agent is a leaf: grants hand it keys, the proxy serves it and records its events"},
+	"internal/sshwatch":         {"internal": "the proxy's view of SSH tunnels is a leaf: the proxy feeds it, the run's SSH agent asks it"},
 	"internal/state":            {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
 	"internal/labels":           {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},
 	"internal/iostreams":        {"internal/run": "streams are leaf utilities"},
