@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"crypto/ed25519"
 	"encoding/binary"
+	"errors"
+	"io"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -113,4 +117,35 @@ func watch(stream []byte, chunk int, end bool) *verdict {
 		w.Close()
 	}
 	return v
+}
+
+var (
+	aLongTimeAgo = time.Unix(1, 0)
+	noDeadline   time.Time
+)
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// serverSends writes data on the server's end of a pipe and reads it
+// through upstream, the watched end: the bytes must pass unchanged.
+func serverSends(t *testing.T, server, upstream net.Conn, data []byte) {
+	t.Helper()
+	written := make(chan error, 1)
+	go func() {
+		_, err := server.Write(data)
+		written <- err
+	}()
+	got := make([]byte, len(data))
+	if _, err := io.ReadFull(upstream, got); err != nil {
+		t.Fatalf("reading through the watched connection: %v", err)
+	}
+	if err := <-written; err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got, data) {
+		t.Fatalf("read %q through the watched connection, want %q", got, data)
+	}
 }
