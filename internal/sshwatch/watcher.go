@@ -159,11 +159,14 @@ func (w *Watcher) nextLine() (bool, error) {
 		end = w.lineChecked + i
 	}
 	line := w.buf[:end]
+	// The NUL is looked for where a byte-at-a-time stream would have
+	// found it before the length: the verdict is the same however the
+	// bytes come.
 	switch {
+	case bytes.IndexByte(line[w.lineChecked:min(len(line), maxLineLen)], 0) >= 0:
+		return false, fmt.Errorf("%w: a NUL in a line", ErrNotSSH)
 	case len(line) > maxLineLen:
 		return false, fmt.Errorf("%w: a line longer than %d bytes", ErrNotSSH, maxLineLen)
-	case bytes.IndexByte(line[w.lineChecked:], 0) >= 0:
-		return false, fmt.Errorf("%w: a NUL in a line", ErrNotSSH)
 	case i < 0:
 		w.lineChecked = len(line)
 		return false, nil

@@ -69,6 +69,8 @@ func TestWatcherGivesUp(t *testing.T) {
 		{"SSH 1", []byte("SSH-1.5-ancient\r\n"), false, ErrNotSSH, `"SSH-1.5-ancient"`},
 		{"endless banner", bytes.Repeat([]byte("hello\r\n"), 1000), false, ErrNotSSH, "first 32 lines"},
 		{"a line without end", bytes.Repeat([]byte("a"), 100000), false, ErrNotSSH, "longer than 8192"},
+		{"a NUL in a long line", join(bytes.Repeat([]byte("a"), 8000), []byte{0}, bytes.Repeat([]byte("a"), 8000)), false, ErrNotSSH, "NUL"},
+		{"a NUL past the longest line", join(bytes.Repeat([]byte("a"), 8192), []byte{0}), false, ErrNotSSH, "longer than 8192"},
 		{"a TLS server", []byte("\x16\x03\x03\x00\x7a\x02\x00\x00\x76\x03\x03"), false, ErrNotSSH, "NUL"},
 		{"a CR within the identification", []byte("SSH-2.0-a\rb\r\n"), false, ErrNotSSH, "CR"},
 		{"garbage after the identification", join([]byte(ident), []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")), false, ErrMalformed, "exceeds"},
