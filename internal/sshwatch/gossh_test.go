@@ -40,17 +40,28 @@ func TestGoSSHHostKeys(t *testing.T) {
 	}
 }
 
-// serveGoSSH serves Go's SSH server, which lets any client in and serves
-// nothing, on a loopback port, with every key exchange method it has.
+// serveGoSSH serves Go's SSH server on a loopback port for the test.
 func serveGoSSH(t *testing.T, hostKey ssh.Signer) string {
 	t.Helper()
+	addr, stop, err := startGoSSH(hostKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stop)
+	return addr
+}
+
+// startGoSSH serves Go's SSH server, which lets any client in and serves
+// nothing, on a loopback port, with every key exchange method the tests
+// use; stop closes it and waits for its connections to end.
+func startGoSSH(hostKey ssh.Signer) (addr string, stop func(), err error) {
 	cfg := &ssh.ServerConfig{NoClientAuth: true, Config: ssh.Config{KeyExchanges: []string{
-		ssh.KeyExchangeMLKEM768X25519, ssh.KeyExchangeECDHP384, ssh.KeyExchangeECDHP521,
+		ssh.KeyExchangeCurve25519, ssh.KeyExchangeMLKEM768X25519, ssh.KeyExchangeECDHP384, ssh.KeyExchangeECDHP521,
 		ssh.KeyExchangeDH16SHA512, ssh.KeyExchangeDHGEXSHA256}}}
 	cfg.AddHostKey(hostKey)
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return "", nil, err
 	}
 	var conns sync.WaitGroup
 	conns.Go(func() {
@@ -59,23 +70,24 @@ func serveGoSSH(t *testing.T, hostKey ssh.Signer) string {
 			if err != nil {
 				return
 			}
-			conns.Go(func() {
-				defer c.Close()
-				sc, chans, reqs, err := ssh.NewServerConn(c, cfg)
-				if err != nil {
-					return
-				}
-				go ssh.DiscardRequests(reqs)
-				for ch := range chans {
-					_ = ch.Reject(ssh.Prohibited, "nothing is served")
-				}
-				sc.Close()
-			})
+			conns.Go(func() { serveGoSSHConn(c, cfg) })
 		}
 	})
-	t.Cleanup(func() {
+	return l.Addr().String(), func() {
 		l.Close()
 		conns.Wait()
-	})
-	return l.Addr().String()
+	}, nil
+}
+
+func serveGoSSHConn(c net.Conn, cfg *ssh.ServerConfig) {
+	defer c.Close()
+	sc, chans, reqs, err := ssh.NewServerConn(c, cfg)
+	if err != nil {
+		return
+	}
+	go ssh.DiscardRequests(reqs)
+	for ch := range chans {
+		_ = ch.Reject(ssh.Prohibited, "nothing is served")
+	}
+	sc.Close()
 }
