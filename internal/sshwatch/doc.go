@@ -10,7 +10,10 @@
 // Watcher parses those bytes as the proxy copies them, without ever
 // holding them back, and reports once: the host key, or why it saw none.
 // Registry.Watch wraps the proxy's connection to the server with one and
-// records the key for as long as the tunnel is open.
+// records the key for as long as the tunnel is open. Only the first key
+// exchange is in clear text, and it is the one that counts: OpenSSH's
+// client binds its agent sessions to that exchange's host key
+// (initial_hostkey in its kex code), whatever a re-exchange brings.
 //
 // Only the server's direction is read, so which method the two sides chose
 // is not known: a reply is taken for what it is only if it has the exact

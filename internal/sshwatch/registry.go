@@ -41,8 +41,8 @@ type Registry struct {
 	// OnResult, if not nil, is called once per watched tunnel with the
 	// host key its server presented or, with a nil key, why none was
 	// seen: for the audit log. It is called on the goroutine reading the
-	// tunnel, before the bytes that carried the key are returned, and
-	// must not block.
+	// tunnel, before the bytes that carried the key are returned (or on
+	// the one closing it, if it ends first), and must not block.
 	OnResult func(addr string, hostKey ssh.PublicKey, err error)
 
 	mu      sync.Mutex
@@ -63,8 +63,9 @@ type tunnel struct {
 // ErrFull is Record's error when MaxTunnels tunnels are recorded.
 var ErrFull = errors.New("too many SSH tunnels open at once")
 
-// Record notes that the tunnel to addr presented hostKey, until release is
-// called, when the tunnel closes. Watch records what it sees this way.
+// Record notes that a tunnel to addr presented hostKey, until release is
+// called, when the tunnel closes. Watch makes such a record for each
+// tunnel it watches; Record is for a tunnel that learnt its key otherwise.
 func (r *Registry) Record(addr string, hostKey ssh.PublicKey) (release func(), err error) {
 	if hostKey == nil {
 		return nil, errors.New("recording a tunnel's host key: no key")
@@ -185,9 +186,8 @@ func (r *Registry) countUnwatched() {
 }
 
 // canonicalAddr is addr as host:port: the host lower-cased without a final
-// dot, an IP address in its canonical form, port 22 unless addr names one.
-// Anything that is no address stays as it is, lower-cased: it matches only
-// itself.
+// dot, an IP address in its canonical form, port 22 unless addr names one,
+// a port number without leading zeros.
 func canonicalAddr(addr string) string {
 	host, port := addr, "22"
 	if h, p, err := net.SplitHostPort(addr); err == nil {
