@@ -277,8 +277,8 @@ func (f *forwarder) relay(client net.Conn, addr string) {
 }
 
 // runSSH runs the real ssh client through the forwarder to the server,
-// with the given options, running command.
-func runSSH(t *testing.T, s *sshServer, f *forwarder, command string, opts ...string) ([]byte, error) {
+// with the given options, running command with stdin as its input.
+func runSSH(t *testing.T, s *sshServer, f *forwarder, stdin []byte, command string, opts ...string) ([]byte, error) {
 	t.Helper()
 	host, port, _ := net.SplitHostPort(f.addr)
 	args := []string{"-F", "/dev/null", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=no",
@@ -290,7 +290,7 @@ func runSSH(t *testing.T, s *sshServer, f *forwarder, command string, opts ...st
 	cmd := exec.Command(needOpenSSH(t, "ssh"), append(args, host, command)...)
 	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Stdin, cmd.Stderr = bytes.NewReader(stdin), &stderr
 	out, err := cmd.Output()
 	if err != nil {
 		return out, fmt.Errorf("%w\n%s", err, stderr.Bytes())

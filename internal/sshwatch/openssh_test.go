@@ -3,9 +3,7 @@ package sshwatch
 import (
 	"bytes"
 	"crypto/rand"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -49,7 +47,7 @@ func TestOpenSSHHostKeys(t *testing.T) {
 			f := newForwarder(t, s.addr)
 			// The host key comes before authentication: ssh asks for none
 			// (a login costs seconds on a loaded machine) and is refused.
-			_, err := runSSH(t, s, f, "true", "KexAlgorithms="+c.kex, "HostKeyAlgorithms="+c.alg.name, "PreferredAuthentications=none")
+			_, err := runSSH(t, s, f, nil, "true", "KexAlgorithms="+c.kex, "HostKeyAlgorithms="+c.alg.name, "PreferredAuthentications=none")
 			if err == nil || !strings.Contains(err.Error(), "Permission denied (publickey)") {
 				t.Fatalf("ssh: %v, want permission denied after the key exchange\nsshd's log:\n%s", err, s.log)
 			}
@@ -57,21 +55,18 @@ func TestOpenSSHHostKeys(t *testing.T) {
 		})
 	}
 	t.Run("bytes pass unchanged", func(t *testing.T) {
-		// Past the watch, the copy splices: what cat sends must arrive.
+		// Past the watch, the copies splice: what the client sends must
+		// come back from cat.
 		t.Parallel()
 		data := make([]byte, 1<<20)
 		rand.Read(data)
-		file := filepath.Join(dir, "data")
-		if err := os.WriteFile(file, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
 		f := newForwarder(t, s.addr)
-		out, err := runSSH(t, s, f, "cat "+file)
+		out, err := runSSH(t, s, f, data, "cat")
 		if err != nil {
 			t.Fatalf("ssh: %v\nsshd's log:\n%s", err, s.log)
 		}
 		if !bytes.Equal(out, data) {
-			t.Fatalf("got %d bytes through the tunnel, want the file's %d bytes", len(out), len(data))
+			t.Fatalf("got %d bytes back through the tunnel, want the %d sent", len(out), len(data))
 		}
 		checkOneHostKey(t, f, s.addr, s.hostKeys[ssh.KeyAlgoED25519])
 	})

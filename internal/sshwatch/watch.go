@@ -17,7 +17,7 @@ import (
 // the server may speak first.
 //
 // Once the watch is over, WriteTo (which io.Copy uses) copies with
-// upstream's own, so a TCP connection splices again. If the registry is
+// upstream's own, and ReadFrom always does, so TCP connections splice. If the registry is
 // full, Watch returns upstream itself.
 func (r *Registry) Watch(addr string, upstream net.Conn) net.Conn {
 	t := &tunnel{addr: canonicalAddr(addr)}
@@ -88,6 +88,19 @@ func (c *watchedConn) WriteTo(dst io.Writer) (int64, error) {
 	n, err := io.Copy(dst, c.Conn)
 	return written + n, err
 }
+
+// ReadFrom copies the agent's side to the server with the connection's own
+// copy (a splice between TCP connections): writes are not watched.
+func (c *watchedConn) ReadFrom(src io.Reader) (int64, error) {
+	if rf, ok := c.Conn.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(onlyWriter{c.Conn}, src)
+}
+
+// onlyWriter hides all but Write, so that io.Copy does not come back to
+// ReadFrom.
+type onlyWriter struct{ io.Writer }
 
 // Close closes the connection and ends its record.
 func (c *watchedConn) Close() error {
