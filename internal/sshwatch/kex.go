@@ -117,23 +117,23 @@ func parseKexInit(body []byte) (offer, error) {
 	for _, name := range strings.Split(string(lists[0]), ",") {
 		if m, ok := kexMethods[name]; ok {
 			o.methods = append(o.methods, m)
-		} else if !isPseudoMethod(name) {
+		} else if name != "" && !isPseudoMethod(name) {
 			o.unknown = append(o.unknown, name)
 		}
 	}
-	if len(o.methods) == 0 {
-		return offer{}, fmt.Errorf("%w: the server offers only %s", ErrUnrecognisedKeyExchange, quoteNames(o.unknown))
+	switch {
+	case len(o.methods) > 0:
+		return o, nil
+	case len(o.unknown) == 0:
+		return offer{}, fmt.Errorf("%w: the server offers no key exchange method", ErrMalformed)
 	}
-	return o, nil
+	return offer{}, fmt.Errorf("%w: the server offers only %s", ErrUnrecognisedKeyExchange, quoteNames(o.unknown))
 }
 
 // quoteNames quotes names a server sent for an error message, a few of
 // them: they are the server's bytes.
 func quoteNames(names []string) string {
 	const most = 5
-	if len(names) == 0 {
-		return "no key exchange method"
-	}
 	var b strings.Builder
 	for i, n := range names {
 		if i == most {

@@ -38,9 +38,9 @@ type Registry struct {
 	// unwatched and Record refuses: an agent opening many tunnels only
 	// denies itself signatures.
 	MaxTunnels int
-	// OnResult, if not nil, is called once per watched tunnel with the
-	// host key its server presented or, with a nil key, why none was
-	// seen: for the audit log. It is called on the goroutine reading the
+	// OnResult, if not nil, is called once per watched tunnel with its
+	// address (as Confirm compares it) and the host key its server
+	// presented or, with a nil key, why none was seen: for the audit log. It is called on the goroutine reading the
 	// tunnel, before the bytes that carried the key are returned (or on
 	// the one closing it, if it ends first), and must not block.
 	OnResult func(addr string, hostKey ssh.PublicKey, err error)

@@ -86,6 +86,8 @@ func TestWatcherGivesUp(t *testing.T) {
 		{"a reply before KEXINIT", join([]byte(ident), reply(msgKexReply, key, curve25519Eph)), false, ErrMalformed, "before KEXINIT"},
 		{"a second KEXINIT", join(hello, offering("curve25519-sha256")), false, ErrMalformed, "second KEXINIT"},
 		{"a cut KEXINIT", join([]byte(ident), message(msgKexInit, make([]byte, 20))), false, ErrMalformed, "cut short"},
+		{"no methods", join([]byte(ident), kexInit(strictKex...)), false, ErrMalformed, "offers no key exchange method"},
+		{"an empty list", join([]byte(ident), kexInit()), false, ErrMalformed, "offers no key exchange method"},
 		{"only unknown methods", join([]byte(ident), offering("gss-gex-sha1-abc", "x448-sha512@example.com")), false, ErrUnrecognisedKeyExchange, `"gss-gex-sha1-abc", "x448-sha512@example.com"`},
 		{"a reply of another method's shape", join(hello, reply(msgKexReply, key, bytes.Repeat([]byte{4}, 65))), false, ErrUnrecognisedKeyExchange, "message 31"},
 		{"a reply of another shape, unknown methods offered", join([]byte(ident), offering("curve25519-sha256", "gss-curve25519-sha256-x"), reply(msgKexReply, key, mpintF())), false, ErrUnrecognisedKeyExchange, `"gss-curve25519-sha256-x"`},
