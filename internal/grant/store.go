@@ -90,7 +90,7 @@ func (s *Store) Put(g Grant, secret Secret) error {
 	if err != nil {
 		return err
 	}
-	if err := validateSecret(secret); err != nil {
+	if err := validateSecret(g, secret); err != nil {
 		return err
 	}
 	if g.CreatedAt.IsZero() {

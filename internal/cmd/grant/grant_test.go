@@ -43,7 +43,7 @@ func TestNewCmdGrant(t *testing.T) {
 			wantErr: "grant github takes no arguments; pass the token with --token-stdin or --token"},
 		{name: "http without host", args: []string{"http", "x", "--header", "A"}, wantErr: "--host is required"},
 		{name: "http without header", args: []string{"http", "x", "--host", "a.example.com"}, wantErr: "--header is required"},
-		{name: "unknown kind", args: []string{"gitlab"}, wantErr: `unknown grant kind "gitlab": must be github, anthropic, claude, codex, openai, gemini or http`},
+		{name: "unknown kind", args: []string{"gitlab"}, wantErr: `unknown grant kind "gitlab": must be github, anthropic, claude, codex, openai, gemini, http or ssh`},
 		{name: "unknown kind not a name", args: []string{"ghp_T0KEN"}, wantErr: "unknown grant kind: must be"},
 	}
 	for _, tt := range tests {
