@@ -74,7 +74,7 @@ func (sshApplier) checkSecret(g Grant, s Secret) error {
 		}
 		return nil
 	}
-	if why := unencryptedOpenSSHKey(s.p); why != "" {
+	if why := unencryptedOpenSSHKey(s.bytes()); why != "" {
 		return &InvalidError{What: "ssh key", Why: why}
 	}
 	return nil
@@ -82,11 +82,11 @@ func (sshApplier) checkSecret(g Grant, s Secret) error {
 
 // unencryptedOpenSSHKey returns why s is not an unencrypted private key
 // in OpenSSH's format, or "".
-func unencryptedOpenSSHKey(s *secretBytes) string {
-	if s == nil {
+func unencryptedOpenSSHKey(b []byte) string {
+	if len(b) == 0 {
 		return "is empty"
 	}
-	block, rest := pem.Decode(s.b)
+	block, rest := pem.Decode(b)
 	if block == nil || block.Type != "OPENSSH PRIVATE KEY" || len(bytes.TrimSpace(rest)) > 0 {
 		return "is not a private key in OpenSSH's format"
 	}
