@@ -59,9 +59,6 @@ func ReadKeyFile(path string) ([]byte, error) {
 		return bad("is not a regular file", "Give the private key file ssh-keygen wrote.", nil)
 	case info.Size() > maxKeyFile:
 		return bad(fmt.Sprintf("is larger than %d KiB, too large for a key", maxKeyFile>>10), "Give the private key file ssh-keygen wrote.", nil)
-	case runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0:
-		return bad(fmt.Sprintf("other users can access it (mode %04o), and ssh would refuse it", info.Mode().Perm()),
-			fmt.Sprintf("Run 'chmod 600 %s'; if others could read the key, make a new one instead.", path), nil)
 	}
 	f, err := os.Open(path)
 	if err != nil {
@@ -78,7 +75,22 @@ func ReadKeyFile(path string) ([]byte, error) {
 	if len(data) > maxKeyFile {
 		return bad(fmt.Sprintf("is larger than %d KiB, too large for a key", maxKeyFile>>10), "Give the private key file ssh-keygen wrote.", nil)
 	}
+	// Checked once the file is read, so that a public key given by
+	// mistake (mode 0644, as ssh-keygen writes it) is called that.
+	if runtime.GOOS != "windows" && info.Mode().Perm()&0o077 != 0 {
+		if isPublicKey(data) {
+			return nil, notAPrivateKey(path, data, nil)
+		}
+		clear(data)
+		return bad(fmt.Sprintf("other users can access it (mode %04o), and ssh would refuse it", info.Mode().Perm()),
+			fmt.Sprintf("Run 'chmod 600 %s'; if others could read the key, make a new one instead.", path), nil)
+	}
 	return data, nil
+}
+
+func isPublicKey(data []byte) bool {
+	_, _, _, _, err := ssh.ParseAuthorizedKey(data)
+	return err == nil
 }
 
 // ParseKey parses the private key read from path and returns its public
@@ -137,7 +149,7 @@ func decrypt(path string, data []byte, passphrase func() ([]byte, error)) (any, 
 // notAPrivateKey explains a file that did not parse as a private key,
 // telling a public key given by mistake apart.
 func notAPrivateKey(path string, data []byte, err error) error {
-	if _, _, _, _, perr := ssh.ParseAuthorizedKey(data); perr == nil {
+	if isPublicKey(data) {
 		return &KeyFileError{Path: path, Why: "is a public key; moat needs the private key to sign with",
 			Remedy: "Give the private key file: usually the same name without .pub. " +
 				"To keep the private key in your ssh-agent instead, use --agent-key FINGERPRINT."}

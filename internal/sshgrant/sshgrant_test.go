@@ -61,6 +61,8 @@ func TestReadKeyFile(t *testing.T) {
 	os.Symlink(good, link)
 	open := filepath.Join(dir, "open")
 	os.WriteFile(open, []byte("x"), 0o644)
+	pub := filepath.Join(dir, "id_ed25519.pub")
+	os.WriteFile(pub, ssh.MarshalAuthorizedKey(pubOf(t, newKey(t))), 0o644)
 	big := filepath.Join(dir, "big")
 	os.WriteFile(big, make([]byte, maxKeyFile+1), 0o600)
 	tests := []struct {
@@ -70,6 +72,7 @@ func TestReadKeyFile(t *testing.T) {
 		{link, "is a symbolic link", "Give the key file itself: --key " + good},
 		{dir, "is not a regular file", ""},
 		{open, "other users can access it (mode 0644), and ssh would refuse it", "chmod 600 " + open},
+		{pub, "is a public key; moat needs the private key", "the same name without .pub"},
 		{big, "is larger than 64 KiB", ""},
 		{filepath.Join(dir, "missing"), "no such file", ""},
 	}
