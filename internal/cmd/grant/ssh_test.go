@@ -105,7 +105,9 @@ func mustLook(t *testing.T, name string) string {
 	return path
 }
 
-func authorizedKey(k ssh.PublicKey) string { return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k))) }
+func authorizedKey(k ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k)))
+}
 
 // Test_sshRun stores ssh grants from key files (plain and encrypted) and
 // from a real ssh-agent, with host keys from a hashed known_hosts entry or
