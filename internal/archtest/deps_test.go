@@ -65,9 +65,11 @@ var forbidden = map[string]map[string]string{
 		"internal/cmd":     "the proxy is not CLI-specific",
 	},
 	"internal/grant": {
-		"internal/proxy": "the proxy takes a small credential interface; the store does not know it",
-		"internal/run":   "the orchestrator consumes grants",
-		"internal/cmd":   "the store is not CLI-specific",
+		"internal/sshagent":       "the store's metadata is read with the standard library; internal/sshgrant makes keys of it",
+		"golang.org/x/crypto/ssh": "every moat process links the store; only what signs links SSH (internal/sshgrant)",
+		"internal/proxy":          "the proxy takes a small credential interface; the store does not know it",
+		"internal/run":            "the orchestrator consumes grants",
+		"internal/cmd":            "the store is not CLI-specific",
 	},
 	"internal/policy": {
 		"internal/run":     "policy is pure: the proxy and the orchestrator consume it",
@@ -128,9 +130,15 @@ var forbidden = map[string]map[string]string{
 	"internal/textdist":         {"internal": "string distance is a leaf"},
 	"internal/sshagent":         {"internal": "the run's SSH agent is a leaf: grants hand it keys, the proxy serves it and records its events"},
 	"internal/sshwatch":         {"internal": "the proxy's view of SSH tunnels is a leaf: the proxy feeds it, the run's SSH agent asks it"},
-	"internal/state":            {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
-	"internal/labels":           {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},
-	"internal/iostreams":        {"internal/run": "streams are leaf utilities"},
+	"internal/sshgrant": {
+		"internal/proxy":   "ssh grants become keys for the run's SSH agent; the proxy never sees them",
+		"internal/run":     "the orchestrator consumes ssh grants",
+		"internal/runtime": "ssh grants know nothing of engines",
+		"internal/cmd":     "ssh grants are not CLI-specific: 'moat grant ssh' and runs both use them",
+	},
+	"internal/state":     {"internal/run": "the store is below the orchestrator", "internal/runtime": "the store knows nothing of engines"},
+	"internal/labels":    {"internal/run": "labels are leaf data", "internal/runtime": "labels are leaf data"},
+	"internal/iostreams": {"internal/run": "streams are leaf utilities"},
 	"internal/termtext": {
 		"internal/run":       "termtext is a leaf: the orchestrator quotes paths with it",
 		"internal/runtime":   "termtext is a leaf",

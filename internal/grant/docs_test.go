@@ -81,6 +81,9 @@ func kindsTable(ks []KindSpec) string {
 		if len(k.Token.Command) > 0 {
 			command = "`" + strings.Join(k.Token.Command, " ") + "`"
 		}
+		if k.Apply.Channel() == ChannelSSH {
+			header, env = "none", "the `--key` file, or the ssh-agent at `$SSH_AUTH_SOCK` (`--agent-key`)"
+		}
 		fmt.Fprintf(&b, "| `%s` | %s | %s | %s | %s | %s |\n", k.Kind, k.Credential, hosts, header, env, command)
 	}
 	return b.String()

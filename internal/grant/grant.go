@@ -17,6 +17,7 @@ const (
 	Codex     Kind = "codex"  // Codex's ChatGPT login (OAuth tokens)
 	Gemini    Kind = "gemini" // a Gemini API key (Google AI Studio)
 	HTTP      Kind = "http"   // any API: one header on the hosts the user names
+	SSH       Kind = "ssh"    // an SSH key that signs only for the hosts the user names (ssh.go)
 )
 
 // Grant is a credential's metadata: everything but the secret.
@@ -25,11 +26,14 @@ const (
 // after its kind and takes its Hosts and Header from Builtin. An http grant
 // is named by the user and injects the stored secret, verbatim, as the
 // value of Header on Hosts (store "Bearer <token>" to get a bearer header).
+// An ssh grant is named by the user too; its Hosts are the names of its
+// SSH hosts (see SSHKey).
 type Grant struct {
 	Name      string    `json:"name"`
 	Kind      Kind      `json:"kind"`
 	Hosts     []string  `json:"hosts"`
 	Header    string    `json:"header,omitempty"` // canonical form, e.g. "X-Api-Key"
+	SSH       *SSHKey   `json:"ssh,omitempty"`    // an ssh grant's key and host keys
 	CreatedAt time.Time `json:"created_at"`
 }
 

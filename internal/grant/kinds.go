@@ -153,6 +153,17 @@ var kinds = []KindSpec{
 			Hint: "Pipe the header's value in with --token-stdin (for a bearer token, the value is 'Bearer <token>')."},
 		Docs: []DocRow{{"`<header>: <stored value>`", "its hosts"}},
 	},
+	{
+		// An SSH key, from a file (sealed here) or kept by the user's
+		// ssh-agent, that signs only for sessions bound to its hosts.
+		// 'moat grant ssh' has a command of its own; runs refuse ssh
+		// grants until the run's SSH agent carries them.
+		Kind:       SSH,
+		Credential: "SSH key",
+		Apply:      sshApplier{},
+		Docs: []DocRow{{"signatures by moat's SSH agent, only for sessions bound to one of its hosts " +
+			"(**not yet**: a run naming an ssh grant is refused)", "its hosts, over SSH"}},
+	},
 }
 
 // Kinds returns the table of grant kinds, in order. The entries share
@@ -169,7 +180,7 @@ func LookupKind(kind Kind) (KindSpec, bool) {
 	return KindSpec{}, false
 }
 
-// KindChoices lists the kinds for errors: "github, anthropic, openai, gemini or http".
+// KindChoices lists the kinds for errors: "github, anthropic, ..., http or ssh".
 func KindChoices() string {
 	names := make([]string, len(kinds))
 	for i, k := range kinds {

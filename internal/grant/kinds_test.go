@@ -43,7 +43,7 @@ func TestKindsTable(t *testing.T) {
 			}
 		}
 	}
-	if got, want := KindChoices(), "github, anthropic, claude, codex, openai, gemini or http"; got != want {
+	if got, want := KindChoices(), "github, anthropic, claude, codex, openai, gemini, http or ssh"; got != want {
 		t.Errorf("KindChoices() = %q, want %q", got, want)
 	}
 }
@@ -103,18 +103,18 @@ func TestOneEntryMakesAStaticHeaderKind(t *testing.T) {
 	}
 }
 
-// sshApplier is a test-only kind bound to a destination outside HTTPS,
-// as an SSH key valid for one host would be.
-type sshApplier struct{}
+// otherChannelApplier is a test-only kind bound to a destination outside
+// HTTPS, with fixed hosts.
+type otherChannelApplier struct{}
 
-func (sshApplier) Channel() string { return "test-ssh" }
+func (otherChannelApplier) Channel() string { return "test-ssh" }
 
 // TestDestinationBoundKindIsNotTheProxys checks that a kind of another
 // channel validates and keeps its host, but is never intercepted or
 // applied to HTTPS requests. Not parallel: see withKind.
 func TestDestinationBoundKindIsNotTheProxys(t *testing.T) {
 	withKind(t, KindSpec{Kind: "test-ssh", Credential: "SSH key", Hosts: []string{"git.example.test:22"},
-		Apply: sshApplier{}, Docs: []DocRow{{"an SSH signature", "`git.example.test:22`"}}})
+		Apply: otherChannelApplier{}, Docs: []DocRow{{"an SSH signature", "`git.example.test:22`"}}})
 	g, err := Grant{Name: "test-ssh", Kind: "test-ssh"}.Normalize()
 	if err != nil || !slices.Equal(g.EffectiveHosts(), []string{"git.example.test:22"}) {
 		t.Fatalf("Normalize = %+v, %v; want the kind's host", g, err)

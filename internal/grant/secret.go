@@ -31,6 +31,15 @@ func (s Secret) Reveal() []byte {
 	return append([]byte(nil), s.p.b...)
 }
 
+// bytes returns the secret's bytes, not a copy; nil for the zero Secret
+// (an ssh grant whose key ssh-agent keeps has no secret).
+func (s Secret) bytes() []byte {
+	if s.p == nil {
+		return nil
+	}
+	return s.p.b
+}
+
 // IsZero reports whether the secret is empty.
 func (s Secret) IsZero() bool { return s.p == nil || len(s.p.b) == 0 }
 

@@ -90,7 +90,7 @@ func (s *Store) Put(g Grant, secret Secret) error {
 	if err != nil {
 		return err
 	}
-	if err := validateSecret(secret); err != nil {
+	if err := validateSecret(g, secret); err != nil {
 		return err
 	}
 	if g.CreatedAt.IsZero() {
@@ -120,7 +120,7 @@ func (s *Store) seal(g Grant, secret Secret) ([]byte, error) {
 	}
 	nonce := make([]byte, aead.NonceSize())
 	rand.Read(nonce)
-	ct := aead.Seal(nil, nonce, secret.p.b, additionalData(g.Name, meta))
+	ct := aead.Seal(nil, nonce, secret.bytes(), additionalData(g.Name, meta))
 	return json.Marshal(fileData{Version: formatVersion, Grant: meta, Nonce: nonce, Ciphertext: ct})
 }
 

@@ -34,9 +34,14 @@ func (g Grant) Normalize() (Grant, error) {
 		return Grant{}, err
 	}
 	k, ok := LookupKind(g.Kind)
+	n, ownRules := k.Apply.(normalizer)
 	switch {
 	case !ok:
 		return Grant{}, &InvalidError{What: "grant kind", Value: string(g.Kind), Why: "must be " + KindChoices()}
+	case ownRules:
+		return n.normalize(g)
+	case g.SSH != nil:
+		return Grant{}, &InvalidError{What: "grant", Value: g.Name, Why: "only an ssh grant holds an ssh key"}
 	case k.Fixed():
 		b, _ := Builtin(g.Kind)
 		return normalizeBuiltin(g, b)
@@ -165,10 +170,28 @@ func isTokenChar(r rune) bool {
 		strings.ContainsRune("!#$%&'*+-.^_`|~", r))
 }
 
-// validateSecret checks that a secret can go into a header value: not
-// empty, no control characters (a line break would split the header).
-// Errors describe the problem, never the value.
-func validateSecret(s Secret) error {
+// normalizer is an Applier whose kind has rules of its own for its
+// grants' metadata (ssh).
+type normalizer interface {
+	normalize(Grant) (Grant, error)
+}
+
+// secretChecker is an Applier whose kind's secrets are not header values
+// (an SSH private key spans lines; an agent-held key has none).
+type secretChecker interface {
+	checkSecret(Grant, Secret) error
+}
+
+// validateSecret checks that g's secret can be stored: for most kinds,
+// that it can go into a header value (not empty, no control characters:
+// a line break would split the header). Errors describe the problem,
+// never the value.
+func validateSecret(g Grant, s Secret) error {
+	if k, ok := LookupKind(g.Kind); ok {
+		if c, ok := k.Apply.(secretChecker); ok {
+			return c.checkSecret(g, s)
+		}
+	}
 	if s.IsZero() {
 		return &InvalidError{What: "token", Why: "is empty", Remedy: "Pass the token with --token, on stdin, or in the environment."}
 	}

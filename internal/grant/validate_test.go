@@ -165,7 +165,7 @@ func TestValidateSecret(t *testing.T) {
 		{"", false}, {"fake-token\n", false}, {"fake\r\nX-Evil: 1", false}, {"a\x00b", false}, {"a\x7fb", false},
 	}
 	for _, tt := range tests {
-		err := validateSecret(NewSecret([]byte(tt.in)))
+		err := validateSecret(Grant{Kind: OpenAI}, NewSecret([]byte(tt.in)))
 		if (err == nil) != tt.ok {
 			t.Errorf("validateSecret(len %d) = %v, want ok=%v", len(tt.in), err, tt.ok)
 		}

@@ -202,7 +202,23 @@ func (m *Manager) loadGrant(name string) (egress.GrantSecret, error) {
 	if err != nil {
 		return egress.GrantSecret{}, err
 	}
+	if g.Kind == grant.SSH {
+		return egress.GrantSecret{}, &SSHGrantUnsupportedError{Grant: name}
+	}
 	return egress.GrantSecret{Grant: g, Secret: secret.Reveal()}, nil
+}
+
+// SSHGrantUnsupportedError reports a run that names an ssh grant: runs do
+// not carry SSH keys yet, so the run is refused before anything is built
+// rather than started without the key.
+type SSHGrantUnsupportedError struct{ Grant string }
+
+func (e *SSHGrantUnsupportedError) Error() string {
+	return fmt.Sprintf("grant %s is an ssh grant, and SSH grants cannot be used in runs yet", e.Grant)
+}
+
+func (e *SSHGrantUnsupportedError) Hint() string {
+	return fmt.Sprintf("Remove %s from agent.yaml's grants and --grant for now; it stays stored for when runs carry SSH keys.", e.Grant)
 }
 
 // ProxyBinaryError reports that moat cannot find a binary to run its proxy

@@ -36,6 +36,9 @@ func withGrants(m *Manager) {
 		"github":      {Name: "github", Kind: grant.GitHub},
 		"my-api":      {Name: "my-api", Kind: grant.HTTP, Hosts: []string{"api.test"}, Header: "X-Api-Key"},
 		"also-github": {Name: "also-github", Kind: grant.HTTP, Hosts: []string{"*.github.com"}, Header: "X-Token"},
+		"deploy-ssh": {Name: "deploy-ssh", Kind: grant.SSH, Hosts: []string{"github.com"}, SSH: &grant.SSHKey{
+			Source: grant.SSHFromAgent, PublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
+			Hosts: []grant.SSHHost{{Name: "github.com", Keys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"}}}}},
 	}
 }
 
@@ -135,6 +138,11 @@ func TestGrantErrorsComeBeforeAnyBuild(t *testing.T) {
 			var e *config.Error
 			return errors.As(err, &e) && e.Line == 1 && strings.Contains(e.Msg, "grant my-api does not cover docs.test")
 		}},
+		{"ssh grant in agent.yaml", "grants: [github, deploy-ssh]\n", nil, func(err error) bool {
+			var e *SSHGrantUnsupportedError
+			return errors.As(err, &e) && e.Grant == "deploy-ssh" && strings.Contains(err.Error(), "SSH grants cannot be used in runs yet")
+		}},
+		{"ssh grant with --grant", "", []string{"deploy-ssh"}, func(err error) bool { var e *SSHGrantUnsupportedError; return errors.As(err, &e) }},
 		{"none with grants", "network: {policy: none}\n", []string{"github"}, func(err error) bool { var e *NoNetworkGrantsError; return errors.As(err, &e) }},
 		{"docker:host strict", "dependencies: [docker:host]\n", nil, func(err error) bool { var e *HostEgressError; return errors.As(err, &e) }},
 		{"docker:host grants", "dependencies: [docker:host]\nnetwork: {policy: permissive}\n", []string{"github"}, func(err error) bool { var e *HostEgressError; return errors.As(err, &e) }},

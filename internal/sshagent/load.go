@@ -114,10 +114,21 @@ func KnownHostKeys(path, host string) ([]ssh.PublicKey, error) {
 		}
 	}
 	if len(keys) == 0 {
-		return nil, fmt.Errorf("%s lists no host key for %q\n\nConnect once with 'ssh %s' and check the fingerprint it shows, or pin the key in the grant",
-			path, knownhosts.Normalize(addr), host)
+		return nil, &NoHostKeyError{Path: path, Host: host, addr: knownhosts.Normalize(addr)}
 	}
 	return keys, nil
+}
+
+// NoHostKeyError reports that a known_hosts file lists no usable key for
+// Host, so that a caller can say how to get one in its own words.
+type NoHostKeyError struct {
+	Path, Host string
+	addr       string // as known_hosts spells it: "[host]:port"
+}
+
+func (e *NoHostKeyError) Error() string {
+	return fmt.Sprintf("%s lists no host key for %q\n\nConnect once with 'ssh %s' and check the fingerprint it shows, or pin the key in the grant",
+		e.Path, e.addr, e.Host)
 }
 
 // checkKnownHosts parses every line of a known_hosts file, so that an error

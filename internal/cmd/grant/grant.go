@@ -29,7 +29,8 @@ type Options struct {
 	// Prompt reads a secret from the terminal without echo.
 	Prompt func(ctx context.Context, fd int) ([]byte, error)
 
-	Grant      grant.Grant // Name and Kind; Hosts and Header for http
+	Grant      grant.Grant // Name and Kind; Hosts and Header for http; Hosts for ssh
+	SSH        SSHFlags
 	Token      string
 	TokenSet   bool // --token was given (even empty)
 	TokenStdin bool
@@ -46,9 +47,10 @@ func NewCmdGrant(f *cmdutil.Factory, runF func(context.Context, *Options) error)
 		Use:   "grant <kind>",
 		Short: "Store a credential that runs use without seeing it",
 		Long: `Store a credential for runs: a GitHub token, an Anthropic, OpenAI or Gemini
-API key, a Claude Pro or Max subscription token, or a header for any HTTP
-API. Grants are encrypted (AES-256-GCM) under $MOAT_HOME/grants, with the
-key in the OS keyring, or in a 0600 key file where there is none.
+API key, a Claude Pro or Max subscription token, a header for any HTTP API,
+or an SSH key that signs only for the hosts you name (runs cannot use SSH
+keys yet). Grants are encrypted (AES-256-GCM) under $MOAT_HOME/grants, with
+the key in the OS keyring, or in a 0600 key file where there is none.
 
 A run that names a grant ('grants: [github]' in agent.yaml, or
 'moat run --grant github') gets the credential injected by its proxy into
@@ -66,14 +68,20 @@ grant under a name that exists replaces it. See 'moat revoke' to delete one.`,
   # Any API: the stored value is the header's whole value
   $ echo "Bearer $TOKEN" | moat grant http internal-api --host api.example.com --header Authorization --token-stdin
 
+  # An SSH key, for github.com only
+  $ moat grant ssh github-ssh --host github.com --key ~/.ssh/id_ed25519
+
   $ moat grant list`,
 		Args: kindArg,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	for _, k := range grant.Kinds() {
-		if k.Fixed() {
+		switch {
+		case k.Kind == grant.SSH:
+			cmd.AddCommand(newCmdSSH(f, k, runF))
+		case k.Fixed():
 			cmd.AddCommand(newCmdBuiltin(f, k, runF))
-		} else {
+		default:
 			cmd.AddCommand(newCmdHTTP(f, k, runF))
 		}
 	}

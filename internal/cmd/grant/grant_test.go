@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"slices"
 	"strings"
@@ -37,13 +38,22 @@ func TestNewCmdGrant(t *testing.T) {
 		{name: "http", args: []string{"http", "internal-api", "--host", "api.example.com", "--host", "a.example.com,b.example.com", "--header", "x-api-key"},
 			want: Options{Grant: grant.Grant{Name: "internal-api", Kind: grant.HTTP,
 				Hosts: []string{"api.example.com", "a.example.com", "b.example.com"}, Header: "x-api-key"}}},
+		{name: "ssh", args: []string{"ssh", "deploy", "--host", "github.com", "--host", "git.example.com:2222", "--key", "id",
+			"--known-hosts", "kh", "--host-key", "github.com ssh-ed25519 AAAA", "--host-key", "git.example.com:2222 ssh-ed25519 BBBB"},
+			want: Options{Grant: grant.Grant{Name: "deploy", Kind: grant.SSH, Hosts: []string{"github.com", "git.example.com:2222"}},
+				SSH: SSHFlags{KeyFile: "id", KnownHosts: "kh", HostKeys: []string{"github.com ssh-ed25519 AAAA", "git.example.com:2222 ssh-ed25519 BBBB"}}}},
+		{name: "ssh agent key", args: []string{"ssh", "deploy", "--host", "github.com", "--agent-key", "SHA256:x"},
+			want: Options{Grant: grant.Grant{Name: "deploy", Kind: grant.SSH, Hosts: []string{"github.com"}}, SSH: SSHFlags{AgentKey: "SHA256:x"}}},
+		{name: "ssh with both keys", args: []string{"ssh", "deploy", "--host", "github.com", "--key", "id", "--agent-key", "SHA256:x"},
+			wantErr: "--key and --agent-key cannot be used together"},
+		{name: "ssh without host", args: []string{"ssh", "deploy", "--key", "id"}, wantErr: "--host is required: name the host(s) the key may sign for"},
 		{name: "both token flags", args: []string{"openai", "--token", "t0k", "--token-stdin"},
 			wantErr: "--token and --token-stdin cannot be used together"},
 		{name: "token as an argument", args: []string{"github", "ghp_T0KEN"},
 			wantErr: "grant github takes no arguments; pass the token with --token-stdin or --token"},
 		{name: "http without host", args: []string{"http", "x", "--header", "A"}, wantErr: "--host is required"},
 		{name: "http without header", args: []string{"http", "x", "--host", "a.example.com"}, wantErr: "--header is required"},
-		{name: "unknown kind", args: []string{"gitlab"}, wantErr: `unknown grant kind "gitlab": must be github, anthropic, claude, codex, openai, gemini or http`},
+		{name: "unknown kind", args: []string{"gitlab"}, wantErr: `unknown grant kind "gitlab": must be github, anthropic, claude, codex, openai, gemini, http or ssh`},
 		{name: "unknown kind not a name", args: []string{"ghp_T0KEN"}, wantErr: "unknown grant kind: must be"},
 	}
 	for _, tt := range tests {
@@ -67,7 +77,8 @@ func TestNewCmdGrant(t *testing.T) {
 				t.Fatalf("got %v, runF called: %v", err, got != nil)
 			}
 			if g, w := got.Grant, tt.want.Grant; g.Name != w.Name || g.Kind != w.Kind || !slices.Equal(g.Hosts, w.Hosts) || g.Header != w.Header ||
-				got.Token != tt.want.Token || got.TokenSet != tt.want.TokenSet || got.TokenStdin != tt.want.TokenStdin {
+				got.Token != tt.want.Token || got.TokenSet != tt.want.TokenSet || got.TokenStdin != tt.want.TokenStdin ||
+				!reflect.DeepEqual(got.SSH, tt.want.SSH) {
 				t.Fatalf("got %+v\nwant %+v", *got, tt.want)
 			}
 		})

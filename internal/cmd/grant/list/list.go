@@ -33,8 +33,10 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 		Aliases: []string{"ls"},
 		Short:   "List stored grants",
 		Long: `List the stored grants: each one's name, kind, the hosts it is injected
-into, the header it sets and when it was stored. Secrets are never shown,
-and listing does not read the key.`,
+into, the header it sets, when it was stored and, for an ssh grant, its
+key's fingerprint and where the key is (file: sealed in the grant; agent:
+kept by your ssh-agent). Secrets are never shown, and listing does not
+read the key.`,
 		Example: `  $ moat grant list
   $ moat grant list --json | jq -r '.[].name'`,
 		Args: noArgs,
@@ -98,7 +100,7 @@ func writeTable(w io.Writer, grants []grant.Grant, tty bool) error {
 		t := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		tw, flush = t, t.Flush
 	}
-	fmt.Fprintln(tw, "NAME\tKIND\tHOSTS\tHEADER\tCREATED")
+	fmt.Fprintln(tw, "NAME\tKIND\tHOSTS\tHEADER\tCREATED\tKEY")
 	for _, g := range grants {
 		created := g.CreatedAt.UTC().Format(time.RFC3339)
 		if tty {
@@ -108,10 +110,19 @@ func writeTable(w io.Writer, grants []grant.Grant, tty bool) error {
 		if header == "" {
 			header = "-"
 		}
-		fmt.Fprintln(tw, strings.Join([]string{g.Name, string(g.Kind), strings.Join(g.Hosts, ","), header, created}, "\t"))
+		fmt.Fprintln(tw, strings.Join([]string{g.Name, string(g.Kind), strings.Join(g.Hosts, ","), header, created, sshKey(g)}, "\t"))
 	}
 	if flush != nil {
 		return flush()
 	}
 	return nil
+}
+
+// sshKey is an ssh grant's key and where it is: "SHA256:... (file)" or
+// "SHA256:... (agent)"; "-" for other grants.
+func sshKey(g grant.Grant) string {
+	if g.SSH == nil {
+		return "-"
+	}
+	return fmt.Sprintf("%s (%s)", g.SSH.Fingerprint, g.SSH.Source)
 }

@@ -17,19 +17,23 @@ func TestWriteTable(t *testing.T) {
 	grants := []grant.Grant{
 		{Name: "github", Kind: grant.GitHub, Hosts: []string{"api.github.com", "github.com"}, Header: "Authorization", CreatedAt: at},
 		{Name: "internal-api", Kind: grant.HTTP, Hosts: []string{"api.example.com"}, Header: "X-Api-Key", CreatedAt: at.Add(time.Hour)},
+		{Name: "deploy", Kind: grant.SSH, Hosts: []string{"github.com", "git.example.com:2222"}, CreatedAt: at,
+			SSH: &grant.SSHKey{Source: grant.SSHFromAgent, Fingerprint: "SHA256:abc"}},
 	}
 	tests := []struct {
 		name string
 		tty  bool
 		want string
 	}{
-		{name: "pipe: tab-separated, RFC 3339", want: "NAME\tKIND\tHOSTS\tHEADER\tCREATED\n" +
-			"github\tgithub\tapi.github.com,github.com\tAuthorization\t2026-11-28T12:00:00Z\n" +
-			"internal-api\thttp\tapi.example.com\tX-Api-Key\t2026-11-28T13:00:00Z\n"},
+		{name: "pipe: tab-separated, RFC 3339", want: "NAME\tKIND\tHOSTS\tHEADER\tCREATED\tKEY\n" +
+			"github\tgithub\tapi.github.com,github.com\tAuthorization\t2026-11-28T12:00:00Z\t-\n" +
+			"internal-api\thttp\tapi.example.com\tX-Api-Key\t2026-11-28T13:00:00Z\t-\n" +
+			"deploy\tssh\tgithub.com,git.example.com:2222\t-\t2026-11-28T12:00:00Z\tSHA256:abc (agent)\n"},
 		{name: "terminal: aligned, dates", tty: true, want: "" +
-			"NAME          KIND    HOSTS                      HEADER         CREATED\n" +
-			"github        github  api.github.com,github.com  Authorization  " + at.Local().Format(time.DateOnly) + "\n" +
-			"internal-api  http    api.example.com            X-Api-Key      " + at.Add(time.Hour).Local().Format(time.DateOnly) + "\n"},
+			"NAME          KIND    HOSTS                            HEADER         CREATED     KEY\n" +
+			"github        github  api.github.com,github.com        Authorization  " + at.Local().Format(time.DateOnly) + "  -\n" +
+			"internal-api  http    api.example.com                  X-Api-Key      " + at.Add(time.Hour).Local().Format(time.DateOnly) + "  -\n" +
+			"deploy        ssh     github.com,git.example.com:2222  -              " + at.Local().Format(time.DateOnly) + "  SHA256:abc (agent)\n"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,9 +63,9 @@ func TestListGrants(t *testing.T) {
 		json, tty           bool
 		wantOut, wantErrOut string
 	}{
-		{name: "none, piped: the header alone", store: empty, wantOut: "NAME\tKIND\tHOSTS\tHEADER\tCREATED\n"},
+		{name: "none, piped: the header alone", store: empty, wantOut: "NAME\tKIND\tHOSTS\tHEADER\tCREATED\tKEY\n"},
 		{name: "none, on a terminal: a hint", store: empty, tty: true,
-			wantErrOut: "No grants. Store one with 'moat grant github' (or anthropic, claude, codex, openai, gemini, http).\n"},
+			wantErrOut: "No grants. Store one with 'moat grant github' (or anthropic, claude, codex, openai, gemini, http, ssh).\n"},
 		{name: "none, json", store: empty, json: true, wantOut: "[]\n"},
 		{name: "json", store: full, json: true},
 		{name: "table", store: full},
@@ -87,7 +91,7 @@ func TestListGrants(t *testing.T) {
 				return
 			}
 			if tt.store == full {
-				if !bytes.HasPrefix(out.Bytes(), []byte("NAME\tKIND\tHOSTS\tHEADER\tCREATED\nopenai\topenai\tapi.openai.com\tAuthorization\t")) {
+				if !bytes.HasPrefix(out.Bytes(), []byte("NAME\tKIND\tHOSTS\tHEADER\tCREATED\tKEY\nopenai\topenai\tapi.openai.com\tAuthorization\t")) {
 					t.Fatalf("table %q, want the openai grant", out)
 				}
 				return
