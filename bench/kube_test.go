@@ -60,7 +60,11 @@ func BenchmarkKubeConcurrentStart(b *testing.B) {
 				start := time.Now()
 				stdout, err := cmd.Output()
 				if err != nil {
-					errs <- fmt.Errorf("%v\n%s", err, stdout)
+					var stderr []byte
+					if ee, ok := err.(*exec.ExitError); ok {
+						stderr = ee.Stderr
+					}
+					errs <- fmt.Errorf("%s: %v\nstdout: %s\nstderr: %s", home, err, stdout, stderr)
 					return
 				}
 				ns, err := strconv.ParseInt(strings.TrimSpace(string(stdout)), 10, 64)
