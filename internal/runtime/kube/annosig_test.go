@@ -106,7 +106,7 @@ func TestRemovedPodErrorSaysSo(t *testing.T) {
 
 // copyOut checks the record before anything else: a changed one copies
 // nothing (the engine here has no cluster to copy from), a signed one goes
-// on to the copy (here refused: its keeper does not run).
+// on to the copy (here refused: its keeper has ended).
 func TestCopyOutChecksTheRecordFirst(t *testing.T) {
 	e := &Engine{opts: Options{AnnotationKey: testKey}}
 	pod := signedPod(t)
@@ -115,7 +115,10 @@ func TestCopyOutChecksTheRecordFirst(t *testing.T) {
 	if err := e.copyOut(t.Context(), pod); !errors.As(err, &changed) {
 		t.Fatalf("changed record: %v, want a RecordChangedError", err)
 	}
-	if err := e.copyOut(t.Context(), signedPod(t)); err == nil || !strings.Contains(err.Error(), "keeper container does not run") {
+	ended := signedPod(t)
+	ended.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: keeperContainer,
+		State: corev1.ContainerState{Terminated: &corev1.ContainerStateTerminated{Reason: "OOMKilled"}}}}
+	if err := e.copyOut(t.Context(), ended); err == nil || !strings.Contains(err.Error(), "keeper container does not run (it ended)") {
 		t.Fatalf("signed record: %v, want the copy attempted", err)
 	}
 }

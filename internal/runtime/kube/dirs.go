@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"golang.org/x/sync/errgroup"
 	corev1 "k8s.io/api/core/v1"
@@ -116,6 +117,25 @@ func packFile(w io.Writer, src string, fi os.FileInfo) error {
 // to shape: podfs.Unpack writes nothing outside the source. Where it goes
 // is the pod's signed record (podDirs): a record that is not this moat
 // home's is a *RecordChangedError, and nothing is copied.
+// keeperStartWait bounds the wait for a keeper the kubelet has not started
+// yet (a loaded node can take long to start a container).
+const keeperStartWait = 2 * time.Minute
+
+// waitKeeper waits for pod id's keeper to run; it fails at once if the
+// keeper has ended.
+func (e *Engine) waitKeeper(ctx context.Context, id ID) error {
+	ctx, cancel := context.WithTimeout(ctx, keeperStartWait)
+	defer cancel()
+	_, err := e.waitContainer(ctx, id, func(p *corev1.Pod) (bool, error) {
+		st := containerStatus(p, keeperContainer)
+		if st != nil && st.State.Terminated != nil {
+			return false, fmt.Errorf("it ended: %s", st.State.Terminated.Reason)
+		}
+		return st != nil && st.State.Running != nil, nil
+	})
+	return err
+}
+
 func (e *Engine) copyOut(ctx context.Context, pod *corev1.Pod) error {
 	dirs, err := podDirs(e.opts.AnnotationKey, pod)
 	if err != nil {
@@ -129,7 +149,15 @@ func (e *Engine) copyOut(ctx context.Context, pod *corev1.Pod) error {
 		if len(writable(dirs)) == 0 {
 			return nil
 		}
-		return fmt.Errorf("pod %s: its keeper container does not run, so the run's directories cannot be copied back; the pod is kept", pod.Name)
+		err := errors.New("it ended")
+		if st == nil || st.State.Terminated == nil {
+			// Not started yet: the kubelet starts it first, but a loaded
+			// node may still be starting it.
+			err = e.waitKeeper(ctx, id)
+		}
+		if err != nil {
+			return fmt.Errorf("pod %s: its keeper container does not run (%v), so the run's directories cannot be copied back; the pod is kept", pod.Name, err)
+		}
 	}
 	var errs []error
 	for _, d := range writable(dirs) {

@@ -277,10 +277,13 @@ func newPodPlan(id ID, spec runtime.ContainerSpec, o planOptions) (*podPlan, err
 			AutomountServiceAccountToken:  ptr(false),
 			EnableServiceLinks:            ptr(false),
 			TerminationGracePeriodSeconds: ptr(int64(2)),
-			Containers:                    []corev1.Container{main, keeper},
-			Volumes:                       volumes,
-			HostAliases:                   hostAliases(spec.ExtraHosts),
-			ServiceAccountName:            serviceAccount(id, o.stdin),
+			// The kubelet starts containers in this order: the keeper
+			// first, so that a command that ends at once does not end
+			// before the keeper that holds its directories runs.
+			Containers:         []corev1.Container{keeper, main},
+			Volumes:            volumes,
+			HostAliases:        hostAliases(spec.ExtraHosts),
+			ServiceAccountName: serviceAccount(id, o.stdin),
 			SecurityContext: &corev1.PodSecurityContext{
 				SeccompProfile: &corev1.SeccompProfile{Type: corev1.SeccompProfileTypeRuntimeDefault},
 			},
