@@ -439,7 +439,10 @@ func (e *moatEnv) waitState(name, state string) runRecord {
 	e.t.Helper()
 	var last runRecord
 	seen := "no such run listed"
-	waitForDetail(e.t, waitTimeout, fmt.Sprintf("run %s to be %s", name, state), func() bool {
+	// A run's first state comes after its image is built (or checked),
+	// which a foreground run is allowed cmdTimeout for: at the start of the
+	// e2e pass several homes build the same image at once.
+	waitForDetail(e.t, cmdTimeout, fmt.Sprintf("run %s to be %s", name, state), func() bool {
 		for _, r := range e.list() {
 			if r.Name == name {
 				last, seen = r, fmt.Sprintf("last listed: %+v", r)
