@@ -25,6 +25,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/moatsh/moat/internal/state"
 	"github.com/moatsh/moat/internal/testutil"
 )
 
@@ -191,6 +192,26 @@ func newMoatAt(t *testing.T, home string) *moatEnv {
 	return e
 }
 
+// seedPins records in e's home the images needImage made (builtImages)
+// that it has not recorded yet, as moat records an image it built. A home
+// moat uses as another user (prefix) is left alone: its records must stay
+// that user's.
+func (e *moatEnv) seedPins() {
+	if len(e.prefix) > 0 {
+		return
+	}
+	pins := state.Pins{Store: &state.Store{Root: e.home}}
+	builtImages.Range(func(tag, id any) bool {
+		if was, ok := pins.Pinned(tag.(string)); ok && was == id.(string) {
+			return true
+		}
+		if err := pins.Pin(tag.(string), id.(string)); err != nil {
+			e.t.Errorf("recording image %s in %s: %v", tag, e.home, err)
+		}
+		return true
+	})
+}
+
 // track adds a run ID whose engine objects the cleanup must check and remove.
 func (e *moatEnv) track(id string) {
 	e.mu.Lock()
@@ -218,6 +239,7 @@ func (e *moatEnv) command(ctx context.Context, args ...string) *exec.Cmd {
 
 // commandArgv is any command line with the env's environment.
 func (e *moatEnv) commandArgv(ctx context.Context, argv []string) *exec.Cmd {
+	e.seedPins()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = append(os.Environ(), "MOAT_HOME="+e.home, "NO_COLOR=1")
 	cmd.Env = append(cmd.Env, e.env...)

@@ -20,9 +20,19 @@ import (
 // parallel tests that share a set do not build it side by side on two cores.
 var imageOnce sync.Map // key -> func() error
 
+// builtImages maps the tag of each image needImage made to its ID. Every
+// moat home the tests make records them as its own (seedPins) before moat
+// runs in it: moat rebuilds, from the engine's cache, an image under a tag
+// its home did not record, and a fresh home per test would otherwise make
+// each of the suite's first parallel runs build the same image again, side
+// by side (classic builds of a 49 MB context each, which stalled a run for
+// minutes in CI).
+var builtImages sync.Map // tag -> image ID
+
 // needImage makes sure the run image for specs exists, as moat would build
-// it. Tests that assert on moat's own "Building image" output must not
-// use it.
+// it, and makes every moat home record it (builtImages), so that moat run
+// reuses it. Tests that assert on moat's own "Building image" output must
+// not use it.
 func needImage(t *testing.T, specs ...string) {
 	t.Helper()
 	needImageOn(t, baseImage, specs...)
@@ -44,7 +54,12 @@ func needImageOn(t *testing.T, base string, specs ...string) {
 			return err
 		}
 		defer eng.Close()
-		_, err = image.Ensure(ctx, eng, image.Plan{Base: base, Deps: set, Moat: moatBin}, image.Options{Labels: imageLabels()})
+		// The plan moat's run makes (Manager.ensureImage): moat-sidecar is
+		// the binary it puts in images, found beside moat.
+		res, err := image.Ensure(ctx, eng, image.Plan{Base: base, Deps: set, Moat: moatBin + "-sidecar"}, image.Options{Labels: imageLabels()})
+		if err == nil {
+			builtImages.Store(res.Tag, res.ID)
+		}
 		return err
 	}))
 	if err := f.(func() error)(); err != nil {
@@ -139,5 +154,19 @@ func TestBuildFailureNamesStepAndOutput(t *testing.T) {
 	}
 	if _, err := eng.ImageID(ctx, res.Tag); !errors.Is(err, runtime.ErrNotFound) {
 		t.Errorf("image %s exists after a failed build (err %v)", res.Tag, err)
+	}
+}
+
+// TestFreshHomeReusesNeededImage checks the harness itself: needImage
+// builds the very image moat's run plans, and a fresh home reuses it. If
+// the two plans drift apart, every parallel test's first run builds again
+// (builtImages).
+func TestFreshHomeReusesNeededImage(t *testing.T) {
+	t.Parallel()
+	needImage(t)
+	e := newMoat(t)
+	res := e.mustRun(0, "run", e.workspace(agentYAML("")), "--", "true")
+	if strings.Contains(res.stderr, "Building image") {
+		t.Errorf("a fresh home built the image needImage made:\n%s", res)
 	}
 }
