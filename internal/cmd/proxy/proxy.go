@@ -1,9 +1,10 @@
 // Package proxy implements the hidden 'moat proxy serve', the process that
-// runs inside each run's proxy sidecar container, and 'moat proxy relay',
-// the agent's end of it. Users never call them: the orchestrator starts the
-// proxy and writes its configuration, secrets included, to its stdin. They
-// are built into moat-sidecar too (see internal/cmd/sidecar), so nothing
-// here may reach an engine.
+// runs inside each run's proxy sidecar container, 'moat proxy relay', the
+// agent's end of it, and 'moat proxy connect', ssh's way through it. Users
+// never call them: the orchestrator starts the proxy and writes its
+// configuration, secrets included, to its stdin, and the run's ssh
+// configuration names 'proxy connect'. They are built into moat-sidecar
+// too (see internal/cmd/sidecar), so nothing here may reach an engine.
 package proxy
 
 import (
@@ -27,7 +28,7 @@ func NewCmdProxy() *cobra.Command {
 		Short:  "Internal: a run's egress proxy",
 		Hidden: true,
 	}
-	cmd.AddCommand(newCmdRelay(), &cobra.Command{
+	cmd.AddCommand(newCmdRelay(), newCmdConnect(), &cobra.Command{
 		Use:   "serve",
 		Short: "Serve a run's egress proxy with the configuration read from stdin",
 		Args:  cobra.NoArgs,
