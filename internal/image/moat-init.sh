@@ -304,9 +304,15 @@ trust_proxy_ca() {
 # is unset here as soon as it has started, so nothing started later, the
 # agent's command above all, inherits the nonce and the grants' proofs.
 # (The agent cannot read the environment of root's processes in /proc.)
+#
+# With MOAT_SSH_AGENT, the relay also creates the agent's ssh-agent socket
+# there (SSH_AUTH_SOCK) as root, and its background half serves it for as
+# long as it lives: each connection reaches the run's ssh agent through the
+# proxy, with the run's token, which the agent does not hold.
 start_relay() {
-	setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- \
-		"$MOAT_RELAY" proxy relay --listen "0.0.0.0:$MOAT_PROXY_PORT" --socket "$MOAT_PROXY_SOCKET" \
+	set -- proxy relay --listen "0.0.0.0:$MOAT_PROXY_PORT" --socket "$MOAT_PROXY_SOCKET"
+	[ -z "${MOAT_SSH_AGENT:-}" ] || set -- "$@" --ssh-agent "$MOAT_SSH_AGENT"
+	setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- "$MOAT_RELAY" "$@" \
 		</dev/null >/dev/null &
 	relay_pid=$!
 	unset MOAT_ATTEST
