@@ -114,8 +114,9 @@ func (c *readerConn) CloseWrite() error { return closeWrite(c.Conn) }
 // CarryTunnel copies in to c and c to out. At in's end it closes c's
 // writing half, so the far end sees EOF and can still answer; it returns
 // once c has nothing more to read (the far end closed it: what in still
-// has could not be delivered), with c closed. An EOF is not an error.
-func CarryTunnel(c net.Conn, in io.Reader, out io.Writer) error {
+// has could not be delivered) or ctx ends, with c closed. An EOF is not
+// an error. It does not wait for a read from in to return.
+func CarryTunnel(ctx context.Context, c net.Conn, in io.Reader, out io.Writer) error {
 	defer c.Close()
 	sent := make(chan error, 1) // in's direction, which closes c if it fails
 	go func() {
@@ -128,11 +129,20 @@ func CarryTunnel(c net.Conn, in io.Reader, out io.Writer) error {
 		}
 		sent <- err
 	}()
-	_, err := io.Copy(out, c)
-	if errors.Is(err, net.ErrClosed) { // by in's direction, which says why
-		return <-sent
+	received := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(out, c)
+		received <- err
+	}()
+	select {
+	case err := <-received:
+		if errors.Is(err, net.ErrClosed) { // by in's direction, which says why
+			return <-sent
+		}
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
 	}
-	return err
 }
 
 // closeWrite closes c's writing half.

@@ -59,7 +59,7 @@ func TestConnectTunnel(t *testing.T) {
 	}
 	c.SetDeadline(time.Now().Add(10 * time.Second))
 	var out strings.Builder
-	if err := CarryTunnel(c, strings.NewReader("hello"), &out); err != nil {
+	if err := CarryTunnel(ctx, c, strings.NewReader("hello"), &out); err != nil {
 		t.Fatal(err)
 	}
 	if want := "SSH-2.0-test\r\ngot: hello"; out.String() != want {
@@ -124,7 +124,7 @@ func TestCarryTunnelEndsWithTheServer(t *testing.T) {
 	defer stillOpen.Close()
 	done := make(chan error, 1)
 	var out strings.Builder
-	go func() { done <- CarryTunnel(c, in, &out) }()
+	go func() { done <- CarryTunnel(context.Background(), c, in, &out) }()
 	select {
 	case err := <-done:
 		if err != nil || out.String() != "bye" {
@@ -132,5 +132,38 @@ func TestCarryTunnelEndsWithTheServer(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("the tunnel is still carried after the server closed it")
+	}
+}
+
+// TestCarryTunnelEndsWithItsContext: when ctx ends, the carrying ends
+// and the tunnel closes, though neither end has closed it.
+func TestCarryTunnelEndsWithItsContext(t *testing.T) {
+	closed := make(chan struct{})
+	proxyURL := connectProxy(t, "HTTP/1.1 200 OK\r\n\r\n", func(c net.Conn, br *bufio.Reader) {
+		io.ReadAll(br)
+		close(closed)
+	}, make(chan *http.Request, 1))
+	c, err := ConnectTunnel(context.Background(), proxyURL, "git-a.test:22")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, stillOpen := io.Pipe()
+	defer stillOpen.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- CarryTunnel(ctx, c, in, io.Discard) }()
+	cancel()
+	select {
+	case err := <-done:
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the tunnel is still carried after its context ended")
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the far end's connection is still open")
 	}
 }

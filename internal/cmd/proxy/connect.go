@@ -37,13 +37,13 @@ it says why and exits 1.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			err := connect(cmd.Context(), os.Getenv, args[0], args[1], cmd.InOrStdin(), cmd.OutOrStdout())
-			if err != nil {
+			if err != nil && cmd.Context().Err() == nil { // else a signal, which moat reports
 				// Printed here, not by the caller: the line is the same
 				// from moat and moat-sidecar, and ssh shows it as is.
 				fmt.Fprintf(cmd.ErrOrStderr(), "moat: %v\n", err)
 				os.Exit(1)
 			}
-			return nil
+			return err
 		},
 	}
 }
@@ -67,7 +67,7 @@ func connect(ctx context.Context, getenv func(string) string, host, port string,
 	if err != nil {
 		return fmt.Errorf("SSH to %s: %w", hostport, err)
 	}
-	return egress.CarryTunnel(c, in, out)
+	return egress.CarryTunnel(ctx, c, in, out)
 }
 
 // tunnelTarget is host:port, if both are valid.
