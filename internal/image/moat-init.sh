@@ -285,6 +285,24 @@ trust_proxy_ca() {
 	fi
 }
 
+# install_ssh_files installs the ssh client configuration of a run with
+# ssh grants, root's and 0644, where every ssh reads it: it sends every
+# connection through the run's proxy ('proxy connect'), and the grants'
+# host keys are the only known ones. The relay serves SSH_AUTH_SOCK.
+install_ssh_files() {
+	[ -d /etc/ssh/ssh_config.d ] || mkdir -p /etc/ssh/ssh_config.d
+	cp "$MOAT_SSH_FILES/moat.conf" /etc/ssh/ssh_config.d/moat.conf || die "installing the ssh configuration failed"
+	cp "$MOAT_SSH_FILES/known_hosts" /etc/ssh/ssh_known_hosts || die "installing the ssh grants' host keys failed"
+	chmod 0644 /etc/ssh/ssh_config.d/moat.conf /etc/ssh/ssh_known_hosts
+	# Debian's ssh_config reads ssh_config.d first; one that does not
+	# (or none at all) gets moat's configuration all the same.
+	if [ ! -f /etc/ssh/ssh_config ] || ! grep -q '^Include /etc/ssh/ssh_config.d/' /etc/ssh/ssh_config; then
+		printf 'Include /etc/ssh/ssh_config.d/moat.conf\n' >>/etc/ssh/ssh_config
+	fi
+	command -v ssh >/dev/null 2>&1 ||
+		echo "moat-init: warning: the run has ssh grants and the image has no ssh client; add ssh to agent.yaml's dependencies" >&2
+}
+
 # start_relay starts the relay, which opens port $MOAT_PROXY_PORT (the
 # address HTTP_PROXY names; /etc/hosts maps "proxy" to 127.0.0.1) in this
 # container's network namespace, which has nothing but loopback, and hands
@@ -396,6 +414,7 @@ main() {
 	ensure_user "$uid" "$gid"
 	groups=$gid
 	if [ -n "${MOAT_PROXY_CA:-}" ]; then trust_proxy_ca; fi
+	if [ -n "${MOAT_SSH_FILES:-}" ]; then install_ssh_files; fi
 	if [ -n "${MOAT_DOCKER_SOCKET:-}" ]; then setup_docker_host; fi
 	if [ "${MOAT_DIND:-}" = 1 ]; then setup_dind; fi
 	# A home that a mount below it made (an agent's state directory) is

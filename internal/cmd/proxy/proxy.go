@@ -11,8 +11,10 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -57,8 +59,22 @@ func serve(ctx context.Context, in io.Reader, errOut, out io.Writer) error {
 		defer lf.Close()
 		logf = lf.Printf
 	}
+	// x/crypto's SSH agent server reports each request it fails on the
+	// standard logger: into the proxy's own bounded log, not the
+	// container's output, which nothing bounds (the audit log has each
+	// refusal and its reason).
+	log.SetFlags(0)
+	log.SetOutput(logfWriter(logf))
 	if addr := os.Getenv(egress.ListenEnv); addr != "" { // a pod of its own: the relay forwards to it
 		return egress.ServeTCP(ctx, cfg, addr, out, logf)
 	}
 	return egress.Serve(ctx, cfg, out, logf)
+}
+
+// logfWriter writes each line given to it through logf.
+type logfWriter func(string, ...any)
+
+func (f logfWriter) Write(p []byte) (int, error) {
+	f("moat proxy: %s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }
