@@ -12,21 +12,19 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/moatsh/moat/internal/policy"
 )
 
 // tunnelTimeout bounds a CONNECT's dial and the proxy's answer.
 const tunnelTimeout = 30 * time.Second
-
-// DeniedHeader is the header in which the proxy says why it refused a
-// request; a tunnel's refusal shows it rather than the body.
-const DeniedHeader = "X-Moat-Denied"
 
 // TunnelRefusedError reports a proxy that answered a CONNECT with other
 // than 200.
 type TunnelRefusedError struct {
 	HostPort string
 	Status   string // "403 Forbidden"
-	Reason   string // the DeniedHeader, or the body's first line
+	Reason   string // the rule the proxy names in policy.HeaderName, or its body's first line
 }
 
 func (e *TunnelRefusedError) Error() string {
@@ -89,10 +87,10 @@ func askTunnel(ctx context.Context, c net.Conn, user *url.Userinfo, hostport str
 // maxReasonBytes bounds what is read of a refusal's body for its reason.
 const maxReasonBytes = 1024
 
-// refusalReason is why the proxy refused, from its DeniedHeader or else
-// the first line of its body.
+// refusalReason is why the proxy refused: the rule its policy.HeaderName
+// names, or else the first line of its body.
 func refusalReason(res *http.Response) string {
-	if why := res.Header.Get(DeniedHeader); why != "" {
+	if why := res.Header.Get(policy.HeaderName); why != "" {
 		return why
 	}
 	body, _ := io.ReadAll(io.LimitReader(res.Body, maxReasonBytes))

@@ -73,13 +73,13 @@ func TestConnectTunnel(t *testing.T) {
 }
 
 // TestConnectTunnelRefused: a refusal is a TunnelRefusedError with the
-// status and the proxy's reason: its DeniedHeader, else its body's first
-// line.
+// status and the proxy's reason: the rule its X-Moat-Blocked header
+// names, else its body's first line.
 func TestConnectTunnelRefused(t *testing.T) {
 	for _, tc := range []struct {
 		name, head, status, reason string
 	}{
-		{"denied header", "HTTP/1.1 403 Forbidden\r\nX-Moat-Denied: git-a.test:22 is not an ssh grant's host\r\nContent-Length: 9\r\n\r\nForbidden",
+		{"denied header", "HTTP/1.1 403 Forbidden\r\nX-Moat-Blocked: git-a.test:22 is not an ssh grant's host\r\nContent-Length: 9\r\n\r\nForbidden",
 			"403 Forbidden", "git-a.test:22 is not an ssh grant's host"},
 		{"body", "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 53\r\n\r\nmoat proxy: missing or wrong proxy credentials\nmore\n\n",
 			"407 Proxy Authentication Required", "moat proxy: missing or wrong proxy credentials"},

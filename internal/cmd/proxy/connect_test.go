@@ -12,18 +12,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/moatsh/moat/internal/egress"
+	"github.com/moatsh/moat/internal/policy"
 )
 
 // sshProxy is an HTTP proxy that answers a CONNECT to git-a.test:22
 // with 200 and, in the same write, an SSH server's greeting; it then
 // reads the client's bytes until their end and answers with them. Any
-// other CONNECT it refuses with 403 and an X-Moat-Denied reason.
+// other CONNECT it refuses with 403 and an X-Moat-Blocked rule.
 func sshProxy(t *testing.T) string {
 	t.Helper()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodConnect || r.Host != "git-a.test:22" {
-			w.Header().Set(egress.DeniedHeader, r.Host+" is not an ssh grant's host")
+			w.Header().Set(policy.HeaderName, r.Host+" is not an ssh grant's host")
 			http.Error(w, "moat proxy: refused", http.StatusForbidden)
 			return
 		}
