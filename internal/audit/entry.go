@@ -39,6 +39,10 @@ const (
 	// KindCredentialInjected precedes the net.request whose headers a
 	// grant replaced: data "grant", "host", "method", "path"; never a value.
 	KindCredentialInjected = "credential.injected"
+	// KindSSHSign is the run's SSH agent signing, or refusing to sign,
+	// with an ssh grant's key (data: grant, host, key, host_key, verdict,
+	// reason, detail).
+	KindSSHSign = "ssh.sign"
 
 	// Sidecars: the run's proxy (and later others), with their privileges.
 	KindSidecarCreated = "sidecar.created"

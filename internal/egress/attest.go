@@ -110,6 +110,9 @@ func runPolicy(cfg *Config) (*policy.Policy, error) {
 			return nil, err
 		}
 	}
+	if err := allowSSHHosts(pol, cfg.SSH); err != nil {
+		return nil, err
+	}
 	return pol, nil
 }
 

@@ -25,6 +25,12 @@ type Config struct {
 
 	Policy Policy        `json:"policy"`
 	Grants []GrantSecret `json:"grants,omitempty"`
+	// SSH are the run's ssh grants, whose keys the proxy's SSH agent
+	// signs with (SSHAgentPath), only for sessions bound to their hosts.
+	SSH []SSHGrant `json:"ssh,omitempty"`
+	// SSHAgent is the user's ssh-agent socket in the proxy's container,
+	// for ssh grants whose key that agent keeps ("" when none does).
+	SSHAgent string `json:"ssh_agent,omitempty"`
 	// Placeholders are the fake credentials the agent holds (its grants'
 	// variables, its login files' tokens): no request may carry one
 	// upstream, except where the proxy replaces it with the credential.

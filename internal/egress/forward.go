@@ -45,16 +45,25 @@ func DialHold(ctx context.Context, addr, token string, wait time.Duration) (net.
 
 // askHold sends the hold request on c and reads the proxy's 200.
 func askHold(ctx context.Context, c net.Conn, token string) error {
+	return DialLocal(ctx, c, token, holdPath)
+}
+
+// DialLocal asks the proxy, on c (a connection to the proxy's port), for
+// its local endpoint path under AttestHost with the run's token, and
+// reads the proxy's 200 within ctx. Nothing after the answer's head is
+// read from c: what follows is the endpoint's.
+func DialLocal(ctx context.Context, c net.Conn, token, path string) error {
 	deadline, _ := ctx.Deadline()
 	c.SetDeadline(deadline)
 	defer c.SetDeadline(time.Time{})
 	auth := base64.StdEncoding.EncodeToString([]byte("moat:" + token))
-	req := "GET http://" + AttestHost + holdPath + " HTTP/1.1\r\nHost: " + AttestHost + "\r\nProxy-Authorization: Basic " + auth + "\r\n\r\n"
+	req := "GET http://" + AttestHost + path + " HTTP/1.1\r\nHost: " + AttestHost + "\r\nProxy-Authorization: Basic " + auth + "\r\n\r\n"
 	if _, err := io.WriteString(c, req); err != nil {
 		return err
 	}
 	// Small enough that nothing after the head is read into it: the
-	// proxy sends nothing more, and Hold reads the rest from c itself.
+	// proxy sends nothing more before the endpoint's own bytes, which
+	// the caller reads from c itself.
 	br := bufio.NewReaderSize(c, 16)
 	res, err := http.ReadResponse(br, &http.Request{Method: http.MethodGet})
 	if err != nil {
@@ -98,6 +107,13 @@ func HoldForwarding(ctx context.Context, hold net.Conn, ln net.Listener, addr st
 // gets the answer). When ctx ends it closes ln and every connection and
 // returns once they are done.
 func Forward(ctx context.Context, ln net.Listener, addr string) {
+	forwardEach(ctx, ln, addr, nil)
+}
+
+// forwardEach is Forward, with open, if not nil, run on each connection
+// to addr before the splice: an error from it closes both connections.
+// ctx ending closes them while it runs too.
+func forwardEach(ctx context.Context, ln net.Listener, addr string, open func(context.Context, net.Conn) error) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -155,6 +171,14 @@ func Forward(ctx context.Context, ln net.Listener, addr string) {
 				return
 			}
 			defer untrack(up)
+			if open != nil {
+				openCtx, cancel := context.WithTimeout(ctx, forwardDialTimeout)
+				err := open(openCtx, up)
+				cancel()
+				if err != nil {
+					return
+				}
+			}
 			splice(agent, up)
 		})
 	}

@@ -59,6 +59,17 @@ func runProxy(ctx context.Context, cfg *Config, out io.Writer, logf func(string,
 			}
 		}
 	}
+	var record func(string, map[string]string)
+	if rec != nil {
+		record = rec.Record
+	}
+	sshAgent, err := serveSSH(cfg, srv, record)
+	if err != nil {
+		return err
+	}
+	if sshAgent != nil {
+		defer sshAgent.Close()
+	}
 	ctx, agentGone := context.WithCancel(ctx)
 	defer agentGone()
 	served := make(chan error, 1)

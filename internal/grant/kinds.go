@@ -156,13 +156,13 @@ var kinds = []KindSpec{
 	{
 		// An SSH key, from a file (sealed here) or kept by the user's
 		// ssh-agent, that signs only for sessions bound to its hosts.
-		// 'moat grant ssh' has a command of its own; runs refuse ssh
-		// grants until the run's SSH agent carries them.
+		// 'moat grant ssh' has a command of its own; in a run the
+		// proxy's SSH agent signs with it (internal/egress, sshagent.go).
 		Kind:       SSH,
 		Credential: "SSH key",
 		Apply:      sshApplier{},
 		Docs: []DocRow{{"signatures by moat's SSH agent, only for sessions bound to one of its hosts " +
-			"(**not yet**: a run naming an ssh grant is refused)", "its hosts, over SSH"}},
+			"whose tunnel the proxy carries", "its hosts, over SSH"}},
 	},
 }
 

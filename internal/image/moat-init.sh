@@ -285,6 +285,24 @@ trust_proxy_ca() {
 	fi
 }
 
+# install_ssh_files installs the ssh client configuration of a run with
+# ssh grants, root's and 0644, where every ssh reads it: it sends every
+# connection through the run's proxy ('proxy connect'), and the grants'
+# host keys are the only known ones. The relay serves SSH_AUTH_SOCK.
+install_ssh_files() {
+	[ -d /etc/ssh/ssh_config.d ] || mkdir -p /etc/ssh/ssh_config.d
+	cp "$MOAT_SSH_FILES/moat.conf" /etc/ssh/ssh_config.d/moat.conf || die "installing the ssh configuration failed"
+	cp "$MOAT_SSH_FILES/known_hosts" /etc/ssh/ssh_known_hosts || die "installing the ssh grants' host keys failed"
+	chmod 0644 /etc/ssh/ssh_config.d/moat.conf /etc/ssh/ssh_known_hosts
+	# Debian's ssh_config reads ssh_config.d first; one that does not
+	# (or none at all) gets moat's configuration all the same.
+	if [ ! -f /etc/ssh/ssh_config ] || ! grep -q '^Include /etc/ssh/ssh_config.d/' /etc/ssh/ssh_config; then
+		printf 'Include /etc/ssh/ssh_config.d/moat.conf\n' >>/etc/ssh/ssh_config
+	fi
+	command -v ssh >/dev/null 2>&1 ||
+		echo "moat-init: warning: the run has ssh grants and the image has no ssh client; add ssh to agent.yaml's dependencies" >&2
+}
+
 # start_relay starts the relay, which opens port $MOAT_PROXY_PORT (the
 # address HTTP_PROXY names; /etc/hosts maps "proxy" to 127.0.0.1) in this
 # container's network namespace, which has nothing but loopback, and hands
@@ -304,9 +322,15 @@ trust_proxy_ca() {
 # is unset here as soon as it has started, so nothing started later, the
 # agent's command above all, inherits the nonce and the grants' proofs.
 # (The agent cannot read the environment of root's processes in /proc.)
+#
+# With MOAT_SSH_AGENT, the relay also creates the agent's ssh-agent socket
+# there (SSH_AUTH_SOCK) as root, and its background half serves it for as
+# long as it lives: each connection reaches the run's ssh agent through the
+# proxy, with the run's token, which the agent does not hold.
 start_relay() {
-	setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- \
-		"$MOAT_RELAY" proxy relay --listen "0.0.0.0:$MOAT_PROXY_PORT" --socket "$MOAT_PROXY_SOCKET" \
+	set -- proxy relay --listen "0.0.0.0:$MOAT_PROXY_PORT" --socket "$MOAT_PROXY_SOCKET"
+	[ -z "${MOAT_SSH_AGENT:-}" ] || set -- "$@" --ssh-agent "$MOAT_SSH_AGENT"
+	setpriv --inh-caps=-all --bounding-set=-all --no-new-privs -- "$MOAT_RELAY" "$@" \
 		</dev/null >/dev/null &
 	relay_pid=$!
 	unset MOAT_ATTEST
@@ -390,6 +414,7 @@ main() {
 	ensure_user "$uid" "$gid"
 	groups=$gid
 	if [ -n "${MOAT_PROXY_CA:-}" ]; then trust_proxy_ca; fi
+	if [ -n "${MOAT_SSH_FILES:-}" ]; then install_ssh_files; fi
 	if [ -n "${MOAT_DOCKER_SOCKET:-}" ]; then setup_docker_host; fi
 	if [ "${MOAT_DIND:-}" = 1 ]; then setup_dind; fi
 	# A home that a mount below it made (an agent's state directory) is

@@ -3,6 +3,7 @@ package policy
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 )
 
@@ -197,6 +198,35 @@ func TestAddGrantHosts(t *testing.T) {
 	}
 	if err := p.AddGrantHosts("", []string{"x.com"}); err == nil || err.Error() != "adding grant hosts: grant name is empty" {
 		t.Fatalf("empty grant: got %v", err)
+	}
+}
+
+// TestAddSSHHosts: an ssh grant's host opens its SSH port (22, or its
+// own) and nothing else; HTTPS to it stays refused.
+func TestAddSSHHosts(t *testing.T) {
+	t.Parallel()
+	p := mustNew(t, Strict, nil, nil)
+	if err := p.AddSSHHosts("deploy", []string{"github.com", "git.example:2222"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		host string
+		port int
+		want bool
+	}{
+		{"github.com", 22, true}, {"github.com", 443, false}, {"github.com", 2222, false},
+		{"git.example", 2222, true}, {"git.example", 22, false}, {"git.example", 443, false},
+	} {
+		d := p.CheckHost(c.host, c.port)
+		if d.Allowed != c.want {
+			t.Errorf("%s:%d: allowed %v, want %v (%s)", c.host, c.port, d.Allowed, c.want, d.Rule)
+		}
+		if d.Allowed && !strings.Contains(d.Rule, "grant deploy") {
+			t.Errorf("%s:%d: allowed by %q, want the rule of grant deploy", c.host, c.port, d.Rule)
+		}
+	}
+	if err := p.AddSSHHosts("", []string{"x.com"}); err == nil {
+		t.Error("an ssh grant without a name added hosts")
 	}
 }
 

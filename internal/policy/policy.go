@@ -169,6 +169,18 @@ func ParseHostAddr(name, value string) (netip.Addr, error) {
 // port, or 443 (grants inject only inside TLS, and without a port a grant
 // host means 443). It adds nothing if any host is invalid.
 func (p *Policy) AddGrantHosts(grant string, hosts []string) error {
+	return p.addGrantHostsOn(grant, hosts, grantPort)
+}
+
+// AddSSHHosts allows the hosts an ssh grant signs for ("github.com",
+// "git.example:2222"), recorded with Source "grant <name>", on their SSH
+// port only: the host's own, or 22. An ssh grant opens no HTTPS. It adds
+// nothing if any host is invalid.
+func (p *Policy) AddSSHHosts(grant string, hosts []string) error {
+	return p.addGrantHostsOn(grant, hosts, sshPort)
+}
+
+func (p *Policy) addGrantHostsOn(grant string, hosts []string, defaultPort int) error {
 	if grant == "" {
 		return errors.New("adding grant hosts: grant name is empty")
 	}
@@ -181,9 +193,9 @@ func (p *Policy) AddGrantHosts(grant string, hosts []string) error {
 			continue
 		}
 		if r.Port == 0 {
-			r.Port = grantPort
+			r.Port = defaultPort
 			v6 := r.Prefix != nil && r.Prefix.Addr().Is6() && r.Prefix.IsSingleIP()
-			r.Pattern = joinHostPort(r.Pattern, v6, grantPort)
+			r.Pattern = joinHostPort(r.Pattern, v6, defaultPort)
 		}
 		rules = append(rules, r)
 	}
@@ -193,6 +205,9 @@ func (p *Policy) AddGrantHosts(grant string, hosts []string) error {
 	p.Allow = append(p.Allow, rules...)
 	return nil
 }
+
+// sshPort is the port an ssh grant's host without one is allowed on.
+const sshPort = 22
 
 // grantPort is the port a grant host without one is allowed on.
 const grantPort = 443

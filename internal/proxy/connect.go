@@ -83,6 +83,9 @@ func (s *Server) dialAndHijack(w http.ResponseWriter, r *http.Request, t target,
 		s.refuseConnect(w, ev, err)
 		return nil, nil, false
 	}
+	if s.WatchTunnel != nil {
+		upstream = s.WatchTunnel(t.host, t.port, upstream)
+	}
 	if client, ok = s.hijackConnect(w, ev); !ok {
 		upstream.Close()
 	}

@@ -112,6 +112,14 @@ type Server struct {
 	// Logf logs proxy errors; it never sees credentials. Nil discards.
 	Logf func(format string, args ...any)
 
+	// WatchTunnel, if set, is given the upstream connection of every
+	// tunnel (a CONNECT the proxy does not open), right after it is
+	// dialed and before anything is read from it, and the tunnel uses the
+	// connection it returns: the run's SSH agent learns from it which host
+	// key the server presented (internal/sshwatch). host is as the CONNECT
+	// named it, lower-cased.
+	WatchTunnel func(host string, port int, upstream net.Conn) net.Conn
+
 	// Local, if set, answers itself the plain HTTP requests to LocalHost
 	// (any port) that carry the token: moat's own endpoints (the
 	// start-time attestation's, internal/egress). They are never

@@ -57,8 +57,13 @@ const (
 // egressPlan is a run's network policy and grants, resolved before any
 // engine object exists. The secrets live only in memory.
 type egressPlan struct {
-	network       config.Network // agent.yaml's network section, as config parsed it
-	grants        []egress.GrantSecret
+	network config.Network // agent.yaml's network section, as config parsed it
+	grants  []egress.GrantSecret
+	ssh     sshPlan // the ssh grants (ssh.go), which the proxy's SSH agent uses
+	// proxy and relay, once egress is shaped: the proxy sidecar to start
+	// and moat's binary in the agent's container (the relay's).
+	proxy         *proxyStart
+	relay         string
 	upstreamRoots []byte
 	token         string // the run's proxy token, once made
 	binary        string // the static moat binary the proxy runs
@@ -85,9 +90,12 @@ func (e *egressPlan) placeholders() []egress.Placeholder {
 func (e *egressPlan) mode() policy.Mode { return e.network.Mode() }
 
 func (e *egressPlan) grantNames() []string {
-	names := make([]string, len(e.grants))
-	for i, g := range e.grants {
-		names[i] = g.Grant.Name
+	names := make([]string, 0, len(e.grants)+len(e.ssh.grants))
+	for _, g := range e.grants {
+		names = append(names, g.Grant.Name)
+	}
+	for _, g := range e.ssh.grants {
+		names = append(names, g.Grant.Name)
 	}
 	return names
 }
@@ -159,10 +167,17 @@ func resolveEgress(m *Manager, opts Options, p *plan) error {
 		return &NoNetworkGrantsError{File: configName(p), Grants: names}
 	}
 	for _, n := range names {
-		gs, err := m.loadGrant(n)
+		g, secret, err := m.getGrant(n)
 		if err != nil {
 			return err
 		}
+		if g.Kind == grant.SSH {
+			if err := e.ssh.addSSHGrant(g, secret); err != nil {
+				return err
+			}
+			continue
+		}
+		gs := egress.GrantSecret{Grant: g, Secret: secret.Reveal()}
 		for _, other := range e.grants {
 			if host, ok := other.Grant.Overlap(gs.Grant); ok {
 				return &GrantOverlapError{File: configName(p), First: other.Grant.Name, Second: n, Host: host}
@@ -176,6 +191,9 @@ func resolveEgress(m *Manager, opts Options, p *plan) error {
 	p.egress = e
 	if e.mode() == policy.None {
 		return nil
+	}
+	if len(e.ssh.grants) > 0 {
+		p.features = append(p.features, sshFeature{})
 	}
 	var err error
 	if e.binary, err = m.proxyBinary(); err != nil {
@@ -194,31 +212,12 @@ func configName(p *plan) string {
 	return "agent.yaml"
 }
 
-func (m *Manager) loadGrant(name string) (egress.GrantSecret, error) {
+// getGrant looks a grant of the run up, with its secret.
+func (m *Manager) getGrant(name string) (grant.Grant, grant.Secret, error) {
 	if m.Grants == nil {
-		return egress.GrantSecret{}, &grant.NotFoundError{Name: name}
+		return grant.Grant{}, grant.Secret{}, &grant.NotFoundError{Name: name}
 	}
-	g, secret, err := m.Grants.Get(name)
-	if err != nil {
-		return egress.GrantSecret{}, err
-	}
-	if g.Kind == grant.SSH {
-		return egress.GrantSecret{}, &SSHGrantUnsupportedError{Grant: name}
-	}
-	return egress.GrantSecret{Grant: g, Secret: secret.Reveal()}, nil
-}
-
-// SSHGrantUnsupportedError reports a run that names an ssh grant: runs do
-// not carry SSH keys yet, so the run is refused before anything is built
-// rather than started without the key.
-type SSHGrantUnsupportedError struct{ Grant string }
-
-func (e *SSHGrantUnsupportedError) Error() string {
-	return fmt.Sprintf("grant %s is an ssh grant, and SSH grants cannot be used in runs yet", e.Grant)
-}
-
-func (e *SSHGrantUnsupportedError) Hint() string {
-	return fmt.Sprintf("Remove %s from agent.yaml's grants and --grant for now; it stays stored for when runs carry SSH keys.", e.Grant)
+	return m.Grants.Get(name)
 }
 
 // ProxyBinaryError reports that moat cannot find a binary to run its proxy
@@ -387,6 +386,7 @@ func (m *Manager) setupEgress(r *state.Run, p *plan, baseID string, spec *runtim
 	} else {
 		spec.MoatFiles = append(spec.MoatFiles, runtime.MoatFile{Source: bin, Target: agentRelayPath})
 	}
+	e.proxy, e.relay = ps, relay
 	spec.Env = append(spec.Env, proxyEnv(token, relay, e)...)
 	spec.Env = append(spec.Env, envAttest.is(attestation.Encode()))
 	p.env = m.withoutProxyVars(p.env)

@@ -16,6 +16,7 @@ import (
 	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/run/runtest"
 	"github.com/moatsh/moat/internal/runtime"
+	"github.com/moatsh/moat/internal/sshgrant"
 )
 
 const testSecret = "ghp_THE-REAL-SECRET-0123456789"
@@ -39,6 +40,8 @@ func withGrants(m *Manager) {
 		"deploy-ssh": {Name: "deploy-ssh", Kind: grant.SSH, Hosts: []string{"github.com"}, SSH: &grant.SSHKey{
 			Source: grant.SSHFromAgent, PublicKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl",
 			Hosts: []grant.SSHHost{{Name: "github.com", Keys: []string{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"}}}}},
+		"file-ssh":       fileSSHGrant("file-ssh"),
+		"file-ssh-again": fileSSHGrant("file-ssh-again"),
 	}
 }
 
@@ -138,16 +141,20 @@ func TestGrantErrorsComeBeforeAnyBuild(t *testing.T) {
 			var e *config.Error
 			return errors.As(err, &e) && e.Line == 1 && strings.Contains(e.Msg, "grant my-api does not cover docs.test")
 		}},
-		{"ssh grant in agent.yaml", "grants: [github, deploy-ssh]\n", nil, func(err error) bool {
-			var e *SSHGrantUnsupportedError
-			return errors.As(err, &e) && e.Grant == "deploy-ssh" && strings.Contains(err.Error(), "SSH grants cannot be used in runs yet")
+		{"ssh grant whose agent is not there", "grants: [github, deploy-ssh]\n", nil, func(err error) bool {
+			var e *sshgrant.AgentError
+			return errors.As(err, &e) && strings.Contains(err.Error(), "SSH_AUTH_SOCK is not set")
 		}},
-		{"ssh grant with --grant", "", []string{"deploy-ssh"}, func(err error) bool { var e *SSHGrantUnsupportedError; return errors.As(err, &e) }},
+		{"two ssh grants of one key", "grants: [file-ssh]\n", []string{"file-ssh-again"}, func(err error) bool {
+			var e *SSHSameKeyError
+			return errors.As(err, &e) && e.First == "file-ssh" && e.Second == "file-ssh-again"
+		}},
 		{"none with grants", "network: {policy: none}\n", []string{"github"}, func(err error) bool { var e *NoNetworkGrantsError; return errors.As(err, &e) }},
 		{"docker:host strict", "dependencies: [docker:host]\n", nil, func(err error) bool { var e *HostEgressError; return errors.As(err, &e) }},
 		{"docker:host grants", "dependencies: [docker:host]\nnetwork: {policy: permissive}\n", []string{"github"}, func(err error) bool { var e *HostEgressError; return errors.As(err, &e) }},
 		{"missing network.ca", "network: {ca: nothere.pem}\n", nil, func(err error) bool { var e *CAFileError; return errors.As(err, &e) }},
 	}
+	t.Setenv("SSH_AUTH_SOCK", "")
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			m, eng := newTestManager(t)

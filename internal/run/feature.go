@@ -94,7 +94,7 @@ func featuresFor(set []deps.Dep, noBuildkit bool) []feature {
 // allFeatures is one of every feature, for the phases that work from a
 // run's record (salvage, finish): each finds its own part there.
 func allFeatures() []feature {
-	return []feature{&egressFeature{}, dockerHost{}, dockerDind{}, &buildkitSidecar{}, &agentFeature{}}
+	return []feature{&egressFeature{}, dockerHost{}, dockerDind{}, &buildkitSidecar{}, &agentFeature{}, sshFeature{}}
 }
 
 // agentContainer gives the ID of the agent's container to features that

@@ -88,11 +88,18 @@ func (m *Manager) launchProxy(ctx context.Context, r *state.Run, ps *proxyStart,
 		return fmt.Errorf("creating the proxy sidecar: %w", err)
 	}
 	undo.push(func(c context.Context) { m.Engine.RemoveContainer(c, id) })
-	m.record(r, audit.KindSidecarCreated, map[string]string{
+	event := map[string]string{
 		"role": labels.RoleProxy, "container_id": id, "name": ps.spec.Name, "image": ps.spec.Image,
 		"privileges": proxyPrivileges, "policy": r.Policy, "grants": strings.Join(r.Grants, ","),
 		"limits": limitsEvent(proxyLimits),
-	}, false)
+	}
+	for _, mt := range ps.spec.Mounts {
+		if mt.Target == proxySSHAgent {
+			// The one host file the proxy reaches besides its directory.
+			event["ssh_agent"] = mt.Source
+		}
+	}
+	m.record(r, audit.KindSidecarCreated, event, false)
 	return m.startProxy(ctx, r, id, ps.cfg)
 }
 

@@ -110,6 +110,23 @@ func (r *Registry) Confirm(host string, hostKey ssh.PublicKey) error {
 	return fmt.Errorf("no open SSH tunnel of this run to %s presented host key %s: %s", addr, want, strings.Join(compact(others), "; "))
 }
 
+// AddrsPresenting lists the addresses (as Confirm compares them) of the
+// open tunnels whose server presented the host key with the SHA256
+// fingerprint given: where a session bound to that key goes, for the
+// audit log of a signature refused for it.
+func (r *Registry) AddrsPresenting(fingerprint string) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var addrs []string
+	for t := range r.tunnels {
+		if t.key != nil && ssh.FingerprintSHA256(t.key) == fingerprint && !slices.Contains(addrs, t.addr) {
+			addrs = append(addrs, t.addr)
+		}
+	}
+	slices.Sort(addrs)
+	return addrs
+}
+
 // describe says what a tunnel that did not present the wanted key showed.
 func (t *tunnel) describe() string {
 	switch {

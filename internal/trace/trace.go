@@ -1,6 +1,7 @@
 // Package trace owns a run's network trace: the requests its egress proxy
-// recorded in the run's audit log (net.request and net.denied entries),
-// read back as Requests; their rendering as a HAR 1.2 archive whose
+// recorded in the run's audit log (net.request and net.denied entries) and
+// the signatures its SSH agent made or refused (ssh.sign), read back as
+// Requests; their rendering as a HAR 1.2 archive whose
 // entries name their audit entries; and the check of such an archive,
 // which anyone may have edited, against the log.
 package trace
@@ -39,6 +40,26 @@ type Request struct {
 	Denied   bool          // the policy refused it
 	Seq      uint64        // the audit entry it was read from: its sequence number
 	Hash     string        // and its hash, which links a HAR entry to the log
+	// Key is, for an SSH signature (Method MethodSSHSign), the SHA256
+	// fingerprint of the granted key the agent was asked to sign with.
+	Key string
+}
+
+// MethodSSHSign is the Method of an SSH signature the run's SSH agent
+// made or refused (Scheme "ssh", Host the host it was for, Decision
+// "signed" or "refused: <reason>"): Log.Signatures, never a HAR entry.
+const MethodSSHSign = "SSH-SIGN"
+
+// signatureFrom reads an SSH signature from an ssh.sign audit entry.
+func signatureFrom(e audit.Entry) Request {
+	d := e.Data
+	req := Request{Time: e.Time, Method: MethodSSHSign, Scheme: "ssh", Host: d["host"], Grant: d["grant"], Key: d["key"],
+		Decision: d["verdict"], Seq: e.Seq, Hash: e.Hash}
+	if req.Decision != "signed" {
+		req.Denied = true
+		req.Decision = "refused: " + d["reason"]
+	}
+	return req
 }
 
 // FromEntry reads a request from a net.request or net.denied audit entry;
@@ -95,6 +116,9 @@ func (r Request) Tunnel() bool {
 // request line's authority form, port 443 when the log omits it), so a
 // trace line reads "CONNECT api.example.com:443": moat saw only bytes.
 func (r Request) URL() string {
+	if r.Method == MethodSSHSign {
+		return "ssh://" + r.Host
+	}
 	if r.Tunnel() {
 		return r.authority()
 	}
@@ -123,6 +147,9 @@ type Log struct {
 	Requests  []Request // in the order they arrived
 	Torn      int       // the size of a partial entry at the end, left out
 	Truncated []string  // one note per log.truncated entry: requests the log's cap left out
+	// Signatures are the SSH signatures the run's SSH agent made or
+	// refused (ssh.sign entries), in the log's order.
+	Signatures []Request
 	// LastSeq and LastHash are the last complete entry's, of any kind:
 	// the requests are every request entry up to it, which a HAR states.
 	LastSeq  uint64
@@ -148,6 +175,8 @@ func Read(r io.Reader) (Log, error) {
 		l.LastSeq, l.LastHash = e.Seq, e.Hash
 		if req, ok := FromEntry(e); ok {
 			l.Requests = append(l.Requests, req)
+		} else if e.Kind == audit.KindSSHSign {
+			l.Signatures = append(l.Signatures, signatureFrom(e))
 		} else if e.Kind == audit.KindLogTruncated {
 			l.Truncated = append(l.Truncated, audit.TruncationNote(e))
 		}
@@ -155,6 +184,14 @@ func Read(r io.Reader) (Log, error) {
 	sortByArrival(l.Requests)
 	l.Torn = ar.TornBytes()
 	return l, nil
+}
+
+// All is the requests and the SSH signatures together, in the order they
+// arrived: what a trace shows.
+func (l Log) All() []Request {
+	all := append(append([]Request(nil), l.Requests...), l.Signatures...)
+	sortByArrival(all)
+	return all
 }
 
 // sortByArrival puts requests in the order they arrived, those that

@@ -4,10 +4,12 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -18,6 +20,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -125,9 +128,9 @@ func freePort(t *testing.T) string {
 }
 
 // runRelay runs 'proxy relay' as moat-init does, in forward mode to p,
-// with the given probes, listening on listen. It returns the relay's
-// exit status and what it wrote to stderr.
-func runRelay(t *testing.T, p *podProxy, listen string, probes []string) (int, string) {
+// with the given probes, listening on listen, with args added. It
+// returns the relay's exit status and what it wrote to stderr.
+func runRelay(t *testing.T, p *podProxy, listen string, probes []string, args ...string) (int, string) {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -140,7 +143,7 @@ func runRelay(t *testing.T, p *podProxy, listen string, probes []string) (int, s
 		t.Fatal(err)
 	}
 	defer stderr.Close()
-	cmd := exec.Command(exe, "proxy", "relay", "--listen", listen, "--wait", "10s")
+	cmd := exec.Command(exe, append([]string{"proxy", "relay", "--listen", listen, "--wait", "10s"}, args...)...)
 	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, egress.ListenEnv+"=") }),
 		egress.ProxyAddrEnv+"="+p.addr, egress.AttestEnv+"="+p.attestation.Encode(), testProbesEnv+"="+strings.Join(probes, ","))
 	cmd.Stderr = stderr
@@ -254,4 +257,98 @@ func TestRelayForwardFailsClosed(t *testing.T) {
 		t.Fatalf("the relay left holders %v after a failed attestation", held)
 	}
 	p.awaitStop(t, "after a failed attestation")
+}
+
+// tapTo forwards the connections to a new loopback port to addr, and
+// returns the port's address and a function that returns all that
+// clients sent through it so far.
+func tapTo(t *testing.T, addr string) (string, func() string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	var mu sync.Mutex
+	var sent bytes.Buffer
+	record := writerFunc(func(p []byte) (int, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		return sent.Write(p)
+	})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			up, err := net.Dial("tcp", addr)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			closeBoth := func() { c.Close(); up.Close() }
+			go func() { io.Copy(up, io.TeeReader(c, record)); closeBoth() }()
+			go func() { io.Copy(c, up); closeBoth() }()
+		}
+	}()
+	return ln.Addr().String(), func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return sent.String()
+	}
+}
+
+type writerFunc func([]byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+// TestRelayServesTheSSHAgentSocket: with --ssh-agent, the relay leaves
+// a socket (0666) there that its holder serves: a connection to it
+// becomes a request for the ssh agent on the agent's port, with the
+// run's token, which is not on the holder's command line. The socket
+// stops accepting with the holder.
+func TestRelayServesTheSSHAgentSocket(t *testing.T) {
+	p := startPodProxy(t)
+	var sent func() string
+	p.addr, sent = tapTo(t, p.addr)
+	path := filepath.Join(t.TempDir(), "ssh", "agent.sock")
+
+	code, stderr := runRelay(t, p, freePort(t), []string{freePort(t)}, "--ssh-agent", path)
+	if code != 0 {
+		t.Fatalf("the relay exited %d:\n%s", code, stderr)
+	}
+	held := holders(p.addr)
+	if len(held) != 1 {
+		t.Fatalf("%d background halves of the relay run, want 1", len(held))
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode() != fs.ModeSocket|0o666 {
+		t.Fatalf("the ssh-agent socket: %v, %v; want a socket, mode 0666", fi, err)
+	}
+	cmdline, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", held[0]))
+	if bytes.Contains(cmdline, []byte(p.cfg.Token)) {
+		t.Fatalf("the holder's command line holds the token: %q", cmdline)
+	}
+
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	want := "GET http://" + egress.AttestHost + egress.SSHAgentPath + " HTTP/1.1\r\nHost: " + egress.AttestHost +
+		"\r\nProxy-Authorization: Basic " + base64.StdEncoding.EncodeToString([]byte("moat:"+p.cfg.Token)) + "\r\n\r\n"
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(sent(), want); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the proxy did not get %q; it got:\n%s", want, sent())
+		}
+	}
+
+	if err := syscall.Kill(held[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	p.awaitStop(t, "after the relay's holder was killed")
+	if c, err := net.Dial("unix", path); err == nil {
+		c.Close()
+		t.Fatal("the ssh-agent socket still accepts connections after the holder was killed")
+	}
 }

@@ -29,13 +29,21 @@ type jsonRequest struct {
 	Decision   string    `json:"decision"`
 	Error      string    `json:"error"`
 	Denied     bool      `json:"denied"`
+	// Kind is "request" (through the proxy) or "ssh-sign" (a signature
+	// the run's SSH agent made or refused; Key is the key's fingerprint).
+	Kind string `json:"kind"`
+	Key  string `json:"key,omitempty"`
 }
 
 func writeJSON(w io.Writer, reqs []trace.Request) error {
 	out := make([]jsonRequest, len(reqs))
 	for i, r := range reqs {
+		kind := "request"
+		if r.Method == trace.MethodSSHSign {
+			kind = "ssh-sign"
+		}
 		out[i] = jsonRequest{
-			Time: r.Time.UTC(), Method: r.Method, URL: r.URL(), Scheme: r.Scheme, Host: r.Host, Path: r.Path,
+			Kind: kind, Key: r.Key, Time: r.Time.UTC(), Method: r.Method, URL: r.URL(), Scheme: r.Scheme, Host: r.Host, Path: r.Path,
 			Status: r.Status, DurationMS: float64(r.Duration) / float64(time.Millisecond),
 			BytesIn: r.BytesIn, BytesOut: r.BytesOut, Grant: r.Grant, Decision: r.Decision, Error: r.Error, Denied: r.Denied,
 		}

@@ -97,7 +97,7 @@ func traceRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	reqs := l.Requests
+	reqs := l.All()
 	switch {
 	case o.HAR != "":
 		return o.writeHAR(l, r.ID)

@@ -197,7 +197,8 @@ func TestTraceJSON(t *testing.T) {
     "grant": "github",
     "decision": "allow",
     "error": "",
-    "denied": false
+    "denied": false,
+    "kind": "request"
   }`
 	if !strings.HasPrefix(out.String(), "[\n  "+want+",\n") {
 		t.Fatalf("first element not as documented:\n%s", out.String())
@@ -445,5 +446,54 @@ func TestTraceTableHostileRequest(t *testing.T) {
 		if !strings.Contains(got, "deny: host evil.example is not allowed") {
 			t.Errorf("tty %v: the decision's text is gone: %q", tty, got)
 		}
+	}
+}
+
+// TestTraceShowsSSHSignatures: the run's SSH agent's signatures and
+// refusals are trace lines among the requests (SSH-SIGN, the host, the
+// grant, the verdict), and JSON elements of kind ssh-sign with the key's
+// fingerprint; a HAR holds requests alone.
+func TestTraceShowsSSHSignatures(t *testing.T) {
+	t.Parallel()
+	opts, store, out, _ := setup(t)
+	const id = "cafe00cafe00"
+	newRun(t, store, id, "pusher", t0, []audit.Event{
+		{Kind: audit.KindNetRequest, Data: map[string]string{
+			audit.NetTime: t0.Add(-time.Second).Format(time.RFC3339Nano), audit.NetMethod: "CONNECT", audit.NetScheme: "tunnel",
+			audit.NetHost: "git.test:2222", audit.NetStatus: "200", audit.NetDecision: "allow"}},
+		{Kind: audit.KindSSHSign, Data: map[string]string{"grant": "deploy", "host": "git.test:2222", "key": "SHA256:abc", "verdict": "signed"}},
+		{Kind: audit.KindSSHSign, Data: map[string]string{"grant": "deploy", "host": "other.test:22", "key": "SHA256:abc", "verdict": "refused", "reason": "host not granted for this key"}},
+	})
+	opts.Ref = "pusher"
+	opts.IO.SetTTY(false, false, false)
+	if err := traceRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	want := "TIME\tMETHOD\tURL\tSTATUS\tDURATION\tIN\tOUT\tGRANT\tDECISION\n" +
+		"2026-11-28T10:00:03.123Z\tCONNECT\tgit.test:2222\t200\t0ms\t0\t0\t-\tallow\n" +
+		"2026-11-28T10:00:04.123Z\tSSH-SIGN\tssh://git.test:2222\t-\t0ms\t0\t0\tdeploy\tsigned\n" +
+		"2026-11-28T10:00:04.123Z\tSSH-SIGN\tssh://other.test:22\t-\t0ms\t0\t0\tdeploy\trefused: host not granted for this key\n"
+	if out.String() != want {
+		t.Fatalf("stdout\n%s\nwant\n%s", out.String(), want)
+	}
+	out.Reset()
+	opts.JSON = true
+	if err := traceRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	var got []map[string]any
+	if err := json.Unmarshal(out.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 3 || got[1]["kind"] != "ssh-sign" || got[1]["key"] != "SHA256:abc" || got[2]["denied"] != true || got[0]["kind"] != "request" {
+		t.Fatalf("JSON %v: want a request, then a signature and a refused one", got)
+	}
+	out.Reset()
+	opts.JSON, opts.HAR = false, "-"
+	if err := traceRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "SSH-SIGN") || !strings.Contains(out.String(), "git.test:2222") {
+		t.Fatalf("the HAR holds a signature, or not the request:\n%s", out.String())
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
+
+	"github.com/moatsh/moat/internal/runtime"
 )
 
 // podSecurityEnforce is the namespace label of Pod Security admission's
@@ -40,6 +42,11 @@ func (e *DindError) Hint() string {
 // RefuseFeature says why the cluster cannot give a run feature, or nil if
 // nothing is known against it.
 func (e *Engine) RefuseFeature(ctx context.Context, feature string) error {
+	if feature == "ssh grants" {
+		return &runtime.UnsupportedError{Feature: "SSH through an ssh grant", Engine: "Kubernetes",
+			Reason: "the run's SSH agent is served by its proxy, and a key kept by your ssh-agent cannot reach a pod on another node; SSH on a cluster is not built yet",
+			Remedy: "Run this agent on a Docker engine (--runtime docker) to use ssh grants, or use an https remote with a github or http grant."}
+	}
 	if feature != "docker:dind" {
 		return nil
 	}
