@@ -182,8 +182,22 @@ func TestSSHGrantClonePushOnlyToGrantedHost(t *testing.T) {
 	}
 	res := e.mustRun(0, "audit", name)
 	mustContain(t, "moat audit", res.stdout, ": OK\n", "ssh.sign")
-	res = e.mustRun(0, "trace", name)
-	mustContain(t, "moat trace", res.stdout+res.stderr, keyA.fingerprint, "signed", "refused", "host not granted for this key")
+	var traced []struct{ Kind, Host, Grant, Key, Decision string }
+	res = e.mustRun(0, "trace", name, "--json")
+	if err := json.Unmarshal([]byte(res.stdout), &traced); err != nil {
+		t.Fatalf("trace --json: %v\n%s", err, res.stdout)
+	}
+	var inTrace []string
+	for _, q := range traced {
+		if q.Kind == "ssh-sign" && q.Key == keyA.fingerprint {
+			inTrace = append(inTrace, q.Decision)
+		}
+	}
+	for _, want := range []string{"signed", "refused: host not granted for this key", "refused: session not bound"} {
+		if !slices.Contains(inTrace, want) {
+			t.Errorf("moat trace --json shows key A's signatures as %q, want %q among them:\n%s", inTrace, want, res.stdout)
+		}
+	}
 
 	// Neither key is in anything the run left on the host either.
 	found := scanFiles(t, filepath.Join(e.runsDir(), r.ID)+"/", secrets)
