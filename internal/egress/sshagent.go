@@ -134,11 +134,13 @@ func (s *sshService) eventData(e sshagent.Event) map[string]string {
 	}
 }
 
-// watch wraps a tunnel's upstream connection to one of the grants' hosts
-// so that the registry learns the host key its server presents. Tunnels
-// elsewhere pass untouched: no grant signs for them.
+// watch wraps a tunnel's upstream connection so that the registry learns
+// the host key its server presents: every tunnel to a grant's host, and
+// every other one not on 443 (where only TLS goes), so that a refusal for
+// a host no grant names can say which host that was. The watcher gives up
+// at once on a stream that is not SSH.
 func (s *sshService) watch(host string, port int, upstream net.Conn) net.Conn {
-	if !slices.Contains(s.hosts, sshHost{host, port}) {
+	if port == 443 && !slices.Contains(s.hosts, sshHost{host, port}) {
 		return upstream
 	}
 	return s.tunnels.Watch(net.JoinHostPort(host, strconv.Itoa(port)), upstream)

@@ -134,10 +134,10 @@ func TestProxyServesTheRunsSSHAgent(t *testing.T) {
 	}
 }
 
-// TestSSHServiceWatchesOnlyGrantHosts: the tunnels to a grant's host and
-// port are watched (their host keys feed the agent's check), others pass
-// untouched.
-func TestSSHServiceWatchesOnlyGrantHosts(t *testing.T) {
+// TestSSHServiceWatchesSSHTunnels: the tunnels to a grant's host and port
+// are watched (their host keys feed the agent's check), and so is any
+// other not on 443 (a refusal names its host); TLS tunnels pass untouched.
+func TestSSHServiceWatchesSSHTunnels(t *testing.T) {
 	sg, _ := testSSHGrant(t, "deploy", "github.com", "git.test:2222")
 	svc, err := newSSHService(&Config{SSH: []SSHGrant{sg}}, nil)
 	if err != nil {
@@ -151,7 +151,7 @@ func TestSSHServiceWatchesOnlyGrantHosts(t *testing.T) {
 		host    string
 		port    int
 		watched bool
-	}{{"github.com", 22, true}, {"git.test", 2222, true}, {"github.com", 443, false}, {"git.test", 22, false}, {"other.test", 22, false}} {
+	}{{"github.com", 22, true}, {"git.test", 2222, true}, {"github.com", 443, false}, {"other.test", 22, true}, {"other.test", 443, false}} {
 		got := svc.watch(c.host, c.port, a)
 		if (got != a) != c.watched {
 			t.Errorf("%s:%d: watched %v, want %v", c.host, c.port, got != a, c.watched)

@@ -326,7 +326,8 @@ install_ssh_files() {
 # With MOAT_SSH_AGENT, the relay also creates the agent's ssh-agent socket
 # there (SSH_AUTH_SOCK) as root, and its background half serves it for as
 # long as it lives: each connection reaches the run's ssh agent through the
-# proxy, with the run's token, which the agent does not hold.
+# proxy with the run's token (the relay is not a boundary: the proxy checks
+# every request, and the agent holds the token too, in its proxy URL).
 start_relay() {
 	set -- proxy relay --listen "0.0.0.0:$MOAT_PROXY_PORT" --socket "$MOAT_PROXY_SOCKET"
 	[ -z "${MOAT_SSH_AGENT:-}" ] || set -- "$@" --ssh-agent "$MOAT_SSH_AGENT"

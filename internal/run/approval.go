@@ -97,11 +97,11 @@ func checkApproval(m *Manager, _ Options, p *plan) error {
 // sandbox. Flags (-e, --grant) are the user's own and need no approval.
 // Mount sources are the resolved host paths and network.ca is pinned by
 // the digest of the content the proxy will trust.
-func sandboxOf(p *plan, grantHosts func(string) []string) *trust.Sandbox {
-	sb := &trust.Sandbox{GrantHosts: map[string][]string{}}
+func sandboxOf(p *plan, grantHosts func(string) ([]string, bool)) *trust.Sandbox {
+	sb := &trust.Sandbox{GrantHosts: map[string][]string{}, SSHGrants: map[string]bool{}}
 	for _, g := range p.cfg.Grants {
 		sb.Add(trust.Grant, g)
-		sb.GrantHosts[g] = grantHosts(g)
+		sb.GrantHosts[g], sb.SSHGrants[g] = grantHosts(g)
 	}
 	for _, mt := range p.mounts[1:] { // the first is the workspace
 		sb.Add(trust.Read, mt.Source+":"+mt.Target)
@@ -246,16 +246,16 @@ func (m *Manager) ApproveReview(r *Review) error {
 
 // grantHostsByName returns a grant's hosts for wording, without failing
 // on a grant that is not stored yet.
-func (m *Manager) grantHostsByName(name string) []string {
+func (m *Manager) grantHostsByName(name string) (hosts []string, ssh bool) {
 	if g, ok := grant.Builtin(grant.Kind(name)); ok {
-		return g.Hosts
+		return g.Hosts, false
 	}
 	if m.Grants == nil {
-		return nil
+		return nil, false
 	}
 	g, _, err := m.Grants.Get(name)
 	if err != nil {
-		return nil
+		return nil, false
 	}
-	return g.Hosts
+	return g.Hosts, g.Kind == grant.SSH
 }

@@ -117,6 +117,9 @@ func (r Request) Tunnel() bool {
 // trace line reads "CONNECT api.example.com:443": moat saw only bytes.
 func (r Request) URL() string {
 	if r.Method == MethodSSHSign {
+		if r.Host == "" {
+			return "-" // refused before any session named a host
+		}
 		return "ssh://" + r.Host
 	}
 	if r.Tunnel() {

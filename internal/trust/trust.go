@@ -70,6 +70,9 @@ type Sandbox struct {
 	// GrantHosts maps a grant's name to the hosts its credential is
 	// injected for, to word host mappings and CAs that reach them.
 	GrantHosts map[string][]string
+	// SSHGrants are the grants that are ssh keys: their hosts get SSH
+	// sessions signed with the key, not a credential in requests.
+	SSHGrants map[string]bool
 }
 
 // Default is what a workspace without agent.yaml gets: a network through
@@ -192,6 +195,9 @@ func (s *Sandbox) Describe(p Permission) string {
 	v := printable(p.Value)
 	switch p.Kind {
 	case Grant:
+		if hosts := s.GrantHosts[p.Value]; len(hosts) > 0 && s.SSHGrants[p.Value] {
+			return fmt.Sprintf("SSH sessions to %s could sign in with the key of grant %s", strings.Join(hosts, ", "), v)
+		}
 		if hosts := s.GrantHosts[p.Value]; len(hosts) > 0 {
 			return fmt.Sprintf("requests to %s would carry the credential of grant %s", strings.Join(hosts, ", "), v)
 		}

@@ -148,3 +148,13 @@ func TestPushPatternsNarrow(t *testing.T) {
 		t.Errorf("describe: %q", d)
 	}
 }
+
+// TestDescribeSSHGrant: an ssh grant is worded as the sessions it signs,
+// not as a credential in requests.
+func TestDescribeSSHGrant(t *testing.T) {
+	sb := &Sandbox{GrantHosts: map[string][]string{"deploy": {"github.com"}}, SSHGrants: map[string]bool{"deploy": true}}
+	got := sb.Describe(Permission{Kind: Grant, Value: "deploy"})
+	if got != "SSH sessions to github.com could sign in with the key of grant deploy" {
+		t.Errorf("got %q", got)
+	}
+}

@@ -43,7 +43,10 @@ Each host's host keys are pinned in the grant now: those ~/.ssh/known_hosts
 (or --known-hosts FILE) lists for it, hashed entries included, and any given
 with --host-key. A host with none is refused.
 
-Runs cannot use ssh grants yet: a run that names one is refused.`,
+A run that names the grant (grants: [NAME] in agent.yaml, or --grant NAME)
+gets an SSH agent that signs with the key only for sessions to these hosts
+through the run's proxy; the key never enters the run. The run's image
+needs the ssh client (dependencies: [git, ssh]).`,
 		Example: `  # A key file, for github.com only
   $ moat grant ssh github-ssh --host github.com --key ~/.ssh/id_ed25519
 
@@ -128,7 +131,7 @@ func (o *Options) sshGranted(store *grant.Store, g grant.Grant, replaced bool) {
 		}
 		fmt.Fprintf(w, "Pinned host keys of %s: %s\n", h.Name, strings.Join(fps, ", "))
 	}
-	fmt.Fprintf(w, "note: runs cannot use ssh grants yet; a run that names %s is refused until they can\n", g.Name)
+	fmt.Fprintf(w, "Use it in a run with 'grants: [%s]' in agent.yaml (and ssh in its dependencies), or --grant %[1]s\n", g.Name)
 	keyNote(w, store.KeySource())
 }
 

@@ -182,7 +182,7 @@ func Test_sshRun(t *testing.T) {
 			}
 			stderr := e.errOut.String()
 			for _, want := range []string{"Granted deploy: SSH key " + fp, "Pinned host keys of github.com: SHA256:",
-				"note: runs cannot use ssh grants yet; a run that names deploy is refused until they can\n"} {
+				"Use it in a run with 'grants: [deploy]' in agent.yaml (and ssh in its dependencies), or --grant deploy\n"} {
 				if !strings.Contains(stderr, want) {
 					t.Errorf("stderr lacks %q:\n%s", want, stderr)
 				}
