@@ -169,7 +169,7 @@ func TestSSHGrantClonePushOnlyToGrantedHost(t *testing.T) {
 			signed++
 		case ev.Verdict == "signed":
 			t.Errorf("a signature for anything but ssh-a on git-a.test: %+v", ev)
-		case ev.Reason == "host not granted for this key" && ev.Key == keyA.fingerprint && !strings.HasPrefix(ev.Host, "git-a.test"):
+		case ev.Reason == "host not granted for this key" && ev.Key == keyA.fingerprint && ev.Host == b.hostPort("git-b.test"):
 			refusedB++
 		case ev.Reason == "session not bound":
 			refusedUnbound++
