@@ -119,8 +119,9 @@ var prefixAliases = map[string]string{
 	"yarn":   "npm",
 }
 
-// aptPrefixes are prefixes that name the registry itself ("apt:git" -> "git").
-var aptPrefixes = []string{"apt", "apt-get", "deb", "debian"}
+// aptPrefixes are prefixes users write for a Debian package ("deb:htop"
+// -> "apt:htop").
+var aptPrefixes = []string{"apt-get", "deb", "debian", "dpkg"}
 
 func apt(name, desc string, pkgs []string, aliases ...string) Entry {
 	return Entry{Name: name, Description: desc, Method: MethodApt, Packages: pkgs, Aliases: aliases}
