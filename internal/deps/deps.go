@@ -101,10 +101,10 @@ type Spec struct {
 
 // keyPrefix is the spec prefix of methods written as "<prefix>:<name>".
 var keyPrefix = map[Method]string{
-	MethodApt:       "apt:",
+	MethodApt: "apt:",
 	// Not "apt:": a registry entry's key is "apt:<entry>" ("apt:python",
 	// three packages), and a Debian package may share its name.
-	MethodDebian: "debian:",
+	MethodDebian:    "debian:",
 	MethodNPM:       "npm:",
 	MethodPip:       "pip:",
 	MethodGoInstall: "go:",
