@@ -43,7 +43,12 @@ type Config struct {
 	Mounts          []Mount           // Source as written; the caller resolves it against the workspace
 	Command         []string          // default command; nil when not set
 	Docker          Docker            // options of the Docker mode
-	Network         Network           // agent.yaml's network section
+	// Image is the run's base image as agent.yaml names it ("" for
+	// config.yaml's base_image); Dockerfile the path, relative to the
+	// workspace, of one moat builds the base from. At most one is set.
+	Image      string
+	Dockerfile string
+	Network    Network // agent.yaml's network section
 	// Grants are the grant names as written, in order, no duplicates,
 	// then the mcp servers' grants that grants: does not name.
 	Grants []string

@@ -27,6 +27,8 @@ type digestForm struct {
 	Resources    *Limits           `json:"resources,omitempty"`
 	Agent        string            `json:"agent,omitempty"`
 	MCP          []digestMCP       `json:"mcp,omitempty"`
+	Image        string            `json:"image,omitempty"`
+	Dockerfile   string            `json:"dockerfile,omitempty"`
 }
 
 type digestMCP struct {
@@ -81,7 +83,8 @@ func (c *Config) Digest() string {
 	var f digestForm
 	if c != nil {
 		f = digestForm{Name: c.Name, Dependencies: c.DependencySpecs, Env: c.Env, Command: c.Command,
-			Network: networkDigest(c.Network), Grants: c.Grants, Agent: c.Agent}
+			Network: networkDigest(c.Network), Grants: c.Grants, Agent: c.Agent,
+			Image: c.Image, Dockerfile: c.Dockerfile}
 		for _, m := range c.MCP {
 			d := digestMCP{Name: m.Name, Command: m.Command, Env: m.Env, Grant: m.Grant}
 			if m.URL != nil {

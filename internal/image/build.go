@@ -93,9 +93,10 @@ type Result struct {
 	Built      bool // false when an existing image was reused
 	Dockerfile []byte
 	Duration   time.Duration
-	moatPath   string // moat's binary, which the build context holds a copy of
-	moatSum    string // its hex SHA-256, part of the content hash
-	init       []byte // the init script the build context holds, if any
+	moatPath   string          // moat's binary, which the build context holds a copy of
+	moatSum    string          // its hex SHA-256, part of the content hash
+	init       []byte          // the init script the build context holds, if any
+	project    *ProjectContext // a project's own context and Dockerfile, built as is
 }
 
 // Ensure returns the image for plan, building it only when no image with
@@ -231,6 +232,12 @@ func baseImageID(ctx context.Context, eng Engine, base string, pins Pins) (strin
 	return id, nil
 }
 
+// BaseID returns the ID of the base image ref, checked as Ensure checks
+// a plan's base: recorded the first time, refused if it changed since.
+func BaseID(ctx context.Context, eng Engine, ref string, pins Pins) (string, error) {
+	return baseImageID(ctx, eng, ref, pins)
+}
+
 func pinnedTo(pins Pins, ref, id string) bool {
 	was, ok := pins.Pinned(ref)
 	return ok && was == id
@@ -250,9 +257,16 @@ func build(ctx context.Context, eng Engine, res Result, opts Options) (string, e
 			return "", &MoatBinaryError{Path: res.moatPath, Err: errors.New("it changed while the image was being built; run again")}
 		}
 	}
-	buildCtx, err := contextTar(res.Dockerfile, res.init, moat)
-	if err != nil {
-		return "", err
+	var buildCtx io.Reader
+	dockerfile := "Dockerfile"
+	if res.project != nil {
+		buildCtx, dockerfile = bytes.NewReader(res.project.Tar), res.project.Dockerfile
+	} else {
+		packed, err := contextTar(res.Dockerfile, res.init, moat)
+		if err != nil {
+			return "", err
+		}
+		buildCtx = packed
 	}
 	labels := map[string]string{}
 	for k, v := range opts.Labels {
@@ -261,8 +275,8 @@ func build(ctx context.Context, eng Engine, res Result, opts Options) (string, e
 	emit(Event{Kind: BuildStarted, Text: res.Tag})
 	tr := &stepTracker{emit: emit}
 	var id string
-	err = eng.BuildImage(ctx, runtime.BuildRequest{
-		Context: buildCtx, Dockerfile: "Dockerfile", Tag: res.Tag, Labels: labels, NoCache: opts.Rebuild,
+	err := eng.BuildImage(ctx, runtime.BuildRequest{
+		Context: buildCtx, Dockerfile: dockerfile, Tag: res.Tag, Labels: labels, NoCache: opts.Rebuild,
 	}, func(m runtime.BuildMessage) {
 		if m.ImageID != "" {
 			id = m.ImageID

@@ -109,6 +109,7 @@ func sandboxOf(p *plan, grantHosts func(string) ([]string, bool)) *trust.Sandbox
 			sb.Add(trust.Write, mt.Source+":"+mt.Target)
 		}
 	}
+	addBase(sb, p.base)
 	addNetwork(sb, p.cfg.Network, p.networkCA)
 	for _, k := range sortedKeys(p.cfg.Env) {
 		sb.Add(trust.Env, k+"="+p.cfg.Env[k])
@@ -224,12 +225,15 @@ func (m *Manager) Review(ctx context.Context, path string) (*Review, error) {
 // ReviewWorkspace is Review of an opened workspace, whose configuration
 // the caller may have shaped (an agent profile applied): what a run of it
 // would ask for is what is reviewed.
-func (m *Manager) ReviewWorkspace(_ context.Context, ws *Workspace) (*Review, error) {
+func (m *Manager) ReviewWorkspace(ctx context.Context, ws *Workspace) (*Review, error) {
 	p := ws.plan()
 	for _, step := range []func(*Manager, Options, *plan) error{resolveMounts, resolveDeps, resolveNetworkCA} {
 		if err := step(m, Options{}, p); err != nil {
 			return nil, err
 		}
+	}
+	if err := m.resolveBase(ctx, p); err != nil {
+		return nil, err
 	}
 	sb := sandboxOf(p, m.grantHostsByName)
 	approved, err := m.trustStore().Approved(p.workspace)

@@ -25,7 +25,11 @@ func (*egressFeature) initContract() initContract {
 }
 
 func (f *egressFeature) shape(_ context.Context, m *Manager, r *state.Run, p *plan, img image.Result, agent *runtime.ContainerSpec, _ *cleanupStack) error {
-	ps, err := m.setupEgress(r, p, img.BaseID, agent)
+	base := img.BaseID
+	if p.proxyBaseID != "" {
+		base = p.proxyBaseID // agent.yaml's base image is not the proxy's
+	}
+	ps, err := m.setupEgress(r, p, base, agent)
 	f.proxy = ps
 	return err
 }

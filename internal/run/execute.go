@@ -75,7 +75,17 @@ func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
 }
 
 func (m *Manager) ensureImage(ctx context.Context, p *plan, rebuild bool) (image.Result, error) {
-	ip := image.Plan{Base: m.baseImage(), Deps: p.deps, Sources: m.Mirrors}
+	base, err := m.ensureBase(ctx, p, rebuild)
+	if err != nil {
+		return image.Result{}, err
+	}
+	if p.base != nil {
+		// The proxy runs on config.yaml's base, never on agent.yaml's.
+		if p.proxyBaseID, err = image.BaseID(ctx, m.Engine, m.baseImage(), state.Pins{Store: m.Store}); err != nil {
+			return image.Result{}, err
+		}
+	}
+	ip := image.Plan{Base: base, Deps: p.deps, Sources: m.Mirrors}
 	if image.NeedsMoat(p.deps) {
 		bin, err := m.proxyBinary()
 		if err != nil {

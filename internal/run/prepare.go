@@ -60,7 +60,11 @@ type plan struct {
 	features   []feature
 	uid, gid   int
 	egress     *egressPlan
-	networkCA  []byte // network.ca's content, as read once for the proxy
+	networkCA  []byte   // network.ca's content, as read once for the proxy
+	base       *runBase // agent.yaml's base image, nil for config.yaml's
+	// proxyBaseID is config.yaml's base image, checked: the proxy's, even
+	// when agent.yaml names the run's own.
+	proxyBaseID string
 
 	limits config.Limits // the agent's (and its BuildKit sidecar's) limits
 
@@ -153,6 +157,7 @@ func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
 	}
 	steps := []func(*Manager, Options, *plan) error{
 		resolveName, resolveCommand, resolveEnv, resolveMounts, resolveDeps, resolveUser, resolveNetworkCA,
+		func(m *Manager, _ Options, p *plan) error { return m.resolveBase(ctx, p) },
 		// Approval comes before grants are loaded: a hostile agent.yaml
 		// must not lead to 'moat grant' hints, let alone to credentials.
 		checkApproval, resolveEgress,

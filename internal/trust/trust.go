@@ -46,6 +46,11 @@ const (
 	// Tunnel is a network.allow host declared tunnel-only: nothing in its
 	// TLS is checked.
 	Tunnel Kind = "tunnel-only"
+	// Base is the run's base image named by agent.yaml: "image REF ID" or
+	// "dockerfile PATH sha256:DIGEST" (its context's digest). moat-init runs
+	// the image's programs as root when the container starts, and a
+	// Dockerfile's steps run as root in the build with the engine's network.
+	Base Kind = "base-image"
 	// Push is a network.git-push ref pattern. Unlike the others it narrows:
 	// without any, a push may update any ref (see Widening).
 	Push Kind = "git-push"
@@ -100,7 +105,7 @@ func Sorted(ps []Permission) []Permission {
 	return slices.Compact(out)
 }
 
-var kindOrder = []Kind{Grant, Read, Write, Network, AnyHost, Allow, Request, Tunnel, Host, CA, Push, Docker, Option, Package, Env}
+var kindOrder = []Kind{Grant, Read, Write, Base, Network, AnyHost, Allow, Request, Tunnel, Host, CA, Push, Docker, Option, Package, Env}
 
 func kindRank(k Kind) int {
 	if i := slices.Index(kindOrder, k); i >= 0 {
@@ -229,6 +234,8 @@ func (s *Sandbox) Describe(p Permission) string {
 		return s.describeHost(p.Value)
 	case CA:
 		return s.describeCA(p.Value)
+	case Base:
+		return describeBase(p.Value)
 	case Env:
 		name, val, _ := strings.Cut(p.Value, "=")
 		return fmt.Sprintf("the agent's environment would set %s=%s", printable(name), printable(val))
@@ -376,3 +383,15 @@ func hostMatches(pattern, name string) bool {
 }
 
 func printable(s string) string { return termtext.Quote(s) }
+
+// describeBase words a base image of agent.yaml's choosing.
+func describeBase(value string) string {
+	kind, rest, _ := strings.Cut(value, " ")
+	name, id, _ := strings.Cut(rest, " ")
+	if kind == "dockerfile" {
+		return fmt.Sprintf("the run's image would be built on one made from %s (context %s), whose steps run as root in the build with the engine's network, and whose programs run as root when the container starts",
+			printable(name), printable(id))
+	}
+	return fmt.Sprintf("the run's image would be built on the image %s (%s), whose programs run as root when the container starts",
+		printable(name), printable(id))
+}
