@@ -19,6 +19,7 @@ import (
 	depscmd "github.com/moatsh/moat/internal/cmd/deps"
 	"github.com/moatsh/moat/internal/cmd/destroy"
 	grantcmd "github.com/moatsh/moat/internal/cmd/grant"
+	"github.com/moatsh/moat/internal/cmd/inspect"
 	"github.com/moatsh/moat/internal/cmd/list"
 	"github.com/moatsh/moat/internal/cmd/logs"
 	policycmd "github.com/moatsh/moat/internal/cmd/policy"
@@ -29,6 +30,7 @@ import (
 	tracecmd "github.com/moatsh/moat/internal/cmd/trace"
 	trustcmd "github.com/moatsh/moat/internal/cmd/trust"
 	"github.com/moatsh/moat/internal/cmd/version"
+	waitcmd "github.com/moatsh/moat/internal/cmd/wait"
 	"github.com/moatsh/moat/internal/cmdutil"
 )
 
@@ -52,6 +54,8 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 	cmd.AddCommand(
 		runcmd.NewCmdRun(f, nil),
 		list.NewCmdList(f, nil),
+		inspect.NewCmdInspect(f, nil),
+		waitcmd.NewCmdWait(f, nil),
 		logs.NewCmdLogs(f, nil),
 		stop.NewCmdStop(f, nil),
 		destroy.NewCmdDestroy(f, nil),
