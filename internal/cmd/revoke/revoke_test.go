@@ -26,7 +26,7 @@ func Test_revoke(t *testing.T) {
 		{name: "unknown builtin", names: []string{"openai"}, wantErr: `no grant named "openai"`,
 			wantHint: "Run 'moat grant openai' to store one.", wantLeft: []string{"github", "internal-api"}},
 		{name: "unknown among known: the others go", names: []string{"nope", "github"}, wantErr: `no grant named "nope"`,
-			wantHint:   "Run 'moat grant list' to see your grants, or 'moat grant http --host HOST --header NAME' to store one.",
+			wantHint:   "Run 'moat grant list' to see your grants, or 'moat grant http nope --host HOST --header HEADER' to store one.",
 			wantStderr: "Revoked grant github\n", wantLeft: []string{"internal-api"}},
 		{name: "invalid name", names: []string{"../keys"}, wantErr: `invalid grant name "../keys": must be 1 to 41 lower-case letters, digits or hyphens, starting with a letter or digit`,
 			wantLeft: []string{"github", "internal-api"}},
