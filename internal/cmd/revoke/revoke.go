@@ -31,6 +31,9 @@ type Options struct {
 // NewCmdRevoke builds the command; runF replaces the work in tests.
 func NewCmdRevoke(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Grants: f.Grants, Runs: func(ctx context.Context) ([]*state.Run, error) {
+		if f.Manager == nil || f.Store == nil {
+			return nil, errors.New("no run store") // a Factory for grants alone
+		}
 		runs, _, err := cmdutil.LoadRuns(ctx, f)
 		if runs == nil {
 			return nil, err
