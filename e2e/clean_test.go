@@ -44,7 +44,7 @@ func TestClean(t *testing.T) {
 	runDir := filepath.Join(e.runsDir(), kept.ID)
 
 	dry := e.mustRun(0, "clean", "--dry-run")
-	mustContain(t, "clean --dry-run's list", dry.stderr, kept.ID, orphan[:12], orphanRun, kept.Image)
+	mustContain(t, "clean --dry-run's list", dry.stdout, kept.ID, orphan[:12], orphanRun, kept.Image)
 	assertExist(t, "after clean --dry-run", objects, runDir, true)
 
 	refused := e.run("clean")

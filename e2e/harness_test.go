@@ -435,7 +435,7 @@ func (e *moatEnv) records() map[string]runRecord {
 // list runs 'moat list --json'.
 func (e *moatEnv) list() []runRecord {
 	e.t.Helper()
-	res := e.mustRun(0, "list", "--json")
+	res := e.mustRun(0, "list", "-a", "--json")
 	var runs []runRecord
 	if err := json.Unmarshal([]byte(res.stdout), &runs); err != nil {
 		e.t.Fatalf("decoding 'moat list --json': %v\n%s", err, res)

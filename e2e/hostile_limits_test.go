@@ -137,7 +137,7 @@ func TestHostileLimitsApplied(t *testing.T) {
 	if f := strings.Fields(got); len(f) != 2 || f[0] != "200" || f[1] != "201326592" {
 		t.Errorf("the agent's cgroup: pids.max and memory limit %q, want 200 and 201326592", got)
 	}
-	out := e.mustRun(0, "list", "--json").stdout
+	out := e.mustRun(0, "list", "-a", "--json").stdout
 	var runs []struct {
 		Name   string          `json:"name"`
 		Limits json.RawMessage `json:"limits"`

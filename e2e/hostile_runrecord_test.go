@@ -152,7 +152,7 @@ func TestHostileProxyDirLinks(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for _, args := range [][]string{{"audit", name}, {"trace", name}, {"logs", name}, {"list"}, {"destroy", name}} {
+	for _, args := range [][]string{{"audit", name}, {"trace", name}, {"logs", name}, {"list", "-a"}, {"destroy", name}} {
 		res := e.run(args...)
 		if strings.Contains(res.stdout+res.stderr, "private notes") {
 			t.Errorf("moat %s printed the file a link in the run's directory points to:\n%s", strings.Join(args, " "), res)

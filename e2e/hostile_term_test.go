@@ -80,11 +80,11 @@ func TestHostileTerminalOutput(t *testing.T) {
 	raw := e.mustRun(0, "logs", name)
 	mustContain(t, "moat logs into a pipe", raw.stdout, "\x1b]52;c;cm0gLXJmIH4=\x07A", "\u009b6nE")
 
-	list := onTerminal(t, e, "list")
+	list := onTerminal(t, e, "list", "-a")
 	mustBeInert(t, "moat list on a terminal", list.stdout)
 	mustContain(t, "moat list on a terminal", list.stdout, name, "printf", "ws-")
 
-	js := onTerminal(t, e, "list", "--json")
+	js := onTerminal(t, e, "list", "-a", "--json")
 	mustBeInert(t, "moat list --json on a terminal", js.stdout)
 	mustContain(t, "moat list --json on a terminal", js.stdout, `\u001b]0;cmd-title\u0007`, `ws-\u001b]0;ws-title\u0007`)
 }

@@ -395,7 +395,7 @@ func TestCleanKubeRemovesOrphansByLabel(t *testing.T) {
 		t.Fatalf("the --keep run's pod is not there:\n%s", k.moatObjects())
 	}
 	dry := k.mustRun(0, "clean", "--dry-run")
-	mustContain(t, "clean --dry-run's list", dry.stderr, k.find(name).ID, orphanRun)
+	mustContain(t, "clean --dry-run's list", dry.stdout, k.find(name).ID, orphanRun)
 	k.mustRun(0, "clean", "-f")
 	waitForDetail(t, 30*time.Second, "no moat object left", func() bool { return k.moatObjects() == "" }, k.moatObjects)
 }

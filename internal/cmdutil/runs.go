@@ -2,6 +2,8 @@ package cmdutil
 
 import (
 	"context"
+	"fmt"
+	"io"
 
 	"github.com/moatsh/moat/internal/state"
 )
@@ -37,4 +39,18 @@ func FindRun(ctx context.Context, f *Factory, ref string) (*state.Run, *state.St
 	}
 	r, err := state.Find(runs, ref, nil, "")
 	return r, store, err
+}
+
+// ReadRuns is LoadRuns for commands that show records: when the engine
+// cannot be reached it warns on errOut that the states may be stale and
+// goes on with the stored records.
+func ReadRuns(ctx context.Context, f *Factory, errOut io.Writer) ([]*state.Run, error) {
+	runs, _, err := LoadRuns(ctx, f)
+	if err != nil {
+		if runs == nil {
+			return nil, err
+		}
+		fmt.Fprintf(errOut, "warning: states may be stale: %v\n", err)
+	}
+	return runs, nil
 }

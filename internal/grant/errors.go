@@ -3,6 +3,8 @@ package grant
 import (
 	"errors"
 	"fmt"
+
+	"github.com/moatsh/moat/internal/termtext"
 )
 
 // NotFoundError reports that no grant with Name is stored.
@@ -15,7 +17,10 @@ func (e *NotFoundError) Hint() string {
 	if k, ok := LookupKind(Kind(e.Name)); ok && k.Fixed() {
 		return fmt.Sprintf("Run 'moat grant %s' to store one.", e.Name)
 	}
-	return "Run 'moat grant list' to see your grants, or 'moat grant http --host HOST --header NAME' to store one."
+	// The name may come from agent.yaml, the agent's text: quoted, it is
+	// one word in a shell whatever it holds.
+	return fmt.Sprintf("Run 'moat grant list' to see your grants, or 'moat grant http %s --host HOST --header HEADER' to store one.",
+		termtext.ShellQuote(e.Name))
 }
 
 // InvalidError reports a grant, name, host, header or token that cannot be

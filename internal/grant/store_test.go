@@ -217,7 +217,7 @@ func TestStoreErrors(t *testing.T) {
 		{"get missing builtin", func() error { _, _, err := s.Get("github"); return err }, new(*NotFoundError),
 			`no grant named "github"`, "Run 'moat grant github' to store one."},
 		{"get missing http", func() error { _, _, err := s.Get("internal"); return err }, new(*NotFoundError),
-			`no grant named "internal"`, "moat grant http --host HOST --header NAME"},
+			`no grant named "internal"`, "Run 'moat grant list' to see your grants, or 'moat grant http internal --host HOST --header HEADER' to store one."},
 		{"delete missing", func() error { return s.Delete("openai") }, new(*NotFoundError),
 			`no grant named "openai"`, "moat grant openai"},
 		{"get traversal", func() error { _, _, err := s.Get("../keys/grants"); return err }, new(*InvalidError),

@@ -57,7 +57,7 @@ func normalizeBuiltin(g, b Grant) (Grant, error) {
 	if len(g.Hosts) > 0 && !slices.Equal(g.Hosts, b.Hosts) || g.Header != "" && g.Header != b.Header {
 		return Grant{}, &InvalidError{What: "grant", Value: g.Name,
 			Why:    "hosts and header of a built-in grant are fixed",
-			Remedy: "Use 'moat grant http --host HOST --header NAME' for other hosts."}
+			Remedy: "Use 'moat grant http NAME --host HOST --header HEADER' for other hosts."}
 	}
 	b.CreatedAt = g.CreatedAt
 	return b, nil

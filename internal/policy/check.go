@@ -11,7 +11,7 @@ import (
 // also checked as CheckAddr would check it.
 func (p *Policy) CheckHost(host string, port int) Decision {
 	if p.Mode == None {
-		return denyNone(host)
+		return p.denyNone(host)
 	}
 	h := normalizeHost(host)
 	if h == "" {
@@ -38,6 +38,14 @@ func (p *Policy) checkName(name string, port int) Decision {
 		}
 	}
 	if _, ok := p.Hosts[name]; ok {
+		if portMiss != nil {
+			// The mapping says where the name goes; a rule naming its
+			// ports says on which. It maps to a private address, so no
+			// hint (see denyPrivate).
+			d := denyPort(name, port, portMiss)
+			d.Hint = ""
+			return d
+		}
 		return Decision{Allowed: true, Rule: fmt.Sprintf("network.hosts %+q", name)}
 	}
 	if p.Mode == Permissive {
@@ -89,7 +97,7 @@ func (p *Policy) ipRule(addr netip.Addr, port int, exact bool) *Rule {
 // network the host is on does not open the host itself.
 func (p *Policy) CheckAddr(host string, addr netip.Addr, port int) Decision {
 	if p.Mode == None {
-		return denyNone(host)
+		return p.denyNone(host)
 	}
 	if !addr.IsValid() {
 		return Decision{Rule: fmt.Sprintf("no valid address to dial for %+q", host)}
@@ -109,7 +117,7 @@ func (p *Policy) CheckAddr(host string, addr netip.Addr, port int) Decision {
 // addresses.
 func (p *Policy) CheckOwnAddr(host string, addr netip.Addr, port int) Decision {
 	if p.Mode == None {
-		return denyNone(host)
+		return p.denyNone(host)
 	}
 	addr = addr.WithZone("").Unmap()
 	class, _, own := p.classify(addr)

@@ -58,11 +58,17 @@ func addHint(pattern string) string {
 	return fmt.Sprintf("add %+q to network.allow in agent.yaml", pattern)
 }
 
-func denyNone(host string) Decision {
-	return Decision{
+func (p *Policy) denyNone(host string) Decision {
+	d := Decision{
 		Rule: `network.policy "none": the run has no network access`,
 		Hint: fmt.Sprintf(`set network.policy to "strict" in agent.yaml and add %+q to network.allow`, normalizeHost(host)),
 	}
+	if addr, ok := parseIP(normalizeHost(host)); ok {
+		if _, private, _ := p.classify(addr.WithZone("").Unmap()); private {
+			d.Hint = `set network.policy to "strict" in agent.yaml` // see denyPrivate
+		}
+	}
+	return d
 }
 
 func denyStrict(host string) Decision {
@@ -79,14 +85,17 @@ func denyPort(name string, port int, r *Rule) Decision {
 	}
 }
 
+// denyPrivate refuses a private, loopback, link-local or metadata
+// destination with no hint: the agent chooses where its requests go and
+// reads the denial, and a remedy to paste would open the user's network
+// (or the cloud's metadata service, with its credentials) to it. Opening
+// one is a choice the docs describe, not one a denial suggests.
 func denyPrivate(host string, addr netip.Addr, class string) Decision {
 	rule := fmt.Sprintf("%s is %s", addr, class)
-	hint := addHint(addr.String())
 	if host != "" && host != addr.String() {
 		rule = fmt.Sprintf("%+q resolves to %s, %s", host, addr, class)
-		hint += fmt.Sprintf(", or map %+q under network.hosts", host)
 	}
-	return Decision{Rule: rule, Hint: hint}
+	return Decision{Rule: rule}
 }
 
 // maxQuotedPath bounds how much of a refused request's path a denial

@@ -44,8 +44,9 @@ func TestDenyFromCheck(t *testing.T) {
 	p := mustNew(t, Permissive, nil, nil)
 	d := p.CheckHost("169.254.169.254", 80)
 	wantHeader := "169.254.169.254 is the cloud metadata address"
-	wantBody := "moat blocked this request: 169.254.169.254 is the cloud metadata address\n" +
-		"To allow it, add \"169.254.169.254\" to network.allow in agent.yaml.\n"
+	// No remedy: a denial the agent provokes must not offer the user a
+	// line that opens the metadata service (or any private address).
+	wantBody := "moat blocked this request: 169.254.169.254 is the cloud metadata address\n"
 	if d.Header() != wantHeader || d.Body() != wantBody {
 		t.Fatalf("got header %q body %q, want %q %q", d.Header(), d.Body(), wantHeader, wantBody)
 	}

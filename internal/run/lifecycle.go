@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/runtime"
@@ -96,3 +97,39 @@ func (m *Manager) removeRunObjects(ctx context.Context, runID string) error {
 	}
 	return nil
 }
+
+// Wait blocks until the run's command has ended and the run is finished
+// (its logs kept, its container removed unless --keep), whoever finishes
+// it: the engine says when the container stops, and then this process or
+// the one attached to the run records the end. It returns the finished
+// record.
+func (m *Manager) Wait(ctx context.Context, r *state.Run) (*state.Run, error) {
+	for r.Status.Active() {
+		if r.ContainerID == "" {
+			return nil, fmt.Errorf("run %s has no container yet: its moat process is still creating it", r.ID)
+		}
+		if m.ownContainer(ctx, r, r.ContainerID, labels.RoleAgent) == nil {
+			if _, err := m.Engine.WaitContainer(ctx, r.ContainerID); err != nil && !errors.Is(err, runtime.ErrNotFound) {
+				return nil, fmt.Errorf("waiting for run %s: %w", r.ID, err)
+			}
+		}
+		if err := m.reconcileOne(ctx, r, nil); err != nil {
+			return nil, fmt.Errorf("waiting for run %s: %w", r.ID, err)
+		}
+		if r.Status.Active() {
+			// The container exists but has not started: the moat process
+			// creating the run starts it in a moment (the engine's wait
+			// returns at once for a created container).
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(startPoll):
+			}
+		}
+	}
+	return r, nil
+}
+
+// startPoll is how often Wait looks again at a run whose container is
+// created but not yet started.
+const startPoll = 200 * time.Millisecond

@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"strings"
 	"time"
 )
 
@@ -265,6 +267,13 @@ func (e *UnreachableError) Hint() string {
 	if e.Engine == "Kubernetes" {
 		return "Check that the cluster answers ('kubectl cluster-info') and that moat uses the right kubeconfig and\n" +
 			"context (KUBECONFIG, config.yaml's kubernetes:, or --context), then try again."
+	}
+	if errors.Is(e.Err, fs.ErrPermission) {
+		// The engine runs; this user may not use its socket.
+		socket := strings.TrimPrefix(e.Host, "unix://")
+		return fmt.Sprintf("The engine is there, but your user may not open its socket %s. Join the group that owns\n"+
+			"the socket (usually docker: 'sudo usermod -aG docker $USER', then log in again; 'ls -l %s'\n"+
+			"shows it), or point DOCKER_HOST at an engine of your own (a rootless one), then try again.", socket, socket)
 	}
 	return "Start the Docker engine (for example 'sudo systemctl start docker', or 'sudo dockerd &'),\n" +
 		"or point DOCKER_HOST at a running one, then try again."

@@ -16,7 +16,7 @@ func (e *NotFoundError) Error() string {
 }
 
 // Hint says how to see which runs exist.
-func (e *NotFoundError) Hint() string { return "Run 'moat list' to see your runs." }
+func (e *NotFoundError) Hint() string { return "Run 'moat list -a' to see your runs." }
 
 // Find picks the run a command addresses. ref may be a run ID, a unique
 // prefix of one, or a name (the most recent run with that name wins). With an

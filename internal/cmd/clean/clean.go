@@ -39,7 +39,9 @@ whose run is finished or unknown (left by a crash). With --caches it also
 removes the docker:dind caches (agent.yaml docker.cache) that no running run
 uses. It lists what it will remove and asks first, unless -f is given.
 Running runs are never touched. Agents' state (the sessions and settings
-'moat claude' keeps per workspace) is kept: clean says where it is.`,
+'moat claude' keeps per workspace) is kept: clean says where it is.
+--dry-run prints what would go on stdout, one object a line (kind, ID,
+name), and removes nothing; notes and totals go to stderr.`,
 		Example: `  $ moat clean --dry-run
   $ moat clean -f`,
 		Args: cobra.NoArgs,
@@ -70,10 +72,14 @@ func clean(ctx context.Context, o *Options) error {
 		fmt.Fprintln(o.IO.ErrOut, "Nothing to clean.")
 		return nil
 	}
-	describe(o.IO.ErrOut, plan)
 	if o.DryRun {
+		// The list is the result asked for: stdout, for scripts.
+		fmt.Fprintln(o.IO.ErrOut, "Would remove:")
+		describe(o.IO.Out, o.IO.ErrOut, "", plan)
 		return nil
 	}
+	fmt.Fprintln(o.IO.ErrOut, "Will remove:")
+	describe(o.IO.ErrOut, o.IO.ErrOut, "  ", plan)
 	if !o.Force {
 		ok, err := confirm(o.IO)
 		if err != nil || !ok {
@@ -98,27 +104,28 @@ func keptAgentState(w io.Writer, home string) {
 	fmt.Fprintln(w, "Remove a directory there to forget an agent's state for that workspace.")
 }
 
-func describe(w io.Writer, p run.CleanPlan) {
-	fmt.Fprintf(w, "Will remove:\n")
+// describe writes one line per object the plan removes to w, each
+// starting with indent, and the totals to notes.
+func describe(w, notes io.Writer, indent string, p run.CleanPlan) {
 	for _, r := range p.Runs {
-		fmt.Fprintf(w, "  run       %s  %s (%s)\n", r.ID, r.Name, r.Status)
+		fmt.Fprintf(w, "%srun       %s  %s (%s)\n", indent, r.ID, r.Name, r.Status)
 	}
 	var size int64
 	for _, img := range p.Images {
 		size += img.Size
 		if img.Name == "<untagged>" {
-			fmt.Fprintf(w, "  image     %s  (untagged)\n", shortID(img.ID))
+			fmt.Fprintf(w, "%simage     %s  (untagged)\n", indent, shortID(img.ID))
 		} else {
-			fmt.Fprintf(w, "  image     %s\n", img.Name)
+			fmt.Fprintf(w, "%simage     %s\n", indent, img.Name)
 		}
 	}
 	for _, o := range p.Orphans {
-		fmt.Fprintf(w, "  %-9s %s  %s (orphaned)\n", o.Kind, shortID(o.ID), o.Name)
+		fmt.Fprintf(w, "%s%-9s %s  %s (orphaned)\n", indent, o.Kind, shortID(o.ID), o.Name)
 	}
 	for _, c := range p.Caches {
-		fmt.Fprintf(w, "  cache     %s\n", c.Name)
+		fmt.Fprintf(w, "%scache     %s\n", indent, c.Name)
 	}
-	fmt.Fprintf(w, "%d runs, %d images (%.1f MB), %d orphaned objects, %d caches\n",
+	fmt.Fprintf(notes, "%d runs, %d images (%.1f MB), %d orphaned objects, %d caches\n",
 		len(p.Runs), len(p.Images), float64(size)/1e6, len(p.Orphans), len(p.Caches))
 }
 

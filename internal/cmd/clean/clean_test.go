@@ -3,6 +3,7 @@ package clean
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -18,12 +19,16 @@ func Test_clean(t *testing.T) {
 	eng.Exit(r.ContainerID, 0)
 	manager := func(context.Context) (*run.Manager, error) { return mgr, nil }
 
-	ios, _, _, errOut := iostreams.Test()
+	ios, _, out, errOut := iostreams.Test()
 	if err := clean(context.Background(), &Options{IO: ios, Manager: manager, DryRun: true}); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(errOut.String(), "run       "+r.ID+"  done (exited)") {
-		t.Fatalf("dry run does not list the finished run:\n%s", errOut)
+	// The list on stdout, one object a line; the rest on stderr.
+	if lines := strings.Split(strings.TrimSuffix(out.String(), "\n"), "\n"); !slices.Contains(lines, "run       "+r.ID+"  done (exited)") {
+		t.Fatalf("dry run's stdout does not list the finished run:\n%s", out)
+	}
+	if !strings.HasPrefix(errOut.String(), "Would remove:\n") || strings.Contains(errOut.String(), r.ID) {
+		t.Fatalf("dry run's stderr:\n%s", errOut)
 	}
 	if _, err := os.Stat(mgr.Store.Dir(r.ID)); err != nil {
 		t.Fatal("dry run removed the run")

@@ -35,7 +35,7 @@ func newCmdList(f *cmdutil.Factory) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			reg := deps.Registry()
 			if asJSON {
-				return cmdutil.WriteJSON(f.IOStreams.Out, reg)
+				return cmdutil.WriteJSON(f.IOStreams.Out, registryJSON(reg))
 			}
 			tw := tabwriter.NewWriter(f.IOStreams.Out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "NAME\tINSTALL\tDEFAULT\tDESCRIPTION")
@@ -48,7 +48,7 @@ func newCmdList(f *cmdutil.Factory) *cobra.Command {
 			return tw.Flush()
 		},
 	}
-	cmd.Flags().BoolVar(&asJSON, "json", false, "Print the registry as JSON")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "Print the registry as a JSON array")
 	return cmd
 }
 

@@ -1,6 +1,9 @@
 package deps
 
 import (
+	"encoding/json"
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -42,5 +45,37 @@ func TestDepsInfo(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestDepsListJSONShape pins 'moat deps list --json': lower-case keys,
+// every one on every entry, lists and maps empty rather than null.
+func TestDepsListJSONShape(t *testing.T) {
+	ios, _, out, _ := iostreams.Test()
+	cmd := NewCmdDeps(&cmdutil.Factory{IOStreams: ios})
+	cmd.SetArgs([]string{"list", "--json"})
+	if err := cmd.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "null") {
+		t.Fatalf("null in the JSON:\n%s", out)
+	}
+	var entries []map[string]any
+	if err := json.Unmarshal(out.Bytes(), &entries); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"aliases", "commands", "default", "description", "install", "name", "packages", "pins", "requires", "versions"}
+	var git map[string]any
+	for _, e := range entries {
+		if keys := slices.Sorted(maps.Keys(e)); !slices.Equal(keys, want) {
+			t.Fatalf("entry %v: keys %v, want %v", e["name"], keys, want)
+		}
+		if e["name"] == "git" {
+			git = e
+		}
+	}
+	wantGit := `{"aliases":["git-core"],"commands":[],"default":"","description":"Git version control","install":"apt","name":"git","packages":["git"],"pins":{},"requires":[],"versions":[]}`
+	if got, _ := json.Marshal(git); string(got) != wantGit {
+		t.Fatalf("git:\n%s\nwant\n%s", got, wantGit)
 	}
 }

@@ -1,4 +1,4 @@
-// Package list implements 'moat list': every run with its state, checked
+// Package list implements 'moat list': runs with their states, checked
 // against the engine.
 package list
 
@@ -27,8 +27,11 @@ type Options struct {
 	Store   func() (*state.Store, error)
 	Now     func() time.Time
 
-	JSON  bool
-	Quiet bool
+	All     bool
+	JSON    bool
+	Quiet   bool
+	Filters []string
+	Format  string
 }
 
 // NewCmdList builds the command; runF replaces the work in tests.
@@ -38,38 +41,79 @@ func NewCmdList(f *cmdutil.Factory, runF func(context.Context, *Options) error) 
 		Use:     "list",
 		Aliases: []string{"ls", "ps"},
 		Short:   "List runs",
-		Long: `List runs, newest first. States are checked against the engine, so a run
-whose container ended or vanished while no moat process was watching shows
-its real state.`,
-		Example: `  $ moat list
+		Long: `List runs, newest first: the active ones (created or running), or with -a
+every run, as docker ps does. Every output (the table, -q, --json and
+--format) shows the same runs. States are checked against the engine, so a
+run whose container ended or vanished while no moat process was watching
+shows its real state.
+
+--filter KEY=VALUE narrows the list; give it again for more. Values of one
+key are alternatives, different keys must all match:
+  id=PREFIX          the run ID starts with PREFIX
+  name=TEXT          the run's name contains TEXT
+  state=STATE        created, running, exited, stopped, failed or lost
+                     (status= is the same); implies -a
+  exited=CODE        the command ended with CODE; implies -a
+  workspace=PATH     the run's workspace is PATH (relative to here)
+
+--format takes a Go template, run once per run, as docker's does:
+{{.ID}}, {{.Name}}, {{.State}}, {{.Status}} (the state with the exit
+code), {{.ExitCode}}, {{.Workspace}}, {{.CommandLine}}, {{.CreatedAt}}, and
+every key of --json by its field name ('moat inspect --help' lists them);
+{{json .}} is the run as --json shows it. Functions: json, join, split,
+lower, upper, truncate. A template starting with "table" prints a header
+and aligns the columns.`,
+		Example: `  # Active runs
+  $ moat list
+
+  # Every run's ID, finished ones too
+  $ moat list -aq
+
+  # Runs of this workspace that exited with 1
+  $ moat list --filter workspace=. --filter exited=1
+
+  $ moat list -a --format 'table {{.ID}}\t{{.Name}}\t{{.Status}}'
   $ moat list --json | jq '.[] | select(.state == "running") | .id'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if opts.JSON && opts.Format != "" || opts.Quiet && (opts.JSON || opts.Format != "") {
+				return cmdutil.FlagErrorf("--quiet, --json and --format cannot be combined")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
 			return listRuns(cmd.Context(), opts)
 		},
 	}
+	cmd.Flags().BoolVarP(&opts.All, "all", "a", false, "Show every run, not only active ones")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "Print runs as a JSON array")
 	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "Print run IDs only")
+	cmd.Flags().StringArrayVarP(&opts.Filters, "filter", "f", nil, "Show only runs that match `KEY=VALUE` (id, name, state, exited, workspace)")
+	cmd.Flags().StringVar(&opts.Format, "format", "", "Print each run through a Go `template`")
 	return cmd
 }
 
 func listRuns(ctx context.Context, o *Options) error {
-	runs, _, err := cmdutil.LoadRuns(ctx, &cmdutil.Factory{Manager: o.Manager, Store: o.Store})
+	filter, err := parseFilters(o.Filters)
 	if err != nil {
-		if runs == nil {
+		return err
+	}
+	var format *cmdutil.Format
+	if o.Format != "" {
+		if format, err = cmdutil.ParseFormat(o.Format); err != nil {
 			return err
 		}
-		fmt.Fprintf(o.IO.ErrOut, "warning: states may be stale: %v\n", err)
 	}
+	all, err := cmdutil.ReadRuns(ctx, &cmdutil.Factory{Manager: o.Manager, Store: o.Store}, o.IO.ErrOut)
+	if err != nil {
+		return err
+	}
+	runs := selectRuns(all, filter, o.All)
 	switch {
 	case o.JSON:
-		if runs == nil {
-			runs = []*state.Run{}
-		}
-		return cmdutil.WriteJSON(o.IO.Out, runs)
+		return cmdutil.WriteJSON(o.IO.Out, cmdutil.ViewRuns(runs))
+	case format != nil:
+		return writeFormat(o.IO, format, runs)
 	case o.Quiet:
 		for _, r := range runs {
 			fmt.Fprintln(o.IO.Out, r.ID)
@@ -77,10 +121,29 @@ func listRuns(ctx context.Context, o *Options) error {
 		return nil
 	}
 	if len(runs) == 0 && o.IO.IsStdoutTTY() {
-		fmt.Fprintln(o.IO.ErrOut, "No runs. Start one with 'moat run ./project -- cmd'.")
+		fmt.Fprintln(o.IO.ErrOut, emptyHint(len(all), len(filter) > 0 || o.All))
 		return nil
 	}
 	return writeTable(o.IO.Out, runs, o.IO.IsStdoutTTY(), o.Now())
+}
+
+// emptyHint is what a terminal shows for an empty list.
+func emptyHint(stored int, narrowed bool) string {
+	switch {
+	case stored == 0:
+		return "No runs. Start one with 'moat run ./project -- cmd'."
+	case narrowed:
+		return "No runs match."
+	}
+	return fmt.Sprintf("No active runs. 'moat list -a' shows all %d.", stored)
+}
+
+func writeFormat(ios *iostreams.IOStreams, format *cmdutil.Format, runs []*state.Run) error {
+	items := make([]any, 0, len(runs))
+	for _, v := range cmdutil.ViewRuns(runs) {
+		items = append(items, v)
+	}
+	return format.Execute(ios.Out, ios.IsStdoutTTY(), cmdutil.RunHeaders, items)
 }
 
 // writeTable prints aligned columns on a terminal and tab-separated,
@@ -107,7 +170,7 @@ func writeTable(w io.Writer, runs []*state.Run, tty bool, now time.Time) error {
 		if tty {
 			created, cmd = ago(now.Sub(r.CreatedAt)), shorten(cmd, 30)
 		}
-		row := []string{r.ID, termtext.Field(r.Name), describeState(r), created, cmd, termtext.Field(r.Workspace)}
+		row := []string{r.ID, termtext.Field(r.Name), cmdutil.ViewRun(r).Status(), created, cmd, termtext.Field(r.Workspace)}
 		if caches {
 			origin := cacheOrigin(r)
 			if origin == "" {
@@ -137,13 +200,6 @@ func cacheOrigin(r *state.Run) string {
 		return ""
 	}
 	return strings.Join(out, "; ")
-}
-
-func describeState(r *state.Run) string {
-	if r.ExitCode != nil && (r.Status == state.Exited || r.Status == state.Stopped) {
-		return fmt.Sprintf("%s (%d)", r.Status, *r.ExitCode)
-	}
-	return string(r.Status)
 }
 
 func ago(d time.Duration) string {

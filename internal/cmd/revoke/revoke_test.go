@@ -1,6 +1,7 @@
 package revoke
 
 import (
+	"context"
 	"errors"
 	"path/filepath"
 	"testing"
@@ -8,10 +9,23 @@ import (
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/state"
 )
+
+// keepNote is what revoking github says of the runs below: the active run
+// using it keeps it until it ends; a finished one and one using another
+// grant are not named.
+const keepNote = "Runs already going keep it until they end: web (aaa111).\nStop them to end its use now: 'moat stop aaa111'.\n"
 
 func Test_revoke(t *testing.T) {
 	t.Parallel()
+	runs := func(context.Context) ([]*state.Run, error) {
+		return []*state.Run{
+			{ID: "aaa111", Name: "web", Status: state.Running, Grants: []string{"openai", "github"}},
+			{ID: "bbb222", Name: "old", Status: state.Exited, Grants: []string{"github", "internal-api"}},
+			{ID: "ccc333", Name: "other", Status: state.Running, Grants: []string{"openai"}},
+		}, nil
+	}
 	tests := []struct {
 		name       string
 		names      []string
@@ -20,14 +34,15 @@ func Test_revoke(t *testing.T) {
 		wantStderr string
 		wantLeft   []string
 	}{
-		{name: "one", names: []string{"github"}, wantStderr: "Revoked grant github\n", wantLeft: []string{"internal-api"}},
+		{name: "one", names: []string{"github"}, wantStderr: "Revoked grant github\n" + keepNote, wantLeft: []string{"internal-api"}},
 		{name: "several", names: []string{"internal-api", "github"},
-			wantStderr: "Revoked grant internal-api\nRevoked grant github\n"},
+			wantStderr: "Revoked grant internal-api\nRevoked grant github\n" + keepNote},
+		{name: "no run uses it: no note", names: []string{"internal-api"}, wantStderr: "Revoked grant internal-api\n", wantLeft: []string{"github"}},
 		{name: "unknown builtin", names: []string{"openai"}, wantErr: `no grant named "openai"`,
 			wantHint: "Run 'moat grant openai' to store one.", wantLeft: []string{"github", "internal-api"}},
 		{name: "unknown among known: the others go", names: []string{"nope", "github"}, wantErr: `no grant named "nope"`,
-			wantHint:   "Run 'moat grant list' to see your grants, or 'moat grant http --host HOST --header NAME' to store one.",
-			wantStderr: "Revoked grant github\n", wantLeft: []string{"internal-api"}},
+			wantHint:   "Run 'moat grant list' to see your grants, or 'moat grant http nope --host HOST --header HEADER' to store one.",
+			wantStderr: "Revoked grant github\n" + keepNote, wantLeft: []string{"internal-api"}},
 		{name: "invalid name", names: []string{"../keys"}, wantErr: `invalid grant name "../keys": must be 1 to 41 lower-case letters, digits or hyphens, starting with a letter or digit`,
 			wantLeft: []string{"github", "internal-api"}},
 	}
@@ -43,7 +58,7 @@ func Test_revoke(t *testing.T) {
 				}
 			}
 			ios, _, out, errOut := iostreams.Test()
-			err := revoke(&Options{IO: ios, Grants: func() (*grant.Store, error) { return store, nil }, Names: tt.names})
+			err := revoke(context.Background(), &Options{IO: ios, Grants: func() (*grant.Store, error) { return store, nil }, Runs: runs, Names: tt.names})
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || err.Error() != tt.wantErr) {
 				t.Fatalf("got %v, want %q", err, tt.wantErr)
 			}

@@ -19,6 +19,7 @@ import (
 	depscmd "github.com/moatsh/moat/internal/cmd/deps"
 	"github.com/moatsh/moat/internal/cmd/destroy"
 	grantcmd "github.com/moatsh/moat/internal/cmd/grant"
+	"github.com/moatsh/moat/internal/cmd/inspect"
 	"github.com/moatsh/moat/internal/cmd/list"
 	"github.com/moatsh/moat/internal/cmd/logs"
 	policycmd "github.com/moatsh/moat/internal/cmd/policy"
@@ -29,6 +30,7 @@ import (
 	tracecmd "github.com/moatsh/moat/internal/cmd/trace"
 	trustcmd "github.com/moatsh/moat/internal/cmd/trust"
 	"github.com/moatsh/moat/internal/cmd/version"
+	waitcmd "github.com/moatsh/moat/internal/cmd/wait"
 	"github.com/moatsh/moat/internal/cmdutil"
 )
 
@@ -52,6 +54,8 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 	cmd.AddCommand(
 		runcmd.NewCmdRun(f, nil),
 		list.NewCmdList(f, nil),
+		inspect.NewCmdInspect(f, nil),
+		waitcmd.NewCmdWait(f, nil),
 		logs.NewCmdLogs(f, nil),
 		stop.NewCmdStop(f, nil),
 		destroy.NewCmdDestroy(f, nil),
@@ -92,15 +96,20 @@ func exitCodesTopic() *cobra.Command {
 	return &cobra.Command{
 		Use:   "exit-codes",
 		Short: "What moat's exit codes mean",
-		Long: `moat run exits like docker run:
+		Long: `moat run and the agent launchers (moat claude, ...) exit like docker run:
   0        the command succeeded
   N        the command exited with N (passed through)
-  125      moat itself failed before the command started (bad agent.yaml,
-           unknown dependency, engine unreachable, image build failure, ...)
+  125      moat itself failed before the command started (bad flags or
+           arguments, bad agent.yaml, unknown dependency, engine unreachable,
+           image build failure, ...)
   126      the command could not be executed (permission denied)
   127      the command was not found
-  128+n    the run was ended by signal n (130 for Ctrl-C, 143 for SIGTERM)
-Other commands exit 0 on success and 1 on failure (2 for a usage error).`,
+  128+n    the command or moat was ended by signal n (130 for Ctrl-C, 143
+           for SIGTERM)
+Other commands:
+  0        success
+  1        failure
+  2        usage error (unknown command, bad flags or arguments)`,
 	}
 }
 
@@ -143,14 +152,32 @@ func exitCode(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) 
 	w := f.IOStreams.ErrOut
 	cmdutil.PrintError(w, err)
 	var flagErr *cmdutil.FlagError
-	if errors.As(err, &flagErr) {
+	usage := errors.As(err, &flagErr) || isUnknownCommand(cmd, args, err)
+	if usage {
 		fmt.Fprintf(w, "\nRun '%s --help' for usage.\n", commandPath(cmd, args))
-		return 2
 	}
-	if isRun(cmd, args) {
+	switch {
+	case isRun(cmd, args):
+		// As docker run: whatever moat's own error, usage ones too.
 		return cmdutil.ExitMoatFailure
+	case usage:
+		return ExitUsage
 	}
-	return 1
+	return ExitFailure
+}
+
+// Exit codes of the commands other than 'moat run' and the launchers.
+const (
+	ExitFailure = 1
+	ExitUsage   = 2
+)
+
+// isUnknownCommand reports whether err is cobra's for a command name that
+// does not exist ("moat lsit"): a usage error, though cobra makes it a
+// plain one.
+func isUnknownCommand(root *cobra.Command, args []string, err error) bool {
+	_, _, findErr := root.Find(args)
+	return findErr != nil && findErr.Error() == err.Error()
 }
 
 func commandPath(root *cobra.Command, args []string) string {

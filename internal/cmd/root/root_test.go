@@ -2,6 +2,8 @@ package root
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/moatsh/moat/internal/agent"
@@ -10,6 +12,7 @@ import (
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
 	"github.com/moatsh/moat/internal/state"
+	"github.com/moatsh/moat/internal/testutil"
 )
 
 func TestMainExitCodes(t *testing.T) {
@@ -25,8 +28,12 @@ func TestMainExitCodes(t *testing.T) {
 			wantStderr: "moat: cannot reach the Docker engine at unix:///x.sock: no such file\n\nStart the Docker engine.\n"},
 		{name: "other command fails: 1", args: []string{"stop"}, wantCode: 1,
 			wantStderr: "moat: cannot reach the Docker engine at unix:///x.sock: no such file\n\nStart the Docker engine.\n"},
-		{name: "usage error: 2", args: []string{"run", "--bogus"}, wantCode: 2,
+		{name: "run usage error: 125, as docker run", args: []string{"run", "--bogus"}, wantCode: 125,
 			wantStderr: "moat: unknown flag: --bogus\n\nRun 'moat run --help' for usage.\n"},
+		{name: "usage error: 2", args: []string{"list", "--bogus"}, wantCode: 2,
+			wantStderr: "moat: unknown flag: --bogus\n\nRun 'moat list --help' for usage.\n"},
+		{name: "unknown command: 2", args: []string{"stpo"}, wantCode: 2,
+			wantStderr: "moat: unknown command \"stpo\" for \"moat\"\n\nDid you mean this?\n\tstop\n\n\nRun 'moat --help' for usage.\n"},
 		{name: "too many args: 2", args: []string{"logs", "a", "b"}, wantCode: 2,
 			wantStderr: "moat: accepts at most 1 arg(s), received 2\n\nRun 'moat logs --help' for usage.\n"},
 		{name: "version works without an engine", args: []string{"version"}, wantCode: 0},
@@ -99,6 +106,50 @@ func TestCommandNamesAreUnique(t *testing.T) {
 				t.Errorf("two commands are named %q", name)
 			}
 			seen[name] = true
+		}
+	}
+}
+
+// TestDocumentedExitCodes: the codes docs/runs.md's table gives are those
+// 'moat exit-codes' lists, and its examples that need no engine exit with
+// them in process (e2e's TestDocumentedExitCodes runs all of them).
+func TestDocumentedExitCodes(t *testing.T) {
+	rows, err := testutil.DocumentedExitCodes("../../../docs/runs.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	topic := exitCodesTopic().Long
+	runPart, othersPart, ok := strings.Cut(topic, "Other commands:")
+	if !ok {
+		t.Fatalf("the exit-codes topic has no part for other commands:\n%s", topic)
+	}
+	documented := map[string][]string{}
+	for _, row := range rows {
+		documented[row.Commands] = append(documented[row.Commands], row.Code)
+	}
+	for part, text := range map[string]string{"run": runPart, "others": othersPart} {
+		var listed []string
+		for _, line := range strings.Split(text, "\n") {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(line, "  ") && !strings.HasPrefix(line, "   ") {
+				listed = append(listed, f[0])
+			}
+		}
+		if !slices.Equal(listed, documented[part]) {
+			t.Errorf("%s: 'moat exit-codes' lists %v, docs/runs.md %v", part, listed, documented[part])
+		}
+	}
+	for _, row := range rows {
+		for _, ex := range row.Examples {
+			if slices.Contains(ex.Argv, "./project") || slices.Contains(ex.Argv, "logs") {
+				continue // needs an engine or a run: e2e
+			}
+			ios, _, _, errOut := iostreams.Test()
+			f := &cmdutil.Factory{IOStreams: ios, Version: "test",
+				Manager: func(context.Context) (*run.Manager, error) { return nil, errString("no engine here") },
+				Store:   func() (*state.Store, error) { return &state.Store{Root: t.TempDir()}, nil }}
+			if code := Main(f, ex.Argv); code != ex.Code {
+				t.Errorf("moat %s: exit %d, docs say %d (stderr %q)", strings.Join(ex.Argv, " "), code, ex.Code, errOut)
+			}
 		}
 	}
 }

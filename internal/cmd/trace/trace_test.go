@@ -328,7 +328,7 @@ func TestTraceErrors(t *testing.T) {
 		wantErr  string
 		wantHint string
 	}{
-		{name: "unknown run", ref: "nope", wantErr: `no run matches "nope"`, wantHint: "Run 'moat list' to see your runs."},
+		{name: "unknown run", ref: "nope", wantErr: `no run matches "nope"`, wantHint: "Run 'moat list -a' to see your runs."},
 		{name: "line that does not parse", ref: "web", damage: func(t *testing.T, store *state.Store) {
 			appendTo(t, store.Path(runID, run.AuditFile), "{\"seq\":9,garbage}\n")
 		}, wantErr: "reading the audit log of run abc123abc123: line 8: not a valid entry: expected ,\"time\":",
