@@ -321,10 +321,11 @@ func (m *Manager) waitOutput(done <-chan error) {
 func (m *Manager) interrupt(ctx context.Context, r *state.Run, opts Options, stream runtime.Stream, outDone <-chan error) (Result, error) {
 	cctx, cancel := detached(ctx)
 	defer cancel()
+	grace := interruptGrace()
 	if opts.Stopping != nil {
-		opts.Stopping(r, StopGrace)
+		opts.Stopping(r, grace)
 	}
-	code, err := m.stopContainer(cctx, r, StopGrace, opts.Kill)
+	code, err := m.stopContainer(cctx, r, grace, opts.Kill)
 	if err != nil {
 		m.warnf("%v", err)
 	}
