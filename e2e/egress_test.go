@@ -265,6 +265,14 @@ func TestEgressGrantInjectedAndSecretNeverInTheAgent(t *testing.T) {
 // must be found in the files (proof that the scan read them).
 func scanForSecret(t *testing.T, runID, secret string, controls ...string) {
 	t.Helper()
+	scanForSecrets(t, runID, []string{secret}, controls...)
+}
+
+// scanForSecrets is scanForSecret for several secrets at once (a key and
+// the other forms it could take), in one pass; a failure names a secret by
+// its index in secrets, never by its value.
+func scanForSecrets(t *testing.T, runID string, secrets []string, controls ...string) {
+	t.Helper()
 	ids := dockerIDs(t, "ps", "-q", "--filter", "label=moat.run-id="+runID)
 	if len(ids) != 2 {
 		t.Fatalf("run %s has %d containers, want the agent and its proxy", runID, len(ids))
@@ -274,22 +282,26 @@ func scanForSecret(t *testing.T, runID, secret string, controls ...string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if strings.Contains(out, secret) {
-			t.Errorf("docker inspect of %s shows the secret", id)
+		for i, secret := range secrets {
+			if strings.Contains(out, secret) {
+				t.Errorf("docker inspect of %s shows secret %d", id, i)
+			}
 		}
 	}
 	agents := dockerIDs(t, "ps", "-q", "--filter", "label=moat.run-id="+runID, "--filter", "label=moat.role=agent")
 	if len(agents) != 1 {
 		t.Fatalf("run %s has agent containers %v, want one", runID, agents)
 	}
-	scanProcesses(t, agents[0], secret)
+	scanProcesses(t, agents[0], secrets)
 	pid, err := docker(t, "inspect", "-f", "{{.State.Pid}}", agents[0])
 	if err != nil || pid == "0" {
 		t.Fatalf("the agent's PID: %q, %v", pid, err)
 	}
-	found := scanFiles(t, "/proc/"+pid+"/root/", append([]string{secret}, controls...))
-	if paths := found[secret]; len(paths) > 0 {
-		t.Errorf("files in the agent's container hold the secret: %v", paths)
+	found := scanFiles(t, "/proc/"+pid+"/root/", append(slices.Clone(secrets), controls...))
+	for i, secret := range secrets {
+		if paths := found[secret]; len(paths) > 0 {
+			t.Errorf("files in the agent's container hold secret %d: %v", i, paths)
+		}
 	}
 	for _, c := range controls {
 		if len(found[c]) == 0 {
@@ -299,9 +311,10 @@ func scanForSecret(t *testing.T, runID, secret string, controls ...string) {
 }
 
 // scanProcesses reads the environment and command line of every process
-// in container id (from the host) and fails the test if one holds secret,
-// or cannot be read for another reason than the process having exited.
-func scanProcesses(t *testing.T, id, secret string) {
+// in container id (from the host) and fails the test if one holds any of
+// secrets, or cannot be read for another reason than the process having
+// exited.
+func scanProcesses(t *testing.T, id string, secrets []string) {
 	t.Helper()
 	top, err := docker(t, "top", id, "-eo", "pid")
 	if err != nil {
@@ -318,8 +331,8 @@ func scanProcesses(t *testing.T, id, secret string) {
 				t.Logf("process %s exited before its %s was read", pid, f)
 			case err != nil:
 				t.Errorf("reading process %s's %s: %v", pid, f, err)
-			case strings.Contains(string(b), secret):
-				t.Errorf("process %s in the agent's container has the secret in its %s", pid, f)
+			case slices.ContainsFunc(secrets, func(s string) bool { return strings.Contains(string(b), s) }):
+				t.Errorf("process %s in the agent's container has a secret in its %s", pid, f)
 			case f == "environ":
 				read++
 			}

@@ -505,7 +505,7 @@ func TestKubeRefusedPodLeavesNothing(t *testing.T) {
 // refused on the cluster before anything is built or made, each saying
 // why in the cluster's terms (docker:dind: what its pod would need, and
 // the namespace's Pod Security level); nothing stays behind.
-func TestKubeRefusesDockerFeaturesUpFront(t *testing.T) {
+func TestKubeRefusesDockerFeaturesUpFront(t *testing.T) { // and ssh grants
 	t.Parallel()
 	k := newKubeMoat(t)
 	if out, err := k.kubectl("label", "namespace", k.ns, "pod-security.kubernetes.io/enforce=baseline"); err != nil {
@@ -525,6 +525,17 @@ func TestKubeRefusesDockerFeaturesUpFront(t *testing.T) {
 		if strings.Contains(res.stderr, "Building image") {
 			t.Errorf("%s: refused only after building the image:\n%s", dep, res.stderr)
 		}
+	}
+	// An ssh grant: the run's SSH agent is not built for pods.
+	key := newSSHKey(t)
+	k.mustRun(0, "grant", "ssh", "deploy", "--host", "git.test", "--key", key.path, "--host-key", "git.test "+key.blob())
+	res := k.run("run", k.workspace(map[string]string{"agent.yaml": "grants: [deploy]\n"}), "--", "true")
+	if res.code == 0 {
+		t.Fatalf("a run with an ssh grant succeeded on the cluster:\n%s", res)
+	}
+	mustContain(t, "ssh grant", res.stderr, "SSH through an ssh grant is not available with Kubernetes", "--runtime docker")
+	if strings.Contains(res.stderr, "Building image") {
+		t.Errorf("ssh grant: refused only after building the image:\n%s", res.stderr)
 	}
 	if objs := k.moatObjects(); objs != "" {
 		t.Errorf("a refused run made objects:\n%s", objs)

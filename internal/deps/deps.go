@@ -9,6 +9,7 @@ type Method string
 
 const (
 	MethodApt       Method = "apt"        // Debian package(s) from the base distribution
+	MethodDebian    Method = "debian"     // apt:<package>, any package of the base's Debian release
 	MethodNode      Method = "node"       // official nodejs.org tarball for a pinned version
 	MethodGo        Method = "go"         // official go.dev tarball for a pinned version
 	MethodNPM       Method = "npm"        // npm:<pkg>[@ver], global npm install (needs node)
@@ -100,7 +101,10 @@ type Spec struct {
 
 // keyPrefix is the spec prefix of methods written as "<prefix>:<name>".
 var keyPrefix = map[Method]string{
-	MethodApt:       "apt:",
+	MethodApt: "apt:",
+	// Not "apt:": a registry entry's key is "apt:<entry>" ("apt:python",
+	// three packages), and a Debian package may share its name.
+	MethodDebian:    "debian:",
 	MethodNPM:       "npm:",
 	MethodPip:       "pip:",
 	MethodGoInstall: "go:",

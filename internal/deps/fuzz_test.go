@@ -14,7 +14,7 @@ func safeByte(c byte) bool {
 
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"git", "node@22", "npm:@scope/pkg@1.2", "pip:requests[socks]@2.31.0",
-		"go:golang.org/x/tools/cmd/goimports@latest", "docker:dind", "nodejs", "npm:x@-rf"} {
+		"go:golang.org/x/tools/cmd/goimports@latest", "docker:dind", "nodejs", "npm:x@-rf", "apt:htop", "apt:g++"} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, spec string) {
@@ -31,6 +31,9 @@ func FuzzParse(f *testing.F) {
 		}
 		for _, d := range set {
 			checkSafe(t, "key", d.Key())
+			for _, p := range d.Packages {
+				checkSafe(t, "Debian package", p)
+			}
 		}
 	})
 }

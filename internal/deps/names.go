@@ -174,3 +174,25 @@ func checkGoPath(path string) string {
 	}
 	return ""
 }
+
+// maxDebianNameLen bounds a Debian package name; the archive's longest are
+// far shorter.
+const maxDebianNameLen = 100
+
+func debianByte(c byte) bool { return isLower(c) || isDigit(c) || strings.IndexByte("+.-", c) >= 0 }
+
+// checkDebianName accepts a Debian package name as Debian policy defines
+// it: lower-case letters, digits, "+", "-" and ".", at least two
+// characters, starting with a letter or digit. It goes into the image's
+// apt-get command line, so nothing else may.
+func checkDebianName(name string) string {
+	switch {
+	case name == "":
+		return "the package name is empty"
+	case len(name) > maxDebianNameLen:
+		return fmt.Sprintf("the package name is longer than %d characters", maxDebianNameLen)
+	case len(name) < 2 || !only(name, debianByte) || !isAlnum(name[0]):
+		return fmt.Sprintf(`%q is not a Debian package name: use lower-case letters, digits, "+", "-" and ".", starting with a letter or digit`, name)
+	}
+	return ""
+}

@@ -17,6 +17,7 @@ type packageKind struct {
 }
 
 var packageKinds = map[string]packageKind{
+	"apt": {MethodDebian, asIs(checkDebianName)},
 	"npm": {MethodNPM, asIs(checkNPMName)},
 	"pip": {MethodPip, normalizePip},
 	"go":  {MethodGoInstall, asIs(checkGoPath)},
@@ -60,6 +61,9 @@ func parsePrefixed(spec, prefix, rest string) (Spec, *SpecError) {
 	name, version, reason := splitVersion(rest)
 	if reason == "" {
 		name, reason = kind.check(name)
+	}
+	if reason == "" && kind.method == MethodDebian && version != "" {
+		reason = fmt.Sprintf("a Debian package comes at the version of the base image's release; write %q", "apt:"+name)
 	}
 	if reason != "" {
 		return Spec{}, invalid(spec, reason)
@@ -132,16 +136,12 @@ func checkAllowed(e Entry, version string) string {
 }
 
 func unknownPrefix(spec, prefix, rest string) *SpecError {
-	e := invalid(spec, fmt.Sprintf("unknown prefix %q; use npm:, pip:, go: or docker:", prefix+":"))
+	e := invalid(spec, fmt.Sprintf("unknown prefix %q; use apt:, npm:, pip:, go: or docker:", prefix+":"))
 	lower := strings.ToLower(prefix)
 	if p, ok := prefixAliases[lower]; ok {
 		e.Reason = fmt.Sprintf("unknown prefix %q: did you mean %q?", prefix+":", p+":"+rest)
 	} else if slices.Contains(aptPrefixes, lower) {
-		e.Reason = fmt.Sprintf("unknown prefix %q: Debian packages come from the registry", prefix+":")
-		if _, ok := Lookup(rest); ok {
-			e.Reason = fmt.Sprintf("unknown prefix %q: did you mean %q?", prefix+":", rest)
-		}
-		e.Remedy = listHint
+		e.Reason = fmt.Sprintf("unknown prefix %q: did you mean %q?", prefix+":", "apt:"+rest)
 	}
 	return e
 }

@@ -12,6 +12,17 @@ var registry = []Entry{
 	apt("build-essential", "C/C++ compiler, make and headers", []string{"build-essential"},
 		"build-essentials", "buildessential", "gcc", "g++", "cc"),
 	{
+		Name:        "bun",
+		Description: "Bun, the JavaScript runtime and package manager, native build from the npm registry",
+		Method:      MethodTarball,
+		Default:     "1.4.5",
+		Versions:    []string{"1.4.5"},
+		Tarballs:    bunTarballs,
+		Commands:    map[string]Command{"bun": {Exec: []string{"bin/bun"}}}, // "bun x" is bunx
+		Packages:    []string{"ca-certificates", "curl"},
+		Aliases:     []string{"bunjs", "bun.js", "bunx", "oven"},
+	},
+	{
 		Name:        "claude-code",
 		Description: "Claude Code, Anthropic's coding agent (command claude), native build from the npm registry",
 		Method:      MethodTarball,
@@ -68,9 +79,15 @@ var registry = []Entry{
 		Packages: []string{"ca-certificates", "curl", "unzip"},
 		Aliases:  []string{"golang", "go-lang"},
 	},
+	apt("java", "Debian's OpenJDK 17 (headless JDK: java, javac, jar)", []string{"openjdk-17-jdk-headless"},
+		"jdk", "openjdk", "javac", "jre", "java17", "openjdk-17"),
 	apt("jq", "JSON processor", []string{"jq"}),
 	apt("less", "pager", []string{"less"}),
 	apt("make", "GNU make", []string{"make"}, "gmake"),
+	{
+		Name: "maven", Description: "Apache Maven (Debian's), with Java", Method: MethodApt,
+		Packages: []string{"maven"}, Requires: []string{"java"}, Aliases: []string{"mvn"},
+	},
 	{
 		Name:        "node",
 		Description: "Node.js with npm, from nodejs.org",
@@ -92,10 +109,19 @@ var registry = []Entry{
 		"python-is-python3", "python3", "python3-pip", "python3-venv",
 	}, "python3", "py", "pip", "pip3", "python3.11"),
 	apt("ripgrep", "fast recursive search (command rg)", []string{"ripgrep"}, "rg"),
+	apt("ruby", "Debian's Ruby 3.1 with gem, bundler and headers", []string{"bundler", "ruby", "ruby-dev"},
+		"ruby3", "gem", "bundle", "rubygems"),
+	apt("rust", "Debian's Rust 1.63 (rustc, cargo); for a newer one, use rustup in the run", []string{"cargo", "rustc"},
+		"rustc", "cargo", "rust-lang", "rustlang"),
 	apt("sqlite3", "SQLite command-line shell", []string{"sqlite3"}, "sqlite"),
 	apt("ssh", "OpenSSH client (ssh, scp)", []string{"openssh-client"},
 		"openssh", "openssh-client", "ssh-client", "scp"),
 	apt("unzip", "zip archive extractor", []string{"unzip"}),
+	{
+		Name: "uv", Description: "uv, Astral's Python package manager, from PyPI (pip:uv), with Python", Method: MethodPip,
+		Aliases: []string{"astral-uv", "uvx"},
+	},
+	apt("vim", "Vim editor", []string{"vim"}, "vi"),
 	apt("wget", "HTTP downloader", []string{"wget"}),
 	apt("zip", "zip archive creator", []string{"zip"}),
 }
@@ -119,8 +145,9 @@ var prefixAliases = map[string]string{
 	"yarn":   "npm",
 }
 
-// aptPrefixes are prefixes that name the registry itself ("apt:git" -> "git").
-var aptPrefixes = []string{"apt", "apt-get", "deb", "debian"}
+// aptPrefixes are prefixes users write for a Debian package ("deb:htop"
+// -> "apt:htop").
+var aptPrefixes = []string{"apt-get", "deb", "debian", "dpkg"}
 
 func apt(name, desc string, pkgs []string, aliases ...string) Entry {
 	return Entry{Name: name, Description: desc, Method: MethodApt, Packages: pkgs, Aliases: aliases}

@@ -96,6 +96,10 @@ func requirements(d Dep) []string {
 // version, their pin and their Debian packages.
 func depFor(sp Spec) Dep {
 	d := Dep{Name: sp.Name, Method: sp.Method, Version: sp.Version, Mode: sp.Mode}
+	if d.Method == MethodDebian {
+		d.Packages = []string{d.Name} // checked: a Debian package name
+		return d
+	}
 	e, ok := Lookup(sp.Name)
 	if !ok || e.Method != sp.Method {
 		return d

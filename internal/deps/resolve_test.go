@@ -25,6 +25,7 @@ func TestResolve(t *testing.T) {
 	}{
 		{"empty", nil, ""},
 		{"apt", []string{"make", "git", "jq"}, "apt:git apt:jq apt:make"},
+		{"debian packages", []string{"apt:vim", "apt:python", "python", "apt:vim"}, "apt:python debian:python debian:vim"},
 		{"duplicates", []string{"git", "git", " git ", "node@22", "node"}, "apt:git node@22.23.3"},
 		{"node default", []string{"node"}, "node@22.23.3"},
 		{"node pinned", []string{"node@20"}, "node@20.20.2"},

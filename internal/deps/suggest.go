@@ -15,7 +15,8 @@ const maxSuggestDistance = 2
 func unknownName(spec, name, full string) *SpecError {
 	e := &SpecError{Spec: spec, Reason: "not in the registry", Remedy: listHint, unknown: true}
 	guess, exact := suggestName(name)
-	pkgs := packageSpecs(full)
+	// A typo of a registry name is not offered as a Debian package.
+	pkgs := packageSpecs(full, guess == "")
 	switch {
 	case guess != "" && (exact || pkgs == ""):
 		e.Reason = "did you mean " + guess + "?"
@@ -82,13 +83,17 @@ func display(e Entry) string {
 	return fmt.Sprintf("%q", e.Name)
 }
 
-// packageSpecs lists, quoted, the npm:, pip: and go: specs that full would
-// be valid as, when it looks like a package name.
-func packageSpecs(full string) string {
-	if !strings.ContainsAny(full, "-_/@") {
-		return ""
-	}
+// packageSpecs lists, quoted, the specs that full would be valid as: a
+// Debian package ("apt:vim"), if withApt and it is a Debian package name,
+// and npm:, pip: and go: specs when it looks like a package name of theirs.
+func packageSpecs(full string, withApt bool) string {
 	var ok []string
+	if _, err := Parse("apt:" + full); withApt && err == nil {
+		ok = append(ok, fmt.Sprintf("%q", "apt:"+full))
+	}
+	if !strings.ContainsAny(full, "-_/@") {
+		return strings.Join(ok, " or ")
+	}
 	for _, prefix := range []string{"npm:", "pip:", "go:"} {
 		if _, err := Parse(prefix + full); err == nil {
 			ok = append(ok, fmt.Sprintf("%q", prefix+full))

@@ -28,13 +28,14 @@ func TestUnknownSuggestions(t *testing.T) {
 		{"nodejs@22", `unknown dependency "nodejs@22": did you mean "node"?`},
 		{"jqq", `unknown dependency "jqq": did you mean "jq"?`},
 		{"make-x", `unknown dependency "make-x": did you mean "make"? (for a package, write "npm:make-x" or "pip:make-x")`},
-		{"left-pad", `unknown dependency "left-pad": not in the registry; for a package, write "npm:left-pad" or "pip:left-pad"`},
+		{"left-pad", `unknown dependency "left-pad": not in the registry; for a package, write "apt:left-pad" or "npm:left-pad" or "pip:left-pad"`},
 		{"left_pad@1.3.0", `unknown dependency "left_pad@1.3.0": not in the registry; for a package, write "npm:left_pad@1.3.0" or "pip:left_pad@1.3.0"`},
 		{"@types/node", `unknown dependency "@types/node": not in the registry; for a package, write "npm:@types/node"`},
 		{"golang.org/x/tools/cmd/goimports", `unknown dependency "golang.org/x/tools/cmd/goimports": ` +
 			`not in the registry; for a package, write "go:golang.org/x/tools/cmd/goimports"`},
-		{"cowsay", `unknown dependency "cowsay": not in the registry`},
-		{"zz", `unknown dependency "zz": not in the registry`},
+		{"cowsay", `unknown dependency "cowsay": not in the registry; for a package, write "apt:cowsay"`},
+		{"htop", `unknown dependency "htop": not in the registry; for a package, write "apt:htop"`},
+		{"zz", `unknown dependency "zz": not in the registry; for a package, write "apt:zz"`},
 		{"x", `unknown dependency "x": not in the registry`},
 	}
 	for _, tt := range tests {

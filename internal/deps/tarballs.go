@@ -90,3 +90,15 @@ var geminiTarballs = map[string][]Tarball{
 			SHA512: "75b43d034a81b4524d8ba5c1907bdf67a033a67e8f3601ff3fc876319ebb44b957f21480563ba9dfd0915aa751c59bfb61722e86b15acadafccb48ca9e4a319d"},
 	}, geminiNode...),
 }
+
+// bunTarballs are Bun's builds (@oven/bun-linux-<arch>, the platform
+// packages of bun): one glibc binary. The x64 build needs a CPU with AVX2,
+// as Bun's own installer assumes where the CPU has it.
+var bunTarballs = map[string][]Tarball{
+	"1.4.5": {
+		{Dir: "bin", Arch: "amd64", Package: "@oven/bun-linux-x64", Version: "1.4.5", Root: "package/bin",
+			SHA512: "2165fd0442e8187014b4ca2791e49a35a6705f3464fa80f0e8c93e1c115777728760804d06c20646ea4c64f7203680db2692eeea00098c8a0854f66db75689d6"},
+		{Dir: "bin", Arch: "arm64", Package: "@oven/bun-linux-aarch64", Version: "1.4.5", Root: "package/bin",
+			SHA512: "e015e6b122a78ceae5196a99578c7fa166bb015a11f81ea509775d3333805c1226dede747ac960f706faea09ad5b501a984435975083be69abbb2b0486a39632"},
+	},
+}

@@ -49,6 +49,7 @@ var dockerfileCases = []struct {
 	{"mixed", []string{"git", "jq", "make", "python", "ripgrep", "psql", "node@22", "npm:typescript",
 		"pip:ruff@0.5.0", "go@1.25", "go:golang.org/x/vuln/cmd/govulncheck", "docker:dind"}, "", Sources{}},
 	{"agents", []string{"claude-code", "codex", "gemini-cli"}, "", Sources{}},
+	{"toolchains", []string{"apt:htop", "apt:g++-12", "ruby", "java", "maven", "rust", "bun", "uv", "vim"}, "", Sources{}},
 	{"mirrors", []string{"claude-code", "npm:typescript@5.4.0", "pip:requests@2.31.0"}, "",
 		Sources{NPMRegistry: "http://npm.corp.example:4873/", PipIndex: "https://pypi.corp.example/simple"}},
 }

@@ -299,8 +299,21 @@ install_ssh_files() {
 	if [ ! -f /etc/ssh/ssh_config ] || ! grep -q '^Include /etc/ssh/ssh_config.d/' /etc/ssh/ssh_config; then
 		printf 'Include /etc/ssh/ssh_config.d/moat.conf\n' >>/etc/ssh/ssh_config
 	fi
-	command -v ssh >/dev/null 2>&1 ||
+	if ! command -v ssh >/dev/null 2>&1; then
 		echo "moat-init: warning: the run has ssh grants and the image has no ssh client; add ssh to agent.yaml's dependencies" >&2
+		return 0
+	fi
+	# The run's agent signs only for sessions the client binds to their
+	# host (session-bind@openssh.com), which OpenSSH does from 8.9 on.
+	version=$(ssh -V 2>&1) || version=
+	version=${version#OpenSSH_}
+	major=${version%%.*}
+	minor=${version#*.}
+	minor=${minor%%[!0-9]*}
+	case $major$minor in *[!0-9]* | '') return 0 ;; esac
+	if [ "$major" -lt 8 ] || { [ "$major" = 8 ] && [ "$minor" -lt 9 ]; }; then
+		echo "moat-init: warning: this image's OpenSSH ($major.$minor) does not bind sessions to their host, so the run's SSH agent will sign nothing; moat needs OpenSSH 8.9 or later" >&2
+	fi
 }
 
 # start_relay starts the relay, which opens port $MOAT_PROXY_PORT (the

@@ -119,9 +119,10 @@ func sandboxOf(p *plan, grantHosts func(string) ([]string, bool)) *trust.Sandbox
 			sb.Add(trust.Docker, "host")
 		case d.Mode == deps.DockerDind:
 			sb.Add(trust.Docker, "dind")
-		case d.Method == deps.MethodNPM || d.Method == deps.MethodPip:
+		case d.Method == deps.MethodNPM || d.Method == deps.MethodPip || d.Method == deps.MethodDebian:
 			// Their install scripts run at build time, as root, with the
-			// engine's network: code of the package author's choosing.
+			// engine's network: code of the package author's choosing
+			// (a Debian package's, signed by Debian, chosen by agent.yaml).
 			sb.Add(trust.Package, d.Key())
 		}
 	}
