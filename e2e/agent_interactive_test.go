@@ -30,8 +30,10 @@ func (e *moatEnv) newTmux(ws string, argv ...string) *tmuxSession {
 	e.mustRun(0, "run", ws, "--", "true")
 	s := &tmuxSession{t: t, socket: "moat-e2e-" + uniqueName(t)}
 	// -f /dev/null: no user configuration; the shell holds the pane open
-	// after the command ends, so its last screen can still be read.
-	script := strings.Join(quoteAll(argv), " ") + `; echo "command-exit=$?"; sleep 600`
+	// after the command ends, so its last screen can still be read. Its
+	// trap keeps it there when Ctrl-C reaches the pane's process group:
+	// it runs once the command has ended (the command gets the default).
+	script := "trap true INT; " + strings.Join(quoteAll(argv), " ") + `; echo "command-exit=$?"; sleep 600`
 	cmd := e.commandArgv(context.Background(), []string{"tmux", "-L", s.socket, "-f", "/dev/null",
 		"new-session", "-d", "-x", "160", "-y", "48", "-s", "main", "sh", "-c", script})
 	if out, err := cmd.CombinedOutput(); err != nil {

@@ -247,7 +247,7 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options,
 	// really started, and undoing it removes everything.
 	if err := afterStart(); err != nil {
 		if ctx.Err() != nil { // interrupted while the sidecars came up: stop it like a running run
-			return m.interrupt(ctx, r, stream, outDone)
+			return m.interrupt(ctx, r, opts, stream, outDone)
 		}
 		if !m.commandEnded(ctx, r) {
 			return Result{Run: r}, err
@@ -260,7 +260,7 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options,
 	}
 	code, waitErr := m.Engine.WaitContainer(ctx, r.ContainerID)
 	if waitErr != nil && ctx.Err() != nil {
-		return m.interrupt(ctx, r, stream, outDone)
+		return m.interrupt(ctx, r, opts, stream, outDone)
 	}
 	m.waitOutput(outDone)
 	if waitErr != nil {
@@ -328,10 +328,14 @@ func (m *Manager) waitOutput(done <-chan error) {
 }
 
 // interrupt stops an attached run the user interrupted and finishes it.
-func (m *Manager) interrupt(ctx context.Context, r *state.Run, stream runtime.Stream, outDone <-chan error) (Result, error) {
+func (m *Manager) interrupt(ctx context.Context, r *state.Run, opts Options, stream runtime.Stream, outDone <-chan error) (Result, error) {
 	cctx, cancel := detached(ctx)
 	defer cancel()
-	code, err := m.stopContainer(cctx, r)
+	grace := interruptGrace()
+	if opts.Stopping != nil {
+		opts.Stopping(r, grace)
+	}
+	code, err := m.stopContainer(cctx, r, grace, opts.Kill)
 	if err != nil {
 		m.warnf("%v", err)
 	}

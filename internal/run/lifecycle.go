@@ -28,14 +28,19 @@ func IsActive(r *state.Run) bool { return r.Status.Active() }
 // IsFinished matches runs whose command is over.
 func IsFinished(r *state.Run) bool { return !r.Status.Active() }
 
-// Stop stops a run's command (SIGTERM, then SIGKILL after a grace period),
+// Stop stops a run's command (SIGTERM, then SIGKILL after StopGrace),
 // keeps its logs and removes its container unless the run was started with
 // --keep. Stopping a finished run does nothing.
 func (m *Manager) Stop(ctx context.Context, r *state.Run) error {
+	return m.StopWithin(ctx, r, StopGrace)
+}
+
+// StopWithin is Stop with SIGKILL after grace; 0 kills at once.
+func (m *Manager) StopWithin(ctx context.Context, r *state.Run, grace time.Duration) error {
 	if !r.Status.Active() {
 		return nil
 	}
-	code, err := m.stopContainer(ctx, r)
+	code, err := m.stopContainer(ctx, r, grace, nil)
 	if err != nil {
 		return err
 	}
@@ -43,22 +48,45 @@ func (m *Manager) Stop(ctx context.Context, r *state.Run) error {
 	return nil
 }
 
-// stopContainer stops the run's container and returns the command's exit
-// code, or -1 when the engine no longer knows it.
-func (m *Manager) stopContainer(ctx context.Context, r *state.Run) (int, error) {
+// stopContainer stops the run's container, SIGKILL after grace or as soon
+// as kill closes, and returns the command's exit code, or -1 when the
+// engine no longer knows it. A container another moat process is removing
+// (it finished the run first: 'moat stop' and the attached CLI race) is
+// stopped already.
+func (m *Manager) stopContainer(ctx context.Context, r *state.Run, grace time.Duration, kill <-chan struct{}) (int, error) {
 	if err := m.ownContainer(ctx, r, r.ContainerID, labels.RoleAgent); errors.Is(err, runtime.ErrNotFound) {
 		return -1, nil
 	} else if err != nil {
 		return -1, fmt.Errorf("stopping run %s: %w", r.ID, err)
 	}
-	err := m.Engine.StopContainer(ctx, r.ContainerID, stopGrace)
-	if err != nil && !errors.Is(err, runtime.ErrNotFound) {
+	err := m.stopCommand(ctx, r.ContainerID, grace, kill)
+	if err != nil && !errors.Is(err, runtime.ErrNotFound) && !errors.Is(err, runtime.ErrConflict) {
 		return -1, fmt.Errorf("stopping run %s: %w", r.ID, err)
 	}
 	if info, err := m.Engine.InspectContainer(ctx, r.ContainerID); err == nil {
 		return info.ExitCode, nil
 	}
 	return -1, nil
+}
+
+// stopCommand asks the engine to stop container id within grace; when
+// kill closes first, it asks again with no grace, which kills at once.
+func (m *Manager) stopCommand(ctx context.Context, id string, grace time.Duration, kill <-chan struct{}) error {
+	if kill == nil || grace == 0 {
+		return m.Engine.StopContainer(ctx, id, grace)
+	}
+	done := make(chan error, 1)
+	go func() { done <- m.Engine.StopContainer(ctx, id, grace) }()
+	select {
+	case err := <-done:
+		return err
+	case <-kill:
+	}
+	killErr := m.Engine.StopContainer(ctx, id, 0)
+	if err := <-done; killErr == nil {
+		return err
+	}
+	return killErr
 }
 
 // RunningError reports an attempt to destroy a run that is still running.

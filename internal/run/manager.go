@@ -55,8 +55,9 @@ type Engine interface {
 // DefaultBaseImage is the image run images are built on.
 const DefaultBaseImage = "debian:bookworm-slim"
 
-// stopGrace is how long a stopped command gets between SIGTERM and SIGKILL.
-const stopGrace = 10 * time.Second
+// StopGrace is how long a stopped command gets between SIGTERM and
+// SIGKILL unless the user says otherwise ('moat stop -t').
+const StopGrace = 10 * time.Second
 
 // cleanupTimeout bounds undo work that runs after the caller's context ended.
 const cleanupTimeout = 30 * time.Second

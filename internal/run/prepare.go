@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/deps"
@@ -42,6 +43,11 @@ type Options struct {
 	// signals that it changed.
 	TerminalSize func() (width, height int)
 	Resized      <-chan struct{}
+	// Stopping, when set, is told that the user interrupted the attached
+	// run and its command is being stopped, with the time it gets before
+	// it is killed. Kill, when it closes, ends that time at once.
+	Stopping func(r *state.Run, grace time.Duration)
+	Kill     <-chan struct{}
 }
 
 // plan is a run resolved from Options and agent.yaml, before any engine

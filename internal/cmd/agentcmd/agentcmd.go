@@ -34,7 +34,7 @@ func NewCmdAgents(f *cmdutil.Factory) []*cobra.Command {
 // NewCmdAgent builds the launcher of profile p; runF replaces the work in
 // tests.
 func NewCmdAgent(f *cmdutil.Factory, p agent.Profile, runF func(context.Context, *launch.Options) error) *cobra.Command {
-	opts := &launch.Options{IO: f.IOStreams, Manager: f.Manager, Shape: shape(p), TerminalByDefault: true,
+	opts := &launch.Options{IO: f.IOStreams, Manager: f.Manager, GrantStore: f.Grants, Shape: shape(p), TerminalByDefault: true,
 		Credentials: storedCredential(f, p)}
 	cmd := &cobra.Command{
 		Use:   p.Name + " [path] [-- args...]",

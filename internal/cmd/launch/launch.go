@@ -20,6 +20,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/grant"
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
 )
@@ -52,6 +53,9 @@ type Options struct {
 	Rebuild     bool
 	Keep        bool
 	Grants      []string
+	// GrantStore opens the credential store, for the hosts of the run's
+	// grants in the summary of what its proxy refused; nil leaves them out.
+	GrantStore func() (*grant.Store, error)
 	// Runtime is where the run goes (--runtime, --context, --namespace).
 	Runtime cmdutil.RuntimeChoice
 }
@@ -154,6 +158,16 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	res, err := o.attach(ctx, mgr, ro)
+	if !o.Detach && res.Started {
+		o.reportBlocked(mgr, res.Run, ro.Opened)
+	}
+	return o.report(res, err)
+}
+
+// attach runs ro with the user's terminal and streams, and gives them
+// back (the terminal out of raw mode) when the run ends.
+func (o *Options) attach(ctx context.Context, mgr *run.Manager, ro run.Options) (run.Result, error) {
 	// With -t the user gives the agent their terminal: its output is
 	// written as it is. Without, the agent has no terminal and gets none of
 	// the user's: on a terminal its control sequences are dropped.
@@ -162,11 +176,16 @@ func Run(ctx context.Context, o *Options) error {
 	defer flushErr()
 	defer flushOut()
 	ro.Stdin, ro.Stdout, ro.Stderr = o.IO.In, stdout, stderr
+	if !o.Detach {
+		intr := watchInterrupts(o.IO.ErrOut)
+		defer intr.stop()
+		intr.attach(&ro)
+	}
 	var raw rawTerminal
 	if o.TTY {
 		restore, err := setupTerminal(o.IO, &ro, &raw)
 		if err != nil {
-			return err
+			return run.Result{}, err
 		}
 		defer restore()
 	}
@@ -177,8 +196,7 @@ func Run(ctx context.Context, o *Options) error {
 			return yes, nil
 		}
 	}
-	res, err := mgr.Run(ctx, ro)
-	return o.report(res, err)
+	return mgr.Run(ctx, ro)
 }
 
 // report turns the run's result into output and an exit status.

@@ -163,8 +163,7 @@ func readWorkspace(r *state.Run) (*workspace, error) {
 const maxAgentYAML = 1<<20 + 1
 
 // grantHosts maps the run's grants and the workspace's to the hosts their
-// credentials go to, which a strict run allows. A grant that is not
-// stored any more is left out, with a note.
+// credentials go to, which a strict run allows.
 func (o *SuggestOptions) grantHosts(r *state.Run, c *config.Config) map[string][]string {
 	names := slices.Clone(r.Grants)
 	for _, g := range c.Grants {
@@ -172,29 +171,7 @@ func (o *SuggestOptions) grantHosts(r *state.Run, c *config.Config) map[string][
 			names = append(names, g)
 		}
 	}
-	if len(names) == 0 {
-		return nil
-	}
-	var stored []grant.Grant
-	gs, err := o.Grants()
-	if err == nil {
-		stored, err = gs.List()
-	}
-	if err != nil {
-		fmt.Fprintf(o.IO.ErrOut, "note: reading your grants: %v; their hosts get rules like any other\n", err)
-	}
-	hosts := map[string][]string{}
-	for _, name := range names {
-		i := slices.IndexFunc(stored, func(g grant.Grant) bool { return g.Name == name })
-		if i < 0 {
-			if err == nil {
-				fmt.Fprintf(o.IO.ErrOut, "note: grant %s is not stored; its hosts get rules like any other\n", name)
-			}
-			continue
-		}
-		hosts[name] = stored[i].EffectiveHosts()
-	}
-	return hosts
+	return cmdutil.GrantHosts(o.IO.ErrOut, o.Grants, names)
 }
 
 // readRequests reads the run's requests from its audit log, without

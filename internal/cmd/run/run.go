@@ -19,7 +19,7 @@ type Options = launch.Options
 
 // NewCmdRun builds the command; runF replaces the work in tests.
 func NewCmdRun(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
-	opts := &Options{IO: f.IOStreams, Manager: f.Manager, Shape: withAgent}
+	opts := &Options{IO: f.IOStreams, Manager: f.Manager, GrantStore: f.Grants, Shape: withAgent}
 	cmd := &cobra.Command{
 		Use:   "run [path] [-- command [args...]]",
 		Short: "Run a command in a sandboxed container for a workspace",

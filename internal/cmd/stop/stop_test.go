@@ -3,6 +3,7 @@ package stop
 import (
 	"context"
 	"errors"
+	"io"
 	"strings"
 	"testing"
 
@@ -65,5 +66,38 @@ func Test_stopRuns(t *testing.T) {
 		if got, _ := mgr.Store.Load(r); got.Status != "stopped" {
 			t.Errorf("run %s: state %s, want stopped", r, got.Status)
 		}
+	}
+}
+
+func TestNewCmdStop(t *testing.T) {
+	tests := []struct {
+		args     []string
+		wantTime int
+		wantErr  string
+	}{
+		{args: []string{"web"}, wantTime: 10},
+		{args: []string{"-t", "0", "web"}, wantTime: 0},
+		{args: []string{"--time", "30", "web", "worker"}, wantTime: 30},
+		{args: []string{"-t", "-1", "web"}, wantErr: "--time must be 0 or more seconds, got -1"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			ios, _, _, _ := iostreams.Test()
+			var got *Options
+			cmd := NewCmdStop(&cmdutil.Factory{IOStreams: ios}, func(_ context.Context, o *Options) error { got = o; return nil })
+			cmd.SetArgs(tt.args)
+			cmd.SetOut(io.Discard)
+			cmd.SetErr(io.Discard)
+			err := cmd.Execute()
+			if tt.wantErr != "" {
+				if err == nil || err.Error() != tt.wantErr {
+					t.Fatalf("got %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil || got.Time != tt.wantTime {
+				t.Fatalf("got %v, time %d; want time %d", err, got.Time, tt.wantTime)
+			}
+		})
 	}
 }

@@ -64,22 +64,30 @@ func writeTable(w io.Writer, reqs []trace.Request, tty bool, loc *time.Location)
 		t := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		tw, flush = t, t.Flush
 	}
-	fmt.Fprintln(tw, strings.Join([]string{"TIME", "METHOD", "URL", "STATUS", "DURATION", "IN", "OUT", "GRANT", "DECISION"}, "\t"))
+	fmt.Fprintln(tw, strings.Join(tableHeader, "\t"))
 	for _, r := range reqs {
-		when := r.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00")
-		// The agent chose the method, host and path (which decisions
-		// quote): every field is shown without control sequences.
-		u, in, out := termtext.Field(r.URL()), strconv.FormatInt(r.BytesIn, 10), strconv.FormatInt(r.BytesOut, 10)
-		if tty {
-			when, u, in, out = r.Time.In(loc).Format("15:04:05.000"), shorten(u, maxURL), size(r.BytesIn), size(r.BytesOut)
-		}
-		fmt.Fprintln(tw, strings.Join([]string{when, dash(termtext.Field(r.Method)), u, status(r.Status), duration(r.Duration),
-			in, out, dash(termtext.Field(r.Grant)), dash(termtext.Field(r.Decision))}, "\t"))
+		fmt.Fprintln(tw, strings.Join(tableRow(r, tty, loc), "\t"))
 	}
 	if flush != nil {
 		return flush()
 	}
 	return nil
+}
+
+var tableHeader = []string{"TIME", "METHOD", "URL", "STATUS", "DURATION", "IN", "OUT", "GRANT", "DECISION"}
+
+// tableRow is r's fields in the table: on a terminal, local times, URLs
+// cut to maxURL and short sizes.
+func tableRow(r trace.Request, tty bool, loc *time.Location) []string {
+	when := r.Time.UTC().Format("2006-01-02T15:04:05.000Z07:00")
+	// The agent chose the method, host and path (which decisions
+	// quote): every field is shown without control sequences.
+	u, in, out := termtext.Field(r.URL()), strconv.FormatInt(r.BytesIn, 10), strconv.FormatInt(r.BytesOut, 10)
+	if tty {
+		when, u, in, out = r.Time.In(loc).Format("15:04:05.000"), shorten(u, maxURL), size(r.BytesIn), size(r.BytesOut)
+	}
+	return []string{when, dash(termtext.Field(r.Method)), u, status(r.Status), duration(r.Duration),
+		in, out, dash(termtext.Field(r.Grant)), dash(termtext.Field(r.Decision))}
 }
 
 func dash(s string) string {

@@ -33,6 +33,7 @@ type Options struct {
 	Network bool // the only kind of trace today, and the default
 	JSON    bool
 	HAR     string
+	Follow  bool
 }
 
 // NewCmdTrace builds the command; runF replaces the work in tests.
@@ -51,6 +52,9 @@ tamper-evident as the log; 'moat audit' verifies it. A blind CONNECT
 tunnel, which moat forwards without looking inside, shows as one CONNECT
 line to host:port.
 
+With -f, print the requests so far, then each new one as the proxy records
+it (in the order they end), until the run has ended: a detached run, live.
+
 With --json, print a JSON array; with --har, write a HAR 1.2 archive that a
 browser's developer tools open (Network panel, Import HAR). Each HAR entry
 names the audit entry it came from (sequence number and hash), so that
@@ -59,6 +63,9 @@ reordered after the archive was shared. A HAR holds no header values:
 neither a credential nor its placeholder.`,
 		Example: `  # The most recent run's requests
   $ moat trace
+
+  # Watch a detached run's requests as they happen
+  $ moat trace -f web
 
   # Requests the policy refused
   $ moat trace web --json | jq '.[] | select(.denied)'
@@ -76,6 +83,9 @@ neither a credential nor its placeholder.`,
 			if opts.JSON && opts.HAR != "" {
 				return cmdutil.FlagErrorf("--json and --har cannot be used together")
 			}
+			if opts.Follow && (opts.JSON || opts.HAR != "") {
+				return cmdutil.FlagErrorf("--follow prints the table: it cannot be used with --json or --har")
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -84,6 +94,7 @@ neither a credential nor its placeholder.`,
 	}
 	cmd.Flags().BoolVar(&opts.Network, "network", false, "Show network requests (the default and, for now, the only kind)")
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "Print requests as a JSON array")
+	cmd.Flags().BoolVarP(&opts.Follow, "follow", "f", false, "Print new requests as the proxy records them, until the run ends")
 	cmd.Flags().StringVar(&opts.HAR, "har", "", "Write requests as a HAR 1.2 archive to `FILE` (- for stdout)")
 	return cmd
 }
@@ -92,6 +103,9 @@ func traceRun(ctx context.Context, o *Options) error {
 	r, store, err := cmdutil.FindRun(ctx, &cmdutil.Factory{Manager: o.Manager, Store: o.Store}, o.Ref)
 	if err != nil {
 		return err
+	}
+	if o.Follow {
+		return o.follow(ctx, store, r)
 	}
 	l, err := readLog(o.IO.ErrOut, store, r.ID)
 	if err != nil {

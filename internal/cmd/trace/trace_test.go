@@ -37,6 +37,9 @@ func TestNewCmdTrace(t *testing.T) {
 		{name: "--har stdout", args: []string{"--har", "-"}, want: Options{HAR: "-"}},
 		{name: "--json and --har", args: []string{"--json", "--har", "x.har"}, wantErr: "--json and --har cannot be used together"},
 		{name: "two runs", args: []string{"a", "b"}, wantErr: "accepts at most 1 arg(s), received 2"},
+		{name: "--follow", args: []string{"-f", "web"}, want: Options{Ref: "web", Follow: true}},
+		{name: "--follow and --json", args: []string{"-f", "--json"}, wantErr: "--follow prints the table: it cannot be used with --json or --har"},
+		{name: "--follow and --har", args: []string{"--follow", "--har", "x.har"}, wantErr: "--follow prints the table: it cannot be used with --json or --har"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -48,7 +51,7 @@ func TestNewCmdTrace(t *testing.T) {
 			if tt.wantErr != "" {
 				return
 			}
-			if got.Ref != tt.want.Ref || got.Network != tt.want.Network || got.JSON != tt.want.JSON || got.HAR != tt.want.HAR {
+			if got.Ref != tt.want.Ref || got.Network != tt.want.Network || got.JSON != tt.want.JSON || got.HAR != tt.want.HAR || got.Follow != tt.want.Follow {
 				t.Fatalf("got ref %q network %v json %v har %q, want %+v", got.Ref, got.Network, got.JSON, got.HAR, tt.want)
 			}
 			if got.Version != "test" || got.Location != time.Local {
@@ -495,5 +498,38 @@ func TestTraceShowsSSHSignatures(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "SSH-SIGN") || !strings.Contains(out.String(), "git.test:2222") {
 		t.Fatalf("the HAR holds a signature, or not the request:\n%s", out.String())
+	}
+}
+
+// TestTraceFollowFinishedRun follows a run that has ended: its whole trace
+// is printed, in the table's columns, and the command returns.
+func TestTraceFollowFinishedRun(t *testing.T) {
+	t.Parallel()
+	opts, _, out, errOut := setup(t)
+	opts.Ref, opts.Follow = "web", true
+	if err := traceRun(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	want := "TIME\tMETHOD\tURL\tSTATUS\tDURATION\tIN\tOUT\tGRANT\tDECISION\n" +
+		"2026-11-28T10:00:04.123Z\tPOST\thttps://api.github.com/repos/o/r/pulls\t201\t84ms\t5120\t312\tgithub\tallow\n" +
+		"2026-11-28T10:00:05.123Z\tCONNECT\tevil.example:443\t403\t0ms\t0\t0\t-\tdeny: host evil.example is not allowed\n" +
+		"2026-11-28T10:00:06.123Z\tCONNECT\tregistry.npmjs.org:443\t200\t3.01s\t1048576\t4096\t-\tallow\n" +
+		"2026-11-28T10:00:07.123Z\tGET\thttp://deb.debian.org/debian/dists/bookworm/InRelease\t502\t12ms\t0\t0\t-\tallow\n"
+	if out.String() != want || errOut.String() != "" {
+		t.Fatalf("stdout:\n%s\nstderr %q; want:\n%s", out, errOut, want)
+	}
+}
+
+func TestWriteFollowRowOnATerminal(t *testing.T) {
+	t.Parallel()
+	ios, _, out, _ := iostreams.Test()
+	ios.SetTTY(false, true, false)
+	o := &Options{IO: ios}
+	o.writeFollowRow(tableHeader, true)
+	o.writeFollowRow([]string{"10:00:04.123", "CONNECT", "evil.example:443", "403", "0ms", "0B", "0B", "-", "deny: x"}, true)
+	want := "TIME          METHOD   URL                                           STATUS  DURATION  IN       OUT      GRANT     DECISION\n" +
+		"10:00:04.123  CONNECT  evil.example:443                              403     0ms       0B       0B       -         deny: x\n"
+	if out.String() != want {
+		t.Fatalf("got:\n%s\nwant:\n%s", out, want)
 	}
 }
