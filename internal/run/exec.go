@@ -62,14 +62,17 @@ func (e *NotRunningError) Hint() string {
 // what runs as root. MOAT_ATTEST is the relay's alone, as in moat-init.
 const execScript = `set -e
 unset ENV BASH_ENV CDPATH MOAT_ATTEST
-if [ "$(id -u)" != 0 ]; then exec env PATH="$PATH" "$@"; fi
+# Root, or the image's own user (moat-init then runs the agent as that),
+# told apart without a process: only root reads PID 1's environment here.
+if [ ! -r /proc/1/environ ]; then exec env PATH="$PATH" "$@"; fi
 uid=${MOAT_UID:?MOAT_UID is not set}
 gid=${MOAT_GID:?MOAT_GID is not set}
 [ "$uid" != 0 ] || { echo "moat exec: refusing to run as root (MOAT_UID=0)" >&2; exit 126; }
-ent=$(getent passwd "$uid") || { echo "moat exec: the agent's user is not set up yet" >&2; exit 126; }
-user=${ent%%:*}
-home=${ent#*:*:*:*:*:}
-home=${home%%:*}
+user= home=
+while IFS=: read -r n _ u _ _ h _; do
+	if [ "$u" = "$uid" ]; then user=$n home=$h; break; fi
+done </etc/passwd
+[ -n "$user" ] || { echo "moat exec: the agent's user is not set up yet" >&2; exit 126; }
 groups=$gid
 sock=${MOAT_DOCKER_SOCKET:-}
 if [ -S "$sock" ] && [ "$(stat -c %u "$sock")" != "$uid" ]; then groups="$groups,$(stat -c %g "$sock")"; fi

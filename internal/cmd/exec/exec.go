@@ -85,7 +85,7 @@ func execRun(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
-	r, err := mgr.Find(ctx, o.Ref, run.IsActive, "running")
+	r, err := mgr.FindRecorded(o.Ref)
 	if err != nil {
 		return err
 	}
