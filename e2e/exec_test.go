@@ -71,3 +71,29 @@ func TestRunDetachedInteractiveThenAttach(t *testing.T) {
 	again.waitFor(60*time.Second, "attach's exit when the shell ends", "command-exit=0")
 	waitFor(t, 60*time.Second, "the run to end", func() bool { return e.find(name).State == "exited" })
 }
+
+// TestForegroundRunDetaches: ctrl-p ctrl-q in a foreground 'moat run -it'
+// detaches: moat exits 0 saying how to come back, the run goes on, and
+// 'moat attach' reaches the same shell.
+func TestForegroundRunDetaches(t *testing.T) {
+	t.Parallel()
+	needImage(t)
+	e := newMoat(t)
+	ws := e.workspace(agentYAML(""))
+	name := uniqueName(t)
+	term := e.newTmux(ws, moatBin, "run", "-it", "-n", name, ws, "--", "sh")
+	term.keys("export", "Space", "MARK=kept-$((7*7))", "Enter")
+	term.keys("echo", "Space", "ready-$((5*5))", "Enter")
+	term.waitFor(60*time.Second, "the shell", "ready-25")
+	term.keys("C-p", "C-q")
+	term.waitFor(30*time.Second, "the detach message", "Attach again with 'moat attach "+name+"'")
+	term.waitFor(30*time.Second, "moat's exit", "command-exit=0")
+	if r := e.find(name); r.State != "running" {
+		t.Fatalf("after detaching, the run is %s, want running", r.State)
+	}
+	again := e.newTmux(ws, moatBin, "attach", name)
+	again.keys("echo", "Space", "$MARK", "Enter")
+	again.waitFor(30*time.Second, "the same shell, attached again", "kept-49")
+	again.keys("exit", "Enter")
+	waitFor(t, 60*time.Second, "the run to end", func() bool { return e.find(name).State == "exited" })
+}

@@ -48,6 +48,10 @@ type Options struct {
 	// it is killed. Kill, when it closes, ends that time at once.
 	Stopping func(r *state.Run, grace time.Duration)
 	Kill     <-chan struct{}
+	// Detached, when set for an interactive run, reports whether Stdin
+	// ended because the user typed the detach keys: the run then goes on
+	// without moat (Result.Detached) instead of its stdin being closed.
+	Detached func() bool
 }
 
 // plan is a run resolved from Options and agent.yaml, before any engine

@@ -50,9 +50,11 @@ type Options struct {
 	Detach      bool
 	Interactive bool
 	TTY         bool
-	Rebuild     bool
-	Keep        bool
-	Grants      []string
+	// DetachKeys detach from an attached -it run, leaving it running.
+	DetachKeys string
+	Rebuild    bool
+	Keep       bool
+	Grants     []string
 	// GrantStore opens the credential store, for the hosts of the run's
 	// grants in the summary of what its proxy refused; nil leaves them out.
 	GrantStore func() (*grant.Store, error)
@@ -91,6 +93,7 @@ func Setup(cmd *cobra.Command, opts *Options, runF func(context.Context, *Option
 	fl.BoolVarP(&opts.Detach, "detach", "d", false, "Start the run in the background and print its ID")
 	fl.BoolVarP(&opts.Interactive, "interactive", "i", false, "Keep stdin open and forward it to the command")
 	fl.BoolVarP(&opts.TTY, "tty", "t", false, "Give the command a terminal (use with -i: -it)")
+	fl.StringVar(&opts.DetachKeys, "detach-keys", cmdutil.DefaultDetachKeys, "The `KEYS` that detach from an -it run, leaving it running ('moat attach' comes back)")
 	fl.BoolVar(&opts.Rebuild, "rebuild", false, "Rebuild the image without the engine's cache")
 	fl.BoolVar(&opts.Keep, "keep", false, "Keep the container after the command ends")
 	fl.StringArrayVar(&opts.Grants, "grant", nil, "Let the proxy inject grant `NAME`'s credential (adds to agent.yaml's grants)")
@@ -156,7 +159,7 @@ func Run(ctx context.Context, o *Options) error {
 		return err
 	}
 	res, err := o.attach(ctx, mgr, ro)
-	if !o.Detach && res.Started {
+	if !o.Detach && res.Started && !res.Detached {
 		o.reportBlocked(mgr, res.Run, ro.Opened)
 	}
 	return o.report(res, err)
@@ -173,6 +176,14 @@ func (o *Options) attach(ctx context.Context, mgr *run.Manager, ro run.Options) 
 	defer flushErr()
 	defer flushOut()
 	ro.Stdin, ro.Stdout, ro.Stderr = o.IO.In, stdout, stderr
+	if o.Interactive && o.TTY && !o.Detach {
+		keys, err := cmdutil.ParseDetachKeys(o.DetachKeys)
+		if err != nil {
+			return run.Result{}, cmdutil.FlagErrorf("--detach-keys: %v", err)
+		}
+		in := cmdutil.NewDetachReader(o.IO.In, keys)
+		ro.Stdin, ro.Detached = in, func() bool { return in.Detached }
+	}
 	if !o.Detach {
 		intr := watchInterrupts(o.IO.ErrOut)
 		defer intr.stop()
@@ -204,6 +215,10 @@ func (o *Options) report(res run.Result, err error) error {
 		return err
 	case err != nil:
 		return err
+	case res.Detached:
+		fmt.Fprintf(o.IO.ErrOut, "\r\nDetached from run %s, which goes on. Attach again with 'moat attach %s', stop it with 'moat stop %[1]s'.\r\n",
+			res.Run.Name, res.Run.Name)
+		return nil
 	case o.Detach:
 		fmt.Fprintln(o.IO.Out, res.Run.ID)
 		if o.Interactive || o.TTY {
