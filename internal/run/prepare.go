@@ -161,13 +161,9 @@ func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
 	if err := m.resolveLimits(ctx, p); err != nil {
 		return nil, err
 	}
-	steps := []func(*Manager, Options, *plan) error{
-		resolveName, resolveCommand, resolveEnv, resolveMounts, resolveDeps, resolveUser, resolveNetworkCA,
-		func(m *Manager, _ Options, p *plan) error { return m.resolveBase(ctx, p) },
-		// Approval comes before grants are loaded: a hostile agent.yaml
-		// must not lead to 'moat grant' hints, let alone to credentials.
-		checkApproval, resolveEgress,
-	}
+	// Approval comes before grants are loaded: a hostile agent.yaml
+	// must not lead to 'moat grant' hints, let alone to credentials.
+	steps := append(m.approvedSteps(ctx), resolveEgress)
 	for _, step := range steps {
 		if err := step(m, opts, p); err != nil {
 			return nil, err
@@ -186,6 +182,16 @@ func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// approvedSteps resolve a run's plan up to the image and the user's
+// approval of what agent.yaml asks for: what 'moat build' checks too.
+func (m *Manager) approvedSteps(ctx context.Context) []func(*Manager, Options, *plan) error {
+	return []func(*Manager, Options, *plan) error{
+		resolveName, resolveCommand, resolveEnv, resolveMounts, resolveDeps, resolveUser, resolveNetworkCA,
+		func(m *Manager, _ Options, p *plan) error { return m.resolveBase(ctx, p) },
+		checkApproval,
+	}
 }
 
 // freeName returns name if no active run has it. A random name that is

@@ -15,6 +15,7 @@ import (
 
 	"github.com/moatsh/moat/internal/cmd/agentcmd"
 	auditcmd "github.com/moatsh/moat/internal/cmd/audit"
+	buildcmd "github.com/moatsh/moat/internal/cmd/build"
 	"github.com/moatsh/moat/internal/cmd/clean"
 	depscmd "github.com/moatsh/moat/internal/cmd/deps"
 	"github.com/moatsh/moat/internal/cmd/destroy"
@@ -53,6 +54,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
 	cmd.AddCommand(
 		runcmd.NewCmdRun(f, nil),
+		buildcmd.NewCmdBuild(f, nil),
 		list.NewCmdList(f, nil),
 		inspect.NewCmdInspect(f, nil),
 		waitcmd.NewCmdWait(f, nil),
