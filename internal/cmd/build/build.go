@@ -67,6 +67,7 @@ func buildImage(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	cmdutil.NoteWorkspace(o.IO, ws)
 	// The agent's profile adds its dependencies, as 'moat run' adds them.
 	cfg, _, err := agent.ForConfig(ws.Config(), nil)
 	if err != nil {
