@@ -97,6 +97,9 @@ func Setup(cmd *cobra.Command, opts *Options, runF func(context.Context, *Option
 	fl.BoolVar(&opts.Rebuild, "rebuild", false, "Rebuild the image without the engine's cache")
 	fl.BoolVar(&opts.Keep, "keep", false, "Keep the container after the command ends")
 	fl.StringArrayVar(&opts.Grants, "grant", nil, "Let the proxy inject grant `NAME`'s credential (adds to agent.yaml's grants)")
+	// Setup has no Factory; the grant store it completes from is the one
+	// the options open.
+	cmd.RegisterFlagCompletionFunc("grant", cmdutil.CompleteGrants(&cmdutil.Factory{Grants: opts.GrantStore}))
 	fl.StringVar(&opts.Runtime.Runtime, "runtime", "", "Container runtime `NAME`: docker or kubernetes (default: config.yaml's runtime, else docker)")
 	fl.StringVar(&opts.Runtime.Context, "context", "", "Run in kubeconfig context `NAME` (default: config.yaml's, else the current context)")
 	fl.StringVar(&opts.Runtime.Namespace, "namespace", "", "Run in Kubernetes namespace `NAME` (default: config.yaml's, else the context's, else default)")
