@@ -96,13 +96,30 @@ func (m *Manager) ensureImage(ctx context.Context, p *plan, rebuild bool) (image
 		}
 		ip.Moat, ip.MoatSum = bin, m.cachedFileSum
 	}
-	return image.Ensure(ctx, m.Engine, ip, image.Options{
+	res, err := image.Ensure(ctx, m.Engine, ip, image.Options{
 		Rebuild: rebuild,
 		Labels:  map[string]string{labels.Managed: "true", labels.Role: labels.RoleImage, labels.Version: m.Version},
 		OnEvent: m.OnBuild,
 		Pins:    state.Pins{Store: m.Store},
 		Lock:    m.Store.LockBuild,
 	})
+	m.keepFailedBuild(err)
+	return res, err
+}
+
+// keepFailedBuild saves the Dockerfile of a failed build of moat's in the
+// moat home and has the error say where.
+func (m *Manager) keepFailedBuild(err error) {
+	var be *image.BuildError
+	if !errors.As(err, &be) || be.Dockerfile == nil {
+		return
+	}
+	path, kerr := m.Store.KeepFailedBuild(be.Tag, be.Dockerfile)
+	if kerr != nil {
+		m.warnf("keeping the Dockerfile of the failed build: %v", kerr)
+		return
+	}
+	be.KeptAt = path
 }
 
 // createRun writes the run record and creates its containers. The

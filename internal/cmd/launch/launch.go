@@ -97,6 +97,9 @@ func Setup(cmd *cobra.Command, opts *Options, runF func(context.Context, *Option
 	fl.BoolVar(&opts.Rebuild, "rebuild", false, "Rebuild the image without the engine's cache")
 	fl.BoolVar(&opts.Keep, "keep", false, "Keep the container after the command ends")
 	fl.StringArrayVar(&opts.Grants, "grant", nil, "Let the proxy inject grant `NAME`'s credential (adds to agent.yaml's grants)")
+	// Setup has no Factory; the grant store it completes from is the one
+	// the options open.
+	cmd.RegisterFlagCompletionFunc("grant", cmdutil.CompleteGrants(&cmdutil.Factory{Grants: opts.GrantStore}))
 	fl.StringVar(&opts.Runtime.Runtime, "runtime", "", "Container runtime `NAME`: docker or kubernetes (default: config.yaml's runtime, else docker)")
 	fl.StringVar(&opts.Runtime.Context, "context", "", "Run in kubeconfig context `NAME` (default: config.yaml's, else the current context)")
 	fl.StringVar(&opts.Runtime.Namespace, "namespace", "", "Run in Kubernetes namespace `NAME` (default: config.yaml's, else the context's, else default)")
@@ -154,15 +157,34 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	cmdutil.NoteWorkspace(o.IO, ws)
 	ro, err := o.RunOptions(ws)
 	if err != nil {
 		return err
 	}
+	o.defaultShell(&ro)
 	res, err := o.attach(ctx, mgr, ro)
 	if !o.Detach && res.Started && !res.Detached {
 		o.reportBlocked(mgr, res.Run, ro.Opened)
 	}
 	return o.report(res, err)
+}
+
+// defaultShell makes a run with no command anywhere (no arguments after
+// --, none in agent.yaml) useful: its default, bash, gets the user's
+// terminal when there is one, as if -it were given; without one, bash
+// would read no input and end at once, so the user is told.
+func (o *Options) defaultShell(ro *run.Options) {
+	if len(ro.Command) > 0 || len(ro.Opened.Config().Command) > 0 || o.Detach || o.Interactive || o.TTY {
+		return
+	}
+	if o.IO.IsStdinTTY() && o.IO.IsStdoutTTY() {
+		o.Interactive, o.TTY = true, true
+		ro.Interactive, ro.TTY = true, true
+		return
+	}
+	fmt.Fprintln(o.IO.ErrOut, "No command given: running bash, which reads no input without -i and ends at once.\n"+
+		"Give a command after --, or use -it for a shell.")
 }
 
 // attach runs ro with the user's terminal and streams, and gives them
