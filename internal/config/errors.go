@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/moatsh/moat/internal/textdist"
@@ -27,7 +29,7 @@ func (e *Error) Hint() string { return e.Remedy }
 func (e *Error) Error() string {
 	var b strings.Builder
 	if e.File != "" {
-		b.WriteString(e.File)
+		b.WriteString(displayPath(e.File))
 		if e.Line > 0 {
 			fmt.Fprintf(&b, ":%d:%d", e.Line, e.Col)
 		}
@@ -70,4 +72,30 @@ func suggest(s string, candidates []string) string {
 		}
 	}
 	return best
+}
+
+// displayPath is path as the user reads it best: relative to the current
+// directory when it lies below it ("agent.yaml:2:1" in the workspace, as
+// compilers print it), else as given.
+func displayPath(path string) string {
+	if !filepath.IsAbs(path) {
+		return path
+	}
+	cwd, err := os.Getwd()
+	if err != nil {
+		return path
+	}
+	for _, dir := range []string{cwd, withLinksResolved(cwd)} {
+		if rel, err := filepath.Rel(dir, path); err == nil && rel != ".." && !strings.HasPrefix(rel, "../") {
+			return rel
+		}
+	}
+	return path
+}
+
+func withLinksResolved(dir string) string {
+	if r, err := filepath.EvalSymlinks(dir); err == nil {
+		return r
+	}
+	return dir
 }

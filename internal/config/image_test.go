@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -45,5 +46,26 @@ func TestParseBaseImageErrors(t *testing.T) {
 		if err != nil && (!errors.As(err, &ce) || ce.Remedy == "") {
 			t.Errorf("%q: %v has no remedy", tc.yaml, err)
 		}
+	}
+}
+
+// TestErrorsNameTheFileRelativeToHere: an agent.yaml below the current
+// directory is named relative to it ("agent.yaml:1:8"), one elsewhere by
+// its whole path.
+func TestErrorsNameTheFileRelativeToHere(t *testing.T) {
+	dir := t.TempDir()
+	t.Chdir(dir)
+	_, err := Parse(filepath.Join(dir, "agent.yaml"), []byte("image: ubuntu\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), "agent.yaml:1:8: ") {
+		t.Errorf("in the workspace: got %v, want agent.yaml:1:8: ...", err)
+	}
+	_, err = Parse(filepath.Join(dir, "sub", "agent.yaml"), []byte("image: ubuntu\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), filepath.Join("sub", "agent.yaml")+":1:8: ") {
+		t.Errorf("below it: got %v", err)
+	}
+	elsewhere := filepath.Join(t.TempDir(), "agent.yaml")
+	_, err = Parse(elsewhere, []byte("image: ubuntu\n"))
+	if err == nil || !strings.HasPrefix(err.Error(), elsewhere+":1:8: ") {
+		t.Errorf("elsewhere: got %v", err)
 	}
 }

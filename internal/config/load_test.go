@@ -42,8 +42,9 @@ func TestLoad(t *testing.T) {
 	}
 }
 
-// TestLoadErrorPath checks that errors name the file as the caller reached
-// it. It changes the working directory, so it does not run in parallel.
+// TestLoadErrorPath checks that errors name the file relative to the
+// working directory when it lies below it, however the caller reached it.
+// It changes the working directory, so it does not run in parallel.
 func TestLoadErrorPath(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, FileName), "name: x\nenv: {A: 1}\n")
@@ -51,7 +52,7 @@ func TestLoadErrorPath(t *testing.T) {
 	tests := []struct{ dir, want string }{
 		{".", "agent.yaml:2:10: env A: expected a string, got a number"},
 		{"", "agent.yaml:2:10: env A: expected a string, got a number"},
-		{dir, filepath.Join(dir, "agent.yaml") + ":2:10: env A: expected a string, got a number"},
+		{dir, "agent.yaml:2:10: env A: expected a string, got a number"},
 	}
 	for _, tt := range tests {
 		_, err := Load(tt.dir)
