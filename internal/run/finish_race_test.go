@@ -66,3 +66,37 @@ func TestFinishAndReconcileRace(t *testing.T) {
 		t.Fatalf("record: %+v, %v; want exited (5)", r, err)
 	}
 }
+
+// TestLostRunClosesItsLog: a run whose container vanished while no moat
+// process watched is marked lost, and its audit log ends there, closed
+// and verifiable, with the run.finished that says so (not "not closed"
+// for ever).
+func TestLostRunClosesItsLog(t *testing.T) {
+	t.Parallel()
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, eng := newTestManager(t)
+	m.SigningKey = func() (ed25519.PrivateKey, error) { return key, nil }
+	res, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"sleep"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	delete(eng.Containers, res.Run.ContainerID)
+	if _, err := m.Runs(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(m.Store.Path(res.Run.ID, AuditFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	rep, err := audit.Verify(f, res.Run.ID, key.Public().(ed25519.PublicKey))
+	if err != nil || rep.Tampering() != nil || !rep.Closed || rep.Kinds[audit.KindRunFinished] != 1 {
+		t.Fatalf("got %v, %+v, closed %v, kinds %v; want a closed log that verifies, with one run.finished", err, rep.Problems, rep.Closed, rep.Kinds)
+	}
+	if r, _ := m.Store.Load(res.Run.ID); r.Status != state.Lost {
+		t.Fatalf("record %s, want lost", r.Status)
+	}
+}

@@ -3,6 +3,7 @@ package run
 import (
 	"context"
 	"errors"
+	"github.com/moatsh/moat/internal/audit"
 	"time"
 
 	"github.com/moatsh/moat/internal/labels"
@@ -117,5 +118,13 @@ func (m *Manager) markLost(ctx context.Context, r *state.Run) error {
 	}
 	r.Status, r.Error = state.Lost, "the container disappeared while no moat process was watching"
 	m.finishFeatures(ctx, r)
-	return m.Store.Save(r)
+	if err := m.Store.Save(r); err != nil {
+		return err
+	}
+	// The run is over: its log ends here, signed, as any finished run's
+	// does (without it 'moat audit' would report the log cut off for
+	// ever). What the container did after moat last saw it is not in it.
+	m.record(r, audit.KindRunFinished, map[string]string{"state": string(r.Status), "exit_code": "-1", "error": r.Error}, false)
+	m.closeAudit(r)
+	return nil
 }
