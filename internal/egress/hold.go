@@ -1,8 +1,8 @@
 package egress
 
 import (
-	"errors"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"

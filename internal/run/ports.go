@@ -26,8 +26,10 @@ type PortError struct {
 	Remedy string
 }
 
-func (e *PortError) Error() string { return fmt.Sprintf("cannot publish port %s: %s", e.Spec, e.Reason) }
-func (e *PortError) Hint() string  { return e.Remedy }
+func (e *PortError) Error() string {
+	return fmt.Sprintf("cannot publish port %s: %s", e.Spec, e.Reason)
+}
+func (e *PortError) Hint() string { return e.Remedy }
 
 // resolvePorts gathers agent.yaml's ports and -p's, refuses those the run
 // cannot publish and checks, by listening on it, that each host address

@@ -70,8 +70,8 @@ type plan struct {
 	uid, gid   int
 	egress     *egressPlan
 	ports      []state.Port // published, host addresses checked free
-	networkCA  []byte   // network.ca's content, as read once for the proxy
-	base       *runBase // agent.yaml's base image, nil for config.yaml's
+	networkCA  []byte       // network.ca's content, as read once for the proxy
+	base       *runBase     // agent.yaml's base image, nil for config.yaml's
 	// proxyBaseID is config.yaml's base image, checked: the proxy's, even
 	// when agent.yaml names the run's own.
 	proxyBaseID string
