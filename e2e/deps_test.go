@@ -44,10 +44,7 @@ func TestProjectBaseImage(t *testing.T) {
 	t.Parallel()
 	needImage(t, "jq")
 	e := newMoat(t)
-	secret := filepath.Join(t.TempDir(), "host-secret")
-	if err := os.WriteFile(secret, []byte("HOST-SECRET-7c1e"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	const link = "../../host-secret" // outside the context
 	files := map[string]string{
 		"agent.yaml":                 "dockerfile: .devcontainer/Dockerfile\ndependencies: [jq]\n",
 		".devcontainer/greeting.txt": "hello from the context\n",
@@ -55,7 +52,10 @@ func TestProjectBaseImage(t *testing.T) {
 			"RUN echo built-by-dockerfile > /etc/from-dockerfile\n",
 	}
 	ws := e.untrustedWorkspace(files)
-	if err := os.Symlink(secret, filepath.Join(ws, ".devcontainer", "leak")); err != nil {
+	if err := os.WriteFile(filepath.Join(ws, ".devcontainer", link), []byte("HOST-SECRET-7c1e"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(link, filepath.Join(ws, ".devcontainer", "leak")); err != nil {
 		t.Fatal(err)
 	}
 	res := e.run("run", ws, "--", "true")
@@ -65,13 +65,15 @@ func TestProjectBaseImage(t *testing.T) {
 	mustContain(t, "approval request", res.stderr, "built on one made from .devcontainer/Dockerfile", "run as root")
 	e.trust(ws)
 
-	show := `cat /etc/greeting /etc/from-dockerfile; jq --version; cat /ctx/leak 2>&1; readlink /ctx/leak`
+	show := `cat /etc/greeting /etc/from-dockerfile; jq --version; cat /ctx/leak 2>&1; test -L /ctx/leak && echo leak-is-a-link`
 	res = e.mustRun(0, "run", ws, "--", "sh", "-c", show)
 	mustContain(t, "stdout", res.stdout, "hello from the context", "built-by-dockerfile", "jq-1.")
 	if strings.Contains(res.stdout, "HOST-SECRET") {
 		t.Fatalf("a link in the build context brought a host file into the image:\n%s", res.stdout)
 	}
-	mustContain(t, "the link, as a link", res.stdout, secret)
+	// (Not its target: the engine's build cache does not tell links
+	// apart by target, and may give back one from an earlier build.)
+	mustContain(t, "the link, as a link", res.stdout, "leak-is-a-link")
 	res = e.mustRun(0, "run", ws, "--", "true")
 	if strings.Contains(res.stderr, "Building image") {
 		t.Errorf("an unchanged dockerfile was built again:\n%s", res)

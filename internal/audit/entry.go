@@ -32,6 +32,9 @@ const (
 	KindCheckpoint       = "checkpoint"
 	KindTornTail         = "audit.torn-tail" // a crash left a partial entry, dropped here
 	KindLogTruncated     = "log.truncated"   // the log reached its cap; request events were dropped (counts in data)
+	// KindExec is a command the user started in the running run's
+	// container ('moat exec'): data "command", "tty", "interactive".
+	KindExec = "exec"
 
 	// Written by the run's proxy, one per request (see NetKeys).
 	KindNetRequest = "net.request" // a request the policy allowed (forwarded, or failed upstream)

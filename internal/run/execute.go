@@ -112,7 +112,7 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 	r := &state.Run{
 		ID: state.NewID(), Name: p.name, Workspace: p.workspace, Command: p.command,
 		Image: img.Tag, ImageHash: img.Hash, Deps: depKeys(p), Status: state.Created,
-		Detached: opts.Detach, Keep: opts.Keep, TTY: opts.TTY, CreatedAt: m.now(), MoatVersion: m.Version,
+		Detached: opts.Detach, Keep: opts.Keep, TTY: opts.TTY, Interactive: opts.Interactive, CreatedAt: m.now(), MoatVersion: m.Version,
 		Policy: string(p.egress.mode()), Grants: p.egress.grantNames(), Limits: stateLimits(p.limits),
 		Ports: p.ports,
 	}

@@ -22,6 +22,17 @@ func (m *Manager) Find(ctx context.Context, ref string, match func(*state.Run) b
 	return state.Find(runs, ref, match, want)
 }
 
+// FindRecorded finds a run by ref in the store alone, without asking the
+// engine what became of active runs (Find does): for a caller that asks
+// the engine about the one run it found, such as 'moat exec'.
+func (m *Manager) FindRecorded(ref string) (*state.Run, error) {
+	runs, err := m.Store.List()
+	if err != nil && runs == nil {
+		return nil, err
+	}
+	return state.Find(runs, ref, nil, "")
+}
+
 // IsActive matches runs that may have a live container.
 func IsActive(r *state.Run) bool { return r.Status.Active() }
 

@@ -274,7 +274,7 @@ func (d *Docker) InspectContainer(ctx context.Context, id string) (ContainerInfo
 	}
 	info := ContainerInfo{ID: c.ID, Name: trimSlash(c.Name)}
 	if c.Config != nil {
-		info.Image, info.Labels = c.Config.Image, c.Config.Labels
+		info.Image, info.Labels, info.Cmd = c.Config.Image, c.Config.Labels, c.Config.Cmd
 	}
 	if s := c.State; s != nil {
 		info.State, info.Running, info.ExitCode = string(s.Status), s.Running, s.ExitCode
@@ -368,7 +368,9 @@ func copyOutput(r io.Reader, tty bool, stdout, stderr io.Writer) error {
 // AttachContainer attaches to a container's standard streams. Attach before
 // start so no output is missed.
 func (d *Docker) AttachContainer(ctx context.Context, id string, opts AttachOptions) (Stream, error) {
-	hr, err := d.cli.ContainerAttach(ctx, id, container.AttachOptions{Stream: true, Stdin: opts.Stdin, Stdout: true, Stderr: true})
+	hr, err := d.cli.ContainerAttach(ctx, id, container.AttachOptions{
+		Stream: true, Stdin: opts.Stdin, Stdout: true, Stderr: true, DetachKeys: opts.DetachKeys,
+	})
 	if err != nil {
 		return nil, mapErr(err)
 	}

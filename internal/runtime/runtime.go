@@ -164,7 +164,8 @@ type VolumeMount struct {
 type ContainerInfo struct {
 	ID         string
 	Name       string
-	Image      string // as the container was created: a tag or an ID
+	Cmd        []string // the command's arguments (after the entrypoint)
+	Image      string   // as the container was created: a tag or an ID
 	ImageID    string
 	Labels     map[string]string
 	State      string // engine state: created, running, exited, dead, ...
@@ -185,6 +186,9 @@ type LogOptions struct {
 type AttachOptions struct {
 	Stdin bool // forward input to the container
 	TTY   bool // the container has a TTY: output is one raw stream
+	// DetachKeys is the engine's detach sequence ("" is its default), in
+	// Docker's "ctrl-p,ctrl-q" form.
+	DetachKeys string
 }
 
 // Stream is an attached container's standard streams: writes go to its

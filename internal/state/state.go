@@ -51,6 +51,7 @@ type Run struct {
 	Detached    bool      `json:"detached"`
 	Keep        bool      `json:"keep"`
 	TTY         bool      `json:"tty"`
+	Interactive bool      `json:"interactive,omitempty"` // stdin kept open (-i): 'moat attach' forwards input
 	ExitCode    *int      `json:"exit_code,omitempty"`
 	Error       string    `json:"error,omitempty"`
 	CreatedAt   time.Time `json:"created_at"`

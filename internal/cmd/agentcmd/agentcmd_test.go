@@ -96,7 +96,7 @@ func TestNewCmdAgent(t *testing.T) {
 		{name: "agent flags are not moat's", args: []string{"--", "-d", "--name", "x"},
 			want: launch.Options{Command: []string{"-d", "--name", "x"}}},
 		{name: "two paths", args: []string{"a", "b"}, wantErr: "expected at most one workspace path before --"},
-		{name: "detach with tty", args: []string{"-d", "-t"}, wantErr: "--detach cannot be combined with --interactive or --tty"},
+		{name: "detached with a terminal, for moat attach", args: []string{"-d", "-it"}, want: launch.Options{Detach: true, Interactive: true, TTY: true}},
 		{name: "unknown flag", args: []string{"--model", "x"}, wantErr: "unknown flag: --model"},
 	}
 	for _, tt := range tests {

@@ -75,9 +75,6 @@ func Setup(cmd *cobra.Command, opts *Options, runF func(context.Context, *Option
 		if err := opts.parseArgs(cmd, args); err != nil {
 			return err
 		}
-		if opts.Detach && (opts.Interactive || opts.TTY) {
-			return cmdutil.FlagErrorf("--detach cannot be combined with --interactive or --tty")
-		}
 		if err := opts.Runtime.Check(); err != nil {
 			return err
 		}
@@ -201,7 +198,7 @@ func (o *Options) attach(ctx context.Context, mgr *run.Manager, ro run.Options) 
 		intr.attach(&ro)
 	}
 	var raw rawTerminal
-	if o.TTY {
+	if o.TTY && !o.Detach {
 		restore, err := setupTerminal(o.IO, &ro, &raw)
 		if err != nil {
 			return run.Result{}, err
@@ -228,6 +225,11 @@ func (o *Options) report(res run.Result, err error) error {
 		return err
 	case o.Detach:
 		fmt.Fprintln(o.IO.Out, res.Run.ID)
+		if o.Interactive || o.TTY {
+			fmt.Fprintf(o.IO.ErrOut, "Started run %s (%s). Attach to it with 'moat attach %s', stop it with 'moat stop %s'.\n",
+				res.Run.ID, res.Run.Name, res.Run.Name, res.Run.Name)
+			return nil
+		}
 		fmt.Fprintf(o.IO.ErrOut, "Started run %s (%s). Follow it with 'moat logs -f %s', stop it with 'moat stop %s'.\n",
 			res.Run.ID, res.Run.Name, res.Run.Name, res.Run.Name)
 		return nil

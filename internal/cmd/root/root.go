@@ -14,10 +14,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/moatsh/moat/internal/cmd/agentcmd"
+	"github.com/moatsh/moat/internal/cmd/attach"
 	auditcmd "github.com/moatsh/moat/internal/cmd/audit"
 	"github.com/moatsh/moat/internal/cmd/clean"
 	depscmd "github.com/moatsh/moat/internal/cmd/deps"
 	"github.com/moatsh/moat/internal/cmd/destroy"
+	execcmd "github.com/moatsh/moat/internal/cmd/exec"
 	grantcmd "github.com/moatsh/moat/internal/cmd/grant"
 	"github.com/moatsh/moat/internal/cmd/inspect"
 	"github.com/moatsh/moat/internal/cmd/list"
@@ -57,6 +59,8 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		inspect.NewCmdInspect(f, nil),
 		waitcmd.NewCmdWait(f, nil),
 		logs.NewCmdLogs(f, nil),
+		execcmd.NewCmdExec(f, nil),
+		attach.NewCmdAttach(f, nil),
 		stop.NewCmdStop(f, nil),
 		destroy.NewCmdDestroy(f, nil),
 		clean.NewCmdClean(f, nil),

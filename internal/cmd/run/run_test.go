@@ -29,7 +29,7 @@ func TestNewCmdRun(t *testing.T) {
 		{name: "-it", args: []string{"-it", "./p", "--", "bash"}, want: Options{Workspace: "./p", Interactive: true, TTY: true, Command: []string{"bash"}}},
 		{name: "command flags are not moat's", args: []string{"--", "ls", "-d"}, want: Options{Command: []string{"ls", "-d"}}},
 		{name: "two paths", args: []string{"a", "b"}, wantErr: `expected at most one workspace path before --, got ["a" "b"]; put the command after --`},
-		{name: "detach with tty", args: []string{"-d", "-t"}, wantErr: "--detach cannot be combined with --interactive or --tty"},
+		{name: "detached with a terminal, for moat attach", args: []string{"-d", "-it"}, want: Options{Detach: true, Interactive: true, TTY: true}},
 		{
 			name: "a cluster", args: []string{"--runtime", "kubernetes", "--context", "lab", "--namespace", "agents", "./p"},
 			want: Options{Workspace: "./p", Runtime: cmdutil.RuntimeChoice{Runtime: "kubernetes", Context: "lab", Namespace: "agents"}},
