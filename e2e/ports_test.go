@@ -70,8 +70,9 @@ func getWhenServing(t *testing.T, url string) string {
 // TestPortsPublishTheREADMEsServer runs the README's background server
 // (run -d --name web ... ./serve.sh) twice on container port 3000, with
 // -p on two host ports, and reaches each from the host with its own
-// content; list and inspect show the ports; a third run asking for a host
-// port the first holds is refused before anything is created.
+// content, and through 'moat router' by name; list and inspect show the
+// ports; a third run asking for a host port the first holds is refused
+// before anything is created.
 func TestPortsPublishTheREADMEsServer(t *testing.T) {
 	t.Parallel()
 	needImage(t, strings.Split(portsDeps, ", ")...)
@@ -110,6 +111,28 @@ func TestPortsPublishTheREADMEsServer(t *testing.T) {
 		inspected[0].Ports[0].HostPort != apiPort || inspected[0].Ports[0].ContainerPort != 3000 {
 		t.Errorf("inspect %s: got %+v, %v; want one port 127.0.0.1:%d->3000", api, inspected, err, apiPort)
 	}
+
+	// The router reaches both by name, although both serve on port 3000.
+	routerPort := freePort(t)
+	router := e.start("router", "--listen", fmt.Sprintf("127.0.0.1:%d", routerPort))
+	waitFor(t, waitTimeout, "moat router to listen", func() bool { return strings.Contains(router.stderr.String(), "Routing") })
+	for host, want := range map[string]string{
+		web + ".moat.localhost": "served by web\n", "3000." + api + ".moat.localhost": "served by api\n",
+	} {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/index.html", routerPort), nil)
+		req.Host = fmt.Sprintf("%s:%d", host, routerPort)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatalf("router, %s: %v", host, err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || string(body) != want {
+			t.Errorf("router, %s: got %d %q, want %q", host, resp.StatusCode, body, want)
+		}
+	}
+	router.signal(os.Interrupt)
+	router.wait(waitTimeout)
 
 	// The web run holds webPort: a third run cannot have it, and is
 	// refused before its record or any container exists.
