@@ -4,10 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"reflect"
 	"strconv"
 	"testing"
 
 	"github.com/moatsh/moat/internal/config"
+	"github.com/moatsh/moat/internal/runtime"
+	"github.com/moatsh/moat/internal/trust"
 )
 
 func portsPlan(t *testing.T, yaml string) *plan {
@@ -73,4 +76,16 @@ func TestResolvePortsPicksAFreeHostPort(t *testing.T) {
 		t.Fatalf("the port picked is not free: %v", err)
 	}
 	ln.Close()
+}
+
+// TestLoopbackPortsNeedNoApproval: only a host address other than
+// loopback lets anything but this machine reach the agent's server.
+func TestLoopbackPortsNeedNoApproval(t *testing.T) {
+	p := portsPlan(t, "ports: [3000, \"8080:3001\", \"[::1]:8081:3002\", \"0.0.0.0:8082:3003\"]\n")
+	p.mounts = make([]runtime.Mount, 1) // the workspace
+	sb := sandboxOf(p, func(string) ([]string, bool) { return nil, false })
+	want := []trust.Permission{{Kind: trust.Network}, {Kind: trust.Publish, Value: "0.0.0.0:8082:3003"}}
+	if !reflect.DeepEqual(sb.Permissions, want) {
+		t.Fatalf("got %+v, want %+v", sb.Permissions, want)
+	}
 }
