@@ -79,7 +79,7 @@ func TestAuditLog(t *testing.T) {
 		t.Errorf("container.created does not record the dind privileges and their reason:\n%s", raw)
 	}
 	res := e.mustRun(0, "audit", name)
-	mustContain(t, "stdout", res.stdout, ": OK\n", "15 entries", "1 signed checkpoints", "run key SHA256:", "egress attestation: passed in")
+	mustContain(t, "stdout", res.stdout, ": OK\n", "15 entries", "1 signed checkpoint", "run key SHA256:", "egress attestation: passed in")
 
 	bundle := filepath.Join(t.TempDir(), "bundle.json")
 	e.mustRun(0, "audit", name, "--export", bundle)

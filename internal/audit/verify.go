@@ -274,6 +274,14 @@ func (v *verifier) finish() {
 
 // Summary is a short description of a clean report.
 func (r *Report) Summary() string {
-	return fmt.Sprintf("%d entries, %s to %s, %d signed checkpoints", r.Entries,
-		r.First.Format(time.RFC3339), r.Last.Format(time.RFC3339), r.Checkpoints)
+	return fmt.Sprintf("%s, %s to %s, %s", count(r.Entries, "entry", "entries"),
+		r.First.Format(time.RFC3339), r.Last.Format(time.RFC3339), count(r.Checkpoints, "signed checkpoint", "signed checkpoints"))
+}
+
+// count is n with the noun in the right number: "1 entry", "2 entries".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

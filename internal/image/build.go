@@ -75,6 +75,7 @@ const (
 	StepStarted                   // Step/Steps and Text (the instruction)
 	StepOutput                    // Text is one line of output
 	BuildDone                     // Text is the tag
+	BuildFailed                   // Text is the tag; the error follows from Ensure
 )
 
 // Event is build progress.
@@ -284,10 +285,15 @@ func build(ctx context.Context, eng Engine, res Result, opts Options) (string, e
 		tr.onMessage(m)
 	})
 	if err != nil {
+		emit(Event{Kind: BuildFailed, Text: res.Tag})
 		if ctx.Err() != nil {
 			return "", fmt.Errorf("building image %s: %w", res.Tag, ctx.Err())
 		}
-		return "", tr.failure(res.Tag, err)
+		be := tr.failure(res.Tag, err)
+		if res.project == nil {
+			be.Dockerfile = res.Dockerfile
+		}
+		return "", be
 	}
 	if id == "" {
 		if id, err = eng.ImageID(ctx, res.Tag); err != nil {
@@ -391,9 +397,13 @@ func short(id string) string {
 // BuildError is a failed build: the step that failed and its last output.
 type BuildError struct {
 	Tag    string
-	Step   string // "3/7 RUN apt-get ..."
+	Step   string // `3/7 "RUN apt-get ..."`
 	Output []string
 	Err    string
+	// Dockerfile is moat's generated Dockerfile that failed (nil for a
+	// project's own); KeptAt is where the caller saved it, if it did.
+	Dockerfile []byte
+	KeptAt     string
 }
 
 func (e *BuildError) Error() string {
@@ -408,6 +418,12 @@ func (e *BuildError) Error() string {
 		for _, l := range e.Output {
 			b.WriteString("  " + l + "\n")
 		}
+	}
+	if e.KeptAt != "" {
+		if len(e.Output) == 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "\nThe Dockerfile that failed is kept in %s\n", e.KeptAt)
 	}
 	return strings.TrimRight(b.String(), "\n")
 }

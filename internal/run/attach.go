@@ -44,8 +44,7 @@ func (m *Manager) Attach(ctx context.Context, r *state.Run, opts AttachOptions) 
 	detached := make(chan struct{})
 	if opts.Stdin != nil {
 		go func() {
-			forwardStdin(stream, opts.Stdin)
-			if opts.Detached != nil && opts.Detached() {
+			if forwardStdin(stream, opts.Stdin, opts.Detached) {
 				close(detached)
 			}
 		}()

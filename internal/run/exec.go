@@ -131,7 +131,7 @@ func (m *Manager) attachExec(ctx context.Context, sess runtime.ExecSession, opts
 	outDone := make(chan error, 1)
 	go func() { outDone <- sess.CopyOutput(orDiscard(opts.Stdout), orDiscard(opts.Stderr)) }()
 	if opts.Interactive && opts.Stdin != nil {
-		go forwardStdin(sess, opts.Stdin)
+		go forwardStdin(sess, opts.Stdin, nil)
 	}
 	if opts.TTY {
 		go followSizes(ctx, sess.Resize, opts.TerminalSize, opts.Resized)

@@ -23,6 +23,9 @@ type Result struct {
 	Run      *state.Run
 	ExitCode int  // the command's exit code (attached runs)
 	Started  bool // the command started: ExitCode is the command's own
+	// Detached: the user detached from the attached run (the detach
+	// keys), which goes on; it is finished later, as a detached run is.
+	Detached bool
 }
 
 // InterruptedError reports that the user stopped an attached run (Ctrl-C,
@@ -93,13 +96,30 @@ func (m *Manager) ensureImage(ctx context.Context, p *plan, rebuild bool) (image
 		}
 		ip.Moat, ip.MoatSum = bin, m.cachedFileSum
 	}
-	return image.Ensure(ctx, m.Engine, ip, image.Options{
+	res, err := image.Ensure(ctx, m.Engine, ip, image.Options{
 		Rebuild: rebuild,
 		Labels:  map[string]string{labels.Managed: "true", labels.Role: labels.RoleImage, labels.Version: m.Version},
 		OnEvent: m.OnBuild,
 		Pins:    state.Pins{Store: m.Store},
 		Lock:    m.Store.LockBuild,
 	})
+	m.keepFailedBuild(err)
+	return res, err
+}
+
+// keepFailedBuild saves the Dockerfile of a failed build of moat's in the
+// moat home and has the error say where.
+func (m *Manager) keepFailedBuild(err error) {
+	var be *image.BuildError
+	if !errors.As(err, &be) || be.Dockerfile == nil {
+		return
+	}
+	path, kerr := m.Store.KeepFailedBuild(be.Tag, be.Dockerfile)
+	if kerr != nil {
+		m.warnf("keeping the Dockerfile of the failed build: %v", kerr)
+		return
+	}
+	be.KeptAt = path
 }
 
 // createRun writes the run record and creates its containers. The
@@ -237,8 +257,13 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options,
 	defer stream.Close()
 	outDone := make(chan error, 1)
 	go func() { outDone <- stream.CopyOutput(stdout, stderr) }()
+	detached := make(chan struct{})
 	if opts.Interactive && opts.Stdin != nil {
-		go forwardStdin(stream, opts.Stdin)
+		go func() {
+			if forwardStdin(stream, opts.Stdin, opts.Detached) {
+				close(detached)
+			}
+		}()
 	}
 	if err := m.start(ctx, r); err != nil {
 		return Result{Run: r}, err
@@ -259,7 +284,25 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options,
 	if opts.TTY {
 		go m.followResizes(ctx, r.ContainerID, opts)
 	}
-	code, waitErr := m.Engine.WaitContainer(ctx, r.ContainerID)
+	waitCtx, stopWaiting := context.WithCancel(ctx)
+	defer stopWaiting()
+	type waited struct {
+		code int
+		err  error
+	}
+	waitDone := make(chan waited, 1)
+	go func() {
+		code, err := m.Engine.WaitContainer(waitCtx, r.ContainerID)
+		waitDone <- waited{code, err}
+	}()
+	var code int
+	var waitErr error
+	select {
+	case <-detached:
+		return m.detachFrom(ctx, r)
+	case w := <-waitDone:
+		code, waitErr = w.code, w.err
+	}
 	if waitErr != nil && ctx.Err() != nil {
 		return m.interrupt(ctx, r, opts, stream, outDone)
 	}
@@ -279,20 +322,37 @@ func orDiscard(w io.Writer) io.Writer {
 	return w
 }
 
-func forwardStdin(stream runtime.Stream, in io.Reader) {
+// forwardStdin copies in to the command's stdin until in ends, then
+// closes it, unless in ended because the user detached (detached, if
+// set, says so): the command keeps its stdin open then. It reports
+// whether the user detached.
+func forwardStdin(stream runtime.Stream, in io.Reader, detached func() bool) bool {
 	buf := make([]byte, 32*1024)
 	for {
 		n, err := in.Read(buf)
 		if n > 0 {
 			if _, werr := stream.Write(buf[:n]); werr != nil {
-				return
+				return false
 			}
 		}
 		if err != nil {
+			if detached != nil && detached() {
+				return true
+			}
 			stream.CloseWrite()
-			return
+			return false
 		}
 	}
+}
+
+// detachFrom leaves an attached run going without moat: from now on it is
+// a detached run, finished by 'moat stop' or when a listing finds it ended.
+func (m *Manager) detachFrom(_ context.Context, r *state.Run) (Result, error) {
+	r.Detached = true
+	if err := m.Store.Save(r); err != nil {
+		return Result{Run: r, Started: true}, err
+	}
+	return Result{Run: r, Started: true, Detached: true}, nil
 }
 
 func (m *Manager) followResizes(ctx context.Context, id string, opts Options) {

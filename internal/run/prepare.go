@@ -51,6 +51,10 @@ type Options struct {
 	// it is killed. Kill, when it closes, ends that time at once.
 	Stopping func(r *state.Run, grace time.Duration)
 	Kill     <-chan struct{}
+	// Detached, when set for an interactive run, reports whether Stdin
+	// ended because the user typed the detach keys: the run then goes on
+	// without moat (Result.Detached) instead of its stdin being closed.
+	Detached func() bool
 }
 
 // plan is a run resolved from Options and agent.yaml, before any engine
@@ -98,9 +102,14 @@ const fallbackUID = 1000
 // agent.yaml as loaded. Only OpenWorkspace makes one, so a run's workspace
 // has always been checked before its agent.yaml was read.
 type Workspace struct {
-	path string
-	cfg  *config.Config
+	path  string
+	cfg   *config.Config
+	above bool // found upward from the current directory
 }
+
+// Above reports whether the workspace is a parent of the current directory,
+// found by its agent.yaml, not the directory the user named or was in.
+func (w *Workspace) Above() bool { return w.above }
 
 // Path is the workspace's absolute path, links resolved.
 func (w *Workspace) Path() string { return w.path }
@@ -113,16 +122,26 @@ func (w *Workspace) Config() *config.Config { return w.cfg }
 // caller that adds to the config (an agent profile). What cfg asks for is
 // still checked against what the user approved, like agent.yaml itself.
 func (w *Workspace) WithConfig(cfg *config.Config) *Workspace {
-	return &Workspace{path: w.path, cfg: cfg}
+	return &Workspace{path: w.path, cfg: cfg, above: w.above}
 }
 
 // OpenWorkspace checks the workspace at path ("" is the current directory),
 // then loads its agent.yaml: a workspace moat must refuse is refused before
 // anything in it is read.
+//
+// With no path, the workspace is the nearest directory upward from the
+// current one that holds agent.yaml, as git finds a repository, or the
+// current directory if none does; Above says whether it was a parent.
 func (m *Manager) OpenWorkspace(path string) (*Workspace, error) {
 	ws, err := resolveWorkspace(path)
 	if err != nil {
 		return nil, err
+	}
+	above := false
+	if path == "" {
+		if found := configAbove(ws); found != "" {
+			ws, above = found, true
+		}
 	}
 	if err := m.checkWorkspace(ws); err != nil {
 		return nil, err
@@ -131,7 +150,43 @@ func (m *Manager) OpenWorkspace(path string) (*Workspace, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Workspace{path: ws, cfg: cfg}, nil
+	return &Workspace{path: ws, cfg: cfg, above: above}, nil
+}
+
+// configAbove returns the nearest parent of dir that holds agent.yaml, or
+// "" if dir holds one itself or none does. The search stops below the
+// user's home directory when dir is inside it: an agent.yaml in the home
+// would otherwise make every directory without one a workspace of the
+// whole home.
+func configAbove(dir string) string {
+	if _, err := os.Lstat(filepath.Join(dir, config.FileName)); err == nil {
+		return ""
+	}
+	ceiling := homeCeiling(dir)
+	for d := filepath.Dir(dir); ceiling == "" || d != ceiling && within(ceiling, d); d = filepath.Dir(d) {
+		if _, err := os.Lstat(filepath.Join(d, config.FileName)); err == nil {
+			return d
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
+	}
+	return ""
+}
+
+// homeCeiling is the user's home directory if dir is below it, else "".
+func homeCeiling(dir string) string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return ""
+	}
+	if h, err := filepath.EvalSymlinks(home); err == nil {
+		home = h
+	}
+	if dir == home || !within(home, dir) {
+		return ""
+	}
+	return home
 }
 
 // loadWorkspace starts a plan from the workspace at path.
@@ -165,13 +220,9 @@ func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
 	if err := m.resolveLimits(ctx, p); err != nil {
 		return nil, err
 	}
-	steps := []func(*Manager, Options, *plan) error{
-		resolveName, resolveCommand, resolveEnv, resolveMounts, resolveDeps, resolveUser, resolveNetworkCA,
-		func(m *Manager, _ Options, p *plan) error { return m.resolveBase(ctx, p) },
-		// Approval comes before grants are loaded: a hostile agent.yaml
-		// must not lead to 'moat grant' hints, let alone to credentials.
-		checkApproval, resolveEgress, resolvePorts,
-	}
+	// Approval comes before grants are loaded: a hostile agent.yaml
+	// must not lead to 'moat grant' hints, let alone to credentials.
+	steps := append(m.approvedSteps(ctx), resolveEgress, resolvePorts)
 	for _, step := range steps {
 		if err := step(m, opts, p); err != nil {
 			return nil, err
@@ -190,6 +241,16 @@ func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
 		return nil, err
 	}
 	return p, nil
+}
+
+// approvedSteps resolve a run's plan up to the image and the user's
+// approval of what agent.yaml asks for: what 'moat build' checks too.
+func (m *Manager) approvedSteps(ctx context.Context) []func(*Manager, Options, *plan) error {
+	return []func(*Manager, Options, *plan) error{
+		resolveName, resolveCommand, resolveEnv, resolveMounts, resolveDeps, resolveUser, resolveNetworkCA,
+		func(m *Manager, _ Options, p *plan) error { return m.resolveBase(ctx, p) },
+		checkApproval,
+	}
 }
 
 // freeName returns name if no active run has it. A random name that is

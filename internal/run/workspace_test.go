@@ -11,6 +11,7 @@ import (
 
 	"github.com/moatsh/moat/internal/config"
 	"github.com/moatsh/moat/internal/policy"
+	"github.com/moatsh/moat/internal/state"
 )
 
 // TestOpenWorkspaceChecksBeforeReading: a workspace moat refuses (here,
@@ -102,5 +103,51 @@ func TestRunRefusesTwoWorkspaces(t *testing.T) {
 	_, err = m.Run(context.Background(), Options{Opened: ws, Workspace: "elsewhere", Command: []string{"true"}})
 	if err == nil || !strings.Contains(err.Error(), "set Opened or Workspace, not both") {
 		t.Fatalf("got %v, want the options refused", err)
+	}
+}
+
+// Started from a subdirectory with no path, a run's workspace is the
+// nearest parent with agent.yaml, as git finds a repository; a path given
+// is taken as it is; the search stops below the home directory.
+func TestOpenWorkspaceLooksUpward(t *testing.T) {
+	root, err := filepath.EvalSymlinks(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ws := filepath.Join(root, "home", "u", "project")
+	sub := filepath.Join(ws, "src", "pkg")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(ws, "agent.yaml"), []byte("name: up\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got := configAbove(sub); got != ws {
+		t.Fatalf("configAbove(%s) = %q, want %s", sub, got, ws)
+	}
+	if got := configAbove(ws); got != "" {
+		t.Fatalf("configAbove of the workspace itself = %q, want none", got)
+	}
+	// An agent.yaml in the home directory is not a workspace for every
+	// directory below it.
+	home := filepath.Join(root, "home", "u")
+	other := filepath.Join(home, "other")
+	os.MkdirAll(other, 0o755)
+	os.WriteFile(filepath.Join(home, "agent.yaml"), []byte("name: home\n"), 0o644)
+	t.Setenv("HOME", home)
+	if got := configAbove(other); got != "" {
+		t.Fatalf("configAbove(%s) = %q, want none: the home is the ceiling", other, got)
+	}
+	if got := configAbove(sub); got != ws {
+		t.Fatalf("below the home: configAbove(%s) = %q, want %s", sub, got, ws)
+	}
+	t.Chdir(sub)
+	m := &Manager{Store: &state.Store{Root: t.TempDir()}}
+	w, err := m.OpenWorkspace("")
+	if err != nil || w.Path() != ws || !w.Above() || w.Config().Name != "up" {
+		t.Fatalf("OpenWorkspace(\"\") from %s: %v, %+v; want %s, found above", sub, err, w, ws)
+	}
+	if w, err := m.OpenWorkspace("."); err != nil || w.Path() != sub || w.Above() {
+		t.Fatalf("OpenWorkspace(\".\"): %v, %+v; want %s as given", err, w, sub)
 	}
 }

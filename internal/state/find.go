@@ -9,7 +9,10 @@ import (
 type NotFoundError struct{ Ref, Want string }
 
 func (e *NotFoundError) Error() string {
-	if e.Ref == "" {
+	switch {
+	case e.Ref == "" && e.Want == "":
+		return "no run"
+	case e.Ref == "":
 		return fmt.Sprintf("no %s run", e.Want)
 	}
 	return fmt.Sprintf("no run matches %q", e.Ref)

@@ -28,8 +28,9 @@ type Options struct {
 func NewCmdAttach(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Manager: f.Manager}
 	cmd := &cobra.Command{
-		Use:   "attach RUN",
-		Short: "Attach to a running run's command",
+		Use:               "attach RUN",
+		ValidArgsFunction: cmdutil.CompleteRuns(f, true, false),
+		Short:             "Attach to a running run's command",
 		Long: `Connect your terminal to a running run's command, addressed by ID, ID prefix
 or name: its output, and your input when the run was started with -i (a run
 started with -it, detached or not, gets your terminal). The detach keys

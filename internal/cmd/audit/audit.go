@@ -36,8 +36,9 @@ type Options struct {
 func NewCmdAudit(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Manager: f.Manager, Store: f.Store, Now: time.Now}
 	cmd := &cobra.Command{
-		Use:   "audit [run]",
-		Short: "Verify a run's tamper-evident audit log",
+		Use:               "audit [run]",
+		ValidArgsFunction: cmdutil.CompleteRuns(f, false, false),
+		Short:             "Verify a run's tamper-evident audit log",
 		Long: `Verify the audit log of a run, addressed by ID, ID prefix or name (default:
 the most recent run), and print a summary: entries, time span, signed
 checkpoints and events by kind.

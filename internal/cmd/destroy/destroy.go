@@ -26,9 +26,10 @@ type Options struct {
 func NewCmdDestroy(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Manager: f.Manager}
 	cmd := &cobra.Command{
-		Use:     "destroy [run]...",
-		Aliases: []string{"rm"},
-		Short:   "Remove runs, their containers, logs and records",
+		Use:               "destroy [run]...",
+		ValidArgsFunction: cmdutil.CompleteRuns(f, false, true),
+		Aliases:           []string{"rm"},
+		Short:             "Remove runs, their containers, logs and records",
 		Long: `Remove runs, addressed by ID, ID prefix or name: each run's container,
 every engine object labelled with it, its logs, its audit log and its
 record. A running run is refused unless -f is given. Without a name, moat

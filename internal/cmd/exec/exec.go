@@ -34,8 +34,9 @@ type Options struct {
 func NewCmdExec(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Manager: f.Manager}
 	cmd := &cobra.Command{
-		Use:   "exec [flags] RUN -- COMMAND [ARG...]",
-		Short: "Run a command in a running run",
+		Use:               "exec [flags] RUN -- COMMAND [ARG...]",
+		ValidArgsFunction: cmdutil.CompleteRuns(f, true, false),
+		Short:             "Run a command in a running run",
 		Long: `Run a command in a running run's container, addressed by ID, ID prefix or
 name, as its agent runs: the same user, no capabilities, no new privileges,
 and the agent's environment (its proxy, CA and credential placeholders), so

@@ -6,10 +6,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	"github.com/moatsh/moat/internal/audit"
@@ -159,58 +157,4 @@ func newManager(ctx context.Context, ios *iostreams.IOStreams, version string, g
 		},
 		OnBuild: progress.onEvent,
 	}, nil
-}
-
-// buildProgress renders image build events on stderr: on a terminal one
-// line, redrawn with the current step and its latest output; otherwise a
-// line when the build starts and one when it ends.
-type buildProgress struct {
-	io   *iostreams.IOStreams
-	step string
-}
-
-func newBuildProgress(ios *iostreams.IOStreams) *buildProgress { return &buildProgress{io: ios} }
-
-func (p *buildProgress) onEvent(e image.Event) {
-	w := p.io.ErrOut
-	tty := p.io.IsStderrTTY()
-	switch e.Kind {
-	case image.BuildWaiting:
-		fmt.Fprintf(w, "Waiting for another moat process building image %s\n", e.Text)
-	case image.BuildStarted:
-		fmt.Fprintf(w, "Building image %s (first run with these dependencies; later runs reuse it)\n", e.Text)
-	case image.StepStarted:
-		p.step = fmt.Sprintf("step %d/%d", e.Step, e.Steps)
-		if tty {
-			p.redraw(w, e.Text)
-		}
-	case image.StepOutput:
-		if tty {
-			p.redraw(w, e.Text)
-		}
-	case image.BuildDone:
-		if tty {
-			fmt.Fprint(w, "\r\033[K")
-		}
-		fmt.Fprintf(w, "Built image %s\n", e.Text)
-	}
-}
-
-// redraw replaces the progress line with the step and text, cut to the
-// terminal's width.
-func (p *buildProgress) redraw(w io.Writer, text string) {
-	width, _ := p.io.TerminalSize()
-	if width <= 0 {
-		width = 80
-	}
-	line := "  " + p.step + ": " + strings.Join(strings.Fields(termtext.Field(text)), " ")
-	fmt.Fprint(w, "\r\033[K"+truncate(line, width-1))
-}
-
-func truncate(s string, n int) string {
-	r := []rune(s)
-	if len(r) <= n {
-		return s
-	}
-	return string(r[:n-1]) + "…"
 }

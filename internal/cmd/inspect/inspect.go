@@ -27,8 +27,9 @@ type Options struct {
 func NewCmdInspect(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Manager: f.Manager, Store: f.Store}
 	cmd := &cobra.Command{
-		Use:   "inspect <run>...",
-		Short: "Show runs' full records as JSON",
+		Use:               "inspect <run>...",
+		ValidArgsFunction: cmdutil.CompleteRuns(f, false, true),
+		Short:             "Show runs' full records as JSON",
 		Long: `Print the full record of each run (by ID, ID prefix or name) as one JSON
 array, as docker inspect does; with --format, each run through a Go
 template instead, one per line. A run that does not exist is reported on

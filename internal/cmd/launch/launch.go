@@ -50,11 +50,13 @@ type Options struct {
 	Detach      bool
 	Interactive bool
 	TTY         bool
-	Rebuild     bool
-	Keep        bool
-	Grants      []string
-	Publish     []string // -p specs, parsed into ports
-	ports       []run.Port
+	// DetachKeys detach from an attached -it run, leaving it running.
+	DetachKeys string
+	Rebuild    bool
+	Keep       bool
+	Grants     []string
+	Publish    []string // -p specs, parsed into ports
+	ports      []run.Port
 	// GrantStore opens the credential store, for the hosts of the run's
 	// grants in the summary of what its proxy refused; nil leaves them out.
 	GrantStore func() (*grant.Store, error)
@@ -96,10 +98,14 @@ func Setup(cmd *cobra.Command, opts *Options, runF func(context.Context, *Option
 	fl.BoolVarP(&opts.Detach, "detach", "d", false, "Start the run in the background and print its ID")
 	fl.BoolVarP(&opts.Interactive, "interactive", "i", false, "Keep stdin open and forward it to the command")
 	fl.BoolVarP(&opts.TTY, "tty", "t", false, "Give the command a terminal (use with -i: -it)")
+	fl.StringVar(&opts.DetachKeys, "detach-keys", cmdutil.DefaultDetachKeys, "The `KEYS` that detach from an -it run, leaving it running ('moat attach' comes back)")
 	fl.BoolVar(&opts.Rebuild, "rebuild", false, "Rebuild the image without the engine's cache")
 	fl.BoolVar(&opts.Keep, "keep", false, "Keep the container after the command ends")
-	fl.StringArrayVarP(&opts.Publish, "publish", "p", nil, "Publish the run's port on the host: `[HOST_IP:]HOST_PORT:PORT` (default host address 127.0.0.1)")
+	fl.StringArrayVarP(&opts.Publish, "publish", "p", nil, "Publish the run's PORT on the host's HOST_PORT, as `[HOST_IP:]HOST_PORT:PORT` (HOST_IP defaults to 127.0.0.1)")
 	fl.StringArrayVar(&opts.Grants, "grant", nil, "Let the proxy inject grant `NAME`'s credential (adds to agent.yaml's grants)")
+	// Setup has no Factory; the grant store it completes from is the one
+	// the options open.
+	cmd.RegisterFlagCompletionFunc("grant", cmdutil.CompleteGrants(&cmdutil.Factory{Grants: opts.GrantStore}))
 	fl.StringVar(&opts.Runtime.Runtime, "runtime", "", "Container runtime `NAME`: docker or kubernetes (default: config.yaml's runtime, else docker)")
 	fl.StringVar(&opts.Runtime.Context, "context", "", "Run in kubeconfig context `NAME` (default: config.yaml's, else the current context)")
 	fl.StringVar(&opts.Runtime.Namespace, "namespace", "", "Run in Kubernetes namespace `NAME` (default: config.yaml's, else the context's, else default)")
@@ -170,15 +176,34 @@ func Run(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	cmdutil.NoteWorkspace(o.IO, ws)
 	ro, err := o.RunOptions(ws)
 	if err != nil {
 		return err
 	}
+	o.defaultShell(&ro)
 	res, err := o.attach(ctx, mgr, ro)
-	if !o.Detach && res.Started {
+	if !o.Detach && res.Started && !res.Detached {
 		o.reportBlocked(mgr, res.Run, ro.Opened)
 	}
 	return o.report(res, err)
+}
+
+// defaultShell makes a run with no command anywhere (no arguments after
+// --, none in agent.yaml) useful: its default, bash, gets the user's
+// terminal when there is one, as if -it were given; without one, bash
+// would read no input and end at once, so the user is told.
+func (o *Options) defaultShell(ro *run.Options) {
+	if len(ro.Command) > 0 || len(ro.Opened.Config().Command) > 0 || o.Detach || o.Interactive || o.TTY {
+		return
+	}
+	if o.IO.IsStdinTTY() && o.IO.IsStdoutTTY() {
+		o.Interactive, o.TTY = true, true
+		ro.Interactive, ro.TTY = true, true
+		return
+	}
+	fmt.Fprintln(o.IO.ErrOut, "No command given: running bash, which reads no input without -i and ends at once.\n"+
+		"Give a command after --, or use -it for a shell.")
 }
 
 // attach runs ro with the user's terminal and streams, and gives them
@@ -192,6 +217,14 @@ func (o *Options) attach(ctx context.Context, mgr *run.Manager, ro run.Options) 
 	defer flushErr()
 	defer flushOut()
 	ro.Stdin, ro.Stdout, ro.Stderr = o.IO.In, stdout, stderr
+	if o.Interactive && o.TTY && !o.Detach {
+		keys, err := cmdutil.ParseDetachKeys(o.DetachKeys)
+		if err != nil {
+			return run.Result{}, cmdutil.FlagErrorf("--detach-keys: %v", err)
+		}
+		in := cmdutil.NewDetachReader(o.IO.In, keys)
+		ro.Stdin, ro.Detached = in, func() bool { return in.Detached }
+	}
 	if !o.Detach {
 		intr := watchInterrupts(o.IO.ErrOut)
 		defer intr.stop()
@@ -223,6 +256,10 @@ func (o *Options) report(res run.Result, err error) error {
 		return err
 	case err != nil:
 		return err
+	case res.Detached:
+		fmt.Fprintf(o.IO.ErrOut, "\r\nDetached from run %s, which goes on. Attach again with 'moat attach %s', stop it with 'moat stop %[1]s'.\r\n",
+			res.Run.Name, res.Run.Name)
+		return nil
 	case o.Detach:
 		fmt.Fprintln(o.IO.Out, res.Run.ID)
 		if o.Interactive || o.TTY {

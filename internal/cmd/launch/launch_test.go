@@ -103,3 +103,40 @@ func TestRunOptionsShaped(t *testing.T) {
 		t.Fatalf("got %v, want Shape's error", err)
 	}
 }
+
+// A run with no command anywhere runs bash: with the user's terminal when
+// there is one, else with a note that it will end at once.
+func TestDefaultShell(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		agentYAML string
+		command   []string
+		terminal  bool
+		wantTTY   bool
+		wantNote  bool
+	}{
+		{name: "terminal: interactive bash", terminal: true, wantTTY: true},
+		{name: "pipe: a note", wantNote: true},
+		{name: "agent.yaml's command", agentYAML: "command: [make]\n", terminal: true},
+		{name: "a command given", command: []string{"true"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ios, _, _, errOut := iostreams.Test()
+			ios.SetTTY(tt.terminal, tt.terminal, tt.terminal)
+			o := &Options{IO: ios, Command: tt.command}
+			ro, err := o.RunOptions(openWorkspace(t, tt.agentYAML))
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.defaultShell(&ro)
+			if ro.TTY != tt.wantTTY || ro.Interactive != tt.wantTTY || o.TTY != tt.wantTTY {
+				t.Errorf("got -i %v -t %v, want both %v", ro.Interactive, ro.TTY, tt.wantTTY)
+			}
+			if got := errOut.Len() > 0; got != tt.wantNote {
+				t.Errorf("stderr %q, want a note: %v", errOut, tt.wantNote)
+			}
+		})
+	}
+}

@@ -26,8 +26,9 @@ type Options struct {
 func NewCmdLogs(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Manager: f.Manager}
 	cmd := &cobra.Command{
-		Use:   "logs [run]",
-		Short: "Print a run's output",
+		Use:               "logs [run]",
+		ValidArgsFunction: cmdutil.CompleteRuns(f, false, false),
+		Short:             "Print a run's output",
 		Long: `Print the output of a run, addressed by ID, ID prefix or name (default: the
 most recent run). stdout lines go to stdout and stderr lines to stderr. With
 -f, follow a live run until it ends.

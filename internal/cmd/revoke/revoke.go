@@ -41,8 +41,9 @@ func NewCmdRevoke(f *cmdutil.Factory, runF func(context.Context, *Options) error
 		return runs, nil
 	}}
 	cmd := &cobra.Command{
-		Use:   "revoke <name>...",
-		Short: "Delete stored grants",
+		Use:               "revoke <name>...",
+		ValidArgsFunction: cmdutil.CompleteGrants(f),
+		Short:             "Delete stored grants",
 		Long: `Delete grants by name (see 'moat grant list'), including ones that can no
 longer be read. New runs cannot use a revoked grant; runs already going
 keep it until they end (their proxy holds the credential), and moat names

@@ -16,6 +16,7 @@ import (
 	"github.com/moatsh/moat/internal/cmd/agentcmd"
 	"github.com/moatsh/moat/internal/cmd/attach"
 	auditcmd "github.com/moatsh/moat/internal/cmd/audit"
+	buildcmd "github.com/moatsh/moat/internal/cmd/build"
 	"github.com/moatsh/moat/internal/cmd/clean"
 	depscmd "github.com/moatsh/moat/internal/cmd/deps"
 	"github.com/moatsh/moat/internal/cmd/destroy"
@@ -56,6 +57,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
 	cmd.AddCommand(
 		runcmd.NewCmdRun(f, nil),
+		buildcmd.NewCmdBuild(f, nil),
 		list.NewCmdList(f, nil),
 		inspect.NewCmdInspect(f, nil),
 		router.NewCmdRouter(f, nil),

@@ -29,7 +29,12 @@ moat builds (or reuses, by content hash) an image with exactly the declared
 dependencies, mounts the workspace read-write at /workspace, runs the command
 as an unprivileged user with the workspace owner's UID, streams its output and
 exits with the command's exit code. The command comes from the arguments after
---, else agent.yaml's command, else bash.
+--, else agent.yaml's command, else bash (given your terminal, as with -it,
+when moat runs on one).
+
+The workspace is the path given, else the nearest directory upward from the
+current one that holds agent.yaml (as git finds a repository; not above
+your home directory), else the current directory.
 
 When agent.yaml names an agent (agent: claude), the run gets what that agent
 needs, as 'moat claude' gives it, and starts the agent unless the arguments

@@ -26,8 +26,9 @@ type Options struct {
 func NewCmdStop(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Manager: f.Manager, Time: int(run.StopGrace / time.Second)}
 	cmd := &cobra.Command{
-		Use:   "stop [run]...",
-		Short: "Stop running runs",
+		Use:               "stop [run]...",
+		ValidArgsFunction: cmdutil.CompleteRuns(f, true, true),
+		Short:             "Stop running runs",
 		Long: `Stop runs, addressed by ID, ID prefix or name (default: the most recent
 running run). The command gets SIGTERM, then SIGKILL after --time seconds
 (10 unless given; 0 kills it at once). The run's logs are kept; its

@@ -40,8 +40,9 @@ type Options struct {
 func NewCmdTrace(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Manager: f.Manager, Store: f.Store, Version: f.Version, Location: time.Local}
 	cmd := &cobra.Command{
-		Use:   "trace [run]",
-		Short: "Show the network requests a run made",
+		Use:               "trace [run]",
+		ValidArgsFunction: cmdutil.CompleteRuns(f, false, false),
+		Short:             "Show the network requests a run made",
 		Long: `Show every request a run's egress proxy handled, addressed by ID, ID
 prefix or name (default: the most recent run): time, method, URL, status,
 duration, body bytes each way, the grant whose credential was injected (its

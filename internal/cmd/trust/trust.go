@@ -73,6 +73,7 @@ func trustWorkspace(ctx context.Context, o *Options) error {
 	if err != nil {
 		return err
 	}
+	cmdutil.NoteWorkspace(o.IO, ws)
 	if ws, err = withAgent(ws, o.Agent); err != nil {
 		return err
 	}

@@ -25,8 +25,9 @@ type Options struct {
 func NewCmdWait(f *cmdutil.Factory, runF func(context.Context, *Options) error) *cobra.Command {
 	opts := &Options{IO: f.IOStreams, Manager: f.Manager}
 	cmd := &cobra.Command{
-		Use:   "wait <run>...",
-		Short: "Wait for runs to end and print their exit codes",
+		Use:               "wait <run>...",
+		ValidArgsFunction: cmdutil.CompleteRuns(f, false, true),
+		Short:             "Wait for runs to end and print their exit codes",
 		Long: `Block until each run (by ID, ID prefix or name) has ended and print its
 command's exit code, one per line in the order given, as docker wait does.
 A run that has already ended prints at once; -1 means moat never learned

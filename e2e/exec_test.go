@@ -1,0 +1,99 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"testing"
+	"time"
+)
+
+// TestExecIntoARun: 'moat exec' runs a command in a running run as the
+// agent's user (no capabilities, no new privileges), with the command's
+// exit code, stdin with -i, the run's egress (a blocked host is refused by
+// the proxy), and an exec entry in the audit log; a run that has ended
+// takes no exec.
+func TestExecIntoARun(t *testing.T) {
+	t.Parallel()
+	needImage(t, "curl")
+	e := newMoat(t)
+	ws := e.workspace(agentYAML("curl"))
+	name := uniqueName(t)
+	e.mustRun(0, "run", "-d", "-n", name, ws, "--", "sleep", "300")
+
+	res := e.mustRun(0, "exec", name, "--", "sh", "-c", `id -u; grep -E '^(CapEff|NoNewPrivs)' /proc/self/status`)
+	mustContain(t, "exec's identity", res.stdout, "1000\n", "CapEff:\t0000000000000000", "NoNewPrivs:\t1")
+	if res := e.run("exec", name, "--", "sh", "-c", "exit 7"); res.code != 7 {
+		t.Errorf("exec of 'exit 7' exited %d, want 7:\n%s", res.code, res)
+	}
+	if res := e.run("exec", name, "--", "no-such-command"); res.code != 127 {
+		t.Errorf("exec of a missing command exited %d, want 127:\n%s", res.code, res)
+	}
+	res = e.runInput("piped-in\n", "exec", "-i", name, "--", "cat")
+	mustContain(t, "exec -i's stdout", res.stdout, "piped-in")
+	res = e.run("exec", name, "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://blocked.test/")
+	mustContain(t, "a blocked request from exec", res.stdout, "403")
+
+	e.mustRun(0, "stop", name)
+	res = e.run("exec", name, "--", "true")
+	if res.code != 1 {
+		t.Errorf("exec into an ended run exited %d, want 1:\n%s", res.code, res)
+	}
+	res = e.mustRun(0, "audit", name)
+	mustContain(t, "the audit log", res.stdout, "exec")
+}
+
+// TestRunDetachedInteractiveThenAttach: 'moat run -d -it' starts a shell
+// in the background; 'moat attach' on a terminal reaches it, ctrl-p
+// ctrl-q detaches and leaves it running, and attaching again works.
+func TestRunDetachedInteractiveThenAttach(t *testing.T) {
+	t.Parallel()
+	needImage(t)
+	e := newMoat(t)
+	ws := e.workspace(agentYAML(""))
+	name := uniqueName(t)
+	e.mustRun(0, "run", "-d", "-it", "-n", name, ws, "--", "sh")
+
+	term := e.newTmux(ws, moatBin, "attach", name)
+	term.waitFor(30*time.Second, "attach", "") // the pane is up
+	term.keys("echo", "Space", "hi-$((6*7))", "Enter")
+	term.waitFor(30*time.Second, "the shell's answer", "hi-42")
+	term.keys("C-p", "C-q")
+	term.waitFor(30*time.Second, "the detach message", "moat attach "+name)
+	term.waitFor(30*time.Second, "attach's exit", "command-exit=0")
+	if r := e.find(name); r.State != "running" {
+		t.Fatalf("after detaching, the run is %s, want running", r.State)
+	}
+
+	again := e.newTmux(ws, moatBin, "attach", name)
+	again.keys("echo", "Space", "again-$((6*6))", "Enter")
+	again.waitFor(30*time.Second, "the shell's answer after attaching again", "again-36")
+	again.keys("exit", "Enter")
+	again.waitFor(60*time.Second, "attach's exit when the shell ends", "command-exit=0")
+	waitFor(t, 60*time.Second, "the run to end", func() bool { return e.find(name).State == "exited" })
+}
+
+// TestForegroundRunDetaches: ctrl-p ctrl-q in a foreground 'moat run -it'
+// detaches: moat exits 0 saying how to come back, the run goes on, and
+// 'moat attach' reaches the same shell.
+func TestForegroundRunDetaches(t *testing.T) {
+	t.Parallel()
+	needImage(t)
+	e := newMoat(t)
+	ws := e.workspace(agentYAML(""))
+	name := uniqueName(t)
+	term := e.newTmux(ws, moatBin, "run", "-it", "-n", name, ws, "--", "sh")
+	term.keys("export", "Space", "MARK=kept-$((7*7))", "Enter")
+	term.keys("echo", "Space", "ready-$((5*5))", "Enter")
+	term.waitFor(60*time.Second, "the shell", "ready-25")
+	term.keys("C-p", "C-q")
+	term.waitFor(30*time.Second, "the detach message", "Attach again with 'moat attach "+name+"'")
+	term.waitFor(30*time.Second, "moat's exit", "command-exit=0")
+	if r := e.find(name); r.State != "running" {
+		t.Fatalf("after detaching, the run is %s, want running", r.State)
+	}
+	again := e.newTmux(ws, moatBin, "attach", name)
+	again.keys("echo", "Space", "$MARK", "Enter")
+	again.waitFor(30*time.Second, "the same shell, attached again", "kept-49")
+	again.keys("exit", "Enter")
+	waitFor(t, 60*time.Second, "the run to end", func() bool { return e.find(name).State == "exited" })
+}
