@@ -97,6 +97,7 @@ func TestNewCmdAgent(t *testing.T) {
 			want: launch.Options{Command: []string{"-d", "--name", "x"}}},
 		{name: "two paths", args: []string{"a", "b"}, wantErr: "expected at most one workspace path before --"},
 		{name: "detached with a terminal, for moat attach", args: []string{"-d", "-it"}, want: launch.Options{Detach: true, Interactive: true, TTY: true}},
+		{name: "detach keys", args: []string{"--detach-keys", "ctrl-x"}, want: launch.Options{DetachKeys: "ctrl-x"}},
 		{name: "unknown flag", args: []string{"--model", "x"}, wantErr: "unknown flag: --model"},
 	}
 	for _, tt := range tests {
@@ -117,6 +118,9 @@ func TestNewCmdAgent(t *testing.T) {
 			}
 			g := *got
 			g.IO, g.Manager, g.Shape, g.TerminalByDefault, g.Credentials = nil, nil, nil, false, nil
+			if g.DetachKeys == cmdutil.DefaultDetachKeys {
+				g.DetachKeys = "" // the default, checked by the case that sets it
+			}
 			if !reflect.DeepEqual(g, tt.want) {
 				t.Fatalf("got %+v, want %+v", g, tt.want)
 			}
