@@ -38,6 +38,14 @@ type RunView struct {
 	Volumes      []VolumeView    `json:"volumes"`
 	Sidecars     []SidecarView   `json:"sidecars"`
 	Limits       *LimitsView     `json:"limits"`
+	Ports        []PortView      `json:"ports"`
+}
+
+// PortView is a port of the run published on the host.
+type PortView struct {
+	HostIP        string `json:"host_ip"`
+	HostPort      int    `json:"host_port"`
+	ContainerPort int    `json:"container_port"`
 }
 
 // PrivilegeView is one elevation a run received.
@@ -80,6 +88,10 @@ func ViewRun(r *state.Run) RunView {
 		CreatedAt: r.CreatedAt, StartedAt: timeOrNil(r.StartedAt), FinishedAt: timeOrNil(r.FinishedAt),
 		MoatVersion: r.MoatVersion, Policy: r.Policy, Grants: orEmpty(r.Grants),
 		Privileges: []PrivilegeView{}, Volumes: []VolumeView{}, Sidecars: []SidecarView{}, Limits: viewLimits(r.Limits),
+		Ports: []PortView{},
+	}
+	for _, p := range r.Ports {
+		v.Ports = append(v.Ports, PortView(p))
 	}
 	for _, p := range r.Privileges {
 		v.Privileges = append(v.Privileges, PrivilegeView(p))
@@ -109,6 +121,16 @@ func (v RunView) Status() string {
 		return fmt.Sprintf("%s (%d)", v.State, *v.ExitCode)
 	}
 	return v.State
+}
+
+// PortList is the published ports as one line, as 'docker ps' shows them:
+// "127.0.0.1:8080->3000/tcp, ...".
+func (v RunView) PortList() string {
+	out := make([]string, len(v.Ports))
+	for i, p := range v.Ports {
+		out[i] = state.Port(p).String()
+	}
+	return strings.Join(out, ", ")
 }
 
 // CommandLine is the command as one line, its words joined by spaces.
@@ -145,4 +167,5 @@ var RunHeaders = map[string]string{
 	"Detached": "DETACHED", "Keep": "KEEP", "TTY": "TTY", "CreatedAt": "CREATED", "StartedAt": "STARTED",
 	"FinishedAt": "FINISHED", "MoatVersion": "MOAT VERSION", "Policy": "POLICY", "Grants": "GRANTS",
 	"Privileges": "PRIVILEGES", "Volumes": "VOLUMES", "Sidecars": "SIDECARS", "Limits": "LIMITS",
+	"Ports": "PORTS", "PortList": "PORTS",
 }

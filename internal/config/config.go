@@ -49,6 +49,8 @@ type Config struct {
 	Image      string
 	Dockerfile string
 	Network    Network // agent.yaml's network section
+	// Ports are the run's ports to publish on the host, in order.
+	Ports []Port
 	// Grants are the grant names as written, in order, no duplicates,
 	// then the mcp servers' grants that grants: does not name.
 	Grants []string

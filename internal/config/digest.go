@@ -29,6 +29,7 @@ type digestForm struct {
 	MCP          []digestMCP       `json:"mcp,omitempty"`
 	Image        string            `json:"image,omitempty"`
 	Dockerfile   string            `json:"dockerfile,omitempty"`
+	Ports        []string          `json:"ports,omitempty"`
 }
 
 type digestMCP struct {
@@ -94,6 +95,9 @@ func (c *Config) Digest() string {
 		}
 		for _, m := range c.Mounts {
 			f.Mounts = append(f.Mounts, digestMount(m))
+		}
+		for _, p := range c.Ports {
+			f.Ports = append(f.Ports, p.String())
 		}
 		if c.Resources.Limits != (Limits{}) {
 			f.Resources = &c.Resources.Limits

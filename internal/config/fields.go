@@ -30,6 +30,7 @@ var fields = []field{
 	{"mounts", (*decoder).mounts},
 	{"name", (*decoder).name},
 	{"network", (*decoder).network},
+	{"ports", (*decoder).ports},
 	{"resources", (*decoder).resources},
 }
 

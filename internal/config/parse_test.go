@@ -190,9 +190,9 @@ func TestParseErrors(t *testing.T) {
 	}{
 		// Document shape.
 		{"list document", "- git\n", `agent.yaml:1:1: expected a mapping of fields at the top level, got a list`,
-			"Valid fields: agent, command, dependencies, docker, dockerfile, env, grants, image, mcp, mounts, name, network, resources."},
+			"Valid fields: agent, command, dependencies, docker, dockerfile, env, grants, image, mcp, mounts, name, network, ports, resources."},
 		{"string document", "hello\n", `agent.yaml:1:1: expected a mapping of fields at the top level, got a string`,
-			"Valid fields: agent, command, dependencies, docker, dockerfile, env, grants, image, mcp, mounts, name, network, resources."},
+			"Valid fields: agent, command, dependencies, docker, dockerfile, env, grants, image, mcp, mounts, name, network, ports, resources."},
 		{"two documents", "name: x\n---\nname: y\n", `agent.yaml:2:1: expected one YAML document, found a second one`,
 			`Remove the "---" line: agent.yaml holds a single document.`},
 		{"syntax", "name: [unclosed\n", `agent.yaml:1:7: invalid YAML: sequence end token ']' not found`, ""},
@@ -204,7 +204,7 @@ func TestParseErrors(t *testing.T) {
 		{"typo", "name: x\ndepndencies: [git]\n", `agent.yaml:2:1: unknown field "depndencies"`, `Did you mean "dependencies"?`},
 		{"wrong case", "Name: x\n", `agent.yaml:1:1: unknown field "Name"`, `Did you mean "name"?`},
 		{"unknown", "secrets: [github]\n", `agent.yaml:1:1: unknown field "secrets"`,
-			"Valid fields: agent, command, dependencies, docker, dockerfile, env, grants, image, mcp, mounts, name, network, resources."},
+			"Valid fields: agent, command, dependencies, docker, dockerfile, env, grants, image, mcp, mounts, name, network, ports, resources."},
 		{"duplicate field", "name: a\nenv: {}\nname: b\n", `agent.yaml:3:1: duplicate field "name" (first at 1:1)`, "Remove one of them."},
 		{"list key", "? [a]\n: x\n", `agent.yaml:2:1: invalid YAML: found an invalid key for this map`, ""},
 		{"merge key", "<<: {name: x}\n", `agent.yaml:1:1: merge keys (<<) are not supported`, "Write the keys out instead."},

@@ -31,7 +31,11 @@ const handoffTimeout = 10 * time.Second
 // than the proxy, and only the agent's container and the proxy's see the
 // directory. Whoever connects can at most hand over another listening
 // socket of its own, whose clients still need the run's token.
-func acceptAgents(path, seenFile string, grace time.Duration, serve func(net.Listener), gone func(), logf func(string, ...any)) (io.Closer, error) {
+//
+// The first relay to hand over a port is also asked for sockets in the
+// agent's namespace, for the run's published ports (sockets; nil for
+// none).
+func acceptAgents(path, seenFile string, grace time.Duration, serve func(net.Listener), gone func(), sockets *agentSockets, logf func(string, ...any)) (io.Closer, error) {
 	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("replacing the proxy socket: %w", err)
 	}
@@ -55,7 +59,7 @@ func acceptAgents(path, seenFile string, grace time.Duration, serve func(net.Lis
 		_ = c.SetReadDeadline(time.Time{})
 		agents.arrive()
 		serve(port)
-		io.Copy(io.Discard, c) // until the relay's side closes
+		readRelay(c.(*net.UnixConn), sockets) // until the relay's side closes
 		agents.leave()
 	}
 	go func() {

@@ -51,6 +51,18 @@ type Config struct {
 	// the agent's port ("" creates none): without it the proxy cannot see
 	// the agent's end, and the CLI stops it instead of waiting for it.
 	AgentSeen string `json:"agent_seen,omitempty"`
+	// Ports are the run's published ports: the proxy listens on each
+	// host address and carries its connections to the port on the
+	// agent's loopback, and nowhere else (ports.go).
+	Ports []PublishedPort `json:"ports,omitempty"`
+}
+
+// PublishedPort is one published port: Host is the address the proxy
+// listens on ("127.0.0.1:8080"), ContainerPort the port on the agent's
+// loopback its connections go to.
+type PublishedPort struct {
+	Host          string `json:"host"`
+	ContainerPort int    `json:"container_port"`
 }
 
 // Policy is the wire form of agent.yaml's network section: the mode with

@@ -2,6 +2,7 @@ package egress
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -48,6 +49,9 @@ var keepAlive = net.KeepAliveConfig{Enable: true, Idle: 3 * time.Second, Interva
 // agentGrace, and creates cfg.AgentSeen when the first one comes. The
 // ready line names the address it listens on.
 func ServeTCP(ctx context.Context, cfg *Config, addr string, out io.Writer, logf func(string, ...any)) error {
+	if len(cfg.Ports) > 0 {
+		return errors.New("published ports are not available where the proxy runs apart from the agent (on a cluster)")
+	}
 	return runProxy(ctx, cfg, out, logf, listenTCP(addr, cfg.AgentSeen, agentGrace, logf))
 }
 

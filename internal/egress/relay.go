@@ -59,12 +59,42 @@ func Handover(ctx context.Context, ln *net.TCPListener, socket string, wait time
 }
 
 // Hold keeps c open until ctx ends or the proxy closes it, then closes it.
+// Meanwhile, on a hand-over connection (unix), it answers the proxy's
+// requests for a socket in this network namespace, for the run's
+// published ports (ports.go), with a fresh TCP socket, unbound: where it
+// connects is the proxy's choice.
 func Hold(ctx context.Context, c net.Conn) {
 	defer c.Close()
-	// The proxy never writes: a read ends when ctx ends or the proxy does.
 	stop := context.AfterFunc(ctx, func() { c.Close() })
 	defer stop()
-	_, _ = c.Read(make([]byte, 1))
+	uc, _ := c.(*net.UnixConn)
+	buf := make([]byte, 64)
+	for {
+		n, err := c.Read(buf)
+		if err != nil {
+			return // ctx ended or the proxy did
+		}
+		for _, b := range buf[:n] {
+			if b != socketRequest || uc == nil {
+				continue
+			}
+			if err := sendSocket(uc); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// sendSocket makes a TCP socket in this network namespace and passes it
+// over c.
+func sendSocket(c *net.UnixConn) error {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	_, _, err = c.WriteMsgUnix([]byte{handoffByte}, unix.UnixRights(fd), nil)
+	return err
 }
 
 // sendListener passes ln's file descriptor over c.

@@ -28,9 +28,18 @@ const shutdownGrace = 3 * time.Second
 // Serve runs the proxy described by cfg until ctx ends or the agent's
 // container is gone (see acceptAgents), then drains it and writes the last
 // audit events. It announces readiness on out.
+//
+// It also listens on the run's published ports (cfg.Ports) and carries
+// their connections to the agent's (ports.go); a host address it cannot
+// listen on fails it before it is ready.
 func Serve(ctx context.Context, cfg *Config, out io.Writer, logf func(string, ...any)) error {
+	pub, err := listenPorts(cfg.Ports, logf)
+	if err != nil {
+		return err
+	}
+	defer pub.Close()
 	return runProxy(ctx, cfg, out, logf, func(_ *proxy.Server, serve func(net.Listener), gone func()) (string, io.Closer, error) {
-		agents, err := acceptAgents(cfg.Socket, cfg.AgentSeen, agentGrace, serve, gone, logf)
+		agents, err := acceptAgents(cfg.Socket, cfg.AgentSeen, agentGrace, serve, gone, pub.sockets, logf)
 		return cfg.Socket, agents, err
 	})
 }

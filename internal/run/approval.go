@@ -128,6 +128,11 @@ func sandboxOf(p *plan, grantHosts func(string) ([]string, bool)) *trust.Sandbox
 		}
 	}
 	addDockerOptions(sb, p.cfg.Docker)
+	for _, port := range p.cfg.Ports {
+		if !port.IsLoopback() {
+			sb.Add(trust.Publish, port.String())
+		}
+	}
 	return sb
 }
 

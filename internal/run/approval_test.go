@@ -45,6 +45,8 @@ func TestApprovalNeededForWhatWidens(t *testing.T) {
 			[]string{"the proxy would trust servers whose certificates ca.pem (sha256:", "could receive the credentials of grant github"}},
 		{"env", "env: {LD_PRELOAD: /workspace/x.so}\n", []string{"the agent's environment would set LD_PRELOAD=/workspace/x.so"}},
 		{"npm package", "dependencies: [node@22, \"npm:left-pad@1.3.0\"]\n", []string{"the image build would install npm:left-pad@1.3.0, running its install scripts as root"}},
+		{"port on every address", "ports: [\"0.0.0.0:8080:3000\", \"8081:3001\"]\n",
+			[]string{"other machines could connect to the agent's server through 0.0.0.0:8080:3000 (ports)"}},
 		{"env with escape", "env: {X: \"\\e]52;c;AAAA\\a\"}\n", []string{`the agent's environment would set X="\x1b]52;c;AAAA\a"`}},
 	}
 	for _, tt := range tests {

@@ -445,6 +445,7 @@ func (m *Manager) proxyConfig(r *state.Run, e *egressPlan, ca *proxy.CA, token s
 		Placeholders:  e.placeholders(),
 		CA:            egress.RunCA{Cert: certPEM, Key: keyPEM},
 		UpstreamRoots: e.upstreamRoots,
+		Ports:         publishedPorts(r.Ports),
 	}
 	if m.SigningKey == nil {
 		return cfg, nil

@@ -134,6 +134,7 @@ func (m *Manager) createRun(ctx context.Context, p *plan, img image.Result, opts
 		Image: img.Tag, ImageHash: img.Hash, Deps: depKeys(p), Status: state.Created,
 		Detached: opts.Detach, Keep: opts.Keep, TTY: opts.TTY, Interactive: opts.Interactive, CreatedAt: m.now(), MoatVersion: m.Version,
 		Policy: string(p.egress.mode()), Grants: p.egress.grantNames(), Limits: stateLimits(p.limits),
+		Ports: p.ports,
 	}
 	if err := m.claimName(ctx, r, p.randomName); err != nil {
 		return nil, nil, err

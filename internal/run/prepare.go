@@ -35,6 +35,9 @@ type Options struct {
 	Rebuild     bool
 	Keep        bool
 	Grants      []string // grant names added to agent.yaml's grants
+	// Ports are published besides agent.yaml's: the user's own choice,
+	// so a host address other than loopback needs no approval.
+	Ports []config.Port
 
 	// Streams of an attached run.
 	Stdin          io.Reader
@@ -70,8 +73,9 @@ type plan struct {
 	features   []feature
 	uid, gid   int
 	egress     *egressPlan
-	networkCA  []byte   // network.ca's content, as read once for the proxy
-	base       *runBase // agent.yaml's base image, nil for config.yaml's
+	ports      []state.Port // published, host addresses checked free
+	networkCA  []byte       // network.ca's content, as read once for the proxy
+	base       *runBase     // agent.yaml's base image, nil for config.yaml's
 	// proxyBaseID is config.yaml's base image, checked: the proxy's, even
 	// when agent.yaml names the run's own.
 	proxyBaseID string
@@ -218,7 +222,7 @@ func (m *Manager) resolve(ctx context.Context, opts Options) (*plan, error) {
 	}
 	// Approval comes before grants are loaded: a hostile agent.yaml
 	// must not lead to 'moat grant' hints, let alone to credentials.
-	steps := append(m.approvedSteps(ctx), resolveEgress)
+	steps := append(m.approvedSteps(ctx), resolveEgress, resolvePorts)
 	for _, step := range steps {
 		if err := step(m, opts, p); err != nil {
 			return nil, err

@@ -39,7 +39,8 @@ type proxyStart struct {
 // proxyPrivileges describes the sidecar for the run's record and audit
 // log: it runs as the user, with no capabilities, on a read-only root.
 const proxyPrivileges = "no capabilities, no-new-privileges, read-only root filesystem, runs as the invoking user; " +
-	"host network namespace (the run's only way out), listening only on a unix socket shared with the agent"
+	"host network namespace (the run's only way out), listening only on a unix socket shared with the agent " +
+	"and on the run's published ports, whose connections it carries only to those ports on the agent's loopback"
 
 // checkStaticLinux refuses a binary the sidecar could not execute: not a
 // Linux ELF executable, or one that needs a dynamic loader the base image
@@ -73,7 +74,7 @@ func (m *Manager) proxySpec(r *state.Run, bin string) runtime.ContainerSpec {
 		CapDrop: []string{"ALL"}, NoNewPrivileges: true, ReadOnlyRootfs: true, AutoRemove: true,
 		// The run's only way out: it dials out for the agent, and takes
 		// the agent's connections to its proxy port, listening on no
-		// network address of its own.
+		// network address of its own but the run's published ports.
 		Network: runtime.NetworkOutbound, ServesPort: proxyPort,
 		Memory: proxyLimits.Memory, NanoCPUs: proxyLimits.NanoCPUs, PidsLimit: proxyLimits.Pids,
 	}

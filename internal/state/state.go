@@ -11,9 +11,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -71,6 +73,22 @@ type Run struct {
 	Sidecars []Sidecar `json:"sidecars,omitempty"`
 	// Limits are what the engine lets the agent's container use.
 	Limits *Limits `json:"limits,omitempty"`
+	// Ports are the run's ports published on the host (its proxy sidecar
+	// listens on them).
+	Ports []Port `json:"ports,omitempty"`
+}
+
+// Port is a port of the run published on the host: HostIP:HostPort there
+// leads to ContainerPort on the agent's loopback.
+type Port struct {
+	HostIP        string `json:"host_ip"`
+	HostPort      int    `json:"host_port"`
+	ContainerPort int    `json:"container_port"`
+}
+
+// String is the port as docker ps shows one: "127.0.0.1:8080->3000/tcp".
+func (p Port) String() string {
+	return net.JoinHostPort(p.HostIP, strconv.Itoa(p.HostPort)) + "->" + strconv.Itoa(p.ContainerPort) + "/tcp"
 }
 
 // Limits are a container's resource limits; 0 is no limit.

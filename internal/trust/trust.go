@@ -51,6 +51,10 @@ const (
 	// the image's programs as root when the container starts, and a
 	// Dockerfile's steps run as root in the build with the engine's network.
 	Base Kind = "base-image"
+	// Publish is a port published on a host address other than
+	// loopback, "HOST_IP:HOST_PORT:PORT": other machines could connect to
+	// the agent's server.
+	Publish Kind = "publish"
 	// Push is a network.git-push ref pattern. Unlike the others it narrows:
 	// without any, a push may update any ref (see Widening).
 	Push Kind = "git-push"
@@ -105,7 +109,7 @@ func Sorted(ps []Permission) []Permission {
 	return slices.Compact(out)
 }
 
-var kindOrder = []Kind{Grant, Read, Write, Base, Network, AnyHost, Allow, Request, Tunnel, Host, CA, Push, Docker, Option, Package, Env}
+var kindOrder = []Kind{Grant, Read, Write, Base, Network, AnyHost, Allow, Request, Tunnel, Host, CA, Push, Publish, Docker, Option, Package, Env}
 
 func kindRank(k Kind) int {
 	if i := slices.Index(kindOrder, k); i >= 0 {
@@ -230,6 +234,8 @@ func (s *Sandbox) Describe(p Permission) string {
 			return "git pushes could update any branch or tag, and delete them (network.git-push was removed)"
 		}
 		return fmt.Sprintf("git pushes could update %s (network.git-push)", v)
+	case Publish:
+		return fmt.Sprintf("other machines could connect to the agent's server through %s (ports)", v)
 	case Host:
 		return s.describeHost(p.Value)
 	case CA:

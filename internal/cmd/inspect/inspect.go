@@ -54,8 +54,10 @@ when empty, and what does not exist yet is null:
   volumes (Volumes): [{name, keep, workspace, config_digest, created_by}]
   sidecars (Sidecars): [{role, name, limits}]
   limits (Limits): {memory (bytes), cpus, pids}; 0 is no limit
+  ports (Ports): [{host_ip, host_port, container_port}] published
 Templates also have {{.Status}} (the state with the exit code, as
-'moat list' shows it) and {{.CommandLine}} (the command as one line);
+'moat list' shows it), {{.CommandLine}} (the command as one line) and
+{{.PortList}} (the ports as 'moat list' shows them);
 {{json .}} is the JSON object.`,
 		Example: `  $ moat inspect web
   $ moat inspect --format '{{.State}} {{.ExitCode}}' web

@@ -55,6 +55,8 @@ type Options struct {
 	Rebuild    bool
 	Keep       bool
 	Grants     []string
+	Publish    []string // -p specs, parsed into ports
+	ports      []run.Port
 	// GrantStore opens the credential store, for the hosts of the run's
 	// grants in the summary of what its proxy refused; nil leaves them out.
 	GrantStore func() (*grant.Store, error)
@@ -78,6 +80,9 @@ func Setup(cmd *cobra.Command, opts *Options, runF func(context.Context, *Option
 		if err := opts.Runtime.Check(); err != nil {
 			return err
 		}
+		if err := opts.parsePorts(); err != nil {
+			return err
+		}
 		if opts.TerminalByDefault && !opts.Detach && !cmd.Flags().Changed("interactive") && !cmd.Flags().Changed("tty") &&
 			opts.IO.IsStdinTTY() && opts.IO.IsStdoutTTY() {
 			opts.Interactive, opts.TTY = true, true
@@ -96,6 +101,7 @@ func Setup(cmd *cobra.Command, opts *Options, runF func(context.Context, *Option
 	fl.StringVar(&opts.DetachKeys, "detach-keys", cmdutil.DefaultDetachKeys, "The `KEYS` that detach from an -it run, leaving it running ('moat attach' comes back)")
 	fl.BoolVar(&opts.Rebuild, "rebuild", false, "Rebuild the image without the engine's cache")
 	fl.BoolVar(&opts.Keep, "keep", false, "Keep the container after the command ends")
+	fl.StringArrayVarP(&opts.Publish, "publish", "p", nil, "Publish the run's PORT on the host's HOST_PORT, as `[HOST_IP:]HOST_PORT:PORT` (HOST_IP defaults to 127.0.0.1)")
 	fl.StringArrayVar(&opts.Grants, "grant", nil, "Let the proxy inject grant `NAME`'s credential (adds to agent.yaml's grants)")
 	// Setup has no Factory; the grant store it completes from is the one
 	// the options open.
@@ -104,6 +110,19 @@ func Setup(cmd *cobra.Command, opts *Options, runF func(context.Context, *Option
 	fl.StringVar(&opts.Runtime.Context, "context", "", "Run in kubeconfig context `NAME` (default: config.yaml's, else the current context)")
 	fl.StringVar(&opts.Runtime.Namespace, "namespace", "", "Run in Kubernetes namespace `NAME` (default: config.yaml's, else the context's, else default)")
 	return cmd
+}
+
+// parsePorts parses the -p specs.
+func (o *Options) parsePorts() error {
+	o.ports = nil
+	for _, spec := range o.Publish {
+		p, err := run.ParsePort(spec)
+		if err != nil {
+			return cmdutil.FlagErrorf("-p: %v", err)
+		}
+		o.ports = append(o.ports, p)
+	}
+	return nil
 }
 
 // parseArgs splits "[path] [-- cmd...]": before -- at most one path.
@@ -143,7 +162,7 @@ func (o *Options) RunOptions(ws *run.Workspace) (run.Options, error) {
 	return run.Options{
 		Opened: ws, Command: command, Env: o.Env, Name: o.Name,
 		Detach: o.Detach, Interactive: o.Interactive, TTY: o.TTY, Rebuild: o.Rebuild, Keep: o.Keep,
-		Grants: grants,
+		Grants: grants, Ports: o.ports,
 	}, nil
 }
 

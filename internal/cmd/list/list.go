@@ -163,6 +163,10 @@ func writeTable(w io.Writer, runs []*state.Run, tty bool, now time.Time) error {
 	if caches {
 		header = append(header, "CACHE")
 	}
+	ports := slices.ContainsFunc(runs, func(r *state.Run) bool { return len(r.Ports) > 0 })
+	if ports {
+		header = append(header, "PORTS")
+	}
 	fmt.Fprintln(tw, strings.Join(header, "\t"))
 	for _, r := range runs {
 		created := r.CreatedAt.UTC().Format(time.RFC3339)
@@ -172,11 +176,10 @@ func writeTable(w io.Writer, runs []*state.Run, tty bool, now time.Time) error {
 		}
 		row := []string{r.ID, termtext.Field(r.Name), cmdutil.ViewRun(r).Status(), created, cmd, termtext.Field(r.Workspace)}
 		if caches {
-			origin := cacheOrigin(r)
-			if origin == "" {
-				origin = "-"
-			}
-			row = append(row, origin)
+			row = append(row, orDash(cacheOrigin(r)))
+		}
+		if ports {
+			row = append(row, orDash(cmdutil.ViewRun(r).PortList()))
 		}
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
@@ -221,4 +224,12 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return string(r[:n-1]) + "…"
+}
+
+// orDash is s, or "-" in a table cell when s is empty.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -284,11 +284,33 @@ func TestListJSONShape(t *testing.T) {
     "privileges": [],
     "volumes": [],
     "sidecars": [],
-    "limits": null
+    "limits": null,
+    "ports": []
   }
 ]
 `
 	if out.String() != want {
 		t.Fatalf("got\n%s\nwant\n%s", out, want)
+	}
+}
+
+// TestListTablePorts shows the PORTS column, as docker ps does, once a
+// listed run publishes a port, and "-" for a run without.
+func TestListTablePorts(t *testing.T) {
+	created := time.Date(2026, 11, 28, 12, 0, 0, 0, time.UTC)
+	runs := []*state.Run{
+		{ID: "aaa111", Name: "web", Status: state.Running, CreatedAt: created, Workspace: "/w",
+			Ports: []state.Port{{HostIP: "127.0.0.1", HostPort: 8080, ContainerPort: 3000}, {HostIP: "::1", HostPort: 8081, ContainerPort: 3001}}},
+		{ID: "bbb222", Name: "job", Status: state.Running, CreatedAt: created, Workspace: "/w"},
+	}
+	var out strings.Builder
+	if err := writeTable(&out, runs, false, created); err != nil {
+		t.Fatal(err)
+	}
+	want := "RUN ID\tNAME\tSTATE\tCREATED\tCOMMAND\tWORKSPACE\tPORTS\n" +
+		"aaa111\tweb\trunning\t2026-11-28T12:00:00Z\t\t/w\t127.0.0.1:8080->3000/tcp, [::1]:8081->3001/tcp\n" +
+		"bbb222\tjob\trunning\t2026-11-28T12:00:00Z\t\t/w\t-\n"
+	if out.String() != want {
+		t.Fatalf("got\n%q\nwant\n%q", out.String(), want)
 	}
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/moatsh/moat/internal/cmd/logs"
 	policycmd "github.com/moatsh/moat/internal/cmd/policy"
 	"github.com/moatsh/moat/internal/cmd/revoke"
+	"github.com/moatsh/moat/internal/cmd/router"
 	runcmd "github.com/moatsh/moat/internal/cmd/run"
 	"github.com/moatsh/moat/internal/cmd/sidecar"
 	"github.com/moatsh/moat/internal/cmd/stop"
@@ -59,6 +60,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 		buildcmd.NewCmdBuild(f, nil),
 		list.NewCmdList(f, nil),
 		inspect.NewCmdInspect(f, nil),
+		router.NewCmdRouter(f, nil),
 		waitcmd.NewCmdWait(f, nil),
 		logs.NewCmdLogs(f, nil),
 		execcmd.NewCmdExec(f, nil),

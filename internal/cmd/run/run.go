@@ -49,8 +49,9 @@ after -- name another command.`,
   $ moat grant github
   $ moat run --grant github ./project -- gh pr list
 
-  # Start in the background, follow it, stop it
-  $ moat run -d --name web ./project -- ./serve.sh
+  # Start a server in the background, reach its port 3000, follow it, stop it
+  $ moat run -d --name web -p 8080:3000 ./project -- ./serve.sh
+  $ curl http://127.0.0.1:8080/
   $ moat logs -f web
   $ moat stop web`,
 	}
