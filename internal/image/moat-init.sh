@@ -444,6 +444,10 @@ main() {
 	if [ -n "${MOAT_BUILDKIT_PORT:-}" ]; then wait_buildkit; fi
 	if [ -n "${MOAT_PROXY_SOCKET:-}" ]; then wait_relay; fi
 	export HOME="$home" USER="$user" LOGNAME="$user"
+	# The run is set up: 'moat exec' waits for this file, root's, so that
+	# its command finds what the agent's does (user, proxy, daemon).
+	[ -d /run/moat ] || mkdir -p /run/moat
+	: >/run/moat/started
 	set -- setpriv --reuid="$uid" --regid="$gid" --groups="$groups" --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"
 	if [ "${MOAT_DIND:-}" = 1 ]; then
 		run_then_stop_dind "$@"

@@ -68,11 +68,20 @@ if [ ! -r /proc/1/environ ]; then exec env PATH="$PATH" "$@"; fi
 uid=${MOAT_UID:?MOAT_UID is not set}
 gid=${MOAT_GID:?MOAT_GID is not set}
 [ "$uid" != 0 ] || { echo "moat exec: refusing to run as root (MOAT_UID=0)" >&2; exit 126; }
+# Right after 'moat run -d', moat-init may still be setting the run up
+# (the agent's user, the proxy's relay): wait until it has (up to 30 s),
+# as the agent's command does.
+tries=0
+until [ -e /run/moat/started ]; do
+	tries=$((tries + 1))
+	[ "$tries" -lt 300 ] || { echo "moat exec: the run did not finish starting within 30s: it is still starting, or its setup failed (see 'moat logs')" >&2; exit 126; }
+	sleep 0.1
+done
 user= home=
 while IFS=: read -r n _ u _ _ h _; do
 	if [ "$u" = "$uid" ]; then user=$n home=$h; break; fi
 done </etc/passwd
-[ -n "$user" ] || { echo "moat exec: the agent's user is not set up yet" >&2; exit 126; }
+[ -n "$user" ] || { echo "moat exec: the agent's user is missing from the run's /etc/passwd" >&2; exit 126; }
 groups=$gid
 sock=${MOAT_DOCKER_SOCKET:-}
 if [ -S "$sock" ] && [ "$(stat -c %u "$sock")" != "$uid" ]; then groups="$groups,$(stat -c %g "$sock")"; fi
