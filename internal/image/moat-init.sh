@@ -388,6 +388,30 @@ wait_buildkit() {
 	fi
 }
 
+# check_command says, as docker does, why the command cannot run before
+# anything is set up: not found in the run's PATH (127), or a directory
+# (126). Shell builtins only: no program is started for it.
+check_command() {
+	case $1 in
+	*/*)
+		[ -e "$1" ] || { echo "moat-init: $1: no such file in the run's container" >&2; exit 127; }
+		[ ! -d "$1" ] || { echo "moat-init: $1 is a directory, not a command" >&2; exit 126; }
+		return 0
+		;;
+	esac
+	saved_ifs=$IFS
+	IFS=:
+	for d in $agent_path; do
+		if [ -n "$d" ] && [ -f "$d/$1" ] && [ -x "$d/$1" ]; then
+			IFS=$saved_ifs
+			return 0
+		fi
+	done
+	IFS=$saved_ifs
+	echo "moat-init: $1: command not found in the run's image (PATH $agent_path); add what provides it to agent.yaml's dependencies" >&2
+	exit 127
+}
+
 main() {
 	if [ "${MOAT_DIND:-}" = 1 ] && [ -z "${MOAT_DIND_PID:-}" ] && [ "$(id -u)" = 0 ]; then
 		start_dind "$@"
@@ -404,7 +428,7 @@ main() {
 	[ "$((n + 1))" -lt "$#" ] || die "no command given"
 	# Drop the "--". env takes a command word with "=" in it for one more
 	# variable: such a command runs through sh's exec instead.
-	i=0
+	i=0 command='' path_given=''
 	for a do
 		shift
 		if [ "$i" = "$n" ]; then
@@ -412,10 +436,14 @@ main() {
 		elif [ "$i" = "$((n + 1))" ] && [ "${a#*=}" != "$a" ]; then
 			set -- "$@" /bin/sh -c 'exec "$@"' sh "$a"
 		else
+			[ "$i" != "$((n + 1))" ] || command=$a
+			[ "$i" -ge "$n" ] || [ "${a#PATH=}" = "$a" ] || path_given=1
 			set -- "$@" "$a"
 		fi
 		i=$((i + 1))
 	done
+	# A PATH of the agent's own is env(1)'s to search.
+	if [ -n "$command" ] && [ -z "$path_given" ]; then check_command "$command"; fi
 	set -- env -- PATH="$agent_path" "$@"
 	if [ "$(id -u)" != 0 ]; then
 		exec "$@"

@@ -41,6 +41,6 @@ var (
 
 // baseInit is what every run needs from moat-init: the agent's user.
 var baseInit = initContract{
-	steps: []string{"ensure_group", "ensure_user"},
+	steps: []string{"check_command", "ensure_group", "ensure_user"},
 	env:   []initVar{envUID, envGID, envRunID, envRunName},
 }
