@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -27,7 +28,31 @@ func TestExecIntoARun(t *testing.T) {
 	}
 	if res := e.run("exec", name, "--", "no-such-command"); res.code != 127 {
 		t.Errorf("exec of a missing command exited %d, want 127:\n%s", res.code, res)
+	} else {
+		mustContain(t, "exec of a missing command", res.stderr, "no-such-command: command not found in the run's image")
 	}
+	if res := e.run("exec", name, "--", "/tmp"); res.code != 126 {
+		t.Errorf("exec of a directory exited %d, want 126:\n%s", res.code, res)
+	} else {
+		mustContain(t, "exec of a directory", res.stderr, "/tmp is a directory")
+	}
+	res = e.mustRun(0, "exec", "-w", "/tmp", name, "--", "pwd")
+	mustContain(t, "exec -w /tmp", res.stdout, "/tmp\n")
+	for dir, want := range map[string]string{
+		"/no-such-dir": "-w /no-such-dir: there is no such directory",
+		"/root":        "-w /root: the agent may not enter that directory",
+	} {
+		if res := e.run("exec", "-w", dir, name, "--", "true"); res.code != 126 || strings.Contains(res.stderr, "OCI runtime") {
+			t.Errorf("exec -w %s exited %d, want 126 in moat's words:\n%s", dir, res.code, res)
+		} else {
+			mustContain(t, "exec -w "+dir, res.stderr, want)
+		}
+	}
+	if res := e.run("exec", "-w", "relative", name, "--", "true"); res.code != 2 {
+		t.Errorf("exec -w relative exited %d, want 2 (usage):\n%s", res.code, res)
+	}
+	// A PATH of the command's own is env(1)'s to search, as in a run.
+	e.mustRun(0, "exec", "-e", "PATH=/bin", name, "--", "true")
 	res = e.runInput("piped-in\n", "exec", "-i", name, "--", "cat")
 	mustContain(t, "exec -i's stdout", res.stdout, "piped-in")
 	res = e.run("exec", name, "--", "curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "http://blocked.test/")

@@ -90,8 +90,12 @@ func TestRunExitCodes(t *testing.T) {
 		{"zero", []string{"true"}, 0, ""},
 		{"one", []string{"sh", "-c", "exit 1"}, 1, ""},
 		{"seven", []string{"sh", "-c", "echo to-stderr >&2; exit 7"}, 7, "to-stderr"},
-		{"not found", []string{"no-such-command"}, 127, "no-such-command"},
-		{"not executable", []string{"./not-executable.sh"}, 126, "not-executable.sh"},
+		// Said in moat's words, not env(1)'s ("env: 'x': No such file or
+		// directory").
+		{"not found", []string{"no-such-command"}, 127, "moat-init: no-such-command: command not found in the run's image"},
+		{"missing path", []string{"./no-such-script.sh"}, 127, "moat-init: ./no-such-script.sh: no such file"},
+		{"not executable", []string{"./not-executable.sh"}, 126, "moat-init: ./not-executable.sh is not executable"},
+		{"a directory", []string{"/tmp"}, 126, "moat-init: /tmp is a directory"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -101,6 +105,9 @@ func TestRunExitCodes(t *testing.T) {
 				t.Errorf("got exit code %d, want %d:\n%s", res.code, tt.want, res)
 			}
 			mustContain(t, "stderr", res.stderr, tt.stderr)
+			if strings.Contains(res.stderr, "env:") {
+				t.Errorf("stderr shows env(1)'s words:\n%s", res)
+			}
 		})
 	}
 }

@@ -147,6 +147,13 @@ var forbidden = map[string]map[string]string{
 		"internal/cmdutil":   "termtext is a leaf",
 		"internal/iostreams": "termtext is a leaf",
 	},
+	"internal/plural": {
+		"internal/run":     "plural is a leaf: every package words its counts with it",
+		"internal/runtime": "plural is a leaf",
+		"internal/config":  "plural is a leaf",
+		"internal/cmd":     "plural is a leaf",
+		"internal/cmdutil": "plural is a leaf",
+	},
 }
 
 // inContainer is what moat's in-container commands must not import.

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"reflect"
+	"regexp"
 	"strings"
 	"text/tabwriter"
 	"text/template"
@@ -101,7 +103,7 @@ func (f *Format) execute(w io.Writer, header map[string]string, items []any) err
 		var buf bytes.Buffer
 		if err := f.tmpl.Execute(&buf, item); err != nil {
 			// A field the item does not have is the template's fault.
-			return FlagErrorf("executing --format template: %v", err)
+			return templateError(err, item)
 		}
 		fmt.Fprintln(out, buf.String())
 	}
@@ -109,4 +111,38 @@ func (f *Format) execute(w io.Writer, header map[string]string, items []any) err
 		return tw.Flush()
 	}
 	return nil
+}
+
+// missingField finds the field name in text/template's "can't evaluate
+// field X in type pkg.T", which names one of moat's Go types.
+var missingField = regexp.MustCompile(`can't evaluate field (\w+) in type`)
+
+// templateError words a failed --format template for its user: a field
+// the item lacks is named with the fields it has, never with Go's type.
+func templateError(err error, item any) error {
+	m := missingField.FindStringSubmatch(err.Error())
+	if m == nil {
+		return FlagErrorf("invalid --format template: %v", err)
+	}
+	return &FlagError{Err: WithHint(
+		fmt.Errorf("invalid --format template: there is no field .%s", m[1]),
+		"Fields: "+strings.Join(fieldNames(item), ", ")+".")}
+}
+
+// fieldNames lists the fields a template can name on item, as .Name.
+func fieldNames(item any) []string {
+	t := reflect.TypeOf(item)
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return nil
+	}
+	var names []string
+	for f := range t.Fields() {
+		if f.IsExported() {
+			names = append(names, "."+f.Name)
+		}
+	}
+	return names
 }

@@ -62,6 +62,13 @@ func (e *NotRunningError) Hint() string {
 // what runs as root. MOAT_ATTEST is the relay's alone, as in moat-init.
 const execScript = `set -e
 unset ENV BASH_ENV CDPATH MOAT_ATTEST
+# -w: the directory, or "" for the container's own (the workspace).
+dir=$1
+shift
+if [ -n "$dir" ] && ! cd -- "$dir" 2>/dev/null; then
+	echo "moat exec: -w $dir: there is no such directory in the run's container" >&2
+	exit 126
+fi
 # Root, or the image's own user (moat-init then runs the agent as that),
 # told apart without a process: only root reads PID 1's environment here.
 if [ ! -r /proc/1/environ ]; then exec env PATH="$PATH" "$@"; fi
@@ -86,8 +93,25 @@ groups=$gid
 sock=${MOAT_DOCKER_SOCKET:-}
 if [ -S "$sock" ] && [ "$(stat -c %u "$sock")" != "$uid" ]; then groups="$groups,$(stat -c %g "$sock")"; fi
 if [ "${MOAT_DIND:-}" = 1 ]; then export DOCKER_HOST="unix:///run/user/$uid/docker.sock"; fi
+# A missing command is reported as moat-init reports the agent's: the
+# command is the first word that is not a variable, unless one sets PATH.
+path_given= command=
+for a do
+	case $a in PATH=*) path_given=1 ;; *=*) ;; *) command=$a; break ;; esac
+done
+if [ -z "$path_given" ] && [ -n "$command" ] && [ -x /usr/local/bin/moat-init ]; then
+	/usr/local/bin/moat-init --check-command "$command" || exit
+fi
 export HOME="$home" USER="$user" LOGNAME="$user"
-exec setpriv --reuid="$uid" --regid="$gid" --groups="$groups" --inh-caps=-all --bounding-set=-all --no-new-privs -- env PATH="$PATH" "$@"`
+if [ -n "$dir" ]; then
+	# Entered again as the agent: root may enter what the agent may not.
+	set -- /bin/sh -c 'cd -- "$1" 2>/dev/null || { echo "moat exec: -w $1: the agent may not enter that directory" >&2; exit 126; }
+shift
+exec env PATH="$PATH" "$@"' moat-exec "$dir" "$@"
+else
+	set -- env PATH="$PATH" "$@"
+fi
+exec setpriv --reuid="$uid" --regid="$gid" --groups="$groups" --inh-caps=-all --bounding-set=-all --no-new-privs -- "$@"`
 
 // Exec runs a command in run r's container as its agent and returns the
 // command's exit code. The command gets the agent's environment (its
@@ -110,7 +134,7 @@ func (m *Manager) Exec(ctx context.Context, r *state.Run, opts ExecOptions) (int
 		return 0, fmt.Errorf("inspecting the run's container: %w", err)
 	}
 	eo := runtime.ExecOptions{
-		Cmd: execCommand(agentVars(info.Cmd), opts.Env, opts.Command), WorkingDir: opts.WorkingDir,
+		Cmd:   execCommand(opts.WorkingDir, agentVars(info.Cmd), opts.Env, opts.Command),
 		Stdin: opts.Interactive, TTY: opts.TTY, DetachKeys: opts.DetachKeys,
 	}
 	if opts.TTY && opts.TerminalSize != nil {
@@ -196,11 +220,13 @@ func agentVars(cmd []string) []string {
 }
 
 // execCommand is the engine's command for exec: execScript, then the
-// variables env(1) applies, then the command. A command word with "=" in
+// directory (-w, entered by the script so a missing one is reported in
+// moat's words, not the runtime's), the variables env(1) applies, then the
+// command. A command word with "=" in
 // it would be taken by env for one more variable: it runs through sh's
 // exec instead, as in moat-init.
-func execCommand(agentEnv, env, command []string) []string {
-	args := []string{"/bin/sh", "-c", execScript, "moat-exec"}
+func execCommand(workDir string, agentEnv, env, command []string) []string {
+	args := []string{"/bin/sh", "-c", execScript, "moat-exec", workDir}
 	args = append(args, agentEnv...)
 	args = append(args, env...)
 	if strings.Contains(command[0], "=") {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -61,6 +62,9 @@ recorded in the run's audit log.`,
 			}
 			if len(opts.Command) == 0 {
 				return cmdutil.FlagErrorf("no command given: put it after --, such as 'moat exec %s -- bash'", opts.Ref)
+			}
+			if opts.WorkingDir != "" && !path.IsAbs(opts.WorkingDir) {
+				return cmdutil.FlagErrorf("-w %s: give the directory as an absolute path in the run's container, such as /workspace/src", opts.WorkingDir)
 			}
 			if _, err := cmdutil.ParseDetachKeys(opts.DetachKeys); err != nil {
 				return cmdutil.FlagErrorf("%v", err)

@@ -48,7 +48,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 		{args: []string{"grant", "gitlab"}, wantCode: 2, wantOut: "For another API, run 'moat grant http gitlab"},
 		{args: []string{"grant", "openai", "--token", secret, "--token-stdin"}, wantCode: 2, wantOut: "cannot be used together"},
 		{args: []string{"grant", "openai", "--token", secret, "--bogus"}, wantCode: 2, wantOut: "unknown flag: --bogus"},
-		{args: []string{"grant", "http", "--token", secret}, wantCode: 2, wantOut: "accepts 1 arg(s), received 0"},
+		{args: []string{"grant", "http", "--token", secret}, wantCode: 2, wantOut: "'moat grant http' takes 1 argument, not 0"},
 		{args: []string{"grant", "http", "x", "--header", "A", "--token", secret}, wantCode: 2, wantOut: "--host is required"},
 		{args: []string{"grant", "list", secret}, wantCode: 2, wantOut: "Run 'moat grant list --help' for usage."},
 		{args: []string{"grant", "http", "x", "--host", "https://api.example.com/v1", "--header", "A", "--token", secret},
@@ -62,7 +62,7 @@ func TestSecretNeverPrinted(t *testing.T) {
 		{args: []string{"grant", "openai"}, wantCode: 1, wantOut: "Pipe it in with 'moat grant openai --token-stdin', or set OPENAI_API_KEY."},
 		{args: []string{"revoke", "github", "anthropic"}, wantOut: "Revoked grant github\nRevoked grant anthropic\n"},
 		{args: []string{"revoke", "github"}, wantCode: 1, wantOut: "moat: no grant named \"github\"\n\nRun 'moat grant github' to store one.\n"},
-		{args: []string{"revoke"}, wantCode: 2, wantOut: "requires at least 1 arg(s)"},
+		{args: []string{"revoke"}, wantCode: 2, wantOut: "'moat revoke' takes at least 1 argument, not 0"},
 	}
 	for _, s := range steps {
 		name := strings.ReplaceAll(strings.Join(s.args, " "), secret, "SECRET")

@@ -246,7 +246,7 @@ func TestListFormat(t *testing.T) {
 	opts, _, _ := listFixture(t)
 	opts.Format = "{{.Nope}}"
 	var flagErr *cmdutil.FlagError
-	if err := listRuns(context.Background(), opts); !errors.As(err, &flagErr) || !strings.Contains(err.Error(), "can't evaluate field Nope") {
+	if err := listRuns(context.Background(), opts); !errors.As(err, &flagErr) || !strings.Contains(err.Error(), "there is no field .Nope") || !strings.Contains(cmdutil.HintOf(err), ".Name") {
 		t.Errorf("unknown field: got %v, want a usage error naming it", err)
 	}
 }

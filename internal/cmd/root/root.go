@@ -54,7 +54,7 @@ Start with 'moat run ./project -- cmd'; see 'moat run --help'.`,
 	}
 	cmd.SetOut(f.IOStreams.Out)
 	cmd.SetErr(f.IOStreams.ErrOut)
-	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &cmdutil.FlagError{Err: err} })
+	cmd.SetFlagErrorFunc(cmdutil.UsageError)
 	cmd.AddCommand(
 		runcmd.NewCmdRun(f, nil),
 		buildcmd.NewCmdBuild(f, nil),
@@ -90,7 +90,7 @@ func argErrorsAreUsageErrors(cmd *cobra.Command) {
 	if check := cmd.Args; check != nil {
 		cmd.Args = func(c *cobra.Command, args []string) error {
 			if err := check(c, args); err != nil {
-				return &cmdutil.FlagError{Err: err}
+				return cmdutil.UsageError(c, err)
 			}
 			return nil
 		}

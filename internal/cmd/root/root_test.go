@@ -35,7 +35,9 @@ func TestMainExitCodes(t *testing.T) {
 		{name: "unknown command: 2", args: []string{"stpo"}, wantCode: 2,
 			wantStderr: "moat: unknown command \"stpo\" for \"moat\"\n\nDid you mean this?\n\tstop\n\n\nRun 'moat --help' for usage.\n"},
 		{name: "too many args: 2", args: []string{"logs", "a", "b"}, wantCode: 2,
-			wantStderr: "moat: accepts at most 1 arg(s), received 2\n\nRun 'moat logs --help' for usage.\n"},
+			wantStderr: "moat: 'moat logs' takes at most 1 argument, not 2\n\nUsage: moat logs [run] [flags]\n\nRun 'moat logs --help' for usage.\n"},
+		{name: "a flag value that is not a number: 2, in moat's words", args: []string{"stop", "-t", "soon", "x"}, wantCode: 2,
+			wantStderr: "moat: invalid value \"soon\" for -t/--time: want a whole number\n\nRun 'moat stop --help' for usage.\n"},
 		{name: "version works without an engine", args: []string{"version"}, wantCode: 0},
 	}
 	for _, tt := range tests {
