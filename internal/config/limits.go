@@ -10,6 +10,7 @@ import (
 	"sync"
 
 	"github.com/goccy/go-yaml/ast"
+	"github.com/goccy/go-yaml/token"
 )
 
 // Limits bound what one container of a run may use. A zero field is unset.
@@ -203,7 +204,12 @@ func cpusValue(n ast.Node, what string) (int64, *problem) {
 	switch n.(type) {
 	case *ast.IntegerNode, *ast.FloatNode:
 	case *ast.StringNode:
-		return 0, newProblem("Remove the quotes: "+hint, "%s: expected a number, got a string", what)
+		if !quoted(n) {
+			// The YAML library leaves a number too large for it as a
+			// plain string: it was written as a number.
+			return 0, newProblem(hint, "%s: %s is too large", what, tokenValue(n))
+		}
+		return 0, newProblem("Remove the quotes. "+hint, "%s: expected a number, got a string", what)
 	default:
 		return 0, newProblem(hint, "%s: expected a number, got %s", what, kind(n))
 	}
@@ -298,4 +304,10 @@ func (c *Config) aboveLimit(f limitField, want, max int64, fromUser bool, userFi
 		e.Remedy = fmt.Sprintf("Lower resources.%s in agent.yaml to at most %s, or set limits.%s in %s.", f.name, f.format(max), f.name, userFile)
 	}
 	return e
+}
+
+// quoted reports whether a scalar was written in quotes.
+func quoted(n ast.Node) bool {
+	tk := n.GetToken()
+	return tk != nil && (tk.Type == token.DoubleQuoteType || tk.Type == token.SingleQuoteType)
 }

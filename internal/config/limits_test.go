@@ -69,6 +69,7 @@ func TestResources(t *testing.T) {
 		{yaml: "resources: {memory: 2x}\n", err: `1:21: resources.memory: "2x": unknown unit "x"`},
 		{yaml: "resources: {memory: 1m}\n", err: "1:21: resources.memory: 1m is out of range: it must be at least 32m"},
 		{yaml: "resources: {cpus: \"2\"}\n", err: "1:19: resources.cpus: expected a number, got a string | Remove the quotes"},
+		{yaml: "resources: {cpus: 99999999999999999999}\n", err: "1:19: resources.cpus: 99999999999999999999 is too large | Write a decimal number"},
 		{yaml: "resources: {cpus: 1.5e3}\n", err: "1:19: resources.cpus: 1.5e3 is not a decimal number of CPUs"},
 		{yaml: "resources: {cpus: 0}\n", err: "1:19: resources.cpus: 0 is out of range"},
 		{yaml: "resources: {cpus: 0.001}\n", err: "1:19: resources.cpus: 0.001 is out of range: it must be at least 0.01"},
