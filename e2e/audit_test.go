@@ -81,6 +81,25 @@ func TestAuditLog(t *testing.T) {
 	res := e.mustRun(0, "audit", name)
 	mustContain(t, "stdout", res.stdout, ": OK\n", "15 entries", "1 signed checkpoint", "run key SHA256:", "egress attestation: passed in")
 
+	var ok struct {
+		Status      string         `json:"status"`
+		Verified    bool           `json:"verified"`
+		Entries     int            `json:"entries"`
+		Checkpoints int            `json:"checkpoints"`
+		Kinds       map[string]int `json:"kinds"`
+		Problems    []struct {
+			Kind string `json:"kind"`
+			Seq  uint64 `json:"seq"`
+		} `json:"problems"`
+	}
+	res = e.mustRun(0, "audit", "--json", name)
+	if err := json.Unmarshal([]byte(res.stdout), &ok); err != nil {
+		t.Fatalf("audit --json: %v\n%s", err, res)
+	}
+	if ok.Status != "ok" || !ok.Verified || ok.Entries != 15 || ok.Checkpoints != 1 || ok.Kinds["run.created"] != 1 || len(ok.Problems) != 0 {
+		t.Errorf("audit --json of a good log: got %+v", ok)
+	}
+
 	bundle := filepath.Join(t.TempDir(), "bundle.json")
 	e.mustRun(0, "audit", name, "--export", bundle)
 
@@ -96,6 +115,15 @@ func TestAuditLog(t *testing.T) {
 		t.Errorf("audit of an edited log: exit %d, want 1:\n%s", res.code, res)
 	}
 	mustContain(t, "stdout", res.stdout, "TAMPERED", "entry 3 (line 3)")
+	res = e.run("audit", "--json", name)
+	var bad = ok
+	bad.Problems = nil
+	if err := json.Unmarshal([]byte(res.stdout), &bad); err != nil || res.code != 1 {
+		t.Fatalf("audit --json of an edited log: exit %d, %v\n%s", res.code, err, res)
+	}
+	if bad.Status != "tampered" || bad.Verified || len(bad.Problems) != 1 || bad.Problems[0].Kind != "tampered" || bad.Problems[0].Seq != 3 {
+		t.Errorf("audit --json of an edited log: got %+v", bad)
+	}
 
 	e.mustRun(0, "destroy", name)
 	res = e.mustRun(0, "audit", "verify", bundle)

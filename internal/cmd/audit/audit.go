@@ -30,6 +30,7 @@ type Options struct {
 
 	Ref    string
 	Export string
+	JSON   bool
 }
 
 // NewCmdAudit builds the command; runF replaces the work in tests.
@@ -49,10 +50,15 @@ If anything was changed, removed, added or reordered, moat audit names the
 first entry that fails and why, and exits 1. A log whose writer was killed
 ends in a torn entry, which is reported as such, not as tampering.
 
+With --json, it prints the result for scripts instead: status ("ok",
+"open", "not-closed" or "tampered"), verified, the counts, the key
+fingerprints and every problem found.
+
 With --export, it also writes a self-contained bundle (entries, checkpoints,
 public key) that 'moat audit verify FILE' checks on any machine.`,
 		Example: `  $ moat audit web
   $ moat audit web --export web-audit.json
+  $ moat audit web --json | jq -r .status
   $ moat audit verify web-audit.json`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -66,6 +72,7 @@ public key) that 'moat audit verify FILE' checks on any machine.`,
 		},
 	}
 	cmd.Flags().StringVar(&opts.Export, "export", "", "Also write a bundle for offline verification to `FILE`")
+	cmd.Flags().BoolVar(&opts.JSON, "json", false, "Print the result as JSON (the exit code is the same)")
 	cmd.AddCommand(verify.NewCmdVerify(f, nil))
 	return cmd
 }
@@ -95,6 +102,16 @@ func auditRun(ctx context.Context, o *Options) error {
 		fmt.Fprintf(o.IO.ErrOut, "Exported the audit log of run %s to %s.\n", r.ID, o.Export)
 	}
 	text, err := rep.Describe(fmt.Sprintf("run %s (%s)", r.ID, r.Name), r.Status.Active())
+	if o.JSON {
+		if jerr := cmdutil.WriteJSON(o.IO.Out, newReportJSON(r, rep, err == nil)); jerr != nil {
+			return jerr
+		}
+		if err != nil {
+			cmdutil.PrintError(o.IO.ErrOut, err)
+			return &cmdutil.ExitError{Code: 1}
+		}
+		return nil
+	}
 	fmt.Fprint(o.IO.Out, termtext.String(text)) // a bundle, and event kinds in it, may come from anywhere
 	return err
 }
