@@ -52,6 +52,21 @@ func joinAny(v any, sep string) string {
 	return fmt.Sprint(v)
 }
 
+// CheckOutputFlags refuses a listing's --quiet, --json and --format
+// together: each says what to print instead of the table.
+func CheckOutputFlags(quiet, json bool, format string) error {
+	n := 0
+	for _, set := range []bool{quiet, json, format != ""} {
+		if set {
+			n++
+		}
+	}
+	if n > 1 {
+		return FlagErrorf("--quiet, --json and --format cannot be combined")
+	}
+	return nil
+}
+
 // ParseFormat parses a --format value; a template that does not parse is
 // a usage error.
 func ParseFormat(format string) (*Format, error) {

@@ -76,8 +76,8 @@ and aligns the columns.`,
   $ moat list --json | jq '.[] | select(.state == "running") | .id'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.JSON && opts.Format != "" || opts.Quiet && (opts.JSON || opts.Format != "") {
-				return cmdutil.FlagErrorf("--quiet, --json and --format cannot be combined")
+			if err := cmdutil.CheckOutputFlags(opts.Quiet, opts.JSON, opts.Format); err != nil {
+				return err
 			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)

@@ -22,7 +22,9 @@ type Options struct {
 	IO     *iostreams.IOStreams
 	Grants func() (*grant.Store, error)
 
-	JSON bool
+	JSON   bool
+	Quiet  bool
+	Format string
 }
 
 // NewCmdList builds the command; runF replaces the work in tests.
@@ -38,9 +40,14 @@ key's fingerprint and where the key is (file: sealed in the grant; agent:
 kept by your ssh-agent). Secrets are never shown, and listing does not
 read the key.`,
 		Example: `  $ moat grant list
+  $ moat grant list -q
+  $ moat grant list --format '{{.Name}} {{join .Hosts ","}}'
   $ moat grant list --json | jq -r '.[].name'`,
 		Args: noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := cmdutil.CheckOutputFlags(opts.Quiet, opts.JSON, opts.Format); err != nil {
+				return err
+			}
 			if runF != nil {
 				return runF(cmd.Context(), opts)
 			}
@@ -48,6 +55,8 @@ read the key.`,
 		},
 	}
 	cmd.Flags().BoolVar(&opts.JSON, "json", false, "Print grants as a JSON array")
+	cmd.Flags().BoolVarP(&opts.Quiet, "quiet", "q", false, "Print grant names only")
+	cmd.Flags().StringVar(&opts.Format, "format", "", "Print each grant through a Go `template` (.Name, .Kind, .Hosts, .Header, .CreatedAt, .SSH)")
 	return cmd
 }
 
@@ -68,6 +77,23 @@ func listGrants(o *Options) error {
 	if err != nil {
 		return err
 	}
+	switch {
+	case o.Format != "":
+		format, err := cmdutil.ParseFormat(o.Format)
+		if err != nil {
+			return err
+		}
+		items := make([]any, len(grants))
+		for i, g := range grants {
+			items[i] = g
+		}
+		return format.Execute(o.IO.Out, o.IO.IsStdoutTTY(), grantHeaders, items)
+	case o.Quiet:
+		for _, g := range grants {
+			fmt.Fprintln(o.IO.Out, g.Name)
+		}
+		return nil
+	}
 	if o.JSON {
 		if grants == nil {
 			grants = []grant.Grant{}
@@ -80,6 +106,9 @@ func listGrants(o *Options) error {
 	}
 	return writeTable(o.IO.Out, grants, o.IO.IsStdoutTTY())
 }
+
+// grantHeaders are the column names of a --format 'table ...'.
+var grantHeaders = map[string]string{"Name": "NAME", "Kind": "KIND", "Hosts": "HOSTS", "Header": "HEADER", "CreatedAt": "CREATED", "SSH": "KEY"}
 
 // noGrantsHint names the kinds: "No grants. Store one with 'moat grant
 // github' (or anthropic, claude, openai, gemini, http)."

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -100,5 +101,38 @@ func TestListGrants(t *testing.T) {
 				t.Fatalf("stdout %q stderr %q, want %q and %q", out, errOut, tt.wantOut, tt.wantErrOut)
 			}
 		})
+	}
+}
+
+// TestListGrantsScripting: -q prints names alone, --format runs a template
+// per grant (a table one with a header), and the secret is in neither.
+func TestListGrantsScripting(t *testing.T) {
+	t.Parallel()
+	const secret = "sk-format-test-SECRET"
+	store := grant.NewStore(filepath.Join(t.TempDir(), "grants"), grant.FileKey(filepath.Join(t.TempDir(), "k")))
+	for _, g := range []grant.Grant{{Name: "openai", Kind: grant.OpenAI}, {Name: "api", Kind: grant.HTTP, Hosts: []string{"a.example.com", "b.example.com"}, Header: "X-Key"}} {
+		if err := store.Put(g, grant.NewSecret([]byte(secret))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name  string
+		quiet bool
+		// format is --format's value
+		format, want string
+	}{
+		{name: "quiet", quiet: true, want: "api\nopenai\n"},
+		{name: "format", format: `{{.Name}}={{join .Hosts ","}}`, want: "api=a.example.com,b.example.com\nopenai=api.openai.com\n"},
+		{name: "table", format: `table {{.Name}}\t{{.Kind}}`, want: "NAME     KIND\napi      http\nopenai   openai\n"},
+	}
+	for _, tt := range tests {
+		ios, _, out, _ := iostreams.Test()
+		o := &Options{IO: ios, Grants: func() (*grant.Store, error) { return store, nil }, Quiet: tt.quiet, Format: tt.format}
+		if err := listGrants(o); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if out.String() != tt.want || strings.Contains(out.String(), secret) {
+			t.Errorf("%s: got %q, want %q", tt.name, out, tt.want)
+		}
 	}
 }
