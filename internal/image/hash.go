@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strings"
 
 	_ "embed"
 )
@@ -48,3 +49,21 @@ func writeSection(h interface{ Write([]byte) (int, error) }, name string, data [
 
 // Tag is the image reference for a content hash.
 func Tag(hash string) string { return Repository + ":" + hash[:20] }
+
+// InitFunction returns the definition of one shell function of the init
+// script, from its "name() {" line to the "}" that closes it at the start
+// of a line, so that another script moat runs in the container (moat
+// exec's) does what moat-init does without starting it. It panics if the
+// script has no such function: a programming error a test catches.
+func InitFunction(name string) string {
+	s := string(InitScript)
+	start := strings.Index(s, "\n"+name+"() {\n")
+	if start < 0 {
+		panic("moat-init.sh has no function " + name)
+	}
+	end := strings.Index(s[start:], "\n}\n")
+	if end < 0 {
+		panic("moat-init.sh: function " + name + " is not closed")
+	}
+	return s[start+1 : start+end+3]
+}

@@ -390,13 +390,15 @@ wait_buildkit() {
 
 # check_command says, as docker does, why the command cannot run before
 # anything is set up: not found in the run's PATH (127), or a directory or
-# a file without execute permission (126). Shell builtins only: no program is started for it.
+# a file without execute permission (126). Shell builtins only: no program
+# is started for it. moat exec's script holds a copy of it
+# (image.InitFunction), with agent_path and who (its own name) set.
 check_command() {
 	case $1 in
 	*/*)
-		[ -e "$1" ] || { echo "moat-init: $1: no such file in the run's container" >&2; exit 127; }
-		[ ! -d "$1" ] || { echo "moat-init: $1 is a directory, not a command" >&2; exit 126; }
-		[ -x "$1" ] || { echo "moat-init: $1 is not executable; make it so with chmod +x" >&2; exit 126; }
+		[ -e "$1" ] || { echo "${who:-moat-init}: $1: no such file in the run's container" >&2; exit 127; }
+		[ ! -d "$1" ] || { echo "${who:-moat-init}: $1 is a directory, not a command" >&2; exit 126; }
+		[ -x "$1" ] || { echo "${who:-moat-init}: $1 is not executable; make it so with chmod +x" >&2; exit 126; }
 		return 0
 		;;
 	esac
@@ -409,16 +411,11 @@ check_command() {
 		fi
 	done
 	IFS=$saved_ifs
-	echo "moat-init: $1: command not found in the run's image (PATH $agent_path); add what provides it to agent.yaml's dependencies" >&2
+	echo "${who:-moat-init}: $1: command not found in the run's image (PATH $agent_path); add what provides it to agent.yaml's dependencies" >&2
 	exit 127
 }
 
 main() {
-	# 'moat exec' asks the same question of its command before it starts it.
-	if [ "${1:-}" = --check-command ] && [ "$#" = 2 ]; then
-		check_command "$2"
-		exit 0
-	fi
 	if [ "${MOAT_DIND:-}" = 1 ] && [ -z "${MOAT_DIND_PID:-}" ] && [ "$(id -u)" = 0 ]; then
 		start_dind "$@"
 	fi

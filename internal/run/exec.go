@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/image"
 	"github.com/moatsh/moat/internal/runtime"
 	"github.com/moatsh/moat/internal/state"
 )
@@ -60,7 +61,7 @@ func (e *NotRunningError) Hint() string {
 // LOGNAME its own, then the agent's variables (agent.yaml env, -e) and the
 // exec's own applied by env(1) after the drop, so that none of them reaches
 // what runs as root. MOAT_ATTEST is the relay's alone, as in moat-init.
-const execScript = `set -e
+var execScript = image.InitFunction("check_command") + `set -e
 unset ENV BASH_ENV CDPATH MOAT_ATTEST
 # -w: the directory, or "" for the container's own (the workspace).
 dir=$1
@@ -99,8 +100,9 @@ path_given= command=
 for a do
 	case $a in PATH=*) path_given=1 ;; *=*) ;; *) command=$a; break ;; esac
 done
-if [ -z "$path_given" ] && [ -n "$command" ] && [ -x /usr/local/bin/moat-init ]; then
-	/usr/local/bin/moat-init --check-command "$command" || exit
+if [ -z "$path_given" ] && [ -n "$command" ]; then
+	agent_path=$PATH who="moat exec"
+	check_command "$command"
 fi
 export HOME="$home" USER="$user" LOGNAME="$user"
 if [ -n "$dir" ]; then
