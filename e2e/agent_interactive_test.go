@@ -28,6 +28,14 @@ func (e *moatEnv) newTmux(ws string, argv ...string) *tmuxSession {
 	t := e.t
 	t.Helper()
 	e.mustRun(0, "run", ws, "--", "true")
+	return e.startTmux(argv...)
+}
+
+// startTmux starts argv in a tmux session as newTmux does, building
+// nothing first.
+func (e *moatEnv) startTmux(argv ...string) *tmuxSession {
+	t := e.t
+	t.Helper()
 	s := &tmuxSession{t: t, socket: "moat-e2e-" + uniqueName(t)}
 	// -f /dev/null: no user configuration; the shell holds the pane open
 	// after the command ends, so its last screen can still be read. Its

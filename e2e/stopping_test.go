@@ -46,6 +46,37 @@ func TestInterruptTwice(t *testing.T) {
 	}
 }
 
+// TestInteractiveRunBuildOnACookedTerminal starts 'moat run -it' on a real
+// terminal with an image to build (a project Dockerfile of the test's own,
+// whose step sleeps): the terminal is not raw before the run is attached,
+// so what moat prints reads as lines and Ctrl-C during the build
+// interrupts moat (in raw mode it would be a byte waiting for the
+// command): no run is created and the command never starts.
+func TestInteractiveRunBuildOnACookedTerminal(t *testing.T) {
+	t.Parallel()
+	needImage(t)
+	e := newMoat(t)
+	name := uniqueName(t)
+	ws := userWorkspace(t, e, map[string]string{
+		"agent.yaml": "dockerfile: Dockerfile\n",
+		"Dockerfile": "FROM " + baseImage + "\nRUN echo " + name + " && sleep 300\n",
+	})
+	e.mustRun(0, "trust", "--yes", ws)
+	term := e.startTmux(moatBin, "run", "-it", "-n", name, ws, "--", "sh", "-c", "echo command-started; sleep 600")
+	// The Dockerfile's RUN step, which echoes the name (moat adds LABEL
+	// steps after it).
+	term.waitFor(waitTimeout, "the build's sleeping step", ": "+name)
+	term.keys("C-c")
+	term.waitFor(waitTimeout, "moat to exit after Ctrl-C", "command-exit=130")
+	screen := term.screen()
+	if strings.Contains(screen, "command-started") {
+		t.Errorf("the command started after Ctrl-C during the build:\n%s", screen)
+	}
+	if res := e.mustRun(0, "list", "-a", "-q", "--filter", "name="+name); strings.TrimSpace(res.stdout) != "" {
+		t.Errorf("Ctrl-C during the build left a run %s:\n%s", res.stdout, screen)
+	}
+}
+
 // TestStopForegroundRun stops a run in the foreground of a real terminal
 // from another process ('moat stop', as from another terminal): both
 // processes finish the run, and the one that loses says nothing. The

@@ -265,6 +265,9 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options,
 			}
 		}()
 	}
+	if opts.OnAttach != nil {
+		opts.OnAttach()
+	}
 	if err := m.start(ctx, r); err != nil {
 		return Result{Run: r}, err
 	}

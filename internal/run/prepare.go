@@ -55,6 +55,12 @@ type Options struct {
 	// ended because the user typed the detach keys: the run then goes on
 	// without moat (Result.Detached) instead of its stdin being closed.
 	Detached func() bool
+	// OnAttach, when set, is called once an attached run's streams are
+	// attached, right before its command starts. A TTY run puts the
+	// user's terminal in raw mode there, not before: what moat prints
+	// until then (build progress, warnings, errors) reads normally, and
+	// Ctrl-C during a build interrupts moat.
+	OnAttach func()
 }
 
 // plan is a run resolved from Options and agent.yaml, before any engine

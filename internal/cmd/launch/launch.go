@@ -232,11 +232,7 @@ func (o *Options) attach(ctx context.Context, mgr *run.Manager, ro run.Options) 
 	}
 	var raw rawTerminal
 	if o.TTY && !o.Detach {
-		restore, err := setupTerminal(o.IO, &ro, &raw)
-		if err != nil {
-			return run.Result{}, err
-		}
-		defer restore()
+		defer setupTerminal(o.IO, &ro, &raw)()
 	}
 	if o.IO.IsStdinTTY() && o.IO.IsStderrTTY() {
 		mgr.AskApproval = func(req run.ApprovalRequest) (bool, error) {

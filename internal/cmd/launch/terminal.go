@@ -1,7 +1,6 @@
 package launch
 
 import (
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -35,9 +34,10 @@ func (t *rawTerminal) whileCooked(f func()) {
 	f()
 }
 
-// setupTerminal puts the user's terminal in raw mode for a TTY run and
-// reports size changes; restore undoes it.
-func setupTerminal(io *iostreams.IOStreams, ro *run.Options, raw *rawTerminal) (restore func(), err error) {
+// setupTerminal reports size changes of the user's terminal for a TTY run
+// and puts it in raw mode once the run is attached (ro.OnAttach); restore
+// undoes both.
+func setupTerminal(io *iostreams.IOStreams, ro *run.Options, raw *rawTerminal) (restore func()) {
 	ro.TerminalSize = io.TerminalSize
 	resized := make(chan struct{}, 1)
 	winch := make(chan os.Signal, 1)
@@ -51,17 +51,19 @@ func setupTerminal(io *iostreams.IOStreams, ro *run.Options, raw *rawTerminal) (
 		}
 	}()
 	ro.Resized = resized
-	restore = func() { signal.Stop(winch) }
-	if !io.IsStdinTTY() || io.InFd() < 0 {
-		return restore, nil
+	if io.IsStdinTTY() && io.InFd() >= 0 {
+		ro.OnAttach = func() {
+			// Without raw mode the run still works, with the terminal's
+			// line editing and echo on top of the command's.
+			if old, err := term.MakeRaw(io.InFd()); err == nil {
+				raw.fd, raw.old = io.InFd(), old
+			}
+		}
 	}
-	old, err := term.MakeRaw(io.InFd())
-	if err != nil {
-		return restore, fmt.Errorf("setting the terminal to raw mode: %w", err)
-	}
-	raw.fd, raw.old = io.InFd(), old
 	return func() {
 		signal.Stop(winch)
-		term.Restore(io.InFd(), old)
-	}, nil
+		if raw.old != nil {
+			term.Restore(raw.fd, raw.old)
+		}
+	}
 }
