@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // dropped counts the request events a Log left out past its cap.
@@ -86,5 +88,5 @@ func FormatBytes(n int64) string {
 	case n >= 1<<10 && n%(1<<10) == 0:
 		return fmt.Sprintf("%d KiB", n>>10)
 	}
-	return fmt.Sprintf("%d bytes", n)
+	return plural.Count(n, "byte")
 }

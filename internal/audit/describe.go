@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // Describe renders the report for people: a status line and details. The
@@ -13,7 +15,8 @@ import (
 func (r *Report) Describe(what string, active bool) (string, error) {
 	var b strings.Builder
 	if p := r.Tampering(); p != nil {
-		fmt.Fprintf(&b, "%s: TAMPERED\n  %s\n  the %d entries before it verify\n", what, p, r.Entries)
+		fmt.Fprintf(&b, "%s: TAMPERED\n  %s\n  the %s before it %s\n", what, p,
+			plural.Count(r.Entries, "entry", "entries"), plural.Noun(r.Entries, "verifies", "verify"))
 		return b.String(), fmt.Errorf("the audit log of %s does not verify: %s", what, p)
 	}
 	status, unclosed, truncated := "OK", false, false

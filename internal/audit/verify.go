@@ -9,6 +9,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // ProblemKind classifies what verification found wrong.
@@ -88,7 +90,7 @@ func Verify(r io.Reader, runID string, pub ed25519.PublicKey) (Report, error) {
 		if err == io.EOF {
 			if len(raw) > 0 {
 				v.report.Problems = append(v.report.Problems, Problem{Kind: TornTail, Line: line,
-					Reason: fmt.Sprintf("the log ends in a partial entry (%d bytes): a writer stopped while writing it; everything before it verifies", len(raw))})
+					Reason: fmt.Sprintf("the log ends in a partial entry (%s): a writer stopped while writing it; everything before it verifies", plural.Count(len(raw), "byte"))})
 			}
 			break
 		}
@@ -159,7 +161,11 @@ func (v *verifier) check(line int, e Entry, computed, rawTime string) bool {
 	case e.Seq < want:
 		v.fail(line, e.Seq, fmt.Sprintf("out of order: entry %d comes after entry %d", e.Seq, v.prevSeq))
 	case e.Seq > want:
-		v.fail(line, e.Seq, fmt.Sprintf("entries %d to %d are missing", want, e.Seq-1))
+		if e.Seq-1 == want {
+			v.fail(line, e.Seq, fmt.Sprintf("entry %d is missing", want))
+		} else {
+			v.fail(line, e.Seq, fmt.Sprintf("entries %d to %d are missing", want, e.Seq-1))
+		}
 	case e.Prev != v.prevHash:
 		v.fail(line, e.Seq, fmt.Sprintf("does not follow entry %d: its previous-entry hash does not match", v.prevSeq))
 	case computed != e.Hash:
@@ -269,19 +275,12 @@ func (v *verifier) finish() {
 		unsigned -= r.SignedThrough + 1
 	}
 	r.Problems = append(r.Problems, Problem{Kind: Unclosed, Seq: v.last.Seq,
-		Reason: fmt.Sprintf("no final signed checkpoint: the last %d entries are not covered by a signature (the run is still going, its writer stopped, or the end of the log was cut off)", unsigned)})
+		Reason: fmt.Sprintf("no final signed checkpoint: the last %s %s not covered by a signature (the run is still going, its writer stopped, or the end of the log was cut off)",
+			plural.Count(unsigned, "entry", "entries"), plural.Noun(unsigned, "is", "are"))})
 }
 
 // Summary is a short description of a clean report.
 func (r *Report) Summary() string {
-	return fmt.Sprintf("%s, %s to %s, %s", count(r.Entries, "entry", "entries"),
-		r.First.Format(time.RFC3339), r.Last.Format(time.RFC3339), count(r.Checkpoints, "signed checkpoint", "signed checkpoints"))
-}
-
-// count is n with the noun in the right number: "1 entry", "2 entries".
-func count(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
+	return fmt.Sprintf("%s, %s to %s, %s", plural.Count(r.Entries, "entry", "entries"),
+		r.First.Format(time.RFC3339), r.Last.Format(time.RFC3339), plural.Count(r.Checkpoints, "signed checkpoint"))
 }

@@ -6,6 +6,8 @@ import (
 	"io"
 	"os"
 	"syscall"
+
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // ReadInside reads the regular file name inside dir. Links are followed
@@ -51,7 +53,7 @@ func (e *TooLargeError) Error() string {
 	if e.Max%(1<<20) == 0 {
 		return fmt.Sprintf("the file is larger than %d MiB", e.Max>>20)
 	}
-	return fmt.Sprintf("the file is larger than %d bytes", e.Max)
+	return "the file is larger than " + plural.Count(e.Max, "byte")
 }
 
 // insideError words os.Root's refusal of a path that leaves its directory.

@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/plural"
 	"github.com/moatsh/moat/internal/policy"
 	"github.com/moatsh/moat/internal/proxy"
 	"github.com/moatsh/moat/internal/termtext"
@@ -134,7 +135,7 @@ const maxDetail = 512
 // known verdict.
 func checkReport(res AttestResult) error {
 	if len(res.Checks) != len(AttestChecks) {
-		return fmt.Errorf("%d checks, want %d", len(res.Checks), len(AttestChecks))
+		return fmt.Errorf("%s, want %d", plural.Count(len(res.Checks), "check"), len(AttestChecks))
 	}
 	for i, c := range res.Checks {
 		if c.Name != AttestChecks[i] {

@@ -2,6 +2,7 @@ package grant
 
 import (
 	"github.com/moatsh/moat/internal/fsutil"
+	"github.com/moatsh/moat/internal/plural"
 
 	"crypto/rand"
 	"errors"
@@ -62,7 +63,7 @@ func (k fileKey) read() ([]byte, error) {
 		return nil, &KeyError{Source: k.Describe(), Why: "reading it", Err: err}
 	}
 	if len(key) != keySize {
-		return nil, &KeyError{Source: k.Describe(), Why: fmt.Sprintf("it holds %d bytes, want %d", len(key), keySize),
+		return nil, &KeyError{Source: k.Describe(), Why: fmt.Sprintf("it holds %s, want %d", plural.Count(len(key), "byte"), keySize),
 			Remedy: "Restore the key file from a backup; grants stored with another key cannot be read."}
 	}
 	return key, nil

@@ -2,6 +2,7 @@ package grant
 
 import (
 	"github.com/moatsh/moat/internal/fsutil"
+	"github.com/moatsh/moat/internal/plural"
 
 	"crypto/aes"
 	"crypto/cipher"
@@ -73,7 +74,7 @@ func (s *Store) aead(create bool) (cipher.AEAD, error) {
 		return nil, err
 	}
 	if len(key) != keySize {
-		return nil, &KeyError{Source: s.key.Describe(), Why: fmt.Sprintf("the key is %d bytes, want %d", len(key), keySize)}
+		return nil, &KeyError{Source: s.key.Describe(), Why: fmt.Sprintf("the key is %s, want %d", plural.Count(len(key), "byte"), keySize)}
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // bufSize is the buffer between the tar stream and the exec stream it is
@@ -145,7 +147,7 @@ func (p *packer) file(parent int, base, name string) error {
 	}
 	n, err := io.CopyN(p.tw, f, st.Size)
 	if errors.Is(err, io.EOF) {
-		return fmt.Errorf("reading %s/%s: it shrank from %d to %d bytes while being copied; copy again once nothing writes to it", p.dir, name, st.Size, n)
+		return fmt.Errorf("reading %s/%s: it shrank from %d to %s while being copied; copy again once nothing writes to it", p.dir, name, st.Size, plural.Count(n, "byte"))
 	}
 	if err != nil {
 		return fmt.Errorf("copying %s/%s: %w", p.dir, name, err)

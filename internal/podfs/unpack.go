@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // Limits Unpack applies when UnpackOptions leaves them zero: far above a
@@ -91,7 +93,7 @@ func Unpack(r io.Reader, dir string, opts UnpackOptions) error {
 			break
 		}
 		if err != nil {
-			return fmt.Errorf("reading the archive after %d entries: %w", u.entries, err)
+			return fmt.Errorf("reading the archive after %s: %w", plural.Count(u.entries, "entry", "entries"), err)
 		}
 		if err := u.entry(h, tr); err != nil {
 			return err
@@ -127,7 +129,7 @@ func entryError(name, format string, args ...any) error {
 func (u *unpacker) entry(h *tar.Header, body io.Reader) error {
 	u.entries++
 	if u.entries > u.opts.MaxEntries {
-		return fmt.Errorf("archive entry %q: more than %d entries: %w", h.Name, u.opts.MaxEntries, ErrLimit)
+		return fmt.Errorf("archive entry %q: more than %s: %w", h.Name, plural.Count(u.opts.MaxEntries, "entry", "entries"), ErrLimit)
 	}
 	if h.Typeflag == tar.TypeXGlobalHeader {
 		return nil // PAX defaults, already applied by the reader
@@ -151,7 +153,8 @@ func (u *unpacker) entry(h *tar.Header, body io.Reader) error {
 	case tar.TypeReg, tar.TypeRegA:
 		u.bytes += h.Size
 		if u.bytes > u.opts.MaxBytes {
-			return fmt.Errorf("archive entry %q: its %d bytes take the archive over %d bytes: %w", h.Name, h.Size, u.opts.MaxBytes, ErrLimit)
+			return fmt.Errorf("archive entry %q: its %s %s the archive over %s: %w", h.Name,
+				plural.Count(h.Size, "byte"), plural.Noun(h.Size, "takes", "take"), plural.Count(u.opts.MaxBytes, "byte"), ErrLimit)
 		}
 	case tar.TypeDir, tar.TypeSymlink:
 	case tar.TypeLink:

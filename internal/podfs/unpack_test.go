@@ -49,6 +49,10 @@ var hostileArchives = []struct {
 		`archive entry "c/": more than 2 entries: archive over the limit`},
 	{"too many bytes", []ent{fileEnt("a", "0123456789"), {name: "b", typ: tar.TypeReg, size: 1 << 40}}, UnpackOptions{MaxBytes: 1 << 20},
 		`archive entry "b": its 1099511627776 bytes take the archive over 1048576 bytes: archive over the limit`},
+	{"one entry too many", []ent{dirEnt("a/"), dirEnt("b/")}, UnpackOptions{MaxEntries: 1},
+		`archive entry "b/": more than 1 entry: archive over the limit`},
+	{"one byte too many", []ent{fileEnt("a", "0123456789"), fileEnt("b", "x")}, UnpackOptions{MaxBytes: 10},
+		`archive entry "b": its 1 byte takes the archive over 10 bytes: archive over the limit`},
 	{"a file shorter than it says", []ent{{name: "short", typ: tar.TypeReg, size: 100}}, UnpackOptions{},
 		`archive entry "short": writing its content: unexpected EOF`},
 }

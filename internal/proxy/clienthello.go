@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // A blind tunnel carries TLS the proxy does not terminate, so the policy
@@ -54,7 +56,7 @@ func readClientHello(c net.Conn) (raw []byte, sni string, isTLS bool, err error)
 		}
 		size := int(hdr[3])<<8 | int(hdr[4])
 		if size == 0 || off+recordHeaderLen+size > maxHelloSize {
-			return buf, "", true, fmt.Errorf("TLS record of %d bytes", size)
+			return buf, "", true, fmt.Errorf("TLS record of %s", plural.Count(size, "byte"))
 		}
 		if err := readAtLeast(c, &buf, off+recordHeaderLen+size); err != nil {
 			return buf, "", true, err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/moatsh/moat/internal/fsutil"
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // maxRecord bounds one record read back. Records this moat writes hold at
@@ -43,7 +44,7 @@ func printSavedLogs(path string, opts LogsOptions) error {
 		return fmt.Errorf("reading %s: %w", path, err)
 	}
 	if skipped > 0 {
-		return fmt.Errorf("reading %s: left out %d lines longer than %d MiB, saved by an older moat", path, skipped, maxRecord>>20)
+		return fmt.Errorf("reading %s: left out %s longer than %d MiB, saved by an older moat", path, plural.Count(skipped, "line"), maxRecord>>20)
 	}
 	return nil
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // sessionBindExtension is OpenSSH's agent extension by which ssh reports
@@ -37,7 +39,7 @@ func parseSessionBind(contents []byte) (*sessionBind, error) {
 		return nil, fmt.Errorf("parsing session bind: %w", err)
 	}
 	if len(w.SessionID) == 0 || len(w.SessionID) > maxSessionIDLen {
-		return nil, fmt.Errorf("session identifier of %d bytes: want 1 to %d", len(w.SessionID), maxSessionIDLen)
+		return nil, fmt.Errorf("session identifier of %s: want 1 to %d", plural.Count(len(w.SessionID), "byte"), maxSessionIDLen)
 	}
 	hostKey, err := ssh.ParsePublicKey(w.HostKey)
 	if err != nil {

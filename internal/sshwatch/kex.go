@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // Transport messages the watcher handles (RFC 4253 12, RFC 4419 5).
@@ -100,7 +102,7 @@ func (o offer) fitsReply(eph []byte) bool {
 // boolean and a reserved uint32 (RFC 4253 7.1).
 func parseKexInit(body []byte) (offer, error) {
 	if len(body) < 16 {
-		return offer{}, fmt.Errorf("%w: KEXINIT of %d bytes", ErrMalformed, len(body)+1)
+		return offer{}, fmt.Errorf("%w: KEXINIT of %s", ErrMalformed, plural.Count(len(body)+1, "byte"))
 	}
 	rest := body[16:]
 	var lists [10][]byte

@@ -12,6 +12,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // DefaultMaxTunnels is how many tunnels a Registry holds at once when
@@ -102,7 +104,7 @@ func (r *Registry) Confirm(host string, hostKey ssh.PublicKey) error {
 	if len(others) == 0 {
 		err := fmt.Errorf("no open SSH tunnel of this run goes to %s", addr)
 		if r.unwatched > 0 {
-			err = fmt.Errorf("%w (%d tunnels went unwatched: more than %d were open at once)", err, r.unwatched, r.max())
+			err = fmt.Errorf("%w (%s went unwatched: more than %d were open at once)", err, plural.Count(r.unwatched, "tunnel"), r.max())
 		}
 		return err
 	}

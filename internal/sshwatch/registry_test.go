@@ -114,7 +114,7 @@ func TestRegistryBounds(t *testing.T) {
 	if got := r.Watch("c.example:22", other); got != other {
 		t.Fatal("Watch beyond MaxTunnels returned a wrapper, want the connection itself")
 	}
-	if err := r.Confirm("c.example", key); err == nil || !strings.Contains(err.Error(), "1 tunnels went unwatched: more than 2 were open at once") {
+	if err := r.Confirm("c.example", key); err == nil || !strings.Contains(err.Error(), "1 tunnel went unwatched: more than 2 were open at once") {
 		t.Fatalf("Confirm after an unwatched tunnel: %v", err)
 	}
 	release()

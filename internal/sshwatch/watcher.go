@@ -8,6 +8,8 @@ import (
 	"sync"
 
 	"golang.org/x/crypto/ssh"
+
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // Why a Watcher saw no host key. Every error it reports wraps one of them.
@@ -212,7 +214,7 @@ func (w *Watcher) nextPacket() ([]byte, error) {
 	}
 	padding := int(packet[0])
 	if padding < 4 || 1+padding >= len(packet) {
-		return nil, fmt.Errorf("%w: a packet of %d bytes with %d bytes of padding", ErrMalformed, length, padding)
+		return nil, fmt.Errorf("%w: a packet of %s with %s of padding", ErrMalformed, plural.Count(length, "byte"), plural.Count(padding, "byte"))
 	}
 	return packet[1 : len(packet)-padding], nil
 }
@@ -275,7 +277,7 @@ func (w *Watcher) kexMessage(typ byte, body []byte) (ssh.PublicKey, error) {
 // unrecognised is the error for a key exchange message the watcher
 // cannot take for what it would be in the methods it knows.
 func (w *Watcher) unrecognised(typ byte, body []byte) error {
-	err := fmt.Errorf("%w: message %d of %d bytes fits no message of the methods the server offers", ErrUnrecognisedKeyExchange, typ, len(body)+1)
+	err := fmt.Errorf("%w: message %d of %s fits no message of the methods the server offers", ErrUnrecognisedKeyExchange, typ, plural.Count(len(body)+1, "byte"))
 	if len(w.offer.unknown) > 0 {
 		err = fmt.Errorf("%w (it may be of one the watcher does not know: %s)", err, quoteNames(w.offer.unknown))
 	}

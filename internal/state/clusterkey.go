@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"github.com/moatsh/moat/internal/fsutil"
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // clusterKeyFile, in KeysDir, signs what moat records on the pods it makes
@@ -61,8 +62,8 @@ func (s *Store) readClusterKey() ([]byte, error) {
 		return nil, fmt.Errorf("reading the cluster key %s: %w", path, err)
 	}
 	if len(key) != ClusterKeySize {
-		return nil, fmt.Errorf("the cluster key %s holds %d bytes, want %d; remove it to make a new one "+
-			"(moat then trusts no pod made before, and copies nothing back from them)", path, len(key), ClusterKeySize)
+		return nil, fmt.Errorf("the cluster key %s holds %s, want %d; remove it to make a new one "+
+			"(moat then trusts no pod made before, and copies nothing back from them)", path, plural.Count(len(key), "byte"), ClusterKeySize)
 	}
 	return key, nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/moatsh/moat/internal/audit"
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // HARProblem is one way an archive differs from its audit log.
@@ -299,14 +300,14 @@ func (r HARReport) Describe(what string) (string, error) {
 	}
 	status := "OK"
 	if r.Before+r.After > 0 {
-		status = fmt.Sprintf("OK, PARTIAL (%d of the log's requests are not in it)", r.Before+r.After)
+		status = fmt.Sprintf("OK, PARTIAL (%d of the log's requests %s not in it)", r.Before+r.After, plural.Noun(r.Before+r.After, "is", "are"))
 	}
-	fmt.Fprintf(&b, "%s: %s\n  %d entries: every request the log records in its range, unchanged and in order\n", what, status, r.Entries)
+	fmt.Fprintf(&b, "%s: %s\n  %s: every request the log records in its range, unchanged and in order\n", what, status, plural.Count(r.Entries, "entry", "entries"))
 	if r.Before > 0 {
-		fmt.Fprintf(&b, "  note: %d requests the log records before the HAR's range are not in it\n", r.Before)
+		fmt.Fprintf(&b, "  note: %s the log records before the HAR's range %s not in it\n", plural.Count(r.Before, "request"), plural.Noun(r.Before, "is", "are"))
 	}
 	if r.After > 0 {
-		fmt.Fprintf(&b, "  note: %d requests the log records after the HAR's range are not in it (recorded after the HAR was written, or left out)\n", r.After)
+		fmt.Fprintf(&b, "  note: %s the log records after the HAR's range %s not in it (recorded after the HAR was written, or left out)\n", plural.Count(r.After, "request"), plural.Noun(r.After, "is", "are"))
 	}
 	return b.String(), nil
 }

@@ -301,9 +301,9 @@ func TestVerifyHARPartial(t *testing.T) {
 		t.Fatalf("report %+v, problems:\n%s", r, problems(r))
 	}
 	text, err := r.Describe("HAR x.har (run run0001)")
-	want := "HAR x.har (run run0001): OK, PARTIAL (1 of the log's requests are not in it)\n" +
+	want := "HAR x.har (run run0001): OK, PARTIAL (1 of the log's requests is not in it)\n" +
 		"  4 entries: every request the log records in its range, unchanged and in order\n" +
-		"  note: 1 requests the log records after the HAR's range are not in it (recorded after the HAR was written, or left out)\n"
+		"  note: 1 request the log records after the HAR's range is not in it (recorded after the HAR was written, or left out)\n"
 	if err != nil || text != want {
 		t.Fatalf("Describe: %v\n%q\nwant\n%q", err, text, want)
 	}

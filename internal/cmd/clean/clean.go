@@ -14,6 +14,7 @@ import (
 
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/plural"
 	"github.com/moatsh/moat/internal/run"
 )
 
@@ -125,8 +126,9 @@ func describe(w, notes io.Writer, indent string, p run.CleanPlan) {
 	for _, c := range p.Caches {
 		fmt.Fprintf(w, "%scache     %s\n", indent, c.Name)
 	}
-	fmt.Fprintf(notes, "%d runs, %d images (%.1f MB), %d orphaned objects, %d caches\n",
-		len(p.Runs), len(p.Images), float64(size)/1e6, len(p.Orphans), len(p.Caches))
+	fmt.Fprintf(notes, "%s, %s (%.1f MB), %s, %s\n",
+		plural.Count(len(p.Runs), "run"), plural.Count(len(p.Images), "image"), float64(size)/1e6,
+		plural.Count(len(p.Orphans), "orphaned object"), plural.Count(len(p.Caches), "cache"))
 }
 
 func shortID(id string) string {

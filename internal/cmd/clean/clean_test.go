@@ -30,6 +30,10 @@ func Test_clean(t *testing.T) {
 	if !strings.HasPrefix(errOut.String(), "Would remove:\n") || strings.Contains(errOut.String(), r.ID) {
 		t.Fatalf("dry run's stderr:\n%s", errOut)
 	}
+	// The one run is counted in the singular.
+	if !strings.Contains(errOut.String(), "\n1 run, 0 images (0.0 MB), 0 orphaned objects, 0 caches\n") {
+		t.Fatalf("dry run's stderr:\n%s\nwant the summary 1 run, 0 images (0.0 MB), 0 orphaned objects, 0 caches", errOut)
+	}
 	if _, err := os.Stat(mgr.Store.Dir(r.ID)); err != nil {
 		t.Fatal("dry run removed the run")
 	}

@@ -177,7 +177,7 @@ when stdin is a terminal; the environment is not read.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Grant.Name, opts.Grant.Kind = args[0], k.Kind
 			if len(opts.Grant.Hosts) == 0 {
-				return cmdutil.FlagErrorf("--host is required: name the host(s) the header goes to")
+				return cmdutil.FlagErrorf("--host is required: name the hosts the header goes to (repeat --host for each)")
 			}
 			if opts.Grant.Header == "" {
 				return cmdutil.FlagErrorf("--header is required: name the header that carries the credential")

@@ -46,7 +46,7 @@ func TestNewCmdGrant(t *testing.T) {
 			want: Options{Grant: grant.Grant{Name: "deploy", Kind: grant.SSH, Hosts: []string{"github.com"}}, SSH: SSHFlags{AgentKey: "SHA256:x"}}},
 		{name: "ssh with both keys", args: []string{"ssh", "deploy", "--host", "github.com", "--key", "id", "--agent-key", "SHA256:x"},
 			wantErr: "--key and --agent-key cannot be used together"},
-		{name: "ssh without host", args: []string{"ssh", "deploy", "--key", "id"}, wantErr: "--host is required: name the host(s) the key may sign for"},
+		{name: "ssh without host", args: []string{"ssh", "deploy", "--key", "id"}, wantErr: "--host is required: name the hosts the key may sign for (repeat --host for each)"},
 		{name: "both token flags", args: []string{"openai", "--token", "t0k", "--token-stdin"},
 			wantErr: "--token and --token-stdin cannot be used together"},
 		{name: "token as an argument", args: []string{"github", "ghp_T0KEN"},

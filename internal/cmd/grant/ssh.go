@@ -61,7 +61,7 @@ needs the ssh client (dependencies: [git, ssh]).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Grant.Name, opts.Grant.Kind = args[0], k.Kind
 			if len(opts.Grant.Hosts) == 0 {
-				return cmdutil.FlagErrorf("--host is required: name the host(s) the key may sign for")
+				return cmdutil.FlagErrorf("--host is required: name the hosts the key may sign for (repeat --host for each)")
 			}
 			if opts.SSH.KeyFile != "" && opts.SSH.AgentKey != "" {
 				return cmdutil.FlagErrorf("--key and --agent-key cannot be used together")

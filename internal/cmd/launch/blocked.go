@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/moatsh/moat/internal/cmdutil"
+	"github.com/moatsh/moat/internal/plural"
 	"github.com/moatsh/moat/internal/run"
 	"github.com/moatsh/moat/internal/state"
 	"github.com/moatsh/moat/internal/suggest"
@@ -54,23 +55,23 @@ func writeBlocked(w io.Writer, name string, blocks []suggest.Blocked, rules []st
 	for _, b := range blocks {
 		total += b.Requests
 	}
-	fmt.Fprintf(w, "The network policy blocked %s of run %s:\n", plural(total, "request"), name)
+	fmt.Fprintf(w, "The network policy blocked %s of run %s:\n", plural.Count(total, "request"), name)
 	shown := blocks[:min(len(blocks), maxBlocked)]
 	destWidth, countWidth := 0, 0
 	for _, b := range shown {
 		destWidth = max(destWidth, len(termtext.Field(b.Dest)))
-		countWidth = max(countWidth, len(plural(b.Requests, "request")))
+		countWidth = max(countWidth, len(plural.Count(b.Requests, "request")))
 	}
 	for _, b := range shown {
 		// The agent chose the host, and the request a reason quotes.
-		line := fmt.Sprintf("  %-*s  %s", destWidth, termtext.Field(b.Dest), plural(b.Requests, "request"))
+		line := fmt.Sprintf("  %-*s  %s", destWidth, termtext.Field(b.Dest), plural.Count(b.Requests, "request"))
 		if b.Why != "" {
-			line = fmt.Sprintf("  %-*s  %-*s  %s", destWidth, termtext.Field(b.Dest), countWidth, plural(b.Requests, "request"), termtext.Field(b.Why))
+			line = fmt.Sprintf("  %-*s  %-*s  %s", destWidth, termtext.Field(b.Dest), countWidth, plural.Count(b.Requests, "request"), termtext.Field(b.Why))
 		}
 		fmt.Fprintln(w, line)
 	}
 	if more := len(blocks) - maxBlocked; more > 0 {
-		fmt.Fprintf(w, "  and %s\n", plural(more, "more destination"))
+		fmt.Fprintf(w, "  and %s\n", plural.Count(more, "more destination"))
 	}
 	if len(rules) > 0 {
 		fmt.Fprintln(w, "These network.allow lines in agent.yaml would allow them:")
@@ -78,18 +79,10 @@ func writeBlocked(w io.Writer, name string, blocks []suggest.Blocked, rules []st
 			fmt.Fprintf(w, "    %s\n", line)
 		}
 		if more := len(rules) - maxBlocked; more > 0 {
-			fmt.Fprintf(w, "    # and %s\n", plural(more, "more rule"))
+			fmt.Fprintf(w, "    # and %s\n", plural.Count(more, "more rule"))
 		}
 		fmt.Fprintf(w, "'moat policy suggest %s' writes them as a diff of agent.yaml; 'moat trace %s' shows every request.\n", name, name)
 		return
 	}
 	fmt.Fprintf(w, "'moat trace %s' shows every request.\n", name)
-}
-
-// plural is "1 request" or "N requests".
-func plural(n int, one string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %ss", n, one)
 }

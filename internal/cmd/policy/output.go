@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/moatsh/moat/internal/plural"
 	"github.com/moatsh/moat/internal/state"
 	"github.com/moatsh/moat/internal/suggest"
 )
@@ -50,24 +51,17 @@ func riskyAside(risky []suggest.Risky) string {
 	if len(risky) == 0 {
 		return ""
 	}
-	return fmt.Sprintf(" but %s listed above", plural(len(risky), "risky destination", "risky destinations"))
+	return fmt.Sprintf(" but %s listed above", plural.Count(len(risky), "risky destination"))
 }
 
 // summary says what the diff does.
 func summary(s suggest.Suggestion) string {
-	msg := plural(len(s.Allow), "rule to add", "rules to add")
+	msg := plural.Count(len(s.Allow), "rule to add", "rules to add")
 	if s.Strict {
 		msg = "network.policy set to strict and " + msg
 	}
 	if len(s.Risky) > 0 {
-		msg += ", " + plural(len(s.Risky), "risky one", "risky ones") + " commented out"
+		msg += ", " + plural.Count(len(s.Risky), "risky one", "risky ones") + " commented out"
 	}
 	return msg
-}
-
-func plural(n int, one, many string) string {
-	if n == 1 {
-		return "1 " + one
-	}
-	return fmt.Sprintf("%d %s", n, many)
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
+	"github.com/moatsh/moat/internal/plural"
 	"github.com/moatsh/moat/internal/run"
 	"github.com/moatsh/moat/internal/state"
 	"github.com/moatsh/moat/internal/trace"
@@ -149,7 +150,7 @@ func readLog(errOut io.Writer, store *state.Store, runID string) (trace.Log, err
 		return trace.Log{}, fmt.Errorf("reading the audit log of run %s: %w", runID, err)
 	}
 	if l.Torn > 0 {
-		fmt.Fprintf(errOut, "note: the audit log of run %s ends in a partial entry (%d bytes), left out; 'moat audit %s' says more\n", runID, l.Torn, runID)
+		fmt.Fprintf(errOut, "note: the audit log of run %s ends in a partial entry (%s), left out; 'moat audit %s' says more\n", runID, plural.Count(l.Torn, "byte"), runID)
 	}
 	for _, note := range l.Truncated {
 		fmt.Fprintf(errOut, "note: the trace of run %s is incomplete: %s\n", runID, note)
@@ -169,10 +170,6 @@ func (o *Options) writeHAR(l trace.Log, runID string) error {
 	if err := state.WriteFileAtomic(o.HAR, buf.Bytes(), 0o644); err != nil {
 		return fmt.Errorf("writing %s: %w", o.HAR, err)
 	}
-	noun := "requests"
-	if len(l.Requests) == 1 {
-		noun = "request"
-	}
-	fmt.Fprintf(o.IO.ErrOut, "Wrote %d %s to %s\n", len(l.Requests), noun, o.HAR)
+	fmt.Fprintf(o.IO.ErrOut, "Wrote %s to %s\n", plural.Count(len(l.Requests), "request"), o.HAR)
 	return nil
 }

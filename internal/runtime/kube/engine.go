@@ -19,6 +19,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/moatsh/moat/internal/labels"
+	"github.com/moatsh/moat/internal/plural"
 	"github.com/moatsh/moat/internal/runtime"
 )
 
@@ -61,7 +62,7 @@ type pending struct {
 // New connects to the cluster o selects.
 func New(ctx context.Context, o Options) (*Engine, error) {
 	if len(o.AnnotationKey) < minAnnotationKey {
-		return nil, fmt.Errorf("kube.Options.AnnotationKey holds %d bytes, want at least %d", len(o.AnnotationKey), minAnnotationKey)
+		return nil, fmt.Errorf("kube.Options.AnnotationKey holds %s, want at least %d", plural.Count(len(o.AnnotationKey), "byte"), minAnnotationKey)
 	}
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if o.Kubeconfig != "" {

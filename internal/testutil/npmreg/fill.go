@@ -14,6 +14,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/moatsh/moat/internal/plural"
 )
 
 // Fill makes sure each of wants is in cacheDir, fetching what is missing,
@@ -261,7 +263,7 @@ func (f *filler) retry(ctx context.Context, attempt func() error) error {
 			return err
 		}
 		if i >= f.attempts {
-			return fmt.Errorf("%w (after %d attempts)", err, i)
+			return fmt.Errorf("%w (after %s)", err, plural.Count(i, "attempt"))
 		}
 		select {
 		case <-ctx.Done():
