@@ -184,7 +184,6 @@ var allowedImports = map[string]map[string]string{
 		"internal/suggest":       "the rules that would allow them, as 'moat policy suggest' gives them",
 		"internal/termtext":      "the agent's host names and paths in that summary, shown safely",
 		"github.com/spf13/cobra": "the commands it sets up",
-		"golang.org/x/term":      "raw mode for -t",
 	},
 	"bench/directcli": {
 		"internal/runtime": "the engine adapter whose floor it measures, and nothing of moat's above it",

@@ -168,15 +168,10 @@ func (o *Options) RunOptions(ws *run.Workspace) (run.Options, error) {
 
 // Run launches the run o describes and reports how it ended.
 func Run(ctx context.Context, o *Options) error {
-	mgr, err := o.Manager(cmdutil.WithRuntime(ctx, o.Runtime))
+	mgr, ws, err := cmdutil.OpenWorkspace(cmdutil.WithRuntime(ctx, o.Runtime), o.Manager, o.IO, o.Workspace)
 	if err != nil {
 		return err
 	}
-	ws, err := mgr.OpenWorkspace(o.Workspace)
-	if err != nil {
-		return err
-	}
-	cmdutil.NoteWorkspace(o.IO, ws)
 	ro, err := o.RunOptions(ws)
 	if err != nil {
 		return err
@@ -230,21 +225,16 @@ func (o *Options) attach(ctx context.Context, mgr *run.Manager, ro run.Options) 
 		defer intr.stop()
 		intr.attach(&ro)
 	}
-	var raw rawTerminal
+	var raw *cmdutil.Terminal
 	if o.TTY && !o.Detach {
-		restore, err := setupTerminal(o.IO, &ro, &raw)
-		if err != nil {
+		var err error
+		if raw, err = cmdutil.RawTerminal(o.IO); err != nil {
 			return run.Result{}, err
 		}
-		defer restore()
+		defer raw.Restore()
+		ro.TerminalSize, ro.Resized = o.IO.TerminalSize, raw.Resized
 	}
-	if o.IO.IsStdinTTY() && o.IO.IsStderrTTY() {
-		mgr.AskApproval = func(req run.ApprovalRequest) (bool, error) {
-			var yes bool
-			raw.whileCooked(func() { yes = cmdutil.AskApproval(o.IO, req) })
-			return yes, nil
-		}
-	}
+	cmdutil.AskOnTerminal(o.IO, mgr, raw)
 	return mgr.Run(ctx, ro)
 }
 
