@@ -139,3 +139,30 @@ func (term *tmuxSession) submit(text string, done func() bool) {
 	}
 	term.t.Fatalf("%q was not acted on after three Enters:\n%s", text, term.screen())
 }
+
+// tmux runs a tmux command on s's server.
+func (s *tmuxSession) tmux(args ...string) {
+	s.t.Helper()
+	if out, err := exec.Command("tmux", append([]string{"-L", s.socket}, args...)...).CombinedOutput(); err != nil {
+		s.t.Fatalf("tmux %v: %v\n%s", args, err, out)
+	}
+}
+
+// sizeSeen asks the shell in s for its terminal's size until it answers
+// "ROWS COLS" as want says: a size change reaches the shell a moment
+// after the terminal's, so the question is asked again while it has not.
+func (s *tmuxSession) sizeSeen(want string) {
+	s.t.Helper()
+	waitForDetail(s.t, 30*time.Second, "the shell to see the terminal's size "+want, func() bool {
+		s.keys("-l", "echo size=$(stty size)")
+		s.keys("Enter")
+		deadline := time.Now().Add(2 * time.Second)
+		for time.Now().Before(deadline) {
+			if strings.Contains(s.screen(), "size="+want+"\n") {
+				return true
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		return false
+	}, s.screen)
+}

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -121,4 +122,66 @@ func TestForegroundRunDetaches(t *testing.T) {
 	again.waitFor(30*time.Second, "the same shell, attached again", "kept-49")
 	again.keys("exit", "Enter")
 	waitFor(t, 60*time.Second, "the run to end", func() bool { return e.find(name).State == "exited" })
+}
+
+// TestExecInteractiveTerminal: 'moat exec -it' on a real terminal (tmux)
+// into a detached run: the command gets a terminal of its own (a
+// /dev/pts device) as the agent's user, the size of the user's terminal
+// and each change of it, and Ctrl-C as a terminal gives it (it
+// interrupts what runs in the shell, not the exec or the run); moat exits
+// with the shell's code, and the run goes on.
+func TestExecInteractiveTerminal(t *testing.T) {
+	t.Parallel()
+	needImage(t)
+	e := newMoat(t)
+	ws := e.workspace(agentYAML(""))
+	name := uniqueName(t)
+	e.mustRun(0, "run", "-d", "-n", name, ws, "--", "sleep", "600")
+	t.Cleanup(func() { e.run("stop", name) })
+
+	term := e.newTmux(ws, moatBin, "exec", "-it", name, "--", "bash")
+	// What is typed shows on the screen too: each answer is written so that
+	// only the command's output matches, not the typed line.
+	term.keys("-l", "echo tty=$(tty) uid=$(id -u)")
+	term.keys("Enter")
+	term.waitFor(60*time.Second, "the shell's terminal", "tty=/dev/pts/")
+	uid := regexp.MustCompile(`uid=(\d+)`).FindStringSubmatch(term.screen())
+	if uid == nil || uid[1] == "0" {
+		t.Fatalf("the exec'd shell runs as uid %v, want the agent's (not root):\n%s", uid, term.screen())
+	}
+	if want := strings.TrimSpace(e.mustRun(0, "exec", name, "--", "id", "-u").stdout); uid[1] != want {
+		t.Errorf("the exec'd shell runs as uid %s, want the agent's %s", uid[1], want)
+	}
+
+	term.sizeSeen("48 160")
+	term.tmux("resize-window", "-t", "main", "-x", "100", "-y", "30")
+	term.sizeSeen("30 100")
+
+	// Ctrl-C ends the sleep in the shell, which goes on: its next command
+	// answers long before the sleep would have ended.
+	term.keys("-l", "echo sleeping-$((2*3)); sleep 100")
+	term.keys("Enter")
+	term.waitFor(30*time.Second, "the shell to start the sleep", "sleeping-6")
+	sleeping := func() bool {
+		res := e.run("exec", name, "--", "sh", "-c", `cat /proc/[0-9]*/cmdline | tr '\0' ' '`)
+		return strings.Contains(res.stdout, "sleep 100")
+	}
+	waitForDetail(t, 30*time.Second, "the sleep in the exec'd shell", sleeping, term.screen)
+	term.keys("C-c")
+	term.keys("-l", "echo alive-$((6*7))")
+	term.keys("Enter")
+	term.waitFor(30*time.Second, "the shell after Ctrl-C", "alive-42")
+	if sleeping() {
+		t.Errorf("after Ctrl-C, the sleep still runs:\n%s", term.screen())
+	}
+	if r := e.find(name); r.State != "running" {
+		t.Fatalf("after Ctrl-C in the exec'd shell, the run is %s, want running:\n%s", r.State, term.screen())
+	}
+
+	term.keys("-l", "exit 3")
+	term.keys("Enter")
+	term.waitFor(30*time.Second, "moat to exit with the shell's code", "command-exit=3")
+	if r := e.find(name); r.State != "running" {
+		t.Errorf("after the exec ended, the run is %s, want running", r.State)
+	}
 }

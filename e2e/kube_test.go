@@ -454,15 +454,10 @@ func TestKubeInteractive(t *testing.T) {
 	ws := k.workspace(map[string]string{"x": "y"})
 	term := k.newTmux(ws, moatBin, "run", "-it", ws, "--", "bash", "--norc")
 	term.waitFor(90*time.Second, "the pod's shell prompt", "bash-")
-	tmux := func(args ...string) {
-		if out, err := exec.Command("tmux", append([]string{"-L", term.socket}, args...)...).CombinedOutput(); err != nil {
-			t.Fatalf("tmux %v: %v\n%s", args, err, out)
-		}
-	}
-	tmux("send-keys", "-t", "main", "echo typed-$((6*7)); tput cols", "Enter")
+	term.keys("echo typed-$((6*7)); tput cols", "Enter")
 	term.waitFor(30*time.Second, "the command's output", "typed-42\n160\n")
-	tmux("resize-window", "-t", "main", "-x", "100", "-y", "30")
-	tmux("send-keys", "-t", "main", "tput cols; exit 4", "Enter")
+	term.tmux("resize-window", "-t", "main", "-x", "100", "-y", "30")
+	term.keys("tput cols; exit 4", "Enter")
 	term.waitFor(30*time.Second, "moat to exit with the shell's code", "command-exit=4")
 	mustContain(t, "screen", term.screen(), "\n100\n")
 }

@@ -186,7 +186,6 @@ var allowedImports = map[string]map[string]string{
 		"internal/termtext":      "the agent's host names and paths in that summary, shown safely",
 		"internal/plural":        "the counts in that summary, worded for one and for many",
 		"github.com/spf13/cobra": "the commands it sets up",
-		"golang.org/x/term":      "raw mode for -t",
 	},
 	"bench/directcli": {
 		"internal/runtime": "the engine adapter whose floor it measures, and nothing of moat's above it",

@@ -22,3 +22,19 @@ func AskApproval(ios *iostreams.IOStreams, req run.ApprovalRequest) bool {
 	fmt.Fprintln(w, "The agent can rewrite agent.yaml: allow this only if you expect it.")
 	return Confirm(ios, "Allow this, and remember it for "+req.Workspace+"?")
 }
+
+// AskOnTerminal makes mgr ask the user (AskApproval) when a workspace's
+// agent.yaml asks for more than was approved, if stdin and stderr are a
+// terminal; without one mgr refuses such a run, as it does with no one to
+// ask. raw, when not nil, is the terminal a run holds in raw mode: the
+// question is asked with it back in its normal mode.
+func AskOnTerminal(ios *iostreams.IOStreams, mgr *run.Manager, raw *Terminal) {
+	if !ios.IsStdinTTY() || !ios.IsStderrTTY() {
+		return
+	}
+	mgr.AskApproval = func(req run.ApprovalRequest) (bool, error) {
+		var yes bool
+		raw.WhileCooked(func() { yes = AskApproval(ios, req) })
+		return yes, nil
+	}
+}

@@ -5,8 +5,32 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/moatsh/moat/internal/run"
 	"github.com/moatsh/moat/internal/state"
 )
+
+// FindManagedRun opens the orchestrator and finds in it the run ref
+// addresses (ID, ID prefix or name; the most recent run when empty), for a
+// command that then works on the run through it ('moat logs', 'moat
+// attach', 'moat exec'). The run's record is reconciled with the engine
+// first, unless recordedOnly: a command that asks the engine about that
+// one run itself finds it in the store alone (Manager.FindRecorded).
+func FindManagedRun(ctx context.Context, manager func(context.Context) (*run.Manager, error), ref string, recordedOnly bool) (*run.Manager, *state.Run, error) {
+	mgr, err := manager(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	var r *state.Run
+	if recordedOnly {
+		r, err = mgr.FindRecorded(ref)
+	} else {
+		r, err = mgr.Find(ctx, ref, nil, "")
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return mgr, r, nil
+}
 
 // LoadRuns returns every run, newest first, reconciled with the engine when
 // it answers, and the store they come from. When the engine cannot be

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/moatsh/moat/internal/proxy"
@@ -64,8 +63,7 @@ func listenTCP(addr, seenFile string, grace time.Duration, logf func(string, ...
 		if err != nil {
 			return "", nil, fmt.Errorf("listening on %s (%s): %w", addr, ListenEnv, err)
 		}
-		h := &holdEndpoint{next: srv.Local, agents: watchAgents(seenFile, grace, gone, logf), ln: ln,
-			held: map[net.Conn]struct{}{}}
+		h := &holdEndpoint{next: srv.Local, agents: watchAgents(seenFile, grace, gone, logf), ln: ln}
 		srv.Local = h
 		serve(ln)
 		return ln.Addr().String(), h, nil
@@ -79,10 +77,7 @@ type holdEndpoint struct {
 	next   http.Handler
 	agents *agentWatch
 	ln     net.Listener
-
-	mu     sync.Mutex
-	closed bool
-	held   map[net.Conn]struct{}
+	held   hijacked
 }
 
 func (h *holdEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -97,57 +92,23 @@ func (h *holdEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// Taken from the HTTP server: whatever the relay sends after its
 	// request is discarded, not read as another one, so only its close
 	// (or its vanishing, which keepalive notices) ends the hold.
-	c, rw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		http.Error(w, "moat proxy: cannot hold this connection", http.StatusInternalServerError)
-		return
-	}
-	if !h.track(c) {
-		c.Close()
+	c, rw, ok := h.held.take(w, "moat proxy: cannot hold this connection")
+	if !ok {
 		return
 	}
 	h.agents.arrive() // before the 200: once the relay has it, the proxy counts it
 	rw.WriteString("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n")
 	rw.Flush()
 	io.Copy(io.Discard, rw)
-	c.Close()
-	if h.untrack(c) {
+	if h.held.release(c) { // holds closed by Close are not the agent leaving
 		h.agents.leave()
 	}
-}
-
-// track records a hold, reporting false once the endpoint is closed.
-func (h *holdEndpoint) track(c net.Conn) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false
-	}
-	h.held[c] = struct{}{}
-	return true
-}
-
-// untrack forgets a hold that ended, reporting whether it counts as the
-// agent leaving: holds closed by Close do not.
-func (h *holdEndpoint) untrack(c net.Conn) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	_, ok := h.held[c]
-	delete(h.held, c)
-	return ok && !h.closed
 }
 
 // Close closes the listener and every hold, which tells each relay that
 // the proxy is gone. It is idempotent.
 func (h *holdEndpoint) Close() error {
-	h.mu.Lock()
-	h.closed = true
-	held := h.held
-	h.held = map[net.Conn]struct{}{}
-	h.mu.Unlock()
-	for c := range held {
-		c.Close()
-	}
+	h.held.close()
 	h.agents.stop()
 	h.ln.Close()
 	return nil

@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"golang.org/x/crypto/ssh/agent"
 
@@ -170,13 +169,9 @@ func allowSSHHosts(pol *policy.Policy, grants []SSHGrant) error {
 // sshEndpoint serves SSHAgentPath, after the proxy's token check, and
 // hands every other request to next.
 type sshEndpoint struct {
-	next http.Handler
-	ssh  *sshService
-
-	mu     sync.Mutex
-	closed bool
-	conns  map[net.Conn]struct{}
-	wg     sync.WaitGroup
+	next  http.Handler
+	ssh   *sshService
+	conns hijacked
 }
 
 func (h *sshEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -188,17 +183,11 @@ func (h *sshEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "moat proxy: the SSH agent is opened with a GET", http.StatusMethodNotAllowed)
 		return
 	}
-	c, rw, err := http.NewResponseController(w).Hijack()
-	if err != nil {
-		http.Error(w, "moat proxy: cannot serve the SSH agent on this connection", http.StatusInternalServerError)
+	c, rw, ok := h.conns.take(w, "moat proxy: cannot serve the SSH agent on this connection")
+	if !ok {
 		return
 	}
-	if !h.track(c) {
-		c.Close()
-		return
-	}
-	defer h.untrack(c)
-	defer c.Close()
+	defer h.conns.release(c)
 	if _, err := rw.WriteString("HTTP/1.1 200 OK\r\n\r\n"); err != nil || rw.Flush() != nil {
 		return
 	}
@@ -210,34 +199,11 @@ func (h *sshEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}{rw.Reader, c})
 }
 
-func (h *sshEndpoint) track(c net.Conn) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return false
-	}
-	h.conns[c] = struct{}{}
-	h.wg.Add(1)
-	return true
-}
-
-func (h *sshEndpoint) untrack(c net.Conn) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.conns, c)
-	h.wg.Done()
-}
-
 // Close closes every agent connection and waits for them to end, then
 // stops the agent.
 func (h *sshEndpoint) Close() error {
-	h.mu.Lock()
-	h.closed = true
-	for c := range h.conns {
-		c.Close()
-	}
-	h.mu.Unlock()
-	h.wg.Wait()
+	h.conns.close()
+	h.conns.wait()
 	h.ssh.close()
 	return nil
 }
@@ -254,7 +220,7 @@ func serveSSH(cfg *Config, srv *proxy.Server, record func(kind string, data map[
 		return nil, err
 	}
 	srv.WatchTunnel = svc.watch
-	h := &sshEndpoint{next: srv.Local, ssh: svc, conns: map[net.Conn]struct{}{}}
+	h := &sshEndpoint{next: srv.Local, ssh: svc}
 	srv.Local = h
 	return h, nil
 }

@@ -58,11 +58,7 @@ later. When the command ends, the exit status is its own.`,
 
 func attachRun(ctx context.Context, o *Options) error {
 	keys, _ := cmdutil.ParseDetachKeys(o.DetachKeys)
-	mgr, err := o.Manager(ctx)
-	if err != nil {
-		return err
-	}
-	r, err := mgr.Find(ctx, o.Ref, nil, "")
+	mgr, r, err := cmdutil.FindManagedRun(ctx, o.Manager, o.Ref, false)
 	if err != nil {
 		return err
 	}
@@ -72,12 +68,12 @@ func attachRun(ctx context.Context, o *Options) error {
 		ao.Stdin, ao.Detached = in, func() bool { return in.Detached }
 	}
 	if r.TTY {
-		resized, restore, err := cmdutil.RawTerminal(o.IO)
+		raw, err := cmdutil.RawTerminal(o.IO)
 		if err != nil {
 			return err
 		}
-		defer restore()
-		ao.TerminalSize, ao.Resized = o.IO.TerminalSize, resized
+		defer raw.Restore()
+		ao.TerminalSize, ao.Resized = o.IO.TerminalSize, raw.Resized
 	}
 	r, err = mgr.Attach(ctx, r, ao)
 	switch {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/moatsh/moat/internal/agent"
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
@@ -59,24 +58,16 @@ current one that holds agent.yaml, else the current directory.`,
 }
 
 func buildImage(ctx context.Context, o *Options) error {
-	mgr, err := o.Manager(ctx)
+	mgr, ws, err := cmdutil.OpenWorkspace(ctx, o.Manager, o.IO, o.Workspace)
 	if err != nil {
 		return err
 	}
-	ws, err := mgr.OpenWorkspace(o.Workspace)
-	if err != nil {
-		return err
-	}
-	cmdutil.NoteWorkspace(o.IO, ws)
 	// The agent's profile adds its dependencies, as 'moat run' adds them.
-	cfg, _, err := agent.ForConfig(ws.Config(), nil)
-	if err != nil {
+	if ws, err = cmdutil.WithAgent(ws, ""); err != nil {
 		return err
 	}
-	if o.IO.IsStdinTTY() && o.IO.IsStderrTTY() {
-		mgr.AskApproval = func(req run.ApprovalRequest) (bool, error) { return cmdutil.AskApproval(o.IO, req), nil }
-	}
-	res, err := mgr.BuildImage(ctx, run.Options{Opened: ws.WithConfig(cfg), Rebuild: o.Rebuild})
+	cmdutil.AskOnTerminal(o.IO, mgr, nil)
+	res, err := mgr.BuildImage(ctx, run.Options{Opened: ws, Rebuild: o.Rebuild})
 	if err != nil {
 		return err
 	}

@@ -86,11 +86,7 @@ recorded in the run's audit log.`,
 }
 
 func execRun(ctx context.Context, o *Options) error {
-	mgr, err := o.Manager(ctx)
-	if err != nil {
-		return err
-	}
-	r, err := mgr.FindRecorded(o.Ref)
+	mgr, r, err := cmdutil.FindManagedRun(ctx, o.Manager, o.Ref, true)
 	if err != nil {
 		return err
 	}
@@ -100,12 +96,12 @@ func execRun(ctx context.Context, o *Options) error {
 		Stdin: o.IO.In, Stdout: o.IO.Out, Stderr: o.IO.ErrOut,
 	}
 	if o.TTY {
-		resized, restore, err := cmdutil.RawTerminal(o.IO)
+		raw, err := cmdutil.RawTerminal(o.IO)
 		if err != nil {
 			return err
 		}
-		defer restore()
-		eo.TerminalSize, eo.Resized = o.IO.TerminalSize, resized
+		defer raw.Restore()
+		eo.TerminalSize, eo.Resized = o.IO.TerminalSize, raw.Resized
 	}
 	code, err := mgr.Exec(ctx, r, eo)
 	switch {

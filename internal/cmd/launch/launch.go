@@ -168,15 +168,10 @@ func (o *Options) RunOptions(ws *run.Workspace) (run.Options, error) {
 
 // Run launches the run o describes and reports how it ended.
 func Run(ctx context.Context, o *Options) error {
-	mgr, err := o.Manager(cmdutil.WithRuntime(ctx, o.Runtime))
+	mgr, ws, err := cmdutil.OpenWorkspace(cmdutil.WithRuntime(ctx, o.Runtime), o.Manager, o.IO, o.Workspace)
 	if err != nil {
 		return err
 	}
-	ws, err := mgr.OpenWorkspace(o.Workspace)
-	if err != nil {
-		return err
-	}
-	cmdutil.NoteWorkspace(o.IO, ws)
 	ro, err := o.RunOptions(ws)
 	if err != nil {
 		return err
@@ -230,17 +225,20 @@ func (o *Options) attach(ctx context.Context, mgr *run.Manager, ro run.Options) 
 		defer intr.stop()
 		intr.attach(&ro)
 	}
-	var raw rawTerminal
+	var raw *cmdutil.Terminal
 	if o.TTY && !o.Detach {
-		defer setupTerminal(o.IO, &ro, &raw)()
-	}
-	if o.IO.IsStdinTTY() && o.IO.IsStderrTTY() {
-		mgr.AskApproval = func(req run.ApprovalRequest) (bool, error) {
-			var yes bool
-			raw.whileCooked(func() { yes = cmdutil.AskApproval(o.IO, req) })
-			return yes, nil
+		raw = cmdutil.WatchTerminal(o.IO)
+		defer raw.Restore()
+		ro.TerminalSize, ro.Resized = o.IO.TerminalSize, raw.Resized
+		ro.OnAttach = func() {
+			// Without raw mode the run still works, with the terminal's
+			// line editing and echo on top of the command's.
+			if err := raw.MakeRaw(); err != nil {
+				fmt.Fprintf(o.IO.ErrOut, "warning: %v\n", err)
+			}
 		}
 	}
+	cmdutil.AskOnTerminal(o.IO, mgr, raw)
 	return mgr.Run(ctx, ro)
 }
 

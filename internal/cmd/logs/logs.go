@@ -62,11 +62,7 @@ as U+FFFD; into a pipe or a file the output is written as the run wrote it.`,
 }
 
 func showLogs(ctx context.Context, o *Options) error {
-	mgr, err := o.Manager(ctx)
-	if err != nil {
-		return err
-	}
-	r, err := mgr.Find(ctx, o.Ref, nil, "")
+	mgr, r, err := cmdutil.FindManagedRun(ctx, o.Manager, o.Ref, false)
 	if err != nil {
 		return err
 	}

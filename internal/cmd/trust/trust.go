@@ -6,11 +6,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
-	"github.com/moatsh/moat/internal/agent"
 	"github.com/moatsh/moat/internal/cmdutil"
 	"github.com/moatsh/moat/internal/iostreams"
 	"github.com/moatsh/moat/internal/run"
@@ -65,16 +63,11 @@ approved needs no new approval.`,
 }
 
 func trustWorkspace(ctx context.Context, o *Options) error {
-	mgr, err := o.Manager(ctx)
+	mgr, ws, err := cmdutil.OpenWorkspace(ctx, o.Manager, o.IO, o.Workspace)
 	if err != nil {
 		return err
 	}
-	ws, err := mgr.OpenWorkspace(o.Workspace)
-	if err != nil {
-		return err
-	}
-	cmdutil.NoteWorkspace(o.IO, ws)
-	if ws, err = withAgent(ws, o.Agent); err != nil {
+	if ws, err = cmdutil.WithAgent(ws, o.Agent); err != nil {
 		return err
 	}
 	r, err := mgr.ReviewWorkspace(ctx, ws)
@@ -100,32 +93,6 @@ func trustWorkspace(ctx context.Context, o *Options) error {
 	}
 	fmt.Fprintf(o.IO.ErrOut, "Approved for %s.\n", r.Workspace)
 	return nil
-}
-
-// withAgent applies the agent profile a run of ws would have: --agent's,
-// else agent.yaml's agent:, so what is approved is what that run asks for.
-func withAgent(ws *run.Workspace, name string) (*run.Workspace, error) {
-	cfg := ws.Config()
-	if name == "" {
-		shaped, _, err := agent.ForConfig(cfg, nil)
-		if err != nil {
-			return nil, err
-		}
-		return ws.WithConfig(shaped), nil
-	}
-	p, ok := agent.Lookup(name)
-	if !ok {
-		return nil, cmdutil.WithHint(fmt.Errorf("--agent: no agent is called %q", name),
-			"Name one of: "+strings.Join(agent.Names(), ", ")+".")
-	}
-	if err := agent.CheckNamed(cfg, p); err != nil {
-		return nil, err
-	}
-	shaped, err := agent.Apply(cfg, p, nil)
-	if err != nil {
-		return nil, err
-	}
-	return ws.WithConfig(shaped), nil
 }
 
 // printReview writes the workspace's sandbox to stdout: the result.
