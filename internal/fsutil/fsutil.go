@@ -4,6 +4,7 @@
 package fsutil
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -40,11 +41,11 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 	dir := filepath.Dir(path)
 	tmp, err := WriteTemp(dir, "."+filepath.Base(path)+".tmp*", data, perm)
 	if err != nil {
-		return err
+		return targetError(path, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		os.Remove(tmp)
-		return err
+		return targetError(path, err)
 	}
 	SyncDir(dir)
 	return nil
@@ -56,10 +57,29 @@ func WriteFileAtomic(path string, data []byte, perm fs.FileMode) error {
 func Publish(path string, data []byte, perm fs.FileMode) error {
 	tmp, err := WriteTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*", data, perm)
 	if err != nil {
-		return err
+		return targetError(path, err)
 	}
 	defer os.Remove(tmp)
-	return os.Link(tmp, path)
+	if err := os.Link(tmp, path); err != nil {
+		return targetError(path, err)
+	}
+	return nil
+}
+
+// targetError reports a failed write as one of path, the file the user
+// named, never of the temporary file beside it ("open
+// dir/.x.json.tmp643294203"), keeping the cause (errors.Is still finds
+// fs.ErrNotExist, fs.ErrExist, fs.ErrPermission).
+func targetError(path string, err error) error {
+	var pathErr *fs.PathError
+	var linkErr *os.LinkError
+	switch {
+	case errors.As(err, &pathErr):
+		err = pathErr.Err
+	case errors.As(err, &linkErr):
+		err = linkErr.Err
+	}
+	return &fs.PathError{Op: "write", Path: path, Err: err}
 }
 
 // SyncDir makes a rename or removal durable; best effort, as not every platform can

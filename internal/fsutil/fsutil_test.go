@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -89,4 +90,28 @@ func TestLockContext(t *testing.T) {
 		t.Fatal(err)
 	}
 	again()
+}
+
+// TestWriteErrorsNameTheTarget: a write that fails names the file the
+// caller asked for, never the temporary file beside it, and keeps its
+// cause.
+func TestWriteErrorsNameTheTarget(t *testing.T) {
+	missing := filepath.Join(t.TempDir(), "no-such-dir", "x.json")
+	for name, write := range map[string]func() error{
+		"WriteFileAtomic": func() error { return WriteFileAtomic(missing, []byte("{}"), 0o644) },
+		"Publish":         func() error { return Publish(missing, []byte("{}"), 0o644) },
+	} {
+		err := write()
+		if err == nil || err.Error() != "write "+missing+": no such file or directory" || !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: got %v, want the target's path and ErrNotExist", name, err)
+		}
+	}
+	dir := t.TempDir()
+	existing := filepath.Join(dir, "taken")
+	if err := os.WriteFile(existing, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := Publish(existing, []byte("x"), 0o644); !errors.Is(err, fs.ErrExist) || strings.Contains(err.Error(), ".tmp") {
+		t.Errorf("Publish over an existing file: got %v, want ErrExist naming it", err)
+	}
 }

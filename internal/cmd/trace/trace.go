@@ -168,7 +168,7 @@ func (o *Options) writeHAR(l trace.Log, runID string) error {
 		return err
 	}
 	if err := state.WriteFileAtomic(o.HAR, buf.Bytes(), 0o644); err != nil {
-		return fmt.Errorf("writing %s: %w", o.HAR, err)
+		return err // it names o.HAR
 	}
 	fmt.Fprintf(o.IO.ErrOut, "Wrote %s to %s\n", plural.Count(len(l.Requests), "request"), o.HAR)
 	return nil
