@@ -238,6 +238,12 @@ func (o *Options) attach(ctx context.Context, mgr *run.Manager, ro run.Options) 
 		}
 		defer restore()
 	}
+	ro.Started = o.announcePorts(ctx, mgr.Store.Root, func() string {
+		if raw.old != nil {
+			return "\r\n"
+		}
+		return "\n"
+	})
 	if o.IO.IsStdinTTY() && o.IO.IsStderrTTY() {
 		mgr.AskApproval = func(req run.ApprovalRequest) (bool, error) {
 			var yes bool
