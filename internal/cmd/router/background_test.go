@@ -264,3 +264,30 @@ func TestRouterOnATakenAddress(t *testing.T) {
 	cancel()
 	<-done
 }
+
+// A record that says a run publishes a port is checked with the engine (a
+// run whose command ended unwatched is finished then); records that say
+// none does need no engine.
+func TestBusyChecksActiveRecordsWithTheEngine(t *testing.T) {
+	stale := &state.Run{ID: "aaa111bbb222", Name: "web", Status: state.Running,
+		Ports: []state.Port{{HostIP: "127.0.0.1", HostPort: 1, ContainerPort: 3000}}}
+	store := storeWith(t, stale)
+	o := testOptions(store, "")
+	asked := 0
+	o.Runs = func(context.Context) ([]*state.Run, error) {
+		asked++
+		ended := *stale
+		ended.Status = state.Exited
+		return []*state.Run{&ended}, nil
+	}
+	if o.busy(context.Background(), store) || asked != 1 {
+		t.Errorf("a run the engine says ended: busy, or the engine asked %d times, want not busy after one question", asked)
+	}
+	if o.busy(context.Background(), storeWith(t, &state.Run{ID: "ccc333ddd444", Name: "quiet", Status: state.Running})) || asked != 1 {
+		t.Errorf("no record with ports: busy, or the engine asked again (%d)", asked)
+	}
+	o.Runs = func(context.Context) ([]*state.Run, error) { return nil, errors.New("no store") }
+	if !o.busy(context.Background(), store) {
+		t.Error("runs that cannot be read: not busy, want the router kept")
+	}
+}

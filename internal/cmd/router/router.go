@@ -136,7 +136,7 @@ func serve(ctx context.Context, o *Options) error {
 		defer removePID(store.Root)
 		go func() {
 			defer close(stopped)
-			if unlock := o.untilIdle(ctx, store.Root); unlock != nil {
+			if unlock := o.untilIdle(ctx, store); unlock != nil {
 				fmt.Fprintf(o.IO.ErrOut, "No active run has published a port for %s: stopping\n", o.Idle)
 				shutdown(srv) // no longer listening when the lock goes
 				unlock()
@@ -179,7 +179,7 @@ func listenError(ctx context.Context, addr, home string, err error) error {
 // untilIdle returns once no active run has published a port for o.Idle,
 // holding routerctl's lock (so that no run counts on this router from
 // then on), or nil when ctx ends first.
-func (o *Options) untilIdle(ctx context.Context, home string) (unlock func()) {
+func (o *Options) untilIdle(ctx context.Context, store *state.Store) (unlock func()) {
 	tick := min(max(o.Idle/4, 100*time.Millisecond), 15*time.Second)
 	busySince := time.Now()
 	for {
@@ -188,7 +188,7 @@ func (o *Options) untilIdle(ctx context.Context, home string) (unlock func()) {
 			return nil
 		case <-time.After(tick):
 		}
-		if o.busy(ctx) {
+		if o.busy(ctx, store) {
 			busySince = time.Now()
 			continue
 		}
@@ -198,12 +198,12 @@ func (o *Options) untilIdle(ctx context.Context, home string) (unlock func()) {
 		// A run starting now holds the lock while it checks for a router:
 		// try again later rather than leave it one that is stopping.
 		lockCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		unlock, err := routerctl.Lock(lockCtx, home)
+		unlock, err := routerctl.Lock(lockCtx, store.Root)
 		cancel()
 		if err != nil {
 			continue
 		}
-		if o.busy(ctx) { // one started before it took the lock
+		if o.busy(ctx, store) { // one started before it took the lock
 			unlock()
 			busySince = time.Now()
 			continue
@@ -212,10 +212,15 @@ func (o *Options) untilIdle(ctx context.Context, home string) (unlock func()) {
 	}
 }
 
-// busy reports whether an active run publishes a port. When the runs
+// busy reports whether an active run publishes a port. The records
+// answer alone when none says so; else they are checked with the engine
+// (a run whose command ended unwatched is finished then). When the runs
 // cannot be read, it is: the router stays rather than leave a run
 // without it.
-func (o *Options) busy(ctx context.Context) bool {
+func (o *Options) busy(ctx context.Context, store *state.Store) bool {
+	if runs, err := store.List(); err == nil && !publishing(runs) {
+		return false
+	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	runs, err := o.Runs(ctx)
@@ -223,6 +228,11 @@ func (o *Options) busy(ctx context.Context) bool {
 		fmt.Fprintf(o.IO.ErrOut, "warning: reading the runs: %v\n", err)
 		return true
 	}
+	return publishing(runs)
+}
+
+// publishing reports whether one of runs is active and publishes a port.
+func publishing(runs []*state.Run) bool {
 	for _, r := range runs {
 		if r.Status.Active() && len(r.Ports) > 0 {
 			return true
