@@ -185,7 +185,9 @@ func newMoatAt(t *testing.T, home string) *moatEnv {
 	if err := os.MkdirAll(home, 0o700); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte("buildkit_image: "+buildkitImageID+"\n"), 0o644); err != nil {
+	// No background router unless a test asks for one (router_test.go):
+	// each would take the same default address.
+	if err := os.WriteFile(filepath.Join(home, "config.yaml"), []byte("buildkit_image: "+buildkitImageID+"\nrouter: {auto: false}\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(e.cleanup)

@@ -115,6 +115,11 @@ var forbidden = map[string]map[string]string{
 		"internal/runtime": "suggest knows nothing of engines",
 		"internal/cmd":     "suggest is not CLI-specific",
 	},
+	"internal/routerctl": {
+		"internal/run":     "runs start the router through the CLI; the router reads their records",
+		"internal/runtime": "finding and starting the router knows nothing of engines",
+		"internal/cmd":     "launch and 'moat router' share it, not the reverse",
+	},
 	"internal/cmdutil":          {"internal/cmd": "command packages use cmdutil, not the reverse"},
 	"internal/run/runtest":      {"internal/cmd": "the fake engine is below the commands it serves"},
 	"internal/testutil":         {"internal": "test fixtures are a leaf: whatever they test imports them"},
@@ -185,6 +190,7 @@ var allowedImports = map[string]map[string]string{
 		"internal/suggest":       "the rules that would allow them, as 'moat policy suggest' gives them",
 		"internal/termtext":      "the agent's host names and paths in that summary, shown safely",
 		"internal/plural":        "the counts in that summary, worded for one and for many",
+		"internal/routerctl":     "the router a run that publishes ports starts, and the names it reaches them by",
 		"github.com/spf13/cobra": "the commands it sets up",
 	},
 	"bench/directcli": {

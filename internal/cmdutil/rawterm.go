@@ -84,6 +84,10 @@ func (t *Terminal) Restore() {
 	})
 }
 
+// IsRaw reports whether the terminal is in raw mode now, where a line
+// moat prints must end in "\r\n". A nil Terminal is not.
+func (t *Terminal) IsRaw() bool { return t != nil && t.old != nil }
+
 // WhileCooked runs f with the terminal back in its normal mode, for a
 // question asked before the command starts. A nil Terminal (the command
 // has no terminal) just runs f.

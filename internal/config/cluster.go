@@ -1,10 +1,8 @@
 package config
 
 import (
-	"fmt"
 	"path/filepath"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 
@@ -30,44 +28,20 @@ var kubernetesFields = []string{"context", "kubeconfig", "namespace"}
 // kubernetes decodes config.yaml's kubernetes: section.
 func (d *decoder) kubernetes(at ast.Node) (Kubernetes, error) {
 	var k Kubernetes
-	n, err := d.resolve(at)
-	if err != nil || isNull(n) {
-		return k, err
-	}
-	kvs, ok := pairs(n)
-	if !ok {
-		return k, d.errorf(at, "Write it as a mapping, e.g. kubernetes: {context: my-cluster, namespace: agents}.",
-			"kubernetes: expected a mapping, got %s", kind(n))
-	}
-	seen := map[string]string{}
-	for _, kv := range kvs {
-		key, err := d.key(kv.Key, "kubernetes setting")
-		if err != nil {
-			return k, err
-		}
-		if !slices.Contains(kubernetesFields, key) {
-			hint := "Valid kubernetes settings: " + strings.Join(kubernetesFields, ", ") + "."
-			if s := suggest(key, kubernetesFields); s != "" {
-				hint = fmt.Sprintf("Did you mean %q?", s)
-			}
-			return k, d.errorf(kv.Key, hint, "unknown kubernetes setting %q", key)
-		}
-		if first, dup := seen[key]; dup {
-			return k, d.errorf(kv.Key, "Remove one of them.", "duplicate kubernetes setting %q%s", key, firstAt(first))
-		}
-		seen[key] = posString(kv.Key)
+	err := d.section(at, "kubernetes", "{context: my-cluster, namespace: agents}", kubernetesFields, func(key string, v ast.Node) (err error) {
 		what := "kubernetes." + key
 		switch key {
 		case "kubeconfig":
-			k.Kubeconfig, err = d.kubeconfigPath(kv.Value, what)
+			k.Kubeconfig, err = d.kubeconfigPath(v, what)
 		case "context":
-			k.Context, err = d.nonEmpty(kv.Value, what, "Name a context of your kubeconfig ('kubectl config get-contexts'), or remove the setting.")
+			k.Context, err = d.nonEmpty(v, what, "Name a context of your kubeconfig ('kubectl config get-contexts'), or remove the setting.")
 		case "namespace":
-			k.Namespace, err = d.namespace(kv.Value, what)
+			k.Namespace, err = d.namespace(v, what)
 		}
-		if err != nil {
-			return Kubernetes{}, err
-		}
+		return err
+	})
+	if err != nil {
+		return Kubernetes{}, err
 	}
 	return k, nil
 }

@@ -42,7 +42,10 @@ type Global struct {
 	Registry string
 	// Kubernetes selects the cluster of the Kubernetes runtime.
 	Kubernetes Kubernetes
-	Path       string // the file it came from; "" when there was none
+	// Router is where 'moat router' serves, and whether runs that
+	// publish ports start it.
+	Router Router
+	Path   string // the file it came from; "" when there was none
 }
 
 // The runtimes a run can use.
@@ -54,7 +57,7 @@ const (
 // Runtimes are the valid values of runtime: (and of 'moat run --runtime').
 var Runtimes = []string{RuntimeDocker, RuntimeKubernetes}
 
-var globalFields = []string{"base_image", "buildkit_image", "kubernetes", "limits", "npm_registry", "pip_index", "registry", "runtime"}
+var globalFields = []string{"base_image", "buildkit_image", "kubernetes", "limits", "npm_registry", "pip_index", "registry", "router", "runtime"}
 
 // LoadGlobal reads the user's configuration. A missing file is an empty
 // configuration.
@@ -121,6 +124,10 @@ func LoadGlobal(path string) (*Global, error) {
 			}
 		case "kubernetes":
 			if g.Kubernetes, err = d.kubernetes(kv.Value); err != nil {
+				return nil, err
+			}
+		case "router":
+			if g.Router, err = d.router(kv.Value); err != nil {
 				return nil, err
 			}
 		default:

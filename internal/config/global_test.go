@@ -80,3 +80,47 @@ func TestLoadGlobalMirrors(t *testing.T) {
 		}
 	}
 }
+
+func TestLoadGlobalRouter(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "config.yaml")
+	tests := []struct {
+		yaml    string
+		want    Router
+		wantErr string
+	}{
+		{yaml: "router: {listen: 127.0.0.1:8881}\n", want: Router{Listen: "127.0.0.1:8881"}},
+		{yaml: "router:\n  listen: '[::1]:8880'\n  auto: false\n", want: Router{Listen: "[::1]:8880", NoAuto: true}},
+		{yaml: "router: {auto: true}\n", want: Router{}},
+		{yaml: "router: {listen: 127.0.0.1:8880, auto: true}\n", want: Router{Listen: "127.0.0.1:8880"}}, // docs/config.md
+		{yaml: "router:\n", want: Router{}},
+		// The router reaches every run's ports: only this machine may reach it.
+		{yaml: "router: {listen: 0.0.0.0:8880}\n",
+			wantErr: `config.yaml:1:18: router.listen: "0.0.0.0:8880" is not a loopback address and port, e.g. 127.0.0.1:8880: the router reaches every run's ports, so only this machine may reach it`},
+		{yaml: "router: {listen: localhost:8880}\n",
+			wantErr: `config.yaml:1:18: router.listen: "localhost:8880" is not a loopback address and port, e.g. 127.0.0.1:8880: the router reaches every run's ports, so only this machine may reach it`},
+		{yaml: "router: {listen: 127.0.0.1:0}\n",
+			wantErr: `config.yaml:1:18: router.listen: "127.0.0.1:0" is not a loopback address and port, e.g. 127.0.0.1:8880: the router reaches every run's ports, so only this machine may reach it`},
+		{yaml: "router: {auto: no-thanks}\n", wantErr: `config.yaml:1:16: router.auto: expected true or false, got a string`},
+		{yaml: "router: {listn: 127.0.0.1:1}\n", wantErr: `config.yaml:1:10: unknown router setting "listn"`},
+		{yaml: "router: 127.0.0.1:8880\n", wantErr: `config.yaml:1:9: router: expected a mapping, got a string`},
+	}
+	for _, tt := range tests {
+		if err := os.WriteFile(path, []byte(tt.yaml), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		g, err := LoadGlobal(path)
+		if tt.wantErr != "" {
+			if err == nil || err.Error() != filepath.Join(dir, tt.wantErr) {
+				t.Errorf("%q: got error %v, want %s", tt.yaml, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil || g.Router != tt.want {
+			t.Errorf("%q: got %+v, %v, want %+v", tt.yaml, g.Router, err, tt.want)
+		}
+	}
+	if got := (Router{}).ListenAddr(); got != DefaultRouterListen {
+		t.Errorf("the default address: got %q, want %q", got, DefaultRouterListen)
+	}
+}

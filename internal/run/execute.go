@@ -64,10 +64,14 @@ func (m *Manager) Run(ctx context.Context, opts Options) (Result, error) {
 		if err := m.start(ctx, r); err != nil {
 			return Result{Run: r}, err
 		}
-		if err := afterStart(); err != nil && !m.commandEnded(ctx, r) {
+		err := afterStart()
+		if err != nil && !m.commandEnded(ctx, r) {
 			return Result{Run: r}, err
 		}
 		undo.release()
+		if err == nil && opts.Started != nil {
+			opts.Started(r)
+		}
 		return Result{Run: r, Started: true}, nil
 	}
 	res, err := m.attachAndWait(ctx, r, opts, afterStart)
@@ -283,6 +287,8 @@ func (m *Manager) attachAndWait(ctx context.Context, r *state.Run, opts Options,
 		}
 		// moat-init failed (its daemon did not start) before the sidecars
 		// could join the container: the run ends with its own error.
+	} else if opts.Started != nil {
+		opts.Started(r)
 	}
 	if opts.TTY {
 		go m.followResizes(ctx, r.ContainerID, opts)

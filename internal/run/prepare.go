@@ -51,6 +51,10 @@ type Options struct {
 	// it is killed. Kill, when it closes, ends that time at once.
 	Stopping func(r *state.Run, grace time.Duration)
 	Kill     <-chan struct{}
+	// Started, when set, is called once the run's command has started
+	// (its sidecars ready), for a detached run too: the CLI says where
+	// its published ports are reached.
+	Started func(r *state.Run)
 	// Detached, when set for an interactive run, reports whether Stdin
 	// ended because the user typed the detach keys: the run then goes on
 	// without moat (Result.Detached) instead of its stdin being closed.

@@ -238,6 +238,12 @@ func (o *Options) attach(ctx context.Context, mgr *run.Manager, ro run.Options) 
 			}
 		}
 	}
+	ro.Started = o.announcePorts(ctx, mgr.Store.Root, func() string {
+		if raw.IsRaw() {
+			return "\r\n"
+		}
+		return "\n"
+	})
 	cmdutil.AskOnTerminal(o.IO, mgr, raw)
 	return mgr.Run(ctx, ro)
 }

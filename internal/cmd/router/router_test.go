@@ -15,19 +15,7 @@ import (
 // its name as an active run does.
 func routerWith(t *testing.T, runs ...*state.Run) *router {
 	t.Helper()
-	store := &state.Store{Root: t.TempDir()}
-	if err := store.IndexNames(); err != nil {
-		t.Fatal(err)
-	}
-	for _, r := range runs {
-		if err := store.Create(r); err != nil {
-			t.Fatal(err)
-		}
-		if err := store.TakeName(r.Name, r.ID); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return &router{store: store}
+	return &router{store: storeWith(t, runs...)}
 }
 
 func TestRouterRoutesByName(t *testing.T) {
@@ -66,6 +54,33 @@ func TestRouterRoutesByName(t *testing.T) {
 		rt.ServeHTTP(w, req)
 		if w.Code != tt.wantStatus || (tt.wantBody != "" && w.Body.String() != tt.wantBody) {
 			t.Errorf("%s: got %d %q, want %d %q", tt.host, w.Code, w.Body.String(), tt.wantStatus, tt.wantBody)
+		}
+	}
+}
+
+// The router says what it is on moat.localhost alone: a run's own path of
+// the same name is the run's.
+func TestRouterIdentifiesItself(t *testing.T) {
+	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "run's "+r.URL.Path)
+	}))
+	defer backend.Close()
+	u, _ := url.Parse(backend.URL)
+	hostPort, _ := strconv.Atoi(u.Port())
+	rt := routerWith(t, &state.Run{ID: "aaa111bbb222", Name: "web", Status: state.Running,
+		Ports: []state.Port{{HostIP: "127.0.0.1", HostPort: hostPort, ContainerPort: 3000}}})
+	rt.homeID = "0123456789abcdef"
+	for _, tt := range []struct{ host, wantID, wantBody string }{
+		{"moat.localhost:8880", "0123456789abcdef", "moat router\n"},
+		{"moat.localhost", "0123456789abcdef", "moat router\n"},
+		{"web.moat.localhost:8880", "", "run's /.moat/router"},
+	} {
+		req := httptest.NewRequest("GET", "/.moat/router", nil)
+		req.Host = tt.host
+		w := httptest.NewRecorder()
+		rt.ServeHTTP(w, req)
+		if got := w.Header().Get("Moat-Router"); got != tt.wantID || w.Body.String() != tt.wantBody {
+			t.Errorf("%s: got %q %q, want %q %q", tt.host, got, w.Body.String(), tt.wantID, tt.wantBody)
 		}
 	}
 }
