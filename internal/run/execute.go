@@ -247,6 +247,13 @@ func (m *Manager) start(ctx context.Context, r *state.Run) error {
 	}
 	r.Status, r.StartedAt = state.Running, m.now()
 	m.record(r, audit.KindContainerStarted, map[string]string{"container_id": r.ContainerID}, true)
+	// Under the run's lock: another moat process may be marking it
+	// running from an older copy of the record (markRunning).
+	unlock, err := m.Store.LockRun(r.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	return m.Store.Save(r)
 }
 

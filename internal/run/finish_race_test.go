@@ -7,6 +7,7 @@ import (
 	"os"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/state"
@@ -98,5 +99,32 @@ func TestLostRunClosesItsLog(t *testing.T) {
 	}
 	if r, _ := m.Store.Load(res.Run.ID); r.Status != state.Lost {
 		t.Fatalf("record %s, want lost", r.Status)
+	}
+}
+
+// TestReconcileKeepsTheStartTime: another moat process that read a run's
+// record while it was "created" and sees its container running afterwards
+// marks it running from the record as stored then, so the start time the
+// starting process saved meanwhile is kept (it was saved over, and
+// 'moat list' showed the run as never started).
+func TestReconcileKeepsTheStartTime(t *testing.T) {
+	t.Parallel()
+	m, _ := newTestManager(t)
+	res, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stored, err := m.Store.Load(res.Run.ID)
+	if err != nil || stored.StartedAt.IsZero() {
+		t.Fatalf("the started run's record: %+v, %v", stored, err)
+	}
+	stale := *stored
+	stale.Status, stale.StartedAt = state.Created, time.Time{}
+	if err := m.reconcileOne(context.Background(), &stale, nil); err != nil {
+		t.Fatal(err)
+	}
+	after, err := m.Store.Load(res.Run.ID)
+	if err != nil || after.Status != state.Running || !after.StartedAt.Equal(stored.StartedAt) {
+		t.Fatalf("after reconciling a stale copy: %s started %v, want running, started %v", after.Status, after.StartedAt, stored.StartedAt)
 	}
 }

@@ -3,8 +3,9 @@ package run
 import (
 	"context"
 	"errors"
-	"github.com/moatsh/moat/internal/audit"
 	"time"
+
+	"github.com/moatsh/moat/internal/audit"
 
 	"github.com/moatsh/moat/internal/labels"
 	"github.com/moatsh/moat/internal/runtime"
@@ -64,8 +65,7 @@ func (m *Manager) reconcileOne(ctx context.Context, r *state.Run, byRun map[stri
 		return m.markLost(ctx, r)
 	case c.Running:
 		if r.Status != state.Running {
-			r.Status = state.Running
-			return m.Store.Save(r)
+			return m.markRunning(r)
 		}
 		return nil
 	case c.State == "created" && m.now().Sub(r.CreatedAt) < createGrace:
@@ -102,6 +102,31 @@ func (m *Manager) lookupContainer(ctx context.Context, r *state.Run, byRun map[s
 		return c, false, nil // not the run's: its own is gone
 	}
 	return c, err == nil, err
+}
+
+// markRunning records that a created run's container runs, under the
+// run's lock and from the record as stored then: the moat process that
+// started it saves the same with its start time, and a copy read before
+// that must not be saved over it.
+func (m *Manager) markRunning(r *state.Run) error {
+	unlock, err := m.Store.LockRun(r.ID)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	stored, err := m.Store.Load(r.ID)
+	if err != nil {
+		return err
+	}
+	*r = *stored
+	if r.Status != state.Created {
+		return nil // started, or finished, meanwhile
+	}
+	r.Status = state.Running
+	if r.StartedAt.IsZero() {
+		r.StartedAt = m.now()
+	}
+	return m.Store.Save(r)
 }
 
 // markLost records that a run's container vanished, under the run's lock:
