@@ -38,9 +38,13 @@ PAUSE_IMAGE=moat.local/pause:$RECIPE
 # The order 'down' stops them in; 'up' starts them in reverse.
 COMPONENTS=(kubelet kube-router kube-scheduler kube-controller-manager kube-apiserver containerd etcd)
 # Sysctls the kubelet (or the bridge plugin) sets; 'down' puts them back.
+# IPv6 forwarding is Docker's (an e2e test's IPv6 network turns it on, and
+# with it the kernel's anycast routes on every interface): put back too, so
+# the routes compare equal.
 SYSCTLS=(vm.overcommit_memory vm.panic_on_oom kernel.panic kernel.panic_on_oops
 	kernel.keys.root_maxkeys kernel.keys.root_maxbytes net.ipv4.ip_forward
-	net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables)
+	net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables
+	net.ipv6.conf.all.forwarding)
 # Paths outside $KDIR the kubelet, containerd and libcni create whatever their
 # flags say; 'down' removes the ones that did not exist before 'up'.
 HOST_PATHS=(/var/lib/kubelet /var/log/containers /var/log/pods /usr/libexec/kubernetes
