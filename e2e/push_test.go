@@ -9,9 +9,13 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -105,4 +109,51 @@ func randomHex(t *testing.T, n int) string {
 		t.Fatal(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// TestPushRetriesARegistryServerError: a registry that answers the HEAD
+// of the image's config blob with 500 once, as the testbed's registry did
+// while another push committed the same blob (several Kubernetes runs
+// starting together; the engine retries a layer's upload but not its
+// config's), does not fail the push: it is tried again and succeeds. The
+// registry is the testbed's, behind a proxy that fails that one request.
+func TestPushRetriesARegistryServerError(t *testing.T) {
+	ctx := context.Background()
+	eng, err := runtime.NewDocker(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer eng.Close()
+	upstream, _ := url.Parse("http://127.0.0.1:5000")
+	forward := httputil.NewSingleHostReverseProxy(upstream)
+	var failed atomic.Int32
+	hash := randomHex(t, 10)
+	id := buildTinyImage(t, eng, "moat/run:"+hash, hash)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead && strings.HasSuffix(r.URL.Path, "/blobs/"+id) && failed.CompareAndSwap(0, 1) {
+			w.Header().Set("Content-Type", "application/json; charset=utf-8")
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		}
+		forward.ServeHTTP(w, r)
+	})}
+	go srv.Serve(ln)
+	t.Cleanup(func() { srv.Close() })
+
+	repo := ln.Addr().String() + "/moat-e2e/retry"
+	ref, err := eng.PushImage(ctx, id, repo)
+	t.Cleanup(func() { eng.RemoveImage(context.Background(), repo+":"+hash) })
+	if err != nil {
+		t.Fatalf("push through a registry that failed once: %v", err)
+	}
+	if failed.Load() != 1 {
+		t.Fatal("the registry never failed the config blob's HEAD: the test tested nothing")
+	}
+	if !strings.HasPrefix(ref, repo+"@sha256:") {
+		t.Fatalf("PushImage returned %q, want %s@sha256:...", ref, repo)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/docker/docker/api/types/image"
 	"github.com/docker/docker/api/types/registry"
@@ -45,16 +46,49 @@ func (d *Docker) PushImage(ctx context.Context, id, repo string) (string, error)
 	if err := d.cli.ImageTag(ctx, img.ID, ref); err != nil {
 		return "", fmt.Errorf("tagging image %s as %s: %w", id, ref, mapErr(err))
 	}
+	for attempt := 1; ; attempt++ {
+		digest, err := d.pushOnce(ctx, ref, auth)
+		if err == nil {
+			return repo + "@" + digest, nil
+		}
+		if attempt == pushAttempts || !registryServerError(err) {
+			return "", pushError(ref, host, err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", pushError(ref, host, err)
+		case <-time.After(time.Duration(attempt) * pushRetryWait):
+		}
+	}
+}
+
+// pushAttempts is how often a push the registry fails with a server error
+// (5xx) is tried. Such errors pass: a registry's filesystem store answers
+// 500 to a blob another push of the same layer is committing right then
+// (several runs that start together push the same image), and the next
+// try finds the blob there and uploads nothing.
+const pushAttempts = 3
+
+// pushRetryWait is the wait before the second try; it grows by as much
+// before each next one.
+var pushRetryWait = time.Second
+
+// pushOnce asks the engine to push ref and returns the manifest's digest.
+func (d *Docker) pushOnce(ctx context.Context, ref, auth string) (string, error) {
 	rc, err := d.cli.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
 	if err != nil {
-		return "", pushError(ref, host, mapErr(err))
+		return "", mapErr(err)
 	}
 	defer rc.Close()
-	digest, err := decodePushStream(rc)
-	if err != nil {
-		return "", pushError(ref, host, err)
-	}
-	return repo + "@" + digest, nil
+	return decodePushStream(rc)
+}
+
+// registryServerError reports whether err is the registry's 5xx as the
+// engine words it in a push stream ("received unexpected HTTP status: 500
+// Internal Server Error").
+func registryServerError(err error) bool {
+	_, status, ok := strings.Cut(err.Error(), "unexpected HTTP status: ")
+	return ok && len(status) >= 3 && status[0] == '5' && '0' <= status[1] && status[1] <= '9' && '0' <= status[2] && status[2] <= '9'
 }
 
 // pushedDigest returns the digest of the manifest the registry's tag ref

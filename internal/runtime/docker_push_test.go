@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"encoding/base64"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,6 +42,25 @@ func TestDecodePushStream(t *testing.T) {
 		got, err := decodePushStream(strings.NewReader(tt.stream))
 		if got != tt.want || (err == nil) != (tt.wantErr == "") || err != nil && err.Error() != tt.wantErr {
 			t.Errorf("%s: got %q, %v; want %q, %q", tt.stream, got, err, tt.want, tt.wantErr)
+		}
+	}
+}
+
+func TestRegistryServerError(t *testing.T) {
+	tests := []struct {
+		msg  string
+		want bool
+	}{
+		{"received unexpected HTTP status: 500 Internal Server Error", true},
+		{"received unexpected HTTP status: 503 Service Unavailable", true},
+		{"received unexpected HTTP status: 404 Not Found", false},
+		{"unauthorized: authentication required", false},
+		{"received unexpected HTTP status: 5", false},
+		{"denied: requested access to the resource is denied", false},
+	}
+	for _, tt := range tests {
+		if got := registryServerError(errors.New(tt.msg)); got != tt.want {
+			t.Errorf("registryServerError(%q) = %v, want %v", tt.msg, got, tt.want)
 		}
 	}
 }
