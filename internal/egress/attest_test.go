@@ -497,3 +497,26 @@ func BenchmarkAttest(b *testing.B) {
 	b.ReportMetric(float64(checks.Microseconds())/float64(b.N)/1000, "attest-ms")
 	b.ReportMetric(float64(reports.Microseconds())/float64(b.N)/1000, "report-ms")
 }
+
+// TestAttestProxyNeverAnswers: a proxy that takes the grants request and
+// never answers fails grants-live once attestRequestTimeout is out, rather
+// than holding the run. Not parallel: it shortens the bound.
+func TestAttestProxyNeverAnswers(t *testing.T) {
+	defer func(d time.Duration) { attestRequestTimeout = d }(attestRequestTimeout)
+	attestRequestTimeout = 200 * time.Millisecond
+	a := Attestation{Token: "tok", Nonce: "n1", Proofs: map[string]string{"g": GrantProof([]byte("s"), "n1")}}
+	honest := honestAnswers(a.Token, a.Proofs)
+	release := make(chan struct{})
+	defer close(release)
+	at := &Attester{Proxy: fakeProxy(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == attestGrantsPath {
+			<-release
+			return
+		}
+		honest(w, r)
+	}), RouteFiles: routeFiles(t, loOnlyV4, loOnlyV6), Direct: unreachable}
+	failed, ok := at.Attest(context.Background(), a).Failure()
+	if !ok || failed.Name != CheckGrantsLive || !strings.Contains(failed.Detail, "timeout") {
+		t.Fatalf("got %+v, want %s failed for a timeout", failed, CheckGrantsLive)
+	}
+}

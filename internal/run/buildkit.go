@@ -2,6 +2,7 @@ package run
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -429,8 +430,10 @@ func (b *buildkitSidecar) afterStart(ctx context.Context, m *Manager, r *state.R
 		Effect: "buildkitd and the build steps the agent asks for run as root of a user namespace that is the agent's user on the host; " +
 			"they are not a boundary against a kernel bug in user namespaces",
 	})
-	if err := m.Store.Save(r); err != nil {
-		return err
+	// No sidecar for a run another moat process has finished meanwhile:
+	// nothing would remove it.
+	if finished, err := m.saveUnlessFinished(r); err != nil || finished {
+		return cmp.Or(err, fmt.Errorf("run %s was finished by another moat process while it started", r.ID))
 	}
 	m.record(r, audit.KindSidecarCreated, map[string]string{
 		"role": labels.RoleBuildkit, "container_id": id, "name": spec.Name, "image": spec.Image, "buildkit_image": p.buildkitBaseID,

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/moatsh/moat/internal/audit"
 	"github.com/moatsh/moat/internal/image"
@@ -249,12 +250,26 @@ func (m *Manager) start(ctx context.Context, r *state.Run) error {
 	m.record(r, audit.KindContainerStarted, map[string]string{"container_id": r.ContainerID}, true)
 	// Under the run's lock: another moat process may be marking it
 	// running from an older copy of the record (markRunning).
+	_, err := m.saveUnlessFinished(r)
+	return err
+}
+
+// saveUnlessFinished saves r, an active run's record as this process
+// holds it, under the run's lock, unless another moat process ('moat
+// stop', a listing that found the container gone) has finished the run
+// meanwhile: then that record stands and is taken into r. A finished run
+// saved back as running would be reported lost later, its real end
+// forgotten. It reports whether that happened.
+func (m *Manager) saveUnlessFinished(r *state.Run) (finished bool, err error) {
 	unlock, err := m.Store.LockRun(r.ID)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer unlock()
-	return m.Store.Save(r)
+	if m.finishedElsewhere(r) {
+		return true, nil
+	}
+	return false, m.Store.Save(r)
 }
 
 // attachAndWait streams an attached run's output, waits for its command and
@@ -365,7 +380,7 @@ func forwardStdin(stream runtime.Stream, in io.Reader, detached func() bool) boo
 // a detached run, finished by 'moat stop' or when a listing finds it ended.
 func (m *Manager) detachFrom(_ context.Context, r *state.Run) (Result, error) {
 	r.Detached = true
-	if err := m.Store.Save(r); err != nil {
+	if _, err := m.saveUnlessFinished(r); err != nil {
 		return Result{Run: r, Started: true}, err
 	}
 	return Result{Run: r, Started: true, Detached: true}, nil
@@ -474,9 +489,18 @@ func (m *Manager) commandEnded(ctx context.Context, r *state.Run) bool {
 	return err == nil && !info.Running
 }
 
-// finish records the end of a run, keeps its logs and removes its
+// finish records the end of a run, now, keeps its logs and removes its
 // container unless the user asked to keep it.
 func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status, code int, cause error) {
+	m.finishAt(ctx, r, status, code, cause, time.Time{})
+}
+
+// finishAt is finish with the time the command ended, when the engine
+// knows it (zero: now); it is saved with the rest, under the run's lock.
+func (m *Manager) finishAt(ctx context.Context, r *state.Run, status state.Status, code int, cause error, ended time.Time) {
+	if ended.IsZero() {
+		ended = m.now()
+	}
 	unlock, err := m.Store.LockRun(r.ID)
 	switch {
 	case err == nil:
@@ -489,7 +513,7 @@ func (m *Manager) finish(ctx context.Context, r *state.Run, status state.Status,
 	}
 	cctx, cancel := detached(ctx)
 	defer cancel()
-	r.SetExit(status, code, m.now())
+	r.SetExit(status, code, ended)
 	if cause != nil {
 		r.Error = cause.Error()
 	}

@@ -128,3 +128,62 @@ func TestReconcileKeepsTheStartTime(t *testing.T) {
 		t.Fatalf("after reconciling a stale copy: %s started %v, want running, started %v", after.Status, after.StartedAt, stored.StartedAt)
 	}
 }
+
+// TestDetachKeepsAFinishElsewhere: the attached CLI detaches from a copy of
+// the record read while the run went, after 'moat stop' (another process)
+// finished it. The stop's record stands: the run is not saved back as
+// running, to be reported lost later.
+func TestDetachKeepsAFinishElsewhere(t *testing.T) {
+	t.Parallel()
+	m, _ := newTestManager(t)
+	res, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	attached, err := m.Store.Load(res.Run.ID)
+	if err != nil || attached.Status != state.Running {
+		t.Fatalf("the started run's record: %+v, %v", attached, err)
+	}
+	attached.Detached = false
+	if err := m.Stop(context.Background(), res.Run); err != nil {
+		t.Fatal(err)
+	}
+	got, err := m.detachFrom(context.Background(), attached)
+	if err != nil || !got.Detached {
+		t.Fatalf("detachFrom = %+v, %v; want detached", got, err)
+	}
+	after, err := m.Store.Load(res.Run.ID)
+	if err != nil || after.Status != state.Stopped || after.Status.Active() {
+		t.Fatalf("after detaching from a stale copy: %+v, %v; want the stop's record", after, err)
+	}
+	if got.Run.Status != state.Stopped {
+		t.Fatalf("detachFrom's run is %s, want the stored %s", got.Run.Status, state.Stopped)
+	}
+}
+
+// TestReconcileRecordsTheEngineEndTime: a detached run whose command ended
+// while no moat process watched is finished with the time the engine says
+// it ended, not the time a listing noticed, saved once under the run's
+// lock with the rest of its end.
+func TestReconcileRecordsTheEngineEndTime(t *testing.T) {
+	t.Parallel()
+	m, eng := newTestManager(t)
+	res, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"true"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.Exit(res.Run.ContainerID, 0)
+	info, err := eng.InspectContainer(context.Background(), res.Run.ContainerID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := info.FinishedAt.Add(-time.Hour) // well before any listing
+	eng.Containers[res.Run.ContainerID].Info.FinishedAt = ended
+	if _, err := m.Runs(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := m.Store.Load(res.Run.ID)
+	if err != nil || r.Status != state.Exited || !r.FinishedAt.Equal(ended) {
+		t.Fatalf("record: %s finished %v, %v; want exited, finished %v", r.Status, r.FinishedAt, err, ended)
+	}
+}

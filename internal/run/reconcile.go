@@ -78,11 +78,7 @@ func (m *Manager) reconcileOne(ctx context.Context, r *state.Run, byRun map[stri
 	if err != nil {
 		return err
 	}
-	m.finish(ctx, r, state.Exited, info.ExitCode, nil)
-	if !info.FinishedAt.IsZero() {
-		r.FinishedAt = info.FinishedAt
-		m.Store.Save(r)
-	}
+	m.finishAt(ctx, r, state.Exited, info.ExitCode, nil, info.FinishedAt)
 	return nil
 }
 
