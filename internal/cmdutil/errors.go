@@ -8,13 +8,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"strconv"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/moatsh/moat/internal/plural"
 	"github.com/moatsh/moat/internal/termtext"
 )
 
@@ -119,40 +117,18 @@ func EachRun(ctx context.Context, errOut io.Writer, refs []string, do func(ref s
 // UsageError makes err, a bad flag or argument cobra or pflag found, a
 // FlagError in moat's words: a flag value that is not a number, a
 // duration or a boolean says what it should be, not which Go function
-// refused it ("strconv.ParseInt: parsing ..."), and a wrong number of
-// arguments gives the command's usage line.
+// refused it ("strconv.ParseInt: parsing ..."). Argument counts are
+// checked by moat's own NoArgs, ExactArgs and the like (args.go).
 func UsageError(cmd *cobra.Command, err error) error {
 	var invalid *pflag.InvalidValueError
 	if errors.As(err, &invalid) {
 		return &FlagError{Err: fmt.Errorf("invalid value %q for %s: %s", invalid.GetValue(), flagName(invalid.GetFlag()), wantedValue(invalid))}
 	}
-	if m := argCount.FindStringSubmatch(err.Error()); m != nil && cmd != nil {
-		return &FlagError{Err: fmt.Errorf("'%s' takes %s, not %s\n\nUsage: %s", cmd.CommandPath(), argsWanted(m), m[5], cmd.UseLine())}
+	var flagErr *FlagError
+	if errors.As(err, &flagErr) {
+		return err
 	}
 	return &FlagError{Err: err}
-}
-
-// argCount matches cobra's argument-count errors: "accepts 1 arg(s),
-// received 0", "requires at least 1 arg(s), only received 0", "accepts at
-// most 2 arg(s), received 3", "accepts between 1 and 2 arg(s), received 0".
-var argCount = regexp.MustCompile(`^(accepts|requires at least|accepts at most|accepts between) (\d+)(?: and (\d+))? arg\(s\), (only )?received (\d+)$`)
-
-func argsWanted(m []string) string {
-	n := m[2]
-	switch m[1] {
-	case "requires at least":
-		return "at least " + plural.Count(atoi(n), "argument")
-	case "accepts at most":
-		return "at most " + plural.Count(atoi(n), "argument")
-	case "accepts between":
-		return n + " to " + plural.Count(atoi(m[3]), "argument")
-	}
-	return plural.Count(atoi(n), "argument")
-}
-
-func atoi(s string) int {
-	n, _ := strconv.Atoi(s)
-	return n
 }
 
 func flagName(f *pflag.Flag) string {

@@ -3,6 +3,7 @@ package cmdutil
 import (
 	"errors"
 	"io"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -28,7 +29,7 @@ func TestUsageErrorWording(t *testing.T) {
 		{[]string{"a", "b"}, "'thing' takes 1 argument, not 2"},
 	}
 	for _, tt := range tests {
-		cmd := &cobra.Command{Use: "thing NAME", Args: cobra.ExactArgs(1), RunE: func(*cobra.Command, []string) error { return nil }}
+		cmd := &cobra.Command{Use: "thing NAME", Args: ExactArgs(1), RunE: func(*cobra.Command, []string) error { return nil }}
 		cmd.Flags().IntP("time", "t", 10, "")
 		cmd.Flags().Uint("count", 0, "")
 		cmd.Flags().Duration("wait", time.Second, "")
@@ -57,16 +58,42 @@ func TestUsageErrorWording(t *testing.T) {
 	}
 }
 
+// TestArgCountWording: moat's own argument checks word every count, and
+// tell a group's unknown command from a leaf's extra argument.
 func TestArgCountWording(t *testing.T) {
-	tests := []struct{ cobraMsg, want string }{
-		{"requires at least 1 arg(s), only received 0", "takes at least 1 argument, not 0"},
-		{"accepts at most 2 arg(s), received 3", "takes at most 2 arguments, not 3"},
-		{"accepts between 1 and 2 arg(s), received 0", "takes 1 to 2 arguments, not 0"},
+	leaf := &cobra.Command{Use: "thing [NAME]"}
+	group := &cobra.Command{Use: "group"}
+	group.AddCommand(&cobra.Command{Use: "sub", Run: func(*cobra.Command, []string) {}})
+	tests := []struct {
+		check cobra.PositionalArgs
+		cmd   *cobra.Command
+		n     int
+		want  string // "" accepts
+	}{
+		{ExactArgs(1), leaf, 1, ""},
+		{ExactArgs(2), leaf, 1, "'thing' takes 2 arguments, not 1\n\nUsage: thing [NAME]"},
+		{MinimumNArgs(1), leaf, 0, "'thing' takes at least 1 argument, not 0"},
+		{MinimumNArgs(1), leaf, 5, ""},
+		{MaximumNArgs(2), leaf, 3, "'thing' takes at most 2 arguments, not 3"},
+		{MaximumNArgs(1), leaf, 0, ""},
+		{RangeArgs(1, 2), leaf, 0, "'thing' takes 1 to 2 arguments, not 0"},
+		{RangeArgs(1, 2), leaf, 2, ""},
+		{NoArgs, leaf, 1, "'thing' takes no arguments, not 1"},
+		{NoArgs, leaf, 0, ""},
+		{NoArgs, group, 1, `unknown command "a0" for "group"`},
 	}
-	cmd := &cobra.Command{Use: "thing"}
 	for _, tt := range tests {
-		if got := UsageError(cmd, errors.New(tt.cobraMsg)).Error(); !strings.Contains(got, tt.want) {
-			t.Errorf("%q: got %q, want %q", tt.cobraMsg, got, tt.want)
+		args := make([]string, tt.n)
+		for i := range args {
+			args[i] = "a" + strconv.Itoa(i)
+		}
+		err := tt.check(tt.cmd, args)
+		var flagErr *FlagError
+		switch {
+		case tt.want == "" && err != nil:
+			t.Errorf("%s with %d: got %v, want it accepted", tt.cmd.Name(), tt.n, err)
+		case tt.want != "" && (!errors.As(err, &flagErr) || !strings.HasPrefix(err.Error(), tt.want)):
+			t.Errorf("%s with %d: got %v, want a FlagError starting %q", tt.cmd.Name(), tt.n, err, tt.want)
 		}
 	}
 }

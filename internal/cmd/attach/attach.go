@@ -39,7 +39,7 @@ later. When the command ends, the exit status is its own.`,
 		Example: `  # Start a shell in the background, then use it
   $ moat run -d -it -n dev . -- bash
   $ moat attach dev`,
-		Args: cobra.ExactArgs(1),
+		Args: cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Ref = args[0]
 			if _, err := cmdutil.ParseDetachKeys(opts.DetachKeys); err != nil {

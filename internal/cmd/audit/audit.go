@@ -60,7 +60,7 @@ public key) that 'moat audit verify FILE' checks on any machine.`,
   $ moat audit web --export web-audit.json
   $ moat audit web --json | jq -r .status
   $ moat audit verify web-audit.json`,
-		Args: cobra.MaximumNArgs(1),
+		Args: cmdutil.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Ref = args[0]

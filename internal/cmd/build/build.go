@@ -42,7 +42,7 @@ current one that holds agent.yaml, else the current directory.`,
   $ moat build ./project
   moat/run:2f0c4d9e1b7a6c3d5e8f
   $ moat run ./project -- make test`,
-		Args: cobra.MaximumNArgs(1),
+		Args: cmdutil.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Workspace = args[0]

@@ -45,7 +45,7 @@ Running runs are never touched. Agents' state (the sessions and settings
 name), and removes nothing; notes and totals go to stderr.`,
 		Example: `  $ moat clean --dry-run
   $ moat clean -f`,
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if runF != nil {
 				return runF(cmd.Context(), opts)

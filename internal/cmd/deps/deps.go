@@ -18,7 +18,7 @@ func NewCmdDeps(f *cmdutil.Factory) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "deps",
 		Short: "List and describe the dependencies agent.yaml can declare",
-		Args:  cobra.NoArgs,
+		Args:  cmdutil.NoArgs,
 	}
 	cmd.AddCommand(newCmdList(f), newCmdInfo(f))
 	return cmd
@@ -31,7 +31,7 @@ func newCmdList(f *cmdutil.Factory) *cobra.Command {
 		Short: "List the known dependencies",
 		Example: `  $ moat deps list
   $ moat deps list --json`,
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			reg := deps.Registry()
 			if asJSON {
@@ -57,7 +57,7 @@ func newCmdInfo(f *cmdutil.Factory) *cobra.Command {
 		Use:     "info <name>",
 		Short:   "Describe one dependency",
 		Example: `  $ moat deps info node`,
-		Args:    cobra.ExactArgs(1),
+		Args:    cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			name, _, _ := strings.Cut(args[0], "@")
 			e, ok := deps.Lookup(name)

@@ -52,7 +52,7 @@ recorded in the run's audit log.`,
 
   # What the agent changed, from a script
   $ moat exec web -- git -C /workspace status --short`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cmdutil.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			// Flags end at the run (docker's "RUN COMMAND [ARG...]" works
 			// too), so the -- after it is an argument here.

@@ -173,7 +173,7 @@ store "Bearer <token>". It comes from --token-stdin or --token, or a prompt
 when stdin is a terminal; the environment is not read.`,
 		Example: `  $ echo "Bearer $TOKEN" | moat grant http internal-api --host api.example.com --header Authorization --token-stdin
   $ moat grant http gitlab --host gitlab.com --host '*.gitlab.example.com' --header Private-Token`,
-		Args: cobra.ExactArgs(1),
+		Args: cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Grant.Name, opts.Grant.Kind = args[0], k.Kind
 			if len(opts.Grant.Hosts) == 0 {

@@ -57,7 +57,7 @@ needs the ssh client (dependencies: [git, ssh]).`,
   # A host not in known_hosts: pin its key, after checking its fingerprint
   $ moat grant ssh deploy --host git.example.com --key deploy_key \
       --host-key "$(ssh-keyscan -t ed25519 git.example.com)"`,
-		Args: cobra.ExactArgs(1),
+		Args: cmdutil.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Grant.Name, opts.Grant.Kind = args[0], k.Kind
 			if len(opts.Grant.Hosts) == 0 {

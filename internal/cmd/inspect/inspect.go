@@ -62,7 +62,7 @@ Templates also have {{.Status}} (the state with the exit code, as
 		Example: `  $ moat inspect web
   $ moat inspect --format '{{.State}} {{.ExitCode}}' web
   $ moat inspect web | jq '.[0].limits'`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cmdutil.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Refs = args
 			if runF != nil {

@@ -74,7 +74,7 @@ and aligns the columns.`,
 
   $ moat list -a --format 'table {{.ID}}\t{{.Name}}\t{{.Status}}'
   $ moat list --json | jq '.[] | select(.state == "running") | .id'`,
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := cmdutil.CheckOutputFlags(opts.Quiet, opts.JSON, opts.Format); err != nil {
 				return err

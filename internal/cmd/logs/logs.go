@@ -41,7 +41,7 @@ as U+FFFD; into a pipe or a file the output is written as the run wrote it.`,
 
   # Follow a detached run
   $ moat logs -f web`,
-		Args: cobra.MaximumNArgs(1),
+		Args: cmdutil.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Ref = args[0]

@@ -18,7 +18,7 @@ func NewCmdPolicy(f *cmdutil.Factory) *cobra.Command {
 network.allow): see docs/policy.md.`,
 		Example: `  # The rules the last run lacked under a strict policy, as a diff
   $ moat policy suggest`,
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return cmd.Help() },
 	}
 	cmd.AddCommand(NewCmdSuggest(f, nil))

@@ -67,7 +67,7 @@ suggestion as data instead.`,
 
   # The suggestion as data
   $ moat policy suggest web --json | jq -r '.allow[].rule'`,
-		Args: cobra.MaximumNArgs(1),
+		Args: cmdutil.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Ref = args[0]

@@ -30,7 +30,7 @@ func TestNewCmdSuggest(t *testing.T) {
 	}{
 		{name: "defaults", want: SuggestOptions{}},
 		{name: "a run and --json", args: []string{"web", "--json"}, want: SuggestOptions{Ref: "web", JSON: true}},
-		{name: "two runs", args: []string{"a", "b"}, wantErr: "accepts at most 1 arg(s), received 2"},
+		{name: "two runs", args: []string{"a", "b"}, wantErr: "'suggest' takes at most 1 argument, not 2\n\nUsage: suggest [run] [flags]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -51,7 +51,7 @@ them: stop them to end its use now. The credential itself stays valid at
 its provider: revoke it there too if it may have leaked.`,
 		Example: `  $ moat revoke github
   $ moat revoke internal-api openai`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cmdutil.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Names = args
 			if runF != nil {

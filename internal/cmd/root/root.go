@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -140,13 +141,42 @@ func Main(f *cmdutil.Factory, args []string) int {
 	}()
 	cmd := NewCmdRoot(f)
 	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
+	err := unknownSubcommand(cmd, args)
+	if err == nil {
+		err = cmd.ExecuteContext(ctx)
+	}
 	if sig, ok := context.Cause(ctx).(signalError); ok && err != nil {
 		// Interrupted: whatever the error says, the signal is why.
 		fmt.Fprintf(f.IOStreams.ErrOut, "moat: %v\n", sig)
 		return 128 + int(sig.sig)
 	}
 	return exitCode(f, cmd, args, err)
+}
+
+// unknownSubcommand refuses an argument given to a command that only
+// groups others ('moat deps nosuch'), which cobra answers with the
+// group's help and exit 0, as if it had worked.
+func unknownSubcommand(root *cobra.Command, args []string) error {
+	c, rest, err := root.Find(args)
+	if err != nil || c == root || c.Runnable() || !c.HasSubCommands() {
+		return nil
+	}
+	for _, a := range rest {
+		if a == "--" {
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			msg := fmt.Sprintf("unknown command %q for %q", a, c.CommandPath())
+			if c.SuggestionsMinimumDistance <= 0 {
+				c.SuggestionsMinimumDistance = 2 // cobra's default, set only on its own path
+			}
+			if near := c.SuggestionsFor(a); len(near) > 0 {
+				msg += "\n\nDid you mean this?\n\t" + strings.Join(near, "\n\t") + "\n"
+			}
+			return cmdutil.FlagErrorf("%s", msg)
+		}
+	}
+	return nil
 }
 
 func exitCode(f *cmdutil.Factory, cmd *cobra.Command, args []string, err error) int {

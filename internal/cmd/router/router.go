@@ -75,7 +75,7 @@ interrupted.`,
   $ moat run -d --name api -p 3000 ./api -- ./serve.sh
   $ curl http://web.moat.localhost:8880/
   $ curl http://api.moat.localhost:8880/`,
-		Args: cobra.NoArgs,
+		Args: cmdutil.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("listen") {
 				if err := opts.defaultListen(); err != nil {

@@ -77,7 +77,7 @@ neither a credential nor its placeholder.`,
 
   # Check a HAR against the run's audit log (after sharing it, say)
   $ moat audit verify --har web.har`,
-		Args: cobra.MaximumNArgs(1),
+		Args: cmdutil.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Ref = args[0]

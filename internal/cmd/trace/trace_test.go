@@ -36,7 +36,7 @@ func TestNewCmdTrace(t *testing.T) {
 		{name: "--har file", args: []string{"abc1", "--har", "out.har"}, want: Options{Ref: "abc1", HAR: "out.har"}},
 		{name: "--har stdout", args: []string{"--har", "-"}, want: Options{HAR: "-"}},
 		{name: "--json and --har", args: []string{"--json", "--har", "x.har"}, wantErr: "--json and --har cannot be used together"},
-		{name: "two runs", args: []string{"a", "b"}, wantErr: "accepts at most 1 arg(s), received 2"},
+		{name: "two runs", args: []string{"a", "b"}, wantErr: "'trace' takes at most 1 argument, not 2\n\nUsage: trace [run] [flags]"},
 		{name: "--follow", args: []string{"-f", "web"}, want: Options{Ref: "web", Follow: true}},
 		{name: "--follow and --json", args: []string{"-f", "--json"}, wantErr: "--follow prints the table: it cannot be used with --json or --har"},
 		{name: "--follow and --har", args: []string{"--follow", "--har", "x.har"}, wantErr: "--follow prints the table: it cannot be used with --json or --har"},

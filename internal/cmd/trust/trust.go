@@ -46,7 +46,7 @@ approved needs no new approval.`,
 
   # Approve without asking, in a script you control
   $ moat trust --yes ./project`,
-		Args: cobra.MaximumNArgs(1),
+		Args: cmdutil.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {
 				opts.Workspace = args[0]

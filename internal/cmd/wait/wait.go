@@ -39,7 +39,7 @@ are still waited for, and moat then exits 1.`,
 		Example: `  $ id=$(moat run -d ./project -- make test)
   $ moat wait "$id"
   0`,
-		Args: cobra.MinimumNArgs(1),
+		Args: cmdutil.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Refs = args
 			if runF != nil {

@@ -63,9 +63,9 @@ anything else as a run.`,
   $ moat audit verify --har web.har web-audit.json`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if opts.HAR != "" {
-				return cobra.MaximumNArgs(1)(cmd, args)
+				return cmdutil.MaximumNArgs(1)(cmd, args)
 			}
-			return cobra.ExactArgs(1)(cmd, args)
+			return cmdutil.ExactArgs(1)(cmd, args)
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 1 {

@@ -30,9 +30,9 @@ func TestNewCmdVerify(t *testing.T) {
 		{name: "bundle", args: []string{"web.json"}, want: Options{Target: "web.json"}},
 		{name: "HAR, its own run", args: []string{"--har", "web.har"}, want: Options{HAR: "web.har"}},
 		{name: "HAR and a run", args: []string{"--har", "web.har", "web"}, want: Options{HAR: "web.har", Target: "web"}},
-		{name: "nothing", args: nil, wantErr: "accepts 1 arg(s), received 0"},
-		{name: "two bundles", args: []string{"a.json", "b.json"}, wantErr: "accepts 1 arg(s), received 2"},
-		{name: "HAR and two runs", args: []string{"--har", "web.har", "a", "b"}, wantErr: "accepts at most 1 arg(s), received 2"},
+		{name: "nothing", args: nil, wantErr: "'verify' takes 1 argument, not 0\n\nUsage: verify {BUNDLE | --har HAR [run | BUNDLE]} [flags]"},
+		{name: "two bundles", args: []string{"a.json", "b.json"}, wantErr: "'verify' takes 1 argument, not 2\n\nUsage: verify {BUNDLE | --har HAR [run | BUNDLE]} [flags]"},
+		{name: "HAR and two runs", args: []string{"--har", "web.har", "a", "b"}, wantErr: "'verify' takes at most 1 argument, not 2\n\nUsage: verify {BUNDLE | --har HAR [run | BUNDLE]} [flags]"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
