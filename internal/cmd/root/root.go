@@ -157,7 +157,16 @@ func Main(f *cmdutil.Factory, args []string) int {
 // groups others ('moat deps nosuch'), which cobra answers with the
 // group's help and exit 0, as if it had worked.
 func unknownSubcommand(root *cobra.Command, args []string) error {
+	root.InitDefaultHelpCmd() // cobra adds these two on Execute
+	root.InitDefaultCompletionCmd()
 	c, rest, err := root.Find(args)
+	if err == nil && c.Name() == "help" && c.Parent() == root && len(rest) > 0 {
+		// cobra's 'moat help nosuch' says "Unknown help topic" and exits 0.
+		if _, _, err := root.Find(rest); err != nil {
+			return &cmdutil.FlagError{Err: err}
+		}
+		return unknownSubcommand(root, rest)
+	}
 	if err != nil || c == root || c.Runnable() || !c.HasSubCommands() {
 		return nil
 	}
