@@ -175,8 +175,12 @@ type PushError struct {
 func (e *PushError) Error() string { return fmt.Sprintf("pushing %s: %v", e.Ref, e.Err) }
 func (e *PushError) Unwrap() error { return e.Err }
 
-// Hint says how to let the engine push there.
+// Hint says how to let the engine push there, or, when the registry
+// itself failed on every try, to look at the registry.
 func (e *PushError) Hint() string {
+	if registryServerError(e.Err) {
+		return fmt.Sprintf("The registry %s failed with a server error on each of %d tries; its own log says why.\nRun again once it is healthy.", e.Registry, pushAttempts)
+	}
 	return fmt.Sprintf("Log in with 'docker login %s' if the registry needs it (and, for a plain-http registry other than\n"+
 		"127.0.0.1, add it to the engine's insecure-registries), or set registry: in ~/.moat/config.yaml to one the\n"+
 		"engine can push to and the cluster can pull from.", e.Registry)

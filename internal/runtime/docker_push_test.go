@@ -101,3 +101,16 @@ func TestRegistryAuth(t *testing.T) {
 		}
 	}
 }
+
+// TestPushErrorHint: a registry that failed on every try is pointed at;
+// any other push failure gets the login and registry hint.
+func TestPushErrorHint(t *testing.T) {
+	failing := &PushError{Ref: "r:1", Registry: "reg.test", Err: errors.New("received unexpected HTTP status: 502 Bad Gateway")}
+	if h := failing.Hint(); !strings.Contains(h, "reg.test failed with a server error on each of 3 tries") {
+		t.Errorf("a failing registry's hint: %q", h)
+	}
+	denied := &PushError{Ref: "r:1", Registry: "reg.test", Err: errors.New("denied: requested access to the resource is denied")}
+	if h := denied.Hint(); !strings.Contains(h, "docker login reg.test") {
+		t.Errorf("a refused push's hint: %q", h)
+	}
+}

@@ -14,12 +14,21 @@ import (
 )
 
 // RegistryError reports that images cannot reach the cluster.
-type RegistryError struct{ Reason string }
+type RegistryError struct {
+	Reason string
+	Err    error // the push's error, if a push failed
+}
 
 func (e *RegistryError) Error() string { return "images for the cluster: " + e.Reason }
+func (e *RegistryError) Unwrap() error { return e.Err }
 
-// Hint says how to name a registry.
+// Hint says what to do about the push's failure if it knows (a login, a
+// registry that fails), else how to name a registry.
 func (e *RegistryError) Hint() string {
+	var h interface{ Hint() string }
+	if errors.As(e.Err, &h) {
+		return h.Hint()
+	}
 	return "Set registry: in ~/.moat/config.yaml to a registry the cluster pulls from and this machine can push to\n" +
 		"(for example 'registry: registry.example.com/moat'); 'docker login' to it if it needs credentials."
 }
@@ -53,7 +62,7 @@ func (e *Engine) pushImage(ctx context.Context, ref string) (string, error) {
 	}
 	pushed, err := e.opts.Images.PushImage(ctx, id, repo)
 	if err != nil {
-		return "", &RegistryError{Reason: fmt.Sprintf("pushing %s to %s: %v", ref, repo, err)}
+		return "", &RegistryError{Reason: fmt.Sprintf("pushing %s to %s: %v", ref, repo, err), Err: err}
 	}
 	return pushed, nil
 }
