@@ -228,10 +228,14 @@ func isUnknownCommand(root *cobra.Command, args []string, err error) bool {
 }
 
 func commandPath(root *cobra.Command, args []string) string {
-	if c, _, err := root.Find(args); err == nil {
-		return c.CommandPath()
+	c, rest, err := root.Find(args)
+	if err != nil {
+		return root.CommandPath()
 	}
-	return root.CommandPath()
+	if c.Name() == "help" && c.Parent() == root && len(rest) > 0 {
+		return commandPath(root, rest) // 'moat help deps nosuch': moat deps's usage
+	}
+	return c.CommandPath()
 }
 
 // isRun reports whether the command that ran was 'moat run' or an agent

@@ -37,7 +37,7 @@ func TestMainExitCodes(t *testing.T) {
 		{name: "unknown command of a group: 2, not its help and 0", args: []string{"deps", "lsit"}, wantCode: 2,
 			wantStderr: "moat: unknown command \"lsit\" for \"moat deps\"\n\nDid you mean this?\n\tlist\n\n\nRun 'moat deps --help' for usage.\n"},
 		{name: "help on an unknown command: 2, not 0", args: []string{"help", "stpo"}, wantCode: 2,
-			wantStderr: "moat: unknown command \"stpo\" for \"moat\"\n\nDid you mean this?\n\tstop\n\n\nRun 'moat help --help' for usage.\n"},
+			wantStderr: "moat: unknown command \"stpo\" for \"moat\"\n\nDid you mean this?\n\tstop\n\n\nRun 'moat --help' for usage.\n"},
 		{name: "an unknown shell for completion: 2", args: []string{"completion", "nushell"}, wantCode: 2,
 			wantStderr: "moat: unknown command \"nushell\" for \"moat completion\"\n\nRun 'moat completion --help' for usage.\n"},
 		{name: "an argument to a command that takes none: 2", args: []string{"list", "x"}, wantCode: 2,
