@@ -30,15 +30,8 @@ func TestLoadGlobal(t *testing.T) {
 		{yaml: "- a\n", wantErr: "config.yaml:1:1: expected a mapping of settings at the top level, got a list"},
 	}
 	for _, tt := range tests {
-		path := filepath.Join(dir, "config.yaml")
-		if err := os.WriteFile(path, []byte(tt.yaml), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		g, err := LoadGlobal(path)
-		if tt.wantErr != "" {
-			if err == nil || err.Error() != filepath.Join(dir, tt.wantErr) {
-				t.Errorf("%q: got error %v, want %s", tt.yaml, err, tt.wantErr)
-			}
+		g, done, err := loadGlobalText(t, dir, tt.yaml, tt.wantErr)
+		if done {
 			continue
 		}
 		if err != nil || g.BuildkitImage != tt.want && g.BaseImage != tt.want {
@@ -83,7 +76,6 @@ func TestLoadGlobalMirrors(t *testing.T) {
 
 func TestLoadGlobalRouter(t *testing.T) {
 	dir := t.TempDir()
-	path := filepath.Join(dir, "config.yaml")
 	tests := []struct {
 		yaml    string
 		want    Router
@@ -106,14 +98,8 @@ func TestLoadGlobalRouter(t *testing.T) {
 		{yaml: "router: 127.0.0.1:8880\n", wantErr: `config.yaml:1:9: router: expected a mapping, got a string`},
 	}
 	for _, tt := range tests {
-		if err := os.WriteFile(path, []byte(tt.yaml), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		g, err := LoadGlobal(path)
-		if tt.wantErr != "" {
-			if err == nil || err.Error() != filepath.Join(dir, tt.wantErr) {
-				t.Errorf("%q: got error %v, want %s", tt.yaml, err, tt.wantErr)
-			}
+		g, done, err := loadGlobalText(t, dir, tt.yaml, tt.wantErr)
+		if done {
 			continue
 		}
 		if err != nil || g.Router != tt.want {
@@ -123,4 +109,22 @@ func TestLoadGlobalRouter(t *testing.T) {
 	if got := (Router{}).ListenAddr(); got != DefaultRouterListen {
 		t.Errorf("the default address: got %q, want %q", got, DefaultRouterListen)
 	}
+}
+
+// loadGlobalText writes text as dir's config.yaml and loads it. When an
+// error is wanted (wantErr, relative to dir) it checks it and reports done.
+func loadGlobalText(t *testing.T, dir, text, wantErr string) (g *Global, done bool, err error) {
+	t.Helper()
+	path := filepath.Join(dir, "config.yaml")
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	g, err = LoadGlobal(path)
+	if wantErr == "" {
+		return g, false, err
+	}
+	if err == nil || err.Error() != filepath.Join(dir, wantErr) {
+		t.Errorf("%q: got error %v, want %s", text, err, wantErr)
+	}
+	return g, true, err
 }

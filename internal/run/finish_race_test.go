@@ -26,10 +26,7 @@ func TestFinishAndReconcileRace(t *testing.T) {
 	}
 	m, eng := newTestManager(t)
 	m.SigningKey = func() (ed25519.PrivateKey, error) { return key, nil }
-	res, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"true"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runDetached(t, m, "true")
 	id := res.Run.ID
 	eng.Exit(res.Run.ContainerID, 5)
 
@@ -80,10 +77,7 @@ func TestLostRunClosesItsLog(t *testing.T) {
 	}
 	m, eng := newTestManager(t)
 	m.SigningKey = func() (ed25519.PrivateKey, error) { return key, nil }
-	res, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"sleep"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runDetached(t, m, "sleep")
 	delete(eng.Containers, res.Run.ContainerID)
 	if _, err := m.Runs(context.Background()); err != nil {
 		t.Fatal(err)
@@ -110,10 +104,7 @@ func TestLostRunClosesItsLog(t *testing.T) {
 func TestReconcileKeepsTheStartTime(t *testing.T) {
 	t.Parallel()
 	m, _ := newTestManager(t)
-	res, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"sleep", "60"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runDetached(t, m, "sleep", "60")
 	stored, err := m.Store.Load(res.Run.ID)
 	if err != nil || stored.StartedAt.IsZero() {
 		t.Fatalf("the started run's record: %+v, %v", stored, err)
@@ -136,10 +127,7 @@ func TestReconcileKeepsTheStartTime(t *testing.T) {
 func TestDetachKeepsAFinishElsewhere(t *testing.T) {
 	t.Parallel()
 	m, _ := newTestManager(t)
-	res, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"sleep", "60"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runDetached(t, m, "sleep", "60")
 	attached, err := m.Store.Load(res.Run.ID)
 	if err != nil || attached.Status != state.Running {
 		t.Fatalf("the started run's record: %+v, %v", attached, err)
@@ -168,10 +156,7 @@ func TestDetachKeepsAFinishElsewhere(t *testing.T) {
 func TestReconcileRecordsTheEngineEndTime(t *testing.T) {
 	t.Parallel()
 	m, eng := newTestManager(t)
-	res, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: []string{"true"}})
-	if err != nil {
-		t.Fatal(err)
-	}
+	res := runDetached(t, m, "true")
 	eng.Exit(res.Run.ContainerID, 0)
 	info, err := eng.InspectContainer(context.Background(), res.Run.ContainerID)
 	if err != nil {
@@ -186,4 +171,14 @@ func TestReconcileRecordsTheEngineEndTime(t *testing.T) {
 	if err != nil || r.Status != state.Exited || !r.FinishedAt.Equal(ended) {
 		t.Fatalf("record: %s finished %v, %v; want exited, finished %v", r.Status, r.FinishedAt, err, ended)
 	}
+}
+
+// runDetached starts command as a detached run of m and returns its result.
+func runDetached(t *testing.T, m *Manager, command ...string) Result {
+	t.Helper()
+	res, err := m.Run(context.Background(), Options{Workspace: writeWorkspace(t, ""), Detach: true, Command: command})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
 }
